@@ -1,0 +1,276 @@
+//! One device's MQTT session: connect, hello, heartbeats, metrics, commands, reconnect.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use luach_schemas::messages::{Ack, AckStatus, Command, CommandAction, Event, Heartbeat, Hello, Metrics};
+use luach_schemas::{DeviceId, DownKind, Envelope, Topic, UpKind, decode_down};
+use rumqttc::{AsyncClient, ConnectReturnCode, Event as MqttEvent, LastWill, MqttOptions, NetworkOptions, Packet, QoS};
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::time::{Instant, MissedTickBehavior, interval_at};
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+use crate::sampler::AGENT_VERSION;
+
+/// How many recent command ids are remembered for de-duplication.
+const SEEN_COMMANDS: usize = 256;
+/// Requests queued towards the MQTT event loop; periodic messages are dropped when full.
+const REQUEST_QUEUE: usize = 64;
+
+/// Settings of one device session.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub device_id: DeviceId,
+    pub host: String,
+    pub port: u16,
+    pub heartbeat_every: Duration,
+    pub metrics_every: Duration,
+    pub keep_alive: Duration,
+}
+
+/// Counters shared by all sessions of a process (the simulator prints them).
+#[derive(Debug, Default)]
+pub struct SessionStats {
+    pub connected: AtomicU64,
+    pub connects: AtomicU64,
+    pub published: AtomicU64,
+    pub commands: AtomicU64,
+}
+
+/// Remembers recent command ids so a redelivered command runs once.
+#[derive(Debug, Default)]
+struct SeenCommands {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+impl SeenCommands {
+    /// True the first time an id is seen.
+    fn first_time(&mut self, id: &str) -> bool {
+        if self.set.contains(id) {
+            return false;
+        }
+        if self.order.len() >= SEEN_COMMANDS {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        self.order.push_back(id.to_owned());
+        self.set.insert(id.to_owned());
+        true
+    }
+}
+
+/// A running device session.
+#[derive(Debug)]
+pub struct DeviceSession {
+    config: SessionConfig,
+    stats: Arc<SessionStats>,
+    session: String,
+    ip: Option<String>,
+}
+
+fn new_session_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn envelope<T: Serialize>(kind: UpKind, body: T) -> Vec<u8> {
+    Envelope::new(uuid::Uuid::now_v7().to_string(), kind.as_str(), Utc::now(), body).to_bytes()
+}
+
+impl DeviceSession {
+    pub fn new(config: SessionConfig, stats: Arc<SessionStats>) -> Self {
+        let ip = crate::identity::local_ip_towards(&config.host, config.port);
+        Self {
+            config,
+            stats,
+            session: new_session_id(),
+            ip,
+        }
+    }
+
+    fn topic(&self, kind: UpKind) -> String {
+        Topic::Up(self.config.device_id.clone(), kind).to_string()
+    }
+
+    fn last_will(&self) -> LastWill {
+        LastWill::new(
+            self.topic(UpKind::Event),
+            envelope(UpKind::Event, Event::Offline { session: self.session.clone() }),
+            QoS::AtLeastOnce,
+            false,
+        )
+    }
+
+    fn options(&self) -> MqttOptions {
+        let mut o = MqttOptions::new(self.config.device_id.as_str(), self.config.host.clone(), self.config.port);
+        o.set_keep_alive(self.config.keep_alive);
+        o.set_clean_session(true);
+        o.set_max_packet_size(luach_schemas::MAX_PAYLOAD_BYTES * 4, luach_schemas::MAX_PAYLOAD_BYTES * 4);
+        o.set_last_will(self.last_will());
+        o
+    }
+
+    fn publish(&self, client: &AsyncClient, kind: UpKind, payload: Vec<u8>) {
+        // Never block the event loop: when the queue is full a periodic message is dropped and
+        // the next one carries the same information.
+        if client.try_publish(self.topic(kind), QoS::AtLeastOnce, false, payload).is_ok() {
+            self.stats.published.fetch_add(1, Ordering::Relaxed);
+        } else {
+            tracing::debug!(device_id = %self.config.device_id, kind = kind.as_str(), "request queue full; message dropped");
+        }
+    }
+
+    fn hello(&self, client: &AsyncClient) {
+        let hello = Hello {
+            agent_version: AGENT_VERSION.to_owned(),
+            session: self.session.clone(),
+            platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
+            ip: self.ip.clone(),
+            uptime_s: sysinfo::System::uptime(),
+        };
+        self.publish(client, UpKind::Hello, envelope(UpKind::Hello, hello));
+    }
+
+    fn answer(&self, client: &AsyncClient, seen: &mut SeenCommands, payload: &[u8]) {
+        let (command_id, status, detail) = match decode_down(DownKind::Command, payload) {
+            Ok(env) => {
+                let Command { command_id, expires_at, action } = env.body;
+                if !seen.first_time(&command_id) {
+                    return;
+                }
+                if expires_at.is_some_and(|t| t < Utc::now()) {
+                    tracing::info!(device_id = %self.config.device_id, %command_id, "expired command ignored");
+                    return;
+                }
+                self.stats.commands.fetch_add(1, Ordering::Relaxed);
+                match action {
+                    CommandAction::Ping => (command_id, AckStatus::Ok, Some("pong".to_owned())),
+                }
+            }
+            Err(e) => {
+                // A command this version does not understand still gets an answer, if it
+                // carries an id to answer to.
+                let id = serde_json::from_slice::<serde_json::Value>(payload)
+                    .ok()
+                    .and_then(|v| v.pointer("/body/command_id").and_then(|c| c.as_str()).map(str::to_owned));
+                let Some(id) = id.filter(|id| seen.first_time(id)) else {
+                    tracing::warn!(device_id = %self.config.device_id, error = %e, "unreadable command ignored");
+                    return;
+                };
+                (id, AckStatus::Unsupported, Some(e.to_string()))
+            }
+        };
+        let ack = Ack { command_id, status, detail };
+        self.publish(client, UpKind::Ack, envelope(UpKind::Ack, ack));
+    }
+
+    /// Runs until `shutdown`, reconnecting as needed; says goodbye on a clean stop.
+    pub async fn run(mut self, metrics: watch::Receiver<Metrics>, shutdown: CancellationToken) {
+        let (client, mut eventloop) = AsyncClient::new(self.options(), REQUEST_QUEUE);
+        let mut net = NetworkOptions::new();
+        // rumqttc leaves Nagle on: +40 ms on every command/ack round trip.
+        net.set_tcp_nodelay(true);
+        net.set_connection_timeout(10);
+        eventloop.set_network_options(net);
+
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        let mut seen = SeenCommands::default();
+        let mut connected = false;
+        let start = Instant::now();
+        let mut heartbeat = interval_at(start + self.config.heartbeat_every, self.config.heartbeat_every);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut metrics_tick = interval_at(start + self.config.metrics_every, self.config.metrics_every);
+        metrics_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let down = Topic::down_filter(&self.config.device_id);
+
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = heartbeat.tick(), if connected => {
+                    let hb = Heartbeat { session: self.session.clone(), uptime_s: sysinfo::System::uptime() };
+                    self.publish(&client, UpKind::Heartbeat, envelope(UpKind::Heartbeat, hb));
+                }
+                _ = metrics_tick.tick(), if connected => {
+                    let m = metrics.borrow().clone();
+                    self.publish(&client, UpKind::Metrics, envelope(UpKind::Metrics, m));
+                }
+                event = eventloop.poll() => match event {
+                    Ok(MqttEvent::Incoming(Packet::ConnAck(ack))) if ack.code == ConnectReturnCode::Success => {
+                        connected = true;
+                        backoff.reset();
+                        self.stats.connected.fetch_add(1, Ordering::Relaxed);
+                        self.stats.connects.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(device_id = %self.config.device_id, session = %self.session, "connected");
+                        if client.try_subscribe(down.clone(), QoS::AtLeastOnce).is_err() {
+                            tracing::warn!(device_id = %self.config.device_id, "could not queue command subscription");
+                        }
+                        self.hello(&client);
+                        // Metrics right after hello, so a fresh screen shows numbers at once.
+                        let m = metrics.borrow().clone();
+                        self.publish(&client, UpKind::Metrics, envelope(UpKind::Metrics, m));
+                    }
+                    Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
+                        if matches!(Topic::parse(&p.topic), Ok(Topic::Down(_, DownKind::Command))) {
+                            self.answer(&client, &mut seen, &p.payload);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        if connected {
+                            connected = false;
+                            self.stats.connected.fetch_sub(1, Ordering::Relaxed);
+                        }
+                        // The next connection is a new session with its own last will.
+                        self.session = new_session_id();
+                        eventloop.mqtt_options.set_last_will(self.last_will());
+                        let delay = backoff.next_delay(&mut rand::rng());
+                        tracing::warn!(device_id = %self.config.device_id, error = %e, retry_in_ms = delay.as_millis() as u64, "mqtt connection lost");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(delay) => {}
+                        }
+                    }
+                }
+            }
+        }
+        if connected {
+            let bye = envelope(UpKind::Event, Event::Goodbye { session: self.session.clone() });
+            let _ = client.try_publish(self.topic(UpKind::Event), QoS::AtLeastOnce, false, bye);
+            let _ = client.try_disconnect();
+            // Let the event loop flush the goodbye and the disconnect.
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while let Ok(ev) = eventloop.poll().await {
+                    if matches!(ev, MqttEvent::Outgoing(rumqttc::Outgoing::Disconnect)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+            self.stats.connected.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_run_once() {
+        let mut seen = SeenCommands::default();
+        assert!(seen.first_time("a"));
+        assert!(!seen.first_time("a"));
+        for i in 0..SEEN_COMMANDS {
+            seen.first_time(&i.to_string());
+        }
+        // "a" has aged out of the window.
+        assert!(seen.first_time("a"));
+        assert!(seen.order.len() <= SEEN_COMMANDS);
+    }
+}

@@ -1,0 +1,223 @@
+//! `/api/v1/devices`: list, pre-register, get, update, delete, ping.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::Utc;
+use luach_schemas::DeviceId;
+use luach_schemas::messages::{AckStatus, CommandAction};
+use serde::{Deserialize, Serialize};
+
+use super::extract::{ValidJson, ValidQuery};
+use super::tenant::Scope;
+use crate::commands::CommandError;
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+use crate::store::{Device, DeviceFilter, DevicePatch, DeviceStatus, NewDevice, Page, PageRequest, clamp_limit};
+
+/// Limits on operator-entered fields.
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_TAGS: usize = 20;
+pub const MAX_TAG_CHARS: usize = 40;
+pub const MAX_GROUP_CHARS: usize = 60;
+pub const MAX_NOTES_CHARS: usize = 2_000;
+/// Longest a ping waits for the device's acknowledgement.
+pub const MAX_PING_TIMEOUT_MS: u64 = 30_000;
+
+#[derive(Debug, Serialize)]
+pub struct DataBody<T> {
+    pub data: T,
+}
+
+fn data<T: Serialize>(data: T) -> Json<DataBody<T>> {
+    Json(DataBody { data })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<DeviceStatus>,
+    tag: Option<String>,
+    group: Option<String>,
+    limit: Option<u32>,
+    after: Option<DeviceId>,
+}
+
+pub async fn list(State(state): State<AppState>, scope: Scope, ValidQuery(q): ValidQuery<ListQuery>) -> Result<Json<DataBody<Page<Device>>>, ApiError> {
+    let filter = DeviceFilter {
+        status: q.status,
+        tag: q.tag,
+        group: q.group,
+    };
+    let page = PageRequest {
+        limit: clamp_limit(q.limit),
+        after: q.after,
+    };
+    let started = Instant::now();
+    let result = state.store.list(&scope.0, &filter, &page).await;
+    state.metrics.observe_store("devices.list", started.elapsed(), result.is_ok());
+    Ok(data(result?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    id: DeviceId,
+    name: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    group: Option<String>,
+    #[serde(default)]
+    notes: String,
+}
+
+/// Checks operator-entered text fields, collecting every problem.
+fn check_fields(name: Option<&str>, tags: Option<&[String]>, group: Option<&str>, notes: Option<&str>) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    let mut fail = |path: String, message: String| errors.push(FieldError { path, message });
+    let has_control = |s: &str| s.chars().any(char::is_control);
+    if let Some(name) = name {
+        if name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS || has_control(name) {
+            fail("name".into(), format!("must be 1–{MAX_NAME_CHARS} printable characters"));
+        }
+    }
+    if let Some(tags) = tags {
+        if tags.len() > MAX_TAGS {
+            fail("tags".into(), format!("at most {MAX_TAGS} tags"));
+        }
+        for (i, tag) in tags.iter().enumerate() {
+            if tag.trim().is_empty() || tag.chars().count() > MAX_TAG_CHARS || has_control(tag) {
+                fail(format!("tags[{i}]"), format!("must be 1–{MAX_TAG_CHARS} printable characters"));
+            }
+        }
+    }
+    if let Some(group) = group {
+        if group.trim().is_empty() || group.chars().count() > MAX_GROUP_CHARS || has_control(group) {
+            fail("group".into(), format!("must be 1–{MAX_GROUP_CHARS} printable characters"));
+        }
+    }
+    if let Some(notes) = notes {
+        if notes.chars().count() > MAX_NOTES_CHARS {
+            fail("notes".into(), format!("at most {MAX_NOTES_CHARS} characters"));
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::validation(errors)) }
+}
+
+fn dedup(mut tags: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    tags.retain(|t| seen.insert(t.clone()));
+    tags
+}
+
+pub async fn create(State(state): State<AppState>, scope: Scope, ValidJson(body): ValidJson<CreateBody>) -> Result<impl IntoResponse, ApiError> {
+    check_fields(body.name.as_deref(), Some(&body.tags), body.group.as_deref(), Some(&body.notes))?;
+    let new = NewDevice {
+        name: body.name.unwrap_or_else(|| body.id.to_string()),
+        id: body.id,
+        tags: dedup(body.tags),
+        group: body.group,
+        notes: body.notes,
+    };
+    let started = Instant::now();
+    let result = state.store.create(&scope.0, new, Utc::now()).await;
+    state.metrics.observe_store("devices.create", started.elapsed(), result.is_ok());
+    Ok((StatusCode::CREATED, data(result?)))
+}
+
+async fn find(state: &AppState, scope: &Scope, id: &DeviceId) -> Result<Device, ApiError> {
+    let started = Instant::now();
+    let result = state.store.get(&scope.0, id).await;
+    state.metrics.observe_store("devices.get", started.elapsed(), result.is_ok());
+    result?.ok_or_else(|| ApiError::not_found("device"))
+}
+
+fn parse_id(raw: &str) -> Result<DeviceId, ApiError> {
+    // An id that cannot exist is simply not found: same answer as a foreign or missing id.
+    DeviceId::parse(raw).map_err(|_| ApiError::not_found("device"))
+}
+
+pub async fn get(State(state): State<AppState>, scope: Scope, Path(id): Path<String>) -> Result<Json<DataBody<Device>>, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(data(find(&state, &scope, &id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    name: Option<String>,
+    tags: Option<Vec<String>>,
+    /// `null` clears the group; absent leaves it.
+    #[serde(default, deserialize_with = "double_option")]
+    group: Option<Option<String>>,
+    notes: Option<String>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+pub async fn update(State(state): State<AppState>, scope: Scope, Path(id): Path<String>, ValidJson(body): ValidJson<UpdateBody>) -> Result<Json<DataBody<Device>>, ApiError> {
+    let id = parse_id(&id)?;
+    check_fields(body.name.as_deref(), body.tags.as_deref(), body.group.as_ref().and_then(|g| g.as_deref()), body.notes.as_deref())?;
+    let patch = DevicePatch {
+        name: body.name,
+        tags: body.tags.map(dedup),
+        group: body.group,
+        notes: body.notes,
+    };
+    let started = Instant::now();
+    let result = state.store.update(&scope.0, &id, patch, Utc::now()).await;
+    state.metrics.observe_store("devices.update", started.elapsed(), result.is_ok());
+    result?.map(data).ok_or_else(|| ApiError::not_found("device"))
+}
+
+pub async fn delete(State(state): State<AppState>, scope: Scope, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    let started = Instant::now();
+    let result = state.store.delete(&scope.0, &id).await;
+    state.metrics.observe_store("devices.delete", started.elapsed(), result.is_ok());
+    if !result? {
+        return Err(ApiError::not_found("device"));
+    }
+    state.ingest.forget(id).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PingQuery {
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PingResult {
+    command_id: String,
+    status: AckStatus,
+    detail: Option<String>,
+    round_trip_ms: f64,
+}
+
+pub async fn ping(State(state): State<AppState>, scope: Scope, Path(id): Path<String>, ValidQuery(q): ValidQuery<PingQuery>) -> Result<Json<DataBody<PingResult>>, ApiError> {
+    let id = parse_id(&id)?;
+    let device = find(&state, &scope, &id).await?;
+    if device.status != DeviceStatus::Online {
+        return Err(ApiError::new(StatusCode::CONFLICT, "device_offline", "the device has no live session"));
+    }
+    let timeout = Duration::from_millis(q.timeout_ms.unwrap_or(10_000).clamp(1, MAX_PING_TIMEOUT_MS));
+    let started = Instant::now();
+    match state.commands.send_and_wait(&id, CommandAction::Ping, timeout).await {
+        Ok(ack) => Ok(data(PingResult {
+            command_id: ack.command_id,
+            status: ack.status,
+            detail: ack.detail,
+            round_trip_ms: started.elapsed().as_secs_f64() * 1000.0,
+        })),
+        Err(CommandError::Timeout(t)) => Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "device_timeout", format!("no acknowledgement within {} ms", t.as_millis()))),
+        Err(CommandError::Busy) => Err(ApiError::unavailable("too many commands in flight")),
+        Err(CommandError::Link) => Err(ApiError::unavailable("the broker is not available")),
+    }
+}

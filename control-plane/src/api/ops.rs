@@ -1,0 +1,80 @@
+//! Operational endpoints: liveness, readiness, metrics, agent bootstrap.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// `/healthz`: the process is up.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+#[derive(Debug, Serialize)]
+struct Check {
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// `/readyz`: the store answers and the broker accepts connections.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let store = match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
+        Ok(Ok(())) => Check { ok: true, error: None },
+        Ok(Err(e)) => Check { ok: false, error: Some(e.to_string()) },
+        Err(_) => Check { ok: false, error: Some("timed out".into()) },
+    };
+    let broker = if !state.broker.listener_running() {
+        Check { ok: false, error: Some("mqtt listener stopped".into()) }
+    } else if let Err(e) = state.commands.probe_broker().await {
+        Check { ok: false, error: Some(e.to_string()) }
+    } else {
+        Check { ok: true, error: None }
+    };
+    let ready = store.ok && broker.ok;
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({"ready": ready, "checks": {"store": store, "broker": broker}, "store_backend": state.store.backend()})))
+}
+
+/// `/metrics`: Prometheus text exposition format.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+}
+
+/// `/api/v1/agent/bootstrap`: where an agent that knows only the server URL finds the broker.
+pub async fn bootstrap(State(state): State<AppState>, headers: HeaderMap) -> Json<serde_json::Value> {
+    let port = state.broker.listen_addr().port();
+    let mqtt = state.config.http.public_mqtt.clone().unwrap_or_else(|| {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(host_without_port)
+            .unwrap_or("localhost");
+        format!("{host}:{port}")
+    });
+    Json(json!({"data": {"mqtt": mqtt, "schema_version": luach_schemas::SCHEMA_VERSION}}))
+}
+
+fn host_without_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        // [::1]:8080
+        return rest.split(']').next().map_or(host, |h| &host[..h.len() + 2]);
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn host_port_split() {
+        assert_eq!(super::host_without_port("example.org:8080"), "example.org");
+        assert_eq!(super::host_without_port("example.org"), "example.org");
+        assert_eq!(super::host_without_port("[::1]:8080"), "[::1]");
+    }
+}

@@ -1,0 +1,120 @@
+//! The application seam: [`Application::build`] → ports → [`Application::run_until_stopped`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use luach_broker::EmbeddedBroker;
+use luach_schemas::Topic;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::commands::Commands;
+use crate::config::{Config, redact_url};
+use crate::ingest::{self, IngestHandle, Writer};
+use crate::live::LiveIo;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::store;
+
+/// A fully started server: broker listening, store open, background tasks running.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    state: AppState,
+    tasks: JoinSet<()>,
+    shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Opens the store, starts the embedded broker and the ingest pipeline, binds HTTP.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        let store_url = config.store_url();
+        let store = store::open(&store_url, &config.store.database)
+            .await
+            .with_context(|| format!("opening store {}", redact_url(&store_url)))?;
+        let reset = store.mark_all_offline().await.context("resetting presence")?;
+        tracing::info!(backend = store.backend(), devices_reset = reset, "store ready");
+
+        let metrics = Metrics::new();
+        let (broker, mut link) = EmbeddedBroker::start(&config.mqtt).context("starting the embedded mqtt broker")?;
+        link.subscribe(Topic::ALL_UP_FILTER).await.context("subscribing the control plane to device topics")?;
+        let commands = Commands::new(link.publisher(), metrics.clone());
+
+        let redis = config.redis.as_ref().map(|r| r.expose_secret().to_owned());
+        let (live_layer, live) = LiveIo::build(redis.as_deref(), metrics.clone())
+            .await
+            .context("starting socket.io (check `redis`)")?;
+
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let (tx, rx) = mpsc::channel(config.ingest.queue_capacity);
+        let log_interval = std::time::Duration::from_secs(config.ingest.bad_payload_log_interval_secs);
+        tasks.spawn(ingest::read_link(link, tx.clone(), metrics.clone(), log_interval, shutdown.clone()));
+        let mut writer = Writer::new(store.clone(), live, commands.clone(), metrics.clone(), config.offline_after(), config.presence.auto_register);
+        writer.batch_max = config.ingest.batch_max;
+        tasks.spawn(writer.run(rx, shutdown.clone()));
+
+        let listener = TcpListener::bind(config.http.addr)
+            .await
+            .with_context(|| format!("binding http address {}", config.http.addr))?;
+        let state = AppState {
+            config: Arc::new(config),
+            store,
+            metrics,
+            commands,
+            ingest: IngestHandle::new(tx),
+            broker: Arc::new(broker),
+        };
+        let router = live_layer.apply(crate::api::app(state.clone()));
+        Ok(Self {
+            listener,
+            router,
+            state,
+            tasks,
+            shutdown,
+        })
+    }
+
+    /// The bound HTTP address (useful when configured with port 0).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| self.state.config.http.addr)
+    }
+
+    /// The embedded broker's MQTT address.
+    pub fn mqtt_addr(&self) -> SocketAddr {
+        self.state.broker.listen_addr()
+    }
+
+    /// Cancel this token to stop the server gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the shutdown token is cancelled, then stops background tasks.
+    pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
+        let token = self.shutdown.clone();
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await
+            .context("http server failed")?;
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! The one error type of the HTTP edge and its stable code table.
+//!
+//! | status | code                | meaning                                             |
+//! |--------|---------------------|-----------------------------------------------------|
+//! | 400    | `malformed_json`    | body is not JSON, or not the expected content type  |
+//! | 400    | `invalid_query`     | a query-string parameter is wrong                   |
+//! | 404    | `not_found`         | no such resource (in the caller's tenant)           |
+//! | 404    | `no_route`          | no such endpoint                                    |
+//! | 405    | `method_not_allowed`| endpoint exists, method does not                    |
+//! | 409    | `conflict`          | resource already exists                             |
+//! | 409    | `device_offline`    | the device has no live session                      |
+//! | 413    | `payload_too_large` | body over the configured limit                      |
+//! | 422    | `validation_failed` | well-formed but invalid; `fields` names each path   |
+//! | 500    | `internal`          | unexpected; details are logged, never returned      |
+//! | 503    | `unavailable`       | a dependency (store, broker) is down                |
+//! | 504    | `device_timeout`    | the device did not acknowledge in time              |
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// One invalid field: a JSON path (`tags[2]`) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldError {
+    pub path: String,
+    pub message: String,
+}
+
+/// An error answered to an HTTP client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    fields: Vec<FieldError>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    fields: &'a [FieldError],
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 422 with per-field messages.
+    pub fn validation(fields: Vec<FieldError>) -> Self {
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "validation_failed",
+            message: "the request has invalid fields".into(),
+            fields,
+        }
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// An unexpected failure: the cause chain is logged, the client sees a generic 500.
+    pub fn internal(error: &dyn std::error::Error) -> Self {
+        let mut chain = error.to_string();
+        let mut source = error.source();
+        while let Some(s) = source {
+            chain.push_str(": ");
+            chain.push_str(&s.to_string());
+            source = s.source();
+        }
+        tracing::error!(error = %chain, "request failed");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    }
+
+    /// Same message and fields under another status and code.
+    pub fn with_status(mut self, status: StatusCode, code: &'static str) -> Self {
+        self.status = status;
+        self.code = code;
+        if code == "invalid_query" {
+            self.message = "the query string has invalid parameters".into();
+        }
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+                fields: &self.fields,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Conflict { what } => Self::conflict(format!("{what} already exists")),
+            other => Self::internal(&other),
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The MQTT ingest pipeline: broker link → decode → presence → store and live events.
+//!
+//! ```text
+//!  rumqttd router ──local link──▶ reader ──bounded queue──▶ writer ──batch──▶ store
+//!                                  │ bad payloads: counted,        │
+//!                                  │ logged once/device/interval   └──────▶ Socket.IO
+//! ```
+//! The reader only parses; the writer owns all presence state (no locks) and applies every
+//! message currently queued as one coalesced batch, so batches grow with load and a quiet
+//! system writes each message at once. When the queue is full the reader waits, and the
+//! broker holds messages in its per-connection buffers (back-pressure, nothing dropped).
+
+mod presence;
+mod writer;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use luach_broker::{Inbound, LocalLink};
+use luach_schemas::messages::Event;
+use luach_schemas::{DeviceId, Topic, UpMessage, decode_up};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use presence::{Batch, Observation, PresenceTracker};
+pub use writer::{IngestHandle, Writer};
+
+use crate::metrics::Metrics;
+
+/// A decoded message on its way to the writer.
+#[derive(Debug)]
+pub enum Work {
+    Observe { device: DeviceId, message: UpMessage, received: chrono::DateTime<Utc> },
+    /// A device was deleted through the API.
+    Forget(DeviceId),
+}
+
+/// Most devices remembered for bad-payload log throttling before the memory is reset.
+const MAX_THROTTLE_ENTRIES: usize = 100_000;
+
+/// Logs a bad payload at most once per device per interval; always counts it.
+struct BadPayloadLog {
+    interval: Duration,
+    last: HashMap<String, Instant>,
+}
+
+impl BadPayloadLog {
+    fn report(&mut self, metrics: &Metrics, who: &str, topic: &str, reason: &'static str, detail: &dyn std::fmt::Display) {
+        metrics.mqtt_bad_payloads.with_label_values(&[reason]).inc();
+        let now = Instant::now();
+        if self.last.len() >= MAX_THROTTLE_ENTRIES {
+            self.last.clear();
+        }
+        let due = self.last.get(who).is_none_or(|t| now.duration_since(*t) >= self.interval);
+        if due {
+            self.last.insert(who.to_owned(), now);
+            tracing::warn!(device_id = %who, topic = %topic, reason, detail = %detail, "bad mqtt payload refused");
+        }
+    }
+}
+
+/// Reads the broker link until shutdown, decoding and forwarding messages to the writer.
+pub async fn read_link(mut link: LocalLink, tx: mpsc::Sender<Work>, metrics: Metrics, log_interval: Duration, shutdown: CancellationToken) {
+    let mut bad = BadPayloadLog {
+        interval: log_interval,
+        last: HashMap::new(),
+    };
+    loop {
+        let inbound: Inbound = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            next = link.next() => match next {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(error = %e, "broker link closed; ingest stopped");
+                    return;
+                }
+            },
+        };
+        let topic_text = String::from_utf8_lossy(&inbound.topic);
+        let (device, kind) = match Topic::parse(&topic_text) {
+            Ok(Topic::Up(device, kind)) => (device, kind),
+            Ok(Topic::Down(..)) => continue,
+            Err(e) => {
+                bad.report(&metrics, "unknown", &topic_text, "topic", &e);
+                continue;
+            }
+        };
+        match decode_up(kind, &inbound.payload) {
+            Ok(message) => {
+                metrics.mqtt_messages_in.with_label_values(&[kind.as_str()]).inc();
+                let work = Work::Observe { device, message, received: Utc::now() };
+                if tx.send(work).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => bad.report(&metrics, device.as_str(), &topic_text, e.label(), &e),
+        }
+    }
+}
+
+/// Maps a decoded message to what it tells about presence (and the ack it carries).
+pub fn observation(message: UpMessage) -> (Observation, Option<luach_schemas::messages::Ack>) {
+    match message {
+        UpMessage::Hello(e) => (Observation::Hello(e.body), None),
+        UpMessage::Heartbeat(e) => (Observation::Heartbeat { session: e.body.session }, None),
+        UpMessage::Metrics(e) => (Observation::Metrics(e.body), None),
+        UpMessage::Telemetry(_) => (Observation::Activity, None),
+        UpMessage::Ack(e) => (Observation::Activity, Some(e.body)),
+        UpMessage::Event(e) => match e.body {
+            Event::Offline { session } => (Observation::SessionEnded { session, reason: "last_will" }, None),
+            Event::Goodbye { session } => (Observation::SessionEnded { session, reason: "goodbye" }, None),
+        },
+    }
+}

@@ -1,0 +1,28 @@
+//! Luach control plane: the server behind every screen.
+//!
+//! One process (`luach-server serve`) runs:
+//! - an embedded MQTT broker ([`luach_broker`], rumqttd) that screens connect to;
+//! - the [`ingest`] pipeline, which reads every device's messages through an in-process link,
+//!   tracks presence as a state machine and writes coalesced batches to the [`store`];
+//! - the HTTP [`api`] (axum) under `/api/v1`, plus `/healthz`, `/readyz`, `/metrics`;
+//! - [`live`] events over Socket.IO (socketioxide), fanned out through Redis when configured;
+//! - the dashboard's static files.
+//!
+//! Storage is behind repository traits with SQLite (default, a file in the data directory) and
+//! MongoDB implementations; tenant-owned operations need a [`store::TenantScope`].
+//! Start reading at [`app::Application`].
+
+pub mod api;
+pub mod app;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod live;
+pub mod metrics;
+pub mod state;
+pub mod store;
+pub mod web;
+
+pub use app::Application;
+pub use config::Config;

@@ -1,0 +1,161 @@
+//! `luach-server`: parse arguments, load configuration, run the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use figment::Figment;
+use figment::providers::Serialized;
+use luach_control_plane::{Application, Config};
+use serde_json::{Map, Value, json};
+
+#[derive(Debug, Parser)]
+#[command(name = "luach-server", version, about = "Luach control plane with embedded MQTT broker")]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "LUACH_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(Overrides),
+    /// Print the effective configuration (secrets redacted) and exit.
+    PrintConfig(Overrides),
+}
+
+/// Flags override the file and the environment.
+#[derive(Debug, clap::Args)]
+struct Overrides {
+    /// HTTP listen address, e.g. 0.0.0.0:8080.
+    #[arg(long)]
+    http_addr: Option<SocketAddr>,
+    /// MQTT listen address, e.g. 0.0.0.0:1883.
+    #[arg(long)]
+    mqtt_addr: Option<SocketAddr>,
+    /// Directory for the SQLite file and local state.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Store: empty for SQLite in the data dir, `sqlite:PATH`, or `mongodb://…`.
+    #[arg(long)]
+    store: Option<String>,
+    /// Redis URL for multi-replica fan-out of live events.
+    #[arg(long)]
+    redis: Option<String>,
+    /// Directory with the built dashboard.
+    #[arg(long)]
+    web_dir: Option<PathBuf>,
+    /// Seconds without a message before a device is offline.
+    #[arg(long)]
+    offline_after: Option<u64>,
+    /// Log format: json or pretty.
+    #[arg(long)]
+    log_format: Option<String>,
+}
+
+impl Overrides {
+    fn figment(&self) -> Figment {
+        let mut root = Map::new();
+        let mut set = |path: &str, value: Value| {
+            let mut parts = path.split('.').peekable();
+            let mut node = &mut root;
+            while let Some(part) = parts.next() {
+                if parts.peek().is_none() {
+                    node.insert(part.to_owned(), value.clone());
+                } else {
+                    node = match node.entry(part.to_owned()).or_insert_with(|| json!({})) {
+                        Value::Object(m) => m,
+                        _ => return,
+                    };
+                }
+            }
+        };
+        if let Some(v) = self.http_addr {
+            set("http.addr", json!(v.to_string()));
+        }
+        if let Some(v) = self.mqtt_addr {
+            set("mqtt.listen", json!(v.to_string()));
+        }
+        if let Some(v) = &self.data_dir {
+            set("data_dir", json!(v));
+        }
+        if let Some(v) = &self.store {
+            set("store.url", json!(v));
+        }
+        if let Some(v) = &self.redis {
+            set("redis", json!(v));
+        }
+        if let Some(v) = &self.web_dir {
+            set("http.web_dir", json!(v));
+        }
+        if let Some(v) = self.offline_after {
+            set("presence.offline_after_secs", json!(v));
+        }
+        if let Some(v) = &self.log_format {
+            set("log.format", json!(v));
+        }
+        Figment::from(Serialized::defaults(Value::Object(root)))
+    }
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if config.log.format == "json" {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::PrintConfig(o) => {
+            let config = Config::load(cli.config.as_deref(), o.figment())?;
+            print!("{}", config.to_redacted_toml());
+            Ok(())
+        }
+        Command::Serve(o) => {
+            let config = Config::load(cli.config.as_deref(), o.figment())?;
+            init_tracing(&config);
+            let app = Application::build(config).await.context("starting luach-server")?;
+            tracing::info!(http = %app.http_addr(), mqtt = %app.mqtt_addr(), "luach-server ready");
+            let token = app.shutdown_token();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+                token.cancel();
+            });
+            app.run_until_stopped().await
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,109 @@
+//! Prometheus metrics of the control plane, served at `/metrics` in the text format.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+/// All metric families, registered once per process (tests create one per application).
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub devices_connected: IntGauge,
+    pub mqtt_messages_in: IntCounterVec,
+    pub mqtt_messages_out: IntCounterVec,
+    pub mqtt_bad_payloads: IntCounterVec,
+    pub ingest_stored: IntCounter,
+    pub ingest_batches: IntCounter,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub store_duration: HistogramVec,
+    pub store_errors: IntCounterVec,
+    pub socketio_clients: IntGauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
+    // Names are fixed and unique within this module, so registration cannot collide.
+    if let Err(e) = registry.register(Box::new(metric.clone())) {
+        tracing::error!(error = %e, "metric registration failed");
+    }
+    metric
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let metric = IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| unreachable_metric(name, e));
+    register(registry, metric)
+}
+
+fn histogram_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+    let metric = HistogramVec::new(opts, labels).unwrap_or_else(|e| unreachable_metric(name, e));
+    register(registry, metric)
+}
+
+fn unreachable_metric<T>(name: &str, e: prometheus::Error) -> T {
+    // Only reachable with an invalid metric name literal in this file.
+    panic!("metric {name} is malformed: {e}")
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).unwrap_or_else(|e| unreachable_metric(name, e));
+            register(&registry, g)
+        };
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).unwrap_or_else(|e| unreachable_metric(name, e));
+            register(&registry, c)
+        };
+        Self {
+            devices_connected: gauge("luach_devices_connected", "Devices with a live MQTT session."),
+            mqtt_messages_in: counter_vec(&registry, "luach_mqtt_messages_in_total", "MQTT messages received from devices, by kind.", &["kind"]),
+            mqtt_messages_out: counter_vec(&registry, "luach_mqtt_messages_out_total", "MQTT messages published to devices, by kind.", &["kind"]),
+            mqtt_bad_payloads: counter_vec(&registry, "luach_mqtt_bad_payloads_total", "Device messages refused, by reason.", &["reason"]),
+            ingest_stored: counter("luach_ingest_messages_stored_total", "Device messages whose effect was written to the store."),
+            ingest_batches: counter("luach_ingest_batches_total", "Presence batches written to the store."),
+            http_requests: counter_vec(&registry, "luach_http_requests_total", "HTTP requests, by route template, method and status.", &["route", "method", "status"]),
+            http_duration: histogram_vec(&registry, "luach_http_request_duration_seconds", "HTTP request latency, by route template.", &["route"]),
+            store_duration: histogram_vec(&registry, "luach_store_operation_duration_seconds", "Store operation latency, by operation.", &["op"]),
+            store_errors: counter_vec(&registry, "luach_store_errors_total", "Failed store operations, by operation.", &["op"]),
+            socketio_clients: gauge("luach_socketio_clients", "Connected Socket.IO clients."),
+            registry,
+        }
+    }
+
+    /// Records one store operation.
+    pub fn observe_store(&self, op: &str, elapsed: Duration, ok: bool) {
+        self.store_duration.with_label_values(&[op]).observe(elapsed.as_secs_f64());
+        if !ok {
+            self.store_errors.with_label_values(&[op]).inc();
+        }
+    }
+
+    /// Renders every family in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

@@ -1,0 +1,104 @@
+//! Storage: repository traits and their SQLite and MongoDB implementations.
+//!
+//! [`Store`] is the one entry point. Tenant-owned operations ([`DeviceRepo`]) take a
+//! [`TenantScope`]; the ingest pipeline's device-wide operations ([`IngestRepo`]) are keyed by
+//! device ids that the broker has authenticated, and are named for that one purpose.
+//! Both backends pass the same conformance suite (`tests/tests/store_conformance.rs`).
+
+mod model;
+mod mongo;
+mod scope;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use luach_schemas::{DeviceId, TenantId};
+
+pub use model::{
+    Device, DeviceFilter, DevicePatch, DeviceStatus, HelloInfo, NewDevice, Page, PageRequest,
+    PresenceWrite,
+};
+pub use mongo::MongoStore;
+pub use scope::TenantScope;
+pub use sqlite::SqliteStore;
+
+/// Largest page a listing returns; larger requests are clamped.
+pub const MAX_PAGE_SIZE: u32 = 500;
+/// Page size when the caller gives none.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{what} already exists")]
+    Conflict { what: String },
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("mongodb: {0}")]
+    Mongo(#[from] mongodb::error::Error),
+    #[error("storage task failed: {0}")]
+    Task(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Tenant-scoped device records.
+#[async_trait]
+pub trait DeviceRepo: Send + Sync {
+    /// Devices of the scope's tenant matching `filter`, ordered by id.
+    async fn list(&self, scope: &TenantScope, filter: &DeviceFilter, page: &PageRequest) -> StoreResult<Page<Device>>;
+    async fn get(&self, scope: &TenantScope, id: &DeviceId) -> StoreResult<Option<Device>>;
+    /// Fails with [`StoreError::Conflict`] when the id is taken (in any tenant: ids are global
+    /// because they are the device's broker identity).
+    async fn create(&self, scope: &TenantScope, device: NewDevice, now: DateTime<Utc>) -> StoreResult<Device>;
+    async fn update(&self, scope: &TenantScope, id: &DeviceId, patch: DevicePatch, now: DateTime<Utc>) -> StoreResult<Option<Device>>;
+    /// True when a device was deleted.
+    async fn delete(&self, scope: &TenantScope, id: &DeviceId) -> StoreResult<bool>;
+}
+
+/// Device-wide operations of the MQTT ingest pipeline.
+///
+/// The broker has already authenticated the device id (it is the topic prefix), and the
+/// tenant is looked up from the device record; nothing here takes a tenant from a payload.
+#[async_trait]
+pub trait IngestRepo: Send + Sync {
+    /// The tenant a device belongs to, if it is registered.
+    async fn tenant_of(&self, id: &DeviceId) -> StoreResult<Option<TenantId>>;
+    /// Applies a batch of coalesced presence writes in one transaction where supported.
+    async fn apply_presence(&self, batch: &[PresenceWrite]) -> StoreResult<()>;
+    /// Marks every online device offline (used at start-up: no session survives a restart of
+    /// the embedded broker). Returns how many changed.
+    async fn mark_all_offline(&self) -> StoreResult<u64>;
+}
+
+/// A storage backend.
+#[async_trait]
+pub trait Store: DeviceRepo + IngestRepo {
+    /// Round trip to the backend, for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+    /// "sqlite" or "mongodb".
+    fn backend(&self) -> &'static str;
+}
+
+/// Shared handle to the configured backend.
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens the store named by `url`: `mongodb://…`/`mongodb+srv://…` selects MongoDB, `sqlite:PATH`
+/// or a plain path selects a SQLite file.
+pub async fn open(url: &str, mongo_database: &str) -> StoreResult<DynStore> {
+    if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {
+        Ok(Arc::new(MongoStore::connect(url, mongo_database).await?))
+    } else {
+        let path = url.strip_prefix("sqlite:").unwrap_or(url);
+        Ok(Arc::new(SqliteStore::open(std::path::Path::new(path)).await?))
+    }
+}
+
+/// Clamps a requested page size into `1..=MAX_PAGE_SIZE`.
+pub fn clamp_limit(limit: Option<u32>) -> u32 {
+    limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE)
+}

@@ -1,0 +1,284 @@
+//! MongoDB backend (production; a replica set in deployment).
+//!
+//! Queries are built from typed values only: no request body or query string is ever turned
+//! into a filter document, so operator injection (`{"$ne": …}`) has nowhere to enter.
+//! Presence writes are idempotent (`$max` on `last_seen`, plain `$set` of the rest) and are
+//! sent concurrently; a batch that fails half-way is safe to apply again.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt, stream};
+use luach_schemas::messages::Metrics;
+use luach_schemas::{DeviceId, TenantId};
+use bson::{Document, doc};
+use mongodb::options::{FindOptions, IndexOptions};
+use mongodb::{Client, Collection, IndexModel};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Device, DeviceFilter, DevicePatch, DeviceRepo, DeviceStatus, IngestRepo, NewDevice, Page,
+    PageRequest, PresenceWrite, Store, StoreError, StoreResult, TenantScope,
+};
+
+/// How many presence updates are in flight at once.
+const PRESENCE_CONCURRENCY: usize = 32;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct DeviceDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    tenant_id: String,
+    name: String,
+    tags: Vec<String>,
+    group: Option<String>,
+    notes: String,
+    status: String,
+    last_seen: Option<bson::DateTime>,
+    agent_version: Option<String>,
+    platform: Option<String>,
+    ip: Option<String>,
+    metrics: Option<Metrics>,
+    metrics_at: Option<bson::DateTime>,
+    created_at: bson::DateTime,
+    updated_at: bson::DateTime,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+impl DeviceDoc {
+    fn into_device(self) -> StoreResult<Device> {
+        Ok(Device {
+            id: DeviceId::parse(&self.id).map_err(|e| corrupt("device id", e))?,
+            tenant_id: TenantId::parse(&self.tenant_id).map_err(|e| corrupt("tenant id", e))?,
+            name: self.name,
+            tags: self.tags,
+            group: self.group,
+            notes: self.notes,
+            status: DeviceStatus::parse(&self.status).ok_or_else(|| corrupt("status", &self.status))?,
+            last_seen: self.last_seen.map(bson::DateTime::to_chrono),
+            agent_version: self.agent_version,
+            platform: self.platform,
+            ip: self.ip,
+            metrics: self.metrics,
+            metrics_at: self.metrics_at.map(bson::DateTime::to_chrono),
+            created_at: self.created_at.to_chrono(),
+            updated_at: self.updated_at.to_chrono(),
+        })
+    }
+}
+
+/// MongoDB-backed [`Store`].
+#[derive(Debug, Clone)]
+pub struct MongoStore {
+    client: Client,
+    db: mongodb::Database,
+    devices: Collection<DeviceDoc>,
+}
+
+impl MongoStore {
+    /// Connects, and creates the indexes the queries rely on.
+    pub async fn connect(url: &str, database: &str) -> StoreResult<Self> {
+        let client = Client::with_uri_str(url).await?;
+        let db = client.database(database);
+        let devices = db.collection::<DeviceDoc>("devices");
+        let indexes = [
+            doc! {"tenant_id": 1, "_id": 1},
+            doc! {"tenant_id": 1, "status": 1, "_id": 1},
+            doc! {"tenant_id": 1, "tags": 1, "_id": 1},
+            doc! {"tenant_id": 1, "group": 1, "_id": 1},
+        ];
+        for keys in indexes {
+            devices
+                .create_index(IndexModel::builder().keys(keys).options(IndexOptions::builder().build()).build())
+                .await?;
+        }
+        Ok(Self { client, db, devices })
+    }
+
+    fn scoped(scope: &TenantScope, id: &DeviceId) -> Document {
+        doc! {"tenant_id": scope.tenant().as_str(), "_id": id.as_str()}
+    }
+}
+
+fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
+        ErrorKind::Command(c) => c.code == 11000,
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl DeviceRepo for MongoStore {
+    async fn list(&self, scope: &TenantScope, filter: &DeviceFilter, page: &PageRequest) -> StoreResult<Page<Device>> {
+        let mut query = doc! {"tenant_id": scope.tenant().as_str()};
+        if let Some(status) = filter.status {
+            query.insert("status", status.as_str());
+        }
+        if let Some(tag) = &filter.tag {
+            query.insert("tags", tag.as_str());
+        }
+        if let Some(group) = &filter.group {
+            query.insert("group", group.as_str());
+        }
+        let total = self.devices.count_documents(query.clone()).await?;
+        if let Some(after) = &page.after {
+            query.insert("_id", doc! {"$gt": after.as_str()});
+        }
+        let options = FindOptions::builder()
+            .sort(doc! {"_id": 1})
+            .limit(i64::from(page.limit) + 1)
+            .build();
+        let docs: Vec<DeviceDoc> = self.devices.find(query).with_options(options).await?.try_collect().await?;
+        let mut items = docs.into_iter().map(DeviceDoc::into_device).collect::<StoreResult<Vec<_>>>()?;
+        let next_after = if items.len() > page.limit as usize {
+            items.truncate(page.limit as usize);
+            items.last().map(|d| d.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_after, total })
+    }
+
+    async fn get(&self, scope: &TenantScope, id: &DeviceId) -> StoreResult<Option<Device>> {
+        self.devices
+            .find_one(Self::scoped(scope, id))
+            .await?
+            .map(DeviceDoc::into_device)
+            .transpose()
+    }
+
+    async fn create(&self, scope: &TenantScope, device: NewDevice, now: DateTime<Utc>) -> StoreResult<Device> {
+        let now = bson::DateTime::from_chrono(now);
+        let doc = DeviceDoc {
+            id: device.id.to_string(),
+            tenant_id: scope.tenant().to_string(),
+            name: device.name,
+            tags: device.tags,
+            group: device.group,
+            notes: device.notes,
+            status: DeviceStatus::Offline.as_str().to_owned(),
+            last_seen: None,
+            agent_version: None,
+            platform: None,
+            ip: None,
+            metrics: None,
+            metrics_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.devices.insert_one(&doc).await {
+            Ok(_) => doc.into_device(),
+            Err(e) if is_duplicate_key(&e) => Err(StoreError::Conflict {
+                what: format!("device {}", device.id),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn update(&self, scope: &TenantScope, id: &DeviceId, patch: DevicePatch, now: DateTime<Utc>) -> StoreResult<Option<Device>> {
+        let mut set = doc! {"updated_at": bson::DateTime::from_chrono(now)};
+        if let Some(name) = patch.name {
+            set.insert("name", name);
+        }
+        if let Some(tags) = patch.tags {
+            set.insert("tags", tags);
+        }
+        if let Some(group) = patch.group {
+            set.insert("group", group);
+        }
+        if let Some(notes) = patch.notes {
+            set.insert("notes", notes);
+        }
+        let updated = self
+            .devices
+            .find_one_and_update(Self::scoped(scope, id), doc! {"$set": set})
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await?;
+        updated.map(DeviceDoc::into_device).transpose()
+    }
+
+    async fn delete(&self, scope: &TenantScope, id: &DeviceId) -> StoreResult<bool> {
+        Ok(self.devices.delete_one(Self::scoped(scope, id)).await?.deleted_count > 0)
+    }
+}
+
+fn presence_update(w: &PresenceWrite) -> StoreResult<Document> {
+    let mut update = Document::new();
+    if let Some(t) = w.last_seen {
+        update.insert("$max", doc! {"last_seen": bson::DateTime::from_chrono(t)});
+    }
+    let mut set = Document::new();
+    if let Some(s) = w.status {
+        set.insert("status", s.as_str());
+    }
+    if let Some(h) = &w.hello {
+        set.insert("agent_version", h.agent_version.as_str());
+        set.insert("platform", h.platform.as_str());
+        set.insert("ip", h.ip.clone());
+    }
+    if let Some((m, at)) = &w.metrics {
+        set.insert("metrics", bson::to_bson(m).map_err(|e| corrupt("metrics", e))?);
+        set.insert("metrics_at", bson::DateTime::from_chrono(*at));
+    }
+    if !set.is_empty() {
+        update.insert("$set", set);
+    }
+    Ok(update)
+}
+
+#[async_trait]
+impl IngestRepo for MongoStore {
+    async fn tenant_of(&self, id: &DeviceId) -> StoreResult<Option<TenantId>> {
+        let raw = self.db.collection::<Document>("devices");
+        let found = raw
+            .find_one(doc! {"_id": id.as_str()})
+            .projection(doc! {"tenant_id": 1})
+            .await?;
+        found
+            .map(|d| {
+                let t = d.get_str("tenant_id").map_err(|e| corrupt("tenant id", e))?;
+                TenantId::parse(t).map_err(|e| corrupt("tenant id", e))
+            })
+            .transpose()
+    }
+
+    async fn apply_presence(&self, batch: &[PresenceWrite]) -> StoreResult<()> {
+        let updates = batch
+            .iter()
+            .filter_map(|w| match presence_update(w) {
+                Ok(u) if u.is_empty() => None,
+                other => Some(other.map(|u| (w.device.to_string(), u))),
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        stream::iter(updates)
+            .map(|(id, update)| async move { self.devices.update_one(doc! {"_id": id}, update).await })
+            .buffer_unordered(PRESENCE_CONCURRENCY)
+            .try_for_each(|_| async { Ok(()) })
+            .await?;
+        Ok(())
+    }
+
+    async fn mark_all_offline(&self) -> StoreResult<u64> {
+        let r = self
+            .devices
+            .update_many(doc! {"status": "online"}, doc! {"$set": {"status": "offline"}})
+            .await?;
+        Ok(r.modified_count)
+    }
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.client.database("admin").run_command(doc! {"ping": 1}).await?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "mongodb"
+    }
+}

@@ -1,0 +1,351 @@
+//! SQLite backend: one file in the data directory, WAL mode, one connection.
+//!
+//! A single connection serialises access; every call runs on tokio's blocking pool so the
+//! async runtime never waits on the disk. Presence writes arrive in batches from the ingest
+//! pipeline and are applied in one transaction, which is what makes thousands of heartbeats a
+//! second cheap for SQLite.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use luach_schemas::messages::Metrics;
+use luach_schemas::{DeviceId, TenantId};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
+
+use super::{
+    Device, DeviceFilter, DevicePatch, DeviceRepo, DeviceStatus, IngestRepo, NewDevice, Page,
+    PageRequest, PresenceWrite, Store, StoreError, StoreResult, TenantScope,
+};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS devices (
+    id            TEXT PRIMARY KEY,
+    tenant_id     TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    tags          TEXT NOT NULL DEFAULT '[]',
+    grp           TEXT,
+    notes         TEXT NOT NULL DEFAULT '',
+    status        TEXT NOT NULL DEFAULT 'offline',
+    last_seen     INTEGER,
+    agent_version TEXT,
+    platform      TEXT,
+    ip            TEXT,
+    metrics       TEXT,
+    metrics_at    INTEGER,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS devices_tenant_id ON devices (tenant_id, id);
+CREATE INDEX IF NOT EXISTS devices_tenant_status ON devices (tenant_id, status, id);
+"#;
+
+const COLUMNS: &str = "id, tenant_id, name, tags, grp, notes, status, last_seen, agent_version, \
+                       platform, ip, metrics, metrics_at, created_at, updated_at";
+
+/// SQLite-backed [`Store`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and applies the schema.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        let path = path.to_owned();
+        let conn = tokio::task::spawn_blocking(move || -> StoreResult<Connection> {
+            let conn = Connection::open(&path)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            conn.execute_batch(SCHEMA)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn with<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| StoreError::Task("sqlite connection lock poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: Option<i64>) -> Option<DateTime<Utc>> {
+    v.and_then(|m| Utc.timestamp_millis_opt(m).single())
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn device_from_row(row: &Row<'_>) -> StoreResult<Device> {
+    let id: String = row.get(0)?;
+    let tenant: String = row.get(1)?;
+    let tags: String = row.get(3)?;
+    let status: String = row.get(6)?;
+    let metrics: Option<String> = row.get(11)?;
+    Ok(Device {
+        id: DeviceId::parse(&id).map_err(|e| corrupt("device id", e))?,
+        tenant_id: TenantId::parse(&tenant).map_err(|e| corrupt("tenant id", e))?,
+        name: row.get(2)?,
+        tags: serde_json::from_str(&tags).map_err(|e| corrupt("tags", e))?,
+        group: row.get(4)?,
+        notes: row.get(5)?,
+        status: DeviceStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        last_seen: from_ms(row.get(7)?),
+        agent_version: row.get(8)?,
+        platform: row.get(9)?,
+        ip: row.get(10)?,
+        metrics: metrics
+            .map(|m| serde_json::from_str::<Metrics>(&m))
+            .transpose()
+            .map_err(|e| corrupt("metrics", e))?,
+        metrics_at: from_ms(row.get(12)?),
+        created_at: from_ms(row.get(13)?).ok_or_else(|| corrupt("created_at", "missing"))?,
+        updated_at: from_ms(row.get(14)?).ok_or_else(|| corrupt("updated_at", "missing"))?,
+    })
+}
+
+fn get_device(conn: &Connection, tenant: &str, id: &str) -> StoreResult<Option<Device>> {
+    let sql = format!("SELECT {COLUMNS} FROM devices WHERE tenant_id = ?1 AND id = ?2");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![tenant, id])?;
+    match rows.next()? {
+        Some(row) => Ok(Some(device_from_row(row)?)),
+        None => Ok(None),
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
+}
+
+#[async_trait]
+impl DeviceRepo for SqliteStore {
+    async fn list(&self, scope: &TenantScope, filter: &DeviceFilter, page: &PageRequest) -> StoreResult<Page<Device>> {
+        let tenant = scope.tenant().to_string();
+        let filter = filter.clone();
+        let page = page.clone();
+        self.with(move |conn| {
+            let mut where_sql = String::from("tenant_id = ?");
+            let mut args: Vec<Value> = vec![Value::Text(tenant)];
+            if let Some(status) = filter.status {
+                where_sql.push_str(" AND status = ?");
+                args.push(Value::Text(status.as_str().to_owned()));
+            }
+            if let Some(tag) = filter.tag {
+                where_sql.push_str(" AND EXISTS (SELECT 1 FROM json_each(devices.tags) WHERE json_each.value = ?)");
+                args.push(Value::Text(tag));
+            }
+            if let Some(group) = filter.group {
+                where_sql.push_str(" AND grp = ?");
+                args.push(Value::Text(group));
+            }
+            let total: i64 = conn.query_row(
+                &format!("SELECT COUNT(*) FROM devices WHERE {where_sql}"),
+                params_from_iter(args.iter()),
+                |r| r.get(0),
+            )?;
+            if let Some(after) = &page.after {
+                where_sql.push_str(" AND id > ?");
+                args.push(Value::Text(after.to_string()));
+            }
+            // Fetch one extra row to learn whether another page follows.
+            args.push(Value::Integer(i64::from(page.limit) + 1));
+            let sql = format!("SELECT {COLUMNS} FROM devices WHERE {where_sql} ORDER BY id LIMIT ?");
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params_from_iter(args.iter()))?;
+            let mut items = Vec::new();
+            while let Some(row) = rows.next()? {
+                items.push(device_from_row(row)?);
+            }
+            let next_after = if items.len() > page.limit as usize {
+                items.truncate(page.limit as usize);
+                items.last().map(|d| d.id.to_string())
+            } else {
+                None
+            };
+            Ok(Page {
+                items,
+                next_after,
+                total: u64::try_from(total).unwrap_or(0),
+            })
+        })
+        .await
+    }
+
+    async fn get(&self, scope: &TenantScope, id: &DeviceId) -> StoreResult<Option<Device>> {
+        let (tenant, id) = (scope.tenant().to_string(), id.to_string());
+        self.with(move |conn| get_device(conn, &tenant, &id)).await
+    }
+
+    async fn create(&self, scope: &TenantScope, device: NewDevice, now: DateTime<Utc>) -> StoreResult<Device> {
+        let tenant = scope.tenant().to_string();
+        self.with(move |conn| {
+            let inserted = conn.execute(
+                "INSERT INTO devices (id, tenant_id, name, tags, grp, notes, status, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'offline', ?7, ?7) ON CONFLICT (id) DO NOTHING",
+                params![
+                    device.id.as_str(),
+                    tenant,
+                    device.name,
+                    to_json(&device.tags),
+                    device.group,
+                    device.notes,
+                    ms(now)
+                ],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::Conflict {
+                    what: format!("device {}", device.id),
+                });
+            }
+            get_device(conn, &tenant, device.id.as_str())?
+                .ok_or_else(|| StoreError::Corrupt("inserted device vanished".into()))
+        })
+        .await
+    }
+
+    async fn update(&self, scope: &TenantScope, id: &DeviceId, patch: DevicePatch, now: DateTime<Utc>) -> StoreResult<Option<Device>> {
+        let (tenant, id) = (scope.tenant().to_string(), id.to_string());
+        self.with(move |conn| {
+            let tx = conn.transaction()?;
+            let Some(mut device) = get_device(&tx, &tenant, &id)? else {
+                return Ok(None);
+            };
+            if let Some(name) = patch.name {
+                device.name = name;
+            }
+            if let Some(tags) = patch.tags {
+                device.tags = tags;
+            }
+            if let Some(group) = patch.group {
+                device.group = group;
+            }
+            if let Some(notes) = patch.notes {
+                device.notes = notes;
+            }
+            device.updated_at = now;
+            tx.execute(
+                "UPDATE devices SET name = ?1, tags = ?2, grp = ?3, notes = ?4, updated_at = ?5 \
+                 WHERE tenant_id = ?6 AND id = ?7",
+                params![device.name, to_json(&device.tags), device.group, device.notes, ms(now), tenant, id],
+            )?;
+            tx.commit()?;
+            Ok(Some(device))
+        })
+        .await
+    }
+
+    async fn delete(&self, scope: &TenantScope, id: &DeviceId) -> StoreResult<bool> {
+        let (tenant, id) = (scope.tenant().to_string(), id.to_string());
+        self.with(move |conn| {
+            Ok(conn.execute("DELETE FROM devices WHERE tenant_id = ?1 AND id = ?2", params![tenant, id])? > 0)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl IngestRepo for SqliteStore {
+    async fn tenant_of(&self, id: &DeviceId) -> StoreResult<Option<TenantId>> {
+        let id = id.to_string();
+        self.with(move |conn| {
+            let tenant: Option<String> = conn
+                .query_row("SELECT tenant_id FROM devices WHERE id = ?1", params![id], |r| r.get(0))
+                .optional()?;
+            tenant
+                .map(|t| TenantId::parse(&t).map_err(|e| corrupt("tenant id", e)))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn apply_presence(&self, batch: &[PresenceWrite]) -> StoreResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let batch = batch.to_vec();
+        self.with(move |conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut seen = tx.prepare_cached(
+                    "UPDATE devices SET last_seen = MAX(COALESCE(last_seen, 0), ?1) WHERE id = ?2",
+                )?;
+                let mut status = tx.prepare_cached("UPDATE devices SET status = ?1 WHERE id = ?2")?;
+                let mut hello = tx.prepare_cached(
+                    "UPDATE devices SET agent_version = ?1, platform = ?2, ip = ?3 WHERE id = ?4",
+                )?;
+                let mut metrics =
+                    tx.prepare_cached("UPDATE devices SET metrics = ?1, metrics_at = ?2 WHERE id = ?3")?;
+                for w in &batch {
+                    let id = w.device.as_str();
+                    if let Some(t) = w.last_seen {
+                        seen.execute(params![ms(t), id])?;
+                    }
+                    if let Some(s) = w.status {
+                        status.execute(params![s.as_str(), id])?;
+                    }
+                    if let Some(h) = &w.hello {
+                        hello.execute(params![h.agent_version, h.platform, h.ip, id])?;
+                    }
+                    if let Some((m, at)) = &w.metrics {
+                        metrics.execute(params![to_json(m), ms(*at), id])?;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn mark_all_offline(&self) -> StoreResult<u64> {
+        self.with(|conn| {
+            let n = conn.execute("UPDATE devices SET status = 'offline' WHERE status = 'online'", [])?;
+            Ok(n as u64)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.with(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+}

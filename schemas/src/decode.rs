@@ -1,0 +1,161 @@
+//! Checked decoding of payloads received from the broker.
+
+use serde::de::DeserializeOwned;
+
+use crate::envelope::{Envelope, MAX_PAYLOAD_BYTES, SCHEMA_VERSION};
+use crate::messages::{Ack, Command, Event, Heartbeat, Hello, Metrics};
+use crate::topic::{DownKind, UpKind};
+
+/// A decoded device-to-cloud message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpMessage {
+    Hello(Envelope<Hello>),
+    Heartbeat(Envelope<Heartbeat>),
+    Metrics(Envelope<Metrics>),
+    /// Free-form telemetry; its body is kept as JSON.
+    Telemetry(Envelope<serde_json::Value>),
+    Ack(Envelope<Ack>),
+    Event(Envelope<Event>),
+}
+
+/// Why a payload was refused. The variants are stable: they label metrics.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("payload of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("payload is not valid JSON: {0}")]
+    Json(String),
+    #[error("payload does not match the {kind} schema: {detail}")]
+    Schema { kind: &'static str, detail: String },
+    #[error("unsupported schema version {0}")]
+    Version(u32),
+    #[error("envelope type {found:?} does not match topic kind {expected:?}")]
+    TypeMismatch {
+        expected: &'static str,
+        found: String,
+    },
+}
+
+impl DecodeError {
+    /// Short stable label for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "too_large",
+            Self::Json(_) => "json",
+            Self::Schema { .. } => "schema",
+            Self::Version(_) => "version",
+            Self::TypeMismatch { .. } => "type_mismatch",
+        }
+    }
+}
+
+fn envelope<T: DeserializeOwned>(kind: &'static str, payload: &[u8]) -> Result<Envelope<T>, DecodeError> {
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(DecodeError::TooLarge {
+            size: payload.len(),
+            limit: MAX_PAYLOAD_BYTES,
+        });
+    }
+    // Parse to a value first so "not JSON at all" and "JSON of the wrong shape" stay distinct.
+    let value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let version = value.get("v").and_then(serde_json::Value::as_u64);
+    if let Some(v) = version.filter(|v| *v != u64::from(SCHEMA_VERSION)) {
+        return Err(DecodeError::Version(u32::try_from(v).unwrap_or(u32::MAX)));
+    }
+    let env: Envelope<T> = serde_json::from_value(value).map_err(|e| DecodeError::Schema {
+        kind,
+        detail: e.to_string(),
+    })?;
+    if env.kind != kind {
+        return Err(DecodeError::TypeMismatch {
+            expected: kind,
+            found: env.kind,
+        });
+    }
+    Ok(env)
+}
+
+/// Decodes a payload that arrived on an `up/{kind}` topic.
+pub fn decode_up(kind: UpKind, payload: &[u8]) -> Result<UpMessage, DecodeError> {
+    let k = kind.as_str();
+    Ok(match kind {
+        UpKind::Hello => UpMessage::Hello(envelope(k, payload)?),
+        UpKind::Heartbeat => UpMessage::Heartbeat(envelope(k, payload)?),
+        UpKind::Metrics => UpMessage::Metrics(envelope(k, payload)?),
+        UpKind::Telemetry => UpMessage::Telemetry(envelope(k, payload)?),
+        UpKind::Ack => UpMessage::Ack(envelope(k, payload)?),
+        UpKind::Event => UpMessage::Event(envelope(k, payload)?),
+    })
+}
+
+/// Decodes a command that arrived on `down/command`.
+pub fn decode_down(kind: DownKind, payload: &[u8]) -> Result<Envelope<Command>, DecodeError> {
+    match kind {
+        DownKind::Command => envelope("command", payload),
+        other => Err(DecodeError::TypeMismatch {
+            expected: "command",
+            found: other.as_str().to_owned(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::Heartbeat;
+    use chrono::Utc;
+    use proptest::prelude::*;
+
+    fn heartbeat_bytes() -> Vec<u8> {
+        Envelope::new(
+            "m1",
+            "heartbeat",
+            Utc::now(),
+            Heartbeat {
+                session: "s1".into(),
+                uptime_s: 5,
+            },
+        )
+        .to_bytes()
+    }
+
+    #[test]
+    fn good_heartbeat_decodes() {
+        assert!(matches!(
+            decode_up(UpKind::Heartbeat, &heartbeat_bytes()),
+            Ok(UpMessage::Heartbeat(_))
+        ));
+    }
+
+    #[test]
+    fn each_fault_is_named() {
+        let big = vec![b' '; MAX_PAYLOAD_BYTES + 1];
+        assert_eq!(decode_up(UpKind::Hello, &big).map_err(|e| e.label()), Err("too_large"));
+        assert_eq!(decode_up(UpKind::Hello, b"{nope").map_err(|e| e.label()), Err("json"));
+        assert_eq!(
+            decode_up(UpKind::Hello, br#"{"v":1,"id":"x"}"#).map_err(|e| e.label()),
+            Err("schema")
+        );
+        assert_eq!(
+            decode_up(UpKind::Metrics, &heartbeat_bytes()).map_err(|e| e.label()),
+            Err("schema")
+        );
+        let mismatched = String::from_utf8_lossy(&heartbeat_bytes()).replace("\"heartbeat\"", "\"hello\"");
+        assert_eq!(
+            decode_up(UpKind::Heartbeat, mismatched.as_bytes()).map_err(|e| e.label()),
+            Err("type_mismatch")
+        );
+        let v2 = String::from_utf8_lossy(&heartbeat_bytes()).replace("\"v\":1", "\"v\":2");
+        assert_eq!(decode_up(UpKind::Heartbeat, v2.as_bytes()).map_err(|e| e.label()), Err("version"));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            for kind in UpKind::ALL {
+                let _ = decode_up(kind, &bytes);
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! MQTT topic layout: `/tenants/{device}/{up|down}/{kind}`.
+
+use std::fmt;
+
+use crate::ids::{DeviceId, IdError};
+
+/// Messages a device sends to the control plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UpKind {
+    Hello,
+    Heartbeat,
+    Metrics,
+    Telemetry,
+    Ack,
+    Event,
+}
+
+/// Messages the control plane sends to a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DownKind {
+    Command,
+    Bundle,
+    Ota,
+}
+
+impl UpKind {
+    pub const ALL: [UpKind; 6] = [
+        Self::Hello,
+        Self::Heartbeat,
+        Self::Metrics,
+        Self::Telemetry,
+        Self::Ack,
+        Self::Event,
+    ];
+
+    /// The last topic segment, also the envelope's `type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hello => "hello",
+            Self::Heartbeat => "heartbeat",
+            Self::Metrics => "metrics",
+            Self::Telemetry => "telemetry",
+            Self::Ack => "ack",
+            Self::Event => "event",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl DownKind {
+    pub const ALL: [DownKind; 3] = [Self::Command, Self::Bundle, Self::Ota];
+
+    /// The last topic segment, also the envelope's `type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Command => "command",
+            Self::Bundle => "bundle",
+            Self::Ota => "ota",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A parsed Luach topic.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Topic {
+    Up(DeviceId, UpKind),
+    Down(DeviceId, DownKind),
+}
+
+/// Why a topic is not one of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopicError {
+    #[error("topic does not follow /tenants/{{device}}/{{up|down}}/{{kind}}")]
+    Layout,
+    #[error("topic names an invalid device id: {0}")]
+    Device(#[from] IdError),
+    #[error("unknown {direction} message kind {kind:?}")]
+    Kind {
+        direction: &'static str,
+        kind: String,
+    },
+}
+
+impl Topic {
+    /// Filter the control plane subscribes to for everything devices send.
+    pub const ALL_UP_FILTER: &'static str = "/tenants/+/up/#";
+
+    /// Parses a topic name received from the broker.
+    pub fn parse(topic: &str) -> Result<Self, TopicError> {
+        let mut parts = topic.split('/');
+        let (Some(""), Some("tenants"), Some(device), Some(direction), Some(kind), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(TopicError::Layout);
+        };
+        let device = DeviceId::parse(device)?;
+        match direction {
+            "up" => UpKind::parse(kind)
+                .map(|k| Topic::Up(device, k))
+                .ok_or_else(|| TopicError::Kind {
+                    direction: "up",
+                    kind: kind.to_owned(),
+                }),
+            "down" => DownKind::parse(kind)
+                .map(|k| Topic::Down(device, k))
+                .ok_or_else(|| TopicError::Kind {
+                    direction: "down",
+                    kind: kind.to_owned(),
+                }),
+            _ => Err(TopicError::Layout),
+        }
+    }
+
+    /// The device this topic belongs to.
+    pub fn device(&self) -> &DeviceId {
+        match self {
+            Topic::Up(d, _) | Topic::Down(d, _) => d,
+        }
+    }
+
+    /// The filter a device subscribes to for everything addressed to it.
+    pub fn down_filter(device: &DeviceId) -> String {
+        format!("/tenants/{device}/down/#")
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Topic::Up(d, k) => write!(f, "/tenants/{d}/up/{}", k.as_str()),
+            Topic::Down(d, k) => write!(f, "/tenants/{d}/down/{}", k.as_str()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn dev() -> DeviceId {
+        DeviceId::parse("abc123").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn every_kind_roundtrips() {
+        for k in UpKind::ALL {
+            let t = Topic::Up(dev(), k);
+            assert_eq!(Topic::parse(&t.to_string()), Ok(t));
+        }
+        for k in DownKind::ALL {
+            let t = Topic::Down(dev(), k);
+            assert_eq!(Topic::parse(&t.to_string()), Ok(t));
+        }
+    }
+
+    #[test]
+    fn foreign_layouts_are_rejected() {
+        for bad in [
+            "",
+            "tenants/abc/up/hello",
+            "/tenants/abc/up",
+            "/tenants/abc/up/hello/extra",
+            "/tenants/ABC/up/hello",
+            "/tenants/abc/sideways/hello",
+            "/tenants/abc/up/nonsense",
+            "/other/abc/up/hello",
+        ] {
+            assert!(Topic::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(s in "(/[a-z+#]{0,8}){0,6}") {
+            let _ = Topic::parse(&s);
+        }
+    }
+}
