@@ -116,14 +116,17 @@ pub struct Sim {
 
 impl Sim {
     /// Starts `count` simulated screens named `{prefix}00000…` against `server` (bootstrap)
-    /// with fast heartbeats so tests observe changes quickly.
+    /// with fast heartbeats so tests observe changes quickly; `extra` flags (`--flag value`
+    /// pairs) replace those defaults.
     pub fn start(server: &str, count: usize, prefix: &str, extra: &[&str]) -> Self {
+        let mut flags = vec![("--heartbeat-secs", "2"), ("--metrics-secs", "3"), ("--keep-alive-secs", "5")];
+        flags.retain(|(flag, _)| !extra.contains(flag));
         let child = Command::new(bin_path("luach-agent"))
             .arg("sim")
             .args(["--server", server])
             .args(["--count", &count.to_string()])
             .args(["--id-prefix", prefix])
-            .args(["--heartbeat-secs", "2", "--metrics-secs", "3", "--keep-alive-secs", "5"])
+            .args(flags.iter().flat_map(|(f, v)| [*f, *v]))
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -131,6 +134,11 @@ impl Sim {
             .spawn()
             .unwrap_or_else(|e| panic!("spawning luach-agent sim: {e}"));
         Self { child }
+    }
+
+    /// The simulator's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Kills the simulator at once: its connections drop without a goodbye.

@@ -105,7 +105,8 @@ impl Writer {
                 self.unknown.remove(&device);
             }
             Work::Observe { device, message, received } => {
-                let Some(tenant) = self.resolve(&device).await else {
+                let is_hello = matches!(message, luach_schemas::UpMessage::Hello(_));
+                let Some(tenant) = self.resolve(&device, is_hello).await else {
                     self.metrics.mqtt_bad_payloads.with_label_values(&["unknown_device"]).inc();
                     return;
                 };
@@ -118,17 +119,19 @@ impl Writer {
         }
     }
 
-    /// The device's tenant: from memory, the store, or (in development) by registering it.
-    async fn resolve(&mut self, device: &DeviceId) -> Option<TenantId> {
+    /// The device's tenant: from memory, the store, or (in development, and only on a hello)
+    /// by registering it.
+    async fn resolve(&mut self, device: &DeviceId, is_hello: bool) -> Option<TenantId> {
         if let Some(t) = self.tracker.tenant_of(device) {
             return Some(t.clone());
         }
-        if self.unknown.get(device).is_some_and(|t| t.elapsed() < UNKNOWN_DEVICE_RETRY) {
+        let may_register = self.auto_register && is_hello;
+        if !may_register && self.unknown.get(device).is_some_and(|t| t.elapsed() < UNKNOWN_DEVICE_RETRY) {
             return None;
         }
         match self.store_tenant_of(device).await {
             Some(t) => return Some(t),
-            None if !self.auto_register => {
+            None if !may_register => {
                 tracing::warn!(device_id = %device, "message from unregistered device dropped");
                 self.unknown.insert(device.clone(), Instant::now());
                 return None;
