@@ -1,4 +1,4 @@
-//! `luach-agent`: the screen agent (`run`), a fleet simulator (`sim`).
+//! `luach-agent`: the screen agent (`run`), a fleet simulator (`sim`), offline zmanim (`zmanim`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,6 +24,8 @@ enum Command {
     Run(RunArgs),
     /// Run N simulated screens, each with its own connection and identity.
     Sim(SimArgs),
+    /// Print one civil day's Hebrew date, holidays, parsha, daf yomi and zmanim (offline).
+    Zmanim(luach_calendar::ZmanimArgs),
 }
 
 /// How to reach the control plane.
@@ -117,8 +119,15 @@ fn stop_on_signal() -> CancellationToken {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Zmanim(args) = &cli.command {
+        // Pure computation: no runtime work, no logging noise on stdout.
+        let out = luach_calendar::run_zmanim_cli(args).context("zmanim")?;
+        println!("{out}");
+        return Ok(());
+    }
     init_tracing();
     match cli.command {
+        Command::Zmanim(_) => Ok(()),
         Command::Run(args) => {
             let device_id = match args.device_id {
                 Some(id) => id,
