@@ -1,0 +1,139 @@
+// The live device list: loaded over REST, kept current by Socket.IO events.
+import { io } from "socket.io-client";
+import { type Device, type DeviceMetrics, getDevice, listDevices } from "./api";
+import { lang, t } from "./i18n";
+
+interface LiveEvent {
+  device_id: string;
+  tenant_id: string;
+  at: string;
+  agent_version?: string | null;
+  metrics?: DeviceMetrics;
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** A cell whose content is left-to-right (versions, addresses) but aligned with the page. */
+function ltrCell(text: string): HTMLTableCellElement {
+  const cell = el("td");
+  cell.append(el("bdi", { dir: "ltr" }, text));
+  return cell;
+}
+
+function ago(iso: string | null): string {
+  if (!iso) return t("time.never");
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 5) return t("time.justNow");
+  if (s < 60) return t("time.secondsAgo", { n: s });
+  if (s < 3600) return t("time.minutesAgo", { n: Math.floor(s / 60) });
+  if (s < 86400) return t("time.hoursAgo", { n: Math.floor(s / 3600) });
+  return t("time.daysAgo", { n: Math.floor(s / 86400) });
+}
+
+function percent(n: number): string {
+  return new Intl.NumberFormat(lang(), { maximumFractionDigits: 0 }).format(n) + "%";
+}
+
+export class DeviceList {
+  private devices = new Map<string, Device>();
+  private error: string | null = null;
+  private live = false;
+
+  constructor(private root: HTMLElement) {}
+
+  async start(): Promise<void> {
+    const socket = io("/live", { transports: ["websocket"] });
+    socket.on("connect", () => {
+      this.live = true;
+      // Reload after every (re)connect so events missed while away are not lost.
+      void this.reload();
+    });
+    socket.on("disconnect", () => {
+      this.live = false;
+      this.render();
+    });
+    socket.on("device:online", (e: LiveEvent) => this.onEvent(e, "online"));
+    socket.on("device:offline", (e: LiveEvent) => this.onEvent(e, "offline"));
+    socket.on("device:metrics", (e: LiveEvent) => this.onEvent(e, null));
+    setInterval(() => this.render(), 10_000);
+    await this.reload();
+  }
+
+  private async reload(): Promise<void> {
+    try {
+      const list = await listDevices();
+      this.devices = new Map(list.map((d) => [d.id, d]));
+      this.error = null;
+    } catch (err) {
+      this.error = err instanceof Error ? err.message : String(err);
+    }
+    this.render();
+  }
+
+  private async onEvent(e: LiveEvent, status: Device["status"] | null): Promise<void> {
+    let device = this.devices.get(e.device_id);
+    if (!device) {
+      try {
+        device = await getDevice(e.device_id);
+      } catch {
+        return;
+      }
+    }
+    if (status) device.status = status;
+    if (e.metrics) device.metrics = e.metrics;
+    if (e.agent_version) device.agent_version = e.agent_version;
+    if (status !== "offline") device.last_seen = e.at;
+    this.devices.set(device.id, device);
+    this.render();
+  }
+
+  render(): void {
+    const devices = [...this.devices.values()].sort((a, b) => a.name.localeCompare(b.name, lang()) || a.id.localeCompare(b.id));
+    const online = devices.filter((d) => d.status === "online").length;
+    const header = el("div", { class: "list-header" });
+    header.append(
+      el("h2", {}, t("devices.heading")),
+      el("span", { class: "summary", "data-testid": "summary" }, t("devices.summary", { online, total: devices.length })),
+      el("span", { class: `live ${this.live ? "on" : "off"}`, "data-testid": "live" }, this.live ? t("live.connected") : t("live.disconnected")),
+    );
+    const nodes: HTMLElement[] = [header];
+    if (this.error) nodes.push(el("p", { class: "error", role: "alert" }, t("devices.loadError", { error: this.error })));
+    if (devices.length === 0 && !this.error) nodes.push(el("p", { class: "empty" }, t("devices.empty")));
+    if (devices.length > 0) nodes.push(this.table(devices));
+    this.root.replaceChildren(...nodes);
+  }
+
+  private table(devices: Device[]): HTMLTableElement {
+    const table = el("table", { class: "devices" });
+    const head = el("tr");
+    for (const key of ["devices.col.name", "devices.col.status", "devices.col.lastSeen", "devices.col.version", "devices.col.ip", "devices.col.cpu", "devices.col.memory"] as const) {
+      head.append(el("th", { scope: "col" }, t(key)));
+    }
+    table.append(el("thead"), el("tbody"));
+    table.tHead?.append(head);
+    for (const d of devices) {
+      const row = el("tr", { "data-device-id": d.id, "data-status": d.status });
+      const name = el("td", { class: "name" });
+      name.append(el("span", {}, d.name), el("code", { dir: "ltr" }, d.id));
+      const status = el("td");
+      status.append(el("span", { class: `badge ${d.status}` }, t(d.status === "online" ? "status.online" : "status.offline")));
+      const m = d.metrics;
+      row.append(
+        name,
+        status,
+        el("td", {}, ago(d.last_seen)),
+        ltrCell(d.agent_version ?? "—"),
+        ltrCell(d.ip ?? "—"),
+        el("td", {}, m ? percent(m.cpu_percent) : "—"),
+        el("td", {}, m && m.mem_total_bytes > 0 ? percent((100 * m.mem_used_bytes) / m.mem_total_bytes) : "—"),
+      );
+      table.tBodies[0]?.append(row);
+    }
+    return table;
+  }
+}

@@ -1,0 +1,44 @@
+// Drives the dashboard in Debian's Chromium through playwright-core.
+// usage: node dashboard.mjs BASE_URL DEVICE_ID SCREENSHOT_DIR
+// Prints "online" when the device's row shows online (the test then stops the device),
+// "offline" when the row turns offline without a reload; exits 0 on success.
+import { chromium } from "playwright-core";
+
+const [base, device, shots] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+try {
+  const page = await browser.newPage({ locale: "en-US" });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  await page.goto(base);
+  const row = page.locator(`tr[data-device-id="${device}"]`);
+  await row.and(page.locator('[data-status="online"]')).waitFor({ timeout: 60_000 });
+  const text = await row.innerText();
+  if (!text.includes("Online")) throw new Error(`row does not say Online: ${text}`);
+  if ((await page.getAttribute("html", "dir")) !== "ltr") throw new Error("English page is not left-to-right");
+  await page.screenshot({ path: `${shots}/dashboard-en.png`, fullPage: true });
+
+  // Hebrew: the whole layout turns right-to-left and the texts change.
+  await page.click('[data-testid="lang-switch"]');
+  if ((await page.getAttribute("html", "dir")) !== "rtl") throw new Error("Hebrew page is not right-to-left");
+  if (!(await page.innerText("h1")).includes("לוח")) throw new Error("title not translated");
+  if (!(await row.innerText()).includes("מחובר")) throw new Error("status not translated");
+  await page.screenshot({ path: `${shots}/dashboard-he.png`, fullPage: true });
+  console.log("online");
+
+  // The test stops the device; the row must follow live, without reloading the page.
+  await row.and(page.locator('[data-status="offline"]')).waitFor({ timeout: 60_000 });
+  if (!(await row.innerText()).includes("מנותק")) throw new Error("offline status not shown");
+  await page.screenshot({ path: `${shots}/dashboard-offline.png`, fullPage: true });
+  if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
+  console.log("offline");
+} finally {
+  await browser.close();
+}
