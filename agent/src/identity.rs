@@ -9,7 +9,9 @@ use luach_schemas::DeviceId;
 pub fn load_or_create(state_dir: &Path) -> anyhow::Result<DeviceId> {
     let file = state_dir.join("device-id");
     match std::fs::read_to_string(&file) {
-        Ok(text) => DeviceId::parse(text.trim()).with_context(|| format!("{} holds an invalid device id", file.display())),
+        Ok(text) => {
+            DeviceId::parse(text.trim()).with_context(|| format!("{} holds an invalid device id", file.display()))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(state_dir).with_context(|| format!("creating {}", state_dir.display()))?;
             let id = DeviceId::from_random_bytes(rand::random());
@@ -25,9 +27,7 @@ pub fn load_or_create(state_dir: &Path) -> anyhow::Result<DeviceId> {
 
 /// Splits `host:port` (IPv6 in brackets).
 pub fn parse_host_port(s: &str) -> anyhow::Result<(String, u16)> {
-    let (host, port) = s
-        .rsplit_once(':')
-        .with_context(|| format!("`{s}` is not HOST:PORT"))?;
+    let (host, port) = s.rsplit_once(':').with_context(|| format!("`{s}` is not HOST:PORT"))?;
     let port: u16 = port.parse().with_context(|| format!("`{port}` is not a port number"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     anyhow::ensure!(!host.is_empty(), "`{s}` has no host");

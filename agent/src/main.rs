@@ -91,7 +91,10 @@ struct SimArgs {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn stop_on_signal() -> CancellationToken {
@@ -136,7 +139,8 @@ async fn main() -> anyhow::Result<()> {
             let (host, port) = args.link.broker().await?;
             println!("luach-agent: device {device_id}, broker {host}:{port}");
             let shutdown = stop_on_signal();
-            let metrics = luach_agent::sampler::spawn(Duration::from_secs(args.link.metrics_secs.min(30)), shutdown.clone());
+            let metrics =
+                luach_agent::sampler::spawn(Duration::from_secs(args.link.metrics_secs.min(30)), shutdown.clone());
             let session = DeviceSession::new(
                 SessionConfig {
                     device_id,

@@ -101,17 +101,29 @@ impl DeviceSession {
     fn last_will(&self) -> LastWill {
         LastWill::new(
             self.topic(UpKind::Event),
-            envelope(UpKind::Event, Event::Offline { session: self.session.clone() }),
+            envelope(
+                UpKind::Event,
+                Event::Offline {
+                    session: self.session.clone(),
+                },
+            ),
             QoS::AtLeastOnce,
             false,
         )
     }
 
     fn options(&self) -> MqttOptions {
-        let mut o = MqttOptions::new(self.config.device_id.as_str(), self.config.host.clone(), self.config.port);
+        let mut o = MqttOptions::new(
+            self.config.device_id.as_str(),
+            self.config.host.clone(),
+            self.config.port,
+        );
         o.set_keep_alive(self.config.keep_alive);
         o.set_clean_session(true);
-        o.set_max_packet_size(luach_schemas::MAX_PAYLOAD_BYTES * 4, luach_schemas::MAX_PAYLOAD_BYTES * 4);
+        o.set_max_packet_size(
+            luach_schemas::MAX_PAYLOAD_BYTES * 4,
+            luach_schemas::MAX_PAYLOAD_BYTES * 4,
+        );
         o.set_last_will(self.last_will());
         o
     }
@@ -119,7 +131,10 @@ impl DeviceSession {
     fn publish(&self, client: &AsyncClient, kind: UpKind, payload: Vec<u8>) {
         // Never block the event loop: when the queue is full a periodic message is dropped and
         // the next one carries the same information.
-        if client.try_publish(self.topic(kind), QoS::AtLeastOnce, false, payload).is_ok() {
+        if client
+            .try_publish(self.topic(kind), QoS::AtLeastOnce, false, payload)
+            .is_ok()
+        {
             self.stats.published.fetch_add(1, Ordering::Relaxed);
         } else {
             tracing::debug!(device_id = %self.config.device_id, kind = kind.as_str(), "request queue full; message dropped");
@@ -140,7 +155,11 @@ impl DeviceSession {
     fn answer(&self, client: &AsyncClient, seen: &mut SeenCommands, payload: &[u8]) {
         let (command_id, status, detail) = match decode_down(DownKind::Command, payload) {
             Ok(env) => {
-                let Command { command_id, expires_at, action } = env.body;
+                let Command {
+                    command_id,
+                    expires_at,
+                    action,
+                } = env.body;
                 if !seen.first_time(&command_id) {
                     return;
                 }
@@ -156,9 +175,11 @@ impl DeviceSession {
             Err(e) => {
                 // A command this version does not understand still gets an answer, if it
                 // carries an id to answer to.
-                let id = serde_json::from_slice::<serde_json::Value>(payload)
-                    .ok()
-                    .and_then(|v| v.pointer("/body/command_id").and_then(|c| c.as_str()).map(str::to_owned));
+                let id = serde_json::from_slice::<serde_json::Value>(payload).ok().and_then(|v| {
+                    v.pointer("/body/command_id")
+                        .and_then(|c| c.as_str())
+                        .map(str::to_owned)
+                });
                 let Some(id) = id.filter(|id| seen.first_time(id)) else {
                     tracing::warn!(device_id = %self.config.device_id, error = %e, "unreadable command ignored");
                     return;
@@ -166,7 +187,11 @@ impl DeviceSession {
                 (id, AckStatus::Unsupported, Some(e.to_string()))
             }
         };
-        let ack = Ack { command_id, status, detail };
+        let ack = Ack {
+            command_id,
+            status,
+            detail,
+        };
         self.publish(client, UpKind::Ack, envelope(UpKind::Ack, ack));
     }
 
@@ -240,7 +265,12 @@ impl DeviceSession {
             }
         }
         if connected {
-            let bye = envelope(UpKind::Event, Event::Goodbye { session: self.session.clone() });
+            let bye = envelope(
+                UpKind::Event,
+                Event::Goodbye {
+                    session: self.session.clone(),
+                },
+            );
             let _ = client.try_publish(self.topic(UpKind::Event), QoS::AtLeastOnce, false, bye);
             let _ = client.try_disconnect();
             // Let the event loop flush the goodbye and the disconnect.

@@ -43,7 +43,11 @@ pub fn random_prefix() -> String {
 fn raise_fd_limit(needed: u64) {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) if limit < needed => {
-            tracing::warn!(limit, needed, "open-file limit is below the number of simulated screens");
+            tracing::warn!(
+                limit,
+                needed,
+                "open-file limit is below the number of simulated screens"
+            );
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),

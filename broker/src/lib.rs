@@ -18,16 +18,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use config::BrokerSettings;
-pub use link::{Inbound, LocalLink, LinkClosed, Publisher};
+pub use link::{Inbound, LinkClosed, LocalLink, Publisher};
 
 /// Errors starting the broker.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
     #[error("mqtt listener address {addr} is not available: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("could not open the in-process broker link: {0}")]
     Link(String),
     #[error("could not start the broker thread: {0}")]
@@ -55,13 +52,11 @@ impl EmbeddedBroker {
         let (tx, rx) = broker
             .link("luach-control-plane")
             .map_err(|e| BrokerError::Link(e.to_string()))?;
-        let thread = std::thread::Builder::new()
-            .name("mqtt-broker".into())
-            .spawn(move || {
-                if let Err(e) = broker.start() {
-                    tracing::error!(error = %e, "embedded mqtt broker stopped");
-                }
-            })?;
+        let thread = std::thread::Builder::new().name("mqtt-broker".into()).spawn(move || {
+            if let Err(e) = broker.start() {
+                tracing::error!(error = %e, "embedded mqtt broker stopped");
+            }
+        })?;
         let broker = Self { listen, thread };
         broker.wait_listening(Duration::from_secs(10))?;
         tracing::info!(addr = %listen, "embedded mqtt broker listening");
@@ -131,7 +126,9 @@ fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, BrokerError> {
     // Probe-bind even for a fixed port so a taken port fails with a clear message here rather
     // than as a log line from inside rumqttd's thread.
     let probe = std::net::TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
-    let bound = probe.local_addr().map_err(|source| BrokerError::Bind { addr, source })?;
+    let bound = probe
+        .local_addr()
+        .map_err(|source| BrokerError::Bind { addr, source })?;
     drop(probe);
     Ok(bound)
 }

@@ -51,24 +51,8 @@ fn main() {
         }
     };
     let places = [
-        (
-            "Jerusalem",
-            31.778,
-            35.2354,
-            754.0,
-            "Asia/Jerusalem",
-            true,
-            40,
-        ),
-        (
-            "New York",
-            40.7128,
-            -74.006,
-            10.0,
-            "America/New_York",
-            false,
-            18,
-        ),
+        ("Jerusalem", 31.778, 35.2354, 754.0, "Asia/Jerusalem", true, 40),
+        ("New York", 40.7128, -74.006, 10.0, "America/New_York", false, 18),
     ];
     let start = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap_or_default();
     for (name, lat, lon, elev, tz, israel, candles) in places {

@@ -74,10 +74,7 @@ mod tests {
 
     #[test]
     fn ordinary_week() {
-        assert_eq!(
-            evening_event(5, &[]),
-            Some(EveningEvent::CandlesBeforeSunset)
-        );
+        assert_eq!(evening_event(5, &[]), Some(EveningEvent::CandlesBeforeSunset));
         assert_eq!(evening_event(6, &[]), Some(EveningEvent::Havdalah));
         assert_eq!(evening_event(3, &[]), None);
     }
@@ -94,10 +91,7 @@ mod tests {
             evening_event(2, std::slice::from_ref(&first)),
             Some(EveningEvent::CandlesAfterNightfall)
         );
-        assert_eq!(
-            evening_event(5, &[first]),
-            Some(EveningEvent::CandlesBeforeSunset)
-        );
+        assert_eq!(evening_event(5, &[first]), Some(EveningEvent::CandlesBeforeSunset));
         let last = h("Pesach VIII", Flags::CHAG | Flags::YOM_TOV_ENDS);
         assert_eq!(evening_event(0, &[last]), Some(EveningEvent::Havdalah));
     }

@@ -44,9 +44,8 @@ pub struct ZmanimArgs {
 /// Run the subcommand and return its output (JSON text with `--json`, otherwise plain text).
 pub fn run_zmanim_cli(args: &ZmanimArgs) -> Result<String, Error> {
     let location = Location::new(args.lat, args.lon, args.elevation, &args.tz)?;
-    let date = NaiveDate::parse_from_str(args.date.trim(), "%Y-%m-%d").map_err(|e| {
-        Error::InvalidCivilDate(format!("{:?} is not a YYYY-MM-DD date ({e})", args.date))
-    })?;
+    let date = NaiveDate::parse_from_str(args.date.trim(), "%Y-%m-%d")
+        .map_err(|e| Error::InvalidCivilDate(format!("{:?} is not a YYYY-MM-DD date ({e})", args.date)))?;
     if !(1800..=2400).contains(&chrono::Datelike::year(&date)) {
         return Err(Error::InvalidCivilDate(format!(
             "{date} is outside the supported years 1800–2400"
@@ -143,10 +142,7 @@ mod tests {
         let out = run_zmanim_cli(&args).unwrap_or_else(|e| panic!("{e}"));
         let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
         assert_eq!(v["hebrew_date"]["month"], "Nisan");
-        assert!(
-            v["zmanim"]["candle_lighting"].is_string(),
-            "Friday has candle lighting"
-        );
+        assert!(v["zmanim"]["candle_lighting"].is_string(), "Friday has candle lighting");
         assert!(v["zmanim"]["havdalah"].is_null());
         assert_eq!(v["zmanim"].as_object().map(|m| m.len()), Some(20));
         // Keys come in the documented order.
@@ -160,10 +156,7 @@ mod tests {
             "\"zmanim\"",
         ];
         let pos: Vec<usize> = first.iter().filter_map(|k| out.find(k)).collect();
-        assert!(
-            pos.len() == first.len() && pos.windows(2).all(|w| w[0] < w[1]),
-            "{out}"
-        );
+        assert!(pos.len() == first.len() && pos.windows(2).all(|w| w[0] < w[1]), "{out}");
         assert!(out.find("\"sunrise\"") < out.find("\"havdalah\""));
     }
 
@@ -193,14 +186,8 @@ mod tests {
             with(&|a| a.date = "2025-02-30".into()),
             Err(Error::InvalidCivilDate(_))
         ));
-        assert!(matches!(
-            with(&|a| a.lat = 95.0),
-            Err(Error::InvalidLatitude(_))
-        ));
-        assert!(matches!(
-            with(&|a| a.lat = f64::NAN),
-            Err(Error::InvalidLatitude(_))
-        ));
+        assert!(matches!(with(&|a| a.lat = 95.0), Err(Error::InvalidLatitude(_))));
+        assert!(matches!(with(&|a| a.lat = f64::NAN), Err(Error::InvalidLatitude(_))));
         assert!(matches!(
             with(&|a| a.candle_minutes = 1000),
             Err(Error::InvalidArgument(_))
@@ -243,9 +230,7 @@ mod tests {
             "--date",
             "2025-03-30",
         ]);
-        let out = args
-            .map(|a| run_zmanim_cli(&a))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let out = args.map(|a| run_zmanim_cli(&a)).unwrap_or_else(|e| panic!("{e}"));
         assert!(out.unwrap_or_default().contains("sunrise"));
     }
 }

@@ -65,12 +65,8 @@ pub struct Daf {
 
 /// The daf yomi of `date`.
 pub fn daf_yomi(date: NaiveDate) -> Result<Daf, Error> {
-    let first = NaiveDate::from_ymd_opt(1923, 9, 11)
-        .map(civil_to_abs)
-        .unwrap_or(0);
-    let new_shekalim = NaiveDate::from_ymd_opt(1975, 6, 24)
-        .map(civil_to_abs)
-        .unwrap_or(0);
+    let first = NaiveDate::from_ymd_opt(1923, 9, 11).map(civil_to_abs).unwrap_or(0);
+    let new_shekalim = NaiveDate::from_ymd_opt(1975, 6, 24).map(civil_to_abs).unwrap_or(0);
     let abs = civil_to_abs(date);
     if abs < first {
         return Err(Error::BeforeDafYomi(date.to_string()));
@@ -92,16 +88,11 @@ pub fn daf_yomi(date: NaiveDate) -> Result<Daf, Error> {
         let pages = i64::from(end - start + 1);
         if day < pages {
             let page = start + u16::try_from(day).unwrap_or(0);
-            return Ok(Daf {
-                tractate: name,
-                page,
-            });
+            return Ok(Daf { tractate: name, page });
         }
         day -= pages;
     }
-    Err(Error::InvalidCivilDate(format!(
-        "daf yomi cycle overflow for {date}"
-    )))
+    Err(Error::InvalidCivilDate(format!("daf yomi cycle overflow for {date}")))
 }
 
 #[cfg(test)]

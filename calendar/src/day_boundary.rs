@@ -24,11 +24,7 @@ pub enum DayBoundary {
 /// The Hebrew date in force at instant `t` at `location`.
 ///
 /// Where the sun does not set (or never gets 8.5° down) the date changes at midnight.
-pub fn hebrew_date_at(
-    t: DateTime<Utc>,
-    location: &Location,
-    boundary: DayBoundary,
-) -> Result<HebrewDate, Error> {
+pub fn hebrew_date_at(t: DateTime<Utc>, location: &Location, boundary: DayBoundary) -> Result<HebrewDate, Error> {
     let date = location.local_date(t);
     let abs = civil_to_abs(date);
     let day = SolarDay::new(location, date);
@@ -48,16 +44,12 @@ mod tests {
 
     #[test]
     fn advances_after_nightfall() {
-        let loc = Location::new(40.7128, -74.006, 0.0, "America/New_York")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let loc = Location::new(40.7128, -74.006, 0.0, "America/New_York").unwrap_or_else(|e| panic!("{e}"));
         let evening = Utc
             .with_ymd_and_hms(2025, 1, 10, 23, 30, 0)
             .single()
             .unwrap_or_default(); // 18:30 EST
-        let noon = Utc
-            .with_ymd_and_hms(2025, 1, 10, 17, 0, 0)
-            .single()
-            .unwrap_or_default();
+        let noon = Utc.with_ymd_and_hms(2025, 1, 10, 17, 0, 0).single().unwrap_or_default();
         let a = hebrew_date_at(evening, &loc, DayBoundary::Nightfall).map(|d| d.day());
         let b = hebrew_date_at(noon, &loc, DayBoundary::Nightfall).map(|d| d.day());
         let c = hebrew_date_at(evening, &loc, DayBoundary::Midnight).map(|d| d.day());

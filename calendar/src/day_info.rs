@@ -102,9 +102,7 @@ impl DayInfo {
 
     /// Format an instant as local ISO 8601 with offset, to the nearest second.
     pub fn local_iso(&self, t: DateTime<Utc>) -> String {
-        let rounded =
-            DateTime::<Utc>::from_timestamp((t.timestamp_millis() + 500).div_euclid(1000), 0)
-                .unwrap_or(t);
+        let rounded = DateTime::<Utc>::from_timestamp((t.timestamp_millis() + 500).div_euclid(1000), 0).unwrap_or(t);
         rounded
             .with_timezone(&self.location.tz())
             .to_rfc3339_opts(SecondsFormat::Secs, false)
@@ -176,10 +174,7 @@ impl Serialize for OrderedDay<'_> {
         st.serialize_field("hebrew_date", &d.hebrew_date)?;
         st.serialize_field(
             "holidays",
-            &d.holidays
-                .iter()
-                .map(|h| h.name.as_str())
-                .collect::<Vec<_>>(),
+            &d.holidays.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(),
         )?;
         st.serialize_field("parsha", &d.parsha.names())?;
         st.serialize_field("daf_yomi", &d.daf_yomi)?;

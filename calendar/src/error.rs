@@ -24,9 +24,7 @@ pub enum Error {
     #[error("elevation must be between -500 and 9000 metres, got {0}")]
     InvalidElevation(f64),
     /// A time zone name that is not in the IANA database.
-    #[error(
-        "unknown IANA time zone {0:?} (expected e.g. \"Asia/Jerusalem\", \"America/New_York\")"
-    )]
+    #[error("unknown IANA time zone {0:?} (expected e.g. \"Asia/Jerusalem\", \"America/New_York\")")]
     UnknownTimeZone(String),
     /// A local time that does not exist or cannot be represented.
     #[error("invalid time: {0}")]

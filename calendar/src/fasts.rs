@@ -74,9 +74,10 @@ pub fn fast_on(
 ) -> Result<Option<FastTimes>, Error> {
     let abs = civil_to_abs(date);
     let holidays = holidays_on(abs, opts.israel)?;
-    let Some(h) = holidays.into_iter().find(|h| {
-        h.flags.intersects(Flags::MINOR_FAST | Flags::MAJOR_FAST) && !h.flags.contains(Flags::EREV)
-    }) else {
+    let Some(h) = holidays
+        .into_iter()
+        .find(|h| h.flags.intersects(Flags::MINOR_FAST | Flags::MAJOR_FAST) && !h.flags.contains(Flags::EREV))
+    else {
         return Ok(None);
     };
     let today = SolarDay::new(location, date);
@@ -87,10 +88,7 @@ pub fn fast_on(
             Havdalah::Degrees(d) => FastEnd::Degrees(d),
             Havdalah::Minutes(m) => FastEnd::MinutesAfterSunset(m),
         };
-        (
-            eve.sun(Crossing::Evening, elev),
-            end_time(&today, havdalah, elev),
-        )
+        (eve.sun(Crossing::Evening, elev), end_time(&today, havdalah, elev))
     } else if h.flags.contains(Flags::MAJOR_FAST) {
         (
             eve.sun(Crossing::Evening, elev),
@@ -117,24 +115,16 @@ mod tests {
 
     #[test]
     fn tisha_bav_and_minor_fast() {
-        let loc = Location::new(40.7128, -74.006, 10.0, "America/New_York")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let loc = Location::new(40.7128, -74.006, 10.0, "America/New_York").unwrap_or_else(|e| panic!("{e}"));
         let opts = DayOptions::default();
         let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap_or_default();
         let tb = fast_on(&loc, d(2025, 8, 3), &opts, &FastOptions::default()).unwrap_or_default();
         let tb = tb.unwrap_or_else(|| panic!("Tish'a B'Av expected"));
         let (b, e) = (tb.begins.unwrap_or_default(), tb.ends.unwrap_or_default());
-        assert!(
-            e - b > Duration::hours(24) && e - b < Duration::hours(26),
-            "{b} .. {e}"
-        );
+        assert!(e - b > Duration::hours(24) && e - b < Duration::hours(26), "{b} .. {e}");
         // 10 Tevet 5785 = Friday 10 January 2025: ends with Shabbat.
-        let asara =
-            fast_on(&loc, d(2025, 1, 10), &opts, &FastOptions::default()).unwrap_or_default();
+        let asara = fast_on(&loc, d(2025, 1, 10), &opts, &FastOptions::default()).unwrap_or_default();
         assert_eq!(asara.map(|f| f.ends), Some(Err(Missing::NotToday)));
-        assert_eq!(
-            fast_on(&loc, d(2025, 1, 9), &opts, &FastOptions::default()),
-            Ok(None)
-        );
+        assert_eq!(fast_on(&loc, d(2025, 1, 9), &opts, &FastOptions::default()), Ok(None));
     }
 }

@@ -237,9 +237,7 @@ impl HebrewDate {
     /// Build a date, checking that the month exists in `year` and the day in the month.
     pub fn new(year: i32, month: HebrewMonth, day: u8) -> Result<Self, Error> {
         if !(1..=9999).contains(&year) {
-            return Err(Error::InvalidHebrewDate(format!(
-                "year {year} out of range 1..=9999"
-            )));
+            return Err(Error::InvalidHebrewDate(format!("year {year} out of range 1..=9999")));
         }
         let dim = days_in_month_fast(month, year);
         if day == 0 || day > dim {
@@ -280,12 +278,8 @@ impl HebrewDate {
             .map_err(|e| Error::InvalidHebrewDate(format!("{self}: {e:?}")))?;
         let iso: Date<Iso> = d.to_calendar(Iso);
         let y = iso.year().extended_year();
-        NaiveDate::from_ymd_opt(
-            y,
-            u32::from(iso.month().number()),
-            u32::from(iso.day_of_month().0),
-        )
-        .ok_or_else(|| Error::InvalidHebrewDate(format!("{self}: out of civil range")))
+        NaiveDate::from_ymd_opt(y, u32::from(iso.month().number()), u32::from(iso.day_of_month().0))
+            .ok_or_else(|| Error::InvalidHebrewDate(format!("{self}: out of civil range")))
     }
 
     /// The day number.
@@ -359,20 +353,14 @@ mod tests {
     #[test]
     fn known_dates() {
         let h = HebrewDate::from_civil(d(2024, 10, 3)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            (h.year(), h.month(), h.day()),
-            (5785, HebrewMonth::Tishrei, 1)
-        );
+        assert_eq!((h.year(), h.month(), h.day()), (5785, HebrewMonth::Tishrei, 1));
         let h = HebrewDate::from_civil(d(2024, 3, 24)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             (h.month(), h.day(), h.month_name()),
             (HebrewMonth::Adar2, 14, "Adar II")
         );
         let h = HebrewDate::from_civil(d(2025, 3, 14)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            (h.month(), h.day(), h.month_name()),
-            (HebrewMonth::Adar1, 14, "Adar")
-        );
+        assert_eq!((h.month(), h.day(), h.month_name()), (HebrewMonth::Adar1, 14, "Adar"));
     }
 
     #[test]

@@ -8,8 +8,8 @@
 use serde::Serialize;
 
 use crate::hebrew_date::{
-    Abs, HebrewDate, HebrewMonth, day_of_week, day_on_or_before, days_in_month, is_leap_year,
-    months_in_year, short_kislev,
+    Abs, HebrewDate, HebrewMonth, day_of_week, day_on_or_before, days_in_month, is_leap_year, months_in_year,
+    short_kislev,
 };
 use crate::{Error, parsha};
 
@@ -103,11 +103,7 @@ pub fn holidays_of_year(year: i32, il: bool) -> Result<Vec<Holiday>, Error> {
     add(rh + 1, "Rosh Hashana II", f_chag | f_ends);
     let gedaliah = if day_of_week(rh) == 4 { 4 } else { 3 };
     add(d(Tishrei, gedaliah)?, "Tzom Gedaliah", Flags::MINOR_FAST);
-    add(
-        day_on_or_before(6, rh + 7),
-        "Shabbat Shuva",
-        Flags::SPECIAL_SHABBAT,
-    );
+    add(day_on_or_before(6, rh + 7), "Shabbat Shuva", Flags::SPECIAL_SHABBAT);
     add(rh + 8, "Erev Yom Kippur", f_lc | f_erev);
     add(rh + 9, "Yom Kippur", f_chag | f_ends | Flags::MAJOR_FAST);
     add(rh + 13, "Erev Sukkot", f_lc | f_erev);
@@ -118,11 +114,7 @@ pub fn holidays_of_year(year: i32, il: bool) -> Result<Vec<Holiday>, Error> {
         add(rh + 15, "Sukkot II", f_chag | f_ends);
     }
     for (i, roman) in ["III", "IV", "V", "VI"].iter().enumerate() {
-        add(
-            rh + 16 + i as i64,
-            &format!("Sukkot {roman} (CH''M)"),
-            f_chm,
-        );
+        add(rh + 16 + i as i64, &format!("Sukkot {roman} (CH''M)"), f_chm);
     }
     add(rh + 20, "Sukkot VII (Hoshana Raba)", f_lc | f_chm);
     add(rh + 21, "Shmini Atzeret", first_day);
@@ -131,11 +123,7 @@ pub fn holidays_of_year(year: i32, il: bool) -> Result<Vec<Holiday>, Error> {
     }
 
     let kislev24 = d(Kislev, 24)?;
-    add(
-        kislev24,
-        "Chanukah: 1 Candle",
-        f_minor | Flags::CHANUKAH | f_erev,
-    );
+    add(kislev24, "Chanukah: 1 Candle", f_minor | Flags::CHANUKAH | f_erev);
     for candles in 2..=8 {
         add(
             kislev24 + candles - 1,
@@ -207,11 +195,7 @@ pub fn holidays_of_year(year: i32, il: bool) -> Result<Vec<Holiday>, Error> {
         add(pesach + 1, "Pesach II", f_chag | f_ends);
     }
     for (i, roman) in ["III", "IV", "V"].iter().enumerate() {
-        add(
-            pesach + 2 + i as i64,
-            &format!("Pesach {roman} (CH''M)"),
-            f_chm,
-        );
+        add(pesach + 2 + i as i64, &format!("Pesach {roman} (CH''M)"), f_chm);
     }
     add(pesach + 5, "Pesach VI (CH''M)", f_lc | f_chm);
     add(pesach + 6, "Pesach VII", first_day);
@@ -247,18 +231,10 @@ pub fn holidays_of_year(year: i32, il: bool) -> Result<Vec<Holiday>, Error> {
     } else {
         (av9, "Tish'a B'Av")
     };
-    add(
-        day_on_or_before(6, av9),
-        "Shabbat Chazon",
-        Flags::SPECIAL_SHABBAT,
-    );
+    add(day_on_or_before(6, av9), "Shabbat Chazon", Flags::SPECIAL_SHABBAT);
     add(av9 - 1, "Erev Tish'a B'Av", f_erev | Flags::MAJOR_FAST);
     add(av9, av9_name, Flags::MAJOR_FAST);
-    add(
-        day_on_or_before(6, av9 + 7),
-        "Shabbat Nachamu",
-        Flags::SPECIAL_SHABBAT,
-    );
+    add(day_on_or_before(6, av9 + 7), "Shabbat Nachamu", Flags::SPECIAL_SHABBAT);
     add(d(Av, 15)?, "Tu B'Av", f_minor);
     add(d(Elul, 1)?, "Rosh Hashana LaBehemot", f_minor);
     let next_rh = HebrewDate::new(year + 1, Tishrei, 1).and_then(HebrewDate::to_abs)?;

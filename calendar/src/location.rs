@@ -60,9 +60,7 @@ impl Location {
         if !elevation.is_finite() || !(-500.0..=9000.0).contains(&elevation) {
             return Err(Error::InvalidElevation(elevation));
         }
-        let tz: Tz = tz
-            .parse()
-            .map_err(|_| Error::UnknownTimeZone(tz.to_owned()))?;
+        let tz: Tz = tz.parse().map_err(|_| Error::UnknownTimeZone(tz.to_owned()))?;
         Ok(Self {
             latitude,
             longitude,
@@ -93,12 +91,7 @@ impl Location {
         let noon = date.and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap_or(NaiveTime::MIN));
         match self.tz.from_local_datetime(&noon).earliest() {
             Some(dt) => dt.offset().fix().local_minus_utc(),
-            None => self
-                .tz
-                .from_utc_datetime(&noon)
-                .offset()
-                .fix()
-                .local_minus_utc(),
+            None => self.tz.from_utc_datetime(&noon).offset().fix().local_minus_utc(),
         }
     }
 
@@ -135,10 +128,7 @@ mod tests {
     #[test]
     fn validates() {
         assert!(Location::new(31.77, 35.23, 754.0, "Asia/Jerusalem").is_ok());
-        assert_eq!(
-            Location::new(91.0, 0.0, 0.0, "UTC"),
-            Err(Error::InvalidLatitude(91.0))
-        );
+        assert_eq!(Location::new(91.0, 0.0, 0.0, "UTC"), Err(Error::InvalidLatitude(91.0)));
         assert!(matches!(
             Location::new(1.0, 0.0, 0.0, "Mars/Olympus"),
             Err(Error::UnknownTimeZone(_))

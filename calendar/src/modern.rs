@@ -49,15 +49,10 @@ mod tests {
     #[test]
     fn atzmaut_2024_moved_to_tuesday() {
         let days = national_days(5784).unwrap_or_default();
-        let atz = days
-            .iter()
-            .find(|(_, n)| *n == "Yom HaAtzma'ut")
-            .map(|(a, _)| *a);
+        let atz = days.iter().find(|(_, n)| *n == "Yom HaAtzma'ut").map(|(a, _)| *a);
         assert_eq!(
             atz,
-            Some(civil_to_abs(
-                NaiveDate::from_ymd_opt(2024, 5, 14).unwrap_or_default()
-            ))
+            Some(civil_to_abs(NaiveDate::from_ymd_opt(2024, 5, 14).unwrap_or_default()))
         );
     }
 }

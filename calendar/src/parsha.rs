@@ -100,14 +100,7 @@ impl Reading {
 }
 
 /// The holiday read on Shabbat `abs` of year `year`, if it is one.
-fn holiday_reading(
-    year: i32,
-    abs: Abs,
-    il: bool,
-    rh: Abs,
-    pesach: Abs,
-    shavuot: Abs,
-) -> Option<&'static str> {
+fn holiday_reading(year: i32, abs: Abs, il: bool, rh: Abs, pesach: Abs, shavuot: Abs) -> Option<&'static str> {
     match abs - rh {
         0 => return Some("Rosh Hashana"),
         9 => return Some("Yom Kippur"),
@@ -131,8 +124,7 @@ fn holiday_reading(
 
 /// The readings of every Shabbat of Hebrew year `year` (from Rosh Hashana to the end of Elul).
 pub fn year_schedule(year: i32, il: bool) -> Result<Vec<(Abs, Reading)>, Error> {
-    let d =
-        |y: i32, m: HebrewMonth, day: u8| HebrewDate::new(y, m, day).and_then(HebrewDate::to_abs);
+    let d = |y: i32, m: HebrewMonth, day: u8| HebrewDate::new(y, m, day).and_then(HebrewDate::to_abs);
     let rh = d(year, HebrewMonth::Tishrei, 1)?;
     let next_rh = d(year + 1, HebrewMonth::Tishrei, 1)?;
     let pesach = d(year, HebrewMonth::Nisan, 15)?;
@@ -141,10 +133,7 @@ pub fn year_schedule(year: i32, il: bool) -> Result<Vec<(Abs, Reading)>, Error> 
     let leap = is_leap_year(year);
 
     let first = day_on_or_before(6, rh + 6);
-    let shabbatot: Vec<Abs> = (0..)
-        .map(|i| first + 7 * i)
-        .take_while(|a| *a < next_rh)
-        .collect();
+    let shabbatot: Vec<Abs> = (0..).map(|i| first + 7 * i).take_while(|a| *a < next_rh).collect();
     let mut out: Vec<(Abs, Reading)> = Vec::with_capacity(shabbatot.len());
     let mut free: Vec<Abs> = Vec::new();
     for &s in &shabbatot {
@@ -155,11 +144,7 @@ pub fn year_schedule(year: i32, il: bool) -> Result<Vec<(Abs, Reading)>, Error> 
     }
     // Before Bereshit: Ha'azinu, preceded by Vayeilech when there is a second Shabbat.
     let bereshit_from = rh + 22;
-    let tishrei: Vec<Abs> = free
-        .iter()
-        .copied()
-        .filter(|s| *s < bereshit_from)
-        .collect();
+    let tishrei: Vec<Abs> = free.iter().copied().filter(|s| *s < bereshit_from).collect();
     let mut names = [51u8, 52u8].iter().rev();
     for s in tishrei.iter().rev() {
         let ix = names.next().copied().unwrap_or(52);
@@ -177,20 +162,12 @@ pub fn year_schedule(year: i32, il: bool) -> Result<Vec<(Abs, Reading)>, Error> 
             if leap { 27 } else { 24 },
             if leap { &[21, 26] } else { &[21] },
         ),
-        (
-            bamidbar_shabbat,
-            32,
-            if leap { &[28, 31] } else { &[26, 28, 31] },
-        ),
+        (bamidbar_shabbat, 32, if leap { &[28, 31] } else { &[26, 28, 31] }),
         (devarim_shabbat + 1, 43, &[41, 38]),
         (next_rh, if vayeilech_next_year { 50 } else { 51 }, &[50]),
     ];
     let mut pos: u8 = 0;
-    let mut slots = free
-        .iter()
-        .copied()
-        .filter(|s| *s >= bereshit_from)
-        .peekable();
+    let mut slots = free.iter().copied().filter(|s| *s >= bereshit_from).peekable();
     for (end, last, pairs) in segments {
         let seg: Vec<Abs> = std::iter::from_fn(|| slots.next_if(|s| *s < end)).collect();
         let units = i64::from(last) + 1 - i64::from(pos);
@@ -224,8 +201,7 @@ thread_local! {
     static SCHEDULE_SLOTS: crate::year_cache::Slots<Vec<(Abs, Reading)>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
-static CACHE: crate::year_cache::YearCache<Vec<(Abs, Reading)>> =
-    crate::year_cache::YearCache::new(&SCHEDULE_SLOTS);
+static CACHE: crate::year_cache::YearCache<Vec<(Abs, Reading)>> = crate::year_cache::YearCache::new(&SCHEDULE_SLOTS);
 
 /// The reading of the Shabbat on or after day `abs`.
 pub fn coming_reading(abs: Abs, il: bool) -> Result<(Abs, Reading), Error> {
@@ -236,9 +212,7 @@ pub fn coming_reading(abs: Abs, il: bool) -> Result<(Abs, Reading), Error> {
         .iter()
         .find(|(a, _)| *a == shabbat)
         .cloned()
-        .ok_or_else(|| {
-            Error::InvalidCivilDate(format!("no Shabbat reading found for day {shabbat}"))
-        })
+        .ok_or_else(|| Error::InvalidCivilDate(format!("no Shabbat reading found for day {shabbat}")))
 }
 
 /// The Shabbat of `year` on which portion `index` is read (alone or combined).
@@ -257,9 +231,7 @@ mod tests {
 
     fn on(y: i32, m: u32, d: u32, il: bool) -> Vec<String> {
         let abs = civil_to_abs(NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default());
-        coming_reading(abs, il)
-            .map(|(_, r)| r.names())
-            .unwrap_or_default()
+        coming_reading(abs, il).map(|(_, r)| r.names()).unwrap_or_default()
     }
 
     #[test]

@@ -115,9 +115,7 @@ fn hour_angle(lat: f64, dec: f64, zenith: f64) -> Result<f64, NoCrossing> {
 /// The sun's dip below the horizon seen from `elevation_m` metres up, degrees.
 pub fn elevation_dip(elevation_m: f64) -> f64 {
     let e = elevation_m.max(0.0) / 1000.0;
-    (EARTH_RADIUS_KM / (EARTH_RADIUS_KM + e))
-        .acos()
-        .to_degrees()
+    (EARTH_RADIUS_KM / (EARTH_RADIUS_KM + e)).acos().to_degrees()
 }
 
 /// The zenith used for sunrise/sunset: geometric + refraction + solar radius + elevation dip.

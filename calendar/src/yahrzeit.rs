@@ -11,9 +11,7 @@
 use chrono::NaiveDate;
 
 use crate::Error;
-use crate::hebrew_date::{
-    HebrewDate, HebrewMonth, is_leap_year, long_cheshvan, months_in_year, short_kislev,
-};
+use crate::hebrew_date::{HebrewDate, HebrewMonth, is_leap_year, long_cheshvan, months_in_year, short_kislev};
 
 /// The yahrzeit in Hebrew year `year` of a death on `death` (Hebrew date). `None` when `year`
 /// is not after the year of death.
@@ -33,11 +31,7 @@ pub fn yahrzeit(death: HebrewDate, year: i32) -> Result<Option<HebrewDate>, Erro
         let d = HebrewDate::from_abs(tevet1 - 1)?;
         (month, day) = (d.month(), d.day());
     } else if month == Adar2 {
-        month = if months_in_year(year) == 13 {
-            Adar2
-        } else {
-            Adar1
-        };
+        month = if months_in_year(year) == 13 { Adar2 } else { Adar1 };
     } else if month == Adar1 && day == 30 && !is_leap_year(year) {
         month = Shvat;
     }
@@ -51,11 +45,7 @@ pub fn yahrzeit(death: HebrewDate, year: i32) -> Result<Option<HebrewDate>, Erro
 
 /// The yahrzeit in Hebrew year `year` of a death on civil `date`; `after_nightfall` when the
 /// death was after nightfall (the Hebrew date had already advanced).
-pub fn yahrzeit_from_civil(
-    date: NaiveDate,
-    after_nightfall: bool,
-    year: i32,
-) -> Result<Option<HebrewDate>, Error> {
+pub fn yahrzeit_from_civil(date: NaiveDate, after_nightfall: bool, year: i32) -> Result<Option<HebrewDate>, Error> {
     let abs = crate::hebrew_date::civil_to_abs(date) + i64::from(after_nightfall);
     yahrzeit(HebrewDate::from_abs(abs)?, year)
 }

@@ -23,17 +23,11 @@ impl<T: 'static> YearCache<T> {
     }
 
     /// The cached table, or build (and cache) it.
-    pub(crate) fn get(
-        &self,
-        key: (i32, bool),
-        build: impl FnOnce() -> Result<T, Error>,
-    ) -> Result<Rc<T>, Error> {
-        if let Some(hit) = self.slots.with(|s| {
-            s.borrow()
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| Rc::clone(v))
-        }) {
+    pub(crate) fn get(&self, key: (i32, bool), build: impl FnOnce() -> Result<T, Error>) -> Result<Rc<T>, Error> {
+        if let Some(hit) = self
+            .slots
+            .with(|s| s.borrow().iter().find(|(k, _)| *k == key).map(|(_, v)| Rc::clone(v)))
+        {
             return Ok(hit);
         }
         let value = Rc::new(build()?);

@@ -150,33 +150,23 @@ impl Missing {
     /// A human sentence for the `missing` map.
     pub fn describe(self) -> String {
         match self {
-            Missing::SunDoesNotSet => {
-                "the sun stays above the horizon all day (midnight sun)".to_owned()
-            }
-            Missing::SunDoesNotRise => {
-                "the sun stays below the horizon all day (polar night)".to_owned()
-            }
-            Missing::SunNeverReachesAngle {
-                tenths_of_degree: t,
-            } => {
+            Missing::SunDoesNotSet => "the sun stays above the horizon all day (midnight sun)".to_owned(),
+            Missing::SunDoesNotRise => "the sun stays below the horizon all day (polar night)".to_owned(),
+            Missing::SunNeverReachesAngle { tenths_of_degree: t } => {
                 format!(
                     "the sun does not descend {}.{}° below the horizon on this day",
                     t / 10,
                     t % 10
                 )
             }
-            Missing::SunAlwaysBelowAngle {
-                tenths_of_degree: t,
-            } => {
+            Missing::SunAlwaysBelowAngle { tenths_of_degree: t } => {
                 format!(
                     "the sun stays more than {}.{}° below the horizon all day",
                     t / 10,
                     t % 10
                 )
             }
-            Missing::NoSunriseOrSunset => {
-                "depends on sunrise or sunset, which does not occur on this day".to_owned()
-            }
+            Missing::NoSunriseOrSunset => "depends on sunrise or sunset, which does not occur on this day".to_owned(),
             Missing::NotToday => "not applicable on this day".to_owned(),
         }
     }
@@ -291,20 +281,13 @@ impl SolarDay {
 
     /// Sunrise or sunset, elevation-adjusted or at sea level.
     pub fn sun(&self, which: Crossing, elevation: bool) -> ZmanTime {
-        let e = if elevation {
-            self.location.elevation()
-        } else {
-            0.0
-        };
+        let e = if elevation { self.location.elevation() } else { 0.0 };
         self.at_zenith(solar::sunrise_zenith(e), which, true)
     }
 
     /// Solar transit (astronomical noon).
     pub fn transit(&self) -> DateTime<Utc> {
-        self.instant(solar::solar_noon_minutes(
-            self.anchor,
-            self.location.longitude(),
-        ))
+        self.instant(solar::solar_noon_minutes(self.anchor, self.location.longitude()))
     }
 
     /// Every zman except candle lighting and havdalah (those are [`Missing::NotToday`] here).
@@ -331,15 +314,9 @@ impl SolarDay {
             (Zman::Sunset, sunset),
             (Zman::SeaLevelSunrise, sl_sunrise),
             (Zman::SeaLevelSunset, sl_sunset),
-            (
-                Zman::Alot16_1,
-                self.at_degrees_below(16.1, Crossing::Morning),
-            ),
+            (Zman::Alot16_1, self.at_degrees_below(16.1, Crossing::Morning)),
             (Zman::Alot72, alot72),
-            (
-                Zman::Misheyakir11_5,
-                self.at_degrees_below(11.5, Crossing::Morning),
-            ),
+            (Zman::Misheyakir11_5, self.at_degrees_below(11.5, Crossing::Morning)),
             (Zman::SofZmanShmaGra, hours_into(rise, set, 3.0)),
             (Zman::SofZmanShmaMga, hours_into(alot72, tzeit72, 3.0)),
             (Zman::SofZmanTefilaGra, hours_into(rise, set, 4.0)),
@@ -349,10 +326,7 @@ impl SolarDay {
             (Zman::MinchaGedola, hours_into(rise, set, 6.5)),
             (Zman::MinchaKetana, hours_into(rise, set, 9.5)),
             (Zman::PlagHamincha, hours_into(rise, set, 10.75)),
-            (
-                Zman::Tzeit8_5,
-                self.at_degrees_below(8.5, Crossing::Evening),
-            ),
+            (Zman::Tzeit8_5, self.at_degrees_below(8.5, Crossing::Evening)),
             (Zman::Tzeit72, tzeit72),
             (Zman::CandleLighting, Err(Missing::NotToday)),
             (Zman::Havdalah, Err(Missing::NotToday)),
@@ -395,8 +369,7 @@ mod tests {
 
     #[test]
     fn order_of_the_day_in_jerusalem() {
-        let loc = Location::new(31.778, 35.2354, 754.0, "Asia/Jerusalem")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let loc = Location::new(31.778, 35.2354, 754.0, "Asia/Jerusalem").unwrap_or_else(|e| panic!("{e}"));
         let date = NaiveDate::from_ymd_opt(2025, 6, 1).unwrap_or_default();
         let z = SolarDay::new(&loc, date).compute(&ZmanimOptions::default());
         let get = |k: Zman| z.iter().find(|(z, _)| *z == k).and_then(|(_, t)| t.ok());
@@ -422,16 +395,12 @@ mod tests {
 
     #[test]
     fn polar_summer_is_explicit() {
-        let loc =
-            Location::new(69.6496, 18.956, 0.0, "Europe/Oslo").unwrap_or_else(|e| panic!("{e}"));
+        let loc = Location::new(69.6496, 18.956, 0.0, "Europe/Oslo").unwrap_or_else(|e| panic!("{e}"));
         let date = NaiveDate::from_ymd_opt(2025, 6, 21).unwrap_or_default();
         let z = SolarDay::new(&loc, date).compute(&ZmanimOptions::default());
         let get = |k: Zman| z.iter().find(|(z, _)| *z == k).map(|(_, t)| *t);
         assert_eq!(get(Zman::Sunset), Some(Err(Missing::SunDoesNotSet)));
-        assert_eq!(
-            get(Zman::SofZmanShmaGra),
-            Some(Err(Missing::NoSunriseOrSunset))
-        );
+        assert_eq!(get(Zman::SofZmanShmaGra), Some(Err(Missing::NoSunriseOrSunset)));
         assert!(matches!(get(Zman::Chatzot), Some(Ok(_))));
     }
 }

@@ -167,20 +167,14 @@ fn zmanim_dates() -> Vec<NaiveDate> {
             v.push(d(y, m, 15));
         }
     }
-    v.extend([
-        d(1950, 6, 15),
-        d(1990, 12, 25),
-        d(2050, 3, 15),
-        d(2099, 9, 1),
-    ]);
+    v.extend([d(1950, 6, 15), d(1990, 12, 25), d(2050, 3, 15), d(2099, 9, 1)]);
     // Every day with yom-tov candles or havdalah (Israel or diaspora), Sept 2024 – Oct 2026.
     // (Our calendar only selects the dates; the references decide what happens on them.)
     let candle_flags = Flags::LIGHT_CANDLES | Flags::LIGHT_CANDLES_TZEIT | Flags::YOM_TOV_ENDS;
     for date in range(d(2024, 9, 1), 760) {
         let abs = civil_to_abs(date);
         let special = [false, true].iter().any(|il| {
-            luach_calendar::holidays_on(abs, *il)
-                .is_ok_and(|hs| hs.iter().any(|h| h.flags.intersects(candle_flags)))
+            luach_calendar::holidays_on(abs, *il).is_ok_and(|hs| hs.iter().any(|h| h.flags.intersects(candle_flags)))
         });
         if special {
             v.push(date);
@@ -215,9 +209,7 @@ fn run_reference(program: &str, script: &str, input: &str) -> Result<Value, Stri
             .write_all(input.as_bytes())
             .map_err(|e| format!("writing to {program}: {e}"))?;
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("{program}: {e}"))?;
+    let out = child.wait_with_output().map_err(|e| format!("{program}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "{program} {} failed: {}",
@@ -292,9 +284,9 @@ fn compute(p: &Place, date: NaiveDate, use_elevation: bool) -> Option<DayInfo> {
 /// reaching the angle (our own answer flips on a neighbouring day).
 fn is_transition(p: &Place, date: NaiveDate, use_elevation: bool, z: Zman) -> bool {
     let here = compute(p, date, use_elevation).map(|x| x.get(z).is_ok());
-    [-1i64, 1].iter().any(|k| {
-        compute(p, date + Duration::days(*k), use_elevation).map(|x| x.get(z).is_ok()) != here
-    })
+    [-1i64, 1]
+        .iter()
+        .any(|k| compute(p, date + Duration::days(*k), use_elevation).map(|x| x.get(z).is_ok()) != here)
 }
 
 fn compare_zmanim(report: &mut Report, refname: &str, cases: &Value) {
@@ -302,8 +294,7 @@ fn compare_zmanim(report: &mut Report, refname: &str, cases: &Value) {
         let (Some(pname), Some(date)) = (case["place"].as_str(), case["date"].as_str()) else {
             continue;
         };
-        let (Some(p), Ok(date)) = (place(pname), NaiveDate::parse_from_str(date, "%Y-%m-%d"))
-        else {
+        let (Some(p), Ok(date)) = (place(pname), NaiveDate::parse_from_str(date, "%Y-%m-%d")) else {
             continue;
         };
         for (variant, use_elev) in [("sea_level", false), ("elevation", true)] {
@@ -315,9 +306,7 @@ fn compare_zmanim(report: &mut Report, refname: &str, cases: &Value) {
             for z in Zman::ALL {
                 let mut key = z.key();
                 if refname == "python" && matches!(z, Zman::CandleLighting | Zman::Havdalah) {
-                    if z == Zman::Havdalah
-                        || ours.evening != Some(EveningEvent::CandlesBeforeSunset)
-                    {
+                    if z == Zman::Havdalah || ours.evening != Some(EveningEvent::CandlesBeforeSunset) {
                         continue;
                     }
                     key = "candle_lighting_if_lit";
@@ -327,8 +316,7 @@ fn compare_zmanim(report: &mut Report, refname: &str, cases: &Value) {
                 // half-day midpoint (compared as chatzot_half_day), not the solar transit.
                 let old = date.year() < 2000;
                 if refname == "hebcal"
-                    && (old
-                        || (use_elev && matches!(z, Zman::SofZmanShmaMga | Zman::SofZmanTefilaMga)))
+                    && (old || (use_elev && matches!(z, Zman::SofZmanShmaMga | Zman::SofZmanTefilaMga)))
                 {
                     continue;
                 }
@@ -351,15 +339,13 @@ fn compare_zmanim(report: &mut Report, refname: &str, cases: &Value) {
                         let group = if p.lat.abs() > 56.0 { "high" } else { "low" };
                         report.diff(format!("{refname} {group} {}", z.key()), secs, &ctx);
                         if secs > tol {
-                            report
-                                .fail(format!("{ctx}: differs by {secs:.1} s (tolerance {tol} s)"));
+                            report.fail(format!("{ctx}: differs by {secs:.1} s (tolerance {tol} s)"));
                         }
                     }
                     (None, None) => {}
                     (a, b) => {
                         // hebcal has no candle event when there is no sunset; we say "missing".
-                        let polar_candles =
-                            matches!(z, Zman::CandleLighting | Zman::Havdalah) && a.is_none();
+                        let polar_candles = matches!(z, Zman::CandleLighting | Zman::Havdalah) && a.is_none();
                         if polar_candles {
                             // counted as agreement: hebcal omits the event, we mark it missing
                         } else if is_transition(p, date, use_elev, z) {
@@ -375,8 +361,7 @@ fn compare_zmanim(report: &mut Report, refname: &str, cases: &Value) {
                 let mine = evening_name(ours.evening);
                 // hebcal drops the event when its time does not exist; we keep the event and
                 // mark the time missing.
-                let time_missing =
-                    ours.get(Zman::CandleLighting).is_err() && ours.get(Zman::Havdalah).is_err();
+                let time_missing = ours.get(Zman::CandleLighting).is_err() && ours.get(Zman::Havdalah).is_err();
                 if *theirs != mine && !(theirs.is_null() && time_missing) {
                     report.fail(format!("hebcal {pname} {date}: evening {mine} vs {theirs}"));
                 }
@@ -409,14 +394,13 @@ fn compare_cli_json(report: &mut Report, cases: &Value) {
                 json: true,
             };
             let out = luach_calendar::run_zmanim_cli(&args).map_err(|e| e.to_string());
-            let v: Value =
-                match out.and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string())) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        report.fail(format!("cli {pname} {date}: {e}"));
-                        continue;
-                    }
-                };
+            let v: Value = match out.and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string())) {
+                Ok(v) => v,
+                Err(e) => {
+                    report.fail(format!("cli {pname} {date}: {e}"));
+                    continue;
+                }
+            };
             let zmanim = v["zmanim"].as_object().cloned().unwrap_or_default();
             if zmanim.len() != Zman::ALL.len() {
                 report.fail(format!("cli {pname} {date}: {} zmanim keys", zmanim.len()));
@@ -430,13 +414,8 @@ fn compare_cli_json(report: &mut Report, cases: &Value) {
                         .ok()
                         .map(|t| t.timestamp_millis())
                 });
-                if zmanim.get(z.key()).is_some_and(|x| x.is_null())
-                    && v["missing"][z.key()].as_str().is_none()
-                {
-                    report.fail(format!(
-                        "cli {pname} {date}: {} null without a reason",
-                        z.key()
-                    ));
+                if zmanim.get(z.key()).is_some_and(|x| x.is_null()) && v["missing"][z.key()].as_str().is_none() {
+                    report.fail(format!("cli {pname} {date}: {} null without a reason", z.key()));
                 }
                 let theirs = case[variant][z.key()].as_i64();
                 let tol = if z == Zman::Chatzot {
@@ -449,14 +428,10 @@ fn compare_cli_json(report: &mut Report, cases: &Value) {
                 report.compared += 1;
                 match (mine, theirs) {
                     (Some(a), Some(b)) if (a - b).abs() as f64 / 1000.0 > tol => {
-                        report.fail(format!(
-                            "cli {pname} {date} {variant} {}: {a} vs {b}",
-                            z.key()
-                        ));
+                        report.fail(format!("cli {pname} {date} {variant} {}: {a} vs {b}", z.key()));
                     }
                     (Some(_), None) | (None, Some(_)) => {
-                        let polar_candles =
-                            matches!(z, Zman::CandleLighting | Zman::Havdalah) && mine.is_none();
+                        let polar_candles = matches!(z, Zman::CandleLighting | Zman::Havdalah) && mine.is_none();
                         if !polar_candles && !date_is_transition(p, date, use_elevation, z) {
                             report.fail(format!(
                                 "cli {pname} {date} {variant} {}: {mine:?} vs {theirs:?}",
@@ -480,8 +455,7 @@ fn compare_days(report: &mut Report, days: &Value) {
         let (Some(pname), Some(date)) = (day["place"].as_str(), day["date"].as_str()) else {
             continue;
         };
-        let (Some(p), Ok(date)) = (place(pname), NaiveDate::parse_from_str(date, "%Y-%m-%d"))
-        else {
+        let (Some(p), Ok(date)) = (place(pname), NaiveDate::parse_from_str(date, "%Y-%m-%d")) else {
             continue;
         };
         let Some(ours) = compute(p, date, false) else {
@@ -492,31 +466,17 @@ fn compare_days(report: &mut Report, days: &Value) {
         let mut holidays: Vec<Value> = json["holidays"].as_array().cloned().unwrap_or_default();
         holidays.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
         let checks = [
-            (
-                "hebrew_date",
-                json["hebrew_date"].clone(),
-                day["hebrew_date"].clone(),
-            ),
+            ("hebrew_date", json["hebrew_date"].clone(), day["hebrew_date"].clone()),
             ("holidays", Value::Array(holidays), day["holidays"].clone()),
             ("parsha", json["parsha"].clone(), day["parsha"].clone()),
-            (
-                "daf_yomi",
-                json["daf_yomi"].clone(),
-                day["daf_yomi"].clone(),
-            ),
+            ("daf_yomi", json["daf_yomi"].clone(), day["daf_yomi"].clone()),
             ("omer", json["omer"].clone(), day["omer"].clone()),
-            (
-                "evening",
-                evening_name(ours.evening),
-                day["evening"].clone(),
-            ),
+            ("evening", evening_name(ours.evening), day["evening"].clone()),
         ];
         for (what, mine, theirs) in checks {
             report.compared += 1;
             if mine != theirs {
-                report.fail(format!(
-                    "{pname} {date} {what}: ours {mine} vs hebcal {theirs}"
-                ));
+                report.fail(format!("{pname} {date} {what}: ours {mine} vs hebcal {theirs}"));
             }
         }
     }
@@ -533,9 +493,7 @@ fn compare_years(report: &mut Report, years: &Value) {
             .into_iter()
             .filter_map(|h| {
                 Some((
-                    luach_calendar::hebrew_date::abs_to_civil(h.abs)
-                        .ok()?
-                        .to_string(),
+                    luach_calendar::hebrew_date::abs_to_civil(h.abs).ok()?.to_string(),
                     h.name,
                 ))
             })
@@ -569,9 +527,7 @@ fn compare_years(report: &mut Report, years: &Value) {
                 .map(|(_, r)| json!(r.names()));
             report.compared += 1;
             if mine.as_ref() != Some(theirs) {
-                report.fail(format!(
-                    "parsha {date} il={il}: ours {mine:?} vs hebcal {theirs}"
-                ));
+                report.fail(format!("parsha {date} il={il}: ours {mine:?} vs hebcal {theirs}"));
             }
         }
     }
@@ -586,11 +542,8 @@ fn compare_yahrzeit(report: &mut Report, rows: &Value) {
             continue;
         };
         let year = i32::try_from(year).unwrap_or(0);
-        let mine = luach_calendar::yahrzeit_from_civil(death, false, year).map(|h| {
-            h.map(
-                |h: HebrewDate| json!({"year": h.year(), "month": h.month_name(), "day": h.day()}),
-            )
-        });
+        let mine = luach_calendar::yahrzeit_from_civil(death, false, year)
+            .map(|h| h.map(|h: HebrewDate| json!({"year": h.year(), "month": h.month_name(), "day": h.day()})));
         report.compared += 1;
         let mine = mine.map(|m| m.unwrap_or(Value::Null));
         if mine.as_ref() != Ok(&r["result"]) {
@@ -607,7 +560,10 @@ fn matches_independent_references() {
     let places: serde_json::Map<String, Value> = PLACES
         .iter()
         .map(|p| {
-            (p.name.to_owned(), json!({"lat": p.lat, "lon": p.lon, "elevation": p.elevation, "tz": p.tz, "il": p.il}))
+            (
+                p.name.to_owned(),
+                json!({"lat": p.lat, "lon": p.lon, "elevation": p.elevation, "tz": p.tz, "il": p.il}),
+            )
         })
         .collect();
     let dates = zmanim_dates();
@@ -620,9 +576,7 @@ fn matches_independent_references() {
         })
         .collect();
     let n_cases = cases.len();
-    let deaths: Vec<String> = range(d(2015, 9, 1), 8 * 365 + 100)
-        .map(|d| d.to_string())
-        .collect();
+    let deaths: Vec<String> = range(d(2015, 9, 1), 8 * 365 + 100).map(|d| d.to_string()).collect();
     let request = json!({
         "places": places,
         "zmanim": cases,
@@ -640,16 +594,8 @@ fn matches_independent_references() {
     };
 
     let len = |v: &Value| v.as_array().map_or(0, Vec::len);
-    assert_eq!(
-        len(&hebcal["zmanim"]),
-        n_cases,
-        "hebcal answered every zmanim case"
-    );
-    assert_eq!(
-        len(&kosher["zmanim"]),
-        n_cases,
-        "python answered every zmanim case"
-    );
+    assert_eq!(len(&hebcal["zmanim"]), n_cases, "hebcal answered every zmanim case");
+    assert_eq!(len(&kosher["zmanim"]), n_cases, "python answered every zmanim case");
     assert_eq!(len(&hebcal["years"]), 2 * 201, "hebcal answered every year");
     assert!(
         len(&hebcal["days"]) > 2000 && len(&hebcal["yahrzeit"]) > 5000,
@@ -675,8 +621,5 @@ fn matches_independent_references() {
     for f in report.failures.iter().take(60) {
         println!("FAIL {f}");
     }
-    assert!(
-        n == 0,
-        "{n} differences from the references (first 60 printed above)"
-    );
+    assert!(n == 0, "{n} differences from the references (first 60 printed above)");
 }

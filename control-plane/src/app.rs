@@ -49,7 +49,9 @@ impl Application {
 
         let metrics = Metrics::new();
         let (broker, mut link) = EmbeddedBroker::start(&config.mqtt).context("starting the embedded mqtt broker")?;
-        link.subscribe(Topic::ALL_UP_FILTER).await.context("subscribing the control plane to device topics")?;
+        link.subscribe(Topic::ALL_UP_FILTER)
+            .await
+            .context("subscribing the control plane to device topics")?;
         let commands = Commands::new(link.publisher(), metrics.clone());
 
         let redis = config.redis.as_ref().map(|r| r.expose_secret().to_owned());
@@ -61,8 +63,21 @@ impl Application {
         let mut tasks = JoinSet::new();
         let (tx, rx) = mpsc::channel(config.ingest.queue_capacity);
         let log_interval = std::time::Duration::from_secs(config.ingest.bad_payload_log_interval_secs);
-        tasks.spawn(ingest::read_link(link, tx.clone(), metrics.clone(), log_interval, shutdown.clone()));
-        let mut writer = Writer::new(store.clone(), live, commands.clone(), metrics.clone(), config.offline_after(), config.presence.auto_register);
+        tasks.spawn(ingest::read_link(
+            link,
+            tx.clone(),
+            metrics.clone(),
+            log_interval,
+            shutdown.clone(),
+        ));
+        let mut writer = Writer::new(
+            store.clone(),
+            live,
+            commands.clone(),
+            metrics.clone(),
+            config.offline_after(),
+            config.presence.auto_register,
+        );
         writer.batch_max = config.ingest.batch_max;
         tasks.spawn(writer.run(rx, shutdown.clone()));
 
@@ -89,7 +104,9 @@ impl Application {
 
     /// The bound HTTP address (useful when configured with port 0).
     pub fn http_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| self.state.config.http.addr)
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.state.config.http.addr)
     }
 
     /// The embedded broker's MQTT address.
@@ -109,10 +126,13 @@ impl Application {
     /// Serves until the shutdown token is cancelled, then stops background tasks.
     pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
         let token = self.shutdown.clone();
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await
-            .context("http server failed")?;
+        axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { token.cancelled().await })
+        .await
+        .context("http server failed")?;
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
         Ok(())

@@ -62,7 +62,12 @@ impl Commands {
     }
 
     /// Sends `action` to `device` and waits up to `timeout` for its acknowledgement.
-    pub async fn send_and_wait(&self, device: &DeviceId, action: CommandAction, timeout: Duration) -> Result<Ack, CommandError> {
+    pub async fn send_and_wait(
+        &self,
+        device: &DeviceId,
+        action: CommandAction,
+        timeout: Duration,
+    ) -> Result<Ack, CommandError> {
         let command_id = uuid::Uuid::now_v7().to_string();
         let (tx, rx) = oneshot::channel();
         {
@@ -70,7 +75,13 @@ impl Commands {
             if pending.len() >= MAX_PENDING {
                 return Err(CommandError::Busy);
             }
-            pending.insert(command_id.clone(), Pending { device: device.clone(), reply: tx });
+            pending.insert(
+                command_id.clone(),
+                Pending {
+                    device: device.clone(),
+                    reply: tx,
+                },
+            );
         }
         let now = Utc::now();
         let command = Command {
@@ -105,7 +116,9 @@ impl Commands {
         let mut pending = self.lock();
         match pending.get(&ack.command_id) {
             Some(p) if &p.device == device => {
-                let Some(p) = pending.remove(&ack.command_id) else { return false };
+                let Some(p) = pending.remove(&ack.command_id) else {
+                    return false;
+                };
                 p.reply.send(ack).is_ok()
             }
             _ => false,

@@ -193,7 +193,7 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         let config: Config = figment
-            .merge(Env::prefixed("LUACH_").split("__").ignore(&["config"]))
+            .merge(Self::env())
             .merge(overrides)
             .extract()
             .map_err(Box::new)?;
@@ -201,9 +201,28 @@ impl Config {
         Ok(config)
     }
 
+    /// `LUACH_*` variables for the configuration's own top-level keys. Other `LUACH_` names
+    /// (the agent's `LUACH_SERVER`, tooling's `LUACH_PYTHON`, …) belong to other programs and
+    /// are not configuration errors; a misspelt key *below* a known one still is.
+    fn env() -> Env {
+        const TOP_LEVEL: [&str; 8] = [
+            "http", "mqtt", "data_dir", "store", "redis", "presence", "ingest", "log",
+        ];
+        Env::prefixed("LUACH_").split("__").filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            let top = key.split('.').next().unwrap_or("");
+            TOP_LEVEL.contains(&top)
+        })
+    }
+
     /// Start-up validation beyond what types express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, message: &str| Err(ConfigError::Invalid { key, message: message.to_owned() });
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_owned(),
+            })
+        };
         if let Err(m) = self.mqtt.validate() {
             return invalid("mqtt", &m);
         }
@@ -220,8 +239,15 @@ impl Config {
             return invalid("log.format", "must be `json` or `pretty`");
         }
         let url = self.store.url.expose_secret();
-        if !(url.is_empty() || url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") || url.starts_with("sqlite:")) {
-            return invalid("store.url", "must be empty, `sqlite:PATH`, `mongodb://…` or `mongodb+srv://…`");
+        if !(url.is_empty()
+            || url.starts_with("mongodb://")
+            || url.starts_with("mongodb+srv://")
+            || url.starts_with("sqlite:"))
+        {
+            return invalid(
+                "store.url",
+                "must be empty, `sqlite:PATH`, `mongodb://…` or `mongodb+srv://…`",
+            );
         }
         if let Some(redis) = &self.redis {
             let r = redis.expose_secret();
@@ -258,7 +284,10 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact_url("mongodb://u:secret@h:27017/db"), "mongodb://u:***@h:27017/db");
+        assert_eq!(
+            redact_url("mongodb://u:secret@h:27017/db"),
+            "mongodb://u:***@h:27017/db"
+        );
         assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
     }
 
@@ -274,10 +303,16 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         let overrides = Figment::from(Serialized::default("presence.offline_after_secs", 0));
-        let err = Config::load(None, overrides).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = Config::load(None, overrides)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("presence.offline_after_secs"), "{err}");
         let overrides = Figment::from(Serialized::default("http.addr", "not-an-address"));
-        let err = Config::load(None, overrides).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = Config::load(None, overrides)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("http.addr") || err.contains("addr"), "{err}");
     }
 
@@ -285,8 +320,11 @@ mod tests {
     fn file_then_flags_precedence() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let file = dir.path().join("luach.toml");
-        std::fs::write(&file, "data_dir = \"/from/file\"\n[presence]\noffline_after_secs = 30\n")
-            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            &file,
+            "data_dir = \"/from/file\"\n[presence]\noffline_after_secs = 30\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let overrides = Figment::from(Serialized::default("presence.offline_after_secs", 10));
         let c = Config::load(Some(&file), overrides).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.data_dir, PathBuf::from("/from/file"));

@@ -56,18 +56,18 @@ impl LiveEvent {
 
     fn tenant(&self) -> &TenantId {
         match self {
-            Self::Online { tenant_id, .. } | Self::Offline { tenant_id, .. } | Self::Metrics { tenant_id, .. } => tenant_id,
+            Self::Online { tenant_id, .. } | Self::Offline { tenant_id, .. } | Self::Metrics { tenant_id, .. } => {
+                tenant_id
+            }
         }
     }
 
     fn body(&self) -> serde_json::Value {
         // The enum tag is the event name; clients receive just the inner object.
         match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(mut outer)) => outer
-                .values_mut()
-                .next()
-                .map(std::mem::take)
-                .unwrap_or_default(),
+            Ok(serde_json::Value::Object(mut outer)) => {
+                outer.values_mut().next().map(std::mem::take).unwrap_or_default()
+            }
             _ => serde_json::Value::Null,
         }
     }

@@ -11,7 +11,11 @@ use luach_control_plane::{Application, Config};
 use serde_json::{Map, Value, json};
 
 #[derive(Debug, Parser)]
-#[command(name = "luach-server", version, about = "Luach control plane with embedded MQTT broker")]
+#[command(
+    name = "luach-server",
+    version,
+    about = "Luach control plane with embedded MQTT broker"
+)]
 struct Cli {
     /// TOML configuration file.
     #[arg(long, global = true, env = "LUACH_CONFIG")]

@@ -76,15 +76,53 @@ impl Metrics {
         };
         Self {
             devices_connected: gauge("luach_devices_connected", "Devices with a live MQTT session."),
-            mqtt_messages_in: counter_vec(&registry, "luach_mqtt_messages_in_total", "MQTT messages received from devices, by kind.", &["kind"]),
-            mqtt_messages_out: counter_vec(&registry, "luach_mqtt_messages_out_total", "MQTT messages published to devices, by kind.", &["kind"]),
-            mqtt_bad_payloads: counter_vec(&registry, "luach_mqtt_bad_payloads_total", "Device messages refused, by reason.", &["reason"]),
-            ingest_stored: counter("luach_ingest_messages_stored_total", "Device messages whose effect was written to the store."),
+            mqtt_messages_in: counter_vec(
+                &registry,
+                "luach_mqtt_messages_in_total",
+                "MQTT messages received from devices, by kind.",
+                &["kind"],
+            ),
+            mqtt_messages_out: counter_vec(
+                &registry,
+                "luach_mqtt_messages_out_total",
+                "MQTT messages published to devices, by kind.",
+                &["kind"],
+            ),
+            mqtt_bad_payloads: counter_vec(
+                &registry,
+                "luach_mqtt_bad_payloads_total",
+                "Device messages refused, by reason.",
+                &["reason"],
+            ),
+            ingest_stored: counter(
+                "luach_ingest_messages_stored_total",
+                "Device messages whose effect was written to the store.",
+            ),
             ingest_batches: counter("luach_ingest_batches_total", "Presence batches written to the store."),
-            http_requests: counter_vec(&registry, "luach_http_requests_total", "HTTP requests, by route template, method and status.", &["route", "method", "status"]),
-            http_duration: histogram_vec(&registry, "luach_http_request_duration_seconds", "HTTP request latency, by route template.", &["route"]),
-            store_duration: histogram_vec(&registry, "luach_store_operation_duration_seconds", "Store operation latency, by operation.", &["op"]),
-            store_errors: counter_vec(&registry, "luach_store_errors_total", "Failed store operations, by operation.", &["op"]),
+            http_requests: counter_vec(
+                &registry,
+                "luach_http_requests_total",
+                "HTTP requests, by route template, method and status.",
+                &["route", "method", "status"],
+            ),
+            http_duration: histogram_vec(
+                &registry,
+                "luach_http_request_duration_seconds",
+                "HTTP request latency, by route template.",
+                &["route"],
+            ),
+            store_duration: histogram_vec(
+                &registry,
+                "luach_store_operation_duration_seconds",
+                "Store operation latency, by operation.",
+                &["op"],
+            ),
+            store_errors: counter_vec(
+                &registry,
+                "luach_store_errors_total",
+                "Failed store operations, by operation.",
+                &["op"],
+            ),
             socketio_clients: gauge("luach_socketio_clients", "Connected Socket.IO clients."),
             registry,
         }
@@ -92,7 +130,9 @@ impl Metrics {
 
     /// Records one store operation.
     pub fn observe_store(&self, op: &str, elapsed: Duration, ok: bool) {
-        self.store_duration.with_label_values(&[op]).observe(elapsed.as_secs_f64());
+        self.store_duration
+            .with_label_values(&[op])
+            .observe(elapsed.as_secs_f64());
         if !ok {
             self.store_errors.with_label_values(&[op]).inc();
         }

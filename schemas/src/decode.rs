@@ -30,10 +30,7 @@ pub enum DecodeError {
     #[error("unsupported schema version {0}")]
     Version(u32),
     #[error("envelope type {found:?} does not match topic kind {expected:?}")]
-    TypeMismatch {
-        expected: &'static str,
-        found: String,
-    },
+    TypeMismatch { expected: &'static str, found: String },
 }
 
 impl DecodeError {
@@ -57,8 +54,7 @@ fn envelope<T: DeserializeOwned>(kind: &'static str, payload: &[u8]) -> Result<E
         });
     }
     // Parse to a value first so "not JSON at all" and "JSON of the wrong shape" stay distinct.
-    let value: serde_json::Value =
-        serde_json::from_slice(payload).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let value: serde_json::Value = serde_json::from_slice(payload).map_err(|e| DecodeError::Json(e.to_string()))?;
     let version = value.get("v").and_then(serde_json::Value::as_u64);
     if let Some(v) = version.filter(|v| *v != u64::from(SCHEMA_VERSION)) {
         return Err(DecodeError::Version(u32::try_from(v).unwrap_or(u32::MAX)));
@@ -147,7 +143,10 @@ mod tests {
             Err("type_mismatch")
         );
         let v2 = String::from_utf8_lossy(&heartbeat_bytes()).replace("\"v\":1", "\"v\":2");
-        assert_eq!(decode_up(UpKind::Heartbeat, v2.as_bytes()).map_err(|e| e.label()), Err("version"));
+        assert_eq!(
+            decode_up(UpKind::Heartbeat, v2.as_bytes()).map_err(|e| e.label()),
+            Err("version")
+        );
     }
 
     proptest! {

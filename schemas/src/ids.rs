@@ -34,11 +34,7 @@ fn check(
         return Err(IdError::TooLong { kind, max });
     }
     match s.chars().find(|c| !ok(*c)) {
-        Some(found) => Err(IdError::BadChar {
-            kind,
-            allowed,
-            found,
-        }),
+        Some(found) => Err(IdError::BadChar { kind, allowed, found }),
         None => Ok(()),
     }
 }
@@ -149,7 +145,10 @@ mod tests {
             assert!(DeviceId::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert!(DeviceId::parse(&"a".repeat(65)).is_err());
-        assert_eq!(DeviceId::parse("screen01").map(|d| d.to_string()), Ok("screen01".into()));
+        assert_eq!(
+            DeviceId::parse("screen01").map(|d| d.to_string()),
+            Ok("screen01".into())
+        );
     }
 
     #[test]

@@ -122,9 +122,7 @@ mod tests {
 
     #[test]
     fn event_json_shape() {
-        let e = Event::Offline {
-            session: "s".into(),
-        };
+        let e = Event::Offline { session: "s".into() };
         let json = serde_json::to_value(&e).unwrap_or_default();
         assert_eq!(json, serde_json::json!({"event": "offline", "session": "s"}));
     }

@@ -82,10 +82,7 @@ pub enum TopicError {
     #[error("topic names an invalid device id: {0}")]
     Device(#[from] IdError),
     #[error("unknown {direction} message kind {kind:?}")]
-    Kind {
-        direction: &'static str,
-        kind: String,
-    },
+    Kind { direction: &'static str, kind: String },
 }
 
 impl Topic {

@@ -32,7 +32,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -85,7 +88,9 @@ pub fn promtool_check(text: &str) {
         .spawn()
         .unwrap_or_else(|e| panic!("promtool not available ({e}); scripts/test.sh installs the prometheus package"));
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(text.as_bytes()).unwrap_or_else(|e| panic!("writing to promtool: {e}"));
+        stdin
+            .write_all(text.as_bytes())
+            .unwrap_or_else(|e| panic!("writing to promtool: {e}"));
     }
     let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
     assert!(

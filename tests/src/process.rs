@@ -10,9 +10,16 @@ use crate::Api;
 pub fn bin_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"));
     // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe.parent().and_then(Path::parent).unwrap_or_else(|| panic!("unexpected test path {}", exe.display()));
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| panic!("unexpected test path {}", exe.display()));
     let path = dir.join(name);
-    assert!(path.exists(), "{} is missing: build the workspace binaries first (scripts/test.sh does)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace binaries first (scripts/test.sh does)",
+        path.display()
+    );
     path
 }
 
@@ -58,7 +65,8 @@ pub struct Server {
 impl Server {
     /// Starts the server and waits until `/readyz` answers 200.
     pub async fn start(options: ServerOptions) -> Self {
-        let log = std::fs::File::create(options.data_dir.join("server.log")).unwrap_or_else(|e| panic!("server log: {e}"));
+        let log =
+            std::fs::File::create(options.data_dir.join("server.log")).unwrap_or_else(|e| panic!("server log: {e}"));
         let child = Command::new(bin_path("luach-server"))
             .arg("serve")
             .args(["--http-addr", &options.http.to_string()])
@@ -84,7 +92,10 @@ impl Server {
             if api.get("/readyz").await.0 == 200 {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "luach-server not ready within {limit:?}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "luach-server not ready within {limit:?}"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         server
@@ -119,7 +130,11 @@ impl Sim {
     /// with fast heartbeats so tests observe changes quickly; `extra` flags (`--flag value`
     /// pairs) replace those defaults.
     pub fn start(server: &str, count: usize, prefix: &str, extra: &[&str]) -> Self {
-        let mut flags = vec![("--heartbeat-secs", "2"), ("--metrics-secs", "3"), ("--keep-alive-secs", "5")];
+        let mut flags = vec![
+            ("--heartbeat-secs", "2"),
+            ("--metrics-secs", "3"),
+            ("--keep-alive-secs", "5"),
+        ];
         flags.retain(|(flag, _)| !extra.contains(flag));
         let child = Command::new(bin_path("luach-agent"))
             .arg("sim")

@@ -26,7 +26,10 @@ fn wait_port(port: u16, child: &mut Child, what: &str, limit: Duration) {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("{what} exited with {status} before listening");
         }
-        assert!(Instant::now() < deadline, "{what} did not listen on {port} within {limit:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {port} within {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -50,7 +53,12 @@ impl MongoWire {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {} ({e}); scripts/test.sh installs SecantusDB", bin.display()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {} ({e}); scripts/test.sh installs SecantusDB",
+                    bin.display()
+                )
+            });
         wait_port(port, &mut child, "secantusd-py", Duration::from_secs(60));
         Self {
             child,
@@ -78,7 +86,16 @@ impl RedisServer {
     pub fn start() -> Self {
         let port = free_port();
         let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -8,7 +8,12 @@ async fn device_crud_round_trip() {
     let app = spawn_app(|_| {}).await;
     let api = &app.api;
 
-    let (code, body) = api.post("/api/v1/devices", &json!({"id": "lobby1", "name": "מסך הלובי", "tags": ["lobby", "lobby"], "group": "main"})).await;
+    let (code, body) = api
+        .post(
+            "/api/v1/devices",
+            &json!({"id": "lobby1", "name": "מסך הלובי", "tags": ["lobby", "lobby"], "group": "main"}),
+        )
+        .await;
     assert_eq!(code, 201, "{body}");
     assert_eq!(body["data"]["name"], "מסך הלובי");
     assert_eq!(body["data"]["tags"], json!(["lobby"]), "duplicate tags are folded");
@@ -20,14 +25,24 @@ async fn device_crud_round_trip() {
     let (code, body) = api.get("/api/v1/devices/lobby1").await;
     assert_eq!((code, body["data"]["group"].as_str()), (200, Some("main")));
 
-    let (code, body) = api.patch("/api/v1/devices/lobby1", &json!({"notes": "near the door", "group": null})).await;
+    let (code, body) = api
+        .patch(
+            "/api/v1/devices/lobby1",
+            &json!({"notes": "near the door", "group": null}),
+        )
+        .await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["data"]["notes"], "near the door");
     assert_eq!(body["data"]["group"], json!(null));
     assert_eq!(body["data"]["name"], "מסך הלובי", "absent fields stay");
 
     for i in 0..5 {
-        let (code, _) = api.post("/api/v1/devices", &json!({"id": format!("hall{i}"), "tags": if i % 2 == 0 { json!(["even"]) } else { json!([]) }})).await;
+        let (code, _) = api
+            .post(
+                "/api/v1/devices",
+                &json!({"id": format!("hall{i}"), "tags": if i % 2 == 0 { json!(["even"]) } else { json!([]) }}),
+            )
+            .await;
         assert_eq!(code, 201);
     }
     let (_, body) = api.get("/api/v1/devices?tag=even").await;
@@ -54,12 +69,20 @@ async fn bad_input_gets_the_error_envelope_with_field_paths() {
     let api = &app.api;
 
     // Syntax error.
-    let req = api.http.post(api.url("/api/v1/devices")).header("content-type", "application/json").body("{\"id\": ");
+    let req = api
+        .http
+        .post(api.url("/api/v1/devices"))
+        .header("content-type", "application/json")
+        .body("{\"id\": ");
     let (code, body) = api.send(req).await;
     assert_eq!((code, body["error"]["code"].as_str()), (400, Some("malformed_json")));
 
     // Wrong content type.
-    let req = api.http.post(api.url("/api/v1/devices")).header("content-type", "text/plain").body("{}");
+    let req = api
+        .http
+        .post(api.url("/api/v1/devices"))
+        .header("content-type", "text/plain")
+        .body("{}");
     let (code, body) = api.send(req).await;
     assert_eq!((code, body["error"]["code"].as_str()), (415, Some("malformed_json")));
 
@@ -77,9 +100,19 @@ async fn bad_input_gets_the_error_envelope_with_field_paths() {
     }
 
     // Field limits, all reported at once.
-    let (code, body) = api.post("/api/v1/devices", &json!({"id": "ok2", "name": " ", "tags": ["x".repeat(41)], "group": ""})).await;
+    let (code, body) = api
+        .post(
+            "/api/v1/devices",
+            &json!({"id": "ok2", "name": " ", "tags": ["x".repeat(41)], "group": ""}),
+        )
+        .await;
     assert_eq!(code, 422);
-    let paths: Vec<_> = body["error"]["fields"].as_array().into_iter().flatten().filter_map(|f| f["path"].as_str()).collect();
+    let paths: Vec<_> = body["error"]["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["path"].as_str())
+        .collect();
     assert_eq!(paths, ["name", "tags[0]", "group"]);
 
     // Query strings.
@@ -87,7 +120,10 @@ async fn bad_input_gets_the_error_envelope_with_field_paths() {
     assert_eq!((code, body["error"]["code"].as_str()), (400, Some("invalid_query")));
     assert_eq!(body["error"]["fields"][0]["path"], "status");
     let (code, body) = api.get("/api/v1/devices?limit=-1").await;
-    assert_eq!((code, body["error"]["fields"][0]["path"].as_str()), (400, Some("limit")));
+    assert_eq!(
+        (code, body["error"]["fields"][0]["path"].as_str()),
+        (400, Some("limit"))
+    );
     let (code, _) = api.get("/api/v1/devices?limit=100000").await;
     assert_eq!(code, 200, "oversized pages are clamped, not refused");
 
@@ -100,7 +136,10 @@ async fn bad_input_gets_the_error_envelope_with_field_paths() {
     let (code, body) = api.get("/api/v1/nothing").await;
     assert_eq!((code, body["error"]["code"].as_str()), (404, Some("no_route")));
     let (code, body) = api.send(api.http.put(api.url("/api/v1/devices"))).await;
-    assert_eq!((code, body["error"]["code"].as_str()), (405, Some("method_not_allowed")));
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
     let (code, _) = api.get("/api/v1/devices/NOT-VALID").await;
     assert_eq!(code, 404);
 }
@@ -109,9 +148,19 @@ async fn bad_input_gets_the_error_envelope_with_field_paths() {
 async fn operational_endpoints() {
     let app = spawn_app(|_| {}).await;
     let api = &app.api;
-    let resp = api.http.get(api.url("/healthz")).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let resp = api
+        .http
+        .get(api.url("/healthz"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(resp.status(), 200);
-    for header in ["x-content-type-options", "x-frame-options", "content-security-policy", "x-request-id"] {
+    for header in [
+        "x-content-type-options",
+        "x-frame-options",
+        "content-security-policy",
+        "x-request-id",
+    ] {
         assert!(resp.headers().contains_key(header), "missing {header}");
     }
     let (code, body) = api.get("/readyz").await;
@@ -129,10 +178,27 @@ async fn metrics_pass_promtool() {
     // Generate some traffic so labelled families have samples.
     app.api.get("/api/v1/devices").await;
     app.api.get("/api/v1/devices/none").await;
-    let text = app.api.http.get(app.api.url("/metrics")).send().await.unwrap_or_else(|e| panic!("{e}")).text().await.unwrap_or_default();
-    for family in ["luach_devices_connected", "luach_http_requests_total", "luach_store_operation_duration_seconds", "luach_ingest_messages_stored_total"] {
+    let text = app
+        .api
+        .http
+        .get(app.api.url("/metrics"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    for family in [
+        "luach_devices_connected",
+        "luach_http_requests_total",
+        "luach_store_operation_duration_seconds",
+        "luach_ingest_messages_stored_total",
+    ] {
         assert!(text.contains(family), "{family} missing from /metrics:\n{text}");
     }
-    assert!(text.contains(r#"route="/api/v1/devices/{id}""#), "routes are labelled by template:\n{text}");
+    assert!(
+        text.contains(r#"route="/api/v1/devices/{id}""#),
+        "routes are labelled by template:\n{text}"
+    );
     luach_tests::promtool_check(&text);
 }

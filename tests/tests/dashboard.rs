@@ -11,7 +11,10 @@ use tokio::process::Command;
 
 fn web_dist() -> PathBuf {
     let dist = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../control-plane/web/dist");
-    assert!(dist.join("index.html").exists(), "dashboard not built: run `npm run build` in control-plane/web (scripts/test.sh does)");
+    assert!(
+        dist.join("index.html").exists(),
+        "dashboard not built: run `npm run build` in control-plane/web (scripts/test.sh does)"
+    );
     dist
 }
 
@@ -34,12 +37,21 @@ async fn dashboard_shows_a_screen_going_online_and_offline() {
         .unwrap_or_else(|e| panic!("node not available ({e}); scripts/test.sh installs it"));
     let mut lines = BufReader::new(browser.stdout.take().unwrap_or_else(|| panic!("no stdout"))).lines();
     let line = tokio::time::timeout(Duration::from_secs(90), lines.next_line()).await;
-    assert!(matches!(&line, Ok(Ok(Some(l))) if l == "online"), "browser did not see the screen online: {line:?}");
+    assert!(
+        matches!(&line, Ok(Ok(Some(l))) if l == "online"),
+        "browser did not see the screen online: {line:?}"
+    );
     sim.kill();
     let line = tokio::time::timeout(Duration::from_secs(90), lines.next_line()).await;
-    assert!(matches!(&line, Ok(Ok(Some(l))) if l == "offline"), "browser did not see the screen offline: {line:?}");
+    assert!(
+        matches!(&line, Ok(Ok(Some(l))) if l == "offline"),
+        "browser did not see the screen offline: {line:?}"
+    );
     let status = tokio::time::timeout(Duration::from_secs(30), browser.wait()).await;
-    assert!(matches!(status, Ok(Ok(s)) if s.success()), "browser script failed: {status:?}");
+    assert!(
+        matches!(status, Ok(Ok(s)) if s.success()),
+        "browser script failed: {status:?}"
+    );
 
     // The server serves the app shell for client-side routes too.
     let (code, _) = app.api.get("/some/client/route").await;

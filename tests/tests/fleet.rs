@@ -31,7 +31,11 @@ async fn fleet_online_survives_server_restart_then_goes_offline() {
 
     // Every device reported hello details and metrics.
     let (_, body) = server.api.get("/api/v1/devices/fleet00007").await;
-    assert_eq!(body["data"]["platform"].as_str().map(|p| p.starts_with("linux")), Some(true), "{body}");
+    assert_eq!(
+        body["data"]["platform"].as_str().map(|p| p.starts_with("linux")),
+        Some(true),
+        "{body}"
+    );
     assert!(body["data"]["agent_version"].is_string(), "{body}");
     let api = server.api.clone();
     wait_for("metrics snapshot stored", Duration::from_secs(30), || {
@@ -51,7 +55,16 @@ async fn fleet_online_survives_server_restart_then_goes_offline() {
     assert_eq!((code, body["error"]["code"].as_str()), (404, Some("not_found")));
 
     // /metrics with live traffic still passes promtool and counts the fleet.
-    let text = server.api.http.get(server.api.url("/metrics")).send().await.unwrap_or_else(|e| panic!("{e}")).text().await.unwrap_or_default();
+    let text = server
+        .api
+        .http
+        .get(server.api.url("/metrics"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
     promtool_check(&text);
     assert!(text.contains(&format!("luach_devices_connected {FLEET}")), "{text}");
 
@@ -75,13 +88,25 @@ async fn silent_devices_time_out() {
     let mut options = ServerOptions::new(dir.path());
     options.offline_after_secs = 3;
     let server = Server::start(options).await;
-    let sim = Sim::start(&server.api.base, 3, "frozen", &["--keep-alive-secs", "600", "--heartbeat-secs", "1"]);
+    let sim = Sim::start(
+        &server.api.base,
+        3,
+        "frozen",
+        &["--keep-alive-secs", "600", "--heartbeat-secs", "1"],
+    );
     wait_counts(&server, 3, 0, Duration::from_secs(60)).await;
     let pid = sim.pid();
-    let stop = std::process::Command::new("kill").args(["-STOP", &pid.to_string()]).status();
-    assert!(stop.map(|s| s.success()).unwrap_or(false), "could not freeze the simulator");
+    let stop = std::process::Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status();
+    assert!(
+        stop.map(|s| s.success()).unwrap_or(false),
+        "could not freeze the simulator"
+    );
     wait_counts(&server, 0, 3, Duration::from_secs(30)).await;
-    let _ = std::process::Command::new("kill").args(["-CONT", &pid.to_string()]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-CONT", &pid.to_string()])
+        .status();
     // Thawed, its heartbeats bring it back.
     wait_counts(&server, 3, 0, Duration::from_secs(30)).await;
 }

@@ -22,7 +22,10 @@ impl Watcher {
             .spawn()
             .unwrap_or_else(|e| panic!("node not available ({e}); scripts/test.sh installs it"));
         let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-        Self { child, lines: BufReader::new(stdout).lines() }
+        Self {
+            child,
+            lines: BufReader::new(stdout).lines(),
+        }
     }
 
     async fn expect(&mut self, want: &str) {
@@ -35,7 +38,10 @@ impl Watcher {
 
     async fn expect_success(mut self) {
         let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait()).await;
-        assert!(matches!(status, Ok(Ok(s)) if s.success()), "socket.io-client watcher failed: {status:?}");
+        assert!(
+            matches!(status, Ok(Ok(s)) if s.success()),
+            "socket.io-client watcher failed: {status:?}"
+        );
     }
 }
 

@@ -21,11 +21,24 @@ async fn malformed_payloads_are_counted_and_ingest_keeps_going() {
         .args(["127.0.0.1", &app.mqtt.port().to_string(), "goodpaho1"])
         .output()
         .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-    assert!(out.status.success(), "hostile client failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "hostile client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // mosquitto_pub too: a second independent client implementation.
     let status = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &app.mqtt.port().to_string(), "-i", "evil2", "-q", "1"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &app.mqtt.port().to_string(),
+            "-i",
+            "evil2",
+            "-q",
+            "1",
+        ])
         .args(["-t", "/tenants/evil2/up/metrics", "-m", "{\"v\":1,\"id\":\"x\"}"])
         .status()
         .unwrap_or_else(|e| panic!("mosquitto_pub not available ({e}); scripts/test.sh installs mosquitto-clients"));
@@ -44,7 +57,16 @@ async fn malformed_payloads_are_counted_and_ingest_keeps_going() {
     let (code, body) = app.api.get("/readyz").await;
     assert_eq!(code, 200, "{body}");
 
-    let text = app.api.http.get(app.api.url("/metrics")).send().await.unwrap_or_else(|e| panic!("{e}")).text().await.unwrap_or_default();
+    let text = app
+        .api
+        .http
+        .get(app.api.url("/metrics"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
     for reason in ["json", "schema", "version", "type_mismatch", "too_large", "topic"] {
         let n = metric(&text, &format!("luach_mqtt_bad_payloads_total{{reason=\"{reason}\"}}"));
         assert!(n > 0, "no bad payloads counted for {reason}:\n{text}");

@@ -29,67 +29,191 @@ fn new(device: &str, tags: &[&str], group: Option<&str>) -> NewDevice {
 }
 
 fn page(limit: u32, after: Option<&str>) -> PageRequest {
-    PageRequest { limit, after: after.map(id) }
+    PageRequest {
+        limit,
+        after: after.map(id),
+    }
 }
 
 async fn suite(store: DynStore) {
-    let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().unwrap_or_else(Utc::now);
+    let now = Utc
+        .with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+        .single()
+        .unwrap_or_else(Utc::now);
     let a = scope("shul-a");
     let b = scope("shul-b");
 
     // Create, including Hebrew text, and conflict on a taken id in any tenant.
-    let created = store.create(&a, new("dev01", &["lobby", "לובי"], Some("main")), now).await.unwrap_or_else(|e| panic!("{e}"));
+    let created = store
+        .create(&a, new("dev01", &["lobby", "לובי"], Some("main")), now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(created.name, "Screen dev01");
     assert_eq!(created.status, DeviceStatus::Offline);
     assert_eq!(created.tags, ["lobby", "לובי"]);
-    assert!(matches!(store.create(&a, new("dev01", &[], None), now).await, Err(StoreError::Conflict { .. })));
-    assert!(matches!(store.create(&b, new("dev01", &[], None), now).await, Err(StoreError::Conflict { .. })));
+    assert!(matches!(
+        store.create(&a, new("dev01", &[], None), now).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        store.create(&b, new("dev01", &[], None), now).await,
+        Err(StoreError::Conflict { .. })
+    ));
     for i in 2..=7 {
         let tags: &[&str] = if i % 2 == 0 { &["even"] } else { &[] };
-        store.create(&a, new(&format!("dev{i:02}"), tags, Some(if i < 5 { "main" } else { "beit-midrash" })), now).await.unwrap_or_else(|e| panic!("{e}"));
+        store
+            .create(
+                &a,
+                new(
+                    &format!("dev{i:02}"),
+                    tags,
+                    Some(if i < 5 { "main" } else { "beit-midrash" }),
+                ),
+                now,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
-    store.create(&b, new("other01", &["even"], Some("main")), now).await.unwrap_or_else(|e| panic!("{e}"));
+    store
+        .create(&b, new("other01", &["even"], Some("main")), now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 
     // Get is tenant-scoped: another tenant's id is simply absent.
-    assert!(store.get(&a, &id("dev01")).await.unwrap_or_else(|e| panic!("{e}")).is_some());
-    assert!(store.get(&b, &id("dev01")).await.unwrap_or_else(|e| panic!("{e}")).is_none());
-    assert!(store.get(&a, &id("other01")).await.unwrap_or_else(|e| panic!("{e}")).is_none());
+    assert!(
+        store
+            .get(&a, &id("dev01"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_some()
+    );
+    assert!(
+        store
+            .get(&b, &id("dev01"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none()
+    );
+    assert!(
+        store
+            .get(&a, &id("other01"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none()
+    );
 
     // Keyset paging in id order, with totals.
     let all = DeviceFilter::default();
-    let p1 = store.list(&a, &all, &page(3, None)).await.unwrap_or_else(|e| panic!("{e}"));
+    let p1 = store
+        .list(&a, &all, &page(3, None))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(p1.total, 7);
-    assert_eq!(p1.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["dev01", "dev02", "dev03"]);
+    assert_eq!(
+        p1.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["dev01", "dev02", "dev03"]
+    );
     assert_eq!(p1.next_after.as_deref(), Some("dev03"));
-    let p3 = store.list(&a, &all, &page(3, Some("dev06"))).await.unwrap_or_else(|e| panic!("{e}"));
+    let p3 = store
+        .list(&a, &all, &page(3, Some("dev06")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(p3.items.len(), 1);
     assert_eq!(p3.next_after, None);
 
     // Filters, alone and combined, never cross tenants.
-    let by_tag = DeviceFilter { tag: Some("even".into()), ..Default::default() };
-    let evens = store.list(&a, &by_tag, &page(50, None)).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(evens.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["dev02", "dev04", "dev06"]);
-    let hebrew = DeviceFilter { tag: Some("לובי".into()), ..Default::default() };
-    assert_eq!(store.list(&a, &hebrew, &page(50, None)).await.unwrap_or_else(|e| panic!("{e}")).total, 1);
-    let combined = DeviceFilter { tag: Some("even".into()), group: Some("beit-midrash".into()), ..Default::default() };
-    assert_eq!(store.list(&a, &combined, &page(50, None)).await.unwrap_or_else(|e| panic!("{e}")).total, 1);
-    let b_all = store.list(&b, &all, &page(50, None)).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(b_all.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["other01"]);
+    let by_tag = DeviceFilter {
+        tag: Some("even".into()),
+        ..Default::default()
+    };
+    let evens = store
+        .list(&a, &by_tag, &page(50, None))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        evens.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["dev02", "dev04", "dev06"]
+    );
+    let hebrew = DeviceFilter {
+        tag: Some("לובי".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list(&a, &hebrew, &page(50, None))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .total,
+        1
+    );
+    let combined = DeviceFilter {
+        tag: Some("even".into()),
+        group: Some("beit-midrash".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list(&a, &combined, &page(50, None))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .total,
+        1
+    );
+    let b_all = store
+        .list(&b, &all, &page(50, None))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        b_all.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["other01"]
+    );
 
     // Update: partial, clearing the group, scoped.
-    let patch = DevicePatch { name: Some("Entrance".into()), group: Some(None), ..Default::default() };
-    let updated = store.update(&a, &id("dev02"), patch.clone(), now + Duration::minutes(1)).await.unwrap_or_else(|e| panic!("{e}"));
+    let patch = DevicePatch {
+        name: Some("Entrance".into()),
+        group: Some(None),
+        ..Default::default()
+    };
+    let updated = store
+        .update(&a, &id("dev02"), patch.clone(), now + Duration::minutes(1))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let updated = updated.unwrap_or_else(|| panic!("dev02 missing"));
-    assert_eq!((updated.name.as_str(), updated.group.as_deref(), updated.tags.as_slice()), ("Entrance", None, ["even".to_owned()].as_slice()));
+    assert_eq!(
+        (updated.name.as_str(), updated.group.as_deref(), updated.tags.as_slice()),
+        ("Entrance", None, ["even".to_owned()].as_slice())
+    );
     assert_eq!(updated.updated_at, now + Duration::minutes(1));
-    assert_eq!(store.get(&a, &id("dev02")).await.unwrap_or_else(|e| panic!("{e}")), Some(updated));
-    assert!(store.update(&b, &id("dev02"), patch, now).await.unwrap_or_else(|e| panic!("{e}")).is_none());
+    assert_eq!(
+        store.get(&a, &id("dev02")).await.unwrap_or_else(|e| panic!("{e}")),
+        Some(updated)
+    );
+    assert!(
+        store
+            .update(&b, &id("dev02"), patch, now)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none()
+    );
 
     // Presence: ingest resolves tenants; batches set status, hello info, metrics; last_seen
     // never moves backwards.
-    assert_eq!(store.tenant_of(&id("dev03")).await.unwrap_or_else(|e| panic!("{e}")), Some(TenantId::parse("shul-a").unwrap_or_else(|e| panic!("{e}"))));
-    assert_eq!(store.tenant_of(&id("nosuch")).await.unwrap_or_else(|e| panic!("{e}")), None);
-    let metrics = Metrics { cpu_percent: 12.5, mem_used_bytes: 1 << 30, mem_total_bytes: 4 << 30, agent_version: "1.2.3".into(), uptime_s: 99, ..Metrics::default() };
+    assert_eq!(
+        store.tenant_of(&id("dev03")).await.unwrap_or_else(|e| panic!("{e}")),
+        Some(TenantId::parse("shul-a").unwrap_or_else(|e| panic!("{e}")))
+    );
+    assert_eq!(
+        store.tenant_of(&id("nosuch")).await.unwrap_or_else(|e| panic!("{e}")),
+        None
+    );
+    let metrics = Metrics {
+        cpu_percent: 12.5,
+        mem_used_bytes: 1 << 30,
+        mem_total_bytes: 4 << 30,
+        agent_version: "1.2.3".into(),
+        uptime_s: 99,
+        ..Metrics::default()
+    };
     let t1 = now + Duration::seconds(10);
     store
         .apply_presence(&[
@@ -97,32 +221,76 @@ async fn suite(store: DynStore) {
                 device: id("dev03"),
                 last_seen: Some(t1),
                 status: Some(DeviceStatus::Online),
-                hello: Some(HelloInfo { agent_version: "1.2.3".into(), platform: "linux-x86_64".into(), ip: Some("10.0.0.7".into()) }),
+                hello: Some(HelloInfo {
+                    agent_version: "1.2.3".into(),
+                    platform: "linux-x86_64".into(),
+                    ip: Some("10.0.0.7".into()),
+                }),
                 metrics: Some((metrics.clone(), t1)),
             },
-            PresenceWrite { device: id("other01"), last_seen: Some(t1), status: Some(DeviceStatus::Online), hello: None, metrics: None },
+            PresenceWrite {
+                device: id("other01"),
+                last_seen: Some(t1),
+                status: Some(DeviceStatus::Online),
+                hello: None,
+                metrics: None,
+            },
         ])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     store
-        .apply_presence(&[PresenceWrite { device: id("dev03"), last_seen: Some(now), status: None, hello: None, metrics: None }])
+        .apply_presence(&[PresenceWrite {
+            device: id("dev03"),
+            last_seen: Some(now),
+            status: None,
+            hello: None,
+            metrics: None,
+        }])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let d3 = store.get(&a, &id("dev03")).await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("dev03"));
+    let d3 = store
+        .get(&a, &id("dev03"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("dev03"));
     assert_eq!(d3.status, DeviceStatus::Online);
     assert_eq!(d3.last_seen, Some(t1));
     assert_eq!(d3.ip.as_deref(), Some("10.0.0.7"));
     assert_eq!(d3.metrics, Some(metrics));
-    let online = DeviceFilter { status: Some(DeviceStatus::Online), ..Default::default() };
-    assert_eq!(store.list(&a, &online, &page(50, None)).await.unwrap_or_else(|e| panic!("{e}")).total, 1);
+    let online = DeviceFilter {
+        status: Some(DeviceStatus::Online),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list(&a, &online, &page(50, None))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .total,
+        1
+    );
     assert_eq!(store.mark_all_offline().await.unwrap_or_else(|e| panic!("{e}")), 2);
-    assert_eq!(store.list(&a, &online, &page(50, None)).await.unwrap_or_else(|e| panic!("{e}")).total, 0);
+    assert_eq!(
+        store
+            .list(&a, &online, &page(50, None))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .total,
+        0
+    );
 
     // Delete is scoped too.
     assert!(!store.delete(&b, &id("dev01")).await.unwrap_or_else(|e| panic!("{e}")));
     assert!(store.delete(&a, &id("dev01")).await.unwrap_or_else(|e| panic!("{e}")));
     assert!(!store.delete(&a, &id("dev01")).await.unwrap_or_else(|e| panic!("{e}")));
-    assert_eq!(store.list(&a, &all, &page(50, None)).await.unwrap_or_else(|e| panic!("{e}")).total, 6);
+    assert_eq!(
+        store
+            .list(&a, &all, &page(50, None))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .total,
+        6
+    );
     store.ping().await.unwrap_or_else(|e| panic!("{e}"));
 }
 
@@ -135,13 +303,22 @@ async fn sqlite_backend_conforms() {
     suite(store).await;
     // The file is real: reopening sees the data.
     let reopened = store::open(&url, "unused").await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(reopened.list(&scope("shul-a"), &DeviceFilter::default(), &page(50, None)).await.unwrap_or_else(|e| panic!("{e}")).total, 6);
+    assert_eq!(
+        reopened
+            .list(&scope("shul-a"), &DeviceFilter::default(), &page(50, None))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .total,
+        6
+    );
 }
 
 #[tokio::test]
 async fn mongodb_backend_conforms() {
     let mongo = MongoWire::start();
-    let store = store::open(&mongo.url, "luach_conformance").await.unwrap_or_else(|e| panic!("{e}"));
+    let store = store::open(&mongo.url, "luach_conformance")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(store.backend(), "mongodb");
     suite(store).await;
 }

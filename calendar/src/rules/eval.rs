@@ -30,19 +30,16 @@ impl DayKinds {
             k.push(DayKind::Weekday);
         }
         let any = |f: Flags| day.holidays.iter().any(|h| h.flags.intersects(f));
-        let is_fast = day.holidays.iter().any(|h| {
-            h.flags.intersects(Flags::MINOR_FAST | Flags::MAJOR_FAST)
-                && !h.flags.contains(Flags::EREV)
-        });
+        let is_fast = day
+            .holidays
+            .iter()
+            .any(|h| h.flags.intersects(Flags::MINOR_FAST | Flags::MAJOR_FAST) && !h.flags.contains(Flags::EREV));
         for (cond, kind) in [
             (any(Flags::ROSH_CHODESH), DayKind::RoshChodesh),
             (is_fast, DayKind::Fast),
             (any(Flags::CHAG), DayKind::YomTov),
             (any(Flags::CHOL_HAMOED), DayKind::CholHamoed),
-            (
-                day.evening == Some(EveningEvent::CandlesBeforeSunset),
-                DayKind::Erev,
-            ),
+            (day.evening == Some(EveningEvent::CandlesBeforeSunset), DayKind::Erev),
             (
                 day.holidays.iter().any(|h| h.name.starts_with("Chanukah")),
                 DayKind::Chanukah,
@@ -95,16 +92,10 @@ fn eval_spec(spec: &TimeSpec, day: &DayInfo) -> Result<DateTime<Utc>, Unavailabl
                 .local_to_utc(day.date, t)
                 .map_err(|_| Unavailable::BadLocalTime)
         }
-        TimeSpec::Relative {
-            zman,
-            offset_minutes,
-        } => day
+        TimeSpec::Relative { zman, offset_minutes } => day
             .get(*zman)
             .map(|t| t + Duration::minutes(i64::from(*offset_minutes)))
-            .map_err(|reason| Unavailable::ZmanMissing {
-                zman: *zman,
-                reason,
-            }),
+            .map_err(|reason| Unavailable::ZmanMissing { zman: *zman, reason }),
     }
 }
 
@@ -130,11 +121,9 @@ impl RuleSet {
         let kinds = DayKinds::of(day);
         let mut chosen: Vec<ScheduledTime> = Vec::new();
         for (i, r) in self.rules.iter().enumerate() {
-            let in_range =
-                r.from.is_none_or(|f| day.date >= f) && r.until.is_none_or(|u| day.date <= u);
-            let applies = in_range
-                && r.days.iter().any(|k| kinds.contains(*k))
-                && !r.except.iter().any(|k| kinds.contains(*k));
+            let in_range = r.from.is_none_or(|f| day.date >= f) && r.until.is_none_or(|u| day.date <= u);
+            let applies =
+                in_range && r.days.iter().any(|k| kinds.contains(*k)) && !r.except.iter().any(|k| kinds.contains(*k));
             if !applies {
                 continue;
             }
@@ -195,8 +184,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn day(y: i32, m: u32, d: u32) -> DayInfo {
-        let loc = Location::new(40.7128, -74.006, 10.0, "America/New_York")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let loc = Location::new(40.7128, -74.006, 10.0, "America/New_York").unwrap_or_else(|e| panic!("{e}"));
         let date = NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
         DayInfo::compute(&loc, date, &DayOptions::default()).unwrap_or_else(|e| panic!("{e}"))
     }
@@ -213,13 +201,10 @@ mod tests {
                      {"date": "2025-03-12", "name": "Mincha", "time": null}]}"#;
 
     fn find(v: &[ScheduledTime], name: &str) -> Option<u32> {
-        v.iter()
-            .find(|s| s.name == name)
-            .and_then(|s| s.time.ok())
-            .map(|t| {
-                let l = t.with_timezone(&chrono_tz::America::New_York);
-                l.hour() * 60 + l.minute()
-            })
+        v.iter().find(|s| s.name == name).and_then(|s| s.time.ok()).map(|t| {
+            let l = t.with_timezone(&chrono_tz::America::New_York);
+            l.hour() * 60 + l.minute()
+        })
     }
 
     #[test]
@@ -231,28 +216,19 @@ mod tests {
         let mincha = find(&out, "Mincha").unwrap_or(0);
         assert_eq!(mincha % 5, 0);
         // Thursday 2025-03-13 is Ta'anit Esther, overridden to 05:45.
-        assert_eq!(
-            find(&set.evaluate(&day(2025, 3, 13)), "Shacharit"),
-            Some(5 * 60 + 45)
-        );
+        assert_eq!(find(&set.evaluate(&day(2025, 3, 13)), "Shacharit"), Some(5 * 60 + 45));
         // Wednesday 2025-03-12: Mincha cancelled.
         assert_eq!(find(&set.evaluate(&day(2025, 3, 12)), "Mincha"), None);
         // Friday: Mincha at candle lighting; Shabbat: Shacharit 09:00.
         assert!(find(&set.evaluate(&day(2025, 3, 14)), "Mincha").is_some());
-        assert_eq!(
-            find(&set.evaluate(&day(2025, 3, 15)), "Shacharit"),
-            Some(9 * 60)
-        );
+        assert_eq!(find(&set.evaluate(&day(2025, 3, 15)), "Shacharit"), Some(9 * 60));
     }
 
     #[test]
     fn clamp_not_after() {
         let set = RuleSet::from_json(RULES).unwrap_or_else(|e| panic!("{e}"));
         // Late June: sunset ≈ 20:31, so Mincha would be 20:15 but is clamped to 19:45.
-        assert_eq!(
-            find(&set.evaluate(&day(2025, 6, 24)), "Mincha"),
-            Some(19 * 60 + 45)
-        );
+        assert_eq!(find(&set.evaluate(&day(2025, 6, 24)), "Mincha"), Some(19 * 60 + 45));
     }
 
     proptest! {

@@ -161,8 +161,7 @@ pub struct Override {
 impl RuleSet {
     /// Parse and validate JSON from the API.
     pub fn from_json(json: &str) -> Result<Self, crate::Error> {
-        let set: RuleSet =
-            serde_json::from_str(json).map_err(|e| crate::Error::RuleJson(e.to_string()))?;
+        let set: RuleSet = serde_json::from_str(json).map_err(|e| crate::Error::RuleJson(e.to_string()))?;
         set.validate()?;
         Ok(set)
     }

@@ -40,10 +40,7 @@ fn check_time(path: String, spec: &TimeSpec) -> Result<(), Error> {
     match spec {
         TimeSpec::Fixed { fixed } => match parse_hhmm(fixed) {
             Some(_) => Ok(()),
-            None => Err(err(
-                format!("{path}.fixed"),
-                format!("{fixed:?} is not a HH:MM time"),
-            )),
+            None => Err(err(format!("{path}.fixed"), format!("{fixed:?} is not a HH:MM time"))),
         },
         TimeSpec::Relative { offset_minutes, .. } => {
             if offset_minutes.abs() > MAX_OFFSET {
@@ -89,18 +86,12 @@ impl RuleSet {
                 ));
             }
             if r.days.is_empty() {
-                return Err(err(
-                    format!("{p}.days"),
-                    "must list at least one kind of day",
-                ));
+                return Err(err(format!("{p}.days"), "must list at least one kind of day"));
             }
             if let (Some(from), Some(until)) = (r.from, r.until)
                 && from > until
             {
-                return Err(err(
-                    format!("{p}.until"),
-                    format!("{until} is before from {from}"),
-                ));
+                return Err(err(format!("{p}.until"), format!("{until} is before from {from}")));
             }
         }
         for (i, o) in self.overrides.iter().enumerate() {
@@ -152,9 +143,7 @@ mod tests {
             matches!(RuleSet::from_json(bad), Err(Error::InvalidRule { path, .. }) if path == "rules[0].round.minutes")
         );
         let bad = r#"{"rules":[{"name":"M","time":{"fixed":"13:00"},"days":[]}]}"#;
-        assert!(
-            matches!(RuleSet::from_json(bad), Err(Error::InvalidRule { path, .. }) if path == "rules[0].days")
-        );
+        assert!(matches!(RuleSet::from_json(bad), Err(Error::InvalidRule { path, .. }) if path == "rules[0].days"));
         let bad = r#"{"rules":[{"name":"M","time":{"zman":"noon"},"days":["shabbat"]}]}"#;
         assert!(matches!(RuleSet::from_json(bad), Err(Error::RuleJson(_))));
         let bad = r#"{"rules":[], "extra": 1}"#;

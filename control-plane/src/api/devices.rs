@@ -2,10 +2,10 @@
 
 use std::time::{Duration, Instant};
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::Json;
 use chrono::Utc;
 use luach_schemas::DeviceId;
 use luach_schemas::messages::{AckStatus, CommandAction};
@@ -46,7 +46,11 @@ pub struct ListQuery {
     after: Option<DeviceId>,
 }
 
-pub async fn list(State(state): State<AppState>, scope: Scope, ValidQuery(q): ValidQuery<ListQuery>) -> Result<Json<DataBody<Page<Device>>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    scope: Scope,
+    ValidQuery(q): ValidQuery<ListQuery>,
+) -> Result<Json<DataBody<Page<Device>>>, ApiError> {
     let filter = DeviceFilter {
         status: q.status,
         tag: q.tag,
@@ -58,7 +62,9 @@ pub async fn list(State(state): State<AppState>, scope: Scope, ValidQuery(q): Va
     };
     let started = Instant::now();
     let result = state.store.list(&scope.0, &filter, &page).await;
-    state.metrics.observe_store("devices.list", started.elapsed(), result.is_ok());
+    state
+        .metrics
+        .observe_store("devices.list", started.elapsed(), result.is_ok());
     Ok(data(result?))
 }
 
@@ -75,13 +81,21 @@ pub struct CreateBody {
 }
 
 /// Checks operator-entered text fields, collecting every problem.
-fn check_fields(name: Option<&str>, tags: Option<&[String]>, group: Option<&str>, notes: Option<&str>) -> Result<(), ApiError> {
+fn check_fields(
+    name: Option<&str>,
+    tags: Option<&[String]>,
+    group: Option<&str>,
+    notes: Option<&str>,
+) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     let mut fail = |path: String, message: String| errors.push(FieldError { path, message });
     let has_control = |s: &str| s.chars().any(char::is_control);
     if let Some(name) = name {
         if name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS || has_control(name) {
-            fail("name".into(), format!("must be 1–{MAX_NAME_CHARS} printable characters"));
+            fail(
+                "name".into(),
+                format!("must be 1–{MAX_NAME_CHARS} printable characters"),
+            );
         }
     }
     if let Some(tags) = tags {
@@ -90,13 +104,19 @@ fn check_fields(name: Option<&str>, tags: Option<&[String]>, group: Option<&str>
         }
         for (i, tag) in tags.iter().enumerate() {
             if tag.trim().is_empty() || tag.chars().count() > MAX_TAG_CHARS || has_control(tag) {
-                fail(format!("tags[{i}]"), format!("must be 1–{MAX_TAG_CHARS} printable characters"));
+                fail(
+                    format!("tags[{i}]"),
+                    format!("must be 1–{MAX_TAG_CHARS} printable characters"),
+                );
             }
         }
     }
     if let Some(group) = group {
         if group.trim().is_empty() || group.chars().count() > MAX_GROUP_CHARS || has_control(group) {
-            fail("group".into(), format!("must be 1–{MAX_GROUP_CHARS} printable characters"));
+            fail(
+                "group".into(),
+                format!("must be 1–{MAX_GROUP_CHARS} printable characters"),
+            );
         }
     }
     if let Some(notes) = notes {
@@ -104,7 +124,11 @@ fn check_fields(name: Option<&str>, tags: Option<&[String]>, group: Option<&str>
             fail("notes".into(), format!("at most {MAX_NOTES_CHARS} characters"));
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::validation(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(errors))
+    }
 }
 
 fn dedup(mut tags: Vec<String>) -> Vec<String> {
@@ -113,8 +137,17 @@ fn dedup(mut tags: Vec<String>) -> Vec<String> {
     tags
 }
 
-pub async fn create(State(state): State<AppState>, scope: Scope, ValidJson(body): ValidJson<CreateBody>) -> Result<impl IntoResponse, ApiError> {
-    check_fields(body.name.as_deref(), Some(&body.tags), body.group.as_deref(), Some(&body.notes))?;
+pub async fn create(
+    State(state): State<AppState>,
+    scope: Scope,
+    ValidJson(body): ValidJson<CreateBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    check_fields(
+        body.name.as_deref(),
+        Some(&body.tags),
+        body.group.as_deref(),
+        Some(&body.notes),
+    )?;
     let new = NewDevice {
         name: body.name.unwrap_or_else(|| body.id.to_string()),
         id: body.id,
@@ -124,14 +157,18 @@ pub async fn create(State(state): State<AppState>, scope: Scope, ValidJson(body)
     };
     let started = Instant::now();
     let result = state.store.create(&scope.0, new, Utc::now()).await;
-    state.metrics.observe_store("devices.create", started.elapsed(), result.is_ok());
+    state
+        .metrics
+        .observe_store("devices.create", started.elapsed(), result.is_ok());
     Ok((StatusCode::CREATED, data(result?)))
 }
 
 async fn find(state: &AppState, scope: &Scope, id: &DeviceId) -> Result<Device, ApiError> {
     let started = Instant::now();
     let result = state.store.get(&scope.0, id).await;
-    state.metrics.observe_store("devices.get", started.elapsed(), result.is_ok());
+    state
+        .metrics
+        .observe_store("devices.get", started.elapsed(), result.is_ok());
     result?.ok_or_else(|| ApiError::not_found("device"))
 }
 
@@ -140,7 +177,11 @@ fn parse_id(raw: &str) -> Result<DeviceId, ApiError> {
     DeviceId::parse(raw).map_err(|_| ApiError::not_found("device"))
 }
 
-pub async fn get(State(state): State<AppState>, scope: Scope, Path(id): Path<String>) -> Result<Json<DataBody<Device>>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+) -> Result<Json<DataBody<Device>>, ApiError> {
     let id = parse_id(&id)?;
     Ok(data(find(&state, &scope, &id).await?))
 }
@@ -160,9 +201,19 @@ fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option
     Option::<String>::deserialize(d).map(Some)
 }
 
-pub async fn update(State(state): State<AppState>, scope: Scope, Path(id): Path<String>, ValidJson(body): ValidJson<UpdateBody>) -> Result<Json<DataBody<Device>>, ApiError> {
+pub async fn update(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+    ValidJson(body): ValidJson<UpdateBody>,
+) -> Result<Json<DataBody<Device>>, ApiError> {
     let id = parse_id(&id)?;
-    check_fields(body.name.as_deref(), body.tags.as_deref(), body.group.as_ref().and_then(|g| g.as_deref()), body.notes.as_deref())?;
+    check_fields(
+        body.name.as_deref(),
+        body.tags.as_deref(),
+        body.group.as_ref().and_then(|g| g.as_deref()),
+        body.notes.as_deref(),
+    )?;
     let patch = DevicePatch {
         name: body.name,
         tags: body.tags.map(dedup),
@@ -171,15 +222,23 @@ pub async fn update(State(state): State<AppState>, scope: Scope, Path(id): Path<
     };
     let started = Instant::now();
     let result = state.store.update(&scope.0, &id, patch, Utc::now()).await;
-    state.metrics.observe_store("devices.update", started.elapsed(), result.is_ok());
+    state
+        .metrics
+        .observe_store("devices.update", started.elapsed(), result.is_ok());
     result?.map(data).ok_or_else(|| ApiError::not_found("device"))
 }
 
-pub async fn delete(State(state): State<AppState>, scope: Scope, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;
     let started = Instant::now();
     let result = state.store.delete(&scope.0, &id).await;
-    state.metrics.observe_store("devices.delete", started.elapsed(), result.is_ok());
+    state
+        .metrics
+        .observe_store("devices.delete", started.elapsed(), result.is_ok());
     if !result? {
         return Err(ApiError::not_found("device"));
     }
@@ -201,11 +260,20 @@ pub struct PingResult {
     round_trip_ms: f64,
 }
 
-pub async fn ping(State(state): State<AppState>, scope: Scope, Path(id): Path<String>, ValidQuery(q): ValidQuery<PingQuery>) -> Result<Json<DataBody<PingResult>>, ApiError> {
+pub async fn ping(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+    ValidQuery(q): ValidQuery<PingQuery>,
+) -> Result<Json<DataBody<PingResult>>, ApiError> {
     let id = parse_id(&id)?;
     let device = find(&state, &scope, &id).await?;
     if device.status != DeviceStatus::Online {
-        return Err(ApiError::new(StatusCode::CONFLICT, "device_offline", "the device has no live session"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "device_offline",
+            "the device has no live session",
+        ));
     }
     let timeout = Duration::from_millis(q.timeout_ms.unwrap_or(10_000).clamp(1, MAX_PING_TIMEOUT_MS));
     let started = Instant::now();
@@ -216,7 +284,11 @@ pub async fn ping(State(state): State<AppState>, scope: Scope, Path(id): Path<St
             detail: ack.detail,
             round_trip_ms: started.elapsed().as_secs_f64() * 1000.0,
         })),
-        Err(CommandError::Timeout(t)) => Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "device_timeout", format!("no acknowledgement within {} ms", t.as_millis()))),
+        Err(CommandError::Timeout(t)) => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "device_timeout",
+            format!("no acknowledgement within {} ms", t.as_millis()),
+        )),
         Err(CommandError::Busy) => Err(ApiError::unavailable("too many commands in flight")),
         Err(CommandError::Link) => Err(ApiError::unavailable("the broker is not available")),
     }

@@ -1,9 +1,9 @@
 //! Request extractors whose failures use the API's error envelope, with field paths.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, FieldError};
@@ -20,13 +20,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
         if !is_json {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "malformed_json", "expected Content-Type: application/json"));
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "malformed_json",
+                "expected Content-Type: application/json",
+            ));
         }
         let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body is over the size limit")
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "request body is over the size limit",
+                )
             } else {
                 ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.body_text())
             }
@@ -41,7 +53,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
             Err(e) => {
                 let inner = e.inner();
                 if inner.is_syntax() || inner.is_eof() || inner.is_io() {
-                    Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", inner.to_string()))
+                    Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "malformed_json",
+                        inner.to_string(),
+                    ))
                 } else {
                     let path = e.path().to_string();
                     Err(ApiError::validation(vec![FieldError {

@@ -7,18 +7,18 @@ mod tenant;
 
 use std::time::Instant;
 
+use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-pub use devices::{MAX_GROUP_CHARS, MAX_NAME_CHARS, MAX_NOTES_CHARS, MAX_PING_TIMEOUT_MS, MAX_TAGS, MAX_TAG_CHARS};
+pub use devices::{MAX_GROUP_CHARS, MAX_NAME_CHARS, MAX_NOTES_CHARS, MAX_PING_TIMEOUT_MS, MAX_TAG_CHARS, MAX_TAGS};
 pub use extract::{ValidJson, ValidQuery};
 
 use crate::error::ApiError;
@@ -30,7 +30,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/devices", get(devices::list).post(devices::create))
-        .route("/devices/{id}", get(devices::get).patch(devices::update).delete(devices::delete))
+        .route(
+            "/devices/{id}",
+            get(devices::get).patch(devices::update).delete(devices::delete),
+        )
         .route("/devices/{id}/ping", post(devices::ping))
         .route("/agent/bootstrap", get(ops::bootstrap))
         .fallback(api_not_found);
@@ -46,7 +49,11 @@ pub fn app(state: AppState) -> Router {
     };
 
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
-        let request_id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let request_id = req
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id)
     });
 
@@ -77,7 +84,11 @@ async fn api_not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this endpoint",
+    )
 }
 
 /// Counts requests by route template (never the raw path, which would explode cardinality).
@@ -91,12 +102,28 @@ async fn record_http(State(state): State<AppState>, req: Request, next: Next) ->
     let mut response = next.run(req).await;
     // Bodies rejected by the size limit come back as plain text; give them our envelope.
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE
-        && !response.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+        && !response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
     {
-        response = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body is over the size limit").into_response();
+        response = ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "request body is over the size limit",
+        )
+        .into_response();
     }
     let status = response.status().as_u16().to_string();
-    state.metrics.http_requests.with_label_values(&[&route, &method, &status]).inc();
-    state.metrics.http_duration.with_label_values(&[&route]).observe(started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .http_requests
+        .with_label_values(&[&route, &method, &status])
+        .inc();
+    state
+        .metrics
+        .http_duration
+        .with_label_values(&[&route])
+        .observe(started.elapsed().as_secs_f64());
     response
 }

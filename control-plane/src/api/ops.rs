@@ -27,24 +27,48 @@ struct Check {
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let store = match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
         Ok(Ok(())) => Check { ok: true, error: None },
-        Ok(Err(e)) => Check { ok: false, error: Some(e.to_string()) },
-        Err(_) => Check { ok: false, error: Some("timed out".into()) },
+        Ok(Err(e)) => Check {
+            ok: false,
+            error: Some(e.to_string()),
+        },
+        Err(_) => Check {
+            ok: false,
+            error: Some("timed out".into()),
+        },
     };
     let broker = if !state.broker.listener_running() {
-        Check { ok: false, error: Some("mqtt listener stopped".into()) }
+        Check {
+            ok: false,
+            error: Some("mqtt listener stopped".into()),
+        }
     } else if let Err(e) = state.commands.probe_broker().await {
-        Check { ok: false, error: Some(e.to_string()) }
+        Check {
+            ok: false,
+            error: Some(e.to_string()),
+        }
     } else {
         Check { ok: true, error: None }
     };
     let ready = store.ok && broker.ok;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({"ready": ready, "checks": {"store": store, "broker": broker}, "store_backend": state.store.backend()})))
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(
+            json!({"ready": ready, "checks": {"store": store, "broker": broker}, "store_backend": state.store.backend()}),
+        ),
+    )
 }
 
 /// `/metrics`: Prometheus text exposition format.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
 }
 
 /// `/api/v1/agent/bootstrap`: where an agent that knows only the server URL finds the broker.

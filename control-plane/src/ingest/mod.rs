@@ -31,7 +31,11 @@ use crate::metrics::Metrics;
 /// A decoded message on its way to the writer.
 #[derive(Debug)]
 pub enum Work {
-    Observe { device: DeviceId, message: UpMessage, received: chrono::DateTime<Utc> },
+    Observe {
+        device: DeviceId,
+        message: UpMessage,
+        received: chrono::DateTime<Utc>,
+    },
     /// A device was deleted through the API.
     Forget(DeviceId),
 }
@@ -46,13 +50,23 @@ struct BadPayloadLog {
 }
 
 impl BadPayloadLog {
-    fn report(&mut self, metrics: &Metrics, who: &str, topic: &str, reason: &'static str, detail: &dyn std::fmt::Display) {
+    fn report(
+        &mut self,
+        metrics: &Metrics,
+        who: &str,
+        topic: &str,
+        reason: &'static str,
+        detail: &dyn std::fmt::Display,
+    ) {
         metrics.mqtt_bad_payloads.with_label_values(&[reason]).inc();
         let now = Instant::now();
         if self.last.len() >= MAX_THROTTLE_ENTRIES {
             self.last.clear();
         }
-        let due = self.last.get(who).is_none_or(|t| now.duration_since(*t) >= self.interval);
+        let due = self
+            .last
+            .get(who)
+            .is_none_or(|t| now.duration_since(*t) >= self.interval);
         if due {
             self.last.insert(who.to_owned(), now);
             tracing::warn!(device_id = %who, topic = %topic, reason, detail = %detail, "bad mqtt payload refused");
@@ -61,7 +75,13 @@ impl BadPayloadLog {
 }
 
 /// Reads the broker link until shutdown, decoding and forwarding messages to the writer.
-pub async fn read_link(mut link: LocalLink, tx: mpsc::Sender<Work>, metrics: Metrics, log_interval: Duration, shutdown: CancellationToken) {
+pub async fn read_link(
+    mut link: LocalLink,
+    tx: mpsc::Sender<Work>,
+    metrics: Metrics,
+    log_interval: Duration,
+    shutdown: CancellationToken,
+) {
     let mut bad = BadPayloadLog {
         interval: log_interval,
         last: HashMap::new(),
@@ -89,7 +109,11 @@ pub async fn read_link(mut link: LocalLink, tx: mpsc::Sender<Work>, metrics: Met
         match decode_up(kind, &inbound.payload) {
             Ok(message) => {
                 metrics.mqtt_messages_in.with_label_values(&[kind.as_str()]).inc();
-                let work = Work::Observe { device, message, received: Utc::now() };
+                let work = Work::Observe {
+                    device,
+                    message,
+                    received: Utc::now(),
+                };
                 if tx.send(work).await.is_err() {
                     return;
                 }
@@ -103,13 +127,30 @@ pub async fn read_link(mut link: LocalLink, tx: mpsc::Sender<Work>, metrics: Met
 pub fn observation(message: UpMessage) -> (Observation, Option<luach_schemas::messages::Ack>) {
     match message {
         UpMessage::Hello(e) => (Observation::Hello(e.body), None),
-        UpMessage::Heartbeat(e) => (Observation::Heartbeat { session: e.body.session }, None),
+        UpMessage::Heartbeat(e) => (
+            Observation::Heartbeat {
+                session: e.body.session,
+            },
+            None,
+        ),
         UpMessage::Metrics(e) => (Observation::Metrics(e.body), None),
         UpMessage::Telemetry(_) => (Observation::Activity, None),
         UpMessage::Ack(e) => (Observation::Activity, Some(e.body)),
         UpMessage::Event(e) => match e.body {
-            Event::Offline { session } => (Observation::SessionEnded { session, reason: "last_will" }, None),
-            Event::Goodbye { session } => (Observation::SessionEnded { session, reason: "goodbye" }, None),
+            Event::Offline { session } => (
+                Observation::SessionEnded {
+                    session,
+                    reason: "last_will",
+                },
+                None,
+            ),
+            Event::Goodbye { session } => (
+                Observation::SessionEnded {
+                    session,
+                    reason: "goodbye",
+                },
+                None,
+            ),
         },
     }
 }

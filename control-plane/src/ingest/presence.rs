@@ -25,12 +25,17 @@ use crate::store::{DeviceStatus, HelloInfo, PresenceWrite};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observation {
     Hello(Hello),
-    Heartbeat { session: String },
+    Heartbeat {
+        session: String,
+    },
     Metrics(Metrics),
     /// Any other message from the device (ack, telemetry): proof of life only.
     Activity,
     /// The session ended: `reason` is `last_will` or `goodbye`.
-    SessionEnded { session: String, reason: &'static str },
+    SessionEnded {
+        session: String,
+        reason: &'static str,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -86,7 +91,10 @@ impl Batch {
     /// Takes the coalesced writes (one per device) and events, leaving the batch empty.
     pub fn take(&mut self) -> (Vec<PresenceWrite>, Vec<LiveEvent>) {
         self.observed = 0;
-        (self.writes.drain().map(|(_, w)| w).collect(), std::mem::take(&mut self.events))
+        (
+            self.writes.drain().map(|(_, w)| w).collect(),
+            std::mem::take(&mut self.events),
+        )
     }
 }
 
@@ -126,8 +134,17 @@ impl PresenceTracker {
         }
     }
 
-    fn set_online(&mut self, device: &DeviceId, session: Option<String>, now: DateTime<Utc>, agent_version: Option<String>, batch: &mut Batch) {
-        let Some(live) = self.devices.get_mut(device) else { return };
+    fn set_online(
+        &mut self,
+        device: &DeviceId,
+        session: Option<String>,
+        now: DateTime<Utc>,
+        agent_version: Option<String>,
+        batch: &mut Batch,
+    ) {
+        let Some(live) = self.devices.get_mut(device) else {
+            return;
+        };
         let came_online = !live.online;
         live.online = true;
         if session.is_some() {
@@ -146,7 +163,9 @@ impl PresenceTracker {
     }
 
     fn set_offline(&mut self, device: &DeviceId, now: DateTime<Utc>, reason: &'static str, batch: &mut Batch) {
-        let Some(live) = self.devices.get_mut(device) else { return };
+        let Some(live) = self.devices.get_mut(device) else {
+            return;
+        };
         if !live.online {
             return;
         }
@@ -163,7 +182,14 @@ impl PresenceTracker {
     }
 
     /// Folds one observation of `device` (belonging to `tenant`) into `batch`.
-    pub fn observe(&mut self, device: &DeviceId, tenant: &TenantId, obs: Observation, now: DateTime<Utc>, batch: &mut Batch) {
+    pub fn observe(
+        &mut self,
+        device: &DeviceId,
+        tenant: &TenantId,
+        obs: Observation,
+        now: DateTime<Utc>,
+        batch: &mut Batch,
+    ) {
         batch.observed += 1;
         match self.devices.entry(device.clone()) {
             Entry::Occupied(mut e) => {
@@ -264,7 +290,16 @@ mod tests {
         t.observe(&d, &ten, hello("s1"), now, &mut b);
         assert_eq!(names(&mut b), ["device:online"]);
         assert_eq!(t.online_count(), 1);
-        t.observe(&d, &ten, Observation::SessionEnded { session: "s1".into(), reason: "last_will" }, now, &mut b);
+        t.observe(
+            &d,
+            &ten,
+            Observation::SessionEnded {
+                session: "s1".into(),
+                reason: "last_will",
+            },
+            now,
+            &mut b,
+        );
         assert_eq!(names(&mut b), ["device:offline"]);
         assert_eq!(t.online_count(), 0);
     }
@@ -277,7 +312,16 @@ mod tests {
         t.observe(&d, &ten, hello("s1"), now, &mut b);
         t.observe(&d, &ten, hello("s2"), now, &mut b);
         b.take();
-        t.observe(&d, &ten, Observation::SessionEnded { session: "s1".into(), reason: "last_will" }, now, &mut b);
+        t.observe(
+            &d,
+            &ten,
+            Observation::SessionEnded {
+                session: "s1".into(),
+                reason: "last_will",
+            },
+            now,
+            &mut b,
+        );
         assert!(names(&mut b).is_empty());
         assert_eq!(t.online_count(), 1);
     }
@@ -293,7 +337,13 @@ mod tests {
         assert!(names(&mut b).is_empty());
         t.expire(now + Duration::seconds(91), &mut b);
         assert_eq!(names(&mut b), ["device:offline"]);
-        t.observe(&d, &ten, Observation::Heartbeat { session: "s1".into() }, now + Duration::seconds(95), &mut b);
+        t.observe(
+            &d,
+            &ten,
+            Observation::Heartbeat { session: "s1".into() },
+            now + Duration::seconds(95),
+            &mut b,
+        );
         assert_eq!(names(&mut b), ["device:online"]);
     }
 
@@ -304,7 +354,13 @@ mod tests {
         let mut b = Batch::default();
         t.observe(&d, &ten, hello("s1"), now, &mut b);
         for i in 1..5 {
-            t.observe(&d, &ten, Observation::Heartbeat { session: "s1".into() }, now + Duration::seconds(i), &mut b);
+            t.observe(
+                &d,
+                &ten,
+                Observation::Heartbeat { session: "s1".into() },
+                now + Duration::seconds(i),
+                &mut b,
+            );
         }
         assert_eq!(b.observed, 5);
         let (writes, _) = b.take();
@@ -331,7 +387,10 @@ mod tests {
                 0 => hello(&session),
                 1 => Observation::Heartbeat { session },
                 2 => Observation::Activity,
-                3 => Observation::SessionEnded { session, reason: "last_will" },
+                3 => Observation::SessionEnded {
+                    session,
+                    reason: "last_will",
+                },
                 _ => {
                     now += Duration::seconds(rng.random_range(0..15));
                     let mut b = Batch::default();

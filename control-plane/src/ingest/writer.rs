@@ -57,7 +57,14 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    pub fn new(store: DynStore, live: LiveIo, commands: Commands, metrics: Metrics, offline_after: Duration, auto_register: bool) -> Self {
+    pub fn new(
+        store: DynStore,
+        live: LiveIo,
+        commands: Commands,
+        metrics: Metrics,
+        offline_after: Duration,
+        auto_register: bool,
+    ) -> Self {
         Self {
             store,
             live,
@@ -104,10 +111,17 @@ impl Writer {
                 self.tracker.forget(&device);
                 self.unknown.remove(&device);
             }
-            Work::Observe { device, message, received } => {
+            Work::Observe {
+                device,
+                message,
+                received,
+            } => {
                 let is_hello = matches!(message, luach_schemas::UpMessage::Hello(_));
                 let Some(tenant) = self.resolve(&device, is_hello).await else {
-                    self.metrics.mqtt_bad_payloads.with_label_values(&["unknown_device"]).inc();
+                    self.metrics
+                        .mqtt_bad_payloads
+                        .with_label_values(&["unknown_device"])
+                        .inc();
                     return;
                 };
                 let (obs, ack) = observation(message);
@@ -126,7 +140,12 @@ impl Writer {
             return Some(t.clone());
         }
         let may_register = self.auto_register && is_hello;
-        if !may_register && self.unknown.get(device).is_some_and(|t| t.elapsed() < UNKNOWN_DEVICE_RETRY) {
+        if !may_register
+            && self
+                .unknown
+                .get(device)
+                .is_some_and(|t| t.elapsed() < UNKNOWN_DEVICE_RETRY)
+        {
             return None;
         }
         match self.store_tenant_of(device).await {
@@ -148,7 +167,11 @@ impl Writer {
         };
         let started = Instant::now();
         let created = self.store.create(&scope, new, Utc::now()).await;
-        self.metrics.observe_store("devices.create", started.elapsed(), created.is_ok() || matches!(created, Err(StoreError::Conflict { .. })));
+        self.metrics.observe_store(
+            "devices.create",
+            started.elapsed(),
+            created.is_ok() || matches!(created, Err(StoreError::Conflict { .. })),
+        );
         match created {
             Ok(d) => {
                 tracing::info!(device_id = %device, tenant_id = %d.tenant_id, "device registered on first hello");
@@ -166,7 +189,8 @@ impl Writer {
     async fn store_tenant_of(&self, device: &DeviceId) -> Option<TenantId> {
         let started = Instant::now();
         let result = self.store.tenant_of(device).await;
-        self.metrics.observe_store("devices.tenant_of", started.elapsed(), result.is_ok());
+        self.metrics
+            .observe_store("devices.tenant_of", started.elapsed(), result.is_ok());
         result.unwrap_or_else(|e| {
             tracing::error!(device_id = %device, error = %e, "device lookup failed");
             None
@@ -181,7 +205,8 @@ impl Writer {
         let (writes, events) = batch.take();
         let started = Instant::now();
         let result = self.store.apply_presence(&writes).await;
-        self.metrics.observe_store("presence.apply", started.elapsed(), result.is_ok());
+        self.metrics
+            .observe_store("presence.apply", started.elapsed(), result.is_ok());
         match result {
             Ok(()) => {
                 self.metrics.ingest_stored.inc_by(observed);
@@ -194,7 +219,9 @@ impl Writer {
                 batch.requeue(writes);
             }
         }
-        self.metrics.devices_connected.set(i64::try_from(self.tracker.online_count()).unwrap_or(i64::MAX));
+        self.metrics
+            .devices_connected
+            .set(i64::try_from(self.tracker.online_count()).unwrap_or(i64::MAX));
         for event in &events {
             self.live.emit(event).await;
         }

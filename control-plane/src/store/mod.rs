@@ -17,8 +17,7 @@ use chrono::{DateTime, Utc};
 use luach_schemas::{DeviceId, TenantId};
 
 pub use model::{
-    Device, DeviceFilter, DevicePatch, DeviceStatus, HelloInfo, NewDevice, Page, PageRequest,
-    PresenceWrite,
+    Device, DeviceFilter, DevicePatch, DeviceStatus, HelloInfo, NewDevice, Page, PageRequest, PresenceWrite,
 };
 pub use mongo::MongoStore;
 pub use scope::TenantScope;
@@ -55,7 +54,13 @@ pub trait DeviceRepo: Send + Sync {
     /// Fails with [`StoreError::Conflict`] when the id is taken (in any tenant: ids are global
     /// because they are the device's broker identity).
     async fn create(&self, scope: &TenantScope, device: NewDevice, now: DateTime<Utc>) -> StoreResult<Device>;
-    async fn update(&self, scope: &TenantScope, id: &DeviceId, patch: DevicePatch, now: DateTime<Utc>) -> StoreResult<Option<Device>>;
+    async fn update(
+        &self,
+        scope: &TenantScope,
+        id: &DeviceId,
+        patch: DevicePatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Device>>;
     /// True when a device was deleted.
     async fn delete(&self, scope: &TenantScope, id: &DeviceId) -> StoreResult<bool>;
 }

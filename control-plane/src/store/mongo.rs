@@ -6,18 +6,18 @@
 //! sent concurrently; a batch that fails half-way is safe to apply again.
 
 use async_trait::async_trait;
+use bson::{Document, doc};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 use luach_schemas::messages::Metrics;
 use luach_schemas::{DeviceId, TenantId};
-use bson::{Document, doc};
 use mongodb::options::{FindOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Device, DeviceFilter, DevicePatch, DeviceRepo, DeviceStatus, IngestRepo, NewDevice, Page,
-    PageRequest, PresenceWrite, Store, StoreError, StoreResult, TenantScope,
+    Device, DeviceFilter, DevicePatch, DeviceRepo, DeviceStatus, IngestRepo, NewDevice, Page, PageRequest,
+    PresenceWrite, Store, StoreError, StoreResult, TenantScope,
 };
 
 /// How many presence updates are in flight at once.
@@ -91,7 +91,12 @@ impl MongoStore {
         ];
         for keys in indexes {
             devices
-                .create_index(IndexModel::builder().keys(keys).options(IndexOptions::builder().build()).build())
+                .create_index(
+                    IndexModel::builder()
+                        .keys(keys)
+                        .options(IndexOptions::builder().build())
+                        .build(),
+                )
                 .await?;
         }
         Ok(Self { client, db, devices })
@@ -132,15 +137,28 @@ impl DeviceRepo for MongoStore {
             .sort(doc! {"_id": 1})
             .limit(i64::from(page.limit) + 1)
             .build();
-        let docs: Vec<DeviceDoc> = self.devices.find(query).with_options(options).await?.try_collect().await?;
-        let mut items = docs.into_iter().map(DeviceDoc::into_device).collect::<StoreResult<Vec<_>>>()?;
+        let docs: Vec<DeviceDoc> = self
+            .devices
+            .find(query)
+            .with_options(options)
+            .await?
+            .try_collect()
+            .await?;
+        let mut items = docs
+            .into_iter()
+            .map(DeviceDoc::into_device)
+            .collect::<StoreResult<Vec<_>>>()?;
         let next_after = if items.len() > page.limit as usize {
             items.truncate(page.limit as usize);
             items.last().map(|d| d.id.to_string())
         } else {
             None
         };
-        Ok(Page { items, next_after, total })
+        Ok(Page {
+            items,
+            next_after,
+            total,
+        })
     }
 
     async fn get(&self, scope: &TenantScope, id: &DeviceId) -> StoreResult<Option<Device>> {
@@ -179,7 +197,13 @@ impl DeviceRepo for MongoStore {
         }
     }
 
-    async fn update(&self, scope: &TenantScope, id: &DeviceId, patch: DevicePatch, now: DateTime<Utc>) -> StoreResult<Option<Device>> {
+    async fn update(
+        &self,
+        scope: &TenantScope,
+        id: &DeviceId,
+        patch: DevicePatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Device>> {
         let mut set = doc! {"updated_at": bson::DateTime::from_chrono(now)};
         if let Some(name) = patch.name {
             set.insert("name", name);

@@ -15,8 +15,8 @@ use luach_schemas::{DeviceId, TenantId};
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
 
 use super::{
-    Device, DeviceFilter, DevicePatch, DeviceRepo, DeviceStatus, IngestRepo, NewDevice, Page,
-    PageRequest, PresenceWrite, Store, StoreError, StoreResult, TenantScope,
+    Device, DeviceFilter, DevicePatch, DeviceRepo, DeviceStatus, IngestRepo, NewDevice, Page, PageRequest,
+    PresenceWrite, Store, StoreError, StoreResult, TenantScope,
 };
 
 const SCHEMA: &str = r#"
@@ -84,7 +84,9 @@ impl SqliteStore {
     {
         let conn = Arc::clone(&self.conn);
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| StoreError::Task("sqlite connection lock poisoned".into()))?;
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Task("sqlite connection lock poisoned".into()))?;
             f(&mut guard)
         })
         .await
@@ -232,7 +234,13 @@ impl DeviceRepo for SqliteStore {
         .await
     }
 
-    async fn update(&self, scope: &TenantScope, id: &DeviceId, patch: DevicePatch, now: DateTime<Utc>) -> StoreResult<Option<Device>> {
+    async fn update(
+        &self,
+        scope: &TenantScope,
+        id: &DeviceId,
+        patch: DevicePatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Device>> {
         let (tenant, id) = (scope.tenant().to_string(), id.to_string());
         self.with(move |conn| {
             let tx = conn.transaction()?;
@@ -255,7 +263,15 @@ impl DeviceRepo for SqliteStore {
             tx.execute(
                 "UPDATE devices SET name = ?1, tags = ?2, grp = ?3, notes = ?4, updated_at = ?5 \
                  WHERE tenant_id = ?6 AND id = ?7",
-                params![device.name, to_json(&device.tags), device.group, device.notes, ms(now), tenant, id],
+                params![
+                    device.name,
+                    to_json(&device.tags),
+                    device.group,
+                    device.notes,
+                    ms(now),
+                    tenant,
+                    id
+                ],
             )?;
             tx.commit()?;
             Ok(Some(device))
@@ -266,7 +282,10 @@ impl DeviceRepo for SqliteStore {
     async fn delete(&self, scope: &TenantScope, id: &DeviceId) -> StoreResult<bool> {
         let (tenant, id) = (scope.tenant().to_string(), id.to_string());
         self.with(move |conn| {
-            Ok(conn.execute("DELETE FROM devices WHERE tenant_id = ?1 AND id = ?2", params![tenant, id])? > 0)
+            Ok(conn.execute(
+                "DELETE FROM devices WHERE tenant_id = ?1 AND id = ?2",
+                params![tenant, id],
+            )? > 0)
         })
         .await
     }
@@ -295,13 +314,11 @@ impl IngestRepo for SqliteStore {
         self.with(move |conn| {
             let tx = conn.transaction()?;
             {
-                let mut seen = tx.prepare_cached(
-                    "UPDATE devices SET last_seen = MAX(COALESCE(last_seen, 0), ?1) WHERE id = ?2",
-                )?;
+                let mut seen =
+                    tx.prepare_cached("UPDATE devices SET last_seen = MAX(COALESCE(last_seen, 0), ?1) WHERE id = ?2")?;
                 let mut status = tx.prepare_cached("UPDATE devices SET status = ?1 WHERE id = ?2")?;
-                let mut hello = tx.prepare_cached(
-                    "UPDATE devices SET agent_version = ?1, platform = ?2, ip = ?3 WHERE id = ?4",
-                )?;
+                let mut hello =
+                    tx.prepare_cached("UPDATE devices SET agent_version = ?1, platform = ?2, ip = ?3 WHERE id = ?4")?;
                 let mut metrics =
                     tx.prepare_cached("UPDATE devices SET metrics = ?1, metrics_at = ?2 WHERE id = ?3")?;
                 for w in &batch {

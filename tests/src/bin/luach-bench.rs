@@ -1,0 +1,320 @@
+//! `luach-bench`: fleet benchmark (a measurement, not a test).
+//!
+//! Starts `luach-server` and `luach-agent sim --count N` as separate processes and reports the
+//! time until all N screens are online (REST), device messages stored per second, and the
+//! server's RSS and CPU. Then runs the same simulator against a private Mosquitto on the same
+//! machine and reports the same broker-level figures (all N connected, messages per second
+//! delivered to one QoS 1 subscriber, RSS and CPU), with Luach/Mosquitto ratios.
+//!
+//! ```text
+//! cargo build --release --bins && target/release/luach-bench --count 1000
+//! ```
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use luach_tests::{Api, free_port};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+
+#[derive(Debug, Parser)]
+#[command(about = "Luach fleet benchmark, with Mosquitto on the same machine as the yardstick")]
+struct Args {
+    /// Simulated screens.
+    #[arg(long, default_value_t = 1000)]
+    count: u64,
+    /// Heartbeat interval of each screen, seconds.
+    #[arg(long, default_value_t = 5)]
+    heartbeat_secs: u64,
+    /// Metrics interval of each screen, seconds.
+    #[arg(long, default_value_t = 10)]
+    metrics_secs: u64,
+    /// Steady-state measurement window, seconds.
+    #[arg(long, default_value_t = 30)]
+    window_secs: u64,
+    /// Connections opened per second by the simulator.
+    #[arg(long, default_value_t = 2000)]
+    connect_rate: u32,
+    /// Directory holding luach-server and luach-agent (default: beside this binary).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Skip the Mosquitto half.
+    #[arg(long)]
+    no_mosquitto: bool,
+}
+
+/// CPU seconds (user + system) and RSS bytes of a process, from /proc.
+fn proc_usage(pid: u32) -> anyhow::Result<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after_comm = stat.rsplit_once(") ").map(|(_, s)| s).context("bad /proc stat")?;
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let ticks = 100.0; // USER_HZ on Linux
+    let utime: f64 = fields.get(11).context("utime")?.parse()?;
+    let stime: f64 = fields.get(12).context("stime")?.parse()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .context("VmRSS")?
+        .parse()?;
+    Ok(((utime + stime) / ticks, rss_kb * 1024))
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Figures {
+    connect_secs: f64,
+    msgs_per_sec: f64,
+    cpu_percent: f64,
+    rss_bytes: u64,
+    rss_per_conn: f64,
+}
+
+fn sim(bin: &Path, args: &Args, link: &[&str], prefix: &str) -> anyhow::Result<Killed> {
+    let child = Command::new(bin.join("luach-agent"))
+        .arg("sim")
+        .args(link)
+        .args(["--count", &args.count.to_string(), "--id-prefix", prefix])
+        .args(["--heartbeat-secs", &args.heartbeat_secs.to_string()])
+        .args(["--metrics-secs", &args.metrics_secs.to_string()])
+        .args([
+            "--connect-rate",
+            &args.connect_rate.to_string(),
+            "--report-secs",
+            "3600",
+        ])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting luach-agent sim")?;
+    Ok(Killed(child))
+}
+
+async fn stored_total(api: &Api) -> anyhow::Result<f64> {
+    let text = api.http.get(api.url("/metrics")).send().await?.text().await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("luach_ingest_messages_stored_total "))
+        .context("stored counter missing")?
+        .trim()
+        .parse()
+        .context("stored counter")
+}
+
+async fn bench_luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Figures> {
+    let http = free_port();
+    let mqtt = free_port();
+    let server = Command::new(bin.join("luach-server"))
+        .args([
+            "serve",
+            "--http-addr",
+            &format!("127.0.0.1:{http}"),
+            "--mqtt-addr",
+            &format!("127.0.0.1:{mqtt}"),
+        ])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--offline-after", "600"])
+        .env("RUST_LOG", "warn")
+        .stderr(std::fs::File::create(dir.join("server.log"))?)
+        .spawn()
+        .context("starting luach-server")?;
+    let server = Killed(server);
+    let pid = server.0.id();
+    let api = Api::new(format!("http://127.0.0.1:{http}"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while api.get("/readyz").await.0 != 200 {
+        if Instant::now() > deadline {
+            bail!("luach-server not ready");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, rss_idle) = proc_usage(pid)?;
+    let started = Instant::now();
+    let _sim = sim(bin, args, &["--server", &api.base], "bench")?;
+    let limit = Duration::from_secs(600);
+    loop {
+        if api.count("online").await == Some(args.count) {
+            break;
+        }
+        if started.elapsed() > limit {
+            bail!("not all {} screens online within {limit:?}", args.count);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let connect_secs = started.elapsed().as_secs_f64();
+    // Let the first burst of hellos settle, then measure a steady window.
+    tokio::time::sleep(Duration::from_secs(args.heartbeat_secs.max(args.metrics_secs))).await;
+    let (cpu0, _) = proc_usage(pid)?;
+    let stored0 = stored_total(&api).await?;
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.window_secs)).await;
+    let (cpu1, rss) = proc_usage(pid)?;
+    let stored1 = stored_total(&api).await?;
+    let secs = t0.elapsed().as_secs_f64();
+    Ok(Figures {
+        connect_secs,
+        msgs_per_sec: (stored1 - stored0) / secs,
+        cpu_percent: 100.0 * (cpu1 - cpu0) / secs,
+        rss_bytes: rss,
+        rss_per_conn: rss.saturating_sub(rss_idle) as f64 / args.count as f64,
+    })
+}
+
+async fn bench_mosquitto(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Figures> {
+    let port = free_port();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\nmax_queued_messages 10000\n"
+        ),
+    )?;
+    let broker = Command::new("mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let broker = Killed(broker.context("starting mosquitto (Debian package `mosquitto`)")?);
+    let pid = broker.0.id();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("mosquitto did not listen");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // One QoS 1 subscriber plays the control plane's part: it sees every device message.
+    let mut options = MqttOptions::new("bench-subscriber", "127.0.0.1", port);
+    options.set_keep_alive(Duration::from_secs(30));
+    options.set_inflight(1000);
+    let (client, mut eventloop) = AsyncClient::new(options, 100);
+    client.subscribe("/tenants/+/up/#", QoS::AtLeastOnce).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(bool, String)>();
+    tokio::spawn(async move {
+        while let Ok(event) = eventloop.poll().await {
+            if let Event::Incoming(Packet::Publish(p)) = event {
+                let hello = p.topic.ends_with("/up/hello");
+                let device = p.topic.split('/').nth(2).unwrap_or("").to_owned();
+                if tx.send((hello, device)).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let (_, rss_idle) = proc_usage(pid)?;
+    let started = Instant::now();
+    let _sim = sim(bin, args, &["--mqtt", &format!("127.0.0.1:{port}")], "mosq")?;
+    let mut hellos = HashSet::new();
+    while (hellos.len() as u64) < args.count {
+        match tokio::time::timeout(Duration::from_secs(600), rx.recv()).await {
+            Ok(Some((true, device))) => {
+                hellos.insert(device);
+            }
+            Ok(Some(_)) => {}
+            _ => bail!("not all screens connected to mosquitto"),
+        }
+    }
+    let connect_secs = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(args.heartbeat_secs.max(args.metrics_secs))).await;
+    while rx.try_recv().is_ok() {}
+    let (cpu0, _) = proc_usage(pid)?;
+    let t0 = Instant::now();
+    let mut received = 0u64;
+    let window = Duration::from_secs(args.window_secs);
+    while let Ok(Some(_)) = tokio::time::timeout(window.saturating_sub(t0.elapsed()), rx.recv()).await {
+        received += 1;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let (cpu1, rss) = proc_usage(pid)?;
+    Ok(Figures {
+        connect_secs,
+        msgs_per_sec: received as f64 / secs,
+        cpu_percent: 100.0 * (cpu1 - cpu0) / secs,
+        rss_bytes: rss,
+        rss_per_conn: rss.saturating_sub(rss_idle) as f64 / args.count as f64,
+    })
+}
+
+fn mib(b: f64) -> String {
+    format!("{:.1} MiB", b / 1024.0 / 1024.0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin = match &args.bin_dir {
+        Some(d) => d.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("binary directory")?
+            .to_owned(),
+    };
+    // Children inherit the raised open-file limit (each screen is a socket on both sides).
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let dir = tempfile::tempdir()?;
+    let expected = args.count as f64 / args.heartbeat_secs as f64 + args.count as f64 / args.metrics_secs as f64;
+    eprintln!(
+        "luach-bench: {} screens, heartbeat {} s, metrics {} s (≈{expected:.0} msg/s offered), window {} s",
+        args.count, args.heartbeat_secs, args.metrics_secs, args.window_secs
+    );
+    let luach = bench_luach(&bin, &args, dir.path()).await?;
+    let mosq = if args.no_mosquitto {
+        None
+    } else {
+        Some(bench_mosquitto(&bin, &args, dir.path()).await?)
+    };
+    println!("| figure | luach-server | mosquitto | luach / mosquitto |");
+    println!("|---|---|---|---|");
+    let row = |name: &str, l: String, m: Option<String>, ratio: Option<f64>| {
+        println!(
+            "| {name} | {l} | {} | {} |",
+            m.unwrap_or_else(|| "–".into()),
+            ratio.map_or("–".into(), |r| format!("{r:.2}"))
+        );
+    };
+    let ratio = |l: f64, m: Option<f64>| m.filter(|m| *m > 0.0).map(|m| l / m);
+    row(
+        "all screens online/connected",
+        format!("{:.2} s", luach.connect_secs),
+        mosq.as_ref().map(|m| format!("{:.2} s", m.connect_secs)),
+        ratio(luach.connect_secs, mosq.as_ref().map(|m| m.connect_secs)),
+    );
+    row(
+        "device messages/s (stored / delivered)",
+        format!("{:.0}", luach.msgs_per_sec),
+        mosq.as_ref().map(|m| format!("{:.0}", m.msgs_per_sec)),
+        ratio(luach.msgs_per_sec, mosq.as_ref().map(|m| m.msgs_per_sec)),
+    );
+    row(
+        "CPU (one core = 100%)",
+        format!("{:.1}%", luach.cpu_percent),
+        mosq.as_ref().map(|m| format!("{:.1}%", m.cpu_percent)),
+        ratio(luach.cpu_percent, mosq.as_ref().map(|m| m.cpu_percent)),
+    );
+    row(
+        "RSS",
+        mib(luach.rss_bytes as f64),
+        mosq.as_ref().map(|m| mib(m.rss_bytes as f64)),
+        ratio(luach.rss_bytes as f64, mosq.as_ref().map(|m| m.rss_bytes as f64)),
+    );
+    row(
+        "RSS per connection",
+        format!("{:.1} KiB", luach.rss_per_conn / 1024.0),
+        mosq.as_ref().map(|m| format!("{:.1} KiB", m.rss_per_conn / 1024.0)),
+        ratio(luach.rss_per_conn, mosq.as_ref().map(|m| m.rss_per_conn)),
+    );
+    Ok(())
+}
