@@ -13,7 +13,7 @@
 mod config;
 mod link;
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -31,6 +31,8 @@ pub enum BrokerError {
     Thread(#[from] std::io::Error),
     #[error("the broker did not start listening on {0} within {1:?}")]
     NotListening(SocketAddr, Duration),
+    #[error(transparent)]
+    Closed(#[from] LinkClosed),
 }
 
 /// A running embedded broker.
@@ -41,13 +43,14 @@ pub struct EmbeddedBroker {
 }
 
 impl EmbeddedBroker {
-    /// Starts rumqttd with `settings`, returning the broker and the control plane's link.
+    /// Starts rumqttd with `settings`, returning the broker and the control plane's link,
+    /// already subscribed to `ingest_filter` (which gets the large ingest buffer).
     ///
     /// A listen port of 0 picks a free port first (rumqttd cannot report the port it bound).
-    /// Returns once the listener accepts TCP connections.
-    pub fn start(settings: &BrokerSettings) -> Result<(Self, LocalLink), BrokerError> {
+    /// Returns once the listener is bound.
+    pub async fn start(settings: &BrokerSettings, ingest_filter: &str) -> Result<(Self, LocalLink), BrokerError> {
         let listen = resolve_port(settings.listen)?;
-        let config = settings.to_rumqttd(listen);
+        let config = settings.to_rumqttd(listen, ingest_filter);
         let mut broker = rumqttd::Broker::new(config);
         let (tx, rx) = broker
             .link("luach-control-plane")
@@ -60,7 +63,9 @@ impl EmbeddedBroker {
         let broker = Self { listen, thread };
         broker.wait_listening(Duration::from_secs(10))?;
         tracing::info!(addr = %listen, "embedded mqtt broker listening");
-        Ok((broker, LocalLink::new(tx, rx)))
+        let mut link = LocalLink::new(tx, rx);
+        link.subscribe(ingest_filter).await?;
+        Ok((broker, link))
     }
 
     /// The address devices connect to.
@@ -77,7 +82,7 @@ impl EmbeddedBroker {
     fn wait_listening(&self, limit: Duration) -> Result<(), BrokerError> {
         let deadline = std::time::Instant::now() + limit;
         while std::time::Instant::now() < deadline {
-            if mqtt_handshake(connectable(self.listen)).is_ok() {
+            if is_listening(self.listen) {
                 return Ok(());
             }
             if self.thread.is_finished() {
@@ -89,37 +94,10 @@ impl EmbeddedBroker {
     }
 }
 
-/// Connects as an MQTT 3.1.1 client, waits for CONNACK and disconnects cleanly: proof that
-/// the listener is up and speaking MQTT (and no error in the broker's log).
-fn mqtt_handshake(addr: SocketAddr) -> std::io::Result<()> {
-    use std::io::{Read, Write};
-    const CLIENT_ID: &[u8] = b"luach-startup-probe";
-    let mut connect = vec![0x10, 0];
-    connect.extend_from_slice(&[0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x0a]);
-    connect.extend_from_slice(&(CLIENT_ID.len() as u16).to_be_bytes());
-    connect.extend_from_slice(CLIENT_ID);
-    connect[1] = (connect.len() - 2) as u8;
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200))?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    stream.write_all(&connect)?;
-    let mut connack = [0u8; 4];
-    stream.read_exact(&mut connack)?;
-    if connack[0] != 0x20 || connack[3] != 0 {
-        return Err(std::io::Error::other("broker refused the probe connection"));
-    }
-    stream.write_all(&[0xe0, 0x00])
-}
-
-/// An unspecified listen address (0.0.0.0) is reached through loopback.
-fn connectable(addr: SocketAddr) -> SocketAddr {
-    let mut a = addr;
-    if a.ip().is_unspecified() {
-        a.set_ip(match a {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    a
+/// True once something listens on `addr`: binding it ourselves fails with `AddrInUse`.
+/// (Connecting instead would make rumqttd log an error for the probe connection.)
+fn is_listening(addr: SocketAddr) -> bool {
+    matches!(std::net::TcpListener::bind(addr), Err(e) if e.kind() == std::io::ErrorKind::AddrInUse)
 }
 
 fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, BrokerError> {

@@ -48,10 +48,9 @@ impl Application {
         tracing::info!(backend = store.backend(), devices_reset = reset, "store ready");
 
         let metrics = Metrics::new();
-        let (broker, mut link) = EmbeddedBroker::start(&config.mqtt).context("starting the embedded mqtt broker")?;
-        link.subscribe(Topic::ALL_UP_FILTER)
+        let (broker, link) = EmbeddedBroker::start(&config.mqtt, Topic::ALL_UP_FILTER)
             .await
-            .context("subscribing the control plane to device topics")?;
+            .context("starting the embedded mqtt broker")?;
         let commands = Commands::new(link.publisher(), metrics.clone());
 
         let redis = config.redis.as_ref().map(|r| r.expose_secret().to_owned());

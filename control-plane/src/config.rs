@@ -64,7 +64,7 @@ pub struct PresenceConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
     /// Messages waiting between the broker link and the store writer; when full, the link
-    /// reader waits (the broker then buffers per connection and applies back-pressure).
+    /// reader waits and messages wait in the broker (`mqtt.ingest_buffer_bytes`).
     pub queue_capacity: usize,
     /// Most presence writes per store transaction.
     pub batch_max: usize,

@@ -138,6 +138,18 @@ impl Metrics {
         }
     }
 
+    /// Awaits a store operation, recording its latency and outcome under `op`.
+    pub async fn time_store<T, E>(
+        &self,
+        op: &str,
+        operation: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let started = std::time::Instant::now();
+        let result = operation.await;
+        self.observe_store(op, started.elapsed(), result.is_ok());
+        result
+    }
+
     /// Renders every family in the Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();

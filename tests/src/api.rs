@@ -50,6 +50,14 @@ impl Api {
         }
     }
 
+    /// The `/metrics` text (empty if the server does not answer).
+    pub async fn metrics_text(&self) -> String {
+        match self.http.get(self.url("/metrics")).send().await {
+            Ok(resp) => resp.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
     /// Counts devices with `status` (following every page), or None if the server is down.
     pub async fn count(&self, status: &str) -> Option<u64> {
         let (code, body) = self.get(&format!("/api/v1/devices?status={status}&limit=1")).await;

@@ -178,16 +178,7 @@ async fn metrics_pass_promtool() {
     // Generate some traffic so labelled families have samples.
     app.api.get("/api/v1/devices").await;
     app.api.get("/api/v1/devices/none").await;
-    let text = app
-        .api
-        .http
-        .get(app.api.url("/metrics"))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let text = app.api.metrics_text().await;
     for family in [
         "luach_devices_connected",
         "luach_http_requests_total",

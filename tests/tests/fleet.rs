@@ -55,16 +55,7 @@ async fn fleet_online_survives_server_restart_then_goes_offline() {
     assert_eq!((code, body["error"]["code"].as_str()), (404, Some("not_found")));
 
     // /metrics with live traffic still passes promtool and counts the fleet.
-    let text = server
-        .api
-        .http
-        .get(server.api.url("/metrics"))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let text = server.api.metrics_text().await;
     promtool_check(&text);
     assert!(text.contains(&format!("luach_devices_connected {FLEET}")), "{text}");
 
@@ -109,4 +100,34 @@ async fn silent_devices_time_out() {
         .status();
     // Thawed, its heartbeats bring it back.
     wait_counts(&server, 3, 0, Duration::from_secs(30)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_on_mongodb_tracks_a_fleet() {
+    // `--store mongodb://…` selects the MongoDB backend for the whole server.
+    let mongo = luach_tests::MongoWire::start();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut options = ServerOptions::new(dir.path());
+    options.extra_args = vec!["--store".into(), mongo.url.clone()];
+    let server = Server::start(options).await;
+    let (_, ready) = server.api.get("/readyz").await;
+    assert_eq!(ready["store_backend"], "mongodb", "{ready}");
+    let (code, _) = server
+        .api
+        .post(
+            "/api/v1/devices",
+            &json!({"id": "mongo00001", "name": "מסך", "tags": ["pre"]}),
+        )
+        .await;
+    assert_eq!(code, 201);
+    let mut sim = Sim::start(&server.api.base, 5, "mongo", &[]);
+    wait_counts(&server, 5, 0, Duration::from_secs(60)).await;
+    // The pre-registered device kept its operator fields when it came online.
+    let (_, body) = server.api.get("/api/v1/devices/mongo00001").await;
+    assert_eq!(
+        (body["data"]["name"].as_str(), body["data"]["status"].as_str()),
+        (Some("מסך"), Some("online"))
+    );
+    sim.kill();
+    wait_counts(&server, 0, 5, Duration::from_secs(30)).await;
 }

@@ -57,16 +57,7 @@ async fn malformed_payloads_are_counted_and_ingest_keeps_going() {
     let (code, body) = app.api.get("/readyz").await;
     assert_eq!(code, 200, "{body}");
 
-    let text = app
-        .api
-        .http
-        .get(app.api.url("/metrics"))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let text = app.api.metrics_text().await;
     for reason in ["json", "schema", "version", "type_mismatch", "too_large", "topic"] {
         let n = metric(&text, &format!("luach_mqtt_bad_payloads_total{{reason=\"{reason}\"}}"));
         assert!(n > 0, "no bad payloads counted for {reason}:\n{text}");

@@ -198,14 +198,44 @@ async fn suite(store: DynStore) {
 
     // Presence: ingest resolves tenants; batches set status, hello info, metrics; last_seen
     // never moves backwards.
+    let tenant = |t: &str| TenantId::parse(t).unwrap_or_else(|e| panic!("{e}"));
+    let found = store
+        .tenants_of(&[id("dev03"), id("nosuch"), id("other01")])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found.get(&id("dev03")), Some(&tenant("shul-a")));
+    assert_eq!(found.get(&id("other01")), Some(&tenant("shul-b")));
+
+    // Bulk registration on first hello: new ids land in the scope's tenant with default
+    // fields; ids that exist anywhere are left untouched.
+    let many: Vec<DeviceId> = (0..1200).map(|i| id(&format!("auto{i:04}"))).collect();
+    let mut with_existing = many.clone();
+    with_existing.push(id("other01"));
+    store
+        .register_devices(&a, &with_existing, now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let found = store.tenants_of(&with_existing).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found.len(), 1201);
     assert_eq!(
-        store.tenant_of(&id("dev03")).await.unwrap_or_else(|e| panic!("{e}")),
-        Some(TenantId::parse("shul-a").unwrap_or_else(|e| panic!("{e}")))
+        found.get(&id("other01")),
+        Some(&tenant("shul-b")),
+        "existing device moved tenant"
     );
+    assert!(many.iter().all(|d| found.get(d) == Some(&tenant("shul-a"))));
+    let auto = store
+        .get(&a, &id("auto0007"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("auto0007"));
     assert_eq!(
-        store.tenant_of(&id("nosuch")).await.unwrap_or_else(|e| panic!("{e}")),
-        None
+        (auto.name.as_str(), auto.status, auto.tags.len()),
+        ("auto0007", DeviceStatus::Offline, 0)
     );
+    for d in &many {
+        assert!(store.delete(&a, d).await.unwrap_or_else(|e| panic!("{e}")));
+    }
     let metrics = Metrics {
         cpu_percent: 12.5,
         mem_used_bytes: 1 << 30,

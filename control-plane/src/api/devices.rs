@@ -60,11 +60,10 @@ pub async fn list(
         limit: clamp_limit(q.limit),
         after: q.after,
     };
-    let started = Instant::now();
-    let result = state.store.list(&scope.0, &filter, &page).await;
-    state
+    let result = state
         .metrics
-        .observe_store("devices.list", started.elapsed(), result.is_ok());
+        .time_store("devices.list", state.store.list(&scope.0, &filter, &page))
+        .await;
     Ok(data(result?))
 }
 
@@ -155,20 +154,18 @@ pub async fn create(
         group: body.group,
         notes: body.notes,
     };
-    let started = Instant::now();
-    let result = state.store.create(&scope.0, new, Utc::now()).await;
-    state
+    let result = state
         .metrics
-        .observe_store("devices.create", started.elapsed(), result.is_ok());
+        .time_store("devices.create", state.store.create(&scope.0, new, Utc::now()))
+        .await;
     Ok((StatusCode::CREATED, data(result?)))
 }
 
 async fn find(state: &AppState, scope: &Scope, id: &DeviceId) -> Result<Device, ApiError> {
-    let started = Instant::now();
-    let result = state.store.get(&scope.0, id).await;
-    state
+    let result = state
         .metrics
-        .observe_store("devices.get", started.elapsed(), result.is_ok());
+        .time_store("devices.get", state.store.get(&scope.0, id))
+        .await;
     result?.ok_or_else(|| ApiError::not_found("device"))
 }
 
@@ -220,11 +217,10 @@ pub async fn update(
         group: body.group,
         notes: body.notes,
     };
-    let started = Instant::now();
-    let result = state.store.update(&scope.0, &id, patch, Utc::now()).await;
-    state
+    let result = state
         .metrics
-        .observe_store("devices.update", started.elapsed(), result.is_ok());
+        .time_store("devices.update", state.store.update(&scope.0, &id, patch, Utc::now()))
+        .await;
     result?.map(data).ok_or_else(|| ApiError::not_found("device"))
 }
 
@@ -234,11 +230,10 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;
-    let started = Instant::now();
-    let result = state.store.delete(&scope.0, &id).await;
-    state
+    let result = state
         .metrics
-        .observe_store("devices.delete", started.elapsed(), result.is_ok());
+        .time_store("devices.delete", state.store.delete(&scope.0, &id))
+        .await;
     if !result? {
         return Err(ApiError::not_found("device"));
     }

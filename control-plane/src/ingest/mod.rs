@@ -7,8 +7,9 @@
 //! ```
 //! The reader only parses; the writer owns all presence state (no locks) and applies every
 //! message currently queued as one coalesced batch, so batches grow with load and a quiet
-//! system writes each message at once. When the queue is full the reader waits, and the
-//! broker holds messages in its per-connection buffers (back-pressure, nothing dropped).
+//! system writes each message at once. When the queue is full the reader waits and messages
+//! wait in the broker's commit log for the ingest filter (`mqtt.ingest_buffer_bytes`); a
+//! writer stalled for longer than that buffer covers loses the oldest messages.
 
 mod presence;
 mod writer;

@@ -1,10 +1,10 @@
 //! The writer: sole owner of presence state; applies batches to the store, then emits events.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use luach_schemas::{DeviceId, TenantId};
+use luach_schemas::{DeviceId, TenantId, UpMessage};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -12,7 +12,7 @@ use super::{Batch, PresenceTracker, Work, observation};
 use crate::commands::Commands;
 use crate::live::LiveIo;
 use crate::metrics::Metrics;
-use crate::store::{DynStore, NewDevice, StoreError, TenantScope};
+use crate::store::{DynStore, TenantScope};
 
 /// How long an unknown, unregistrable device is remembered before the store is asked again.
 const UNKNOWN_DEVICE_RETRY: Duration = Duration::from_secs(60);
@@ -84,19 +84,21 @@ impl Writer {
         let mut sweep = tokio::time::interval(self.sweep_every);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Batch::default();
+        let mut works = Vec::with_capacity(self.batch_max);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 work = rx.recv() => {
                     let Some(work) = work else { break };
-                    self.handle(work, &mut batch).await;
-                    // Fold in everything already queued, up to the batch limit.
-                    while batch.observed < self.batch_max as u64 {
+                    works.push(work);
+                    // Take everything already queued, up to the batch limit.
+                    while works.len() < self.batch_max {
                         match rx.try_recv() {
-                            Ok(work) => self.handle(work, &mut batch).await,
+                            Ok(work) => works.push(work),
                             Err(_) => break,
                         }
                     }
+                    self.handle(&mut works, &mut batch).await;
                 }
                 _ = sweep.tick() => self.tracker.expire(Utc::now(), &mut batch),
             }
@@ -105,95 +107,105 @@ impl Writer {
         self.flush(&mut batch).await;
     }
 
-    async fn handle(&mut self, work: Work, batch: &mut Batch) {
-        match work {
-            Work::Forget(device) => {
-                self.tracker.forget(&device);
-                self.unknown.remove(&device);
-            }
-            Work::Observe {
-                device,
-                message,
-                received,
-            } => {
-                let is_hello = matches!(message, luach_schemas::UpMessage::Hello(_));
-                let Some(tenant) = self.resolve(&device, is_hello).await else {
-                    self.metrics
-                        .mqtt_bad_payloads
-                        .with_label_values(&["unknown_device"])
-                        .inc();
-                    return;
-                };
-                let (obs, ack) = observation(message);
-                if let Some(ack) = ack {
-                    self.commands.acknowledge(&device, ack);
+    /// Applies a batch of work in arrival order, after resolving every device it mentions
+    /// that this process has not seen yet with one store lookup (and, in development, one
+    /// bulk registration) for the whole batch.
+    async fn handle(&mut self, works: &mut Vec<Work>, batch: &mut Batch) {
+        let mut resolved = self.resolve_new(works).await;
+        for work in works.drain(..) {
+            match work {
+                Work::Forget(device) => {
+                    self.tracker.forget(&device);
+                    self.unknown.remove(&device);
+                    resolved.remove(&device);
                 }
-                self.tracker.observe(&device, &tenant, obs, received, batch);
+                Work::Observe {
+                    device,
+                    message,
+                    received,
+                } => {
+                    let tenant = match self.tracker.tenant_of(&device).or_else(|| resolved.get(&device)) {
+                        Some(t) => t.clone(),
+                        None => {
+                            self.metrics
+                                .mqtt_bad_payloads
+                                .with_label_values(&["unknown_device"])
+                                .inc();
+                            continue;
+                        }
+                    };
+                    let (obs, ack) = observation(message);
+                    if let Some(ack) = ack {
+                        self.commands.acknowledge(&device, ack);
+                    }
+                    self.tracker.observe(&device, &tenant, obs, received, batch);
+                }
             }
         }
     }
 
-    /// The device's tenant: from memory, the store, or (in development, and only on a hello)
-    /// by registering it.
-    async fn resolve(&mut self, device: &DeviceId, is_hello: bool) -> Option<TenantId> {
-        if let Some(t) = self.tracker.tenant_of(device) {
-            return Some(t.clone());
-        }
-        let may_register = self.auto_register && is_hello;
-        if !may_register
-            && self
-                .unknown
-                .get(device)
-                .is_some_and(|t| t.elapsed() < UNKNOWN_DEVICE_RETRY)
-        {
-            return None;
-        }
-        match self.store_tenant_of(device).await {
-            Some(t) => return Some(t),
-            None if !may_register => {
-                tracing::warn!(device_id = %device, "message from unregistered device dropped");
-                self.unknown.insert(device.clone(), Instant::now());
-                return None;
-            }
-            None => {}
-        }
-        let scope = TenantScope::trusted(TenantId::builtin());
-        let new = NewDevice {
-            id: device.clone(),
-            name: device.to_string(),
-            tags: Vec::new(),
-            group: None,
-            notes: String::new(),
-        };
-        let started = Instant::now();
-        let created = self.store.create(&scope, new, Utc::now()).await;
-        self.metrics.observe_store(
-            "devices.create",
-            started.elapsed(),
-            created.is_ok() || matches!(created, Err(StoreError::Conflict { .. })),
-        );
-        match created {
-            Ok(d) => {
-                tracing::info!(device_id = %device, tenant_id = %d.tenant_id, "device registered on first hello");
-                Some(d.tenant_id)
-            }
-            // Registered concurrently (e.g. through the API): ask again.
-            Err(StoreError::Conflict { .. }) => self.store_tenant_of(device).await,
-            Err(e) => {
-                tracing::error!(device_id = %device, error = %e, "device registration failed");
-                None
+    /// Tenants of the devices in `works` that the tracker does not know yet.
+    async fn resolve_new(&mut self, works: &[Work]) -> HashMap<DeviceId, TenantId> {
+        let mut hellos = HashSet::new();
+        let mut wanted = HashSet::new();
+        for work in works {
+            if let Work::Observe { device, message, .. } = work {
+                if self.tracker.tenant_of(device).is_none() {
+                    if matches!(message, UpMessage::Hello(_)) {
+                        hellos.insert(device.clone());
+                    }
+                    wanted.insert(device.clone());
+                }
             }
         }
+        // Devices recently found unregistered are not looked up again, unless they say hello
+        // and may be registered.
+        let may_register = |d: &DeviceId| self.auto_register && hellos.contains(d);
+        wanted.retain(|d| may_register(d) || self.unknown.get(d).is_none_or(|t| t.elapsed() >= UNKNOWN_DEVICE_RETRY));
+        if wanted.is_empty() {
+            return HashMap::new();
+        }
+        let wanted: Vec<DeviceId> = wanted.into_iter().collect();
+        let mut resolved = self.tenants_of(&wanted).await;
+        let register: Vec<DeviceId> = wanted
+            .iter()
+            .filter(|d| may_register(d) && !resolved.contains_key(*d))
+            .cloned()
+            .collect();
+        if !register.is_empty() {
+            let scope = TenantScope::trusted(TenantId::builtin());
+            let registered = self
+                .metrics
+                .time_store(
+                    "devices.register",
+                    self.store.register_devices(&scope, &register, Utc::now()),
+                )
+                .await;
+            match registered {
+                Ok(()) => {
+                    tracing::info!(devices = register.len(), tenant_id = %scope.tenant(), "devices registered on first hello");
+                    // Read back: an id taken concurrently elsewhere keeps its own tenant.
+                    resolved.extend(self.tenants_of(&register).await);
+                }
+                Err(e) => tracing::error!(error = %e, devices = register.len(), "device registration failed"),
+            }
+        }
+        for device in wanted.iter().filter(|d| !resolved.contains_key(*d)) {
+            if self.unknown.insert(device.clone(), Instant::now()).is_none() {
+                tracing::warn!(device_id = %device, "messages from unregistered device dropped");
+            }
+        }
+        resolved
     }
 
-    async fn store_tenant_of(&self, device: &DeviceId) -> Option<TenantId> {
-        let started = Instant::now();
-        let result = self.store.tenant_of(device).await;
-        self.metrics
-            .observe_store("devices.tenant_of", started.elapsed(), result.is_ok());
+    async fn tenants_of(&self, devices: &[DeviceId]) -> HashMap<DeviceId, TenantId> {
+        let result = self
+            .metrics
+            .time_store("devices.tenants_of", self.store.tenants_of(devices))
+            .await;
         result.unwrap_or_else(|e| {
-            tracing::error!(device_id = %device, error = %e, "device lookup failed");
-            None
+            tracing::error!(error = %e, devices = devices.len(), "device lookup failed");
+            HashMap::new()
         })
     }
 
@@ -203,10 +215,10 @@ impl Writer {
         }
         let observed = batch.observed;
         let (writes, events) = batch.take();
-        let started = Instant::now();
-        let result = self.store.apply_presence(&writes).await;
-        self.metrics
-            .observe_store("presence.apply", started.elapsed(), result.is_ok());
+        let result = self
+            .metrics
+            .time_store("presence.apply", self.store.apply_presence(&writes))
+            .await;
         match result {
             Ok(()) => {
                 self.metrics.ingest_stored.inc_by(observed);

@@ -10,6 +10,7 @@ mod mongo;
 mod scope;
 mod sqlite;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -71,8 +72,11 @@ pub trait DeviceRepo: Send + Sync {
 /// tenant is looked up from the device record; nothing here takes a tenant from a payload.
 #[async_trait]
 pub trait IngestRepo: Send + Sync {
-    /// The tenant a device belongs to, if it is registered.
-    async fn tenant_of(&self, id: &DeviceId) -> StoreResult<Option<TenantId>>;
+    /// The tenants of those of `ids` that are registered.
+    async fn tenants_of(&self, ids: &[DeviceId]) -> StoreResult<HashMap<DeviceId, TenantId>>;
+    /// Registers `ids` in the scope's tenant with default fields (name = id), leaving ids
+    /// that already exist in any tenant untouched.
+    async fn register_devices(&self, scope: &TenantScope, ids: &[DeviceId], now: DateTime<Utc>) -> StoreResult<()>;
     /// Applies a batch of coalesced presence writes in one transaction where supported.
     async fn apply_presence(&self, batch: &[PresenceWrite]) -> StoreResult<()>;
     /// Marks every online device offline (used at start-up: no session survives a restart of

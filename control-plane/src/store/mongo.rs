@@ -5,6 +5,9 @@
 //! Presence writes are idempotent (`$max` on `last_seen`, plain `$set` of the rest) and are
 //! sent concurrently; a batch that fails half-way is safe to apply again.
 
+use std::collections::HashMap;
+use std::future::IntoFuture;
+
 use async_trait::async_trait;
 use bson::{Document, doc};
 use chrono::{DateTime, Utc};
@@ -256,18 +259,47 @@ fn presence_update(w: &PresenceWrite) -> StoreResult<Document> {
 
 #[async_trait]
 impl IngestRepo for MongoStore {
-    async fn tenant_of(&self, id: &DeviceId) -> StoreResult<Option<TenantId>> {
+    async fn tenants_of(&self, ids: &[DeviceId]) -> StoreResult<HashMap<DeviceId, TenantId>> {
         let raw = self.db.collection::<Document>("devices");
-        let found = raw
-            .find_one(doc! {"_id": id.as_str()})
-            .projection(doc! {"tenant_id": 1})
-            .await?;
-        found
-            .map(|d| {
-                let t = d.get_str("tenant_id").map_err(|e| corrupt("tenant id", e))?;
-                TenantId::parse(t).map_err(|e| corrupt("tenant id", e))
+        let mut found = HashMap::new();
+        for chunk in ids.chunks(1000) {
+            let wanted: Vec<&str> = chunk.iter().map(DeviceId::as_str).collect();
+            let mut cursor = raw
+                .find(doc! {"_id": {"$in": wanted}})
+                .projection(doc! {"tenant_id": 1})
+                .await?;
+            while let Some(d) = cursor.try_next().await? {
+                let id = d.get_str("_id").map_err(|e| corrupt("device id", e))?;
+                let tenant = d.get_str("tenant_id").map_err(|e| corrupt("tenant id", e))?;
+                found.insert(
+                    DeviceId::parse(id).map_err(|e| corrupt("device id", e))?,
+                    TenantId::parse(tenant).map_err(|e| corrupt("tenant id", e))?,
+                );
+            }
+        }
+        Ok(found)
+    }
+
+    async fn register_devices(&self, scope: &TenantScope, ids: &[DeviceId], now: DateTime<Utc>) -> StoreResult<()> {
+        let now = bson::DateTime::from_chrono(now);
+        let tenant = scope.tenant().to_string();
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        // Upserts with $setOnInsert: an id that exists (in any tenant) is left as it is.
+        stream::iter(ids)
+            .map(|id| {
+                let fields = doc! {
+                    "tenant_id": tenant.as_str(), "name": id.as_str(), "tags": [], "group": null, "notes": "",
+                    "status": "offline", "created_at": now, "updated_at": now,
+                };
+                self.devices
+                    .update_one(doc! {"_id": id}, doc! {"$setOnInsert": fields})
+                    .upsert(true)
+                    .into_future()
             })
-            .transpose()
+            .buffer_unordered(PRESENCE_CONCURRENCY)
+            .try_for_each(|_| async { Ok(()) })
+            .await?;
+        Ok(())
     }
 
     async fn apply_presence(&self, batch: &[PresenceWrite]) -> StoreResult<()> {

@@ -5,6 +5,7 @@
 //! pipeline and are applied in one transaction, which is what makes thousands of heartbeats a
 //! second cheap for SQLite.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -12,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use luach_schemas::messages::Metrics;
 use luach_schemas::{DeviceId, TenantId};
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
+use rusqlite::{Connection, Row, params, params_from_iter, types::Value};
 
 use super::{
     Device, DeviceFilter, DevicePatch, DeviceRepo, DeviceStatus, IngestRepo, NewDevice, Page, PageRequest,
@@ -293,15 +294,45 @@ impl DeviceRepo for SqliteStore {
 
 #[async_trait]
 impl IngestRepo for SqliteStore {
-    async fn tenant_of(&self, id: &DeviceId) -> StoreResult<Option<TenantId>> {
-        let id = id.to_string();
+    async fn tenants_of(&self, ids: &[DeviceId]) -> StoreResult<HashMap<DeviceId, TenantId>> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
         self.with(move |conn| {
-            let tenant: Option<String> = conn
-                .query_row("SELECT tenant_id FROM devices WHERE id = ?1", params![id], |r| r.get(0))
-                .optional()?;
-            tenant
-                .map(|t| TenantId::parse(&t).map_err(|e| corrupt("tenant id", e)))
-                .transpose()
+            let mut found = HashMap::new();
+            // SQLite caps bound parameters; 500 per query stays far below every build's limit.
+            for chunk in ids.chunks(500) {
+                let marks = vec!["?"; chunk.len()].join(",");
+                let mut stmt = conn.prepare(&format!("SELECT id, tenant_id FROM devices WHERE id IN ({marks})"))?;
+                let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
+                while let Some(row) = rows.next()? {
+                    let id: String = row.get(0)?;
+                    let tenant: String = row.get(1)?;
+                    found.insert(
+                        DeviceId::parse(&id).map_err(|e| corrupt("device id", e))?,
+                        TenantId::parse(&tenant).map_err(|e| corrupt("tenant id", e))?,
+                    );
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn register_devices(&self, scope: &TenantScope, ids: &[DeviceId], now: DateTime<Utc>) -> StoreResult<()> {
+        let tenant = scope.tenant().to_string();
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        self.with(move |conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO devices (id, tenant_id, name, created_at, updated_at) \
+                     VALUES (?1, ?2, ?1, ?3, ?3) ON CONFLICT (id) DO NOTHING",
+                )?;
+                for id in &ids {
+                    insert.execute(params![id, tenant, ms(now)])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
         })
         .await
     }

@@ -103,7 +103,7 @@ fn sim(bin: &Path, args: &Args, link: &[&str], prefix: &str) -> anyhow::Result<K
 }
 
 async fn stored_total(api: &Api) -> anyhow::Result<f64> {
-    let text = api.http.get(api.url("/metrics")).send().await?.text().await?;
+    let text = api.metrics_text().await;
     text.lines()
         .find_map(|l| l.strip_prefix("luach_ingest_messages_stored_total "))
         .context("stored counter missing")?
