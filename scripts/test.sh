@@ -34,8 +34,9 @@ build_dashboard
 say "dashboard unit tests (vitest)"
 (cd control-plane/web && npm test --silent)
 
-say "rustfmt"
+say "rustfmt and clippy"
 cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 say "building (binaries are started by the end-to-end tests)"
 cargo build --workspace --bins --locked

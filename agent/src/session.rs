@@ -55,10 +55,10 @@ impl SeenCommands {
         if self.set.contains(id) {
             return false;
         }
-        if self.order.len() >= SEEN_COMMANDS {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
+        if self.order.len() >= SEEN_COMMANDS
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
         }
         self.order.push_back(id.to_owned());
         self.set.insert(id.to_owned());

@@ -46,7 +46,8 @@ fn print_config_merges_file_env_and_flags_in_order() {
 #[test]
 fn bad_configuration_names_the_key_and_fails() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec!["print-config".into()],
             vec![("LUACH_PRESENCE__OFFLINE_AFTER_SECS", "soon")],

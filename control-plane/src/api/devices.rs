@@ -89,13 +89,13 @@ fn check_fields(
     let mut errors = Vec::new();
     let mut fail = |path: String, message: String| errors.push(FieldError { path, message });
     let has_control = |s: &str| s.chars().any(char::is_control);
-    if let Some(name) = name {
-        if name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS || has_control(name) {
-            fail(
-                "name".into(),
-                format!("must be 1–{MAX_NAME_CHARS} printable characters"),
-            );
-        }
+    if let Some(name) = name
+        && (name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS || has_control(name))
+    {
+        fail(
+            "name".into(),
+            format!("must be 1–{MAX_NAME_CHARS} printable characters"),
+        );
     }
     if let Some(tags) = tags {
         if tags.len() > MAX_TAGS {
@@ -110,18 +110,18 @@ fn check_fields(
             }
         }
     }
-    if let Some(group) = group {
-        if group.trim().is_empty() || group.chars().count() > MAX_GROUP_CHARS || has_control(group) {
-            fail(
-                "group".into(),
-                format!("must be 1–{MAX_GROUP_CHARS} printable characters"),
-            );
-        }
+    if let Some(group) = group
+        && (group.trim().is_empty() || group.chars().count() > MAX_GROUP_CHARS || has_control(group))
+    {
+        fail(
+            "group".into(),
+            format!("must be 1–{MAX_GROUP_CHARS} printable characters"),
+        );
     }
-    if let Some(notes) = notes {
-        if notes.chars().count() > MAX_NOTES_CHARS {
-            fail("notes".into(), format!("at most {MAX_NOTES_CHARS} characters"));
-        }
+    if let Some(notes) = notes
+        && notes.chars().count() > MAX_NOTES_CHARS
+    {
+        fail("notes".into(), format!("at most {MAX_NOTES_CHARS} characters"));
     }
     if errors.is_empty() {
         Ok(())

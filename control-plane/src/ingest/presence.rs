@@ -127,10 +127,10 @@ impl PresenceTracker {
 
     /// Drops a device (it was deleted); its next message resolves its tenant afresh.
     pub fn forget(&mut self, device: &DeviceId) {
-        if let Some(live) = self.devices.remove(device) {
-            if live.online {
-                self.online -= 1;
-            }
+        if let Some(live) = self.devices.remove(device)
+            && live.online
+        {
+            self.online -= 1;
         }
     }
 

@@ -149,13 +149,13 @@ impl Writer {
         let mut hellos = HashSet::new();
         let mut wanted = HashSet::new();
         for work in works {
-            if let Work::Observe { device, message, .. } = work {
-                if self.tracker.tenant_of(device).is_none() {
-                    if matches!(message, UpMessage::Hello(_)) {
-                        hellos.insert(device.clone());
-                    }
-                    wanted.insert(device.clone());
+            if let Work::Observe { device, message, .. } = work
+                && self.tracker.tenant_of(device).is_none()
+            {
+                if matches!(message, UpMessage::Hello(_)) {
+                    hellos.insert(device.clone());
                 }
+                wanted.insert(device.clone());
             }
         }
         // Devices recently found unregistered are not looked up again, unless they say hello

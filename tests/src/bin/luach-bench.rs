@@ -44,6 +44,9 @@ struct Args {
     /// Skip the Mosquitto half.
     #[arg(long)]
     no_mosquitto: bool,
+    /// Keep the server and simulator logs (their directory is printed).
+    #[arg(long)]
+    keep_logs: bool,
 }
 
 /// CPU seconds (user + system) and RSS bytes of a process, from /proc.
@@ -82,7 +85,7 @@ struct Figures {
     rss_per_conn: f64,
 }
 
-fn sim(bin: &Path, args: &Args, link: &[&str], prefix: &str) -> anyhow::Result<Killed> {
+fn sim(bin: &Path, args: &Args, link: &[&str], prefix: &str, log: &Path) -> anyhow::Result<Killed> {
     let child = Command::new(bin.join("luach-agent"))
         .arg("sim")
         .args(link)
@@ -95,8 +98,9 @@ fn sim(bin: &Path, args: &Args, link: &[&str], prefix: &str) -> anyhow::Result<K
             "--report-secs",
             "3600",
         ])
-        .env("RUST_LOG", "error")
+        .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log)?)
         .spawn()
         .context("starting luach-agent sim")?;
     Ok(Killed(child))
@@ -142,7 +146,7 @@ async fn bench_luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Figu
     }
     let (_, rss_idle) = proc_usage(pid)?;
     let started = Instant::now();
-    let _sim = sim(bin, args, &["--server", &api.base], "bench")?;
+    let _sim = sim(bin, args, &["--server", &api.base], "bench", &dir.join("sim-luach.log"))?;
     let limit = Duration::from_secs(600);
     loop {
         if api.count("online").await == Some(args.count) {
@@ -216,7 +220,13 @@ async fn bench_mosquitto(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<
     });
     let (_, rss_idle) = proc_usage(pid)?;
     let started = Instant::now();
-    let _sim = sim(bin, args, &["--mqtt", &format!("127.0.0.1:{port}")], "mosq")?;
+    let _sim = sim(
+        bin,
+        args,
+        &["--mqtt", &format!("127.0.0.1:{port}")],
+        "mosq",
+        &dir.join("sim-mosquitto.log"),
+    )?;
     let mut hellos = HashSet::new();
     while (hellos.len() as u64) < args.count {
         match tokio::time::timeout(Duration::from_secs(600), rx.recv()).await {
@@ -265,6 +275,9 @@ async fn main() -> anyhow::Result<()> {
     // Children inherit the raised open-file limit (each screen is a socket on both sides).
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let dir = tempfile::tempdir()?;
+    if args.keep_logs {
+        eprintln!("logs in {}", dir.path().display());
+    }
     let expected = args.count as f64 / args.heartbeat_secs as f64 + args.count as f64 / args.metrics_secs as f64;
     eprintln!(
         "luach-bench: {} screens, heartbeat {} s, metrics {} s (≈{expected:.0} msg/s offered), window {} s",
@@ -316,5 +329,8 @@ async fn main() -> anyhow::Result<()> {
         mosq.as_ref().map(|m| format!("{:.1} KiB", m.rss_per_conn / 1024.0)),
         ratio(luach.rss_per_conn, mosq.as_ref().map(|m| m.rss_per_conn)),
     );
+    if args.keep_logs {
+        let _ = dir.keep();
+    }
     Ok(())
 }
