@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::commands::Commands;
 use crate::config::{Config, redact_url};
 use crate::ingest::{self, IngestHandle, Writer};
-use crate::live::LiveIo;
+use crate::live::{LiveIo, LiveSink};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store;
@@ -69,6 +69,10 @@ impl Application {
             log_interval,
             shutdown.clone(),
         ));
+        let (live, delivery) = LiveSink::spawn(live, metrics.clone());
+        tasks.spawn(async move {
+            let _ = delivery.await;
+        });
         let mut writer = Writer::new(
             store.clone(),
             live,

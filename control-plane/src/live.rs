@@ -188,3 +188,34 @@ impl LiveIo {
         }
     }
 }
+
+/// Most live events waiting for delivery; when full, new events are dropped and counted.
+pub const LIVE_QUEUE: usize = 10_000;
+
+/// Hands events to the delivery task without waiting for Socket.IO (or Redis).
+#[derive(Debug, Clone)]
+pub struct LiveSink {
+    tx: tokio::sync::mpsc::Sender<LiveEvent>,
+    metrics: Metrics,
+}
+
+impl LiveSink {
+    /// Starts the delivery task; it ends when every sink is dropped.
+    pub fn spawn(io: LiveIo, metrics: Metrics) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<LiveEvent>(LIVE_QUEUE);
+        let task = tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                io.emit(&event).await;
+            }
+        });
+        (Self { tx, metrics }, task)
+    }
+
+    /// Queues an event. Never waits: a full queue (clients far behind) drops the event, which
+    /// `luach_live_events_dropped_total` counts; clients re-read state when they reconnect.
+    pub fn send(&self, event: LiveEvent) {
+        if self.tx.try_send(event).is_err() {
+            self.metrics.live_events_dropped.inc();
+        }
+    }
+}

@@ -21,6 +21,7 @@ pub struct Metrics {
     pub store_duration: HistogramVec,
     pub store_errors: IntCounterVec,
     pub socketio_clients: IntGauge,
+    pub live_events_dropped: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -124,6 +125,10 @@ impl Metrics {
                 &["op"],
             ),
             socketio_clients: gauge("luach_socketio_clients", "Connected Socket.IO clients."),
+            live_events_dropped: counter(
+                "luach_live_events_dropped_total",
+                "Live events dropped because the delivery queue was full.",
+            ),
             registry,
         }
     }

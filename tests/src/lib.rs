@@ -21,6 +21,18 @@ pub use services::{MongoWire, RedisServer, node_script, python};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+/// `.must()`: unwraps a result in a test, panicking with the error's message.
+pub trait Must<T> {
+    fn must(self) -> T;
+}
+
+impl<T, E: std::fmt::Display> Must<T> for Result<T, E> {
+    #[track_caller]
+    fn must(self) -> T {
+        self.unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
 /// Polls `check` every 100 ms until it returns `Some`, or fails after `limit` with `what`.
 pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
 where

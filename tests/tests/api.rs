@@ -1,6 +1,6 @@
 //! The REST API through real HTTP against an in-process server on ephemeral ports.
 
-use luach_tests::spawn_app;
+use luach_tests::{Must, spawn_app};
 use serde_json::json;
 
 #[tokio::test]
@@ -148,12 +148,7 @@ async fn bad_input_gets_the_error_envelope_with_field_paths() {
 async fn operational_endpoints() {
     let app = spawn_app(|_| {}).await;
     let api = &app.api;
-    let resp = api
-        .http
-        .get(api.url("/healthz"))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let resp = api.http.get(api.url("/healthz")).send().await.must();
     assert_eq!(resp.status(), 200);
     for header in [
         "x-content-type-options",

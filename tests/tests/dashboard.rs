@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use luach_tests::{Sim, node_script, spawn_app};
+use luach_tests::{Must, Sim, node_script, spawn_app};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -24,7 +24,7 @@ async fn dashboard_shows_a_screen_going_online_and_offline() {
     let app = spawn_app(|c| c.http.web_dir = Some(dist)).await;
     let base = format!("http://{}", app.http);
     let shots = std::env::var_os("LUACH_SCREENSHOT_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
-    std::fs::create_dir_all(&shots).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&shots).must();
 
     let mut sim = Sim::start(&base, 1, "dash", &[]);
     let mut browser = Command::new("node")

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use luach_tests::{Server, ServerOptions, Sim, promtool_check, wait_for};
+use luach_tests::{Must, Server, ServerOptions, Sim, promtool_check, wait_for};
 use serde_json::json;
 
 const FLEET: u64 = 20;
@@ -21,7 +21,7 @@ async fn wait_counts(server: &Server, online: u64, offline: u64, limit: Duration
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_online_survives_server_restart_then_goes_offline() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().must();
     let options = ServerOptions::new(dir.path());
     let mut server = Server::start(options.clone()).await;
     // The simulator knows only the server URL and discovers the broker through bootstrap.
@@ -75,7 +75,7 @@ async fn fleet_online_survives_server_restart_then_goes_offline() {
 async fn silent_devices_time_out() {
     // A device whose process is frozen keeps its TCP connection open and sends nothing;
     // the heartbeat timeout (not the last will) must take it offline.
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().must();
     let mut options = ServerOptions::new(dir.path());
     options.offline_after_secs = 3;
     let server = Server::start(options).await;
@@ -106,7 +106,7 @@ async fn silent_devices_time_out() {
 async fn server_on_mongodb_tracks_a_fleet() {
     // `--store mongodb://…` selects the MongoDB backend for the whole server.
     let mongo = luach_tests::MongoWire::start();
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().must();
     let mut options = ServerOptions::new(dir.path());
     options.extra_args = vec!["--store".into(), mongo.url.clone()];
     let server = Server::start(options).await;

@@ -8,14 +8,14 @@ use luach_control_plane::store::{
 };
 use luach_schemas::messages::Metrics;
 use luach_schemas::{DeviceId, TenantId};
-use luach_tests::MongoWire;
+use luach_tests::{MongoWire, Must};
 
 fn id(s: &str) -> DeviceId {
-    DeviceId::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    DeviceId::parse(s).must()
 }
 
 fn scope(t: &str) -> TenantScope {
-    TenantScope::trusted(TenantId::parse(t).unwrap_or_else(|e| panic!("{e}")))
+    TenantScope::trusted(TenantId::parse(t).must())
 }
 
 fn new(device: &str, tags: &[&str], group: Option<&str>) -> NewDevice {
@@ -47,7 +47,7 @@ async fn suite(store: DynStore) {
     let created = store
         .create(&a, new("dev01", &["lobby", "לובי"], Some("main")), now)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .must();
     assert_eq!(created.name, "Screen dev01");
     assert_eq!(created.status, DeviceStatus::Offline);
     assert_eq!(created.tags, ["lobby", "לובי"]);
@@ -72,52 +72,28 @@ async fn suite(store: DynStore) {
                 now,
             )
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .must();
     }
     store
         .create(&b, new("other01", &["even"], Some("main")), now)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .must();
 
     // Get is tenant-scoped: another tenant's id is simply absent.
-    assert!(
-        store
-            .get(&a, &id("dev01"))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .is_some()
-    );
-    assert!(
-        store
-            .get(&b, &id("dev01"))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .is_none()
-    );
-    assert!(
-        store
-            .get(&a, &id("other01"))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .is_none()
-    );
+    assert!(store.get(&a, &id("dev01")).await.must().is_some());
+    assert!(store.get(&b, &id("dev01")).await.must().is_none());
+    assert!(store.get(&a, &id("other01")).await.must().is_none());
 
     // Keyset paging in id order, with totals.
     let all = DeviceFilter::default();
-    let p1 = store
-        .list(&a, &all, &page(3, None))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let p1 = store.list(&a, &all, &page(3, None)).await.must();
     assert_eq!(p1.total, 7);
     assert_eq!(
         p1.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
         ["dev01", "dev02", "dev03"]
     );
     assert_eq!(p1.next_after.as_deref(), Some("dev03"));
-    let p3 = store
-        .list(&a, &all, &page(3, Some("dev06")))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let p3 = store.list(&a, &all, &page(3, Some("dev06"))).await.must();
     assert_eq!(p3.items.len(), 1);
     assert_eq!(p3.next_after, None);
 
@@ -126,10 +102,7 @@ async fn suite(store: DynStore) {
         tag: Some("even".into()),
         ..Default::default()
     };
-    let evens = store
-        .list(&a, &by_tag, &page(50, None))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let evens = store.list(&a, &by_tag, &page(50, None)).await.must();
     assert_eq!(
         evens.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
         ["dev02", "dev04", "dev06"]
@@ -138,31 +111,14 @@ async fn suite(store: DynStore) {
         tag: Some("לובי".into()),
         ..Default::default()
     };
-    assert_eq!(
-        store
-            .list(&a, &hebrew, &page(50, None))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .total,
-        1
-    );
+    assert_eq!(store.list(&a, &hebrew, &page(50, None)).await.must().total, 1);
     let combined = DeviceFilter {
         tag: Some("even".into()),
         group: Some("beit-midrash".into()),
         ..Default::default()
     };
-    assert_eq!(
-        store
-            .list(&a, &combined, &page(50, None))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .total,
-        1
-    );
-    let b_all = store
-        .list(&b, &all, &page(50, None))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(store.list(&a, &combined, &page(50, None)).await.must().total, 1);
+    let b_all = store.list(&b, &all, &page(50, None)).await.must();
     assert_eq!(
         b_all.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
         ["other01"]
@@ -177,32 +133,23 @@ async fn suite(store: DynStore) {
     let updated = store
         .update(&a, &id("dev02"), patch.clone(), now + Duration::minutes(1))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .must();
     let updated = updated.unwrap_or_else(|| panic!("dev02 missing"));
     assert_eq!(
         (updated.name.as_str(), updated.group.as_deref(), updated.tags.as_slice()),
         ("Entrance", None, ["even".to_owned()].as_slice())
     );
     assert_eq!(updated.updated_at, now + Duration::minutes(1));
-    assert_eq!(
-        store.get(&a, &id("dev02")).await.unwrap_or_else(|e| panic!("{e}")),
-        Some(updated)
-    );
-    assert!(
-        store
-            .update(&b, &id("dev02"), patch, now)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .is_none()
-    );
+    assert_eq!(store.get(&a, &id("dev02")).await.must(), Some(updated));
+    assert!(store.update(&b, &id("dev02"), patch, now).await.must().is_none());
 
     // Presence: ingest resolves tenants; batches set status, hello info, metrics; last_seen
     // never moves backwards.
-    let tenant = |t: &str| TenantId::parse(t).unwrap_or_else(|e| panic!("{e}"));
+    let tenant = |t: &str| TenantId::parse(t).must();
     let found = store
         .tenants_of(&[id("dev03"), id("nosuch"), id("other01")])
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .must();
     assert_eq!(found.len(), 2, "{found:?}");
     assert_eq!(found.get(&id("dev03")), Some(&tenant("shul-a")));
     assert_eq!(found.get(&id("other01")), Some(&tenant("shul-b")));
@@ -212,11 +159,8 @@ async fn suite(store: DynStore) {
     let many: Vec<DeviceId> = (0..1200).map(|i| id(&format!("auto{i:04}"))).collect();
     let mut with_existing = many.clone();
     with_existing.push(id("other01"));
-    store
-        .register_devices(&a, &with_existing, now)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let found = store.tenants_of(&with_existing).await.unwrap_or_else(|e| panic!("{e}"));
+    store.register_devices(&a, &with_existing, now).await.must();
+    let found = store.tenants_of(&with_existing).await.must();
     assert_eq!(found.len(), 1201);
     assert_eq!(
         found.get(&id("other01")),
@@ -227,14 +171,14 @@ async fn suite(store: DynStore) {
     let auto = store
         .get(&a, &id("auto0007"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .must()
         .unwrap_or_else(|| panic!("auto0007"));
     assert_eq!(
         (auto.name.as_str(), auto.status, auto.tags.len()),
         ("auto0007", DeviceStatus::Offline, 0)
     );
     for d in &many {
-        assert!(store.delete(&a, d).await.unwrap_or_else(|e| panic!("{e}")));
+        assert!(store.delete(&a, d).await.must());
     }
     let metrics = Metrics {
         cpu_percent: 12.5,
@@ -267,7 +211,7 @@ async fn suite(store: DynStore) {
             },
         ])
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .must();
     store
         .apply_presence(&[PresenceWrite {
             device: id("dev03"),
@@ -277,11 +221,11 @@ async fn suite(store: DynStore) {
             metrics: None,
         }])
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .must();
     let d3 = store
         .get(&a, &id("dev03"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .must()
         .unwrap_or_else(|| panic!("dev03"));
     assert_eq!(d3.status, DeviceStatus::Online);
     assert_eq!(d3.last_seen, Some(t1));
@@ -291,53 +235,32 @@ async fn suite(store: DynStore) {
         status: Some(DeviceStatus::Online),
         ..Default::default()
     };
-    assert_eq!(
-        store
-            .list(&a, &online, &page(50, None))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .total,
-        1
-    );
-    assert_eq!(store.mark_all_offline().await.unwrap_or_else(|e| panic!("{e}")), 2);
-    assert_eq!(
-        store
-            .list(&a, &online, &page(50, None))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .total,
-        0
-    );
+    assert_eq!(store.list(&a, &online, &page(50, None)).await.must().total, 1);
+    assert_eq!(store.mark_all_offline().await.must(), 2);
+    assert_eq!(store.list(&a, &online, &page(50, None)).await.must().total, 0);
 
     // Delete is scoped too.
-    assert!(!store.delete(&b, &id("dev01")).await.unwrap_or_else(|e| panic!("{e}")));
-    assert!(store.delete(&a, &id("dev01")).await.unwrap_or_else(|e| panic!("{e}")));
-    assert!(!store.delete(&a, &id("dev01")).await.unwrap_or_else(|e| panic!("{e}")));
-    assert_eq!(
-        store
-            .list(&a, &all, &page(50, None))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .total,
-        6
-    );
-    store.ping().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(!store.delete(&b, &id("dev01")).await.must());
+    assert!(store.delete(&a, &id("dev01")).await.must());
+    assert!(!store.delete(&a, &id("dev01")).await.must());
+    assert_eq!(store.list(&a, &all, &page(50, None)).await.must().total, 6);
+    store.ping().await.must();
 }
 
 #[tokio::test]
 async fn sqlite_backend_conforms() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().must();
     let url = format!("sqlite:{}", dir.path().join("conformance.sqlite3").display());
-    let store = store::open(&url, "unused").await.unwrap_or_else(|e| panic!("{e}"));
+    let store = store::open(&url, "unused").await.must();
     assert_eq!(store.backend(), "sqlite");
     suite(store).await;
     // The file is real: reopening sees the data.
-    let reopened = store::open(&url, "unused").await.unwrap_or_else(|e| panic!("{e}"));
+    let reopened = store::open(&url, "unused").await.must();
     assert_eq!(
         reopened
             .list(&scope("shul-a"), &DeviceFilter::default(), &page(50, None))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .must()
             .total,
         6
     );
@@ -346,9 +269,7 @@ async fn sqlite_backend_conforms() {
 #[tokio::test]
 async fn mongodb_backend_conforms() {
     let mongo = MongoWire::start();
-    let store = store::open(&mongo.url, "luach_conformance")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let store = store::open(&mongo.url, "luach_conformance").await.must();
     assert_eq!(store.backend(), "mongodb");
     suite(store).await;
 }

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Batch, PresenceTracker, Work, observation};
 use crate::commands::Commands;
-use crate::live::LiveIo;
+use crate::live::LiveSink;
 use crate::metrics::Metrics;
 use crate::store::{DynStore, TenantScope};
 
@@ -40,7 +40,7 @@ impl IngestHandle {
 /// Owns presence and applies observations in batches.
 pub struct Writer {
     pub store: DynStore,
-    pub live: LiveIo,
+    pub live: LiveSink,
     pub commands: Commands,
     pub metrics: Metrics,
     pub tracker: PresenceTracker,
@@ -59,7 +59,7 @@ impl std::fmt::Debug for Writer {
 impl Writer {
     pub fn new(
         store: DynStore,
-        live: LiveIo,
+        live: LiveSink,
         commands: Commands,
         metrics: Metrics,
         offline_after: Duration,
@@ -234,8 +234,8 @@ impl Writer {
         self.metrics
             .devices_connected
             .set(i64::try_from(self.tracker.online_count()).unwrap_or(i64::MAX));
-        for event in &events {
-            self.live.emit(event).await;
+        for event in events {
+            self.live.send(event);
         }
     }
 }
