@@ -24,7 +24,7 @@ trap cleanup EXIT INT TERM
 
 "$BIN/luach-server" serve --http-addr "0.0.0.0:$HTTP_PORT" --mqtt-addr "0.0.0.0:$MQTT_PORT" \
   --data-dir "$DATA_DIR" --web-dir "$ROOT/control-plane/web/dist" --log-format pretty \
-  2>"$DATA_DIR/server.log" &
+  >"$DATA_DIR/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
   curl -fs "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null 2>&1 && break

@@ -142,7 +142,8 @@ impl Default for LogConfig {
     fn default() -> Self {
         Self {
             format: "json".into(),
-            filter: "info".into(),
+            // rumqttd logs every connection at info level: too much for a fleet.
+            filter: "info,rumqttd=warn".into(),
         }
     }
 }

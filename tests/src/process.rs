@@ -75,7 +75,7 @@ impl Server {
             .arg(&options.data_dir)
             .args(["--offline-after", &options.offline_after_secs.to_string()])
             .args(&options.extra_args)
-            .stdout(Stdio::null())
+            .stdout(log.try_clone().unwrap_or_else(|e| panic!("server log: {e}")))
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("spawning luach-server: {e}"));

@@ -1,0 +1,94 @@
+//! `luach-agent run`, the single-screen agent, as a process: it creates and keeps its
+//! identity, finds the broker through the server, comes online, answers a ping, and says
+//! goodbye on SIGTERM.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use luach_tests::{Must, bin_path, spawn_app, wait_for};
+use serde_json::json;
+
+struct Agent(Child);
+
+impl Agent {
+    fn start(server: &str, state_dir: &std::path::Path) -> Self {
+        let child = Command::new(bin_path("luach-agent"))
+            .args([
+                "run",
+                "--server",
+                server,
+                "--heartbeat-secs",
+                "2",
+                "--metrics-secs",
+                "2",
+            ])
+            .arg("--state-dir")
+            .arg(state_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .must();
+        Self(child)
+    }
+
+    fn terminate(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn status(api: &luach_tests::Api, id: &str) -> Option<String> {
+    let (_, body) = api.get(&format!("/api/v1/devices/{id}")).await;
+    body["data"]["status"].as_str().map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_screen_agent_keeps_its_identity_and_says_goodbye() {
+    // A long heartbeat timeout: going offline below can only come from the goodbye.
+    let app = spawn_app(|c| c.presence.offline_after_secs = 600).await;
+    let state = tempfile::tempdir().must();
+    let base = app.api.base.clone();
+
+    let mut agent = Agent::start(&base, state.path());
+    let id = wait_for("the agent to create its identity", Duration::from_secs(30), || {
+        let file = state.path().join("device-id");
+        async move { std::fs::read_to_string(file).ok() }
+    })
+    .await;
+    assert_eq!(id.len(), 26, "{id}");
+    let api = app.api.clone();
+    wait_for("the agent online", Duration::from_secs(30), || {
+        let (api, id) = (api.clone(), id.clone());
+        async move { (status(&api, &id).await.as_deref() == Some("online")).then_some(()) }
+    })
+    .await;
+    let (code, body) = app.api.post(&format!("/api/v1/devices/{id}/ping"), &json!({})).await;
+    assert_eq!((code, body["data"]["status"].as_str()), (200, Some("ok")), "{body}");
+
+    // SIGTERM: a clean goodbye takes the screen offline at once.
+    agent.terminate();
+    wait_for("the goodbye", Duration::from_secs(10), || {
+        let (api, id) = (api.clone(), id.clone());
+        async move { (status(&api, &id).await.as_deref() == Some("offline")).then_some(()) }
+    })
+    .await;
+
+    // Restarted, it is the same screen.
+    let _agent = Agent::start(&base, state.path());
+    wait_for("the same screen back online", Duration::from_secs(30), || {
+        let (api, id) = (api.clone(), id.clone());
+        async move { (status(&api, &id).await.as_deref() == Some("online")).then_some(()) }
+    })
+    .await;
+    assert_eq!(std::fs::read_to_string(state.path().join("device-id")).must(), id);
+    let (_, body) = app.api.get("/api/v1/devices").await;
+    assert_eq!(body["data"]["total"], 1);
+}
