@@ -42,6 +42,10 @@ need_commands() {
 
 ensure_rust() {
   command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (rustup) first" >&2; exit 1; }
+  if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    say "adding rustfmt and clippy to the toolchain"
+    rustup component add rustfmt clippy
+  fi
 }
 
 ensure_node() {
