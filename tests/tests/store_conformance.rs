@@ -4,7 +4,7 @@
 use chrono::{Duration, TimeZone, Utc};
 use luach_control_plane::store::{
     self, DeviceFilter, DevicePatch, DeviceStatus, DynStore, HelloInfo, NewDevice, PageRequest, PresenceWrite,
-    StoreError, TenantScope,
+    StoreError, SynagogueId, SynagogueProfile, TenantScope,
 };
 use luach_schemas::messages::Metrics;
 use luach_schemas::{DeviceId, TenantId};
@@ -245,6 +245,73 @@ async fn suite(store: DynStore) {
     assert!(!store.delete(&a, &id("dev01")).await.must());
     assert_eq!(store.list(&a, &all, &page(50, None)).await.must().total, 6);
     store.ping().await.must();
+
+    synagogues(&store, now).await;
+}
+
+fn profile(name: &str) -> SynagogueProfile {
+    serde_json::from_value(serde_json::json!({
+        "name": name, "latitude": 31.778, "longitude": 35.2354, "elevation_m": 754.0,
+        "timezone": "Asia/Jerusalem", "israel": true, "nusach": "sefard", "language": "he",
+        "candle_lighting_minutes": 40,
+        "schedule": {"rules": [{"name": "מנחה", "time": {"zman": "sunset", "offset_minutes": -15},
+                                "round": {"mode": "down", "minutes": 5}, "days": ["weekday"]}]}
+    }))
+    .must()
+}
+
+async fn synagogues(store: &DynStore, now: chrono::DateTime<Utc>) {
+    let a = scope("shul-a");
+    let b = scope("shul-b");
+    let sid = |s: &str| SynagogueId::parse(s).must();
+    let (created, is_new) = store
+        .put_synagogue(&a, &sid("beit-el"), profile("בית אל"), now)
+        .await
+        .must();
+    assert!(is_new);
+    assert_eq!(created.profile, profile("בית אל"));
+    // Another tenant may use the same id: it is a different synagogue.
+    let (_, is_new) = store
+        .put_synagogue(&b, &sid("beit-el"), profile("Other"), now)
+        .await
+        .must();
+    assert!(is_new);
+    // Replacing keeps created_at and moves updated_at.
+    let later = now + Duration::minutes(5);
+    let (replaced, is_new) = store
+        .put_synagogue(&a, &sid("beit-el"), profile("בית אל החדש"), later)
+        .await
+        .must();
+    assert!(!is_new);
+    assert_eq!((replaced.created_at, replaced.updated_at), (now, later));
+    let got = store
+        .get_synagogue(&a, &sid("beit-el"))
+        .await
+        .must()
+        .unwrap_or_else(|| panic!("missing"));
+    assert_eq!(got, replaced);
+    assert_eq!(
+        store
+            .get_synagogue(&b, &sid("beit-el"))
+            .await
+            .must()
+            .map(|s| s.profile.name),
+        Some("Other".to_owned())
+    );
+    store.put_synagogue(&a, &sid("alef"), profile("א"), now).await.must();
+    let names: Vec<String> = store
+        .list_synagogues(&a, 10)
+        .await
+        .must()
+        .into_iter()
+        .map(|s| s.id.to_string())
+        .collect();
+    assert_eq!(names, ["alef", "beit-el"]);
+    assert_eq!(store.list_synagogues(&a, 1).await.must().len(), 1);
+    assert!(!store.delete_synagogue(&b, &sid("alef")).await.must());
+    assert!(store.delete_synagogue(&a, &sid("alef")).await.must());
+    assert!(store.get_synagogue(&a, &sid("alef")).await.must().is_none());
+    assert_eq!(store.list_synagogues(&b, 10).await.must().len(), 1);
 }
 
 #[tokio::test]

@@ -32,7 +32,7 @@ pub struct DataBody<T> {
     pub data: T,
 }
 
-fn data<T: Serialize>(data: T) -> Json<DataBody<T>> {
+pub(super) fn data<T: Serialize>(data: T) -> Json<DataBody<T>> {
     Json(DataBody { data })
 }
 

@@ -3,6 +3,7 @@
 mod devices;
 mod extract;
 mod ops;
+mod synagogues;
 mod tenant;
 
 use std::time::Instant;
@@ -36,6 +37,12 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/devices/{id}/ping", post(devices::ping))
         .route("/agent/bootstrap", get(ops::bootstrap))
+        .route("/synagogues", get(synagogues::list))
+        .route(
+            "/synagogues/{id}",
+            get(synagogues::get).put(synagogues::put).delete(synagogues::delete),
+        )
+        .route("/synagogues/{id}/preview", get(synagogues::preview))
         .fallback(api_not_found);
 
     let mut router = Router::new()

@@ -9,6 +9,7 @@ mod model;
 mod mongo;
 mod scope;
 mod sqlite;
+mod synagogue;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub use model::{
 pub use mongo::MongoStore;
 pub use scope::TenantScope;
 pub use sqlite::SqliteStore;
+pub use synagogue::{Language, Nusach, Synagogue, SynagogueId, SynagogueProfile};
 
 /// Largest page a listing returns; larger requests are clamped.
 pub const MAX_PAGE_SIZE: u32 = 500;
@@ -66,6 +68,25 @@ pub trait DeviceRepo: Send + Sync {
     async fn delete(&self, scope: &TenantScope, id: &DeviceId) -> StoreResult<bool>;
 }
 
+/// Tenant-scoped synagogue profiles.
+#[async_trait]
+pub trait SynagogueRepo: Send + Sync {
+    /// The scope's synagogues ordered by id, at most `limit`.
+    async fn list_synagogues(&self, scope: &TenantScope, limit: u32) -> StoreResult<Vec<Synagogue>>;
+    async fn get_synagogue(&self, scope: &TenantScope, id: &SynagogueId) -> StoreResult<Option<Synagogue>>;
+    /// Creates or replaces the profile; `created_at` survives replacement. Returns the stored
+    /// synagogue and whether it was created.
+    async fn put_synagogue(
+        &self,
+        scope: &TenantScope,
+        id: &SynagogueId,
+        profile: SynagogueProfile,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Synagogue, bool)>;
+    /// True when a synagogue was deleted.
+    async fn delete_synagogue(&self, scope: &TenantScope, id: &SynagogueId) -> StoreResult<bool>;
+}
+
 /// Device-wide operations of the MQTT ingest pipeline.
 ///
 /// The broker has already authenticated the device id (it is the topic prefix), and the
@@ -86,7 +107,7 @@ pub trait IngestRepo: Send + Sync {
 
 /// A storage backend.
 #[async_trait]
-pub trait Store: DeviceRepo + IngestRepo {
+pub trait Store: DeviceRepo + SynagogueRepo + IngestRepo {
     /// Round trip to the backend, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
     /// "sqlite" or "mongodb".

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Device, DeviceFilter, DevicePatch, DeviceRepo, DeviceStatus, IngestRepo, NewDevice, Page, PageRequest,
-    PresenceWrite, Store, StoreError, StoreResult, TenantScope,
+    PresenceWrite, Store, StoreError, StoreResult, Synagogue, SynagogueId, SynagogueProfile, SynagogueRepo,
+    TenantScope,
 };
 
 /// How many presence updates are in flight at once.
@@ -255,6 +256,101 @@ fn presence_update(w: &PresenceWrite) -> StoreResult<Document> {
         update.insert("$set", set);
     }
     Ok(update)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SynagogueDoc {
+    /// `{tenant}:{id}`: unique across tenants, while queries still filter by `tenant_id`.
+    #[serde(rename = "_id")]
+    key: String,
+    tenant_id: String,
+    id: String,
+    profile: SynagogueProfile,
+    created_at: bson::DateTime,
+    updated_at: bson::DateTime,
+}
+
+impl SynagogueDoc {
+    fn into_synagogue(self) -> StoreResult<Synagogue> {
+        Ok(Synagogue {
+            id: SynagogueId::parse(&self.id).map_err(|e| corrupt("synagogue id", e))?,
+            tenant_id: TenantId::parse(&self.tenant_id).map_err(|e| corrupt("tenant id", e))?,
+            profile: self.profile,
+            created_at: self.created_at.to_chrono(),
+            updated_at: self.updated_at.to_chrono(),
+        })
+    }
+}
+
+impl MongoStore {
+    fn synagogues(&self) -> Collection<SynagogueDoc> {
+        self.db.collection("synagogues")
+    }
+
+    fn synagogue_key(scope: &TenantScope, id: &SynagogueId) -> Document {
+        doc! {"_id": format!("{}:{}", scope.tenant(), id), "tenant_id": scope.tenant().as_str()}
+    }
+}
+
+#[async_trait]
+impl SynagogueRepo for MongoStore {
+    async fn list_synagogues(&self, scope: &TenantScope, limit: u32) -> StoreResult<Vec<Synagogue>> {
+        let options = FindOptions::builder()
+            .sort(doc! {"id": 1})
+            .limit(i64::from(limit))
+            .build();
+        let docs: Vec<SynagogueDoc> = self
+            .synagogues()
+            .find(doc! {"tenant_id": scope.tenant().as_str()})
+            .with_options(options)
+            .await?
+            .try_collect()
+            .await?;
+        docs.into_iter().map(SynagogueDoc::into_synagogue).collect()
+    }
+
+    async fn get_synagogue(&self, scope: &TenantScope, id: &SynagogueId) -> StoreResult<Option<Synagogue>> {
+        self.synagogues()
+            .find_one(Self::synagogue_key(scope, id))
+            .await?
+            .map(SynagogueDoc::into_synagogue)
+            .transpose()
+    }
+
+    async fn put_synagogue(
+        &self,
+        scope: &TenantScope,
+        id: &SynagogueId,
+        profile: SynagogueProfile,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Synagogue, bool)> {
+        let now_b = bson::DateTime::from_chrono(now);
+        let profile_b = bson::to_bson(&profile).map_err(|e| corrupt("synagogue profile", e))?;
+        let update = doc! {
+            "$set": {"profile": profile_b, "updated_at": now_b, "id": id.as_str()},
+            "$setOnInsert": {"created_at": now_b},
+        };
+        let result = self
+            .synagogues()
+            .update_one(Self::synagogue_key(scope, id), update)
+            .upsert(true)
+            .await?;
+        let created = result.upserted_id.is_some();
+        let stored = self
+            .get_synagogue(scope, id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("stored synagogue vanished".into()))?;
+        Ok((stored, created))
+    }
+
+    async fn delete_synagogue(&self, scope: &TenantScope, id: &SynagogueId) -> StoreResult<bool> {
+        Ok(self
+            .synagogues()
+            .delete_one(Self::synagogue_key(scope, id))
+            .await?
+            .deleted_count
+            > 0)
+    }
 }
 
 #[async_trait]

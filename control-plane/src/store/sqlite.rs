@@ -17,7 +17,8 @@ use rusqlite::{Connection, Row, params, params_from_iter, types::Value};
 
 use super::{
     Device, DeviceFilter, DevicePatch, DeviceRepo, DeviceStatus, IngestRepo, NewDevice, Page, PageRequest,
-    PresenceWrite, Store, StoreError, StoreResult, TenantScope,
+    PresenceWrite, Store, StoreError, StoreResult, Synagogue, SynagogueId, SynagogueProfile, SynagogueRepo,
+    TenantScope,
 };
 
 const SCHEMA: &str = r#"
@@ -40,6 +41,14 @@ CREATE TABLE IF NOT EXISTS devices (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS devices_tenant_id ON devices (tenant_id, id);
 CREATE INDEX IF NOT EXISTS devices_tenant_status ON devices (tenant_id, status, id);
+CREATE TABLE IF NOT EXISTS synagogues (
+    tenant_id  TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    profile    TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) STRICT;
 "#;
 
 const COLUMNS: &str = "id, tenant_id, name, tags, grp, notes, status, last_seen, agent_version, \
@@ -285,6 +294,90 @@ impl DeviceRepo for SqliteStore {
         self.with(move |conn| {
             Ok(conn.execute(
                 "DELETE FROM devices WHERE tenant_id = ?1 AND id = ?2",
+                params![tenant, id],
+            )? > 0)
+        })
+        .await
+    }
+}
+
+fn synagogue_from_row(row: &Row<'_>) -> StoreResult<Synagogue> {
+    let tenant: String = row.get(0)?;
+    let id: String = row.get(1)?;
+    let profile: String = row.get(2)?;
+    Ok(Synagogue {
+        tenant_id: TenantId::parse(&tenant).map_err(|e| corrupt("tenant id", e))?,
+        id: SynagogueId::parse(&id).map_err(|e| corrupt("synagogue id", e))?,
+        profile: serde_json::from_str(&profile).map_err(|e| corrupt("synagogue profile", e))?,
+        created_at: from_ms(row.get(3)?).ok_or_else(|| corrupt("created_at", "missing"))?,
+        updated_at: from_ms(row.get(4)?).ok_or_else(|| corrupt("updated_at", "missing"))?,
+    })
+}
+
+fn get_synagogue(conn: &Connection, tenant: &str, id: &str) -> StoreResult<Option<Synagogue>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT tenant_id, id, profile, created_at, updated_at FROM synagogues WHERE tenant_id = ?1 AND id = ?2",
+    )?;
+    let mut rows = stmt.query(params![tenant, id])?;
+    rows.next()?.map(synagogue_from_row).transpose()
+}
+
+#[async_trait]
+impl SynagogueRepo for SqliteStore {
+    async fn list_synagogues(&self, scope: &TenantScope, limit: u32) -> StoreResult<Vec<Synagogue>> {
+        let tenant = scope.tenant().to_string();
+        self.with(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT tenant_id, id, profile, created_at, updated_at FROM synagogues \
+                 WHERE tenant_id = ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let mut rows = stmt.query(params![tenant, limit])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(synagogue_from_row(row)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn get_synagogue(&self, scope: &TenantScope, id: &SynagogueId) -> StoreResult<Option<Synagogue>> {
+        let (tenant, id) = (scope.tenant().to_string(), id.to_string());
+        self.with(move |conn| get_synagogue(conn, &tenant, &id)).await
+    }
+
+    async fn put_synagogue(
+        &self,
+        scope: &TenantScope,
+        id: &SynagogueId,
+        profile: SynagogueProfile,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Synagogue, bool)> {
+        let (tenant, id) = (scope.tenant().clone(), id.clone());
+        // Answer with what is stored: millisecond precision.
+        let now = from_ms(Some(ms(now))).unwrap_or(now);
+        self.with(move |conn| {
+            let json = serde_json::to_string(&profile).map_err(|e| corrupt("synagogue profile", e))?;
+            let tx = conn.transaction()?;
+            let existing = get_synagogue(&tx, tenant.as_str(), id.as_str())?;
+            let created_at = existing.as_ref().map_or(now, |s| s.created_at);
+            tx.execute(
+                "INSERT INTO synagogues (tenant_id, id, profile, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (tenant_id, id) DO UPDATE SET profile = excluded.profile, updated_at = excluded.updated_at",
+                params![tenant.as_str(), id.as_str(), json, ms(created_at), ms(now)],
+            )?;
+            tx.commit()?;
+            let stored = Synagogue { id, tenant_id: tenant, profile, created_at, updated_at: now };
+            Ok((stored, existing.is_none()))
+        })
+        .await
+    }
+
+    async fn delete_synagogue(&self, scope: &TenantScope, id: &SynagogueId) -> StoreResult<bool> {
+        let (tenant, id) = (scope.tenant().to_string(), id.to_string());
+        self.with(move |conn| {
+            Ok(conn.execute(
+                "DELETE FROM synagogues WHERE tenant_id = ?1 AND id = ?2",
                 params![tenant, id],
             )? > 0)
         })

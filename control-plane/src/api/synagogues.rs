@@ -1,0 +1,214 @@
+//! `/api/v1/synagogues`: profiles with prayer-schedule rules, and a preview of any day.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::{NaiveDate, Utc};
+use luach_calendar::{DayInfo, DayOptions, Havdalah, Location, ZmanimOptions};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::devices::{DataBody, data};
+use super::extract::{ValidJson, ValidQuery};
+use super::tenant::Scope;
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+use crate::store::{Synagogue, SynagogueId, SynagogueProfile};
+
+/// Most synagogues one tenant lists.
+pub const MAX_SYNAGOGUES: u32 = 500;
+/// Most rules and overrides in one schedule.
+pub const MAX_RULES: usize = 200;
+pub const MAX_OVERRIDES: usize = 1_000;
+
+fn parse_id(raw: &str) -> Result<SynagogueId, ApiError> {
+    SynagogueId::parse(raw).map_err(|_| ApiError::not_found("synagogue"))
+}
+
+/// Every problem of a profile, with field paths.
+fn check_profile(p: &SynagogueProfile) -> Result<Location, ApiError> {
+    let mut errors = Vec::new();
+    let mut fail = |path: &str, message: String| {
+        errors.push(FieldError {
+            path: path.to_owned(),
+            message,
+        })
+    };
+    let printable = |s: &str| !s.chars().any(char::is_control);
+    if p.name.trim().is_empty() || p.name.chars().count() > 100 || !printable(&p.name) {
+        fail("name", "must be 1–100 printable characters".into());
+    }
+    if p.address.chars().count() > 200 || !printable(&p.address) {
+        fail("address", "at most 200 printable characters".into());
+    }
+    if !(-90.0..=90.0).contains(&p.latitude) {
+        fail("latitude", "must be between -90 and 90".into());
+    }
+    if !(-180.0..=180.0).contains(&p.longitude) {
+        fail("longitude", "must be between -180 and 180".into());
+    }
+    if !(-500.0..=9_000.0).contains(&p.elevation_m) {
+        fail("elevation_m", "must be between -500 and 9000 metres".into());
+    }
+    if p.timezone.parse::<chrono_tz::Tz>().is_err() {
+        fail("timezone", format!("{:?} is not an IANA time zone", p.timezone));
+    }
+    if p.candle_lighting_minutes > 120 {
+        fail("candle_lighting_minutes", "must be 0–120".into());
+    }
+    match p.havdalah {
+        Havdalah::Degrees(d) if !(0.0..=20.0).contains(&d) => fail("havdalah.degrees", "must be 0–20".into()),
+        Havdalah::Minutes(m) if m > 120 => fail("havdalah.minutes", "must be 0–120".into()),
+        _ => {}
+    }
+    if p.schedule.rules.len() > MAX_RULES {
+        fail("schedule.rules", format!("at most {MAX_RULES} rules"));
+    }
+    if p.schedule.overrides.len() > MAX_OVERRIDES {
+        fail("schedule.overrides", format!("at most {MAX_OVERRIDES} overrides"));
+    }
+    if let Err(e) = p.schedule.validate() {
+        match e {
+            luach_calendar::Error::InvalidRule { path, message } => fail(&format!("schedule.{path}"), message),
+            other => fail("schedule", other.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    Location::new(p.latitude, p.longitude, p.elevation_m, &p.timezone).map_err(|e| {
+        ApiError::validation(vec![FieldError {
+            path: "timezone".into(),
+            message: e.to_string(),
+        }])
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<u32>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    scope: Scope,
+    ValidQuery(q): ValidQuery<ListQuery>,
+) -> Result<Json<DataBody<Vec<Synagogue>>>, ApiError> {
+    let limit = q.limit.unwrap_or(MAX_SYNAGOGUES).clamp(1, MAX_SYNAGOGUES);
+    Ok(data(
+        state
+            .metrics
+            .time_store("synagogues.list", state.store.list_synagogues(&scope.0, limit))
+            .await?,
+    ))
+}
+
+async fn find(state: &AppState, scope: &Scope, id: &SynagogueId) -> Result<Synagogue, ApiError> {
+    state
+        .metrics
+        .time_store("synagogues.get", state.store.get_synagogue(&scope.0, id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("synagogue"))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+) -> Result<Json<DataBody<Synagogue>>, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(data(find(&state, &scope, &id).await?))
+}
+
+/// PUT creates (201) or replaces (200) the whole profile.
+pub async fn put(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+    ValidJson(profile): ValidJson<SynagogueProfile>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = SynagogueId::parse(&id).map_err(|e| {
+        ApiError::validation(vec![FieldError {
+            path: "id".into(),
+            message: e.to_string(),
+        }])
+    })?;
+    check_profile(&profile)?;
+    let (stored, created) = state
+        .metrics
+        .time_store(
+            "synagogues.put",
+            state.store.put_synagogue(&scope.0, &id, profile, Utc::now()),
+        )
+        .await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, data(stored)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    if state
+        .metrics
+        .time_store("synagogues.delete", state.store.delete_synagogue(&scope.0, &id))
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("synagogue"))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewQuery {
+    /// Civil date, YYYY-MM-DD; default: today at the synagogue.
+    date: Option<NaiveDate>,
+}
+
+/// The computed day: Hebrew date, holidays, parsha, zmanim, and the prayer times the rules
+/// give, in the synagogue's local time.
+pub async fn preview(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+    ValidQuery(q): ValidQuery<PreviewQuery>,
+) -> Result<Json<DataBody<Value>>, ApiError> {
+    let id = parse_id(&id)?;
+    let synagogue = find(&state, &scope, &id).await?;
+    let p = &synagogue.profile;
+    let location = check_profile(p)?;
+    let date = q.date.unwrap_or_else(|| location.local_date(Utc::now()));
+    let options = DayOptions {
+        israel: p.israel,
+        zmanim: ZmanimOptions {
+            use_elevation: p.use_elevation,
+            candle_lighting_minutes: p.candle_lighting_minutes,
+            havdalah: p.havdalah,
+        },
+    };
+    let day = DayInfo::compute(&location, date, &options).map_err(|e| {
+        ApiError::validation(vec![FieldError {
+            path: "date".into(),
+            message: e.to_string(),
+        }])
+        .with_status(StatusCode::BAD_REQUEST, "invalid_query")
+    })?;
+    let schedule: Vec<Value> = p
+        .schedule
+        .evaluate(&day)
+        .into_iter()
+        .map(|t| match t.time {
+            Ok(at) => json!({"name": t.name, "time": day.local_iso(at), "rule": t.rule}),
+            Err(why) => json!({"name": t.name, "time": null, "rule": t.rule, "unavailable": format!("{why:?}")}),
+        })
+        .collect();
+    Ok(data(
+        json!({"synagogue": synagogue.id, "day": day.to_json(), "schedule": schedule}),
+    ))
+}

@@ -1,0 +1,79 @@
+//! Synagogue profiles: where a congregation is, how it counts its times, and its prayer
+//! schedule rules. Stored whole (one document per synagogue), validated at the API.
+
+use chrono::{DateTime, Utc};
+use luach_calendar::{Havdalah, RuleSet};
+use luach_schemas::TenantId;
+use serde::{Deserialize, Serialize};
+
+/// A synagogue's id within its tenant: 1–64 lower-case letters, digits and '-'.
+pub type SynagogueId = TenantId;
+
+/// Prayer rite, which decides some texts and customs on the screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Nusach {
+    Ashkenaz,
+    Sefard,
+    EdotHamizrach,
+    Chabad,
+    Other,
+}
+
+/// Language of the screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    He,
+    En,
+}
+
+/// Everything a gabbai sets about the synagogue (the API's request and response body).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SynagogueProfile {
+    pub name: String,
+    #[serde(default)]
+    pub address: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    #[serde(default)]
+    pub elevation_m: f64,
+    /// IANA time zone, e.g. `Asia/Jerusalem`.
+    pub timezone: String,
+    /// Israeli holiday and Torah-reading schedule.
+    #[serde(default)]
+    pub israel: bool,
+    pub nusach: Nusach,
+    pub language: Language,
+    /// Minutes before sunset (18 by default; 40 in Jerusalem).
+    #[serde(default = "default_candle_minutes")]
+    pub candle_lighting_minutes: u32,
+    #[serde(default = "default_havdalah")]
+    pub havdalah: Havdalah,
+    /// Elevation-adjusted sunrise and sunset for every zman.
+    #[serde(default)]
+    pub use_elevation: bool,
+    /// Prayer times as rules (fixed or relative to zmanim, rounded, clamped) with overrides.
+    #[serde(default)]
+    pub schedule: RuleSet,
+}
+
+fn default_candle_minutes() -> u32 {
+    18
+}
+
+fn default_havdalah() -> Havdalah {
+    Havdalah::Degrees(8.5)
+}
+
+/// A stored synagogue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Synagogue {
+    pub id: SynagogueId,
+    pub tenant_id: TenantId,
+    #[serde(flatten)]
+    pub profile: SynagogueProfile,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
