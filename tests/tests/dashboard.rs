@@ -57,3 +57,35 @@ async fn dashboard_shows_a_screen_going_online_and_offline() {
     let (code, _) = app.api.get("/some/client/route").await;
     assert_eq!(code, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gabbai_edits_the_schedule_and_sees_the_preview() {
+    let app = spawn_app(|c| c.http.web_dir = Some(web_dist())).await;
+    let base = format!("http://{}", app.http);
+    let shots = std::env::var_os("LUACH_SCREENSHOT_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    std::fs::create_dir_all(&shots).unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new("node")
+        .arg(node_script("synagogue.mjs"))
+        .arg(&base)
+        .arg(&shots)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("node not available ({e}); scripts/test.sh installs it"));
+    assert!(
+        out.status.success(),
+        "browser script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    // What the page showed is what the API computes.
+    let (code, body) = app.api.get("/api/v1/synagogues/main/preview?date=2026-12-04").await;
+    assert_eq!(code, 200, "{body}");
+    let mincha = body["data"]["schedule"][0]["time"].as_str().unwrap_or_default();
+    assert_eq!(body["data"]["schedule"][0]["name"], "Mincha");
+    assert_eq!(
+        shown,
+        mincha.get(11..16).unwrap_or_default(),
+        "page showed {shown}, API says {mincha}"
+    );
+    assert_eq!(body["data"]["day"]["hebrew_date"]["month"], "Kislev");
+}

@@ -1,0 +1,199 @@
+// Synagogue page: the gabbai edits the profile and prayer-schedule rules and sees the
+// computed day (zmanim and prayer times) for any date.
+import { lang, t, type MessageKey } from "./i18n";
+
+interface Profile {
+  name: string;
+  address: string;
+  latitude: number;
+  longitude: number;
+  elevation_m: number;
+  timezone: string;
+  israel: boolean;
+  nusach: string;
+  language: string;
+  candle_lighting_minutes: number;
+  schedule: { rules: unknown[]; overrides: unknown[] };
+}
+
+interface FieldError {
+  path: string;
+  message: string;
+}
+
+const ID = "main";
+const DEFAULT: Profile = {
+  name: "",
+  address: "",
+  latitude: 31.778,
+  longitude: 35.2354,
+  elevation_m: 754,
+  timezone: "Asia/Jerusalem",
+  israel: true,
+  nusach: "ashkenaz",
+  language: "he",
+  candle_lighting_minutes: 40,
+  schedule: { rules: [], overrides: [] },
+};
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function field(labelKey: MessageKey, input: HTMLElement): HTMLLabelElement {
+  const label = el("label", { class: "field" });
+  label.append(el("span", {}, t(labelKey)), input);
+  return label;
+}
+
+function localTime(iso: string | null): string {
+  if (!iso) return "—";
+  return iso.slice(11, 16);
+}
+
+export class SynagoguePage {
+  private profile: Profile = structuredClone(DEFAULT);
+  private date = new Date().toISOString().slice(0, 10);
+  private errors: FieldError[] = [];
+  private preview: { day: { zmanim: Record<string, string | null>; hebrew_date: { day: number; month: string; year: number }; holidays: string[]; parsha: string[] }; schedule: { name: string; time: string | null }[] } | null = null;
+  private saved = false;
+
+  constructor(private root: HTMLElement) {}
+
+  async start(): Promise<void> {
+    // The list (not GET by id) so a first visit, before anything is saved, is not an error.
+    const resp = await fetch("/api/v1/synagogues");
+    if (resp.ok) {
+      const saved = ((await resp.json()).data as ({ id: string } & Profile)[]).find((s) => s.id === ID);
+      if (saved) {
+        this.profile = { ...DEFAULT, ...saved };
+        await this.loadPreview();
+      }
+    }
+    this.render();
+  }
+
+  private async save(form: HTMLFormElement): Promise<void> {
+    const data = new FormData(form);
+    let schedule: Profile["schedule"];
+    try {
+      schedule = JSON.parse(String(data.get("schedule") ?? "{}"));
+    } catch (err) {
+      this.errors = [{ path: "schedule", message: String(err) }];
+      this.render();
+      // The textarea keeps the text that failed to parse.
+      const area = this.root.querySelector<HTMLTextAreaElement>('textarea[name="schedule"]');
+      if (area) area.value = String(data.get("schedule") ?? "");
+      return;
+    }
+    const profile: Profile = {
+      ...this.profile,
+      name: String(data.get("name") ?? ""),
+      address: String(data.get("address") ?? ""),
+      latitude: Number(data.get("latitude")),
+      longitude: Number(data.get("longitude")),
+      elevation_m: Number(data.get("elevation_m")),
+      timezone: String(data.get("timezone") ?? ""),
+      israel: data.get("israel") === "on",
+      candle_lighting_minutes: Number(data.get("candle_lighting_minutes")),
+      schedule,
+    };
+    // Keep what was typed even if the server refuses it, so nothing has to be typed again.
+    this.profile = profile;
+    const resp = await fetch(`/api/v1/synagogues/${ID}`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(profile),
+    });
+    const body = await resp.json();
+    if (resp.ok) {
+      this.profile = { ...DEFAULT, ...body.data };
+      this.errors = [];
+      this.saved = true;
+      await this.loadPreview();
+    } else {
+      this.errors = body.error?.fields ?? [{ path: "", message: body.error?.message ?? `HTTP ${resp.status}` }];
+      this.saved = false;
+    }
+    this.render();
+  }
+
+  private async loadPreview(): Promise<void> {
+    const resp = await fetch(`/api/v1/synagogues/${ID}/preview?date=${this.date}`);
+    this.preview = resp.ok ? (await resp.json()).data : null;
+  }
+
+  render(): void {
+    const form = el("form", { class: "synagogue", "data-testid": "synagogue-form" });
+    const input = (name: string, value: string | number, type = "text") => el("input", { name, value: String(value), type, step: "any" });
+    const israel = el("input", { name: "israel", type: "checkbox" });
+    israel.checked = this.profile.israel;
+    const schedule = el("textarea", { name: "schedule", rows: "10", dir: "ltr", spellcheck: "false" });
+    schedule.value = JSON.stringify(this.profile.schedule, null, 2);
+    form.append(
+      field("synagogue.name", input("name", this.profile.name)),
+      field("synagogue.address", input("address", this.profile.address)),
+      field("synagogue.latitude", input("latitude", this.profile.latitude, "number")),
+      field("synagogue.longitude", input("longitude", this.profile.longitude, "number")),
+      field("synagogue.elevation", input("elevation_m", this.profile.elevation_m, "number")),
+      field("synagogue.timezone", input("timezone", this.profile.timezone)),
+      field("synagogue.candleMinutes", input("candle_lighting_minutes", this.profile.candle_lighting_minutes, "number")),
+      field("synagogue.israel", israel),
+      field("synagogue.schedule", schedule),
+    );
+    const save = el("button", { type: "submit", "data-testid": "save" }, t("synagogue.save"));
+    form.append(save);
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      void this.save(form);
+    });
+
+    const nodes: HTMLElement[] = [el("h2", {}, t("synagogue.heading")), form];
+    if (this.saved) nodes.push(el("p", { class: "ok", role: "status" }, t("synagogue.saved")));
+    if (this.errors.length) {
+      const list = el("ul", { class: "error", role: "alert", "data-testid": "errors" });
+      for (const e of this.errors) list.append(el("li", {}, e.path ? `${e.path}: ${e.message}` : e.message));
+      nodes.push(list);
+    }
+    nodes.push(this.previewSection());
+    this.root.replaceChildren(...nodes);
+  }
+
+  private previewSection(): HTMLElement {
+    const section = el("section", { class: "preview", "data-testid": "preview" });
+    const date = el("input", { type: "date", value: this.date, "data-testid": "preview-date" });
+    date.addEventListener("change", async () => {
+      this.date = date.value;
+      await this.loadPreview();
+      this.render();
+    });
+    section.append(el("h3", {}, t("synagogue.preview")), date);
+    if (!this.preview) {
+      section.append(el("p", { class: "empty" }, t("synagogue.noPreview")));
+      return section;
+    }
+    const d = this.preview.day;
+    const hebrew = `${d.hebrew_date.day} ${d.hebrew_date.month} ${d.hebrew_date.year}`;
+    section.append(el("p", { "data-testid": "hebrew-date" }, [hebrew, ...d.holidays, ...d.parsha].join(" · ")));
+    const table = el("table", { class: "devices" });
+    const rows: [string, string | null, string][] = [
+      ...this.preview.schedule.map((s): [string, string | null, string] => [s.name, s.time, "prayer"]),
+      ...(["sunrise", "sunset", "candle_lighting", "havdalah", "tzeit_8_5"] as const).map(
+        (k): [string, string | null, string] => [t(`zman.${k}` as MessageKey), d.zmanim[k] ?? null, k],
+      ),
+    ];
+    for (const [name, time, kind] of rows) {
+      const tr = el("tr", { "data-kind": kind, "data-name": name });
+      const cell = el("td");
+      cell.append(el("bdi", { dir: "ltr" }, localTime(time)));
+      tr.append(el("th", { scope: "row" }, name), cell);
+      table.append(tr);
+    }
+    section.append(table);
+    section.lang = lang();
+    return section;
+  }
+}
