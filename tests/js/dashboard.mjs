@@ -2,16 +2,10 @@
 // usage: node dashboard.mjs BASE_URL DEVICE_ID SCREENSHOT_DIR
 // Prints "online" when the device's row shows online (the test then stops the device),
 // "offline" when the row turns offline without a reload; exits 0 on success.
-import { chromium } from "playwright-core";
+import { launchChromium } from "./browser.mjs";
 
 const [base, device, shots] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage({ locale: "en-US" });
   const errors = [];

@@ -1,16 +1,10 @@
 // A gabbai edits the synagogue in the dashboard and sees the preview (Chromium, playwright-core).
 // usage: node synagogue.mjs BASE_URL SCREENSHOT_DIR
 // Prints the Mincha time the preview shows for 2026-12-04; exits 0 on success.
-import { chromium } from "playwright-core";
+import { launchChromium } from "./browser.mjs";
 
 const [base, shots] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage({ locale: "en-US" });
   const errors = [];
