@@ -2,6 +2,7 @@
 
 mod devices;
 mod extract;
+mod memorials;
 mod ops;
 mod synagogues;
 mod tenant;
@@ -37,6 +38,12 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/devices/{id}/ping", post(devices::ping))
         .route("/agent/bootstrap", get(ops::bootstrap))
+        .route("/memorials", get(memorials::list).post(memorials::create))
+        .route("/memorials/yahrzeits", get(memorials::yahrzeits))
+        .route(
+            "/memorials/{id}",
+            get(memorials::get).put(memorials::replace).delete(memorials::delete),
+        )
         .route("/synagogues", get(synagogues::list))
         .route(
             "/synagogues/{id}",

@@ -14,7 +14,7 @@ use super::extract::{ValidJson, ValidQuery};
 use super::tenant::Scope;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
-use crate::store::{Synagogue, SynagogueId, SynagogueProfile};
+use crate::store::{Synagogue, SynagogueId, SynagogueProfile, SynagogueRepo};
 
 /// Most synagogues one tenant lists.
 pub const MAX_SYNAGOGUES: u32 = 500;

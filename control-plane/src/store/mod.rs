@@ -5,6 +5,8 @@
 //! device ids that the broker has authenticated, and are named for that one purpose.
 //! Both backends pass the same conformance suite (`tests/tests/store_conformance.rs`).
 
+mod docs;
+mod memorial;
 mod model;
 mod mongo;
 mod scope;
@@ -18,13 +20,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use luach_schemas::{DeviceId, TenantId};
 
+pub use docs::{DocKind, StoredDoc};
+pub use memorial::{Memorial, MemorialInput, MemorialRepo, PassingDate};
 pub use model::{
     Device, DeviceFilter, DevicePatch, DeviceStatus, HelloInfo, NewDevice, Page, PageRequest, PresenceWrite,
 };
 pub use mongo::MongoStore;
 pub use scope::TenantScope;
 pub use sqlite::SqliteStore;
-pub use synagogue::{Language, Nusach, Synagogue, SynagogueId, SynagogueProfile};
+pub use synagogue::{Language, Nusach, Synagogue, SynagogueId, SynagogueProfile, SynagogueRepo};
 
 /// Largest page a listing returns; larger requests are clamped.
 pub const MAX_PAGE_SIZE: u32 = 500;
@@ -68,23 +72,30 @@ pub trait DeviceRepo: Send + Sync {
     async fn delete(&self, scope: &TenantScope, id: &DeviceId) -> StoreResult<bool>;
 }
 
-/// Tenant-scoped synagogue profiles.
+/// Tenant-scoped documents of every [`DocKind`].
 #[async_trait]
-pub trait SynagogueRepo: Send + Sync {
-    /// The scope's synagogues ordered by id, at most `limit`.
-    async fn list_synagogues(&self, scope: &TenantScope, limit: u32) -> StoreResult<Vec<Synagogue>>;
-    async fn get_synagogue(&self, scope: &TenantScope, id: &SynagogueId) -> StoreResult<Option<Synagogue>>;
-    /// Creates or replaces the profile; `created_at` survives replacement. Returns the stored
-    /// synagogue and whether it was created.
-    async fn put_synagogue(
+pub trait DocRepo: Send + Sync {
+    /// Documents of `kind` in the scope's tenant, ordered by id, after `after`, at most `limit`.
+    async fn list_docs(
         &self,
         scope: &TenantScope,
-        id: &SynagogueId,
-        profile: SynagogueProfile,
+        kind: DocKind,
+        limit: u32,
+        after: Option<&str>,
+    ) -> StoreResult<Vec<StoredDoc>>;
+    async fn get_doc(&self, scope: &TenantScope, kind: DocKind, id: &str) -> StoreResult<Option<StoredDoc>>;
+    /// Creates or replaces; `created_at` survives replacement. Returns the stored document
+    /// (timestamps at the store's millisecond precision) and whether it was created.
+    async fn put_doc(
+        &self,
+        scope: &TenantScope,
+        kind: DocKind,
+        id: &str,
+        body: serde_json::Value,
         now: DateTime<Utc>,
-    ) -> StoreResult<(Synagogue, bool)>;
-    /// True when a synagogue was deleted.
-    async fn delete_synagogue(&self, scope: &TenantScope, id: &SynagogueId) -> StoreResult<bool>;
+    ) -> StoreResult<(StoredDoc, bool)>;
+    /// True when a document was deleted.
+    async fn delete_doc(&self, scope: &TenantScope, kind: DocKind, id: &str) -> StoreResult<bool>;
 }
 
 /// Device-wide operations of the MQTT ingest pipeline.
@@ -107,7 +118,7 @@ pub trait IngestRepo: Send + Sync {
 
 /// A storage backend.
 #[async_trait]
-pub trait Store: DeviceRepo + SynagogueRepo + IngestRepo {
+pub trait Store: DeviceRepo + DocRepo + IngestRepo {
     /// Round trip to the backend, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
     /// "sqlite" or "mongodb".

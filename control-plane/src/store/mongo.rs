@@ -19,9 +19,8 @@ use mongodb::{Client, Collection, IndexModel};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Device, DeviceFilter, DevicePatch, DeviceRepo, DeviceStatus, IngestRepo, NewDevice, Page, PageRequest,
-    PresenceWrite, Store, StoreError, StoreResult, Synagogue, SynagogueId, SynagogueProfile, SynagogueRepo,
-    TenantScope,
+    Device, DeviceFilter, DevicePatch, DeviceRepo, DeviceStatus, DocKind, DocRepo, IngestRepo, NewDevice, Page,
+    PageRequest, PresenceWrite, Store, StoreError, StoreResult, StoredDoc, TenantScope,
 };
 
 /// How many presence updates are in flight at once.
@@ -258,24 +257,25 @@ fn presence_update(w: &PresenceWrite) -> StoreResult<Document> {
     Ok(update)
 }
 
+/// A tenant document; one collection per [`DocKind`] (`synagogues`, `memorials`).
 #[derive(Debug, Serialize, Deserialize)]
-struct SynagogueDoc {
+struct DocRecord {
     /// `{tenant}:{id}`: unique across tenants, while queries still filter by `tenant_id`.
     #[serde(rename = "_id")]
     key: String,
     tenant_id: String,
     id: String,
-    profile: SynagogueProfile,
+    body: bson::Bson,
     created_at: bson::DateTime,
     updated_at: bson::DateTime,
 }
 
-impl SynagogueDoc {
-    fn into_synagogue(self) -> StoreResult<Synagogue> {
-        Ok(Synagogue {
-            id: SynagogueId::parse(&self.id).map_err(|e| corrupt("synagogue id", e))?,
+impl DocRecord {
+    fn into_doc(self) -> StoreResult<StoredDoc> {
+        Ok(StoredDoc {
             tenant_id: TenantId::parse(&self.tenant_id).map_err(|e| corrupt("tenant id", e))?,
-            profile: self.profile,
+            id: self.id,
+            body: bson::from_bson(self.body).map_err(|e| corrupt("document body", e))?,
             created_at: self.created_at.to_chrono(),
             updated_at: self.updated_at.to_chrono(),
         })
@@ -283,70 +283,83 @@ impl SynagogueDoc {
 }
 
 impl MongoStore {
-    fn synagogues(&self) -> Collection<SynagogueDoc> {
-        self.db.collection("synagogues")
+    fn docs(&self, kind: DocKind) -> Collection<DocRecord> {
+        self.db.collection(match kind {
+            DocKind::Synagogue => "synagogues",
+            DocKind::Memorial => "memorials",
+        })
     }
 
-    fn synagogue_key(scope: &TenantScope, id: &SynagogueId) -> Document {
+    fn doc_key(scope: &TenantScope, id: &str) -> Document {
         doc! {"_id": format!("{}:{}", scope.tenant(), id), "tenant_id": scope.tenant().as_str()}
     }
 }
 
 #[async_trait]
-impl SynagogueRepo for MongoStore {
-    async fn list_synagogues(&self, scope: &TenantScope, limit: u32) -> StoreResult<Vec<Synagogue>> {
+impl DocRepo for MongoStore {
+    async fn list_docs(
+        &self,
+        scope: &TenantScope,
+        kind: DocKind,
+        limit: u32,
+        after: Option<&str>,
+    ) -> StoreResult<Vec<StoredDoc>> {
+        let mut filter = doc! {"tenant_id": scope.tenant().as_str()};
+        if let Some(after) = after {
+            filter.insert("id", doc! {"$gt": after});
+        }
         let options = FindOptions::builder()
             .sort(doc! {"id": 1})
             .limit(i64::from(limit))
             .build();
-        let docs: Vec<SynagogueDoc> = self
-            .synagogues()
-            .find(doc! {"tenant_id": scope.tenant().as_str()})
+        let records: Vec<DocRecord> = self
+            .docs(kind)
+            .find(filter)
             .with_options(options)
             .await?
             .try_collect()
             .await?;
-        docs.into_iter().map(SynagogueDoc::into_synagogue).collect()
+        records.into_iter().map(DocRecord::into_doc).collect()
     }
 
-    async fn get_synagogue(&self, scope: &TenantScope, id: &SynagogueId) -> StoreResult<Option<Synagogue>> {
-        self.synagogues()
-            .find_one(Self::synagogue_key(scope, id))
+    async fn get_doc(&self, scope: &TenantScope, kind: DocKind, id: &str) -> StoreResult<Option<StoredDoc>> {
+        self.docs(kind)
+            .find_one(Self::doc_key(scope, id))
             .await?
-            .map(SynagogueDoc::into_synagogue)
+            .map(DocRecord::into_doc)
             .transpose()
     }
 
-    async fn put_synagogue(
+    async fn put_doc(
         &self,
         scope: &TenantScope,
-        id: &SynagogueId,
-        profile: SynagogueProfile,
+        kind: DocKind,
+        id: &str,
+        body: serde_json::Value,
         now: DateTime<Utc>,
-    ) -> StoreResult<(Synagogue, bool)> {
-        let now_b = bson::DateTime::from_chrono(now);
-        let profile_b = bson::to_bson(&profile).map_err(|e| corrupt("synagogue profile", e))?;
+    ) -> StoreResult<(StoredDoc, bool)> {
+        let now = bson::DateTime::from_chrono(now);
+        let body = bson::to_bson(&body).map_err(|e| corrupt("document body", e))?;
         let update = doc! {
-            "$set": {"profile": profile_b, "updated_at": now_b, "id": id.as_str()},
-            "$setOnInsert": {"created_at": now_b},
+            "$set": {"body": body, "updated_at": now, "id": id},
+            "$setOnInsert": {"created_at": now},
         };
         let result = self
-            .synagogues()
-            .update_one(Self::synagogue_key(scope, id), update)
+            .docs(kind)
+            .update_one(Self::doc_key(scope, id), update)
             .upsert(true)
             .await?;
-        let created = result.upserted_id.is_some();
         let stored = self
-            .get_synagogue(scope, id)
+            .get_doc(scope, kind, id)
             .await?
-            .ok_or_else(|| StoreError::Corrupt("stored synagogue vanished".into()))?;
-        Ok((stored, created))
+            .ok_or_else(|| StoreError::Corrupt("stored document vanished".into()))?;
+        Ok((stored, result.upserted_id.is_some()))
     }
 
-    async fn delete_synagogue(&self, scope: &TenantScope, id: &SynagogueId) -> StoreResult<bool> {
+    async fn delete_doc(&self, scope: &TenantScope, kind: DocKind, id: &str) -> StoreResult<bool> {
         Ok(self
-            .synagogues()
-            .delete_one(Self::synagogue_key(scope, id))
+            .docs(kind)
+            .delete_one(Self::doc_key(scope, id))
             .await?
             .deleted_count
             > 0)

@@ -16,9 +16,8 @@ use luach_schemas::{DeviceId, TenantId};
 use rusqlite::{Connection, Row, params, params_from_iter, types::Value};
 
 use super::{
-    Device, DeviceFilter, DevicePatch, DeviceRepo, DeviceStatus, IngestRepo, NewDevice, Page, PageRequest,
-    PresenceWrite, Store, StoreError, StoreResult, Synagogue, SynagogueId, SynagogueProfile, SynagogueRepo,
-    TenantScope,
+    Device, DeviceFilter, DevicePatch, DeviceRepo, DeviceStatus, DocKind, DocRepo, IngestRepo, NewDevice, Page,
+    PageRequest, PresenceWrite, Store, StoreError, StoreResult, StoredDoc, TenantScope,
 };
 
 const SCHEMA: &str = r#"
@@ -41,13 +40,14 @@ CREATE TABLE IF NOT EXISTS devices (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS devices_tenant_id ON devices (tenant_id, id);
 CREATE INDEX IF NOT EXISTS devices_tenant_status ON devices (tenant_id, status, id);
-CREATE TABLE IF NOT EXISTS synagogues (
+CREATE TABLE IF NOT EXISTS documents (
+    kind       TEXT NOT NULL,
     tenant_id  TEXT NOT NULL,
     id         TEXT NOT NULL,
-    profile    TEXT NOT NULL,
+    body       TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
-    PRIMARY KEY (tenant_id, id)
+    PRIMARY KEY (kind, tenant_id, id)
 ) STRICT;
 "#;
 
@@ -301,85 +301,92 @@ impl DeviceRepo for SqliteStore {
     }
 }
 
-fn synagogue_from_row(row: &Row<'_>) -> StoreResult<Synagogue> {
+const DOC_COLUMNS: &str = "tenant_id, id, body, created_at, updated_at";
+
+fn doc_from_row(row: &Row<'_>) -> StoreResult<StoredDoc> {
     let tenant: String = row.get(0)?;
-    let id: String = row.get(1)?;
-    let profile: String = row.get(2)?;
-    Ok(Synagogue {
+    let body: String = row.get(2)?;
+    Ok(StoredDoc {
         tenant_id: TenantId::parse(&tenant).map_err(|e| corrupt("tenant id", e))?,
-        id: SynagogueId::parse(&id).map_err(|e| corrupt("synagogue id", e))?,
-        profile: serde_json::from_str(&profile).map_err(|e| corrupt("synagogue profile", e))?,
+        id: row.get(1)?,
+        body: serde_json::from_str(&body).map_err(|e| corrupt("document body", e))?,
         created_at: from_ms(row.get(3)?).ok_or_else(|| corrupt("created_at", "missing"))?,
         updated_at: from_ms(row.get(4)?).ok_or_else(|| corrupt("updated_at", "missing"))?,
     })
 }
 
-fn get_synagogue(conn: &Connection, tenant: &str, id: &str) -> StoreResult<Option<Synagogue>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT tenant_id, id, profile, created_at, updated_at FROM synagogues WHERE tenant_id = ?1 AND id = ?2",
-    )?;
-    let mut rows = stmt.query(params![tenant, id])?;
-    rows.next()?.map(synagogue_from_row).transpose()
+fn get_doc(conn: &Connection, kind: DocKind, tenant: &str, id: &str) -> StoreResult<Option<StoredDoc>> {
+    let sql = format!("SELECT {DOC_COLUMNS} FROM documents WHERE kind = ?1 AND tenant_id = ?2 AND id = ?3");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![kind.as_str(), tenant, id])?;
+    rows.next()?.map(doc_from_row).transpose()
 }
 
 #[async_trait]
-impl SynagogueRepo for SqliteStore {
-    async fn list_synagogues(&self, scope: &TenantScope, limit: u32) -> StoreResult<Vec<Synagogue>> {
-        let tenant = scope.tenant().to_string();
+impl DocRepo for SqliteStore {
+    async fn list_docs(
+        &self,
+        scope: &TenantScope,
+        kind: DocKind,
+        limit: u32,
+        after: Option<&str>,
+    ) -> StoreResult<Vec<StoredDoc>> {
+        let (tenant, after) = (scope.tenant().to_string(), after.unwrap_or("").to_owned());
         self.with(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT tenant_id, id, profile, created_at, updated_at FROM synagogues \
-                 WHERE tenant_id = ?1 ORDER BY id LIMIT ?2",
-            )?;
-            let mut rows = stmt.query(params![tenant, limit])?;
+            let sql = format!(
+                "SELECT {DOC_COLUMNS} FROM documents WHERE kind = ?1 AND tenant_id = ?2 AND id > ?3 ORDER BY id LIMIT ?4"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params![kind.as_str(), tenant, after, limit])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
-                out.push(synagogue_from_row(row)?);
+                out.push(doc_from_row(row)?);
             }
             Ok(out)
         })
         .await
     }
 
-    async fn get_synagogue(&self, scope: &TenantScope, id: &SynagogueId) -> StoreResult<Option<Synagogue>> {
-        let (tenant, id) = (scope.tenant().to_string(), id.to_string());
-        self.with(move |conn| get_synagogue(conn, &tenant, &id)).await
+    async fn get_doc(&self, scope: &TenantScope, kind: DocKind, id: &str) -> StoreResult<Option<StoredDoc>> {
+        let (tenant, id) = (scope.tenant().to_string(), id.to_owned());
+        self.with(move |conn| get_doc(conn, kind, &tenant, &id)).await
     }
 
-    async fn put_synagogue(
+    async fn put_doc(
         &self,
         scope: &TenantScope,
-        id: &SynagogueId,
-        profile: SynagogueProfile,
+        kind: DocKind,
+        id: &str,
+        body: serde_json::Value,
         now: DateTime<Utc>,
-    ) -> StoreResult<(Synagogue, bool)> {
-        let (tenant, id) = (scope.tenant().clone(), id.clone());
+    ) -> StoreResult<(StoredDoc, bool)> {
+        let (tenant, id) = (scope.tenant().clone(), id.to_owned());
         // Answer with what is stored: millisecond precision.
         let now = from_ms(Some(ms(now))).unwrap_or(now);
         self.with(move |conn| {
-            let json = serde_json::to_string(&profile).map_err(|e| corrupt("synagogue profile", e))?;
             let tx = conn.transaction()?;
-            let existing = get_synagogue(&tx, tenant.as_str(), id.as_str())?;
-            let created_at = existing.as_ref().map_or(now, |s| s.created_at);
+            let existing = get_doc(&tx, kind, tenant.as_str(), &id)?;
+            let created_at = existing.as_ref().map_or(now, |d| d.created_at);
             tx.execute(
-                "INSERT INTO synagogues (tenant_id, id, profile, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT (tenant_id, id) DO UPDATE SET profile = excluded.profile, updated_at = excluded.updated_at",
-                params![tenant.as_str(), id.as_str(), json, ms(created_at), ms(now)],
+                "INSERT INTO documents (kind, tenant_id, id, body, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (kind, tenant_id, id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+                params![kind.as_str(), tenant.as_str(), id, body.to_string(), ms(created_at), ms(now)],
             )?;
             tx.commit()?;
-            let stored = Synagogue { id, tenant_id: tenant, profile, created_at, updated_at: now };
+            let stored = StoredDoc { tenant_id: tenant, id, body, created_at, updated_at: now };
             Ok((stored, existing.is_none()))
         })
         .await
     }
 
-    async fn delete_synagogue(&self, scope: &TenantScope, id: &SynagogueId) -> StoreResult<bool> {
-        let (tenant, id) = (scope.tenant().to_string(), id.to_string());
+    async fn delete_doc(&self, scope: &TenantScope, kind: DocKind, id: &str) -> StoreResult<bool> {
+        let (tenant, id) = (scope.tenant().to_string(), id.to_owned());
         self.with(move |conn| {
-            Ok(conn.execute(
-                "DELETE FROM synagogues WHERE tenant_id = ?1 AND id = ?2",
-                params![tenant, id],
-            )? > 0)
+            let n = conn.execute(
+                "DELETE FROM documents WHERE kind = ?1 AND tenant_id = ?2 AND id = ?3",
+                params![kind.as_str(), tenant, id],
+            )?;
+            Ok(n > 0)
         })
         .await
     }

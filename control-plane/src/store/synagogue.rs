@@ -1,10 +1,13 @@
 //! Synagogue profiles: where a congregation is, how it counts its times, and its prayer
 //! schedule rules. Stored whole (one document per synagogue), validated at the API.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use luach_calendar::{Havdalah, RuleSet};
 use luach_schemas::TenantId;
 use serde::{Deserialize, Serialize};
+
+use super::{DocKind, DocRepo, StoreError, StoreResult, StoredDoc, TenantScope};
 
 /// A synagogue's id within its tenant: 1–64 lower-case letters, digits and '-'.
 pub type SynagogueId = TenantId;
@@ -76,4 +79,67 @@ pub struct Synagogue {
     pub profile: SynagogueProfile,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Synagogue {
+    fn from_doc(doc: StoredDoc) -> StoreResult<Self> {
+        Ok(Self {
+            id: SynagogueId::parse(&doc.id).map_err(|e| StoreError::Corrupt(format!("synagogue id: {e}")))?,
+            tenant_id: doc.tenant_id,
+            profile: serde_json::from_value(doc.body)
+                .map_err(|e| StoreError::Corrupt(format!("synagogue profile: {e}")))?,
+            created_at: doc.created_at,
+            updated_at: doc.updated_at,
+        })
+    }
+}
+
+/// Tenant-scoped synagogue profiles, stored as [`DocKind::Synagogue`] documents.
+#[async_trait]
+pub trait SynagogueRepo {
+    /// The scope's synagogues ordered by id, at most `limit`.
+    async fn list_synagogues(&self, scope: &TenantScope, limit: u32) -> StoreResult<Vec<Synagogue>>;
+    async fn get_synagogue(&self, scope: &TenantScope, id: &SynagogueId) -> StoreResult<Option<Synagogue>>;
+    /// Creates or replaces the profile; returns it and whether it was created.
+    async fn put_synagogue(
+        &self,
+        scope: &TenantScope,
+        id: &SynagogueId,
+        profile: SynagogueProfile,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Synagogue, bool)>;
+    /// True when a synagogue was deleted.
+    async fn delete_synagogue(&self, scope: &TenantScope, id: &SynagogueId) -> StoreResult<bool>;
+}
+
+#[async_trait]
+impl<S: DocRepo + ?Sized> SynagogueRepo for S {
+    async fn list_synagogues(&self, scope: &TenantScope, limit: u32) -> StoreResult<Vec<Synagogue>> {
+        let docs = self.list_docs(scope, DocKind::Synagogue, limit, None).await?;
+        docs.into_iter().map(Synagogue::from_doc).collect()
+    }
+
+    async fn get_synagogue(&self, scope: &TenantScope, id: &SynagogueId) -> StoreResult<Option<Synagogue>> {
+        self.get_doc(scope, DocKind::Synagogue, id.as_str())
+            .await?
+            .map(Synagogue::from_doc)
+            .transpose()
+    }
+
+    async fn put_synagogue(
+        &self,
+        scope: &TenantScope,
+        id: &SynagogueId,
+        profile: SynagogueProfile,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Synagogue, bool)> {
+        let body =
+            serde_json::to_value(&profile).map_err(|e| StoreError::Corrupt(format!("synagogue profile: {e}")))?;
+        let (doc, created) = self.put_doc(scope, DocKind::Synagogue, id.as_str(), body, now).await?;
+        Ok((Synagogue::from_doc(doc)?, created))
+    }
+
+    async fn delete_synagogue(&self, scope: &TenantScope, id: &SynagogueId) -> StoreResult<bool> {
+        self.delete_doc(scope, DocKind::Synagogue, id.as_str()).await
+    }
 }

@@ -1,0 +1,219 @@
+//! `/api/v1/memorials`: memorial plaques and the yahrzeits coming up.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::{Duration, NaiveDate, Utc};
+use luach_calendar::{HebrewDate, yahrzeit};
+use serde::{Deserialize, Serialize};
+
+use super::devices::{DataBody, data};
+use super::extract::{ValidJson, ValidQuery};
+use super::tenant::Scope;
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+use crate::store::{Memorial, MemorialInput, MemorialRepo};
+
+/// Largest page of plaques.
+pub const MAX_PAGE: u32 = 500;
+/// Most plaques scanned for the yahrzeit calendar of one tenant.
+pub const MAX_SCANNED: usize = 20_000;
+/// Longest yahrzeit window, in days.
+pub const MAX_DAYS: i64 = 400;
+
+fn check(input: &MemorialInput) -> Result<HebrewDate, ApiError> {
+    let mut errors = Vec::new();
+    let printable = |s: &str| !s.chars().any(char::is_control);
+    if input.name.trim().is_empty() || input.name.chars().count() > 200 || !printable(&input.name) {
+        errors.push(FieldError {
+            path: "name".into(),
+            message: "must be 1–200 printable characters".into(),
+        });
+    }
+    if input.family.chars().count() > 200 || !printable(&input.family) {
+        errors.push(FieldError {
+            path: "family".into(),
+            message: "at most 200 printable characters".into(),
+        });
+    }
+    if input.notes.chars().count() > 2_000 {
+        errors.push(FieldError {
+            path: "notes".into(),
+            message: "at most 2000 characters".into(),
+        });
+    }
+    let date = input.passed.hebrew();
+    if let Err(message) = &date {
+        errors.push(FieldError {
+            path: "passed".into(),
+            message: message.clone(),
+        });
+    }
+    match date {
+        Ok(d) if errors.is_empty() => Ok(d),
+        _ => Err(ApiError::validation(errors)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<u32>,
+    after: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    scope: Scope,
+    ValidQuery(q): ValidQuery<ListQuery>,
+) -> Result<Json<DataBody<Vec<Memorial>>>, ApiError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let page = state.store.list_memorials(&scope.0, limit, q.after.as_deref());
+    Ok(data(state.metrics.time_store("memorials.list", page).await?))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    scope: Scope,
+    ValidJson(input): ValidJson<MemorialInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    check(&input)?;
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let put = state.store.put_memorial(&scope.0, &id, input, Utc::now());
+    let (memorial, _) = state.metrics.time_store("memorials.put", put).await?;
+    Ok((StatusCode::CREATED, data(memorial)))
+}
+
+async fn find(state: &AppState, scope: &Scope, id: &str) -> Result<Memorial, ApiError> {
+    state
+        .metrics
+        .time_store("memorials.get", state.store.get_memorial(&scope.0, id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("memorial"))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+) -> Result<Json<DataBody<Memorial>>, ApiError> {
+    Ok(data(find(&state, &scope, &id).await?))
+}
+
+pub async fn replace(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+    ValidJson(input): ValidJson<MemorialInput>,
+) -> Result<Json<DataBody<Memorial>>, ApiError> {
+    check(&input)?;
+    // Replacing only: ids are chosen by the server on create.
+    find(&state, &scope, &id).await?;
+    let put = state.store.put_memorial(&scope.0, &id, input, Utc::now());
+    Ok(data(state.metrics.time_store("memorials.put", put).await?.0))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if state
+        .metrics
+        .time_store("memorials.delete", state.store.delete_memorial(&scope.0, &id))
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("memorial"))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct YahrzeitQuery {
+    /// First civil day of the window; default today (UTC).
+    from: Option<NaiveDate>,
+    /// Window length in days, 1–400; default 30.
+    days: Option<i64>,
+}
+
+/// One coming yahrzeit.
+#[derive(Debug, Serialize)]
+pub struct Yahrzeit {
+    memorial_id: String,
+    name: String,
+    family: String,
+    /// The Hebrew anniversary (year, month name as hebcal spells it, day).
+    hebrew_date: serde_json::Value,
+    /// The civil day of the anniversary; it begins at nightfall the evening before.
+    date: NaiveDate,
+    /// Years since the passing.
+    years: i32,
+}
+
+/// `/api/v1/memorials/yahrzeits?from=&days=`: anniversaries in the window, by date.
+pub async fn yahrzeits(
+    State(state): State<AppState>,
+    scope: Scope,
+    ValidQuery(q): ValidQuery<YahrzeitQuery>,
+) -> Result<Json<DataBody<Vec<Yahrzeit>>>, ApiError> {
+    let from = q.from.unwrap_or_else(|| Utc::now().date_naive());
+    let days = q.days.unwrap_or(30);
+    if !(1..=MAX_DAYS).contains(&days) {
+        let field = FieldError {
+            path: "days".into(),
+            message: format!("must be 1–{MAX_DAYS}"),
+        };
+        return Err(ApiError::validation(vec![field]).with_status(StatusCode::BAD_REQUEST, "invalid_query"));
+    }
+    let until = from + Duration::days(days);
+    let bad_date = |e: luach_calendar::Error| {
+        let field = FieldError {
+            path: "from".into(),
+            message: e.to_string(),
+        };
+        ApiError::validation(vec![field]).with_status(StatusCode::BAD_REQUEST, "invalid_query")
+    };
+    let first_year = HebrewDate::from_civil(from).map_err(bad_date)?.year();
+    let last_year = HebrewDate::from_civil(until).map_err(bad_date)?.year();
+
+    let mut plaques = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = state.store.list_memorials(&scope.0, MAX_PAGE, after.as_deref());
+        let page = state.metrics.time_store("memorials.list", page).await?;
+        let done = page.len() < MAX_PAGE as usize || plaques.len() + page.len() >= MAX_SCANNED;
+        after = page.last().map(|m| m.id.clone());
+        plaques.extend(page);
+        if done {
+            break;
+        }
+    }
+
+    let mut out = Vec::new();
+    for m in plaques {
+        let Ok(death) = m.input.passed.hebrew() else { continue };
+        for year in first_year..=last_year {
+            let Ok(Some(anniversary)) = yahrzeit(death, year) else {
+                continue;
+            };
+            let Ok(date) = anniversary.to_civil() else { continue };
+            if date >= from && date < until {
+                out.push(Yahrzeit {
+                    memorial_id: m.id.clone(),
+                    name: m.input.name.clone(),
+                    family: m.input.family.clone(),
+                    hebrew_date: serde_json::json!({
+                        "year": anniversary.year(), "month": anniversary.month_name(), "day": anniversary.day(),
+                    }),
+                    date,
+                    years: year - death.year(),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.name.cmp(&b.name)));
+    Ok(data(out))
+}
