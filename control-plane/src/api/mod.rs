@@ -1,5 +1,6 @@
 //! The HTTP API: one router built by [`app`], used by the server and by tests alike.
 
+mod announcements;
 mod devices;
 mod extract;
 mod memorials;
@@ -38,6 +39,14 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/devices/{id}/ping", post(devices::ping))
         .route("/agent/bootstrap", get(ops::bootstrap))
+        .route("/devices/{id}/announcements", get(announcements::showing))
+        .route("/announcements", get(announcements::list).post(announcements::create))
+        .route(
+            "/announcements/{id}",
+            get(announcements::get)
+                .put(announcements::replace)
+                .delete(announcements::delete),
+        )
         .route("/memorials", get(memorials::list).post(memorials::create))
         .route("/memorials/yahrzeits", get(memorials::yahrzeits))
         .route(

@@ -11,6 +11,7 @@ use serde_json::Value;
 pub enum DocKind {
     Synagogue,
     Memorial,
+    Announcement,
 }
 
 impl DocKind {
@@ -18,6 +19,7 @@ impl DocKind {
         match self {
             Self::Synagogue => "synagogue",
             Self::Memorial => "memorial",
+            Self::Announcement => "announcement",
         }
     }
 }

@@ -5,6 +5,7 @@
 //! device ids that the broker has authenticated, and are named for that one purpose.
 //! Both backends pass the same conformance suite (`tests/tests/store_conformance.rs`).
 
+mod announcement;
 mod docs;
 mod memorial;
 mod model;
@@ -20,6 +21,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use luach_schemas::{DeviceId, TenantId};
 
+pub use announcement::{Announcement, AnnouncementInput, AnnouncementRepo, Targets};
 pub use docs::{DocKind, StoredDoc};
 pub use memorial::{Memorial, MemorialInput, MemorialRepo, PassingDate};
 pub use model::{

@@ -257,7 +257,7 @@ fn presence_update(w: &PresenceWrite) -> StoreResult<Document> {
     Ok(update)
 }
 
-/// A tenant document; one collection per [`DocKind`] (`synagogues`, `memorials`).
+/// A tenant document; one collection per [`DocKind`] (`synagogues`, `memorials`, `announcements`).
 #[derive(Debug, Serialize, Deserialize)]
 struct DocRecord {
     /// `{tenant}:{id}`: unique across tenants, while queries still filter by `tenant_id`.
@@ -287,6 +287,7 @@ impl MongoStore {
         self.db.collection(match kind {
             DocKind::Synagogue => "synagogues",
             DocKind::Memorial => "memorials",
+            DocKind::Announcement => "announcements",
         })
     }
 

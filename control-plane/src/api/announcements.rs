@@ -1,0 +1,176 @@
+//! `/api/v1/announcements`, and what one screen shows now.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use luach_schemas::DeviceId;
+use serde::Deserialize;
+
+use super::devices::{DataBody, data};
+use super::extract::{ValidJson, ValidQuery};
+use super::tenant::Scope;
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+use crate::store::{Announcement, AnnouncementInput, AnnouncementRepo};
+
+/// Largest page of announcements.
+pub const MAX_PAGE: u32 = 500;
+/// Most announcements considered for one screen.
+pub const MAX_SCANNED: u32 = 500;
+/// Longest announcement text, in characters.
+pub const MAX_TEXT: usize = 2_000;
+
+fn check(a: &AnnouncementInput) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    let mut fail = |path: &str, message: String| {
+        errors.push(FieldError {
+            path: path.into(),
+            message,
+        })
+    };
+    if a.text_he.trim().is_empty() && a.text_en.trim().is_empty() {
+        fail("text_he", "give the text in Hebrew, English or both".into());
+    }
+    for (path, text) in [("text_he", &a.text_he), ("text_en", &a.text_en)] {
+        if text.chars().count() > MAX_TEXT {
+            fail(path, format!("at most {MAX_TEXT} characters"));
+        }
+    }
+    if let (Some(s), Some(e)) = (a.starts_at, a.ends_at)
+        && e <= s
+    {
+        fail("ends_at", "must be after starts_at".into());
+    }
+    if a.priority > 100 {
+        fail("priority", "must be 0–100".into());
+    }
+    if a.targets.devices.len() + a.targets.tags.len() > 200 {
+        fail("targets", "at most 200 devices and tags together".into());
+    }
+    for (i, d) in a.targets.devices.iter().enumerate() {
+        if DeviceId::parse(d).is_err() {
+            fail(&format!("targets.devices[{i}]"), "not a device id".into());
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<u32>,
+    after: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    scope: Scope,
+    ValidQuery(q): ValidQuery<ListQuery>,
+) -> Result<Json<DataBody<Vec<Announcement>>>, ApiError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let page = state.store.list_announcements(&scope.0, limit, q.after.as_deref());
+    Ok(data(state.metrics.time_store("announcements.list", page).await?))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    scope: Scope,
+    ValidJson(input): ValidJson<AnnouncementInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    check(&input)?;
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let put = state.store.put_announcement(&scope.0, &id, input, Utc::now());
+    Ok((
+        StatusCode::CREATED,
+        data(state.metrics.time_store("announcements.put", put).await?.0),
+    ))
+}
+
+async fn find(state: &AppState, scope: &Scope, id: &str) -> Result<Announcement, ApiError> {
+    let found = state.store.get_announcement(&scope.0, id);
+    state
+        .metrics
+        .time_store("announcements.get", found)
+        .await?
+        .ok_or_else(|| ApiError::not_found("announcement"))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+) -> Result<Json<DataBody<Announcement>>, ApiError> {
+    Ok(data(find(&state, &scope, &id).await?))
+}
+
+pub async fn replace(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+    ValidJson(input): ValidJson<AnnouncementInput>,
+) -> Result<Json<DataBody<Announcement>>, ApiError> {
+    check(&input)?;
+    find(&state, &scope, &id).await?;
+    let put = state.store.put_announcement(&scope.0, &id, input, Utc::now());
+    Ok(data(state.metrics.time_store("announcements.put", put).await?.0))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if state
+        .metrics
+        .time_store("announcements.delete", state.store.delete_announcement(&scope.0, &id))
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("announcement"))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShowingQuery {
+    /// The instant to evaluate (RFC 3339); default now.
+    at: Option<DateTime<Utc>>,
+}
+
+/// `/api/v1/devices/{id}/announcements?at=`: what this screen shows, highest priority first.
+pub async fn showing(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+    ValidQuery(q): ValidQuery<ShowingQuery>,
+) -> Result<Json<DataBody<Vec<Announcement>>>, ApiError> {
+    let id = DeviceId::parse(&id).map_err(|_| ApiError::not_found("device"))?;
+    let device = state
+        .metrics
+        .time_store("devices.get", state.store.get(&scope.0, &id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("device"))?;
+    let at = q.at.unwrap_or_else(Utc::now);
+    let all = state.store.list_announcements(&scope.0, MAX_SCANNED, None);
+    let mut shown: Vec<Announcement> = state
+        .metrics
+        .time_store("announcements.list", all)
+        .await?
+        .into_iter()
+        .filter(|a| a.input.active_at(at) && a.input.targets.matches(id.as_str(), &device.tags))
+        .collect();
+    shown.sort_by(|a, b| {
+        b.input
+            .priority
+            .cmp(&a.input.priority)
+            .then(a.input.starts_at.cmp(&b.input.starts_at))
+    });
+    Ok(data(shown))
+}
