@@ -3,9 +3,8 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use luach_control_plane::store::{
-    self, DeviceFilter, DevicePatch, DeviceStatus, DocKind, DynStore, HelloInfo, MemorialInput, MemorialRepo,
-    NewDevice, PageRequest, PassingDate, PresenceWrite, StoreError, SynagogueId, SynagogueProfile, SynagogueRepo,
-    TenantScope,
+    self, DeviceFilter, DevicePatch, DeviceStatus, DocKind, DynStore, HelloInfo, MemorialInput, NewDevice, PageRequest,
+    PassingDate, PresenceWrite, StoreError, SynagogueId, SynagogueProfile, SynagogueRepo, TenantScope, TypedDocs,
 };
 use luach_schemas::messages::Metrics;
 use luach_schemas::{DeviceId, TenantId};
@@ -266,34 +265,38 @@ async fn memorials(store: &DynStore, now: chrono::DateTime<Utc>) {
     };
     for i in 0..5 {
         let (_, created) = store
-            .put_memorial(&a, &format!("m{i}"), plaque(&format!("שם {i}")), now)
+            .put_typed(&a, &format!("m{i}"), plaque(&format!("שם {i}")), now)
             .await
             .must();
         assert!(created);
     }
     // Same id in another tenant, and the same id under another kind, are separate records.
-    store.put_memorial(&b, "m1", plaque("other"), now).await.must();
+    store.put_typed(&b, "m1", plaque("other"), now).await.must();
     assert!(store.get_doc(&a, DocKind::Synagogue, "m1").await.must().is_none());
-    let first = store.list_memorials(&a, 2, None).await.must();
+    let first = store.list_typed::<MemorialInput>(&a, 2, None).await.must();
     assert_eq!(first.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["m0", "m1"]);
-    let rest = store.list_memorials(&a, 10, Some("m1")).await.must();
+    let rest = store.list_typed::<MemorialInput>(&a, 10, Some("m1")).await.must();
     assert_eq!(
         rest.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
         ["m2", "m3", "m4"]
     );
     let got = store
-        .get_memorial(&a, "m1")
+        .get_typed::<MemorialInput>(&a, "m1")
         .await
         .must()
         .unwrap_or_else(|| panic!("m1"));
     assert_eq!(got.input, plaque("שם 1"));
     assert_eq!(
-        store.get_memorial(&b, "m1").await.must().map(|m| m.input.name),
+        store
+            .get_typed::<MemorialInput>(&b, "m1")
+            .await
+            .must()
+            .map(|m| m.input.name),
         Some("other".to_owned())
     );
-    assert!(store.delete_memorial(&a, "m1").await.must());
-    assert!(store.get_memorial(&a, "m1").await.must().is_none());
-    assert!(store.get_memorial(&b, "m1").await.must().is_some());
+    assert!(store.delete_typed::<MemorialInput>(&a, "m1").await.must());
+    assert!(store.get_typed::<MemorialInput>(&a, "m1").await.must().is_none());
+    assert!(store.get_typed::<MemorialInput>(&b, "m1").await.must().is_some());
 }
 
 fn profile(name: &str) -> SynagogueProfile {

@@ -1,26 +1,31 @@
-//! `/api/v1/announcements`, and what one screen shows now.
+//! Announcements (CRUD through `documents`), and what one screen shows now.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use luach_schemas::DeviceId;
 use serde::Deserialize;
 
 use super::devices::{DataBody, data};
-use super::extract::{ValidJson, ValidQuery};
+use super::documents::ApiDocument;
+use super::extract::ValidQuery;
 use super::tenant::Scope;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
-use crate::store::{Announcement, AnnouncementInput, AnnouncementRepo};
+use crate::store::{Announcement, AnnouncementInput, TypedDocs};
 
-/// Largest page of announcements.
-pub const MAX_PAGE: u32 = 500;
 /// Most announcements considered for one screen.
 pub const MAX_SCANNED: u32 = 500;
 /// Longest announcement text, in characters.
 pub const MAX_TEXT: usize = 2_000;
+
+impl ApiDocument for AnnouncementInput {
+    const NAME: &'static str = "announcement";
+
+    fn check(&self) -> Result<(), ApiError> {
+        check(self)
+    }
+}
 
 fn check(a: &AnnouncementInput) -> Result<(), ApiError> {
     let mut errors = Vec::new();
@@ -63,82 +68,6 @@ fn check(a: &AnnouncementInput) -> Result<(), ApiError> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    limit: Option<u32>,
-    after: Option<String>,
-}
-
-pub async fn list(
-    State(state): State<AppState>,
-    scope: Scope,
-    ValidQuery(q): ValidQuery<ListQuery>,
-) -> Result<Json<DataBody<Vec<Announcement>>>, ApiError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
-    let page = state.store.list_announcements(&scope.0, limit, q.after.as_deref());
-    Ok(data(state.metrics.time_store("announcements.list", page).await?))
-}
-
-pub async fn create(
-    State(state): State<AppState>,
-    scope: Scope,
-    ValidJson(input): ValidJson<AnnouncementInput>,
-) -> Result<impl IntoResponse, ApiError> {
-    check(&input)?;
-    let id = uuid::Uuid::now_v7().simple().to_string();
-    let put = state.store.put_announcement(&scope.0, &id, input, Utc::now());
-    Ok((
-        StatusCode::CREATED,
-        data(state.metrics.time_store("announcements.put", put).await?.0),
-    ))
-}
-
-async fn find(state: &AppState, scope: &Scope, id: &str) -> Result<Announcement, ApiError> {
-    let found = state.store.get_announcement(&scope.0, id);
-    state
-        .metrics
-        .time_store("announcements.get", found)
-        .await?
-        .ok_or_else(|| ApiError::not_found("announcement"))
-}
-
-pub async fn get(
-    State(state): State<AppState>,
-    scope: Scope,
-    Path(id): Path<String>,
-) -> Result<Json<DataBody<Announcement>>, ApiError> {
-    Ok(data(find(&state, &scope, &id).await?))
-}
-
-pub async fn replace(
-    State(state): State<AppState>,
-    scope: Scope,
-    Path(id): Path<String>,
-    ValidJson(input): ValidJson<AnnouncementInput>,
-) -> Result<Json<DataBody<Announcement>>, ApiError> {
-    check(&input)?;
-    find(&state, &scope, &id).await?;
-    let put = state.store.put_announcement(&scope.0, &id, input, Utc::now());
-    Ok(data(state.metrics.time_store("announcements.put", put).await?.0))
-}
-
-pub async fn delete(
-    State(state): State<AppState>,
-    scope: Scope,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    if state
-        .metrics
-        .time_store("announcements.delete", state.store.delete_announcement(&scope.0, &id))
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("announcement"))
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ShowingQuery {
     /// The instant to evaluate (RFC 3339); default now.
     at: Option<DateTime<Utc>>,
@@ -158,7 +87,7 @@ pub async fn showing(
         .await?
         .ok_or_else(|| ApiError::not_found("device"))?;
     let at = q.at.unwrap_or_else(Utc::now);
-    let all = state.store.list_announcements(&scope.0, MAX_SCANNED, None);
+    let all = state.store.list_typed::<AnnouncementInput>(&scope.0, MAX_SCANNED, None);
     let mut shown: Vec<Announcement> = state
         .metrics
         .time_store("announcements.list", all)

@@ -1,26 +1,32 @@
-//! `/api/v1/memorials`: memorial plaques and the yahrzeits coming up.
+//! Memorial plaques (CRUD through `documents`) and the yahrzeits coming up.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use chrono::{Duration, NaiveDate, Utc};
 use luach_calendar::{HebrewDate, yahrzeit};
 use serde::{Deserialize, Serialize};
 
 use super::devices::{DataBody, data};
-use super::extract::{ValidJson, ValidQuery};
+use super::documents::{ApiDocument, MAX_PAGE};
+use super::extract::ValidQuery;
 use super::tenant::Scope;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
-use crate::store::{Memorial, MemorialInput, MemorialRepo};
+use crate::store::{MemorialInput, TypedDocs};
 
-/// Largest page of plaques.
-pub const MAX_PAGE: u32 = 500;
 /// Most plaques scanned for the yahrzeit calendar of one tenant.
 pub const MAX_SCANNED: usize = 20_000;
 /// Longest yahrzeit window, in days.
 pub const MAX_DAYS: i64 = 400;
+
+impl ApiDocument for MemorialInput {
+    const NAME: &'static str = "memorial";
+
+    fn check(&self) -> Result<(), ApiError> {
+        check(self).map(|_| ())
+    }
+}
 
 fn check(input: &MemorialInput) -> Result<HebrewDate, ApiError> {
     let mut errors = Vec::new();
@@ -53,80 +59,6 @@ fn check(input: &MemorialInput) -> Result<HebrewDate, ApiError> {
     match date {
         Ok(d) if errors.is_empty() => Ok(d),
         _ => Err(ApiError::validation(errors)),
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    limit: Option<u32>,
-    after: Option<String>,
-}
-
-pub async fn list(
-    State(state): State<AppState>,
-    scope: Scope,
-    ValidQuery(q): ValidQuery<ListQuery>,
-) -> Result<Json<DataBody<Vec<Memorial>>>, ApiError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
-    let page = state.store.list_memorials(&scope.0, limit, q.after.as_deref());
-    Ok(data(state.metrics.time_store("memorials.list", page).await?))
-}
-
-pub async fn create(
-    State(state): State<AppState>,
-    scope: Scope,
-    ValidJson(input): ValidJson<MemorialInput>,
-) -> Result<impl IntoResponse, ApiError> {
-    check(&input)?;
-    let id = uuid::Uuid::now_v7().simple().to_string();
-    let put = state.store.put_memorial(&scope.0, &id, input, Utc::now());
-    let (memorial, _) = state.metrics.time_store("memorials.put", put).await?;
-    Ok((StatusCode::CREATED, data(memorial)))
-}
-
-async fn find(state: &AppState, scope: &Scope, id: &str) -> Result<Memorial, ApiError> {
-    state
-        .metrics
-        .time_store("memorials.get", state.store.get_memorial(&scope.0, id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("memorial"))
-}
-
-pub async fn get(
-    State(state): State<AppState>,
-    scope: Scope,
-    Path(id): Path<String>,
-) -> Result<Json<DataBody<Memorial>>, ApiError> {
-    Ok(data(find(&state, &scope, &id).await?))
-}
-
-pub async fn replace(
-    State(state): State<AppState>,
-    scope: Scope,
-    Path(id): Path<String>,
-    ValidJson(input): ValidJson<MemorialInput>,
-) -> Result<Json<DataBody<Memorial>>, ApiError> {
-    check(&input)?;
-    // Replacing only: ids are chosen by the server on create.
-    find(&state, &scope, &id).await?;
-    let put = state.store.put_memorial(&scope.0, &id, input, Utc::now());
-    Ok(data(state.metrics.time_store("memorials.put", put).await?.0))
-}
-
-pub async fn delete(
-    State(state): State<AppState>,
-    scope: Scope,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    if state
-        .metrics
-        .time_store("memorials.delete", state.store.delete_memorial(&scope.0, &id))
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("memorial"))
     }
 }
 
@@ -182,7 +114,9 @@ pub async fn yahrzeits(
     let mut plaques = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let page = state.store.list_memorials(&scope.0, MAX_PAGE, after.as_deref());
+        let page = state
+            .store
+            .list_typed::<MemorialInput>(&scope.0, MAX_PAGE, after.as_deref());
         let page = state.metrics.time_store("memorials.list", page).await?;
         let done = page.len() < MAX_PAGE as usize || plaques.len() + page.len() >= MAX_SCANNED;
         after = page.last().map(|m| m.id.clone());

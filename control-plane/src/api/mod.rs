@@ -2,6 +2,7 @@
 
 mod announcements;
 mod devices;
+mod documents;
 mod extract;
 mod memorials;
 mod ops;
@@ -31,6 +32,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Builds the complete HTTP application (API, operational endpoints, dashboard).
 pub fn app(state: AppState) -> Router {
+    type A = crate::store::AnnouncementInput;
+    type M = crate::store::MemorialInput;
     let api = Router::new()
         .route("/devices", get(devices::list).post(devices::create))
         .route(
@@ -40,18 +43,20 @@ pub fn app(state: AppState) -> Router {
         .route("/devices/{id}/ping", post(devices::ping))
         .route("/agent/bootstrap", get(ops::bootstrap))
         .route("/devices/{id}/announcements", get(announcements::showing))
-        .route("/announcements", get(announcements::list).post(announcements::create))
+        .route("/announcements", get(documents::list::<A>).post(documents::create::<A>))
         .route(
             "/announcements/{id}",
-            get(announcements::get)
-                .put(announcements::replace)
-                .delete(announcements::delete),
+            get(documents::get::<A>)
+                .put(documents::replace::<A>)
+                .delete(documents::delete::<A>),
         )
-        .route("/memorials", get(memorials::list).post(memorials::create))
+        .route("/memorials", get(documents::list::<M>).post(documents::create::<M>))
         .route("/memorials/yahrzeits", get(memorials::yahrzeits))
         .route(
             "/memorials/{id}",
-            get(memorials::get).put(memorials::replace).delete(memorials::delete),
+            get(documents::get::<M>)
+                .put(documents::replace::<M>)
+                .delete(documents::delete::<M>),
         )
         .route("/synagogues", get(synagogues::list))
         .route(

@@ -1,12 +1,10 @@
 //! Announcements for the screens: text in the synagogue's languages, a display window,
 //! a priority, and which screens show them. Stored as [`DocKind::Announcement`] documents.
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use luach_schemas::TenantId;
 use serde::{Deserialize, Serialize};
 
-use super::{DocKind, DocRepo, StoreError, StoreResult, StoredDoc, TenantScope};
+use super::{DocKind, Document, Stored};
 
 /// Which screens show an announcement.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -58,84 +56,12 @@ impl AnnouncementInput {
     }
 }
 
+impl Document for AnnouncementInput {
+    const KIND: DocKind = DocKind::Announcement;
+}
+
 /// A stored announcement.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Announcement {
-    pub id: String,
-    pub tenant_id: TenantId,
-    #[serde(flatten)]
-    pub input: AnnouncementInput,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl Announcement {
-    fn from_doc(doc: StoredDoc) -> StoreResult<Self> {
-        Ok(Self {
-            id: doc.id,
-            tenant_id: doc.tenant_id,
-            input: serde_json::from_value(doc.body).map_err(|e| StoreError::Corrupt(format!("announcement: {e}")))?,
-            created_at: doc.created_at,
-            updated_at: doc.updated_at,
-        })
-    }
-}
-
-/// Tenant-scoped announcements.
-#[async_trait]
-pub trait AnnouncementRepo {
-    async fn list_announcements(
-        &self,
-        scope: &TenantScope,
-        limit: u32,
-        after: Option<&str>,
-    ) -> StoreResult<Vec<Announcement>>;
-    async fn get_announcement(&self, scope: &TenantScope, id: &str) -> StoreResult<Option<Announcement>>;
-    async fn put_announcement(
-        &self,
-        scope: &TenantScope,
-        id: &str,
-        input: AnnouncementInput,
-        now: DateTime<Utc>,
-    ) -> StoreResult<(Announcement, bool)>;
-    async fn delete_announcement(&self, scope: &TenantScope, id: &str) -> StoreResult<bool>;
-}
-
-#[async_trait]
-impl<S: DocRepo + ?Sized> AnnouncementRepo for S {
-    async fn list_announcements(
-        &self,
-        scope: &TenantScope,
-        limit: u32,
-        after: Option<&str>,
-    ) -> StoreResult<Vec<Announcement>> {
-        let docs = self.list_docs(scope, DocKind::Announcement, limit, after).await?;
-        docs.into_iter().map(Announcement::from_doc).collect()
-    }
-
-    async fn get_announcement(&self, scope: &TenantScope, id: &str) -> StoreResult<Option<Announcement>> {
-        self.get_doc(scope, DocKind::Announcement, id)
-            .await?
-            .map(Announcement::from_doc)
-            .transpose()
-    }
-
-    async fn put_announcement(
-        &self,
-        scope: &TenantScope,
-        id: &str,
-        input: AnnouncementInput,
-        now: DateTime<Utc>,
-    ) -> StoreResult<(Announcement, bool)> {
-        let body = serde_json::to_value(&input).map_err(|e| StoreError::Corrupt(format!("announcement: {e}")))?;
-        let (doc, created) = self.put_doc(scope, DocKind::Announcement, id, body, now).await?;
-        Ok((Announcement::from_doc(doc)?, created))
-    }
-
-    async fn delete_announcement(&self, scope: &TenantScope, id: &str) -> StoreResult<bool> {
-        self.delete_doc(scope, DocKind::Announcement, id).await
-    }
-}
+pub type Announcement = Stored<AnnouncementInput>;
 
 #[cfg(test)]
 mod tests {

@@ -21,9 +21,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use luach_schemas::{DeviceId, TenantId};
 
-pub use announcement::{Announcement, AnnouncementInput, AnnouncementRepo, Targets};
-pub use docs::{DocKind, StoredDoc};
-pub use memorial::{Memorial, MemorialInput, MemorialRepo, PassingDate};
+pub use announcement::{Announcement, AnnouncementInput, Targets};
+pub use docs::{DocKind, Document, Stored, StoredDoc, TypedDocs};
+pub use memorial::{Memorial, MemorialInput, PassingDate};
 pub use model::{
     Device, DeviceFilter, DevicePatch, DeviceStatus, HelloInfo, NewDevice, Page, PageRequest, PresenceWrite,
 };

@@ -7,7 +7,7 @@ use luach_calendar::{Havdalah, RuleSet};
 use luach_schemas::TenantId;
 use serde::{Deserialize, Serialize};
 
-use super::{DocKind, DocRepo, StoreError, StoreResult, StoredDoc, TenantScope};
+use super::{DocKind, DocRepo, Document, StoreError, StoreResult, Stored, TenantScope, TypedDocs};
 
 /// A synagogue's id within its tenant: 1–64 lower-case letters, digits and '-'.
 pub type SynagogueId = TenantId;
@@ -81,13 +81,16 @@ pub struct Synagogue {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Document for SynagogueProfile {
+    const KIND: DocKind = DocKind::Synagogue;
+}
+
 impl Synagogue {
-    fn from_doc(doc: StoredDoc) -> StoreResult<Self> {
+    fn from_stored(doc: Stored<SynagogueProfile>) -> StoreResult<Self> {
         Ok(Self {
             id: SynagogueId::parse(&doc.id).map_err(|e| StoreError::Corrupt(format!("synagogue id: {e}")))?,
             tenant_id: doc.tenant_id,
-            profile: serde_json::from_value(doc.body)
-                .map_err(|e| StoreError::Corrupt(format!("synagogue profile: {e}")))?,
+            profile: doc.input,
             created_at: doc.created_at,
             updated_at: doc.updated_at,
         })
@@ -115,15 +118,13 @@ pub trait SynagogueRepo {
 #[async_trait]
 impl<S: DocRepo + ?Sized> SynagogueRepo for S {
     async fn list_synagogues(&self, scope: &TenantScope, limit: u32) -> StoreResult<Vec<Synagogue>> {
-        let docs = self.list_docs(scope, DocKind::Synagogue, limit, None).await?;
-        docs.into_iter().map(Synagogue::from_doc).collect()
+        let docs = self.list_typed::<SynagogueProfile>(scope, limit, None).await?;
+        docs.into_iter().map(Synagogue::from_stored).collect()
     }
 
     async fn get_synagogue(&self, scope: &TenantScope, id: &SynagogueId) -> StoreResult<Option<Synagogue>> {
-        self.get_doc(scope, DocKind::Synagogue, id.as_str())
-            .await?
-            .map(Synagogue::from_doc)
-            .transpose()
+        let doc = self.get_typed::<SynagogueProfile>(scope, id.as_str()).await?;
+        doc.map(Synagogue::from_stored).transpose()
     }
 
     async fn put_synagogue(
@@ -133,13 +134,11 @@ impl<S: DocRepo + ?Sized> SynagogueRepo for S {
         profile: SynagogueProfile,
         now: DateTime<Utc>,
     ) -> StoreResult<(Synagogue, bool)> {
-        let body =
-            serde_json::to_value(&profile).map_err(|e| StoreError::Corrupt(format!("synagogue profile: {e}")))?;
-        let (doc, created) = self.put_doc(scope, DocKind::Synagogue, id.as_str(), body, now).await?;
-        Ok((Synagogue::from_doc(doc)?, created))
+        let (doc, created) = self.put_typed(scope, id.as_str(), profile, now).await?;
+        Ok((Synagogue::from_stored(doc)?, created))
     }
 
     async fn delete_synagogue(&self, scope: &TenantScope, id: &SynagogueId) -> StoreResult<bool> {
-        self.delete_doc(scope, DocKind::Synagogue, id.as_str()).await
+        self.delete_typed::<SynagogueProfile>(scope, id.as_str()).await
     }
 }
