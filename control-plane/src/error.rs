@@ -27,6 +27,29 @@ pub struct FieldError {
     pub message: String,
 }
 
+impl FieldError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Checks an operator-entered one-line text: at most `max` characters, no control characters,
+/// and (when `required`) not blank. Adds a [`FieldError`] at `path` when it fails.
+pub fn check_text(errors: &mut Vec<FieldError>, path: &str, value: &str, required: bool, max: usize) {
+    let blank = required && value.trim().is_empty();
+    if blank || value.chars().count() > max || value.chars().any(char::is_control) {
+        let message = if required {
+            format!("must be 1–{max} printable characters")
+        } else {
+            format!("at most {max} printable characters")
+        };
+        errors.push(FieldError::new(path, message));
+    }
+}
+
 /// An error answered to an HTTP client.
 #[derive(Debug)]
 pub struct ApiError {
@@ -94,14 +117,14 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
     }
 
-    /// Same message and fields under another status and code.
-    pub fn with_status(mut self, status: StatusCode, code: &'static str) -> Self {
-        self.status = status;
-        self.code = code;
-        if code == "invalid_query" {
-            self.message = "the query string has invalid parameters".into();
+    /// 400 `invalid_query`: query-string parameters, with the path of each bad one.
+    pub fn invalid_query(fields: Vec<FieldError>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_query",
+            message: "the query string has invalid parameters".into(),
+            fields,
         }
-        self
     }
 
     pub fn status(&self) -> StatusCode {

@@ -1,7 +1,5 @@
 //! Prometheus metrics of the control plane, served at `/metrics` in the text format.
 
-use std::time::Duration;
-
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
@@ -133,16 +131,6 @@ impl Metrics {
         }
     }
 
-    /// Records one store operation.
-    pub fn observe_store(&self, op: &str, elapsed: Duration, ok: bool) {
-        self.store_duration
-            .with_label_values(&[op])
-            .observe(elapsed.as_secs_f64());
-        if !ok {
-            self.store_errors.with_label_values(&[op]).inc();
-        }
-    }
-
     /// Awaits a store operation, recording its latency and outcome under `op`.
     pub async fn time_store<T, E>(
         &self,
@@ -151,7 +139,12 @@ impl Metrics {
     ) -> Result<T, E> {
         let started = std::time::Instant::now();
         let result = operation.await;
-        self.observe_store(op, started.elapsed(), result.is_ok());
+        self.store_duration
+            .with_label_values(&[op])
+            .observe(started.elapsed().as_secs_f64());
+        if result.is_err() {
+            self.store_errors.with_label_values(&[op]).inc();
+        }
         result
     }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::extract::{ValidJson, ValidQuery};
 use super::tenant::Scope;
 use crate::commands::CommandError;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, check_text};
 use crate::state::AppState;
 use crate::store::{Device, DeviceFilter, DevicePatch, DeviceStatus, NewDevice, Page, PageRequest, clamp_limit};
 
@@ -87,41 +87,27 @@ fn check_fields(
     notes: Option<&str>,
 ) -> Result<(), ApiError> {
     let mut errors = Vec::new();
-    let mut fail = |path: String, message: String| errors.push(FieldError { path, message });
-    let has_control = |s: &str| s.chars().any(char::is_control);
-    if let Some(name) = name
-        && (name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS || has_control(name))
-    {
-        fail(
-            "name".into(),
-            format!("must be 1–{MAX_NAME_CHARS} printable characters"),
-        );
+    if let Some(name) = name {
+        check_text(&mut errors, "name", name, true, MAX_NAME_CHARS);
     }
     if let Some(tags) = tags {
         if tags.len() > MAX_TAGS {
-            fail("tags".into(), format!("at most {MAX_TAGS} tags"));
+            errors.push(FieldError::new("tags", format!("at most {MAX_TAGS} tags")));
         }
         for (i, tag) in tags.iter().enumerate() {
-            if tag.trim().is_empty() || tag.chars().count() > MAX_TAG_CHARS || has_control(tag) {
-                fail(
-                    format!("tags[{i}]"),
-                    format!("must be 1–{MAX_TAG_CHARS} printable characters"),
-                );
-            }
+            check_text(&mut errors, &format!("tags[{i}]"), tag, true, MAX_TAG_CHARS);
         }
     }
-    if let Some(group) = group
-        && (group.trim().is_empty() || group.chars().count() > MAX_GROUP_CHARS || has_control(group))
-    {
-        fail(
-            "group".into(),
-            format!("must be 1–{MAX_GROUP_CHARS} printable characters"),
-        );
+    if let Some(group) = group {
+        check_text(&mut errors, "group", group, true, MAX_GROUP_CHARS);
     }
     if let Some(notes) = notes
         && notes.chars().count() > MAX_NOTES_CHARS
     {
-        fail("notes".into(), format!("at most {MAX_NOTES_CHARS} characters"));
+        errors.push(FieldError::new(
+            "notes",
+            format!("at most {MAX_NOTES_CHARS} characters"),
+        ));
     }
     if errors.is_empty() {
         Ok(())

@@ -80,13 +80,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ValidQuery<T> 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(Self).map_err(|e| {
-            let mut err = ApiError::validation(vec![FieldError {
-                path: e.path().to_string(),
-                message: e.inner().to_string(),
-            }]);
-            err = err.with_status(StatusCode::BAD_REQUEST, "invalid_query");
-            err
-        })
+        serde_path_to_error::deserialize(de)
+            .map(Self)
+            .map_err(|e| ApiError::invalid_query(vec![FieldError::new(e.path().to_string(), e.inner().to_string())]))
     }
 }

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::{Duration, NaiveDate, Utc};
 use luach_calendar::{HebrewDate, yahrzeit};
 use serde::{Deserialize, Serialize};
@@ -11,7 +10,7 @@ use super::devices::{DataBody, data};
 use super::documents::{ApiDocument, MAX_PAGE};
 use super::extract::ValidQuery;
 use super::tenant::Scope;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, check_text};
 use crate::state::AppState;
 use crate::store::{MemorialInput, TypedDocs};
 
@@ -30,19 +29,8 @@ impl ApiDocument for MemorialInput {
 
 fn check(input: &MemorialInput) -> Result<HebrewDate, ApiError> {
     let mut errors = Vec::new();
-    let printable = |s: &str| !s.chars().any(char::is_control);
-    if input.name.trim().is_empty() || input.name.chars().count() > 200 || !printable(&input.name) {
-        errors.push(FieldError {
-            path: "name".into(),
-            message: "must be 1–200 printable characters".into(),
-        });
-    }
-    if input.family.chars().count() > 200 || !printable(&input.family) {
-        errors.push(FieldError {
-            path: "family".into(),
-            message: "at most 200 printable characters".into(),
-        });
-    }
+    check_text(&mut errors, "name", &input.name, true, 200);
+    check_text(&mut errors, "family", &input.family, false, 200);
     if input.notes.chars().count() > 2_000 {
         errors.push(FieldError {
             path: "notes".into(),
@@ -94,20 +82,13 @@ pub async fn yahrzeits(
     let from = q.from.unwrap_or_else(|| Utc::now().date_naive());
     let days = q.days.unwrap_or(30);
     if !(1..=MAX_DAYS).contains(&days) {
-        let field = FieldError {
-            path: "days".into(),
-            message: format!("must be 1–{MAX_DAYS}"),
-        };
-        return Err(ApiError::validation(vec![field]).with_status(StatusCode::BAD_REQUEST, "invalid_query"));
+        return Err(ApiError::invalid_query(vec![FieldError::new(
+            "days",
+            format!("must be 1–{MAX_DAYS}"),
+        )]));
     }
     let until = from + Duration::days(days);
-    let bad_date = |e: luach_calendar::Error| {
-        let field = FieldError {
-            path: "from".into(),
-            message: e.to_string(),
-        };
-        ApiError::validation(vec![field]).with_status(StatusCode::BAD_REQUEST, "invalid_query")
-    };
+    let bad_date = |e: luach_calendar::Error| ApiError::invalid_query(vec![FieldError::new("from", e.to_string())]);
     let first_year = HebrewDate::from_civil(from).map_err(bad_date)?.year();
     let last_year = HebrewDate::from_civil(until).map_err(bad_date)?.year();
 

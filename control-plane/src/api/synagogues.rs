@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::devices::{DataBody, data};
 use super::extract::{ValidJson, ValidQuery};
 use super::tenant::Scope;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, check_text};
 use crate::state::AppState;
 use crate::store::{Synagogue, SynagogueId, SynagogueProfile, SynagogueRepo};
 
@@ -29,19 +29,14 @@ fn parse_id(raw: &str) -> Result<SynagogueId, ApiError> {
 /// Every problem of a profile, with field paths.
 fn check_profile(p: &SynagogueProfile) -> Result<Location, ApiError> {
     let mut errors = Vec::new();
+    check_text(&mut errors, "name", &p.name, true, 100);
+    check_text(&mut errors, "address", &p.address, false, 200);
     let mut fail = |path: &str, message: String| {
         errors.push(FieldError {
             path: path.to_owned(),
             message,
         })
     };
-    let printable = |s: &str| !s.chars().any(char::is_control);
-    if p.name.trim().is_empty() || p.name.chars().count() > 100 || !printable(&p.name) {
-        fail("name", "must be 1–100 printable characters".into());
-    }
-    if p.address.chars().count() > 200 || !printable(&p.address) {
-        fail("address", "at most 200 printable characters".into());
-    }
     if !(-90.0..=90.0).contains(&p.latitude) {
         fail("latitude", "must be between -90 and 90".into());
     }
@@ -192,13 +187,8 @@ pub async fn preview(
             havdalah: p.havdalah,
         },
     };
-    let day = DayInfo::compute(&location, date, &options).map_err(|e| {
-        ApiError::validation(vec![FieldError {
-            path: "date".into(),
-            message: e.to_string(),
-        }])
-        .with_status(StatusCode::BAD_REQUEST, "invalid_query")
-    })?;
+    let day = DayInfo::compute(&location, date, &options)
+        .map_err(|e| ApiError::invalid_query(vec![FieldError::new("date", e.to_string())]))?;
     let schedule: Vec<Value> = p
         .schedule
         .evaluate(&day)
