@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Starts the whole system on embedded defaults: luach-server (embedded MQTT broker, SQLite in
-# ./.luach/data, dashboard) and a few simulated screens. Ctrl-C stops everything.
+# ./.luach/data, dashboard) and a few simulated screens that enrol with a bulk token and connect
+# over mutual TLS. Ctrl-C stops everything.
 #
-#   LUACH_HTTP_PORT=8080 LUACH_MQTT_PORT=18883 LUACH_SCREENS=5 scripts/run.sh
+#   LUACH_HTTP_PORT=8080 LUACH_MQTT_PORT=18883 LUACH_MQTT_TLS_PORT=18884 LUACH_SCREENS=5 scripts/run.sh
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 HTTP_PORT="${LUACH_HTTP_PORT:-8080}"
 MQTT_PORT="${LUACH_MQTT_PORT:-18883}"
+MQTT_TLS_PORT="${LUACH_MQTT_TLS_PORT:-18884}"
 SCREENS="${LUACH_SCREENS:-5}"
 DATA_DIR="${LUACH_DATA_DIR:-$ROOT/.luach/data}"
 
@@ -18,11 +20,30 @@ cargo build --locked --bins -p luach-control-plane -p luach-agent
 BIN="$CARGO_TARGET_DIR/debug"
 
 mkdir -p "$DATA_DIR"
+# The demo tenant (the admin CLI works on the store directly; `create-tenant` fails harmlessly
+# when the tenant exists), its administrator on first run, and a bulk enrolment token for the
+# simulated screens.
+"$BIN/luach-server" admin --data-dir "$DATA_DIR" create-tenant --id default --name "Demo synagogue" >/dev/null 2>&1 || true
+ADMIN_EMAIL="${LUACH_ADMIN_EMAIL:-admin@luach.local}"
+ADMIN_FILE="$DATA_DIR/demo-admin.txt"
+if [ ! -f "$ADMIN_FILE" ]; then
+  say "creating tenant 'default' and its administrator $ADMIN_EMAIL"
+  ADMIN_PASSWORD="${LUACH_ADMIN_PASSWORD:-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')}"
+  printf '%s\n' "$ADMIN_PASSWORD" | "$BIN/luach-server" admin --data-dir "$DATA_DIR" \
+    create-user --email "$ADMIN_EMAIL" --role tenant_admin --tenant default --name "Demo admin" >/dev/null
+  (umask 077 && printf 'email: %s\npassword: %s\n' "$ADMIN_EMAIL" "$ADMIN_PASSWORD" >"$ADMIN_FILE")
+fi
+
+TOKEN="$("$BIN/luach-server" admin --data-dir "$DATA_DIR" create-enrolment-token --tenant default \
+  --name "scripts/run.sh demo" --uses "$SCREENS" --days 1)"
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
-"$BIN/luach-server" serve --http-addr "0.0.0.0:$HTTP_PORT" --mqtt-addr "0.0.0.0:$MQTT_PORT" \
+# The plain listener is off by default; the demo opens it on loopback for development tools.
+LUACH_MQTT__PLAIN_LISTENER=true "$BIN/luach-server" serve --http-addr "0.0.0.0:$HTTP_PORT" \
+  --mqtt-addr "127.0.0.1:$MQTT_PORT" \
+  --mqtt-tls-addr "0.0.0.0:$MQTT_TLS_PORT" \
   --data-dir "$DATA_DIR" --web-dir "$ROOT/control-plane/web/dist" --log-format pretty \
   >"$DATA_DIR/server.log" 2>&1 &
 pids+=($!)
@@ -32,17 +53,22 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
-RUST_LOG=warn "$BIN/luach-agent" sim --count "$SCREENS" --id-prefix demo \
-  --server "http://127.0.0.1:$HTTP_PORT" --heartbeat-secs 10 --metrics-secs 10 --report-secs 60 &
+# Screens keep their keys and certificates in $DATA_DIR/sim (beside the CA that issued them),
+# so a second run reuses them.
+LUACH_ENROLMENT_TOKEN="$TOKEN" RUST_LOG=warn "$BIN/luach-agent" sim --count "$SCREENS" --id-prefix demo \
+  --server "http://127.0.0.1:$HTTP_PORT" --state-dir "$DATA_DIR/sim" \
+  --heartbeat-secs 10 --metrics-secs 10 --report-secs 60 &
 pids+=($!)
 
 cat <<MSG
 
   Luach is running.
-    Dashboard:   http://127.0.0.1:$HTTP_PORT/
+    Dashboard:   http://127.0.0.1:$HTTP_PORT/   (sign in with $ADMIN_FILE)
     REST API:    http://127.0.0.1:$HTTP_PORT/api/v1/devices
     Metrics:     http://127.0.0.1:$HTTP_PORT/metrics
-    MQTT broker: 127.0.0.1:$MQTT_PORT   ($SCREENS simulated screens connected)
+    MQTT broker: 127.0.0.1:$MQTT_TLS_PORT mutual TLS ($SCREENS simulated screens enrolled with a bulk token)
+                 127.0.0.1:$MQTT_PORT plain TCP (development only)
+    Device CA:   $DATA_DIR/pki
     Data:        $DATA_DIR   (server log: $DATA_DIR/server.log)
   Press Ctrl-C to stop.
 

@@ -1,4 +1,4 @@
-//! The device's persistent identity and where to find the broker.
+//! The device's persistent id and where to find the broker.
 
 use std::path::Path;
 
@@ -34,15 +34,26 @@ pub fn parse_host_port(s: &str) -> anyhow::Result<(String, u16)> {
     Ok((host.to_owned(), port))
 }
 
+/// Where the control plane's broker listens, as `/api/v1/agent/bootstrap` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddresses {
+    /// The plain (development) listener, if it runs.
+    pub plain: Option<(String, u16)>,
+    /// The mutual-TLS listener, if it runs.
+    pub tls: Option<(String, u16)>,
+}
+
 /// Asks the control plane at `server` (http://host:port) where its MQTT broker is.
-pub async fn discover_mqtt(server: &str) -> anyhow::Result<(String, u16)> {
+pub async fn discover(server: &str) -> anyhow::Result<BrokerAddresses> {
     #[derive(serde::Deserialize)]
     struct Body {
         data: Data,
     }
     #[derive(serde::Deserialize)]
     struct Data {
-        mqtt: String,
+        mqtt: Option<String>,
+        #[serde(default)]
+        mqtt_tls: Option<String>,
     }
     let url = format!("{}/api/v1/agent/bootstrap", server.trim_end_matches('/'));
     let client = reqwest::Client::builder()
@@ -58,7 +69,10 @@ pub async fn discover_mqtt(server: &str) -> anyhow::Result<(String, u16)> {
         .json()
         .await
         .with_context(|| format!("reading {url}"))?;
-    parse_host_port(&body.data.mqtt)
+    Ok(BrokerAddresses {
+        plain: body.data.mqtt.as_deref().map(parse_host_port).transpose()?,
+        tls: body.data.mqtt_tls.as_deref().map(parse_host_port).transpose()?,
+    })
 }
 
 /// The address this machine uses to reach `host` (no packet is sent).

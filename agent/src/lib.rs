@@ -8,13 +8,30 @@
 //! hello and the MQTT last will, so the control plane can tell a stale will from a live
 //! session.
 //!
+//! The session runs over mutual TLS with a certificate from the control plane's device CA
+//! ([`credentials`]): on first start the agent generates its own P-256 key, asks to be
+//! enrolled ([`enrol`]) with a bulk token or with a claim code that someone types into the
+//! dashboard, and afterwards renews the certificate for the same key after 2/3 of its life
+//! ([`renew`]). Plain TCP remains for development (`--plain-mqtt`).
+//!
 //! [`sim`] runs many simulated screens in one process, each with its own connection and
 //! identity, for tests, demos and benchmarks.
 
 pub mod backoff;
+pub mod credentials;
+pub mod enrol;
 pub mod identity;
+pub mod renew;
 pub mod sampler;
 pub mod session;
 pub mod sim;
+
+/// Makes ring rustls's process-wide crypto provider. rustls 0.23 cannot pick one by itself
+/// when more than one is compiled in (this workspace links both ring and aws-lc-rs), and
+/// rumqttc's TLS setup would panic; call this once before any TLS connection.
+pub fn install_crypto_provider() {
+    // An error means a provider is installed already, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 
 pub use session::{DeviceSession, SessionConfig};

@@ -5,10 +5,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use luach_agent::credentials::{CredentialStore, TlsIdentity};
+use luach_agent::enrol::{EnrolError, Enroller};
 use luach_agent::identity;
+use luach_agent::renew::{RenewalEnd, keep_renewed};
 use luach_agent::session::{DeviceSession, SessionConfig, SessionStats};
 use luach_agent::sim::{self, SimConfig};
 use luach_schemas::DeviceId;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
@@ -31,12 +35,18 @@ enum Command {
 /// How to reach the control plane.
 #[derive(Debug, Args)]
 struct Link {
-    /// Control-plane URL, e.g. http://server:8080; the broker address is asked from it.
+    /// Control-plane URL, e.g. http://server:8080: enrolment, renewal, and where the broker is.
     #[arg(long, env = "LUACH_SERVER")]
     server: Option<String>,
-    /// MQTT broker HOST:PORT; overrides what the server says.
+    /// MQTT broker HOST:PORT (its mutual-TLS listener; the plain one with --plain-mqtt);
+    /// overrides what the server says. With TLS the host must be a name in the broker's
+    /// certificate (localhost, 127.0.0.1, or one of the server's `mqtt.tls_hostnames`).
     #[arg(long, env = "LUACH_MQTT")]
     mqtt: Option<String>,
+    /// Development only: connect to the broker's plain, unauthenticated listener instead of
+    /// enrolling and using mutual TLS.
+    #[arg(long, env = "LUACH_PLAIN_MQTT")]
+    plain_mqtt: bool,
     /// Seconds between heartbeats.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     heartbeat_secs: u64,
@@ -49,12 +59,39 @@ struct Link {
 }
 
 impl Link {
-    async fn broker(&self) -> anyhow::Result<(String, u16)> {
-        match (&self.mqtt, &self.server) {
-            (Some(mqtt), _) => identity::parse_host_port(mqtt).context("--mqtt"),
-            (None, Some(server)) => identity::discover_mqtt(server).await,
-            (None, None) => anyhow::bail!("give --server URL or --mqtt HOST:PORT"),
+    /// The broker address to use, retrying discovery until it answers (or shutdown).
+    async fn broker(&self, shutdown: &CancellationToken) -> anyhow::Result<Option<(String, u16)>> {
+        if let Some(mqtt) = &self.mqtt {
+            return identity::parse_host_port(mqtt).context("--mqtt").map(Some);
         }
+        let Some(server) = &self.server else {
+            anyhow::bail!("give --server URL or --mqtt HOST:PORT");
+        };
+        loop {
+            match identity::discover(server).await {
+                Ok(found) => {
+                    let address = if self.plain_mqtt { found.plain } else { found.tls };
+                    return address.map(Some).with_context(|| {
+                        if self.plain_mqtt {
+                            "the server runs no plain MQTT listener (mqtt.plain_listener = false)"
+                        } else {
+                            "the server runs no mutual-TLS MQTT listener (mqtt.tls_listener = false)"
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "broker discovery failed; retrying"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(None),
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+    }
+
+    fn server(&self) -> anyhow::Result<&str> {
+        self.server
+            .as_deref()
+            .context("--server URL is needed to enrol and renew the certificate (or use --plain-mqtt)")
     }
 }
 
@@ -62,12 +99,15 @@ impl Link {
 struct RunArgs {
     #[command(flatten)]
     link: Link,
-    /// Where the agent keeps its identity and state.
+    /// Where the agent keeps its identity, key (0600) and certificate.
     #[arg(long, env = "LUACH_STATE_DIR", default_value = "/var/lib/luach-agent")]
     state_dir: PathBuf,
     /// Use this device id instead of the stored one.
     #[arg(long)]
     device_id: Option<DeviceId>,
+    /// Enrol with this bulk enrolment token (`le_…`) instead of showing a claim code.
+    #[arg(long, env = "LUACH_ENROLMENT_TOKEN", hide_env_values = true)]
+    enrolment_token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +126,16 @@ struct SimArgs {
     /// Seconds between status lines.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     report_secs: u64,
+    /// Enrol every screen with this bulk enrolment token and connect over mutual TLS
+    /// (needs --server). Without it, --plain-mqtt is required.
+    #[arg(long, env = "LUACH_ENROLMENT_TOKEN", hide_env_values = true)]
+    enrolment_token: Option<String>,
+    /// Enrolment requests in flight at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    enrol_concurrency: u64,
+    /// Keep each screen's key and certificate under DIR/<device id>/ and reuse them next time.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
 }
 
 fn init_tracing() {
@@ -129,50 +179,163 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     init_tracing();
+    luach_agent::install_crypto_provider();
     match cli.command {
         Command::Zmanim(_) => Ok(()),
-        Command::Run(args) => {
-            let device_id = match args.device_id {
-                Some(id) => id,
-                None => identity::load_or_create(&args.state_dir)?,
-            };
-            let (host, port) = args.link.broker().await?;
-            println!("luach-agent: device {device_id}, broker {host}:{port}");
-            let shutdown = stop_on_signal();
-            let metrics =
-                luach_agent::sampler::spawn(Duration::from_secs(args.link.metrics_secs.min(30)), shutdown.clone());
-            let session = DeviceSession::new(
-                SessionConfig {
-                    device_id,
-                    host,
-                    port,
-                    heartbeat_every: Duration::from_secs(args.link.heartbeat_secs),
-                    metrics_every: Duration::from_secs(args.link.metrics_secs),
-                    keep_alive: Duration::from_secs(args.link.keep_alive_secs),
-                },
-                std::sync::Arc::new(SessionStats::default()),
-            );
-            session.run(metrics, shutdown).await;
-            Ok(())
-        }
-        Command::Sim(args) => {
-            let (host, port) = args.link.broker().await?;
-            let id_prefix = args.id_prefix.unwrap_or_else(sim::random_prefix);
-            // Validate the prefix with the longest id it will produce.
-            sim::device_id(&id_prefix, args.count as usize).context("--id-prefix")?;
-            println!("sim: {} screens as {id_prefix}00000…, broker {host}:{port}", args.count);
-            let config = SimConfig {
-                count: args.count as usize,
-                id_prefix,
-                host,
-                port,
-                heartbeat_every: Duration::from_secs(args.link.heartbeat_secs),
-                metrics_every: Duration::from_secs(args.link.metrics_secs),
-                keep_alive: Duration::from_secs(args.link.keep_alive_secs),
-                connect_rate: args.connect_rate,
-                report_every: Duration::from_secs(args.report_secs),
-            };
-            sim::run(config, stop_on_signal()).await
-        }
+        Command::Run(args) => run(args).await,
+        Command::Sim(args) => run_sim(args).await,
     }
+}
+
+fn session_config(
+    link: &Link,
+    device_id: DeviceId,
+    host: String,
+    port: u16,
+    tls: Option<TlsIdentity>,
+) -> SessionConfig {
+    SessionConfig {
+        device_id,
+        host,
+        port,
+        heartbeat_every: Duration::from_secs(link.heartbeat_secs),
+        metrics_every: Duration::from_secs(link.metrics_secs),
+        keep_alive: Duration::from_secs(link.keep_alive_secs),
+        tls,
+    }
+}
+
+/// What a screen shows while it waits to be claimed (on stdout, one line a test can read).
+fn show_claim_code(code: &str, expires_at: chrono::DateTime<chrono::Utc>) {
+    println!("claim code: {code}");
+    println!("luach-agent: claim this screen with the code before {expires_at} (POST /api/v1/enrolment/claims)");
+}
+
+async fn wait_or_stop(shutdown: &CancellationToken, delay: Duration) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = tokio::time::sleep(delay) => true,
+    }
+}
+
+/// `luach-agent run`: enrol if needed, then keep one mutual-TLS session and the certificate
+/// current; when renewal is refused, keep going until the certificate expires, then enrol again
+/// with a new key.
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let device_id = match args.device_id.clone() {
+        Some(id) => id,
+        None => identity::load_or_create(&args.state_dir)?,
+    };
+    let shutdown = stop_on_signal();
+    let metrics = luach_agent::sampler::spawn(Duration::from_secs(args.link.metrics_secs.min(30)), shutdown.clone());
+    let stats = std::sync::Arc::new(SessionStats::default());
+    if args.link.plain_mqtt {
+        let Some((host, port)) = args.link.broker(&shutdown).await? else {
+            return Ok(());
+        };
+        println!("luach-agent: device {device_id}, broker {host}:{port} (plain TCP, development)");
+        let config = session_config(&args.link, device_id, host, port, None);
+        DeviceSession::new(config, stats).run(metrics, shutdown).await;
+        return Ok(());
+    }
+    let enroller = Enroller::new(args.link.server()?)?;
+    let store = CredentialStore::new(&args.state_dir);
+    loop {
+        let key = store.key()?;
+        let identity = match store.identity(&key)? {
+            Some(identity) => identity,
+            None => {
+                println!("luach-agent: device {device_id} is not enrolled yet");
+                let issued = match &args.enrolment_token {
+                    Some(token) => enroller.enrol_with_token(&device_id, &key, token, &shutdown).await,
+                    None => {
+                        enroller
+                            .enrol_with_claim_code(&device_id, &key, &store, &show_claim_code, &shutdown)
+                            .await
+                    }
+                };
+                match issued {
+                    Ok(issued) => {
+                        store.save_identity(&issued.identity)?;
+                        println!("luach-agent: device {device_id} enrolled");
+                        issued.identity
+                    }
+                    Err(EnrolError::Stopped) => return Ok(()),
+                    Err(e) => {
+                        tracing::error!(error = format!("{e:#}"), "enrolment failed; trying again in a minute");
+                        if !wait_or_stop(&shutdown, Duration::from_secs(60)).await {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        let Some((host, port)) = args.link.broker(&shutdown).await? else {
+            return Ok(());
+        };
+        println!("luach-agent: device {device_id}, broker {host}:{port} (mutual TLS)");
+        let (updates, rx) = watch::channel(identity.clone());
+        let session_stop = shutdown.child_token();
+        let config = session_config(&args.link, device_id.clone(), host, port, Some(identity.clone()));
+        let session = DeviceSession::new(config, stats.clone()).with_tls_updates(rx);
+        let running = tokio::spawn(session.run(metrics.clone(), session_stop.clone()));
+        let end = keep_renewed(&enroller, &device_id, &key, identity, Some(&store), &updates, &shutdown).await;
+        if let RenewalEnd::Refused { not_after } = end {
+            let left = (not_after - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            println!(
+                "luach-agent: the control plane no longer renews this device's certificate; enrolling again at {not_after}"
+            );
+            if wait_or_stop(&shutdown, left).await {
+                session_stop.cancel();
+                let _ = running.await;
+                store.discard_identity()?;
+                continue;
+            }
+        }
+        session_stop.cancel();
+        let _ = running.await;
+        return Ok(());
+    }
+}
+
+async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
+    let shutdown = stop_on_signal();
+    let enrolment = match (&args.enrolment_token, args.link.plain_mqtt) {
+        (Some(token), false) => Some(sim::Enrolment {
+            server: args.link.server()?.to_owned(),
+            token: token.clone(),
+            concurrency: usize::try_from(args.enrol_concurrency).unwrap_or(16),
+            state_dir: args.state_dir.clone(),
+        }),
+        (None, true) => None,
+        (Some(_), true) => anyhow::bail!("--enrolment-token and --plain-mqtt exclude each other"),
+        (None, false) => anyhow::bail!(
+            "give --enrolment-token (screens enrol and use mutual TLS) or --plain-mqtt (development listener)"
+        ),
+    };
+    let Some((host, port)) = args.link.broker(&shutdown).await? else {
+        return Ok(());
+    };
+    let id_prefix = args.id_prefix.unwrap_or_else(sim::random_prefix);
+    // Validate the prefix with the longest id it will produce.
+    sim::device_id(&id_prefix, args.count as usize).context("--id-prefix")?;
+    let mode = if enrolment.is_some() { "mutual TLS" } else { "plain TCP" };
+    println!(
+        "sim: {} screens as {id_prefix}00000…, broker {host}:{port} ({mode})",
+        args.count
+    );
+    let config = SimConfig {
+        count: args.count as usize,
+        id_prefix,
+        host,
+        port,
+        enrolment,
+        heartbeat_every: Duration::from_secs(args.link.heartbeat_secs),
+        metrics_every: Duration::from_secs(args.link.metrics_secs),
+        keep_alive: Duration::from_secs(args.link.keep_alive_secs),
+        connect_rate: args.connect_rate,
+        report_every: Duration::from_secs(args.report_secs),
+    };
+    sim::run(config, shutdown).await
 }

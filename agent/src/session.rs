@@ -15,6 +15,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval_at};
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
+use crate::credentials::TlsIdentity;
 use crate::sampler::AGENT_VERSION;
 
 /// How many recent command ids are remembered for de-duplication.
@@ -31,6 +32,9 @@ pub struct SessionConfig {
     pub heartbeat_every: Duration,
     pub metrics_every: Duration,
     pub keep_alive: Duration,
+    /// Mutual TLS with this identity; `None` = plain TCP (development listener only). The
+    /// host must be one of the broker certificate's names.
+    pub tls: Option<TlsIdentity>,
 }
 
 /// Counters shared by all sessions of a process (the simulator prints them).
@@ -73,6 +77,18 @@ pub struct DeviceSession {
     stats: Arc<SessionStats>,
     session: String,
     ip: Option<String>,
+    tls_updates: Option<watch::Receiver<TlsIdentity>>,
+}
+
+/// The next renewed identity, or never (no updates, or their sender is gone).
+async fn next_identity(updates: &mut Option<watch::Receiver<TlsIdentity>>) -> TlsIdentity {
+    if let Some(rx) = updates {
+        if rx.changed().await.is_ok() {
+            return rx.borrow_and_update().clone();
+        }
+        *updates = None;
+    }
+    std::future::pending().await
 }
 
 fn new_session_id() -> String {
@@ -91,7 +107,14 @@ impl DeviceSession {
             stats,
             session: new_session_id(),
             ip,
+            tls_updates: None,
         }
+    }
+
+    /// Uses each identity sent on `updates` (renewed certificates) from the next connection on.
+    pub fn with_tls_updates(mut self, updates: watch::Receiver<TlsIdentity>) -> Self {
+        self.tls_updates = Some(updates);
+        self
     }
 
     fn topic(&self, kind: UpKind) -> String {
@@ -125,6 +148,9 @@ impl DeviceSession {
             luach_schemas::MAX_PAYLOAD_BYTES * 4,
         );
         o.set_last_will(self.last_will());
+        if let Some(tls) = &self.config.tls {
+            o.set_transport(tls.transport());
+        }
         o
     }
 
@@ -224,6 +250,11 @@ impl DeviceSession {
                 _ = metrics_tick.tick(), if connected => {
                     let m = metrics.borrow().clone();
                     self.publish(&client, UpKind::Metrics, envelope(UpKind::Metrics, m));
+                }
+                identity = next_identity(&mut self.tls_updates) => {
+                    // The live connection keeps its handshake; the next one presents this.
+                    eventloop.mqtt_options.set_transport(identity.transport());
+                    self.config.tls = Some(identity);
                 }
                 event = eventloop.poll() => match event {
                     Ok(MqttEvent::Incoming(Packet::ConnAck(ack))) if ack.code == ConnectReturnCode::Success => {

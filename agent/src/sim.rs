@@ -1,15 +1,42 @@
 //! Many simulated screens in one process, each with its own MQTT connection and identity.
+//!
+//! With [`Enrolment`], every screen enrols the way a real one does with a bulk token: it
+//! generates its own P-256 key, sends a CSR with the token, connects over mutual TLS with the
+//! certificate it gets, and renews it after 2/3 of its life. Enrolment runs `concurrency`
+//! requests at a time (key generation is cheap; the control plane's store is the limit), and
+//! screens connect as their certificates arrive, at most `connect_rate` per second.
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures::StreamExt;
+use luach_pki::DeviceKey;
 use luach_schemas::DeviceId;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::credentials::{CredentialStore, TlsIdentity};
+use crate::enrol::{EnrolError, Enroller};
+use crate::renew::keep_renewed;
 use crate::sampler;
 use crate::session::{DeviceSession, SessionConfig, SessionStats};
+
+/// How simulated screens get their certificates.
+#[derive(Debug, Clone)]
+pub struct Enrolment {
+    /// Control-plane URL.
+    pub server: String,
+    /// A bulk enrolment token of the tenant the screens join.
+    pub token: String,
+    /// Enrolment requests in flight at once.
+    pub concurrency: usize,
+    /// Keep each screen's key and certificate in `{state_dir}/{device id}/` and reuse them on
+    /// the next run (a token never re-keys an enrolled device).
+    pub state_dir: Option<PathBuf>,
+}
 
 /// Simulator settings.
 #[derive(Debug, Clone)]
@@ -17,8 +44,11 @@ pub struct SimConfig {
     pub count: usize,
     /// Device ids are `{prefix}{index:05}`.
     pub id_prefix: String,
+    /// The broker: its mutual-TLS listener with `enrolment`, else the plain one.
     pub host: String,
     pub port: u16,
+    /// Enrol every screen and connect over mutual TLS; `None` = plain TCP (development).
+    pub enrolment: Option<Enrolment>,
     pub heartbeat_every: Duration,
     pub metrics_every: Duration,
     pub keep_alive: Duration,
@@ -54,6 +84,83 @@ fn raise_fd_limit(needed: u64) {
     }
 }
 
+/// Enrolment counters, printed with the session counters.
+#[derive(Debug, Default)]
+struct EnrolStats {
+    enrolled: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// One screen ready to connect.
+struct Ready {
+    id: DeviceId,
+    /// With mutual TLS: the key (for renewal) and the identity.
+    tls: Option<(DeviceKey, TlsIdentity)>,
+}
+
+/// A screen's key and certificate: from its state directory, or enrolled now.
+async fn enrol_one(
+    enroller: &Enroller,
+    enrolment: &Enrolment,
+    id: DeviceId,
+    shutdown: &CancellationToken,
+) -> Result<(DeviceKey, TlsIdentity), EnrolError> {
+    let store = enrolment
+        .state_dir
+        .as_ref()
+        .map(|dir| CredentialStore::new(&dir.join(id.as_str())));
+    let key = match &store {
+        Some(store) => store.key()?,
+        None => DeviceKey::generate().map_err(anyhow::Error::from)?,
+    };
+    if let Some(store) = &store
+        && let Some(identity) = store.identity(&key)?
+    {
+        return Ok((key, identity));
+    }
+    let issued = enroller.enrol_with_token(&id, &key, &enrolment.token, shutdown).await?;
+    if let Some(store) = &store {
+        store.save_identity(&issued.identity)?;
+    }
+    Ok((key, issued.identity))
+}
+
+/// Enrols every id, `concurrency` at a time, and hands each ready screen to `ready`.
+async fn enrol_all(
+    enroller: Arc<Enroller>,
+    enrolment: Enrolment,
+    ids: Vec<DeviceId>,
+    ready: mpsc::Sender<Ready>,
+    stats: Arc<EnrolStats>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let (enroller, enrolment, stats, shutdown) = (&*enroller, &enrolment, &stats, &shutdown);
+    futures::stream::iter(ids)
+        .map(|id| async move {
+            let outcome = enrol_one(enroller, enrolment, id.clone(), shutdown).await;
+            (id, outcome)
+        })
+        .buffer_unordered(enrolment.concurrency.max(1))
+        .for_each(|(id, outcome)| {
+            let ready = ready.clone();
+            async move {
+                match outcome {
+                    Ok(tls) => {
+                        stats.enrolled.fetch_add(1, Ordering::Relaxed);
+                        let _ = ready.send(Ready { id, tls: Some(tls) }).await;
+                    }
+                    Err(EnrolError::Stopped) => {}
+                    Err(e) => {
+                        stats.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(device_id = %id, error = %e, "enrolment failed");
+                    }
+                }
+            }
+        })
+        .await;
+    Ok(())
+}
+
 /// Runs the simulated fleet until `shutdown`.
 pub async fn run(config: SimConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     anyhow::ensure!(config.count > 0, "--count must be at least 1");
@@ -64,43 +171,107 @@ pub async fn run(config: SimConfig, shutdown: CancellationToken) -> anyhow::Resu
         .collect::<anyhow::Result<Vec<_>>>()?;
     let metrics = sampler::spawn(config.metrics_every.min(Duration::from_secs(30)), shutdown.clone());
     let stats = Arc::new(SessionStats::default());
+    let enrol_stats = Arc::new(EnrolStats::default());
     let mut sessions = JoinSet::new();
+
+    // Screens become ready as their certificates arrive (at once without enrolment).
+    let (ready_tx, mut ready_rx) = mpsc::channel::<Ready>(256);
+    let mut producer = JoinSet::new();
+    let renewer = match config.enrolment.clone() {
+        Some(enrolment) => {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(enrolment.concurrency)
+                .build()
+                .map_err(|e| anyhow::anyhow!("building the http client: {e}"))?;
+            let enroller = Arc::new(Enroller::with_client(http, &enrolment.server));
+            producer.spawn(enrol_all(
+                enroller.clone(),
+                enrolment,
+                ids,
+                ready_tx,
+                enrol_stats.clone(),
+                shutdown.clone(),
+            ));
+            Some(enroller)
+        }
+        None => {
+            producer.spawn(async move {
+                for id in ids {
+                    if ready_tx.send(Ready { id, tls: None }).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            });
+            None
+        }
+    };
+
     let gap = Duration::from_secs(1) / config.connect_rate;
     let mut ramp = tokio::time::interval(gap.max(Duration::from_micros(1)));
-    for id in ids {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = ramp.tick() => {}
-        }
-        let session = DeviceSession::new(
-            SessionConfig {
-                device_id: id,
-                host: config.host.clone(),
-                port: config.port,
-                heartbeat_every: config.heartbeat_every,
-                metrics_every: config.metrics_every,
-                keep_alive: config.keep_alive,
-            },
-            stats.clone(),
-        );
-        sessions.spawn(session.run(metrics.clone(), shutdown.clone()));
-    }
     let mut report = tokio::time::interval(config.report_every);
+    let mut accepting = true;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = report.tick() => {
                 println!(
-                    "sim: {}/{} connected, {} connects, {} messages published, {} commands answered",
+                    "sim: {}/{} connected, {} enrolled, {} enrolment failures, {} connects, {} messages published, {} commands answered",
                     stats.connected.load(Ordering::Relaxed),
                     config.count,
+                    enrol_stats.enrolled.load(Ordering::Relaxed),
+                    enrol_stats.failed.load(Ordering::Relaxed),
                     stats.connects.load(Ordering::Relaxed),
                     stats.published.load(Ordering::Relaxed),
                     stats.commands.load(Ordering::Relaxed),
                 );
             }
+            next = ready_rx.recv(), if accepting => {
+                let Some(ready) = next else {
+                    accepting = false;
+                    continue;
+                };
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = ramp.tick() => {}
+                }
+                let (tls, renewal) = match ready.tls {
+                    Some((key, identity)) => (Some(identity.clone()), Some((key, identity))),
+                    None => (None, None),
+                };
+                let session = DeviceSession::new(
+                    SessionConfig {
+                        device_id: ready.id.clone(),
+                        host: config.host.clone(),
+                        port: config.port,
+                        heartbeat_every: config.heartbeat_every,
+                        metrics_every: config.metrics_every,
+                        keep_alive: config.keep_alive,
+                        tls,
+                    },
+                    stats.clone(),
+                );
+                match (renewal, &renewer) {
+                    (Some((key, identity)), Some(renewer)) => {
+                        let (updates, rx) = watch::channel(identity.clone());
+                        let session = session.with_tls_updates(rx);
+                        let (renewer, stop, metrics) = (renewer.clone(), shutdown.clone(), metrics.clone());
+                        sessions.spawn(async move {
+                            let run = session.run(metrics, stop.clone());
+                            let renew = keep_renewed(&renewer, &ready.id, &key, identity, None, &updates, &stop);
+                            // A refused renewal leaves the session running until the certificate expires.
+                            let _ = tokio::join!(run, renew);
+                        });
+                    }
+                    _ => {
+                        sessions.spawn(session.run(metrics.clone(), shutdown.clone()));
+                    }
+                }
+            }
         }
     }
+    producer.shutdown().await;
     while sessions.join_next().await.is_some() {}
     Ok(())
 }

@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
-use rumqttd::{Config, ConnectionSettings, RouterConfig, SegmentConfig, ServerSettings};
+use rumqttd::{Config, ConnectionSettings, RouterConfig, SegmentConfig, ServerSettings, TlsConfig};
 
 /// Broker settings exposed in `luach-server`'s configuration.
 ///
@@ -18,8 +19,33 @@ use rumqttd::{Config, ConnectionSettings, RouterConfig, SegmentConfig, ServerSet
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrokerSettings {
-    /// Plain-TCP MQTT listener (development/password listener).
+    /// Plain-TCP MQTT listener (development). Port 0 picks a free port. Default
+    /// `127.0.0.1:1883`: loopback only, so an installation left on defaults exposes no
+    /// unauthenticated listener to the network.
     pub listen: SocketAddr,
+    /// Start the plain-TCP listener on `listen` (default `false`; enable it for development).
+    /// Clients on it are not
+    /// authenticated and are *not* confined to a topic prefix, and may claim any client id
+    /// (including a device's `{device}.{id}` session or the control plane's own link id):
+    /// development only. Production turns it off.
+    pub plain_listener: bool,
+    /// Start the mutual-TLS listener for devices on `tls_listen` (default `true`). It needs
+    /// [`BrokerSettings::tls`], which the embedding program provides.
+    pub tls_listener: bool,
+    /// Address of the mutual-TLS listener (default `0.0.0.0:8883`). Port 0 picks a free port.
+    /// Each client must present a certificate from the device CA; rumqttd confines it to
+    /// `/tenants/{O}/…` where O is the certificate's organisation, and renames its client id
+    /// to `{O}.{client id}`.
+    pub tls_listen: SocketAddr,
+    /// Host names and IP addresses devices use to reach the TLS listener, besides
+    /// `localhost`, `127.0.0.1` and `::1`: they become the broker certificate's subject
+    /// alternative names (`luach-server` issues that certificate from its device CA).
+    pub tls_hostnames: Vec<String>,
+    /// The TLS listener's certificate files. Not configuration: the program embedding the
+    /// broker writes them (`luach-server` from its device CA) and sets them before
+    /// [`crate::EmbeddedBroker::start`].
+    #[serde(skip)]
+    pub tls: Option<TlsFiles>,
     /// Most simultaneous connections, devices plus internal links.
     pub max_connections: usize,
     /// Largest MQTT payload the broker accepts, in bytes.
@@ -42,7 +68,12 @@ pub struct BrokerSettings {
 impl Default for BrokerSettings {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([0, 0, 0, 0], 1883)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            plain_listener: false,
+            tls_listener: true,
+            tls_listen: SocketAddr::from(([0, 0, 0, 0], 8883)),
+            tls_hostnames: Vec::new(),
+            tls: None,
             max_connections: 20_000,
             max_payload_bytes: 64 * 1024,
             max_inflight: 100,
@@ -69,13 +100,34 @@ impl BrokerSettings {
         if self.max_connections == 0 || self.max_inflight == 0 || self.max_payload_bytes == 0 {
             return Err("max_connections, max_inflight and max_payload_bytes must be positive".into());
         }
+        if !self.plain_listener && !self.tls_listener {
+            return Err("at least one listener is needed: set plain_listener = true or tls_listener = true".into());
+        }
+        for name in &self.tls_hostnames {
+            if name.trim().is_empty() || name.len() > 253 || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(format!("tls_hostnames: {name:?} is not a host name or IP address"));
+            }
+        }
+        if let Some(tls) = &self.tls {
+            for (key, path) in [
+                ("tls.cert_path", &tls.cert_path),
+                ("tls.key_path", &tls.key_path),
+                ("tls.ca_path", &tls.ca_path),
+            ] {
+                if path.to_str().is_none() {
+                    return Err(format!("{key} must be valid UTF-8 (rumqttd takes paths as strings)"));
+                }
+            }
+        }
         Ok(())
     }
 
     /// Segments of the ingest filter's commit log.
     const INGEST_SEGMENTS: usize = 4;
 
-    pub(crate) fn to_rumqttd(&self, listen: SocketAddr, ingest_filter: &str) -> Config {
+    /// rumqttd's configuration; `plain` and `tls` are the resolved listen addresses of the
+    /// listeners to start.
+    pub(crate) fn to_rumqttd(&self, plain: Option<SocketAddr>, tls: Option<SocketAddr>, ingest_filter: &str) -> Config {
         let connections = ConnectionSettings {
             connection_timeout_ms: self.connect_timeout_ms,
             max_payload_size: self.max_payload_bytes,
@@ -84,13 +136,20 @@ impl BrokerSettings {
             external_auth: None,
             dynamic_filters: true,
         };
-        let server = ServerSettings {
-            name: "mqtt-plain".into(),
+        let server = |name: &str, listen, tls| ServerSettings {
+            name: name.into(),
             listen,
-            tls: None,
+            tls,
             next_connection_delay_ms: 0,
-            connections,
+            connections: connections.clone(),
         };
+        let mut servers = HashMap::new();
+        if let Some(listen) = plain {
+            servers.insert("1".to_owned(), server("mqtt-plain", listen, None));
+        }
+        if let (Some(listen), Some(settings)) = (tls, &self.tls) {
+            servers.insert("2".to_owned(), server("mqtt-tls", listen, Some(settings.to_rumqttd())));
+        }
         Config {
             id: 0,
             router: RouterConfig {
@@ -111,8 +170,128 @@ impl BrokerSettings {
                 initialized_filters: None,
                 shared_subscriptions_strategy: Default::default(),
             },
-            v4: Some(HashMap::from([("1".to_owned(), server)])),
+            v4: Some(servers),
             ..Config::default()
         }
+    }
+}
+
+/// The mutual-TLS listener's files.
+///
+/// rumqttd reads these files again for every connection it accepts (so replacing them
+/// atomically takes effect without a restart), and the broker checks them once at start-up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFiles {
+    /// The broker's certificate (PEM, leaf first, intermediates may follow), e.g. from
+    /// `luach_pki::DeviceCa::issue_server_certificate`.
+    pub cert_path: PathBuf,
+    /// The broker's private key (PKCS#8 `PRIVATE KEY` PEM, as `luach_pki` writes it).
+    pub key_path: PathBuf,
+    /// The device CA certificate that client certificates must chain to (PEM). Exactly one
+    /// certificate: rumqttd 0.20 trusts only the first one in the file, so a bundle is refused
+    /// (rotate with a cross-certificate, see `luach_pki`).
+    pub ca_path: PathBuf,
+}
+
+impl TlsFiles {
+    fn to_rumqttd(&self) -> TlsConfig {
+        // `validate` checked the paths are UTF-8.
+        let text = |p: &PathBuf| p.to_string_lossy().into_owned();
+        TlsConfig::Rustls {
+            capath: Some(text(&self.ca_path)),
+            certpath: text(&self.cert_path),
+            keypath: text(&self.key_path),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files() -> TlsFiles {
+        TlsFiles {
+            cert_path: "server.pem".into(),
+            key_path: "server.key".into(),
+            ca_path: "ca.pem".into(),
+        }
+    }
+
+    #[test]
+    fn defaults_plain_off_on_loopback_and_tls_on() {
+        let settings = BrokerSettings::default();
+        assert!(!settings.plain_listener && settings.tls_listener);
+        assert!(settings.listen.ip().is_loopback());
+        assert_eq!(settings.tls_listen, SocketAddr::from(([0, 0, 0, 0], 8883)));
+        assert_eq!(settings.tls, None);
+        assert_eq!(settings.validate(), Ok(()));
+    }
+
+    #[test]
+    fn tls_settings_from_toml() {
+        let settings: BrokerSettings = toml::from_str(
+            r#"
+            plain_listener = false
+            tls_listen = "0.0.0.0:9883"
+            tls_hostnames = ["mqtt.example.org", "192.0.2.7"]
+            "#,
+        )
+        .expect("valid toml");
+        assert!(!settings.plain_listener);
+        assert_eq!(settings.tls_listen, SocketAddr::from(([0, 0, 0, 0], 9883)));
+        assert_eq!(settings.tls_hostnames, ["mqtt.example.org", "192.0.2.7"]);
+        assert_eq!(settings.validate(), Ok(()));
+        // The files are not configuration; unknown keys are refused.
+        assert!(toml::from_str::<BrokerSettings>("[tls]\ncert_path = \"a\"").is_err());
+        assert!(toml::from_str::<BrokerSettings>("tls_listen_addr = \"0.0.0.0:1\"").is_err());
+        let bad = BrokerSettings {
+            tls_hostnames: vec!["two words".into()],
+            ..BrokerSettings::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn settings_round_trip_through_toml_without_files() {
+        // `luach-server print-config` prints the settings as TOML.
+        let settings = BrokerSettings {
+            tls_hostnames: vec!["mqtt.example.org".into()],
+            tls: Some(files()),
+            ..BrokerSettings::default()
+        };
+        let text = toml::to_string(&settings).expect("serialise");
+        assert!(!text.contains("server.pem"), "{text}");
+        let back = toml::from_str::<BrokerSettings>(&text).expect("parse");
+        assert_eq!(back, BrokerSettings { tls: None, ..settings }, "{text}");
+    }
+
+    #[test]
+    fn at_least_one_listener() {
+        let settings = BrokerSettings {
+            plain_listener: false,
+            tls_listener: false,
+            ..BrokerSettings::default()
+        };
+        let err = settings.validate().expect_err("no listener");
+        assert!(err.contains("plain_listener"), "{err}");
+    }
+
+    #[test]
+    fn rumqttd_gets_one_server_per_enabled_listener() {
+        let settings = BrokerSettings {
+            tls: Some(files()),
+            ..BrokerSettings::default()
+        };
+        let plain = Some(SocketAddr::from(([127, 0, 0, 1], 1883)));
+        let tls = Some(SocketAddr::from(([127, 0, 0, 1], 8883)));
+        let servers = |p, t| settings.to_rumqttd(p, t, "/tenants/+/up/#").v4.map(|v| v.len());
+        assert_eq!(servers(plain, tls), Some(2));
+        assert_eq!(servers(None, tls), Some(1));
+        let config = settings.to_rumqttd(None, tls, "/tenants/+/up/#");
+        let server = config.v4.as_ref().and_then(|v| v.values().next()).expect("server");
+        assert!(matches!(
+            &server.tls,
+            Some(TlsConfig::Rustls { capath: Some(ca), .. }) if ca == "ca.pem"
+        ));
     }
 }

@@ -12,8 +12,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{AuthService, Clock, SystemClock};
 use crate::commands::Commands;
 use crate::config::{Config, redact_url};
+use crate::enrolment::{DevicePki, EnrolmentService};
 use crate::ingest::{self, IngestHandle, Writer};
 use crate::live::{LiveIo, LiveSink};
 use crate::metrics::Metrics;
@@ -36,8 +38,14 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Opens the store, starts the embedded broker and the ingest pipeline, binds HTTP.
+    /// Opens the store and the device CA, starts the embedded broker and the ingest pipeline,
+    /// binds HTTP.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with a chosen clock for authentication (tests move time by hand).
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
         let store_url = config.store_url();
@@ -48,13 +56,33 @@ impl Application {
         tracing::info!(backend = store.backend(), devices_reset = reset, "store ready");
 
         let metrics = Metrics::new();
-        let (broker, link) = EmbeddedBroker::start(&config.mqtt, Topic::ALL_UP_FILTER)
+        // File I/O and, on first start, key generation: off the async runtime.
+        let pki_config = config.clone();
+        let pki = tokio::task::spawn_blocking(move || DevicePki::open(&pki_config))
+            .await
+            .context("opening the device CA")?
+            .context("opening the device CA (pki.ca_dir)")?;
+        let pki = Arc::new(pki);
+        let mut mqtt = config.mqtt.clone();
+        if mqtt.tls_listener {
+            mqtt.tls = Some(pki.broker_files().clone());
+        }
+        let (broker, link) = EmbeddedBroker::start(&mqtt, Topic::ALL_UP_FILTER)
             .await
             .context("starting the embedded mqtt broker")?;
         let commands = Commands::new(link.publisher(), metrics.clone());
 
+        let limiter = crate::auth::limiter(&config).await?;
+        let auth = AuthService::new(
+            store.clone(),
+            crate::auth::load_keys(&config)?,
+            clock.clone(),
+            limiter.clone(),
+            config.auth.clone(),
+        );
+        let enrolment = EnrolmentService::new(store.clone(), pki, limiter, clock, config.enrolment.clone());
         let redis = config.redis.as_ref().map(|r| r.expose_secret().to_owned());
-        let (live_layer, live) = LiveIo::build(redis.as_deref(), metrics.clone())
+        let (live_layer, live) = LiveIo::build(redis.as_deref(), metrics.clone(), auth.clone())
             .await
             .context("starting socket.io (check `redis`)")?;
 
@@ -84,16 +112,25 @@ impl Application {
         writer.batch_max = config.ingest.batch_max;
         tasks.spawn(writer.run(rx, shutdown.clone()));
 
+        tasks.spawn(crate::audit::checkpoint_task(
+            store.clone(),
+            crate::audit::checkpoint_path(&config.data_dir),
+            std::time::Duration::from_secs(config.audit.checkpoint_secs),
+            shutdown.clone(),
+        ));
+
         let listener = TcpListener::bind(config.http.addr)
             .await
             .with_context(|| format!("binding http address {}", config.http.addr))?;
         let state = AppState {
+            auth,
             config: Arc::new(config),
             store,
             metrics,
             commands,
             ingest: IngestHandle::new(tx),
             broker: Arc::new(broker),
+            enrolment,
         };
         let router = live_layer.apply(crate::api::app(state.clone()));
         Ok(Self {
@@ -112,9 +149,14 @@ impl Application {
             .unwrap_or_else(|_| self.state.config.http.addr)
     }
 
-    /// The embedded broker's MQTT address.
+    /// The embedded broker's MQTT address (the plain listener's if it runs).
     pub fn mqtt_addr(&self) -> SocketAddr {
         self.state.broker.listen_addr()
+    }
+
+    /// The embedded broker's mutual-TLS address, if that listener runs.
+    pub fn mqtt_tls_addr(&self) -> Option<SocketAddr> {
+        self.state.broker.tls_addr()
     }
 
     /// Cancel this token to stop the server gracefully.

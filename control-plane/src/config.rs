@@ -25,6 +25,90 @@ pub struct Config {
     pub presence: PresenceConfig,
     pub ingest: IngestConfig,
     pub log: LogConfig,
+    pub auth: AuthConfig,
+    pub audit: AuditConfig,
+    pub pki: PkiConfig,
+    pub enrolment: EnrolmentConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// How often the audit chain heads are written to `<data_dir>/audit/checkpoint.json`
+    /// (and logged), in seconds. Truncation of records older than the last checkpoint is
+    /// detected by `luach-server audit verify`.
+    pub checkpoint_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { checkpoint_secs: 10 }
+    }
+}
+
+/// The device CA and the certificates it issues (see [`crate::enrolment`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PkiConfig {
+    /// Directory of the device CA (`ca.pem`, `ca.key` 0600), the broker's certificate and the
+    /// broker's client-CA file; created on first start. Absent: `<data_dir>/pki`. Replicas
+    /// must share it (or a copy).
+    pub ca_dir: Option<PathBuf>,
+    /// Lifetime of a device certificate, in seconds (default 30 days). Short, because the
+    /// broker cannot drop a connected device or check revocation: expiry is what finally
+    /// locks out a revoked device. Agents renew after 2/3 of it.
+    pub device_cert_lifetime_secs: u64,
+    /// Lifetime of a device CA created on first start (or by `admin rotate-device-ca`), in days.
+    pub ca_validity_days: u32,
+    /// Lifetime of the broker's TLS certificate, in days; it is reissued at start-up once
+    /// less than a third of it is left, or when `mqtt.tls_hostnames` changes.
+    pub broker_cert_days: u32,
+}
+
+/// Enrolment of screens: claim codes, polling, bulk tokens, rate limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrolmentConfig {
+    /// How long a claim code can be claimed, in seconds.
+    pub claim_ttl_secs: u64,
+    /// Most pending (unclaimed, unexpired) requests; beyond it new requests get 429.
+    pub max_pending: u64,
+    /// Requests without a token, and failed attempts (bad token, poll secret or renewal),
+    /// accepted per client IP per minute.
+    pub requests_per_ip_per_minute: u64,
+    /// Claim attempts per user per minute (a claim code has 40 bits; this keeps guessing slow).
+    pub claims_per_user_per_minute: u64,
+    /// Renewals accepted per device per hour.
+    pub renewals_per_device_per_hour: u64,
+    /// Seconds a device waits between polls (told to it in every answer).
+    pub poll_after_secs: u64,
+    /// Longest lifetime of a bulk enrolment token, in days.
+    pub token_max_days: u32,
+    /// Most devices one bulk enrolment token may enrol.
+    pub token_max_uses: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HMAC key for access tokens (at least 32 bytes). Absent: a random key is created once in
+    /// `<data_dir>/auth/jwt.key`. Replicas behind one load balancer must share one key.
+    #[serde(serialize_with = "serialize_hidden_opt")]
+    pub jwt_secret: Option<SecretString>,
+    /// Lifetime of an access token, in seconds.
+    pub access_ttl_secs: u64,
+    /// Lifetime of a login session's refresh token, in seconds (each refresh issues a new one).
+    pub refresh_ttl_secs: u64,
+    /// Longest lifetime of a personal access token, in days.
+    pub personal_token_max_days: u32,
+    /// Failed logins for one email within `lockout_secs` before further attempts are refused
+    /// until the window ends.
+    pub max_failed_logins: u64,
+    pub lockout_secs: u64,
+    /// Login attempts accepted per client IP per minute.
+    pub login_attempts_per_ip_per_minute: u64,
+    /// Mark the refresh cookie `Secure` (browsers then send it over HTTPS and to localhost only).
+    pub secure_cookie: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,6 +122,12 @@ pub struct HttpConfig {
     /// MQTT address agents are told to use by `/api/v1/agent/bootstrap` (`host:port`); defaults
     /// to the HTTP request's host and the broker's port.
     pub public_mqtt: Option<String>,
+    /// Browser origins (`https://admin.example.org`) allowed to call the API from another
+    /// site, with credentials. Empty: same-origin only (no CORS headers at all).
+    pub cors_origins: Vec<String>,
+    /// Mutual-TLS MQTT address agents are told to use (`host:port`, the host must be one of the
+    /// broker certificate's names); defaults to the HTTP request's host and the TLS port.
+    pub public_mqtt_tls: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,6 +184,51 @@ impl Default for Config {
             presence: PresenceConfig::default(),
             ingest: IngestConfig::default(),
             log: LogConfig::default(),
+            auth: AuthConfig::default(),
+            audit: AuditConfig::default(),
+            pki: PkiConfig::default(),
+            enrolment: EnrolmentConfig::default(),
+        }
+    }
+}
+
+impl Default for PkiConfig {
+    fn default() -> Self {
+        Self {
+            ca_dir: None,
+            device_cert_lifetime_secs: 30 * 86_400,
+            ca_validity_days: 3_650,
+            broker_cert_days: 365,
+        }
+    }
+}
+
+impl Default for EnrolmentConfig {
+    fn default() -> Self {
+        Self {
+            claim_ttl_secs: 900,
+            max_pending: 10_000,
+            requests_per_ip_per_minute: 30,
+            claims_per_user_per_minute: 30,
+            renewals_per_device_per_hour: 10,
+            poll_after_secs: 3,
+            token_max_days: 365,
+            token_max_uses: 100_000,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            access_ttl_secs: 900,
+            refresh_ttl_secs: 30 * 86_400,
+            personal_token_max_days: 366,
+            max_failed_logins: 5,
+            lockout_secs: 900,
+            login_attempts_per_ip_per_minute: 30,
+            secure_cookie: true,
         }
     }
 }
@@ -105,6 +240,8 @@ impl Default for HttpConfig {
             body_limit_bytes: 1024 * 1024,
             web_dir: None,
             public_mqtt: None,
+            cors_origins: Vec::new(),
+            public_mqtt_tls: None,
         }
     }
 }
@@ -159,6 +296,20 @@ fn serialize_secret_opt<S: serde::Serializer>(s: &Option<SecretString>, ser: S) 
     }
 }
 
+/// A secret that is not a URL: shown only as `***`.
+fn serialize_hidden_opt<S: serde::Serializer>(s: &Option<SecretString>, ser: S) -> Result<S::Ok, S::Error> {
+    match s {
+        Some(_) => ser.serialize_str("***"),
+        None => ser.serialize_none(),
+    }
+}
+
+/// `host:port` with a non-empty host and a port number (IPv6 hosts in brackets).
+fn is_host_port(s: &str) -> bool {
+    s.rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+}
+
 /// Hides the password of `scheme://user:password@host` URLs; other text passes through.
 pub fn redact_url(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://")
@@ -206,8 +357,19 @@ impl Config {
     /// (the agent's `LUACH_SERVER`, tooling's `LUACH_PYTHON`, …) belong to other programs and
     /// are not configuration errors; a misspelt key *below* a known one still is.
     fn env() -> Env {
-        const TOP_LEVEL: [&str; 8] = [
-            "http", "mqtt", "data_dir", "store", "redis", "presence", "ingest", "log",
+        const TOP_LEVEL: [&str; 12] = [
+            "http",
+            "mqtt",
+            "data_dir",
+            "store",
+            "redis",
+            "presence",
+            "ingest",
+            "log",
+            "auth",
+            "audit",
+            "pki",
+            "enrolment",
         ];
         Env::prefixed("LUACH_").split("__").filter(|key| {
             let key = key.as_str().to_ascii_lowercase();
@@ -250,6 +412,89 @@ impl Config {
                 "must be empty, `sqlite:PATH`, `mongodb://…` or `mongodb+srv://…`",
             );
         }
+        if self.audit.checkpoint_secs == 0 {
+            return invalid("audit.checkpoint_secs", "must be at least 1");
+        }
+        for origin in &self.http.cors_origins {
+            let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
+                && !origin.ends_with('/')
+                && origin
+                    .split("://")
+                    .nth(1)
+                    .is_some_and(|h| !h.is_empty() && !h.contains(['/', '*', ' ']))
+                && axum::http::HeaderValue::from_str(origin).is_ok();
+            if !ok {
+                return invalid(
+                    "http.cors_origins",
+                    "each origin must be scheme://host[:port] with no path or wildcard",
+                );
+            }
+        }
+        if let Some(key) = &self.auth.jwt_secret
+            && key.expose_secret().len() < 32
+        {
+            return invalid("auth.jwt_secret", "must be at least 32 bytes");
+        }
+        if self.auth.access_ttl_secs < 30 || self.auth.refresh_ttl_secs < self.auth.access_ttl_secs {
+            return invalid(
+                "auth.access_ttl_secs",
+                "must be at least 30 and not longer than auth.refresh_ttl_secs",
+            );
+        }
+        if self.auth.max_failed_logins == 0
+            || self.auth.lockout_secs == 0
+            || self.auth.login_attempts_per_ip_per_minute == 0
+        {
+            return invalid(
+                "auth",
+                "max_failed_logins, lockout_secs and login_attempts_per_ip_per_minute must be positive",
+            );
+        }
+        let lifetime = self.pki.device_cert_lifetime_secs;
+        if !(10..=397 * 86_400).contains(&lifetime) {
+            return invalid(
+                "pki.device_cert_lifetime_secs",
+                "must be between 10 seconds and 397 days",
+            );
+        }
+        if self.pki.ca_validity_days == 0 || self.pki.broker_cert_days == 0 {
+            return invalid("pki", "ca_validity_days and broker_cert_days must be positive");
+        }
+        if u64::from(self.pki.ca_validity_days) * 86_400 <= lifetime {
+            return invalid(
+                "pki.ca_validity_days",
+                "must be longer than pki.device_cert_lifetime_secs",
+            );
+        }
+        let e = &self.enrolment;
+        if e.claim_ttl_secs == 0 || e.claim_ttl_secs > 7 * 86_400 {
+            return invalid("enrolment.claim_ttl_secs", "must be between 1 second and 7 days");
+        }
+        if e.max_pending == 0
+            || e.requests_per_ip_per_minute == 0
+            || e.claims_per_user_per_minute == 0
+            || e.renewals_per_device_per_hour == 0
+            || e.token_max_days == 0
+            || e.token_max_uses == 0
+        {
+            return invalid(
+                "enrolment",
+                "max_pending, the rate limits, token_max_days and token_max_uses must be positive",
+            );
+        }
+        if !(1..=300).contains(&e.poll_after_secs) {
+            return invalid("enrolment.poll_after_secs", "must be between 1 and 300");
+        }
+        for (key, value) in [
+            ("http.public_mqtt", &self.http.public_mqtt),
+            ("http.public_mqtt_tls", &self.http.public_mqtt_tls),
+        ] {
+            if let Some(v) = value
+                && !is_host_port(v)
+            {
+                return invalid(key, "must be HOST:PORT");
+            }
+        }
         if let Some(redis) = &self.redis {
             let r = redis.expose_secret();
             if !(r.starts_with("redis://") || r.starts_with("rediss://")) {
@@ -267,6 +512,11 @@ impl Config {
         } else {
             url.to_owned()
         }
+    }
+
+    /// The device CA's directory, with the default resolved.
+    pub fn ca_dir(&self) -> PathBuf {
+        self.pki.ca_dir.clone().unwrap_or_else(|| self.data_dir.join("pki"))
     }
 
     pub fn offline_after(&self) -> Duration {
@@ -297,8 +547,13 @@ mod tests {
         let mut c = Config::default();
         c.store.url = SecretString::from("mongodb://admin:hunter2@db/luach");
         c.redis = Some(SecretString::from("redis://:hunter3@cache:6379"));
+        c.auth.jwt_secret = Some(SecretString::from("hunter4-hunter4-hunter4-hunter4-hunter4"));
         let out = c.to_redacted_toml();
-        assert!(!out.contains("hunter2") && !out.contains("hunter3"), "{out}");
+        assert!(
+            !out.contains("hunter2") && !out.contains("hunter3") && !out.contains("hunter4"),
+            "{out}"
+        );
+        assert!(out.contains("jwt_secret = \"***\""), "{out}");
     }
 
     #[test]

@@ -4,6 +4,14 @@
 //! |--------|---------------------|-----------------------------------------------------|
 //! | 400    | `malformed_json`    | body is not JSON, or not the expected content type  |
 //! | 400    | `invalid_query`     | a query-string parameter is wrong                   |
+//! | 400    | `invalid_header`    | an act-as header (`x-luach-tenant`, `x-luach-role`) is malformed |
+//! | 401    | `unauthorized`      | no valid credentials (missing, expired, revoked)    |
+//! | 401    | `invalid_credentials`| wrong email, password or second factor (one answer for all) |
+//! | 401    | `totp_required`     | password right; the account's second factor is missing |
+//! | 401    | `enrolment_token_invalid` | bulk enrolment token unknown, expired, revoked or used up |
+//! | 403    | `forbidden`         | authenticated, but the role does not allow this     |
+//! | 403    | `tenant_required`   | a tenant route called without a tenant (super admin: send `x-luach-tenant`) |
+//! | 403    | `renewal_refused`   | no current, unrevoked certificate for this device and key: enrol again |
 //! | 404    | `not_found`         | no such resource (in the caller's tenant)           |
 //! | 404    | `no_route`          | no such endpoint                                    |
 //! | 405    | `method_not_allowed`| endpoint exists, method does not                    |
@@ -11,6 +19,7 @@
 //! | 409    | `device_offline`    | the device has no live session                      |
 //! | 413    | `payload_too_large` | body over the configured limit                      |
 //! | 422    | `validation_failed` | well-formed but invalid; `fields` names each path   |
+//! | 429    | `too_many_requests` | rate limit or account lockout; see `Retry-After`    |
 //! | 500    | `internal`          | unexpected; details are logged, never returned      |
 //! | 503    | `unavailable`       | a dependency (store, broker) is down                |
 //! | 504    | `device_timeout`    | the device did not acknowledge in time              |
@@ -51,12 +60,13 @@ pub fn check_text(errors: &mut Vec<FieldError>, path: &str, value: &str, require
 }
 
 /// An error answered to an HTTP client.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
     fields: Vec<FieldError>,
+    retry_after_secs: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -79,7 +89,29 @@ impl ApiError {
             code,
             message: message.into(),
             fields: Vec::new(),
+            retry_after_secs: None,
         }
+    }
+
+    /// 401 `unauthorized`.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403 `forbidden`.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 429 `too_many_requests` with a `Retry-After` header.
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "too many attempts; try again later",
+        );
+        e.retry_after_secs = Some(retry_after_secs.max(1));
+        e
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -97,6 +129,7 @@ impl ApiError {
             code: "validation_failed",
             message: "the request has invalid fields".into(),
             fields,
+            retry_after_secs: None,
         }
     }
 
@@ -124,6 +157,7 @@ impl ApiError {
             code: "invalid_query",
             message: "the query string has invalid parameters".into(),
             fields,
+            retry_after_secs: None,
         }
     }
 
@@ -145,7 +179,13 @@ impl IntoResponse for ApiError {
                 fields: &self.fields,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
+        response
     }
 }
 

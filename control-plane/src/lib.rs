@@ -1,7 +1,8 @@
 //! Luach control plane: the server behind every screen.
 //!
 //! One process (`luach-server serve`) runs:
-//! - an embedded MQTT broker ([`luach_broker`], rumqttd) that screens connect to;
+//! - an embedded MQTT broker ([`luach_broker`], rumqttd) that screens connect to over mutual
+//!   TLS with certificates from the device CA ([`enrolment`]);
 //! - the [`ingest`] pipeline, which reads every device's messages through an in-process link,
 //!   tracks presence as a state machine and writes coalesced batches to the [`store`];
 //! - the HTTP [`api`] (axum) under `/api/v1`, plus `/healthz`, `/readyz`, `/metrics`;
@@ -12,10 +13,15 @@
 //! MongoDB implementations; tenant-owned operations need a [`store::TenantScope`].
 //! Start reading at [`app::Application`].
 
+pub mod admin;
 pub mod api;
 pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod bundle;
 pub mod commands;
 pub mod config;
+pub mod enrolment;
 pub mod error;
 pub mod ingest;
 pub mod live;

@@ -1,7 +1,9 @@
 //! Live events for dashboards and integrations, delivered over Socket.IO.
 //!
-//! Clients connect to the `/live` namespace and are put in their tenant's room
-//! (`tenant:{id}`); every event goes to exactly one tenant room. With Redis configured,
+//! Clients connect to the `/live` namespace with `auth: {token}` (an access token or a personal
+//! access token; a super admin adds `tenant`) and are put in their tenant's room
+//! (`tenant:{id}`) only; a handshake without valid credentials, or from a caller who may not
+//! read devices, is refused with `connect_error`. Every event goes to exactly one tenant room. With Redis configured,
 //! socketioxide's Redis adapter carries each emit to the clients of every replica.
 
 use chrono::{DateTime, Utc};
@@ -9,11 +11,13 @@ use luach_schemas::messages::Metrics as DeviceMetrics;
 use luach_schemas::{DeviceId, TenantId};
 use serde::Serialize;
 use socketioxide::adapter::{Adapter, Emitter};
-use socketioxide::extract::{SocketRef, State};
+use socketioxide::extract::{SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::{SocketIo, layer::SocketIoLayer};
 
 use socketioxide_redis::{RedisAdapter, RedisAdapterCtr};
 
+use crate::auth::{ActAs, AuthService, Permission, Role};
 use crate::metrics::Metrics;
 
 /// The Socket.IO namespace for live status.
@@ -127,9 +131,48 @@ pub enum LiveError {
     Namespace(String),
 }
 
+/// Why a Socket.IO handshake was refused (sent to the client as `connect_error`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(&'static str);
+
+/// Connect middleware: authenticates the handshake and records the caller's tenant.
+async fn authenticate<A: Adapter>(
+    socket: SocketRef<A>,
+    TryData(auth): TryData<serde_json::Value>,
+    State(service): State<AuthService>,
+) -> Result<(), Refused> {
+    let auth = auth.unwrap_or_default();
+    let token = auth
+        .get("token")
+        .and_then(serde_json::Value::as_str)
+        .ok_or(Refused("authentication required: connect with auth: {token}"))?;
+    let act_as = match auth.get("tenant").and_then(serde_json::Value::as_str) {
+        Some(t) => Some(ActAs {
+            tenant: TenantId::parse(t).map_err(|_| Refused("tenant is not a tenant id"))?,
+            role: Role::Viewer,
+        }),
+        None => None,
+    };
+    let principal = service
+        .authenticate(token, act_as)
+        .await
+        .map_err(|_| Refused("invalid credentials"))?;
+    if !principal.may(Permission::DevicesRead) {
+        return Err(Refused("this account may not watch devices"));
+    }
+    let tenant = principal.tenant.ok_or(Refused("a tenant is required"))?;
+    socket.extensions.insert(tenant);
+    Ok(())
+}
+
 async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(metrics): State<Metrics>) {
-    // Until identity lands every client belongs to the built-in tenant.
-    socket.join(tenant_room(&TenantId::builtin()));
+    let Some(tenant) = socket.extensions.get::<TenantId>() else {
+        // Unreachable: the middleware refuses handshakes without a tenant.
+        let _ = socket.disconnect();
+        return;
+    };
+    socket.join(tenant_room(&tenant));
     metrics.socketio_clients.inc();
     socket.on_disconnect(on_disconnect::<A>);
 }
@@ -140,11 +183,16 @@ async fn on_disconnect<A: Adapter>(_socket: SocketRef<A>, State(metrics): State<
 
 impl LiveIo {
     /// Builds the Socket.IO layer; with `redis_url` the Redis adapter (RESP3) is used.
-    pub async fn build(redis_url: Option<&str>, metrics: Metrics) -> Result<(LiveLayer, Self), LiveError> {
+    pub async fn build(
+        redis_url: Option<&str>,
+        metrics: Metrics,
+        auth: AuthService,
+    ) -> Result<(LiveLayer, Self), LiveError> {
         match redis_url {
             None => {
-                let (layer, io) = SocketIo::builder().with_state(metrics).build_layer();
-                io.ns(NAMESPACE, on_connect::<socketioxide::adapter::LocalAdapter>);
+                type A = socketioxide::adapter::LocalAdapter;
+                let (layer, io) = SocketIo::builder().with_state(metrics).with_state(auth).build_layer();
+                io.ns(NAMESPACE, on_connect::<A>.with(authenticate::<A>));
                 Ok((LiveLayer::Local(layer), Self::Local(io)))
             }
             Some(url) => {
@@ -159,9 +207,11 @@ impl LiveIo {
                 let adapter = RedisAdapterCtr::new_with_redis(&client).await?;
                 let (layer, io) = SocketIo::builder()
                     .with_state(metrics)
+                    .with_state(auth)
                     .with_adapter::<RedisAdapter<_>>(adapter)
                     .build_layer();
-                io.ns(NAMESPACE, on_connect::<RedisAdapter<Emitter>>)
+                type A = RedisAdapter<Emitter>;
+                io.ns(NAMESPACE, on_connect::<A>.with(authenticate::<A>))
                     .await
                     .map_err(|e| LiveError::Namespace(e.to_string()))?;
                 Ok((LiveLayer::Redis(layer), Self::Redis(io)))

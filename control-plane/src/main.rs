@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use figment::Figment;
 use figment::providers::Serialized;
+use luach_control_plane::admin::AdminCommand;
 use luach_control_plane::{Application, Config};
 use serde_json::{Map, Value, json};
 
@@ -30,6 +31,36 @@ enum Command {
     Serve(Overrides),
     /// Print the effective configuration (secrets redacted) and exit.
     PrintConfig(Overrides),
+    /// Administer the installation: tenants, users, tokens (works on the store directly).
+    Admin(Admin),
+    /// The audit log.
+    Audit(Audit),
+}
+
+#[derive(Debug, clap::Args)]
+struct Audit {
+    #[command(flatten)]
+    overrides: Overrides,
+    #[command(subcommand)]
+    command: AuditCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check every tenant's hash chain and the checkpoint; exit 1 on any problem.
+    Verify {
+        /// Checkpoint file (default `<data-dir>/audit/checkpoint.json`).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct Admin {
+    #[command(flatten)]
+    overrides: Overrides,
+    #[command(subcommand)]
+    command: AdminCommand,
 }
 
 /// Flags override the file and the environment.
@@ -38,9 +69,12 @@ struct Overrides {
     /// HTTP listen address, e.g. 0.0.0.0:8080.
     #[arg(long)]
     http_addr: Option<SocketAddr>,
-    /// MQTT listen address, e.g. 0.0.0.0:1883.
+    /// Plain (development) MQTT listen address, e.g. 127.0.0.1:1883.
     #[arg(long)]
     mqtt_addr: Option<SocketAddr>,
+    /// Mutual-TLS MQTT listen address for enrolled devices, e.g. 0.0.0.0:8883.
+    #[arg(long)]
+    mqtt_tls_addr: Option<SocketAddr>,
     /// Directory for the SQLite file and local state.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -84,6 +118,9 @@ impl Overrides {
         if let Some(v) = self.mqtt_addr {
             set("mqtt.listen", json!(v.to_string()));
         }
+        if let Some(v) = self.mqtt_tls_addr {
+            set("mqtt.tls_listen", json!(v.to_string()));
+        }
         if let Some(v) = &self.data_dir {
             set("data_dir", json!(v));
         }
@@ -126,11 +163,29 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", config.to_redacted_toml());
             Ok(())
         }
+        Command::Audit(audit) => {
+            let config = Config::load(cli.config.as_deref(), audit.overrides.figment())?;
+            match audit.command {
+                AuditCommand::Verify { checkpoint } => {
+                    luach_control_plane::admin::verify_audit(&config, checkpoint.as_deref(), &mut std::io::stdout())
+                        .await
+                }
+            }
+        }
+        Command::Admin(admin) => {
+            let config = Config::load(cli.config.as_deref(), admin.overrides.figment())?;
+            luach_control_plane::admin::run(&config, admin.command, &mut std::io::stdout()).await
+        }
         Command::Serve(o) => {
             let config = Config::load(cli.config.as_deref(), o.figment())?;
             init_tracing(&config);
             let app = Application::build(config).await.context("starting luach-server")?;
-            tracing::info!(http = %app.http_addr(), mqtt = %app.mqtt_addr(), "luach-server ready");
+            tracing::info!(
+                http = %app.http_addr(),
+                mqtt = %app.mqtt_addr(),
+                mqtt_tls = ?app.mqtt_tls_addr(),
+                "luach-server ready"
+            );
             let token = app.shutdown_token();
             tokio::spawn(async move {
                 shutdown_signal().await;

@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use luach_broker::EmbeddedBroker;
 
+use crate::auth::AuthService;
 use crate::commands::Commands;
 use crate::config::Config;
+use crate::enrolment::EnrolmentService;
 use crate::ingest::IngestHandle;
 use crate::metrics::Metrics;
 use crate::store::DynStore;
@@ -19,6 +21,8 @@ pub struct AppState {
     pub commands: Commands,
     pub ingest: IngestHandle,
     pub broker: Arc<EmbeddedBroker>,
+    pub auth: AuthService,
+    pub enrolment: EnrolmentService,
 }
 
 impl std::fmt::Debug for AppState {

@@ -110,7 +110,7 @@ fn taken_ports_fail_with_a_clear_message() {
             "serve",
             "--http-addr",
             "127.0.0.1:0",
-            "--mqtt-addr",
+            "--mqtt-tls-addr",
             &format!("127.0.0.1:{port}"),
         ])
         .arg("--data-dir")

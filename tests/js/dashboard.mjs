@@ -1,8 +1,9 @@
 // Drives the dashboard in Debian's Chromium through playwright-core.
-// usage: node dashboard.mjs BASE_URL DEVICE_ID SCREENSHOT_DIR
+// usage: LUACH_EMAIL=… LUACH_PASSWORD=… node dashboard.mjs BASE_URL DEVICE_ID SCREENSHOT_DIR
+// Signs in (after one wrong password), checks a reload keeps the session.
 // Prints "online" when the device's row shows online (the test then stops the device),
 // "offline" when the row turns offline without a reload; exits 0 on success.
-import { launchChromium } from "./browser.mjs";
+import { launchChromium, signIn } from "./browser.mjs";
 
 const [base, device, shots] = process.argv.slice(2);
 const browser = await launchChromium();
@@ -12,7 +13,13 @@ try {
   page.on("pageerror", (e) => errors.push(e.message));
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
   await page.goto(base);
+  await signIn(page, { wrongFirst: true });
   const row = page.locator(`tr[data-device-id="${device}"]`);
+  await row.waitFor({ timeout: 60_000 });
+  // The refresh cookie keeps the session across a reload: no login form this time.
+  await page.reload();
+  await row.waitFor({ timeout: 60_000 });
+  if (await page.locator('[data-testid="login-form"]').isVisible()) throw new Error("reload lost the session");
   await row.and(page.locator('[data-status="online"]')).waitFor({ timeout: 60_000 });
   const text = await row.innerText();
   if (!text.includes("Online")) throw new Error(`row does not say Online: ${text}`);
@@ -31,7 +38,13 @@ try {
   await row.and(page.locator('[data-status="offline"]')).waitFor({ timeout: 60_000 });
   if (!(await row.innerText()).includes("מנותק")) throw new Error("offline status not shown");
   await page.screenshot({ path: `${shots}/dashboard-offline.png`, fullPage: true });
-  if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
+  // Signing out returns to the form, and the API no longer accepts the old session.
+  await page.click('[data-testid="logout"]');
+  await page.locator('[data-testid="login-form"]').waitFor();
+  const refreshed = await page.evaluate(async () => (await fetch("/api/v1/auth/refresh", { method: "POST" })).status);
+  if (refreshed !== 401) throw new Error(`refresh after sign-out answered ${refreshed}`);
+  const real = errors.filter((e) => !e.includes("401"));
+  if (real.length) throw new Error(`page errors: ${real.join("; ")}`);
   console.log("offline");
 } finally {
   await browser.close();

@@ -1,12 +1,14 @@
 // Watches Luach's live namespace with the official socket.io-client.
-// usage: node live_watch.mjs BASE_URL DEVICE_ID
-// Prints "ready" once connected, then "online" / "metrics" / "offline" lines for DEVICE_ID;
+// usage: LUACH_TOKEN=… node live_watch.mjs BASE_URL DEVICE_ID
+// Authenticates the handshake with LUACH_TOKEN. Prints "ready" once connected (or
+// "refused: MESSAGE" and exits 2 when the server refuses the handshake), then "online" / "metrics" / "offline" lines for DEVICE_ID;
 // exits 0 after it has seen online then offline, 1 on timeout or error.
 import { io } from "socket.io-client";
 
 const [base, device] = process.argv.slice(2);
 const seen = new Set();
-const socket = io(`${base}/live`, { transports: ["websocket"], reconnection: false });
+const auth = process.env.LUACH_TOKEN ? { token: process.env.LUACH_TOKEN } : undefined;
+const socket = io(`${base}/live`, { transports: ["websocket"], reconnection: false, auth });
 const fail = (why) => {
   console.error(why);
   process.exit(1);
@@ -14,7 +16,10 @@ const fail = (why) => {
 const timer = setTimeout(() => fail(`timed out; saw ${[...seen].join(",") || "nothing"}`), 90_000);
 
 socket.on("connect", () => console.log("ready"));
-socket.on("connect_error", (err) => fail(`connect_error: ${err.message}`));
+socket.on("connect_error", (err) => {
+  console.log(`refused: ${err.message}`);
+  process.exit(2);
+});
 for (const kind of ["online", "metrics", "offline"]) {
   socket.on(`device:${kind}`, (event) => {
     if (event.device_id !== device) return;

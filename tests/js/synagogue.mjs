@@ -1,7 +1,7 @@
 // A gabbai edits the synagogue in the dashboard and sees the preview (Chromium, playwright-core).
-// usage: node synagogue.mjs BASE_URL SCREENSHOT_DIR
+// usage: LUACH_EMAIL=… LUACH_PASSWORD=… node synagogue.mjs BASE_URL SCREENSHOT_DIR (a gabbai)
 // Prints the Mincha time the preview shows for 2026-12-04; exits 0 on success.
-import { launchChromium } from "./browser.mjs";
+import { launchChromium, signIn } from "./browser.mjs";
 
 const [base, shots] = process.argv.slice(2);
 const browser = await launchChromium();
@@ -10,6 +10,7 @@ try {
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto(`${base}/#/synagogue`);
+  await signIn(page);
   const form = page.locator('[data-testid="synagogue-form"]');
   await form.waitFor();
 
@@ -31,7 +32,9 @@ try {
   await page.fill('[data-testid="preview-date"]', "2026-12-04");
   await page.locator('[data-testid="preview-date"]').dispatchEvent("change");
   const mincha = page.locator('tr[data-kind="prayer"][data-name="Mincha"] td');
-  await page.waitForFunction(() => document.querySelector('[data-testid="hebrew-date"]')?.textContent?.includes("Kislev"));
+  // Wait for the table of the chosen day, not the one of today that may still be showing.
+  await page.locator('[data-testid="preview"][data-date="2026-12-04"]').waitFor();
+  if (!(await page.locator('[data-testid="hebrew-date"]').innerText()).includes("Kislev")) throw new Error("not Kislev");
   const time = (await mincha.innerText()).trim();
   const candles = (await page.locator('tr[data-kind="candle_lighting"] td').innerText()).trim();
   if (candles === "—") throw new Error("no candle lighting on a Friday");

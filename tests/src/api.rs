@@ -7,6 +7,8 @@ use serde_json::Value;
 pub struct Api {
     pub base: String,
     pub http: reqwest::Client,
+    /// Bearer token sent with every request, if any.
+    pub token: Option<String>,
 }
 
 impl Api {
@@ -15,7 +17,27 @@ impl Api {
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .unwrap_or_else(|e| panic!("http client: {e}"));
-        Self { base, http }
+        Self {
+            base,
+            http,
+            token: None,
+        }
+    }
+
+    /// The same client, authenticated with `token`.
+    pub fn with_token(&self, token: &str) -> Self {
+        Self {
+            token: Some(token.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// The same client without credentials.
+    pub fn anonymous(&self) -> Self {
+        Self {
+            token: None,
+            ..self.clone()
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -39,7 +61,16 @@ impl Api {
         self.send(self.http.delete(self.url(path))).await
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send(self.http.put(self.url(path)).json(body)).await
+    }
+
+    /// Sends `req` with this client's bearer token.
     pub async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
         match req.send().await {
             Ok(resp) => {
                 let status = resp.status().as_u16();

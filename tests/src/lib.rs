@@ -15,7 +15,9 @@ mod process;
 mod services;
 
 pub use api::Api;
-pub use process::{Server, ServerOptions, Sim, bin_path, free_port};
+pub use process::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, Server, ServerOptions, Sim, admin, bin_path, free_port, seed_tenant_admin,
+};
 pub use services::{MongoWire, RedisServer, node_script, python};
 
 use std::future::Future;
@@ -30,6 +32,13 @@ impl<T, E: std::fmt::Display> Must<T> for Result<T, E> {
     #[track_caller]
     fn must(self) -> T {
         self.unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+impl<T> Must<T> for Option<T> {
+    #[track_caller]
+    fn must(self) -> T {
+        self.unwrap_or_else(|| panic!("expected a value, found none"))
     }
 }
 
@@ -54,7 +63,9 @@ where
 
 /// An in-process application on ephemeral ports with its own data directory.
 pub struct TestApp {
+    /// Authenticated as the admin of tenant `default` (see [`ADMIN_EMAIL`]).
     pub api: Api,
+    pub state: luach_control_plane::state::AppState,
     pub http: std::net::SocketAddr,
     pub mqtt: std::net::SocketAddr,
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -63,15 +74,28 @@ pub struct TestApp {
 
 /// Starts the application in-process. `configure` adjusts the config before start.
 pub async fn spawn_app(configure: impl FnOnce(&mut luach_control_plane::Config)) -> TestApp {
+    spawn_app_with_clock(configure, std::sync::Arc::new(luach_control_plane::auth::SystemClock)).await
+}
+
+/// [`spawn_app`] with the authentication clock given (tests move a `ManualClock` by hand).
+pub async fn spawn_app_with_clock(
+    configure: impl FnOnce(&mut luach_control_plane::Config),
+    clock: std::sync::Arc<dyn luach_control_plane::auth::Clock>,
+) -> TestApp {
     let data = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let mut config = luach_control_plane::Config::default();
     config.http.addr = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
     config.mqtt.listen = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
+    // Some tests drive devices over the development listener (hostile payloads, bursts).
+    config.mqtt.plain_listener = true;
+    config.mqtt.tls_listen = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
     config.data_dir = data.path().to_owned();
     configure(&mut config);
-    let app = luach_control_plane::Application::build(config)
+    let app = luach_control_plane::Application::build_with_clock(config, clock)
         .await
         .unwrap_or_else(|e| panic!("application failed to start: {e:#}"));
+    let state = app.state().clone();
+    let token = seed_in_process(&state).await;
     let http = app.http_addr();
     let mqtt = app.mqtt_addr();
     let shutdown = app.shutdown_token();
@@ -81,11 +105,94 @@ pub async fn spawn_app(configure: impl FnOnce(&mut luach_control_plane::Config))
         }
     });
     TestApp {
-        api: Api::new(format!("http://{http}")),
+        api: Api::new(format!("http://{http}")).with_token(&token),
+        state,
         http,
         mqtt,
         shutdown,
         _data: data,
+    }
+}
+
+/// Creates tenant `default` with its admin, and returns a personal token of the admin.
+async fn seed_in_process(state: &luach_control_plane::state::AppState) -> String {
+    use luach_control_plane::auth::{NewUser, Role};
+    use luach_control_plane::store::Tenant;
+    let tenant = luach_schemas::TenantId::builtin();
+    state
+        .store
+        .create_tenant(&Tenant {
+            id: tenant.clone(),
+            name: "Default".into(),
+            created_at: chrono::Utc::now(),
+        })
+        .await
+        .must();
+    let admin = state
+        .auth
+        .create_user(NewUser {
+            email: ADMIN_EMAIL.into(),
+            name: "Admin".into(),
+            role: Role::TenantAdmin,
+            tenant_id: Some(tenant),
+            password: ADMIN_PASSWORD.into(),
+        })
+        .await
+        .must();
+    state
+        .auth
+        .create_personal_token(&admin, "tests", None, 30)
+        .await
+        .must()
+        .secret
+}
+
+impl TestApp {
+    /// The application's data directory (SQLite file, keys, audit checkpoint).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
+    /// Creates a tenant (as the installation) with a user of `role`, and returns an API client
+    /// logged in as that user through `/auth/login`.
+    pub async fn user(&self, tenant: &str, role: &str, email: &str) -> Api {
+        use luach_control_plane::auth::{NewUser, Role};
+        use luach_control_plane::store::Tenant;
+        let tenant_id = luach_schemas::TenantId::parse(tenant).must();
+        if self.state.store.get_tenant(&tenant_id).await.must().is_none() {
+            let t = Tenant {
+                id: tenant_id.clone(),
+                name: tenant.into(),
+                created_at: chrono::Utc::now(),
+            };
+            self.state.store.create_tenant(&t).await.must();
+        }
+        let role = Role::parse(role).must();
+        self.state
+            .auth
+            .create_user(NewUser {
+                email: email.into(),
+                name: email.into(),
+                role,
+                tenant_id: role.is_tenant_role().then_some(tenant_id),
+                password: ADMIN_PASSWORD.into(),
+            })
+            .await
+            .must();
+        self.login(email, ADMIN_PASSWORD).await
+    }
+
+    /// Logs in through the API and returns a client carrying the access token.
+    pub async fn login(&self, email: &str, password: &str) -> Api {
+        let anon = self.api.anonymous();
+        let (status, body) = anon
+            .post(
+                "/api/v1/auth/login",
+                &serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(status, 200, "login {email}: {body}");
+        anon.with_token(body["data"]["access_token"].as_str().must())
     }
 }
 

@@ -23,8 +23,17 @@ pub fn bin_path(name: &str) -> PathBuf {
     path
 }
 
-/// A free TCP port on loopback (bound and released; the OS does not reuse it at once).
+/// A free TCP port on loopback (bound and released), chosen below Linux's ephemeral range
+/// (32768–60999) so that no outgoing connection can be given it before the server binds it.
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    for _ in 0..64 {
+        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let port = 20_000 + u16::try_from(random % 12_768).unwrap_or(0);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -35,7 +44,10 @@ pub fn free_port() -> u16 {
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     pub http: SocketAddr,
+    /// The plain (development) MQTT listener.
     pub mqtt: SocketAddr,
+    /// The mutual-TLS MQTT listener.
+    pub mqtt_tls: SocketAddr,
     pub data_dir: PathBuf,
     pub offline_after_secs: u64,
     pub extra_args: Vec<String>,
@@ -47,11 +59,90 @@ impl ServerOptions {
         Self {
             http: SocketAddr::from(([127, 0, 0, 1], free_port())),
             mqtt: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            mqtt_tls: SocketAddr::from(([127, 0, 0, 1], free_port())),
             data_dir: data_dir.to_owned(),
             offline_after_secs: 90,
             extra_args: Vec::new(),
         }
     }
+}
+
+/// Runs `luach-server admin …` against `data_dir` (and the store flags among `extra`), feeding
+/// `stdin`; returns (success, stdout + stderr).
+pub fn admin(data_dir: &Path, extra: &[String], args: &[&str], stdin: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut store_flags = Vec::new();
+    let mut it = extra.iter();
+    while let Some(flag) = it.next() {
+        if flag == "--store"
+            && let Some(v) = it.next()
+        {
+            store_flags.extend([flag.clone(), v.clone()]);
+        }
+    }
+    let mut child = Command::new(bin_path("luach-server"))
+        .arg("admin")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(&store_flags)
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning luach-server admin: {e}"));
+    if let Some(mut input) = child.stdin.take() {
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("luach-server admin: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Email and password of the tenant admin that [`seed_tenant_admin`] creates.
+pub const ADMIN_EMAIL: &str = "admin@default.example";
+pub const ADMIN_PASSWORD: &str = "correct-horse-battery";
+
+/// Makes sure the built-in tenant `default` and its admin exist (idempotent, through the admin
+/// CLI) and returns a fresh personal access token of that admin.
+pub fn seed_tenant_admin(data_dir: &Path, extra: &[String]) -> String {
+    let (ok, out) = admin(
+        data_dir,
+        extra,
+        &["create-tenant", "--id", "default", "--name", "Default"],
+        "",
+    );
+    assert!(ok || out.contains("already exists"), "create-tenant: {out}");
+    let (ok, out) = admin(
+        data_dir,
+        extra,
+        &[
+            "create-user",
+            "--email",
+            ADMIN_EMAIL,
+            "--role",
+            "tenant_admin",
+            "--tenant",
+            "default",
+        ],
+        &format!("{ADMIN_PASSWORD}\n"),
+    );
+    assert!(ok || out.contains("already exists"), "create-user: {out}");
+    let (ok, out) = admin(
+        data_dir,
+        extra,
+        &["create-token", "--email", ADMIN_EMAIL, "--name", "tests"],
+        "",
+    );
+    assert!(ok, "create-token: {out}");
+    out.trim().to_owned()
 }
 
 /// A running `luach-server serve`; killed on drop.
@@ -63,14 +154,18 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the server and waits until `/readyz` answers 200.
+    /// Seeds the default tenant's admin, starts the server and waits until `/readyz` answers
+    /// 200. `api` carries the admin's token.
     pub async fn start(options: ServerOptions) -> Self {
+        let token = seed_tenant_admin(&options.data_dir, &options.extra_args);
         let log =
             std::fs::File::create(options.data_dir.join("server.log")).unwrap_or_else(|e| panic!("server log: {e}"));
         let child = Command::new(bin_path("luach-server"))
+            .env("LUACH_MQTT__PLAIN_LISTENER", "true")
             .arg("serve")
             .args(["--http-addr", &options.http.to_string()])
             .args(["--mqtt-addr", &options.mqtt.to_string()])
+            .args(["--mqtt-tls-addr", &options.mqtt_tls.to_string()])
             .arg("--data-dir")
             .arg(&options.data_dir)
             .args(["--offline-after", &options.offline_after_secs.to_string()])
@@ -79,7 +174,7 @@ impl Server {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("spawning luach-server: {e}"));
-        let api = Api::new(format!("http://{}", options.http));
+        let api = Api::new(format!("http://{}", options.http)).with_token(&token);
         let mut server = Self { child, options, api };
         let api = server.api.clone();
         let limit = std::time::Duration::from_secs(60);
@@ -126,21 +221,52 @@ pub struct Sim {
 }
 
 impl Sim {
-    /// Starts `count` simulated screens named `{prefix}00000…` against `server` (bootstrap)
-    /// with fast heartbeats so tests observe changes quickly; `extra` flags (`--flag value`
-    /// pairs) replace those defaults.
-    pub fn start(server: &str, count: usize, prefix: &str, extra: &[&str]) -> Self {
+    /// Starts `count` simulated screens named `{prefix}00000…` that enrol the way real screens
+    /// do: `api` (a tenant user who may enrol devices) creates a bulk enrolment token through
+    /// the API, and every screen enrols with it and connects over mutual TLS to the broker the
+    /// server's bootstrap names. Fast heartbeats let tests observe changes quickly; `extra`
+    /// flags (`--flag value` pairs) replace those defaults.
+    pub async fn start(api: &Api, count: usize, prefix: &str, extra: &[&str]) -> Self {
+        let (status, body) = api
+            .post(
+                "/api/v1/enrolment/tokens",
+                &serde_json::json!({"name": format!("sim {prefix}"), "max_uses": count}),
+            )
+            .await;
+        assert_eq!(status, 201, "creating an enrolment token for the simulator: {body}");
+        let token = body["data"]["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token in {body}"))
+            .to_owned();
+        Self::spawn(&api.base, count, prefix, &[], Some(&token), extra)
+    }
+
+    /// Like [`Sim::start`] but on the broker's plain development listener (no enrolment,
+    /// devices registered on their first hello with `presence.auto_register`).
+    pub fn start_plain(server: &str, count: usize, prefix: &str, extra: &[&str]) -> Self {
+        Self::spawn(server, count, prefix, &["--plain-mqtt"], None, extra)
+    }
+
+    /// The token goes in the environment (`LUACH_ENROLMENT_TOKEN`), never on the command line
+    /// where other users could read it.
+    fn spawn(server: &str, count: usize, prefix: &str, mode: &[&str], token: Option<&str>, extra: &[&str]) -> Self {
         let mut flags = vec![
             ("--heartbeat-secs", "2"),
             ("--metrics-secs", "3"),
             ("--keep-alive-secs", "5"),
         ];
         flags.retain(|(flag, _)| !extra.contains(flag));
-        let child = Command::new(bin_path("luach-agent"))
+        let mut command = Command::new(bin_path("luach-agent"));
+        match token {
+            Some(token) => command.env("LUACH_ENROLMENT_TOKEN", token),
+            None => command.env_remove("LUACH_ENROLMENT_TOKEN"),
+        };
+        let child = command
             .arg("sim")
             .args(["--server", server])
             .args(["--count", &count.to_string()])
             .args(["--id-prefix", prefix])
+            .args(mode)
             .args(flags.iter().flat_map(|(f, v)| [*f, *v]))
             .args(extra)
             .env("RUST_LOG", "warn")

@@ -15,6 +15,8 @@ impl Agent {
         let child = Command::new(bin_path("luach-agent"))
             .args([
                 "run",
+                // The plain development listener; tests/tests/enrolment.rs covers enrolment.
+                "--plain-mqtt",
                 "--server",
                 server,
                 "--heartbeat-secs",

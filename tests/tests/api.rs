@@ -168,6 +168,48 @@ async fn operational_endpoints() {
 }
 
 #[tokio::test]
+async fn cors_answers_only_configured_origins() {
+    let app = spawn_app(|c| c.http.cors_origins = vec!["https://admin.example.org".into()]).await;
+    let api = &app.api;
+    let preflight = |origin: &'static str| {
+        api.http
+            .request(reqwest::Method::OPTIONS, api.url("/api/v1/devices"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let ok = preflight("https://admin.example.org").await.must();
+    assert_eq!(
+        ok.headers().get("access-control-allow-origin").map(|v| v.as_bytes()),
+        Some(&b"https://admin.example.org"[..])
+    );
+    assert_eq!(
+        ok.headers()
+            .get("access-control-allow-credentials")
+            .map(|v| v.as_bytes()),
+        Some(&b"true"[..])
+    );
+    let evil = preflight("https://evil.example").await.must();
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+    // Without configured origins there are no CORS headers at all.
+    let plain = spawn_app(|_| {}).await;
+    let resp = plain
+        .api
+        .http
+        .get(plain.api.url("/api/v1/devices"))
+        .header("origin", "https://admin.example.org")
+        .send()
+        .await
+        .must();
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+    // Origins are checked at start-up.
+    let mut c = luach_control_plane::Config::default();
+    c.http.cors_origins = vec!["*".into()];
+    assert!(c.validate().is_err());
+}
+
+#[tokio::test]
 async fn metrics_pass_promtool() {
     let app = spawn_app(|_| {}).await;
     // Generate some traffic so labelled families have samples.

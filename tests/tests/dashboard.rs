@@ -18,6 +18,25 @@ fn web_dist() -> PathBuf {
     dist
 }
 
+/// Runs a browser script signed in as `email` (password [`luach_tests::ADMIN_PASSWORD`]),
+/// fails the test unless it succeeds, and returns what it printed.
+async fn browser_script(script: &str, email: &str, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("node")
+        .env("LUACH_EMAIL", email)
+        .env("LUACH_PASSWORD", luach_tests::ADMIN_PASSWORD)
+        .arg(node_script(script))
+        .args(args)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("node not available ({e}); scripts/test.sh installs it"));
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_shows_a_screen_going_online_and_offline() {
     let dist = web_dist();
@@ -26,8 +45,10 @@ async fn dashboard_shows_a_screen_going_online_and_offline() {
     let shots = std::env::var_os("LUACH_SCREENSHOT_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
     std::fs::create_dir_all(&shots).must();
 
-    let mut sim = Sim::start(&base, 1, "dash", &[]);
+    let mut sim = Sim::start(&app.api, 1, "dash", &[]).await;
     let mut browser = Command::new("node")
+        .env("LUACH_EMAIL", luach_tests::ADMIN_EMAIL)
+        .env("LUACH_PASSWORD", luach_tests::ADMIN_PASSWORD)
         .arg(node_script("dashboard.mjs"))
         .args([base.as_str(), "dash00000"])
         .arg(&shots)
@@ -64,19 +85,10 @@ async fn gabbai_edits_the_schedule_and_sees_the_preview() {
     let base = format!("http://{}", app.http);
     let shots = std::env::var_os("LUACH_SCREENSHOT_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
     std::fs::create_dir_all(&shots).unwrap_or_else(|e| panic!("{e}"));
-    let out = Command::new("node")
-        .arg(node_script("synagogue.mjs"))
-        .arg(&base)
-        .arg(&shots)
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("node not available ({e}); scripts/test.sh installs it"));
-    assert!(
-        out.status.success(),
-        "browser script failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let shown = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let gabbai = "gabbai@default.example";
+    app.user("default", "gabbai", gabbai).await;
+    let stdout = browser_script("synagogue.mjs", gabbai, &[base.as_str(), shots.to_str().must()]).await;
+    let shown = String::from_utf8_lossy(&stdout).trim().to_owned();
     // What the page showed is what the API computes.
     let (code, body) = app.api.get("/api/v1/synagogues/main/preview?date=2026-12-04").await;
     assert_eq!(code, 200, "{body}");
@@ -88,4 +100,78 @@ async fn gabbai_edits_the_schedule_and_sees_the_preview() {
         "page showed {shown}, API says {mincha}"
     );
     assert_eq!(body["data"]["day"]["hebrew_date"]["month"], "Kislev");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gabbai_manages_announcements_and_memorials() {
+    let app = spawn_app(|c| c.http.web_dir = Some(web_dist())).await;
+    let base = format!("http://{}", app.http);
+    let shots = std::env::var_os("LUACH_SCREENSHOT_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    std::fs::create_dir_all(&shots).must();
+    let gabbai = "gabbai@default.example";
+    app.user("default", "gabbai", gabbai).await;
+    // A passing a year and a few weeks ago: its first yahrzeit is near.
+    let passed = (chrono::Utc::now().date_naive() - chrono::Duration::days(365 - 25)).to_string();
+    let stdout = browser_script(
+        "content.mjs",
+        gabbai,
+        &[base.as_str(), shots.to_str().must(), passed.as_str()],
+    )
+    .await;
+    let shown: serde_json::Value = serde_json::from_slice(&stdout).must();
+    // The page shows exactly the yahrzeits the API computes, and the memorial was stored.
+    let (_, memorials) = app.api.get("/api/v1/memorials").await;
+    assert_eq!(memorials["data"][0]["name"], "Sarah bat Avraham");
+    assert_eq!(memorials["data"][0]["passed"]["civil"]["date"], passed.as_str());
+    let (_, coming) = app.api.get("/api/v1/memorials/yahrzeits?days=60").await;
+    let ids: Vec<&str> = coming["data"]
+        .as_array()
+        .must()
+        .iter()
+        .filter_map(|y| y["memorial_id"].as_str())
+        .collect();
+    // The first yahrzeit is 354 or 384 days after the passing: 14 or 44 days from now.
+    assert_eq!(ids.len(), 1, "{coming}");
+    assert_eq!(shown["yahrzeits"], serde_json::json!(ids));
+    let (_, announcements) = app.api.get("/api/v1/announcements").await;
+    assert_eq!(
+        announcements["data"],
+        serde_json::json!([]),
+        "the removed announcement is still there"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_adds_a_waiting_screen_by_its_claim_code() {
+    let app = spawn_app(|c| c.http.web_dir = Some(web_dist())).await;
+    let base = format!("http://{}", app.http);
+    // A screen waiting for enrolment: its own key, a CSR, a claim code.
+    let key = luach_pki::DeviceKey::generate().must();
+    let csr = key.csr_pem("waiting1").must();
+    let (status, pending) = app
+        .api
+        .anonymous()
+        .post(
+            "/api/v1/enrolment/requests",
+            &serde_json::json!({"device_id": "waiting1", "csr_pem": csr}),
+        )
+        .await;
+    assert_eq!(status, 201, "{pending}");
+    let code = pending["data"]["claim_code"].as_str().must().to_owned();
+    let stdout = browser_script(
+        "claim.mjs",
+        luach_tests::ADMIN_EMAIL,
+        &[base.as_str(), code.as_str(), "waiting1"],
+    )
+    .await;
+    assert_eq!(String::from_utf8_lossy(&stdout).trim(), "claimed");
+    // The screen is now the tenant's, with the name typed, and its certificate is issued.
+    let (status, device) = app.api.get("/api/v1/devices/waiting1").await;
+    assert_eq!(
+        (status, device["data"]["name"].as_str()),
+        (200, Some("Lobby screen")),
+        "{device}"
+    );
+    let (status, cert) = app.api.get("/api/v1/devices/waiting1/certificate").await;
+    assert_eq!(status, 200, "{cert}");
 }

@@ -24,8 +24,9 @@ async fn fleet_online_survives_server_restart_then_goes_offline() {
     let dir = tempfile::tempdir().must();
     let options = ServerOptions::new(dir.path());
     let mut server = Server::start(options.clone()).await;
-    // The simulator knows only the server URL and discovers the broker through bootstrap.
-    let mut sim = Sim::start(&server.api.base, FLEET as usize, "fleet", &[]);
+    // The simulator knows only the server URL and a bulk enrolment token: every screen enrols,
+    // discovers the broker through bootstrap and connects over mutual TLS.
+    let mut sim = Sim::start(&server.api, FLEET as usize, "fleet", &[]).await;
 
     wait_counts(&server, FLEET, 0, Duration::from_secs(60)).await;
 
@@ -80,11 +81,12 @@ async fn silent_devices_time_out() {
     options.offline_after_secs = 3;
     let server = Server::start(options).await;
     let sim = Sim::start(
-        &server.api.base,
+        &server.api,
         3,
         "frozen",
         &["--keep-alive-secs", "600", "--heartbeat-secs", "1"],
-    );
+    )
+    .await;
     wait_counts(&server, 3, 0, Duration::from_secs(60)).await;
     let pid = sim.pid();
     let stop = std::process::Command::new("kill")
@@ -120,7 +122,7 @@ async fn server_on_mongodb_tracks_a_fleet() {
         )
         .await;
     assert_eq!(code, 201);
-    let mut sim = Sim::start(&server.api.base, 5, "mongo", &[]);
+    let mut sim = Sim::start(&server.api, 5, "mongo", &[]).await;
     wait_counts(&server, 5, 0, Duration::from_secs(60)).await;
     // The pre-registered device kept its operator fields when it came online.
     let (_, body) = server.api.get("/api/v1/devices/mongo00001").await;

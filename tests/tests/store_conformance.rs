@@ -390,3 +390,260 @@ async fn mongodb_backend_conforms() {
     assert_eq!(store.backend(), "mongodb");
     suite(store).await;
 }
+
+/// Enrolment records: pending requests, device certificates, bulk tokens, and how revocation
+/// reaches ingest. Run against every backend like the suite above.
+async fn enrolment_suite(store: DynStore) {
+    use luach_control_plane::store::{DeviceCertificate, EnrolmentRequest, EnrolmentToken, RequestState};
+    let now = Utc
+        .with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+        .single()
+        .unwrap_or_else(Utc::now);
+    let a = scope("shul-a");
+    let b = scope("shul-b");
+    let tenant = |t: &str| TenantId::parse(t).must();
+    let request = |device: &str, claim: &str, key: &str| EnrolmentRequest {
+        device_id: id(device),
+        claim_digest: claim.to_owned(),
+        poll_digest: format!("poll-{device}"),
+        csr_pem: "-----BEGIN CERTIFICATE REQUEST-----".into(),
+        key_fingerprint: key.to_owned(),
+        platform: Some("linux-x86_64".into()),
+        agent_version: None,
+        created_at: now,
+        expires_at: now + Duration::minutes(15),
+        state: RequestState::Pending,
+    };
+
+    // Requests: stored by device id, found by claim digest while pending and unexpired.
+    store.put_request(&request("enrol1", "claim-1", "key-1")).await.must();
+    store.put_request(&request("enrol2", "claim-2", "key-2")).await.must();
+    assert!(matches!(
+        store.put_request(&request("enrol3", "claim-1", "key-3")).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(
+        store.request(&id("enrol1")).await.must(),
+        Some(request("enrol1", "claim-1", "key-1"))
+    );
+    assert_eq!(store.request(&id("enrol3")).await.must(), None);
+    assert_eq!(
+        store.pending_by_claim("claim-2", now).await.must().map(|r| r.device_id),
+        Some(id("enrol2"))
+    );
+    assert_eq!(
+        store
+            .pending_by_claim("claim-2", now + Duration::minutes(16))
+            .await
+            .must(),
+        None
+    );
+    assert_eq!(store.count_pending(now).await.must(), 2);
+    // The same device asking again replaces its request (new code).
+    store.put_request(&request("enrol1", "claim-1b", "key-1")).await.must();
+    assert_eq!(store.pending_by_claim("claim-1", now).await.must(), None);
+    assert_eq!(store.count_pending(now).await.must(), 2);
+
+    // Issuing: once, only with the current digest, extending the expiry for the fetch.
+    let later = now + Duration::hours(1);
+    assert!(
+        !store
+            .issue_request(&a, &id("enrol1"), "claim-1", "CERT", now, later)
+            .await
+            .must()
+    );
+    assert!(
+        store
+            .issue_request(&a, &id("enrol1"), "claim-1b", "CERT", now, later)
+            .await
+            .must()
+    );
+    assert!(
+        !store
+            .issue_request(&b, &id("enrol1"), "claim-1b", "CERT", now, later)
+            .await
+            .must()
+    );
+    let issued = store.request(&id("enrol1")).await.must().must();
+    assert_eq!(
+        issued.state,
+        RequestState::Issued {
+            tenant_id: tenant("shul-a"),
+            certificate_pem: "CERT".into()
+        }
+    );
+    assert_eq!(issued.expires_at, later);
+    assert_eq!(store.pending_by_claim("claim-1b", now).await.must(), None);
+    assert_eq!(store.count_pending(now).await.must(), 1);
+    assert_eq!(
+        store.delete_expired_requests(now + Duration::minutes(30)).await.must(),
+        1
+    );
+    assert!(store.request(&id("enrol2")).await.must().is_none());
+    assert!(store.request(&id("enrol1")).await.must().is_some());
+
+    // Certificates: one per device, tenant-scoped reads and revocation.
+    store.create(&a, new("enrol1", &[], None), now).await.must();
+    let cert = |device: &str, t: &str, serial: &str| DeviceCertificate {
+        device_id: id(device),
+        tenant_id: tenant(t),
+        serial: serial.to_owned(),
+        key_fingerprint: "key-1".into(),
+        not_before: now,
+        not_after: now + Duration::days(30),
+        issued_at: now,
+        revoked_at: None,
+    };
+    store.put_certificate(&a, &cert("enrol1", "shul-a", "s1")).await.must();
+    assert!(
+        store
+            .put_certificate(&b, &cert("enrol1", "shul-a", "s1"))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.certificate(&id("enrol1")).await.must(),
+        Some(cert("enrol1", "shul-a", "s1"))
+    );
+    assert!(store.certificate_in(&b, &id("enrol1")).await.must().is_none());
+    // Renewal replaces only the expected serial.
+    assert!(
+        store
+            .replace_certificate(&a, "s1", &cert("enrol1", "shul-a", "s2"))
+            .await
+            .must()
+    );
+    assert!(
+        !store
+            .replace_certificate(&a, "s1", &cert("enrol1", "shul-a", "s3"))
+            .await
+            .must()
+    );
+    assert!(
+        !store
+            .replace_certificate(&b, "s2", &cert("enrol1", "shul-a", "s3"))
+            .await
+            .must()
+    );
+    assert_eq!(
+        store.certificate_in(&a, &id("enrol1")).await.must().map(|c| c.serial),
+        Some("s2".into())
+    );
+
+    // Ingest sees the device until its certificate is revoked (by its own tenant only).
+    assert_eq!(store.tenants_of(&[id("enrol1")]).await.must().len(), 1);
+    assert!(!store.revoke_certificate(&b, &id("enrol1"), now).await.must());
+    assert!(store.revoke_certificate(&a, &id("enrol1"), now).await.must());
+    assert!(store.revoke_certificate(&a, &id("enrol1"), later).await.must());
+    let revoked = store.certificate(&id("enrol1")).await.must().must();
+    assert_eq!(revoked.revoked_at, Some(now), "the first revocation time is kept");
+    assert!(store.tenants_of(&[id("enrol1")]).await.must().is_empty());
+    // A revoked certificate is not renewed, even with the right serial.
+    assert!(
+        !store
+            .replace_certificate(&a, "s2", &cert("enrol1", "shul-a", "s4"))
+            .await
+            .must()
+    );
+    // Re-enrolment (a claim) replaces the record and the device counts again.
+    store.put_certificate(&a, &cert("enrol1", "shul-a", "s5")).await.must();
+    assert_eq!(store.tenants_of(&[id("enrol1")]).await.must().len(), 1);
+    // Deleted and revoked: auto-registration on hello never brings it back.
+    assert!(store.revoke_certificate(&a, &id("enrol1"), now).await.must());
+    assert!(store.delete(&a, &id("enrol1")).await.must());
+    store
+        .register_devices(&a, &[id("enrol1"), id("fresh1")], now)
+        .await
+        .must();
+    assert!(store.get(&a, &id("enrol1")).await.must().is_none());
+    assert!(store.get(&a, &id("fresh1")).await.must().is_some());
+
+    // Bulk tokens: scoped listing and revocation, atomic uses up to the maximum.
+    let token = |tid: &str, digest: &str, t: &str, max_uses: u32, created: chrono::DateTime<Utc>| EnrolmentToken {
+        id: tid.to_owned(),
+        digest: digest.to_owned(),
+        tenant_id: tenant(t),
+        name: format!("batch {tid}"),
+        max_uses,
+        uses: 0,
+        created_by: "user-1".into(),
+        created_at: created,
+        expires_at: now + Duration::days(1),
+        revoked_at: None,
+    };
+    store
+        .insert_enrolment_token(&a, &token("t1", "d1", "shul-a", 2, now))
+        .await
+        .must();
+    store
+        .insert_enrolment_token(&a, &token("t2", "d2", "shul-a", 5, now + Duration::seconds(1)))
+        .await
+        .must();
+    store
+        .insert_enrolment_token(&b, &token("t3", "d3", "shul-b", 5, now))
+        .await
+        .must();
+    assert!(
+        store
+            .insert_enrolment_token(&b, &token("t4", "d4", "shul-a", 5, now))
+            .await
+            .is_err()
+    );
+    let listed: Vec<String> = store
+        .list_enrolment_tokens(&a)
+        .await
+        .must()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(listed, ["t2", "t1"], "newest first, own tenant only");
+    let first = store.use_enrolment_token("d1", now).await.must().must();
+    assert_eq!((first.uses, first.tenant_id.as_str()), (1, "shul-a"));
+    assert_eq!(
+        store.use_enrolment_token("d1", now).await.must().map(|t| t.uses),
+        Some(2)
+    );
+    assert!(store.use_enrolment_token("d1", now).await.must().is_none(), "used up");
+    store.release_enrolment_token("d1").await.must();
+    assert_eq!(
+        store.use_enrolment_token("d1", now).await.must().map(|t| t.uses),
+        Some(2)
+    );
+    assert!(
+        store
+            .use_enrolment_token("d2", now + Duration::days(2))
+            .await
+            .must()
+            .is_none(),
+        "expired"
+    );
+    assert!(store.use_enrolment_token("nosuch", now).await.must().is_none());
+    assert!(
+        !store.revoke_enrolment_token(&a, "t3", now).await.must(),
+        "another tenant's token"
+    );
+    assert!(store.revoke_enrolment_token(&a, "t2", now).await.must());
+    assert!(store.use_enrolment_token("d2", now).await.must().is_none(), "revoked");
+    assert!(store.use_enrolment_token("d3", now).await.must().is_some());
+    let t2 = store
+        .list_enrolment_tokens(&a)
+        .await
+        .must()
+        .into_iter()
+        .find(|t| t.id == "t2")
+        .must();
+    assert_eq!((t2.revoked_at, t2.uses), (Some(now), 0));
+}
+
+#[tokio::test]
+async fn sqlite_enrolment_records_conform() {
+    let dir = tempfile::tempdir().must();
+    let url = format!("sqlite:{}", dir.path().join("enrolment.sqlite3").display());
+    enrolment_suite(store::open(&url, "unused").await.must()).await;
+}
+
+#[tokio::test]
+async fn mongodb_enrolment_records_conform() {
+    let mongo = MongoWire::start();
+    enrolment_suite(store::open(&mongo.url, "luach_enrolment").await.must()).await;
+}

@@ -148,3 +148,84 @@ async fn invalid_profiles_name_every_bad_field() {
     let (code, body) = api.get("/api/v1/synagogues/ok/preview?date=2026-02-30").await;
     assert_eq!((code, body["error"]["code"].as_str()), (400, Some("invalid_query")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holiday_times_page_lists_the_holidays_of_the_window() {
+    let app = spawn_app(|_| {}).await;
+    let api = &app.api;
+    let (code, body) = api.put("/api/v1/synagogues/hagadol", &jerusalem()).await;
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = api
+        .get("/api/v1/synagogues/hagadol/holiday-times?from=2026-12-01&days=30")
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let days = body["data"]["days"].as_array().must();
+    // Exactly the days whose own preview has a holiday (the engine is checked against hebcal
+    // elsewhere); here the page must agree with the day view, date by date.
+    let mut expected = Vec::new();
+    for offset in 0..30 {
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).must() + chrono::Duration::days(offset);
+        let (_, day) = api
+            .get(&format!("/api/v1/synagogues/hagadol/preview?date={date}"))
+            .await;
+        if !day["data"]["day"]["holidays"].as_array().must().is_empty() {
+            expected.push(date.to_string());
+        }
+    }
+    let listed: Vec<&str> = days.iter().filter_map(|d| d["date"].as_str()).collect();
+    assert_eq!(listed, expected);
+    let all: Vec<String> = days
+        .iter()
+        .flat_map(|d| d["holidays"].as_array().must().clone())
+        .map(|h| h.to_string())
+        .collect();
+    assert!(all.iter().any(|h| h.contains("Chanukah")), "{all:?}");
+    // The fast of 10 Tevet (2026-12-20) has its times, beginning at dawn and ending at night.
+    let fast = days.iter().find(|d| d["fast"].is_object()).must();
+    assert_eq!(fast["date"], "2026-12-20");
+    assert!(fast["fast"]["name"].as_str().must().contains("Tevet"));
+    assert!(fast["fast"]["begins"].as_str().must() < fast["fast"]["ends"].as_str().must());
+    // Ordinary Shabbatot only on request; then Friday lists candle lighting.
+    let (_, with_shabbat) = api
+        .get("/api/v1/synagogues/hagadol/holiday-times?from=2026-12-01&days=30&shabbat=true")
+        .await;
+    let friday = with_shabbat["data"]["days"]
+        .as_array()
+        .must()
+        .iter()
+        .find(|d| d["date"] == "2026-12-11")
+        .must()
+        .clone();
+    assert!(friday["candle_lighting"].is_string(), "{friday}");
+    let (code, _) = api.get("/api/v1/synagogues/hagadol/holiday-times?days=61").await;
+    assert_eq!(code, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn display_preferences_round_trip_and_are_checked() {
+    let app = spawn_app(|_| {}).await;
+    let api = &app.api;
+    let mut profile = jerusalem();
+    let (_, body) = api.put("/api/v1/synagogues/hagadol", &profile).await;
+    assert_eq!(
+        body["data"]["display"]["page_seconds"], 15,
+        "defaults are filled in: {body}"
+    );
+    profile["display"] = json!({"daily": ["daf_yomi", "omer"], "zmanim": ["sunrise", "sunset"], "page_seconds": 30});
+    let (code, body) = api.put("/api/v1/synagogues/hagadol", &profile).await;
+    assert_eq!(code, 200, "{body}");
+    let (_, preview) = api.get("/api/v1/synagogues/hagadol/preview?date=2026-12-04").await;
+    assert_eq!(preview["data"]["display"]["daily"], json!(["daf_yomi", "omer"]));
+    for (display, path) in [
+        (json!({"daily": ["omer", "omer"]}), "display.daily"),
+        (json!({"page_seconds": 1}), "display.page_seconds"),
+        (json!({"zmanim": ["sunrise", "sunrise"]}), "display.zmanim"),
+        (json!({"zmanim": ["moonrise"]}), "display"),
+        (json!({"colour": "blue"}), "display"),
+    ] {
+        profile["display"] = display.clone();
+        let (code, body) = api.put("/api/v1/synagogues/hagadol", &profile).await;
+        assert_eq!(code, 422, "{display}: {body}");
+        assert!(body.to_string().contains(path), "{display}: {body}");
+    }
+}

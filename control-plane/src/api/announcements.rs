@@ -51,18 +51,23 @@ fn check(a: &AnnouncementInput) -> Result<(), ApiError> {
     if a.priority > 100 {
         fail("priority", "must be 0–100".into());
     }
-    if a.targets.devices.len() + a.targets.tags.len() > 200 {
-        fail("targets", "at most 200 devices and tags together".into());
-    }
-    for (i, d) in a.targets.devices.iter().enumerate() {
-        if DeviceId::parse(d).is_err() {
-            fail(&format!("targets.devices[{i}]"), "not a device id".into());
-        }
-    }
+    check_targets(&mut errors, &a.targets);
     if errors.is_empty() {
         Ok(())
     } else {
         Err(ApiError::validation(errors))
+    }
+}
+
+/// Checks which screens something is shown on: at most 200 ids and tags, ids well-formed.
+pub(super) fn check_targets(errors: &mut Vec<FieldError>, targets: &crate::store::Targets) {
+    if targets.devices.len() + targets.tags.len() > 200 {
+        errors.push(FieldError::new("targets", "at most 200 devices and tags together"));
+    }
+    for (i, d) in targets.devices.iter().enumerate() {
+        if DeviceId::parse(d).is_err() {
+            errors.push(FieldError::new(format!("targets.devices[{i}]"), "not a device id"));
+        }
     }
 }
 

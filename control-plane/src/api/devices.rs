@@ -1,4 +1,5 @@
-//! `/api/v1/devices`: list, pre-register, get, update, delete, ping.
+//! `/api/v1/devices`: list, pre-register, get, update, delete (which revokes the device's
+//! certificate), ping.
 
 use std::time::{Duration, Instant};
 
@@ -216,6 +217,9 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;
+    // Revoke first: a deleted device must never renew its certificate, and if the delete
+    // fails the device is still locked out.
+    state.enrolment.device_deleted(&scope.0, &id).await?;
     let result = state
         .metrics
         .time_store("devices.delete", state.store.delete(&scope.0, &id))
@@ -223,7 +227,7 @@ pub async fn delete(
     if !result? {
         return Err(ApiError::not_found("device"));
     }
-    state.ingest.forget(id).await;
+    state.ingest.revoked(id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,13 +1,20 @@
 //! The HTTP API: one router built by [`app`], used by the server and by tests alike.
 
 mod announcements;
+mod auth;
+mod bundle;
 mod devices;
 mod documents;
+mod enrolment;
 mod extract;
 mod memorials;
+mod openapi;
 mod ops;
+mod program;
+pub mod routes;
 mod synagogues;
 mod tenant;
+mod users;
 
 use std::time::Instant;
 
@@ -16,7 +23,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -24,47 +31,123 @@ use tower_http::trace::TraceLayer;
 
 pub use devices::{MAX_GROUP_CHARS, MAX_NAME_CHARS, MAX_NOTES_CHARS, MAX_PING_TIMEOUT_MS, MAX_TAG_CHARS, MAX_TAGS};
 pub use extract::{ValidJson, ValidQuery};
+pub use routes::{Access, RouteSpec, Routes};
+pub use tenant::{Caller, Scope};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Builds the complete HTTP application (API, operational endpoints, dashboard).
-pub fn app(state: AppState) -> Router {
+/// Every API route with its access rule (paths relative to `/api/v1`).
+pub fn routes() -> Routes {
+    use crate::auth::Permission::*;
+    use Access::{Allowed, Authenticated, OwnAccount, Public};
     type A = crate::store::AnnouncementInput;
     type M = crate::store::MemorialInput;
-    let api = Router::new()
-        .route("/devices", get(devices::list).post(devices::create))
-        .route(
-            "/devices/{id}",
-            get(devices::get).patch(devices::update).delete(devices::delete),
+    type L = crate::store::AliyotInput;
+    type S = crate::store::ShiurInput;
+    type T = crate::store::TimerInput;
+    Routes::new()
+        // Identity.
+        .post("/auth/login", Public, auth::login)
+        .post("/auth/refresh", Public, auth::refresh)
+        .post("/auth/logout", Public, auth::logout)
+        .get("/auth/me", Authenticated, auth::me)
+        .post("/auth/password", OwnAccount, auth::change_password)
+        .get("/auth/tokens", OwnAccount, auth::list_tokens)
+        .post("/auth/tokens", OwnAccount, auth::create_token)
+        .delete("/auth/tokens/{id}", OwnAccount, auth::revoke_token)
+        .post("/auth/totp/setup", OwnAccount, auth::totp_setup)
+        .post("/auth/totp/confirm", OwnAccount, auth::totp_confirm)
+        .post("/auth/totp/disable", OwnAccount, auth::totp_disable)
+        .get("/users", Allowed(UsersManage), users::list)
+        .post("/users", Allowed(UsersManage), users::create)
+        .get("/users/{id}", Allowed(UsersManage), users::get)
+        .patch("/users/{id}", Allowed(UsersManage), users::update)
+        .delete("/users/{id}", Allowed(UsersManage), users::delete)
+        .get("/audit", Allowed(UsersManage), users::audit)
+        .get("/tenants", Allowed(TenantsManage), users::list_tenants)
+        .post("/tenants", Allowed(TenantsManage), users::create_tenant)
+        .get("/tenants/{id}", Allowed(TenantsManage), users::get_tenant)
+        .post("/tenants/{id}/users", Allowed(TenantsManage), users::create_tenant_user)
+        // Devices.
+        .get("/openapi.json", Public, openapi::serve)
+        .get("/agent/bootstrap", Public, ops::bootstrap)
+        .get("/devices", Allowed(DevicesRead), devices::list)
+        .post("/devices", Allowed(DevicesWrite), devices::create)
+        .get("/devices/{id}", Allowed(DevicesRead), devices::get)
+        .patch("/devices/{id}", Allowed(DevicesWrite), devices::update)
+        .delete("/devices/{id}", Allowed(DevicesWrite), devices::delete)
+        .post("/devices/{id}/ping", Allowed(DevicesCommand), devices::ping)
+        // Enrolment and device certificates.
+        .post("/enrolment/requests", Public, enrolment::request)
+        .get("/enrolment/requests/{device_id}", Public, enrolment::poll)
+        .post("/enrolment/claims", Allowed(DevicesWrite), enrolment::claim)
+        .get("/enrolment/tokens", Allowed(DevicesWrite), enrolment::list_tokens)
+        .post("/enrolment/tokens", Allowed(DevicesWrite), enrolment::create_token)
+        .delete("/enrolment/tokens/{id}", Allowed(DevicesWrite), enrolment::revoke_token)
+        .get(
+            "/devices/{id}/certificate",
+            Allowed(DevicesRead),
+            enrolment::certificate,
         )
-        .route("/devices/{id}/ping", post(devices::ping))
-        .route("/agent/bootstrap", get(ops::bootstrap))
-        .route("/devices/{id}/announcements", get(announcements::showing))
-        .route("/announcements", get(documents::list::<A>).post(documents::create::<A>))
-        .route(
-            "/announcements/{id}",
-            get(documents::get::<A>)
-                .put(documents::replace::<A>)
-                .delete(documents::delete::<A>),
+        .post("/devices/{id}/certificate", Public, enrolment::renew)
+        .post("/devices/{id}/revoke", Allowed(DevicesWrite), enrolment::revoke)
+        .get(
+            "/devices/{id}/announcements",
+            Allowed(ContentRead),
+            announcements::showing,
         )
-        .route("/memorials", get(documents::list::<M>).post(documents::create::<M>))
-        .route("/memorials/yahrzeits", get(memorials::yahrzeits))
-        .route(
-            "/memorials/{id}",
-            get(documents::get::<M>)
-                .put(documents::replace::<M>)
-                .delete(documents::delete::<M>),
+        .get("/devices/{id}/bundle", Allowed(ContentRead), bundle::get)
+        // Content.
+        .documents::<A>("/announcements", "/announcements/{id}")
+        .documents::<M>("/memorials", "/memorials/{id}")
+        .get("/memorials/yahrzeits", Allowed(ContentRead), memorials::yahrzeits)
+        .documents::<L>("/aliyot", "/aliyot/{id}")
+        .documents::<S>("/shiurim", "/shiurim/{id}")
+        .documents::<T>("/timers", "/timers/{id}")
+        .get("/synagogues", Allowed(ContentRead), synagogues::list)
+        .get("/synagogues/{id}", Allowed(ContentRead), synagogues::get)
+        .put("/synagogues/{id}", Allowed(ContentWrite), synagogues::put)
+        .delete("/synagogues/{id}", Allowed(ContentWrite), synagogues::delete)
+        .get("/synagogues/{id}/preview", Allowed(ContentRead), synagogues::preview)
+        .get(
+            "/synagogues/{id}/holiday-times",
+            Allowed(ContentRead),
+            synagogues::holiday_times,
         )
-        .route("/synagogues", get(synagogues::list))
-        .route(
-            "/synagogues/{id}",
-            get(synagogues::get).put(synagogues::put).delete(synagogues::delete),
-        )
-        .route("/synagogues/{id}/preview", get(synagogues::preview))
-        .fallback(api_not_found);
+}
+
+/// The five routes of a document collection served by the generic handlers: list and create
+/// on `collection`, get, replace and delete on `item`; reading needs `content:read`, writing
+/// `content:write`.
+trait DocumentRoutes {
+    fn documents<T: documents::ApiDocument>(self, collection: &'static str, item: &'static str) -> Self;
+}
+
+impl DocumentRoutes for Routes {
+    fn documents<T: documents::ApiDocument>(self, collection: &'static str, item: &'static str) -> Self {
+        use crate::auth::Permission::{ContentRead, ContentWrite};
+        self.get(collection, Access::Allowed(ContentRead), documents::list::<T>)
+            .post(collection, Access::Allowed(ContentWrite), documents::create::<T>)
+            .get(item, Access::Allowed(ContentRead), documents::get::<T>)
+            .put(item, Access::Allowed(ContentWrite), documents::replace::<T>)
+            .delete(item, Access::Allowed(ContentWrite), documents::delete::<T>)
+    }
+}
+
+/// The route table: method, path and access rule of every API route.
+pub fn route_table() -> Vec<RouteSpec> {
+    routes().into_parts().1
+}
+
+/// Builds the complete HTTP application (API, operational endpoints, dashboard).
+pub fn app(state: AppState) -> Router {
+    let (api, _) = routes().into_parts();
+    let api = api
+        .fallback(api_not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), routes::authenticate));
 
     let mut router = Router::new()
         .nest("/api/v1", api)
@@ -85,8 +168,12 @@ pub fn app(state: AppState) -> Router {
         tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id)
     });
 
+    let router = router.method_not_allowed_fallback(method_not_allowed);
+    let router = match cors(&state.config.http.cors_origins) {
+        Some(layer) => router.layer(layer),
+        None => router,
+    };
     router
-        .method_not_allowed_fallback(method_not_allowed)
         // The limit sits inside `record_http` so its 413 gets the envelope and is counted.
         .layer(RequestBodyLimitLayer::new(state.config.http.body_limit_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), record_http))
@@ -101,6 +188,31 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
+}
+
+/// CORS for the configured origins only (credentials allowed, so never a wildcard).
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(list))
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                REQUEST_ID,
+                HeaderName::from_static(routes::ACT_TENANT_HEADER),
+                HeaderName::from_static(routes::ACT_ROLE_HEADER),
+            ])
+            .expose_headers([REQUEST_ID, header::RETRY_AFTER])
+            .allow_credentials(true)
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 fn security_header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

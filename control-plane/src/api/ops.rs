@@ -71,18 +71,51 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// `/api/v1/agent/bootstrap`: where an agent that knows only the server URL finds the broker.
+/// The host of the HTTP request (without its port), as agents reached this server.
+fn request_host(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(host_without_port)
+        .unwrap_or("localhost")
+}
+
+/// Where agents reach the broker's mutual-TLS listener: `http.public_mqtt_tls`, else the
+/// request's host and the listener's port. `None` when the listener does not run. IPv6 hosts
+/// come without brackets.
+pub(super) fn mqtt_tls_endpoint(state: &AppState, headers: &HeaderMap) -> Option<(String, u16)> {
+    let port = state.broker.tls_addr()?.port();
+    let (host, port) = match &state.config.http.public_mqtt_tls {
+        // `Config::validate` checked the form.
+        Some(public) => public
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.to_owned(), p.parse().ok()?)))
+            .unwrap_or_else(|| (request_host(headers).to_owned(), port)),
+        None => (request_host(headers).to_owned(), port),
+    };
+    Some((host.trim_start_matches('[').trim_end_matches(']').to_owned(), port))
+}
+
+/// `/api/v1/agent/bootstrap`: where an agent that knows only the server URL finds the broker:
+/// `mqtt_tls` (mutual TLS, what enrolled agents use) and `mqtt` (the plain development
+/// listener); each `null` when that listener does not run.
 pub async fn bootstrap(State(state): State<AppState>, headers: HeaderMap) -> Json<serde_json::Value> {
-    let port = state.broker.listen_addr().port();
-    let mqtt = state.config.http.public_mqtt.clone().unwrap_or_else(|| {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(host_without_port)
-            .unwrap_or("localhost");
-        format!("{host}:{port}")
+    let mqtt = state.broker.plain_addr().map(|addr| {
+        state
+            .config
+            .http
+            .public_mqtt
+            .clone()
+            .unwrap_or_else(|| format!("{}:{}", request_host(&headers), addr.port()))
     });
-    Json(json!({"data": {"mqtt": mqtt, "schema_version": luach_schemas::SCHEMA_VERSION}}))
+    let mqtt_tls = mqtt_tls_endpoint(&state, &headers).map(|(host, port)| {
+        if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        }
+    });
+    Json(json!({"data": {"mqtt": mqtt, "mqtt_tls": mqtt_tls, "schema_version": luach_schemas::SCHEMA_VERSION}}))
 }
 
 fn host_without_port(host: &str) -> &str {

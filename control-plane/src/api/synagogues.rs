@@ -31,6 +31,7 @@ fn check_profile(p: &SynagogueProfile) -> Result<Location, ApiError> {
     let mut errors = Vec::new();
     check_text(&mut errors, "name", &p.name, true, 100);
     check_text(&mut errors, "address", &p.address, false, 200);
+    super::announcements::check_targets(&mut errors, &p.screens);
     let mut fail = |path: &str, message: String| {
         errors.push(FieldError {
             path: path.to_owned(),
@@ -68,6 +69,16 @@ fn check_profile(p: &SynagogueProfile) -> Result<Location, ApiError> {
             luach_calendar::Error::InvalidRule { path, message } => fail(&format!("schedule.{path}"), message),
             other => fail("schedule", other.to_string()),
         }
+    }
+    let d = &p.display;
+    if d.daily.len() != d.daily.iter().collect::<std::collections::HashSet<_>>().len() {
+        fail("display.daily", "lists an item twice".into());
+    }
+    if d.zmanim.len() > 20 || d.zmanim.len() != d.zmanim.iter().collect::<std::collections::HashSet<_>>().len() {
+        fail("display.zmanim", "at most 20 zmanim, each once".into());
+    }
+    if !(5..=300).contains(&d.page_seconds) {
+        fail("display.page_seconds", "must be 5–300".into());
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
@@ -168,6 +179,114 @@ pub struct PreviewQuery {
 
 /// The computed day: Hebrew date, holidays, parsha, zmanim, and the prayer times the rules
 /// give, in the synagogue's local time.
+fn day_options(p: &SynagogueProfile) -> DayOptions {
+    DayOptions {
+        israel: p.israel,
+        zmanim: ZmanimOptions {
+            use_elevation: p.use_elevation,
+            candle_lighting_minutes: p.candle_lighting_minutes,
+            havdalah: p.havdalah,
+        },
+    }
+}
+
+fn compute_day(p: &SynagogueProfile, location: &Location, date: NaiveDate) -> Result<DayInfo, ApiError> {
+    DayInfo::compute(location, date, &day_options(p))
+        .map_err(|e| ApiError::invalid_query(vec![FieldError::new("date", e.to_string())]))
+}
+
+/// Prayer times by name (`None`: the zman a rule needs does not occur that day).
+pub type PrayerTimes = Vec<(String, Option<chrono::DateTime<Utc>>)>;
+
+/// The day's prayer times as shown (JSON) and as instants by name.
+fn schedule_of(p: &SynagogueProfile, day: &DayInfo) -> (Vec<Value>, PrayerTimes) {
+    let evaluated = p.schedule.evaluate(day);
+    let prayers = evaluated.iter().map(|t| (t.name.clone(), t.time.ok())).collect();
+    let shown = evaluated
+        .into_iter()
+        .map(|t| match t.time {
+            Ok(at) => json!({"name": t.name, "time": day.local_iso(at), "rule": t.rule}),
+            Err(why) => json!({"name": t.name, "time": null, "rule": t.rule, "unavailable": format!("{why:?}")}),
+        })
+        .collect();
+    (shown, prayers)
+}
+
+/// Longest window of the holiday-times page, in days.
+pub const MAX_HOLIDAY_DAYS: i64 = 60;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HolidayQuery {
+    /// First civil date; default today at the synagogue.
+    from: Option<NaiveDate>,
+    /// Window length, 1–60 days; default 30.
+    days: Option<i64>,
+    /// Include ordinary Shabbatot (candle lighting, havdalah) too; default false.
+    shabbat: Option<bool>,
+}
+
+/// The holiday-times page: every day in the window with a holiday or a fast (and, on request,
+/// every Shabbat), with candle lighting, havdalah, fast times and the prayer times.
+pub async fn holiday_times(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+    ValidQuery(q): ValidQuery<HolidayQuery>,
+) -> Result<Json<DataBody<Value>>, ApiError> {
+    let id = parse_id(&id)?;
+    let days = q.days.unwrap_or(30);
+    if !(1..=MAX_HOLIDAY_DAYS).contains(&days) {
+        return Err(ApiError::invalid_query(vec![FieldError::new(
+            "days",
+            format!("must be 1–{MAX_HOLIDAY_DAYS}"),
+        )]));
+    }
+    let synagogue = find(&state, &scope, &id).await?;
+    let p = &synagogue.profile;
+    let location = check_profile(p)?;
+    let from = q.from.unwrap_or_else(|| location.local_date(Utc::now()));
+    let fasts = luach_calendar::FastOptions::default();
+    let mut out = Vec::new();
+    for date in from.iter_days().take(days as usize) {
+        let day = compute_day(p, &location, date)?;
+        let fast = luach_calendar::fast_on(&location, date, &day_options(p), &fasts)
+            .map_err(|e| ApiError::invalid_query(vec![FieldError::new("from", e.to_string())]))?;
+        let shabbat_only = day.holidays.is_empty() && fast.is_none();
+        if shabbat_only && !(q.shabbat.unwrap_or(false) && day.evening.is_some()) {
+            continue;
+        }
+        let at = |z| day.get(z).ok().map(|t| day.local_iso(t));
+        let (schedule, _) = schedule_of(p, &day);
+        out.push(json!({
+            "date": date.to_string(),
+            "hebrew_date": day.hebrew_date,
+            "holidays": day.holidays.iter().map(|h| h.name.clone()).collect::<Vec<_>>(),
+            "candle_lighting": at(luach_calendar::Zman::CandleLighting),
+            "havdalah": at(luach_calendar::Zman::Havdalah),
+            "fast": fast.map(|f| json!({
+                "name": f.name,
+                "begins": f.begins.ok().map(|t| day.local_iso(t)),
+                "ends": f.ends.ok().map(|t| day.local_iso(t)),
+            })),
+            "schedule": schedule,
+        }));
+    }
+    Ok(data(
+        json!({"synagogue": synagogue.id, "from": from.to_string(), "days": out}),
+    ))
+}
+
+/// Every document of a kind in the scope (up to `limit`; more are not shown in a preview).
+async fn all_of<T: crate::store::Document>(
+    state: &AppState,
+    scope: &Scope,
+    limit: u32,
+) -> Result<Vec<crate::store::Stored<T>>, ApiError> {
+    use crate::store::TypedDocs;
+    Ok(state.store.list_typed::<T>(&scope.0, limit, None).await?)
+}
+
 pub async fn preview(
     State(state): State<AppState>,
     scope: Scope,
@@ -179,26 +298,24 @@ pub async fn preview(
     let p = &synagogue.profile;
     let location = check_profile(p)?;
     let date = q.date.unwrap_or_else(|| location.local_date(Utc::now()));
-    let options = DayOptions {
-        israel: p.israel,
-        zmanim: ZmanimOptions {
-            use_elevation: p.use_elevation,
-            candle_lighting_minutes: p.candle_lighting_minutes,
-            havdalah: p.havdalah,
-        },
-    };
-    let day = DayInfo::compute(&location, date, &options)
-        .map_err(|e| ApiError::invalid_query(vec![FieldError::new("date", e.to_string())]))?;
-    let schedule: Vec<Value> = p
-        .schedule
-        .evaluate(&day)
+    let day = compute_day(p, &location, date)?;
+    let (schedule, prayers) = schedule_of(p, &day);
+    // The programme of the day: this synagogue's (or the tenant-wide) honours, lessons, timers.
+    let limit = super::documents::MAX_PAGE;
+    let aliyot: Vec<_> = all_of::<crate::store::AliyotInput>(&state, &scope, limit)
+        .await?
         .into_iter()
-        .map(|t| match t.time {
-            Ok(at) => json!({"name": t.name, "time": day.local_iso(at), "rule": t.rule}),
-            Err(why) => json!({"name": t.name, "time": null, "rule": t.rule, "unavailable": format!("{why:?}")}),
-        })
+        .filter(|a| a.input.date == date && a.input.synagogue.as_deref().is_none_or(|s| s == synagogue.id.as_str()))
         .collect();
-    Ok(data(
-        json!({"synagogue": synagogue.id, "day": day.to_json(), "schedule": schedule}),
-    ))
+    let shiurim = all_of::<crate::store::ShiurInput>(&state, &scope, limit).await?;
+    let timers = all_of::<crate::store::TimerInput>(&state, &scope, limit).await?;
+    Ok(data(json!({
+        "synagogue": synagogue.id,
+        "day": day.to_json(),
+        "schedule": schedule,
+        "aliyot": aliyot,
+        "shiurim": super::program::shiurim_on(&day, &shiurim),
+        "timers": super::program::timers_on(&day, &prayers, &timers),
+        "display": p.display,
+    })))
 }

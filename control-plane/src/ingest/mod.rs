@@ -37,8 +37,10 @@ pub enum Work {
         message: UpMessage,
         received: chrono::DateTime<Utc>,
     },
-    /// A device was deleted through the API.
+    /// A device was deleted or (re-)enrolled through the API.
     Forget(DeviceId),
+    /// A device's certificate was revoked through the API.
+    Revoked(DeviceId),
 }
 
 /// Most devices remembered for bad-payload log throttling before the memory is reset.

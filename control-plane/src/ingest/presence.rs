@@ -134,6 +134,18 @@ impl PresenceTracker {
         }
     }
 
+    /// A device's certificate was revoked: it is offline from now on (also in the store when
+    /// this process never saw it) and forgotten. Its later messages are dropped because its
+    /// tenant no longer resolves (`IngestRepo::tenants_of`).
+    pub fn revoke(&mut self, device: &DeviceId, now: DateTime<Utc>, batch: &mut Batch) {
+        if self.devices.get(device).is_some_and(|l| l.online) {
+            self.set_offline(device, now, "revoked", batch);
+        } else {
+            batch.write(device).status = Some(DeviceStatus::Offline);
+        }
+        self.forget(device);
+    }
+
     fn set_online(
         &mut self,
         device: &DeviceId,
@@ -324,6 +336,29 @@ mod tests {
         );
         assert!(names(&mut b).is_empty());
         assert_eq!(t.online_count(), 1);
+    }
+
+    #[test]
+    fn revoked_device_goes_offline_and_is_forgotten() {
+        let mut t = PresenceTracker::new(std::time::Duration::from_secs(90));
+        let (d, ten, now) = (id("d1"), TenantId::builtin(), Utc::now());
+        let mut b = Batch::default();
+        t.observe(&d, &ten, hello("s1"), now, &mut b);
+        b.take();
+        t.revoke(&d, now, &mut b);
+        assert_eq!(t.online_count(), 0);
+        assert_eq!(t.tenant_of(&d), None);
+        let (writes, events) = b.take();
+        assert_eq!(writes.len(), 1);
+        assert_eq!(writes[0].status, Some(DeviceStatus::Offline));
+        assert_eq!(
+            events.iter().map(LiveEvent::name).collect::<Vec<_>>(),
+            ["device:offline"]
+        );
+        // Never seen by this process: the store is still told.
+        t.revoke(&id("d2"), now, &mut b);
+        let (writes, events) = b.take();
+        assert_eq!((writes.len(), events.len()), (1, 0));
     }
 
     #[test]

@@ -30,10 +30,15 @@ impl IngestHandle {
         Self { tx }
     }
 
-    /// Drops the writer's memory of a deleted device.
+    /// Drops the writer's memory of a deleted or newly enrolled device.
     pub async fn forget(&self, device: DeviceId) {
         // If the writer has stopped the process is shutting down; nothing to forget.
         let _ = self.tx.send(Work::Forget(device)).await;
+    }
+
+    /// Takes a device whose certificate was revoked offline and drops its later messages.
+    pub async fn revoked(&self, device: DeviceId) {
+        let _ = self.tx.send(Work::Revoked(device)).await;
     }
 }
 
@@ -116,6 +121,12 @@ impl Writer {
             match work {
                 Work::Forget(device) => {
                     self.tracker.forget(&device);
+                    self.unknown.remove(&device);
+                    resolved.remove(&device);
+                }
+                Work::Revoked(device) => {
+                    tracing::info!(device_id = %device, "device revoked; its messages are dropped from now on");
+                    self.tracker.revoke(&device, Utc::now(), batch);
                     self.unknown.remove(&device);
                     resolved.remove(&device);
                 }

@@ -17,6 +17,9 @@ pub enum DocKind {
     Synagogue,
     Memorial,
     Announcement,
+    Aliyot,
+    Shiur,
+    Timer,
 }
 
 impl DocKind {
@@ -25,6 +28,9 @@ impl DocKind {
             Self::Synagogue => "synagogue",
             Self::Memorial => "memorial",
             Self::Announcement => "announcement",
+            Self::Aliyot => "aliyot",
+            Self::Shiur => "shiur",
+            Self::Timer => "timer",
         }
     }
 }

@@ -3,15 +3,24 @@
 //! [`Store`] is the one entry point. Tenant-owned operations ([`DeviceRepo`]) take a
 //! [`TenantScope`]; the ingest pipeline's device-wide operations ([`IngestRepo`]) are keyed by
 //! device ids that the broker has authenticated, and are named for that one purpose.
+//! [`EnrolmentRepo`] keeps enrolment requests, device certificates and bulk enrolment tokens.
 //! Both backends pass the same conformance suite (`tests/tests/store_conformance.rs`).
 
 mod announcement;
+mod changes;
 mod docs;
+mod enrolment;
+mod identity;
 mod memorial;
 mod model;
 mod mongo;
+mod mongo_enrolment;
+mod mongo_identity;
+mod program;
 mod scope;
 mod sqlite;
+mod sqlite_enrolment;
+mod sqlite_identity;
 mod synagogue;
 
 use std::collections::HashMap;
@@ -23,14 +32,19 @@ use luach_schemas::{DeviceId, TenantId};
 
 pub use announcement::{Announcement, AnnouncementInput, Targets};
 pub use docs::{DocKind, Document, Stored, StoredDoc, TypedDocs};
+pub use enrolment::{DeviceCertificate, EnrolmentRepo, EnrolmentRequest, EnrolmentToken, RequestState};
+pub use identity::{IdentityRepo, Revoke, Tenant, TokenKind, TokenRecord, User};
 pub use memorial::{Memorial, MemorialInput, PassingDate};
 pub use model::{
     Device, DeviceFilter, DevicePatch, DeviceStatus, HelloInfo, NewDevice, Page, PageRequest, PresenceWrite,
 };
 pub use mongo::MongoStore;
+pub use program::{Aliyot, AliyotInput, Honour, HonourKind, Shiur, ShiurInput, Timer, TimerInput, TimerTarget};
 pub use scope::TenantScope;
 pub use sqlite::SqliteStore;
-pub use synagogue::{Language, Nusach, Synagogue, SynagogueId, SynagogueProfile, SynagogueRepo};
+pub use synagogue::{
+    DailyContent, DisplayPreferences, Language, Nusach, Synagogue, SynagogueId, SynagogueProfile, SynagogueRepo,
+};
 
 /// Largest page a listing returns; larger requests are clamped.
 pub const MAX_PAGE_SIZE: u32 = 500;
@@ -50,6 +64,20 @@ pub enum StoreError {
     Mongo(#[from] mongodb::error::Error),
     #[error("storage task failed: {0}")]
     Task(String),
+    /// Another change to the same audit chain committed first; the change was not applied.
+    #[error("concurrent change; try again")]
+    Contention,
+}
+
+impl StoreError {
+    /// True when running the same change again may succeed (transaction conflicts).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Contention => true,
+            Self::Mongo(e) => e.contains_label(mongodb::error::TRANSIENT_TRANSACTION_ERROR),
+            _ => false,
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -106,10 +134,12 @@ pub trait DocRepo: Send + Sync {
 /// tenant is looked up from the device record; nothing here takes a tenant from a payload.
 #[async_trait]
 pub trait IngestRepo: Send + Sync {
-    /// The tenants of those of `ids` that are registered.
+    /// The tenants of those of `ids` that are registered and whose certificate (if they have
+    /// one) is not revoked: a revoked device's messages are dropped like an unknown device's.
     async fn tenants_of(&self, ids: &[DeviceId]) -> StoreResult<HashMap<DeviceId, TenantId>>;
     /// Registers `ids` in the scope's tenant with default fields (name = id), leaving ids
-    /// that already exist in any tenant untouched.
+    /// that already exist in any tenant, and ids with a certificate record (enrolled, even if
+    /// since revoked or deleted), untouched.
     async fn register_devices(&self, scope: &TenantScope, ids: &[DeviceId], now: DateTime<Utc>) -> StoreResult<()>;
     /// Applies a batch of coalesced presence writes in one transaction where supported.
     async fn apply_presence(&self, batch: &[PresenceWrite]) -> StoreResult<()>;
@@ -120,7 +150,17 @@ pub trait IngestRepo: Send + Sync {
 
 /// A storage backend.
 #[async_trait]
-pub trait Store: DeviceRepo + DocRepo + IngestRepo {
+pub trait Store: DeviceRepo + DocRepo + IngestRepo + IdentityRepo + EnrolmentRepo {
+    /// One tenant's audit records with `seq` > `after`, in `seq` order, at most `limit`
+    /// (all when `None`; see [`crate::audit`]).
+    async fn audit_records(
+        &self,
+        tenant: &str,
+        after: i64,
+        limit: Option<u32>,
+    ) -> StoreResult<Vec<crate::audit::AuditRecord>>;
+    /// The newest record of every chain.
+    async fn audit_heads(&self) -> StoreResult<crate::audit::Heads>;
     /// Round trip to the backend, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
     /// "sqlite" or "mongodb".

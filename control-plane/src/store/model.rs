@@ -64,7 +64,7 @@ pub struct NewDevice {
 }
 
 /// A partial update of operator-owned fields; `None` leaves a field unchanged.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct DevicePatch {
     pub name: Option<String>,
     pub tags: Option<Vec<String>>,

@@ -15,7 +15,10 @@ use futures::{StreamExt, TryStreamExt, stream};
 use luach_schemas::messages::Metrics;
 use luach_schemas::{DeviceId, TenantId};
 use mongodb::options::{FindOptions, IndexOptions};
-use mongodb::{Client, Collection, IndexModel};
+use mongodb::{Client, ClientSession, Collection, IndexModel};
+
+use super::changes;
+use crate::audit::{Actor, AuditRecord, Change, Head, Heads, current_actor};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -76,7 +79,7 @@ impl DeviceDoc {
 #[derive(Debug, Clone)]
 pub struct MongoStore {
     client: Client,
-    db: mongodb::Database,
+    pub(super) db: mongodb::Database,
     devices: Collection<DeviceDoc>,
 }
 
@@ -102,7 +105,14 @@ impl MongoStore {
                 )
                 .await?;
         }
-        Ok(Self { client, db, devices })
+        let store = Self { client, db, devices };
+        store.create_identity_indexes().await?;
+        store
+            .audit()
+            .create_index(IndexModel::builder().keys(doc! {"tenant": 1, "seq": -1}).build())
+            .await?;
+        store.create_enrolment_indexes().await?;
+        Ok(store)
     }
 
     fn scoped(scope: &TenantScope, id: &DeviceId) -> Document {
@@ -110,7 +120,7 @@ impl MongoStore {
     }
 }
 
-fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+pub(super) fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     use mongodb::error::{ErrorKind, WriteFailure};
     match e.kind.as_ref() {
         ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
@@ -173,6 +183,54 @@ impl DeviceRepo for MongoStore {
     }
 
     async fn create(&self, scope: &TenantScope, device: NewDevice, now: DateTime<Utc>) -> StoreResult<Device> {
+        let actor = current_actor();
+        retrying(|| self.create_once(scope, &device, now, &actor)).await
+    }
+
+    async fn update(
+        &self,
+        scope: &TenantScope,
+        id: &DeviceId,
+        patch: DevicePatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Device>> {
+        let actor = current_actor();
+        retrying(|| self.update_once(scope, id, &patch, now, &actor)).await
+    }
+
+    async fn delete(&self, scope: &TenantScope, id: &DeviceId) -> StoreResult<bool> {
+        let actor = current_actor();
+        retrying(|| async {
+            let mut session = self.begin().await?;
+            let deleted = self
+                .devices
+                .delete_one(Self::scoped(scope, id))
+                .session(&mut session)
+                .await?
+                .deleted_count
+                > 0;
+            if deleted {
+                let change = changes::device_deleted(scope.tenant().as_str(), id.as_str());
+                self.append_audit(&mut session, change, actor.clone(), Utc::now())
+                    .await?;
+            }
+            session.commit_transaction().await?;
+            Ok(deleted)
+        })
+        .await
+    }
+}
+
+impl MongoStore {
+    async fn create_once(
+        &self,
+        scope: &TenantScope,
+        device: &NewDevice,
+        now: DateTime<Utc>,
+        actor: &Actor,
+    ) -> StoreResult<Device> {
+        let device = device.clone();
+        let at = now;
         let now = bson::DateTime::from_chrono(now);
         let doc = DeviceDoc {
             id: device.id.to_string(),
@@ -191,22 +249,38 @@ impl DeviceRepo for MongoStore {
             created_at: now,
             updated_at: now,
         };
-        match self.devices.insert_one(&doc).await {
-            Ok(_) => doc.into_device(),
-            Err(e) if is_duplicate_key(&e) => Err(StoreError::Conflict {
-                what: format!("device {}", device.id),
-            }),
-            Err(e) => Err(e.into()),
+        let mut session = self.begin().await?;
+        match self.devices.insert_one(&doc).session(&mut session).await {
+            Ok(_) => {}
+            Err(e) if is_duplicate_key(&e) => {
+                return Err(StoreError::Conflict {
+                    what: format!("device {}", device.id),
+                });
+            }
+            Err(e) => return Err(e.into()),
         }
+        let change = changes::device_created(
+            scope.tenant().as_str(),
+            &doc.id,
+            &doc.name,
+            &doc.tags,
+            doc.group.as_deref(),
+        );
+        self.append_audit(&mut session, change, actor.clone(), at).await?;
+        session.commit_transaction().await?;
+        doc.into_device()
     }
 
-    async fn update(
+    async fn update_once(
         &self,
         scope: &TenantScope,
         id: &DeviceId,
-        patch: DevicePatch,
+        patch: &DevicePatch,
         now: DateTime<Utc>,
+        actor: &Actor,
     ) -> StoreResult<Option<Device>> {
+        let change = changes::device_updated(scope.tenant().as_str(), id.as_str(), patch);
+        let patch = patch.clone();
         let mut set = doc! {"updated_at": bson::DateTime::from_chrono(now)};
         if let Some(name) = patch.name {
             set.insert("name", name);
@@ -220,16 +294,80 @@ impl DeviceRepo for MongoStore {
         if let Some(notes) = patch.notes {
             set.insert("notes", notes);
         }
+        let mut session = self.begin().await?;
         let updated = self
             .devices
             .find_one_and_update(Self::scoped(scope, id), doc! {"$set": set})
             .return_document(mongodb::options::ReturnDocument::After)
+            .session(&mut session)
             .await?;
+        if updated.is_some() {
+            self.append_audit(&mut session, change, actor.clone(), now).await?;
+        }
+        session.commit_transaction().await?;
         updated.map(DeviceDoc::into_device).transpose()
     }
 
-    async fn delete(&self, scope: &TenantScope, id: &DeviceId) -> StoreResult<bool> {
-        Ok(self.devices.delete_one(Self::scoped(scope, id)).await?.deleted_count > 0)
+    /// A session with a started transaction.
+    pub(super) async fn begin(&self) -> StoreResult<ClientSession> {
+        let mut session = self.client.start_session().await?;
+        session.start_transaction().await?;
+        Ok(session)
+    }
+
+    fn audit(&self) -> Collection<Document> {
+        self.db.collection("audit")
+    }
+
+    /// Chains `change` onto its tenant's audit log inside `session`'s transaction. A
+    /// concurrent append to the same chain makes the commit fail with [`StoreError::Contention`].
+    pub(super) async fn append_audit(
+        &self,
+        session: &mut ClientSession,
+        change: Change,
+        actor: Actor,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let last = self
+            .audit()
+            .find_one(doc! {"tenant": &change.tenant})
+            .sort(doc! {"seq": -1})
+            .session(&mut *session)
+            .await?;
+        let prev = match last {
+            Some(d) => Some((
+                d.get_i64("seq").map_err(|e| corrupt("audit seq", e))?,
+                d.get_str("hash").map_err(|e| corrupt("audit hash", e))?.to_owned(),
+            )),
+            None => None,
+        };
+        let record = crate::audit::seal(change, actor, at, prev);
+        let mut d = bson::to_document(&record).map_err(|e| corrupt("audit record", e))?;
+        d.insert("_id", format!("{}:{}", record.tenant, record.seq));
+        match self.audit().insert_one(d).session(&mut *session).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => Err(StoreError::Contention),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Runs a transactional change again while it fails transiently (a concurrent change to the
+/// same audit chain, a transaction write conflict), with a short growing pause.
+pub(super) async fn retrying<T, F, Fut>(f: F) -> StoreResult<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match f().await {
+            Err(e) if attempt < 8 && e.is_transient() => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(2u64 << attempt.min(6))).await;
+            }
+            other => return other,
+        }
     }
 }
 
@@ -288,6 +426,9 @@ impl MongoStore {
             DocKind::Synagogue => "synagogues",
             DocKind::Memorial => "memorials",
             DocKind::Announcement => "announcements",
+            DocKind::Aliyot => "aliyot",
+            DocKind::Shiur => "shiurim",
+            DocKind::Timer => "timers",
         })
     }
 
@@ -339,31 +480,65 @@ impl DocRepo for MongoStore {
         body: serde_json::Value,
         now: DateTime<Utc>,
     ) -> StoreResult<(StoredDoc, bool)> {
+        let actor = current_actor();
+        retrying(|| self.put_doc_once(scope, kind, id, &body, now, &actor)).await
+    }
+
+    async fn delete_doc(&self, scope: &TenantScope, kind: DocKind, id: &str) -> StoreResult<bool> {
+        let actor = current_actor();
+        retrying(|| async {
+            let mut session = self.begin().await?;
+            let deleted = self
+                .docs(kind)
+                .delete_one(Self::doc_key(scope, id))
+                .session(&mut session)
+                .await?
+                .deleted_count
+                > 0;
+            if deleted {
+                let change = changes::doc_deleted(scope.tenant().as_str(), kind, id);
+                self.append_audit(&mut session, change, actor.clone(), Utc::now())
+                    .await?;
+            }
+            session.commit_transaction().await?;
+            Ok(deleted)
+        })
+        .await
+    }
+}
+
+impl MongoStore {
+    async fn put_doc_once(
+        &self,
+        scope: &TenantScope,
+        kind: DocKind,
+        id: &str,
+        json: &serde_json::Value,
+        now: DateTime<Utc>,
+        actor: &Actor,
+    ) -> StoreResult<(StoredDoc, bool)> {
+        let at = now;
         let now = bson::DateTime::from_chrono(now);
-        let body = bson::to_bson(&body).map_err(|e| corrupt("document body", e))?;
+        let body = bson::to_bson(json).map_err(|e| corrupt("document body", e))?;
         let update = doc! {
             "$set": {"body": body, "updated_at": now, "id": id},
             "$setOnInsert": {"created_at": now},
         };
+        let mut session = self.begin().await?;
         let result = self
             .docs(kind)
             .update_one(Self::doc_key(scope, id), update)
             .upsert(true)
+            .session(&mut session)
             .await?;
+        let change = changes::doc_put(scope.tenant().as_str(), kind, id, json);
+        self.append_audit(&mut session, change, actor.clone(), at).await?;
+        session.commit_transaction().await?;
         let stored = self
             .get_doc(scope, kind, id)
             .await?
             .ok_or_else(|| StoreError::Corrupt("stored document vanished".into()))?;
         Ok((stored, result.upserted_id.is_some()))
-    }
-
-    async fn delete_doc(&self, scope: &TenantScope, kind: DocKind, id: &str) -> StoreResult<bool> {
-        Ok(self
-            .docs(kind)
-            .delete_one(Self::doc_key(scope, id))
-            .await?
-            .deleted_count
-            > 0)
     }
 }
 
@@ -374,6 +549,12 @@ impl IngestRepo for MongoStore {
         let mut found = HashMap::new();
         for chunk in ids.chunks(1000) {
             let wanted: Vec<&str> = chunk.iter().map(DeviceId::as_str).collect();
+            // A device whose certificate is revoked counts as unregistered.
+            let revoked = self.revoked_among(&wanted).await?;
+            let wanted: Vec<&str> = wanted.into_iter().filter(|id| !revoked.contains(*id)).collect();
+            if wanted.is_empty() {
+                continue;
+            }
             let mut cursor = raw
                 .find(doc! {"_id": {"$in": wanted}})
                 .projection(doc! {"tenant_id": 1})
@@ -393,7 +574,18 @@ impl IngestRepo for MongoStore {
     async fn register_devices(&self, scope: &TenantScope, ids: &[DeviceId], now: DateTime<Utc>) -> StoreResult<()> {
         let now = bson::DateTime::from_chrono(now);
         let tenant = scope.tenant().to_string();
-        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        // Enrolled devices (with a certificate record, even a revoked one) are never registered
+        // this way: a revoked or deleted device must not come back.
+        let mut enrolled = std::collections::HashSet::new();
+        for chunk in ids.chunks(1000) {
+            let wanted: Vec<&str> = chunk.iter().map(DeviceId::as_str).collect();
+            enrolled.extend(self.enrolled_among(&wanted).await?);
+        }
+        let ids: Vec<String> = ids
+            .iter()
+            .map(ToString::to_string)
+            .filter(|id| !enrolled.contains(id))
+            .collect();
         // Upserts with $setOnInsert: an id that exists (in any tenant) is left as it is.
         stream::iter(ids)
             .map(|id| {
@@ -439,6 +631,42 @@ impl IngestRepo for MongoStore {
 
 #[async_trait]
 impl Store for MongoStore {
+    async fn audit_records(&self, tenant: &str, after: i64, limit: Option<u32>) -> StoreResult<Vec<AuditRecord>> {
+        let options = FindOptions::builder()
+            .sort(doc! {"seq": 1})
+            .limit(limit.map(i64::from))
+            .build();
+        let docs: Vec<Document> = self
+            .audit()
+            .find(doc! {"tenant": tenant, "seq": {"$gt": after}})
+            .with_options(options)
+            .await?
+            .try_collect()
+            .await?;
+        docs.into_iter()
+            .map(|mut d| {
+                d.remove("_id");
+                bson::from_document(d).map_err(|e| corrupt("audit record", e))
+            })
+            .collect()
+    }
+
+    async fn audit_heads(&self) -> StoreResult<Heads> {
+        let pipeline = [
+            doc! {"$sort": {"tenant": 1, "seq": -1}},
+            doc! {"$group": {"_id": "$tenant", "seq": {"$first": "$seq"}, "hash": {"$first": "$hash"}}},
+        ];
+        let docs: Vec<Document> = self.audit().aggregate(pipeline).await?.try_collect().await?;
+        let mut heads = Heads::new();
+        for d in docs {
+            let tenant = d.get_str("_id").map_err(|e| corrupt("audit tenant", e))?.to_owned();
+            let seq = d.get_i64("seq").map_err(|e| corrupt("audit seq", e))?;
+            let hash = d.get_str("hash").map_err(|e| corrupt("audit hash", e))?.to_owned();
+            heads.insert(tenant, Head { seq, hash });
+        }
+        Ok(heads)
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.client.database("admin").run_command(doc! {"ping": 1}).await?;
         Ok(())

@@ -13,7 +13,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use luach_schemas::messages::Metrics;
 use luach_schemas::{DeviceId, TenantId};
-use rusqlite::{Connection, Row, params, params_from_iter, types::Value};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
+
+use super::changes;
+use crate::audit::{Actor, AuditRecord, Change, Head, Heads, current_actor};
 
 use super::{
     Device, DeviceFilter, DevicePatch, DeviceRepo, DeviceStatus, DocKind, DocRepo, IngestRepo, NewDevice, Page,
@@ -49,6 +52,38 @@ CREATE TABLE IF NOT EXISTS documents (
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (kind, tenant_id, id)
 ) STRICT;
+CREATE TABLE IF NOT EXISTS tenants (
+    id         TEXT PRIMARY KEY,
+    body       TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS users (
+    id         TEXT PRIMARY KEY,
+    email      TEXT NOT NULL UNIQUE,
+    tenant_id  TEXT,
+    body       TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS users_tenant ON users (tenant_id, email);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash         TEXT PRIMARY KEY,
+    kind         TEXT NOT NULL,
+    user_id      TEXT NOT NULL,
+    family       TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    role         TEXT,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    used_at      INTEGER,
+    revoked_at   INTEGER,
+    last_used_at INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS tokens_user ON tokens (user_id, kind, created_at);
+CREATE INDEX IF NOT EXISTS tokens_family ON tokens (family);
+CREATE TABLE IF NOT EXISTS audit (
+    tenant     TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    body       TEXT NOT NULL,
+    PRIMARY KEY (tenant, seq)
+) STRICT;
 "#;
 
 const COLUMNS: &str = "id, tenant_id, name, tags, grp, notes, status, last_seen, agent_version, \
@@ -77,6 +112,7 @@ impl SqliteStore {
             conn.pragma_update(None, "foreign_keys", "ON")?;
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             conn.execute_batch(SCHEMA)?;
+            conn.execute_batch(super::sqlite_enrolment::SCHEMA)?;
             Ok(conn)
         })
         .await
@@ -87,7 +123,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` with the connection on the blocking pool.
-    async fn with<T, F>(&self, f: F) -> StoreResult<T>
+    pub(super) async fn with<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
@@ -104,15 +140,34 @@ impl SqliteStore {
     }
 }
 
-fn ms(t: DateTime<Utc>) -> i64 {
+/// Chains `change` onto its tenant's audit log inside the caller's transaction.
+pub(super) fn append_audit(conn: &Connection, change: Change, actor: Actor, at: DateTime<Utc>) -> StoreResult<()> {
+    let prev: Option<String> = conn
+        .prepare_cached("SELECT body FROM audit WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1")?
+        .query_row(params![change.tenant], |r| r.get(0))
+        .optional()?;
+    let prev = prev
+        .map(|b| serde_json::from_str::<AuditRecord>(&b).map_err(|e| corrupt("audit record", e)))
+        .transpose()?
+        .map(|r| (r.seq, r.hash));
+    let record = crate::audit::seal(change, actor, at, prev);
+    let body = serde_json::to_string(&record).map_err(|e| corrupt("audit record", e))?;
+    conn.execute(
+        "INSERT INTO audit (tenant, seq, body) VALUES (?1, ?2, ?3)",
+        params![record.tenant, record.seq, body],
+    )?;
+    Ok(())
+}
+
+pub(super) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn from_ms(v: Option<i64>) -> Option<DateTime<Utc>> {
+pub(super) fn from_ms(v: Option<i64>) -> Option<DateTime<Utc>> {
     v.and_then(|m| Utc.timestamp_millis_opt(m).single())
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
@@ -219,7 +274,9 @@ impl DeviceRepo for SqliteStore {
 
     async fn create(&self, scope: &TenantScope, device: NewDevice, now: DateTime<Utc>) -> StoreResult<Device> {
         let tenant = scope.tenant().to_string();
+        let actor = current_actor();
         self.with(move |conn| {
+            let conn = conn.transaction()?;
             let inserted = conn.execute(
                 "INSERT INTO devices (id, tenant_id, name, tags, grp, notes, status, created_at, updated_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'offline', ?7, ?7) ON CONFLICT (id) DO NOTHING",
@@ -238,8 +295,18 @@ impl DeviceRepo for SqliteStore {
                     what: format!("device {}", device.id),
                 });
             }
-            get_device(conn, &tenant, device.id.as_str())?
-                .ok_or_else(|| StoreError::Corrupt("inserted device vanished".into()))
+            let created = get_device(&conn, &tenant, device.id.as_str())?
+                .ok_or_else(|| StoreError::Corrupt("inserted device vanished".into()))?;
+            let change = changes::device_created(
+                &tenant,
+                created.id.as_str(),
+                &created.name,
+                &created.tags,
+                created.group.as_deref(),
+            );
+            append_audit(&conn, change, actor, now)?;
+            conn.commit()?;
+            Ok(created)
         })
         .await
     }
@@ -252,8 +319,10 @@ impl DeviceRepo for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Device>> {
         let (tenant, id) = (scope.tenant().to_string(), id.to_string());
+        let actor = current_actor();
         self.with(move |conn| {
             let tx = conn.transaction()?;
+            let change = changes::device_updated(&tenant, &id, &patch);
             let Some(mut device) = get_device(&tx, &tenant, &id)? else {
                 return Ok(None);
             };
@@ -283,6 +352,7 @@ impl DeviceRepo for SqliteStore {
                     id
                 ],
             )?;
+            append_audit(&tx, change, actor, now)?;
             tx.commit()?;
             Ok(Some(device))
         })
@@ -291,11 +361,19 @@ impl DeviceRepo for SqliteStore {
 
     async fn delete(&self, scope: &TenantScope, id: &DeviceId) -> StoreResult<bool> {
         let (tenant, id) = (scope.tenant().to_string(), id.to_string());
+        let actor = current_actor();
         self.with(move |conn| {
-            Ok(conn.execute(
+            let tx = conn.transaction()?;
+            let deleted = tx.execute(
                 "DELETE FROM devices WHERE tenant_id = ?1 AND id = ?2",
                 params![tenant, id],
-            )? > 0)
+            )? > 0;
+            if deleted {
+                let change = changes::device_deleted(&tenant, &id);
+                append_audit(&tx, change, actor, Utc::now())?;
+            }
+            tx.commit()?;
+            Ok(deleted)
         })
         .await
     }
@@ -363,6 +441,7 @@ impl DocRepo for SqliteStore {
         let (tenant, id) = (scope.tenant().clone(), id.to_owned());
         // Answer with what is stored: millisecond precision.
         let now = from_ms(Some(ms(now))).unwrap_or(now);
+        let actor = current_actor();
         self.with(move |conn| {
             let tx = conn.transaction()?;
             let existing = get_doc(&tx, kind, tenant.as_str(), &id)?;
@@ -372,6 +451,8 @@ impl DocRepo for SqliteStore {
                  ON CONFLICT (kind, tenant_id, id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
                 params![kind.as_str(), tenant.as_str(), id, body.to_string(), ms(created_at), ms(now)],
             )?;
+            let change = changes::doc_put(tenant.as_str(), kind, &id, &body);
+            append_audit(&tx, change, actor, now)?;
             tx.commit()?;
             let stored = StoredDoc { tenant_id: tenant, id, body, created_at, updated_at: now };
             Ok((stored, existing.is_none()))
@@ -381,11 +462,18 @@ impl DocRepo for SqliteStore {
 
     async fn delete_doc(&self, scope: &TenantScope, kind: DocKind, id: &str) -> StoreResult<bool> {
         let (tenant, id) = (scope.tenant().to_string(), id.to_owned());
+        let actor = current_actor();
         self.with(move |conn| {
-            let n = conn.execute(
+            let tx = conn.transaction()?;
+            let n = tx.execute(
                 "DELETE FROM documents WHERE kind = ?1 AND tenant_id = ?2 AND id = ?3",
                 params![kind.as_str(), tenant, id],
             )?;
+            if n > 0 {
+                let change = changes::doc_deleted(&tenant, kind, &id);
+                append_audit(&tx, change, actor, Utc::now())?;
+            }
+            tx.commit()?;
             Ok(n > 0)
         })
         .await
@@ -401,7 +489,11 @@ impl IngestRepo for SqliteStore {
             // SQLite caps bound parameters; 500 per query stays far below every build's limit.
             for chunk in ids.chunks(500) {
                 let marks = vec!["?"; chunk.len()].join(",");
-                let mut stmt = conn.prepare(&format!("SELECT id, tenant_id FROM devices WHERE id IN ({marks})"))?;
+                // A device whose certificate is revoked counts as unregistered.
+                let mut stmt = conn.prepare(&format!(
+                    "SELECT id, tenant_id FROM devices WHERE id IN ({marks}) AND NOT EXISTS \
+                     (SELECT 1 FROM device_certificates c WHERE c.device_id = devices.id AND c.revoked_at IS NOT NULL)"
+                ))?;
                 let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
                 while let Some(row) = rows.next()? {
                     let id: String = row.get(0)?;
@@ -423,9 +515,13 @@ impl IngestRepo for SqliteStore {
         self.with(move |conn| {
             let tx = conn.transaction()?;
             {
+                // Enrolled devices (with a certificate record, even a revoked one) are never
+                // registered this way: a revoked or deleted device must not come back.
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO devices (id, tenant_id, name, created_at, updated_at) \
-                     VALUES (?1, ?2, ?1, ?3, ?3) ON CONFLICT (id) DO NOTHING",
+                     SELECT ?1, ?2, ?1, ?3, ?3 WHERE NOT EXISTS \
+                     (SELECT 1 FROM device_certificates WHERE device_id = ?1) \
+                     ON CONFLICT (id) DO NOTHING",
                 )?;
                 for id in &ids {
                     insert.execute(params![id, tenant, ms(now)])?;
@@ -485,6 +581,42 @@ impl IngestRepo for SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn audit_records(&self, tenant: &str, after: i64, limit: Option<u32>) -> StoreResult<Vec<AuditRecord>> {
+        let tenant = tenant.to_owned();
+        let limit = limit.map_or(-1, i64::from);
+        self.with(move |conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT body FROM audit WHERE tenant = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")?;
+            let mut rows = stmt.query(params![tenant, after, limit])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let body: String = row.get(0)?;
+                out.push(serde_json::from_str(&body).map_err(|e| corrupt("audit record", e))?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn audit_heads(&self) -> StoreResult<Heads> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT a.tenant, a.body FROM audit a JOIN (SELECT tenant, MAX(seq) AS seq FROM audit GROUP BY tenant) m \
+                 ON a.tenant = m.tenant AND a.seq = m.seq",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut out = Heads::new();
+            while let Some(row) = rows.next()? {
+                let tenant: String = row.get(0)?;
+                let body: String = row.get(1)?;
+                let r: AuditRecord = serde_json::from_str(&body).map_err(|e| corrupt("audit record", e))?;
+                out.insert(tenant, Head { seq: r.seq, hash: r.hash });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.with(|conn| {
             conn.query_row("SELECT 1", [], |_| Ok(()))?;

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use luach_calendar::{Havdalah, RuleSet};
+use luach_calendar::{Havdalah, RuleSet, Zman};
 use luach_schemas::TenantId;
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +60,71 @@ pub struct SynagogueProfile {
     /// Prayer times as rules (fixed or relative to zmanim, rounded, clamped) with overrides.
     #[serde(default)]
     pub schedule: RuleSet,
+    /// What the screens show and how.
+    #[serde(default)]
+    pub display: DisplayPreferences,
+    /// The screens that show this synagogue (by id or tag); empty: every screen of the tenant.
+    /// A screen matched by several synagogues shows the first by id.
+    #[serde(default)]
+    pub screens: super::Targets,
+}
+
+/// Daily content a screen can show beside the times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DailyContent {
+    HebrewDate,
+    Parsha,
+    Holidays,
+    DafYomi,
+    Omer,
+    Announcements,
+    Yahrzeits,
+    Aliyot,
+    Shiurim,
+    Timers,
+}
+
+/// A gabbai's choices for the screens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DisplayPreferences {
+    /// Daily content, in the order shown.
+    pub daily: Vec<DailyContent>,
+    /// Zmanim in the times panel, in order (keys as in `luach-agent zmanim --json`).
+    pub zmanim: Vec<Zman>,
+    /// Seconds each rotating page stays on screen (5–300).
+    pub page_seconds: u32,
+    /// The Hebrew date turns at nightfall (tzeit) instead of midnight.
+    pub hebrew_date_at_nightfall: bool,
+}
+
+impl Default for DisplayPreferences {
+    fn default() -> Self {
+        Self {
+            daily: vec![
+                DailyContent::HebrewDate,
+                DailyContent::Parsha,
+                DailyContent::Holidays,
+                DailyContent::Omer,
+                DailyContent::Announcements,
+                DailyContent::Timers,
+            ],
+            zmanim: vec![
+                Zman::Alot16_1,
+                Zman::Sunrise,
+                Zman::SofZmanShmaGra,
+                Zman::SofZmanTefilaGra,
+                Zman::Chatzot,
+                Zman::MinchaGedola,
+                Zman::PlagHamincha,
+                Zman::Sunset,
+                Zman::Tzeit8_5,
+            ],
+            page_seconds: 15,
+            hebrew_date_at_nightfall: true,
+        }
+    }
 }
 
 fn default_candle_minutes() -> u32 {

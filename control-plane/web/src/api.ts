@@ -1,4 +1,5 @@
 // REST client for /api/v1.
+import { authFetch } from "./session";
 
 export interface DeviceMetrics {
   cpu_percent: number;
@@ -35,7 +36,7 @@ interface Page<T> {
 export const MAX_DEVICES = 5000;
 
 async function getJson<T>(path: string): Promise<T> {
-  const resp = await fetch(path, { headers: { accept: "application/json" } });
+  const resp = await authFetch(path, { headers: { accept: "application/json" } });
   const body = await resp.json();
   if (!resp.ok) throw new Error(body?.error?.message ?? `HTTP ${resp.status}`);
   return body.data as T;

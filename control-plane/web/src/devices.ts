@@ -2,6 +2,8 @@
 import { io } from "socket.io-client";
 import { type Device, type DeviceMetrics, getDevice, listDevices } from "./api";
 import { lang, t } from "./i18n";
+import { authFetch, token } from "./session";
+import { el, errorList, errorsOf, field, type FieldError } from "./dom";
 
 interface LiveEvent {
   device_id: string;
@@ -9,13 +11,6 @@ interface LiveEvent {
   at: string;
   agent_version?: string | null;
   metrics?: DeviceMetrics;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  if (text !== undefined) node.textContent = text;
-  return node;
 }
 
 /** A cell whose content is left-to-right (versions, addresses) but aligned with the page. */
@@ -40,6 +35,8 @@ function percent(n: number): string {
 }
 
 export class DeviceList {
+  private claimErrors: FieldError[] = [];
+  private claimed: string | null = null;
   private devices = new Map<string, Device>();
   private error: string | null = null;
   private live = false;
@@ -47,7 +44,8 @@ export class DeviceList {
   constructor(private root: HTMLElement) {}
 
   async start(): Promise<void> {
-    const socket = io("/live", { transports: ["websocket"] });
+    // The auth callback runs on every (re)connect, so a renewed token is always the one sent.
+    const socket = io("/live", { transports: ["websocket"], auth: (cb) => cb({ token: token() ?? "" }) });
     socket.on("connect", () => {
       this.live = true;
       // Reload after every (re)connect so events missed while away are not lost.
@@ -101,11 +99,47 @@ export class DeviceList {
       el("span", { class: "summary", "data-testid": "summary" }, t("devices.summary", { online, total: devices.length })),
       el("span", { class: `live ${this.live ? "on" : "off"}`, "data-testid": "live" }, this.live ? t("live.connected") : t("live.disconnected")),
     );
-    const nodes: HTMLElement[] = [header];
+    const nodes: HTMLElement[] = [header, this.claimForm()];
     if (this.error) nodes.push(el("p", { class: "error", role: "alert" }, t("devices.loadError", { error: this.error })));
     if (devices.length === 0 && !this.error) nodes.push(el("p", { class: "empty" }, t("devices.empty")));
     if (devices.length > 0) nodes.push(this.table(devices));
     this.root.replaceChildren(...nodes);
+  }
+
+  /** Adds a screen by the claim code it shows while it waits for enrolment. */
+  private claimForm(): HTMLElement {
+    const form = el("form", { class: "claim", "data-testid": "claim-form" });
+    const code = el("input", { name: "claim_code", dir: "ltr", autocomplete: "off", placeholder: "XXXX-XXXX" });
+    const name = el("input", { name: "name" });
+    form.append(
+      field("claim.code", code),
+      field("claim.name", name),
+      el("button", { type: "submit" }, t("claim.submit")),
+    );
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const body: Record<string, string> = { claim_code: code.value.trim() };
+      if (name.value.trim()) body.name = name.value.trim();
+      const resp = await authFetch("/api/v1/enrolment/claims", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      if (resp.ok) {
+        const device = (await resp.json()).data as Device;
+        this.claimErrors = [];
+        this.claimed = device.name || device.id;
+        this.devices.set(device.id, device);
+      } else {
+        this.claimed = null;
+        this.claimErrors = resp.status === 404 ? [{ path: "claim_code", message: t("claim.unknown") }] : await errorsOf(resp);
+      }
+      this.render();
+    });
+    const section = el("section", { class: "claim-section" });
+    section.append(el("h3", {}, t("claim.heading")), form, ...errorList(this.claimErrors, "claim-errors"));
+    if (this.claimed) section.append(el("p", { class: "ok", role: "status", "data-testid": "claimed" }, t("claim.done", { name: this.claimed })));
+    return section;
   }
 
   private table(devices: Device[]): HTMLTableElement {

@@ -3,6 +3,9 @@ import "./style.css";
 import { DeviceList } from "./devices";
 import { initialLang, lang, setLang, t, type MessageKey } from "./i18n";
 import { SynagoguePage } from "./synagogue";
+import { ContentPage } from "./content";
+import { LoginForm } from "./login";
+import { currentUser, logout, refresh, whenSignedOut } from "./session";
 
 const app = document.getElementById("app");
 if (!app) throw new Error("missing #app");
@@ -17,21 +20,36 @@ const nav = document.createElement("nav");
 const switcher = document.createElement("button");
 switcher.type = "button";
 switcher.dataset.testid = "lang-switch";
-header.append(title, subtitle, nav, switcher);
+const account = document.createElement("span");
+account.className = "account";
+const signOut = document.createElement("button");
+signOut.type = "button";
+signOut.dataset.testid = "logout";
+signOut.addEventListener("click", () => void logout());
+header.append(title, subtitle, nav, account, signOut, switcher);
 
 // Pages by hash route; each keeps its state while hidden.
 const pages: { route: string; label: MessageKey; root: HTMLElement }[] = [
   { route: "#/", label: "nav.devices", root: document.createElement("main") },
   { route: "#/synagogue", label: "nav.synagogue", root: document.createElement("main") },
+  { route: "#/content", label: "nav.content", root: document.createElement("main") },
 ];
 app.append(header, ...pages.map((p) => p.root));
 
 const list = new DeviceList(pages[0].root);
 const synagogue = new SynagoguePage(pages[1].root);
+const content = new ContentPage(pages[2].root);
+const loginRoot = document.createElement("main");
+app.append(loginRoot);
+const loginForm = new LoginForm(loginRoot, () => void signedIn());
+let started = false;
 
 function route(): void {
   const current = pages.find((p) => p.route === location.hash) ?? pages[0];
-  for (const p of pages) p.root.hidden = p !== current;
+  const signedIn = currentUser() !== null;
+  loginRoot.hidden = signedIn;
+  nav.hidden = !signedIn;
+  for (const p of pages) p.root.hidden = !signedIn || p !== current;
   for (const link of nav.querySelectorAll("a")) link.toggleAttribute("aria-current", link.getAttribute("href") === current.route);
 }
 
@@ -40,6 +58,10 @@ function renderShell(): void {
   title.textContent = t("app.title");
   subtitle.textContent = t("app.subtitle");
   switcher.textContent = t("lang.switch");
+  const user = currentUser();
+  account.textContent = user ? t("session.signedInAs", { email: user.email }) : "";
+  signOut.hidden = !user;
+  signOut.textContent = t("session.logout");
   nav.replaceChildren(
     ...pages.map((p) => {
       const a = document.createElement("a");
@@ -57,9 +79,27 @@ switcher.addEventListener("click", () => {
   renderShell();
   list.render();
   synagogue.render();
+  content.render();
+  loginForm.render();
 });
 window.addEventListener("hashchange", route);
 
+async function signedIn(): Promise<void> {
+  renderShell();
+  if (!started) {
+    started = true;
+    void list.start();
+    void synagogue.start();
+    void content.start();
+  }
+}
+
+whenSignedOut(() => {
+  renderShell();
+  loginForm.render();
+});
+
 renderShell();
-void list.start();
-void synagogue.start();
+loginForm.render();
+// A page reload keeps the session through the refresh cookie.
+if (await refresh()) await signedIn();

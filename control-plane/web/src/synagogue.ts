@@ -1,6 +1,8 @@
 // Synagogue page: the gabbai edits the profile and prayer-schedule rules and sees the
 // computed day (zmanim and prayer times) for any date.
 import { lang, t, type MessageKey } from "./i18n";
+import { authFetch } from "./session";
+import { el, errorList, field, type FieldError } from "./dom";
 
 interface Profile {
   name: string;
@@ -14,11 +16,6 @@ interface Profile {
   language: string;
   candle_lighting_minutes: number;
   schedule: { rules: unknown[]; overrides: unknown[] };
-}
-
-interface FieldError {
-  path: string;
-  message: string;
 }
 
 const ID = "main";
@@ -36,19 +33,6 @@ const DEFAULT: Profile = {
   schedule: { rules: [], overrides: [] },
 };
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function field(labelKey: MessageKey, input: HTMLElement): HTMLLabelElement {
-  const label = el("label", { class: "field" });
-  label.append(el("span", {}, t(labelKey)), input);
-  return label;
-}
-
 function localTime(iso: string | null): string {
   if (!iso) return "—";
   return iso.slice(11, 16);
@@ -58,6 +42,7 @@ export class SynagoguePage {
   private profile: Profile = structuredClone(DEFAULT);
   private date = new Date().toISOString().slice(0, 10);
   private errors: FieldError[] = [];
+  private previewDate: string | null = null;
   private preview: { day: { zmanim: Record<string, string | null>; hebrew_date: { day: number; month: string; year: number }; holidays: string[]; parsha: string[] }; schedule: { name: string; time: string | null }[] } | null = null;
   private saved = false;
 
@@ -65,7 +50,7 @@ export class SynagoguePage {
 
   async start(): Promise<void> {
     // The list (not GET by id) so a first visit, before anything is saved, is not an error.
-    const resp = await fetch("/api/v1/synagogues");
+    const resp = await authFetch("/api/v1/synagogues");
     if (resp.ok) {
       const saved = ((await resp.json()).data as ({ id: string } & Profile)[]).find((s) => s.id === ID);
       if (saved) {
@@ -103,7 +88,7 @@ export class SynagoguePage {
     };
     // Keep what was typed even if the server refuses it, so nothing has to be typed again.
     this.profile = profile;
-    const resp = await fetch(`/api/v1/synagogues/${ID}`, {
+    const resp = await authFetch(`/api/v1/synagogues/${ID}`, {
       method: "PUT",
       headers: { "content-type": "application/json" },
       body: JSON.stringify(profile),
@@ -122,8 +107,10 @@ export class SynagoguePage {
   }
 
   private async loadPreview(): Promise<void> {
-    const resp = await fetch(`/api/v1/synagogues/${ID}/preview?date=${this.date}`);
+    const date = this.date;
+    const resp = await authFetch(`/api/v1/synagogues/${ID}/preview?date=${date}`);
     this.preview = resp.ok ? (await resp.json()).data : null;
+    this.previewDate = this.preview ? date : null;
   }
 
   render(): void {
@@ -153,17 +140,14 @@ export class SynagoguePage {
 
     const nodes: HTMLElement[] = [el("h2", {}, t("synagogue.heading")), form];
     if (this.saved) nodes.push(el("p", { class: "ok", role: "status" }, t("synagogue.saved")));
-    if (this.errors.length) {
-      const list = el("ul", { class: "error", role: "alert", "data-testid": "errors" });
-      for (const e of this.errors) list.append(el("li", {}, e.path ? `${e.path}: ${e.message}` : e.message));
-      nodes.push(list);
-    }
+    nodes.push(...errorList(this.errors, "errors"));
     nodes.push(this.previewSection());
     this.root.replaceChildren(...nodes);
   }
 
   private previewSection(): HTMLElement {
-    const section = el("section", { class: "preview", "data-testid": "preview" });
+    // `data-date` names the day the table shows, so readers (and tests) can wait for a reload.
+    const section = el("section", { class: "preview", "data-testid": "preview", "data-date": this.previewDate ?? "" });
     const date = el("input", { type: "date", value: this.date, "data-testid": "preview-date" });
     date.addEventListener("change", async () => {
       this.date = date.value;

@@ -1,0 +1,413 @@
+//! Device isolation on the broker's mutual-TLS listener, checked with real MQTT clients
+//! (Debian's mosquitto_pub / mosquitto_sub, OpenSSL underneath) and certificates from
+//! `luach-pki`. A missing client fails the tests; nothing is skipped.
+//!
+//! Negative checks never sleep: after a message that must not arrive, a sentinel that must
+//! arrive is sent along the same path; once the sentinel is there, the forbidden message would
+//! have been too.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use luach_pki::{DeviceCa, Duration, OffsetDateTime};
+use support::{Broker, Matrix, Pki, Sub, plain_publish, require_tool, tls_publish};
+
+fn tools() {
+    require_tool("mosquitto_pub", "mosquitto-clients");
+    require_tool("mosquitto_sub", "mosquitto-clients");
+    require_tool("stdbuf", "coreutils");
+}
+
+#[test]
+fn devices_are_confined_to_their_own_subtree() {
+    tools();
+    let pki = Pki::new();
+    let deva = pki.current_device("deva", "deva");
+    let devb = pki.current_device("devb", "devb");
+    let mut broker = Broker::start(&pki.settings(false));
+    assert!(broker.broker.plain_addr().is_none(), "plain listener must be off");
+    let port = broker.tls_port();
+    let ca = pki.ca_path.clone();
+    let mut m = Matrix::default();
+
+    let mut sub_a = Sub::tls(port, &ca, &deva, "listener", "/tenants/deva/#");
+    let mut sub_b = Sub::tls(port, &ca, &devb, "sub", "/tenants/devb/#");
+    let ok = sub_a.subscribed() && sub_b.subscribed();
+    m.row(
+        "deva and devb subscribe to their own /tenants/{id}/#",
+        "SUBACK",
+        format!("deva: {} / devb: {}", sub_a.summary(), sub_b.summary()),
+        ok,
+    );
+
+    // Positive controls: the same clients and paths that must stay closed below do work.
+    let out = tls_publish(port, &ca, Some(&deva), "pub", "/tenants/deva/up/hello", "hello-a1", 1);
+    let (to_self, to_link) = (sub_a.received("hello-a1"), broker.link_wait("hello-a1"));
+    m.row(
+        "deva publishes /tenants/deva/up/hello (QoS 1)",
+        "accepted; deva's subscriber and the LocalLink receive it",
+        format!("{}; subscriber: {to_self}; link: {to_link}", out.summary()),
+        out.status.success() && to_self && to_link,
+    );
+    broker.link_publish("/tenants/deva/down/command", "cmd-a1");
+    let got = sub_a.received("cmd-a1");
+    m.row(
+        "LocalLink publishes /tenants/deva/down/command",
+        "deva receives it",
+        format!("received: {got}"),
+        got,
+    );
+    let out = tls_publish(port, &ca, Some(&devb), "pub", "/tenants/devb/up/hello", "hello-b1", 1);
+    let got = broker.link_wait("hello-b1") && sub_b.received("hello-b1");
+    m.row(
+        "devb publishes /tenants/devb/up/hello",
+        "accepted; link and devb's subscriber receive it",
+        out.summary(),
+        out.status.success() && got,
+    );
+
+    // Subscriptions outside the device's prefix.
+    for (i, filter) in [
+        "#",
+        "/tenants/+/#",
+        "/tenants/devb/#",
+        "/tenants/+/up/#",
+        "$share/g//tenants/devb/#",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut spy = Sub::tls(port, &ca, &deva, &format!("spy{i}"), filter);
+        let subacked = spy.subscribed();
+        let exit = spy.wait_exit();
+        // Traffic the filter would match, then a sentinel on the same paths.
+        let token = format!("spy{i}-b");
+        tls_publish(port, &ca, Some(&devb), "pub", "/tenants/devb/up/telemetry", &token, 1);
+        broker.link_publish("/tenants/devb/down/command", &token);
+        let sentinel_ok = broker.link_wait(&token) && sub_b.received(&token);
+        if spy.saw(&token) {
+            m.leak(&format!("deva subscribes {filter}"), &token);
+        }
+        m.row(
+            format!("deva subscribes {filter:?}"),
+            "no SUBACK, disconnected, receives nothing of devb's",
+            format!(
+                "suback: {subacked}; exit: {:?}; output: {}",
+                exit.and_then(|s| s.code()),
+                spy.summary()
+            ),
+            !subacked && exit.is_some() && sentinel_ok,
+        );
+    }
+
+    // Publishing into devb's subtree: commands to devb, and forged uplink in devb's name.
+    for qos in [0u8, 1] {
+        let token = format!("evil-cmd-q{qos}");
+        let out = tls_publish(port, &ca, Some(&deva), "pub", "/tenants/devb/down/command", &token, qos);
+        let sentinel = format!("sentinel-cmd-q{qos}");
+        broker.link_publish("/tenants/devb/down/command", &sentinel);
+        let sentinel_ok = sub_b.received(&sentinel);
+        if sub_b.saw(&token) {
+            m.leak("deva publishes to devb's command topic", &token);
+        }
+        m.row(
+            format!("deva publishes /tenants/devb/down/command (QoS {qos})"),
+            "dropped and deva disconnected; devb's subscriber never sees it",
+            out.summary(),
+            sentinel_ok,
+        );
+
+        let token = format!("evil-up-q{qos}");
+        let out = tls_publish(port, &ca, Some(&deva), "pub", "/tenants/devb/up/hello", &token, qos);
+        let sentinel = format!("sentinel-up-q{qos}");
+        tls_publish(port, &ca, Some(&devb), "pub", "/tenants/devb/up/hello", &sentinel, 1);
+        let sentinel_ok = broker.link_wait(&sentinel);
+        if broker.link_saw(&token) || sub_b.saw(&token) {
+            m.leak("deva publishes as devb to the control plane", &token);
+        }
+        m.row(
+            format!("deva publishes /tenants/devb/up/hello (QoS {qos})"),
+            "dropped and deva disconnected; the link never sees it",
+            out.summary(),
+            sentinel_ok,
+        );
+    }
+    let token = "evil-outside";
+    let out = tls_publish(port, &ca, Some(&deva), "pub", "/luach/probe", token, 1);
+    m.row(
+        "deva publishes outside /tenants (/luach/probe)",
+        "disconnected",
+        out.summary(),
+        !out.status.success(),
+    );
+
+    // Session takeover: rumqttd prefixes the client id with the certificate's O.
+    for id in ["sub", "devb.sub"] {
+        let out = tls_publish(
+            port,
+            &ca,
+            Some(&deva),
+            id,
+            "/tenants/deva/up/hello",
+            &format!("as-{id}"),
+            1,
+        );
+        let sentinel = format!("after-takeover-{id}");
+        broker.link_publish("/tenants/devb/down/command", &sentinel);
+        let still = sub_b.running() && sub_b.received(&sentinel);
+        m.row(
+            format!("deva connects with client id {id:?} while devb's \"sub\" is connected"),
+            "deva gets its own session (deva.{id}); devb stays connected and keeps receiving",
+            format!("{}; devb still connected and receiving: {still}", out.summary()),
+            out.status.success() && still,
+        );
+    }
+
+    // Certificates the broker must refuse.
+    let now = OffsetDateTime::now_utc();
+    let stranger_ca = DeviceCa::generate("Luach test device CA", Duration::days(30)).unwrap();
+    let foreign = pki.device(
+        &stranger_ca,
+        "foreign",
+        "deva",
+        now - Duration::minutes(5),
+        now + Duration::days(1),
+    );
+    let expired = pki.device(
+        &pki.ca,
+        "expired",
+        "deva",
+        now - Duration::days(2),
+        now - Duration::days(1),
+    );
+    let server = pki.server.clone();
+    for (i, (case, creds)) in [
+        (
+            "certificate for O=deva from another CA with the same name",
+            Some(&foreign),
+        ),
+        ("expired certificate for O=deva", Some(&expired)),
+        ("the broker's server certificate (serverAuth only)", Some(&server)),
+        ("no client certificate", None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let token = format!("refused-{i}");
+        let out = tls_publish(port, &ca, creds, "pub", "/tenants/deva/up/hello", &token, 1);
+        let sentinel = format!("sentinel-{token}");
+        tls_publish(port, &ca, Some(&deva), "pub", "/tenants/deva/up/hello", &sentinel, 1);
+        let sentinel_ok = broker.link_wait(&sentinel);
+        if broker.link_saw(&token) || sub_a.saw(&token) {
+            m.leak(case, &token);
+        }
+        m.row(
+            case,
+            "TLS handshake refused, nothing delivered",
+            out.summary(),
+            !out.status.success() && sentinel_ok,
+        );
+    }
+
+    let ok = sub_a.running() && sub_b.running();
+    m.row(
+        "the devices' own subscribers after all of the above",
+        "still connected",
+        format!("deva: {}, devb: {}", sub_a.running(), sub_b.running()),
+        ok,
+    );
+    m.finish();
+}
+
+/// rumqttd re-reads `ca_path` for every connection and trusts only its first certificate; a
+/// cross-certificate carries devices through a CA rotation.
+#[test]
+fn ca_rotation_with_a_cross_certificate() {
+    tools();
+    let pki = Pki::new();
+    let mut broker = Broker::start(&pki.settings(false));
+    let port = broker.tls_port();
+    let ca = pki.ca_path.clone();
+    let mut m = Matrix::default();
+    let now = OffsetDateTime::now_utc();
+    let (from, to) = (now - Duration::minutes(5), now + Duration::days(1));
+
+    let old_device = pki.current_device("olddev", "olddev");
+    let new_ca = DeviceCa::generate("Luach test device CA 2", Duration::days(730)).unwrap();
+    let new_device = pki.device(&new_ca, "newdev", "newdev", from, to);
+    let cross = pki.ca.cross_certify(new_ca.certificate_pem()).unwrap();
+    let chained = support::Creds {
+        cert: pki.path("newdev-chain.pem"),
+        key: new_device.key.clone(),
+    };
+    let leaf = std::fs::read_to_string(&new_device.cert).unwrap();
+    std::fs::write(&chained.cert, format!("{leaf}{}", cross.pem)).unwrap();
+
+    let mut attempt = |m: &mut Matrix, case: &str, creds: &support::Creds, device: &str, expect: bool| {
+        let token = format!("rot-{}", m_len(case));
+        let out = tls_publish(
+            port,
+            &ca,
+            Some(creds),
+            "pub",
+            &format!("/tenants/{device}/up/hello"),
+            &token,
+            1,
+        );
+        let delivered = if expect {
+            broker.link_wait(&token)
+        } else {
+            // Sentinel from a device the current CA file accepts.
+            let sentinel = format!("{token}-sentinel");
+            let good = if case.contains("[new, old]") {
+                &new_device
+            } else {
+                &old_device
+            };
+            let good_id = if case.contains("[new, old]") {
+                "newdev"
+            } else {
+                "olddev"
+            };
+            tls_publish(
+                port,
+                &ca,
+                Some(good),
+                "pub",
+                &format!("/tenants/{good_id}/up/hello"),
+                &sentinel,
+                1,
+            );
+            assert!(broker.link_wait(&sentinel), "sentinel for {case}");
+            broker.link_saw(&token)
+        };
+        m.row(
+            case,
+            if expect { "accepted" } else { "refused" },
+            out.summary(),
+            out.status.success() == expect && delivered == expect,
+        );
+    };
+
+    // ca_path = old CA.
+    attempt(&mut m, "ca=old: device of the old CA", &old_device, "olddev", true);
+    attempt(
+        &mut m,
+        "ca=old: device of the new CA, leaf only",
+        &new_device,
+        "newdev",
+        false,
+    );
+    attempt(
+        &mut m,
+        "ca=old: device of the new CA, leaf + cross-certificate",
+        &chained,
+        "newdev",
+        true,
+    );
+
+    // A bundle: only its first certificate counts, and the file is re-read per connection.
+    let write_ca = |pems: &[&str]| {
+        let tmp = pki.path("ca.pem.tmp");
+        std::fs::write(&tmp, pems.concat()).unwrap();
+        std::fs::rename(&tmp, &ca).unwrap();
+    };
+    write_ca(&[pki.ca.certificate_pem(), new_ca.certificate_pem()]);
+    attempt(
+        &mut m,
+        "ca=[old, new]: device of the old CA",
+        &old_device,
+        "olddev",
+        true,
+    );
+    attempt(
+        &mut m,
+        "ca=[old, new]: device of the new CA, leaf only",
+        &new_device,
+        "newdev",
+        false,
+    );
+    write_ca(&[new_ca.certificate_pem(), pki.ca.certificate_pem()]);
+    attempt(
+        &mut m,
+        "ca=[new, old]: device of the new CA, leaf only",
+        &new_device,
+        "newdev",
+        true,
+    );
+    attempt(
+        &mut m,
+        "ca=[new, old]: device of the new CA, leaf + cross-certificate",
+        &chained,
+        "newdev",
+        true,
+    );
+    attempt(
+        &mut m,
+        "ca=[new, old]: device of the old CA",
+        &old_device,
+        "olddev",
+        false,
+    );
+    m.finish();
+}
+
+fn m_len(case: &str) -> String {
+    case.chars().filter(char::is_ascii_alphanumeric).collect()
+}
+
+/// With the features on, the plain listener is still unconfined (as it always was): why it must
+/// be off in production.
+#[test]
+fn plain_listener_is_unconfined_and_can_take_over_device_sessions() {
+    tools();
+    let pki = Pki::new();
+    let deva = pki.current_device("deva", "deva");
+    let mut broker = Broker::start(&pki.settings(true));
+    let (tls, plain) = (broker.tls_port(), broker.plain_port());
+    let ca = pki.ca_path.clone();
+    let mut m = Matrix::default();
+
+    let mut watcher = Sub::plain(plain, "watcher", "/tenants/+/#");
+    let subscribed = watcher.subscribed();
+    tls_publish(
+        tls,
+        &ca,
+        Some(&deva),
+        "pub",
+        "/tenants/deva/up/hello",
+        "seen-by-plain",
+        1,
+    );
+    let seen = watcher.received("seen-by-plain");
+    m.row(
+        "plain client subscribes /tenants/+/# and deva publishes over TLS",
+        "plain client receives it (no prefix on the plain listener)",
+        format!("suback: {subscribed}; received: {seen}"),
+        subscribed && seen,
+    );
+    let out = plain_publish(plain, "ctl", "/tenants/deva/up/hello", "plain-forged-up", 1);
+    let got = broker.link_wait("plain-forged-up");
+    m.row(
+        "plain client publishes /tenants/deva/up/hello",
+        "accepted; the link cannot tell it from deva",
+        format!("{}; link received: {got}", out.summary()),
+        out.status.success() && got,
+    );
+
+    let mut sub_a = Sub::tls(tls, &ca, &deva, "sub", "/tenants/deva/#");
+    let subscribed = sub_a.subscribed();
+    let out = plain_publish(plain, "deva.sub", "/tenants/deva/down/command", "takeover", 1);
+    let exit = sub_a.wait_exit();
+    m.row(
+        "plain client connects with client id \"deva.sub\" while deva's TLS \"sub\" is connected",
+        "deva's TLS session is dropped (duplicate client id)",
+        format!(
+            "{}; deva subscribed: {subscribed}; deva's subscriber exit: {exit:?}",
+            out.summary()
+        ),
+        subscribed && out.status.success() && exit.is_some(),
+    );
+    m.finish();
+}

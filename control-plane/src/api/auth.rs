@@ -1,0 +1,352 @@
+//! `/auth/*`: login, session refresh and logout, the caller's own account, personal access
+//! tokens and the second factor.
+//!
+//! The refresh token is returned in the body (API clients) and as an `HttpOnly`,
+//! `SameSite=Strict` cookie scoped to `/api/v1/auth` (the dashboard keeps no token in storage).
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ValidJson;
+use super::devices::{DataBody, data};
+use super::tenant::Caller;
+use crate::auth::service::Issued;
+use crate::auth::{Credential, Principal, Role};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{TokenRecord, User};
+
+const REFRESH_COOKIE: &str = "luach_refresh";
+
+/// A user as the API shows it (never the password hash or second-factor secret).
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub tenant_id: Option<String>,
+    pub totp_enabled: bool,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.clone(),
+            email: u.email.clone(),
+            name: u.name.clone(),
+            role: u.role,
+            tenant_id: u.tenant_id.as_ref().map(ToString::to_string),
+            totp_enabled: u.totp_enabled,
+            disabled: u.disabled,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    email: String,
+    password: String,
+    #[serde(default)]
+    totp: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SessionResponse {
+    #[serde(flatten)]
+    tokens: Issued,
+    user: UserView,
+}
+
+fn refresh_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
+    let secure = if state.auth.config().secure_cookie {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie =
+        format!("{REFRESH_COOKIE}={value}; Path=/api/v1/auth; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn session_response(state: &AppState, issued: Issued, user: &User) -> Response {
+    let cookie = refresh_cookie(state, &issued.refresh_token, issued.refresh_expires_in);
+    let mut response = data(SessionResponse {
+        tokens: issued,
+        user: user.into(),
+    })
+    .into_response();
+    response.headers_mut().insert(SET_COOKIE, cookie);
+    response
+        .headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-store"));
+    response
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ValidJson(req): ValidJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let (issued, user) = state
+        .auth
+        .login(&req.email, &req.password, req.totp.as_deref(), peer.ip())
+        .await?;
+    Ok(session_response(&state, issued, &user))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == REFRESH_COOKIE)
+        .map(|(_, value)| value.to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The refresh token from the body, else from the cookie. An empty body is allowed.
+fn presented_refresh(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, ApiError> {
+    let from_body = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<RefreshRequest>(body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?
+            .refresh_token
+    };
+    Ok(from_body.or_else(|| cookie_token(headers)))
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let token = presented_refresh(&headers, &body)?.ok_or_else(|| ApiError::unauthorized("no refresh token"))?;
+    let (issued, user) = state.auth.refresh(&token).await?;
+    Ok(session_response(&state, issued, &user))
+}
+
+/// Ends the session named by the bearer token, or by the refresh token (body or cookie).
+pub async fn logout(
+    State(state): State<AppState>,
+    principal: Option<axum::Extension<Principal>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    if let Some(axum::Extension(p)) = principal {
+        state.auth.logout(&p).await?;
+    }
+    if let Some(token) = presented_refresh(&headers, &body)? {
+        state.auth.logout_refresh(&token).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(SET_COOKIE, refresh_cookie(&state, "", 0));
+    Ok(response)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Me {
+    user: UserView,
+    /// The role and tenant in effect for this request.
+    role: Role,
+    tenant_id: Option<String>,
+    permissions: Vec<&'static str>,
+    /// Present while a super admin acts inside a tenant.
+    acting_as: Option<ActingView>,
+    credential: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct ActingView {
+    tenant_id: String,
+    role: Role,
+}
+
+pub async fn me(Caller(p): Caller) -> Json<DataBody<Me>> {
+    data(me_view(&p))
+}
+
+fn me_view(p: &Principal) -> Me {
+    Me {
+        user: (&p.user).into(),
+        role: p.role,
+        tenant_id: p.tenant.as_ref().map(ToString::to_string),
+        permissions: p.permissions.iter().map(|x| x.as_str()).collect(),
+        acting_as: p.acting_as.as_ref().map(|a| ActingView {
+            tenant_id: a.tenant.to_string(),
+            role: a.role,
+        }),
+        credential: match p.credential {
+            Credential::Session { .. } => "session",
+            Credential::Personal { .. } => "personal_token",
+        },
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    ValidJson(req): ValidJson<PasswordChange>,
+) -> Result<Response, ApiError> {
+    state
+        .auth
+        .change_password(&p, &req.current_password, &req.new_password)
+        .await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(SET_COOKIE, refresh_cookie(&state, "", 0));
+    Ok(response)
+}
+
+/// A personal access token as listed (never its secret).
+#[derive(Debug, Serialize)]
+pub struct TokenView {
+    id: String,
+    name: String,
+    role: Option<Role>,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+    revoked: bool,
+}
+
+impl From<&TokenRecord> for TokenView {
+    fn from(t: &TokenRecord) -> Self {
+        Self {
+            id: t.family.clone(),
+            name: t.name.clone(),
+            role: t.role,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+            revoked: t.revoked_at.is_some(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    name: String,
+    #[serde(default)]
+    role: Option<Role>,
+    #[serde(default = "default_token_days")]
+    expires_in_days: u32,
+}
+
+fn default_token_days() -> u32 {
+    90
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    token: TokenView,
+    /// Shown once.
+    secret: String,
+}
+
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+) -> Result<Json<DataBody<Vec<TokenView>>>, ApiError> {
+    let tokens = state.auth.list_personal_tokens(&p.user).await?;
+    Ok(data(tokens.iter().map(TokenView::from).collect()))
+}
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    ValidJson(req): ValidJson<NewToken>,
+) -> Result<(StatusCode, Json<DataBody<CreatedToken>>), ApiError> {
+    let created = state
+        .auth
+        .create_personal_token(&p.user, &req.name, req.role, req.expires_in_days)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        data(CreatedToken {
+            token: (&created.record).into(),
+            secret: created.secret,
+        }),
+    ))
+}
+
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if state.auth.revoke_personal_token(&p.user, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("token"))
+    }
+}
+
+pub async fn totp_setup(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+) -> Result<Json<DataBody<crate::auth::service::TotpSetup>>, ApiError> {
+    Ok(data(state.auth.totp_setup(&p).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpCode {
+    code: String,
+}
+
+pub async fn totp_confirm(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    ValidJson(req): ValidJson<TotpCode>,
+) -> Result<StatusCode, ApiError> {
+    state.auth.totp_confirm(&p, &req.code).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpDisable {
+    password: String,
+    code: String,
+}
+
+pub async fn totp_disable(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    ValidJson(req): ValidJson<TotpDisable>,
+) -> Result<StatusCode, ApiError> {
+    state.auth.totp_disable(&p, &req.password, &req.code).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,148 @@
+//! Validation of the programme documents (aliyot, shiurim, timers) served by the generic
+//! document handlers, and what they come to on one day (used by the synagogue preview).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use luach_calendar::{DayInfo, RuleSet};
+use serde_json::{Value, json};
+
+use super::announcements::check_targets;
+use super::documents::ApiDocument;
+use crate::error::{ApiError, FieldError, check_text};
+use crate::store::{AliyotInput, HonourKind, ShiurInput, Stored, TimerInput, TimerTarget};
+
+/// Most honours recorded for one reading.
+pub const MAX_HONOURS: usize = 30;
+/// Longest lead time of a countdown, in minutes (a day).
+pub const MAX_SHOW_BEFORE_MINUTES: u32 = 1_440;
+
+fn done(errors: Vec<FieldError>) -> Result<(), ApiError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+fn check_date(errors: &mut Vec<FieldError>, path: &str, date: NaiveDate) {
+    if !(1900..=2200).contains(&date.year()) {
+        errors.push(FieldError::new(path, "must be between 1900 and 2200"));
+    }
+}
+
+impl ApiDocument for AliyotInput {
+    const NAME: &'static str = "aliyot";
+
+    fn check(&self) -> Result<(), ApiError> {
+        let mut errors = Vec::new();
+        check_date(&mut errors, "date", self.date);
+        if let Some(s) = &self.synagogue {
+            check_text(&mut errors, "synagogue", s, true, 64);
+        }
+        check_text(&mut errors, "note", &self.note, false, 200);
+        if self.honours.is_empty() || self.honours.len() > MAX_HONOURS {
+            errors.push(FieldError::new("honours", format!("1–{MAX_HONOURS} honours")));
+        }
+        let mut seen = HashSet::new();
+        for (i, h) in self.honours.iter().enumerate() {
+            check_text(&mut errors, &format!("honours[{i}].name"), &h.name, true, 100);
+            if h.honour != HonourKind::Extra && !seen.insert(h.honour) {
+                errors.push(FieldError::new(
+                    format!("honours[{i}].honour"),
+                    "given twice; use `extra` for additional aliyot",
+                ));
+            }
+        }
+        done(errors)
+    }
+}
+
+impl ApiDocument for ShiurInput {
+    const NAME: &'static str = "shiur";
+
+    fn check(&self) -> Result<(), ApiError> {
+        let mut errors = Vec::new();
+        check_text(&mut errors, "teacher", &self.teacher, true, 100);
+        check_text(&mut errors, "location", &self.location, false, 100);
+        let rules = RuleSet {
+            rules: vec![self.schedule.clone()],
+            overrides: Vec::new(),
+        };
+        match rules.validate() {
+            Ok(()) => {}
+            Err(luach_calendar::Error::InvalidRule { path, message }) => {
+                errors.push(FieldError::new(path.replacen("rules[0]", "schedule", 1), message))
+            }
+            Err(other) => errors.push(FieldError::new("schedule", other.to_string())),
+        }
+        done(errors)
+    }
+}
+
+impl ApiDocument for TimerInput {
+    const NAME: &'static str = "timer";
+
+    fn check(&self) -> Result<(), ApiError> {
+        let mut errors = Vec::new();
+        if self.label_he.trim().is_empty() && self.label_en.trim().is_empty() {
+            errors.push(FieldError::new("label_he", "give the label in Hebrew, English or both"));
+        }
+        check_text(&mut errors, "label_he", &self.label_he, false, 100);
+        check_text(&mut errors, "label_en", &self.label_en, false, 100);
+        if let TimerTarget::Prayer(name) = &self.target {
+            check_text(&mut errors, "target.prayer", name, true, 60);
+        }
+        if !(1..=MAX_SHOW_BEFORE_MINUTES).contains(&self.show_before_minutes) {
+            errors.push(FieldError::new(
+                "show_before_minutes",
+                format!("must be 1–{MAX_SHOW_BEFORE_MINUTES}"),
+            ));
+        }
+        check_targets(&mut errors, &self.targets);
+        done(errors)
+    }
+}
+
+/// The shiurim that take place on `day`, with their times.
+pub fn shiurim_on(day: &DayInfo, shiurim: &[Stored<ShiurInput>]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for s in shiurim {
+        let rules = RuleSet {
+            rules: vec![s.input.schedule.clone()],
+            overrides: Vec::new(),
+        };
+        for t in rules.evaluate(day) {
+            out.push(json!({
+                "id": s.id, "title": t.name, "teacher": s.input.teacher, "location": s.input.location,
+                "time": t.time.ok().map(|at| day.local_iso(at)),
+            }));
+        }
+    }
+    out
+}
+
+/// Timers of `day`: their target instant and when the countdown appears. `prayers` are the
+/// day's evaluated prayer times by name. A target that does not occur that day is omitted.
+pub fn timers_on(
+    day: &DayInfo,
+    prayers: &[(String, Option<DateTime<Utc>>)],
+    timers: &[Stored<TimerInput>],
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    for timer in timers {
+        let target = match &timer.input.target {
+            TimerTarget::Zman(z) => day.get(*z).ok(),
+            TimerTarget::Prayer(name) => prayers.iter().find(|(n, _)| n == name).and_then(|(_, t)| *t),
+            TimerTarget::At(at) => Some(*at).filter(|at| day.location().local_date(*at) == day.date),
+        };
+        let Some(target) = target else { continue };
+        let shows_from = target - Duration::minutes(i64::from(timer.input.show_before_minutes));
+        out.push(json!({
+            "id": timer.id, "label_he": timer.input.label_he, "label_en": timer.input.label_en,
+            "target": day.local_iso(target), "shows_from": day.local_iso(shows_from),
+            "targets": timer.input.targets,
+        }));
+    }
+    out
+}

@@ -1,0 +1,34 @@
+// Small DOM helpers shared by the pages.
+import { t, type MessageKey } from "./i18n";
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+export function field(labelKey: MessageKey, input: HTMLElement): HTMLLabelElement {
+  const label = el("label", { class: "field" });
+  label.append(el("span", {}, t(labelKey)), input);
+  return label;
+}
+
+/** The server's field errors as a list (role=alert), or nothing. */
+export function errorList(errors: FieldError[], testid: string): HTMLElement[] {
+  if (!errors.length) return [];
+  const list = el("ul", { class: "error", role: "alert", "data-testid": testid });
+  for (const e of errors) list.append(el("li", {}, e.path ? `${e.path}: ${e.message}` : e.message));
+  return [list];
+}
+
+/** The field errors of a failed API answer. */
+export async function errorsOf(resp: Response): Promise<FieldError[]> {
+  const body = await resp.json().catch(() => null);
+  return body?.error?.fields ?? [{ path: "", message: body?.error?.message ?? `HTTP ${resp.status}` }];
+}

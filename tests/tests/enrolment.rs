@@ -1,0 +1,735 @@
+//! Device enrolment end to end: real `luach-agent` processes, the real HTTP API, and real MQTT
+//! over mutual TLS to the embedded broker (the plain listener is off in these tests, so
+//! nothing can come online without a certificate).
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+
+use chrono::Utc;
+use luach_pki::DeviceKey;
+use luach_schemas::messages::{Heartbeat, Hello};
+use luach_schemas::{DeviceId, Envelope, Topic, UpKind};
+use luach_tests::{Api, Must, Sim, TestApp, bin_path, spawn_app, wait_for};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use serde_json::{Value, json};
+
+/// An app whose broker runs only its mutual-TLS listener and registers nobody on hello.
+async fn tls_only_app(configure: impl FnOnce(&mut luach_control_plane::Config)) -> TestApp {
+    spawn_app(|c| {
+        c.mqtt.plain_listener = false;
+        c.presence.auto_register = false;
+        configure(c);
+    })
+    .await
+}
+
+fn tls_port(app: &TestApp) -> u16 {
+    app.state.broker.tls_addr().must().port()
+}
+
+/// A fresh device key and a CSR for `device`.
+fn csr(device: &str) -> (DeviceKey, String) {
+    let key = DeviceKey::generate().must();
+    let csr = key.csr_pem(device).must();
+    (key, csr)
+}
+
+async fn bulk_token(api: &Api, uses: u32) -> String {
+    let (status, body) = api
+        .post(
+            "/api/v1/enrolment/tokens",
+            &json!({"name": "test batch", "max_uses": uses}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["data"]["token"].as_str().must().to_owned()
+}
+
+async fn request(api: &Api, body: &Value) -> (u16, Value) {
+    let (status, answer) = api.anonymous().post("/api/v1/enrolment/requests", body).await;
+    assert!(status < 500, "server error for {body}: {answer}");
+    (status, answer)
+}
+
+async fn enrol_with_token(api: &Api, device: &str, csr: &str, token: &str) -> (u16, Value) {
+    request(
+        api,
+        &json!({"device_id": device, "csr_pem": csr, "enrolment_token": token}),
+    )
+    .await
+}
+
+async fn poll(api: &Api, device: &str, secret: Option<&str>) -> (u16, Value) {
+    let url = api.url(&format!("/api/v1/enrolment/requests/{device}"));
+    let req = match secret {
+        Some(s) => api.http.get(url).bearer_auth(s),
+        None => api.http.get(url),
+    };
+    let (status, body) = api.anonymous().send(req).await;
+    assert!(status < 500, "server error polling {device}: {body}");
+    (status, body)
+}
+
+async fn renew(api: &Api, device: &str, csr: &str) -> (u16, Value) {
+    let (status, body) = api
+        .anonymous()
+        .post(
+            &format!("/api/v1/devices/{device}/certificate"),
+            &json!({"csr_pem": csr}),
+        )
+        .await;
+    assert!(status < 500, "server error renewing {device}: {body}");
+    (status, body)
+}
+
+fn code(body: &Value) -> Option<&str> {
+    body["error"]["code"].as_str()
+}
+
+async fn device_status(api: &Api, id: &str) -> Option<String> {
+    let (_, body) = api.get(&format!("/api/v1/devices/{id}")).await;
+    body["data"]["status"].as_str().map(str::to_owned)
+}
+
+async fn wait_status(api: &Api, id: &str, want: &str) {
+    wait_for(&format!("{id} {want}"), Duration::from_secs(30), || {
+        let api = api.clone();
+        let id = id.to_owned();
+        let want = want.to_owned();
+        async move { (device_status(&api, &id).await.as_deref() == Some(want.as_str())).then_some(()) }
+    })
+    .await;
+}
+
+/// A `luach-agent run` process whose stdout lines arrive on a channel.
+struct Agent {
+    child: Child,
+    lines: std_mpsc::Receiver<String>,
+}
+
+impl Agent {
+    fn start(server: &str, state_dir: &std::path::Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(bin_path("luach-agent"))
+            .args([
+                "run",
+                "--server",
+                server,
+                "--heartbeat-secs",
+                "2",
+                "--metrics-secs",
+                "2",
+            ])
+            .arg("--state-dir")
+            .arg(state_dir)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .env_remove("LUACH_ENROLMENT_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .must();
+        let stdout = child.stdout.take().must();
+        let (tx, lines) = std_mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The first stdout line starting with `prefix`, without it.
+    async fn line_after(&self, prefix: &str) -> String {
+        wait_for(
+            &format!("the agent to print {prefix:?}"),
+            Duration::from_secs(30),
+            || {
+                let found = self
+                    .lines
+                    .try_iter()
+                    .find_map(|l| l.strip_prefix(prefix).map(str::to_owned));
+                async move { found }
+            },
+        )
+        .await
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// (a) A real agent shows a claim code; a tenant admin claims it; the agent fetches its
+/// certificate, connects over mutual TLS and is online in that tenant only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claimed_screen_comes_online_over_mtls_in_the_claiming_tenant_only() {
+    let app = tls_only_app(|_| {}).await;
+    let shul_a = app.user("shul-a", "tenant_admin", "admin@shul-a.example").await;
+    let shul_b = app.user("shul-b", "tenant_admin", "admin@shul-b.example").await;
+    let state = tempfile::tempdir().must();
+    let agent = Agent::start(&app.api.base, state.path(), &[]);
+
+    let claim_code = agent.line_after("claim code: ").await;
+    assert!(
+        claim_code.len() == 9 && claim_code.as_bytes()[4] == b'-',
+        "{claim_code}"
+    );
+    let id = std::fs::read_to_string(state.path().join("device-id")).must();
+    // Nothing is registered before the claim; the code does not exist in the wrong form.
+    let (_, list) = shul_a.get("/api/v1/devices").await;
+    assert_eq!(list["data"]["total"], 0, "{list}");
+    let (status, body) = shul_b
+        .post("/api/v1/enrolment/claims", &json!({"claim_code": "2345-6789"}))
+        .await;
+    assert_eq!((status, code(&body)), (404, Some("not_found")), "{body}");
+
+    // Typed loosely (lower case, no dash), claimed by shul-a with a name.
+    let typed = claim_code.replace('-', "").to_lowercase();
+    let (status, body) = shul_a
+        .post(
+            "/api/v1/enrolment/claims",
+            &json!({"claim_code": typed, "name": "Lobby"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        (body["data"]["id"].as_str(), body["data"]["name"].as_str()),
+        (Some(id.as_str()), Some("Lobby"))
+    );
+    assert_eq!(body["data"]["tenant_id"], "shul-a");
+    // A code works once.
+    let (status, _) = shul_a
+        .post("/api/v1/enrolment/claims", &json!({"claim_code": claim_code}))
+        .await;
+    assert_eq!(status, 404);
+
+    wait_status(&shul_a, &id, "online").await;
+    // The other tenant sees nothing of it.
+    let (status, _) = shul_b.get(&format!("/api/v1/devices/{id}")).await;
+    assert_eq!(status, 404);
+    let (_, list) = shul_b.get("/api/v1/devices").await;
+    assert_eq!(list["data"]["total"], 0, "{list}");
+    let (status, _) = shul_b.get(&format!("/api/v1/devices/{id}/certificate")).await;
+    assert_eq!(status, 404);
+
+    // Commands travel down the mutual-TLS session.
+    let (status, body) = shul_a.post(&format!("/api/v1/devices/{id}/ping"), &json!({})).await;
+    assert_eq!((status, body["data"]["status"].as_str()), (200, Some("ok")), "{body}");
+
+    // The certificate the agent stored is the one the control plane recorded.
+    let stored = std::fs::read_to_string(state.path().join("device.pem")).must();
+    let leaf = luach_pki::inspect_chain(&stored).must().remove(0);
+    assert_eq!(leaf.organisation.as_deref(), Some(id.as_str()));
+    let (status, cert) = shul_a.get(&format!("/api/v1/devices/{id}/certificate")).await;
+    assert_eq!(status, 200, "{cert}");
+    assert_eq!(cert["data"]["serial"].as_str(), Some(leaf.serial.as_str()));
+    assert_eq!(cert["data"]["status"], "valid");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(state.path().join("device.key"))
+            .must()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
+
+/// The agent renews its certificate (same key) after 2/3 of its lifetime and stays online.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_renews_its_certificate_before_it_expires() {
+    let app = tls_only_app(|c| c.pki.device_cert_lifetime_secs = 12).await;
+    let token = bulk_token(&app.api, 1).await;
+    let state = tempfile::tempdir().must();
+    let _agent = Agent::start(&app.api.base, state.path(), &["--enrolment-token", &token]);
+    let id = wait_for("the agent's device id", Duration::from_secs(30), || {
+        let file = state.path().join("device-id");
+        async move { std::fs::read_to_string(file).ok() }
+    })
+    .await;
+    wait_status(&app.api, &id, "online").await;
+    let (_, first) = app.api.get(&format!("/api/v1/devices/{id}/certificate")).await;
+    let first_serial = first["data"]["serial"].as_str().must().to_owned();
+    let api = app.api.clone();
+    wait_for("a renewed certificate", Duration::from_secs(30), || {
+        let (api, id, first_serial) = (api.clone(), id.clone(), first_serial.clone());
+        async move {
+            let (_, body) = api.get(&format!("/api/v1/devices/{id}/certificate")).await;
+            body["data"]["serial"]
+                .as_str()
+                .filter(|s| *s != first_serial)
+                .map(|_| ())
+        }
+    })
+    .await;
+    // Saved to disk for the next connection, and the screen is still online.
+    wait_for("the renewed certificate on disk", Duration::from_secs(10), || {
+        let file = state.path().join("device.pem");
+        let first_serial = first_serial.clone();
+        async move {
+            let pem = std::fs::read_to_string(file).ok()?;
+            let chain = luach_pki::inspect_chain(&pem).ok()?;
+            (chain.first()?.serial != first_serial).then_some(())
+        }
+    })
+    .await;
+    assert_eq!(device_status(&app.api, &id).await.as_deref(), Some("online"));
+}
+
+/// (b) Simulated screens enrol with a bulk token and come online over mutual TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_screens_enrol_with_a_bulk_token() {
+    let app = tls_only_app(|_| {}).await;
+    let other = app.user("other-shul", "tenant_admin", "admin@other.example").await;
+    let _sim = Sim::start(&app.api, 5, "bulk", &[]).await;
+    let api = app.api.clone();
+    wait_for("5 screens online", Duration::from_secs(60), || {
+        let api = api.clone();
+        async move { (api.count("online").await? == 5).then_some(()) }
+    })
+    .await;
+    let (_, tokens) = app.api.get("/api/v1/enrolment/tokens").await;
+    let token = &tokens["data"][0];
+    assert_eq!(
+        (token["uses"].as_u64(), token["usable"].as_bool()),
+        (Some(5), Some(false)),
+        "{tokens}"
+    );
+    assert!(
+        token.get("token").is_none(),
+        "the secret is shown only at creation: {tokens}"
+    );
+    let (_, cert) = app.api.get("/api/v1/devices/bulk00003/certificate").await;
+    assert_eq!(cert["data"]["status"], "valid", "{cert}");
+    // The other tenant has no screens and sees no tokens.
+    assert_eq!(other.count("online").await, Some(0));
+    let (_, tokens) = other.get("/api/v1/enrolment/tokens").await;
+    assert_eq!(tokens["data"].as_array().map(Vec::len), Some(0), "{tokens}");
+}
+
+/// (c) Bad and hostile requests get clear 4xx answers, never 5xx, and never move a device
+/// between tenants.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_errors_and_devices_stay_in_their_tenant() {
+    let app = tls_only_app(|_| {}).await;
+    let shul_b = app.user("shul-b", "tenant_admin", "admin@shul-b.example").await;
+    let (_, good_csr) = csr("dev1");
+
+    // Garbage, a certificate where a CSR belongs, a forged signature: 422 on csr_pem.
+    let cert_pem = luach_pki::DeviceCa::generate("x", luach_pki::Duration::days(1))
+        .must()
+        .certificate_pem()
+        .to_owned();
+    let mut forged: Vec<char> = good_csr.chars().collect();
+    let at = good_csr.find("-----END").must() - 10;
+    forged[at] = if forged[at] == 'A' { 'B' } else { 'A' };
+    let forged: String = forged.into_iter().collect();
+    for bad in ["not a csr", "", cert_pem.as_str(), forged.as_str()] {
+        let (status, body) = request(&app.api, &json!({"device_id": "dev1", "csr_pem": bad})).await;
+        assert_eq!(
+            (status, code(&body)),
+            (422, Some("validation_failed")),
+            "{bad:?}: {body}"
+        );
+        assert_eq!(body["error"]["fields"][0]["path"], "csr_pem", "{body}");
+    }
+    let (status, body) = request(&app.api, &json!({"device_id": "Not/An/Id", "csr_pem": good_csr})).await;
+    assert_eq!(
+        (status, body["error"]["fields"][0]["path"].as_str()),
+        (422, Some("device_id")),
+        "{body}"
+    );
+    let (status, _) = request(
+        &app.api,
+        &json!({"device_id": "dev1", "csr_pem": good_csr, "tenant": "x"}),
+    )
+    .await;
+    assert_eq!(status, 422, "unknown fields are refused");
+    let (status, body) = app
+        .api
+        .anonymous()
+        .send(
+            app.api
+                .http
+                .post(app.api.url("/api/v1/enrolment/requests"))
+                .header("content-type", "application/json")
+                .body("{"),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, Some("malformed_json")));
+
+    // Tokens that do not exist, are used up or revoked.
+    for token in ["le_nope", "no-prefix"] {
+        let (status, body) = enrol_with_token(&app.api, "dev1", &good_csr, token).await;
+        assert_eq!((status, code(&body)), (401, Some("enrolment_token_invalid")), "{body}");
+    }
+    let token_a = bulk_token(&app.api, 3).await;
+    let one_use = bulk_token(&app.api, 1).await;
+    let (k1, csr1) = csr("dev1");
+    let (status, body) = enrol_with_token(&app.api, "dev1", &csr1, &one_use).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["data"]["status"], "issued");
+    assert_eq!(
+        body["data"]["mqtt_tls"]["port"].as_u64(),
+        Some(u64::from(tls_port(&app)))
+    );
+    k1.check_certificate(leaf(body["data"]["certificate_pem"].as_str().must()))
+        .must();
+    let (_, other_csr) = csr("dev9");
+    let (status, body) = enrol_with_token(&app.api, "dev9", &other_csr, &one_use).await;
+    assert_eq!(
+        (status, code(&body)),
+        (401, Some("enrolment_token_invalid")),
+        "used up: {body}"
+    );
+    let (_, tokens) = app.api.get("/api/v1/enrolment/tokens").await;
+    let revoke_id = tokens["data"]
+        .as_array()
+        .must()
+        .iter()
+        .find(|t| t["max_uses"] == 3)
+        .map(|t| t["id"].as_str().must().to_owned())
+        .must();
+    let (status, _) = shul_b.delete(&format!("/api/v1/enrolment/tokens/{revoke_id}")).await;
+    assert_eq!(status, 404, "another tenant's token cannot be revoked");
+    let doomed = bulk_token(&app.api, 7).await;
+    let (_, tokens) = app.api.get("/api/v1/enrolment/tokens").await;
+    let doomed_id = tokens["data"]
+        .as_array()
+        .must()
+        .iter()
+        .find(|t| t["max_uses"] == 7)
+        .map(|t| t["id"].as_str().must().to_owned())
+        .must();
+    let (status, _) = app.api.delete(&format!("/api/v1/enrolment/tokens/{doomed_id}")).await;
+    assert_eq!(status, 204);
+    let (status, body) = enrol_with_token(&app.api, "dev9", &other_csr, &doomed).await;
+    assert_eq!(
+        (status, code(&body)),
+        (401, Some("enrolment_token_invalid")),
+        "revoked: {body}"
+    );
+
+    // dev1 is enrolled in `default`. shul-b's token cannot take it over, with any key.
+    let token_b = bulk_token(&shul_b, 5).await;
+    let (_, csr_b) = csr("dev1");
+    for c in [&csr_b, &csr1] {
+        let (status, body) = enrol_with_token(&app.api, "dev1", c, &token_b).await;
+        assert_eq!((status, code(&body)), (409, Some("conflict")), "{body}");
+    }
+    // Nor can `default`'s own token re-key it; the same key is simply re-issued.
+    let (status, body) = enrol_with_token(&app.api, "dev1", &csr_b, &token_a).await;
+    assert_eq!((status, code(&body)), (409, Some("conflict")), "{body}");
+    let (status, _) = enrol_with_token(&app.api, "dev1", &csr1, &token_a).await;
+    assert_eq!(status, 201);
+    // The refused attempts did not use up shul-b's token.
+    let (_, tokens) = shul_b.get("/api/v1/enrolment/tokens").await;
+    assert_eq!(tokens["data"][0]["uses"], 0, "{tokens}");
+
+    // A claim code for dev1 (a re-enrolling screen): shul-b cannot claim it, `default` can.
+    let (status, pending) = request(&app.api, &json!({"device_id": "dev1", "csr_pem": csr_b})).await;
+    assert_eq!(status, 201, "{pending}");
+    let claim = pending["data"]["claim_code"].as_str().must().to_owned();
+    let secret = pending["data"]["poll_secret"].as_str().must().to_owned();
+    let (status, body) = shul_b
+        .post("/api/v1/enrolment/claims", &json!({"claim_code": claim}))
+        .await;
+    assert_eq!((status, code(&body)), (409, Some("conflict")), "{body}");
+    let (status, _) = shul_b.get("/api/v1/devices/dev1").await;
+    assert_eq!(status, 404);
+    // While it is pending another key cannot replace the request.
+    let (_, csr_c) = csr("dev1");
+    let (status, body) = request(&app.api, &json!({"device_id": "dev1", "csr_pem": csr_c})).await;
+    assert_eq!((status, code(&body)), (409, Some("conflict")), "{body}");
+
+    // Polling: wrong secret, no secret, unknown device all look the same.
+    for (device, s) in [
+        ("dev1", Some("lq_wrong")),
+        ("dev1", None),
+        ("nosuch", Some(secret.as_str())),
+    ] {
+        let (status, body) = poll(&app.api, device, s).await;
+        assert_eq!(
+            (status, code(&body)),
+            (404, Some("not_found")),
+            "{device} {s:?}: {body}"
+        );
+    }
+    let (status, body) = poll(&app.api, "dev1", Some(&secret)).await;
+    assert_eq!(
+        (status, body["data"]["status"].as_str()),
+        (202, Some("pending")),
+        "{body}"
+    );
+    let (status, _) = app
+        .api
+        .post("/api/v1/enrolment/claims", &json!({"claim_code": claim}))
+        .await;
+    assert_eq!(status, 201);
+    let (status, body) = poll(&app.api, "dev1", Some(&secret)).await;
+    assert_eq!(
+        (status, body["data"]["status"].as_str()),
+        (200, Some("issued")),
+        "{body}"
+    );
+
+    // Claim codes: malformed is a field error, unknown is not found.
+    for (typed, want) in [("ABCD-EFG", 422), ("ABCD-EF0H", 422), ("ABCD-EFGH", 404)] {
+        let (status, _) = app
+            .api
+            .post("/api/v1/enrolment/claims", &json!({"claim_code": typed}))
+            .await;
+        assert_eq!(status, want, "{typed}");
+    }
+    // Anonymous callers cannot claim or manage tokens.
+    let (status, _) = app
+        .api
+        .anonymous()
+        .post("/api/v1/enrolment/claims", &json!({"claim_code": claim}))
+        .await;
+    assert_eq!(status, 401);
+    let viewer = app.user("default", "viewer", "viewer@default.example").await;
+    let (status, _) = viewer.get("/api/v1/enrolment/tokens").await;
+    assert_eq!(status, 403);
+}
+
+/// Claim codes expire, and anonymous requests are rate limited per IP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_codes_expire_and_anonymous_requests_are_rate_limited() {
+    let app = tls_only_app(|c| {
+        c.enrolment.claim_ttl_secs = 1;
+        c.enrolment.requests_per_ip_per_minute = 3;
+    })
+    .await;
+    let (_, csr1) = csr("late1");
+    let (status, pending) = request(&app.api, &json!({"device_id": "late1", "csr_pem": csr1})).await;
+    assert_eq!(status, 201, "{pending}");
+    let claim = pending["data"]["claim_code"].as_str().must().to_owned();
+    let secret = pending["data"]["poll_secret"].as_str().must().to_owned();
+    let api = app.api.clone();
+    wait_for("the request to expire", Duration::from_secs(10), || {
+        let (api, secret) = (api.clone(), secret.clone());
+        async move { (poll(&api, "late1", Some(&secret)).await.0 == 404).then_some(()) }
+    })
+    .await;
+    let (status, body) = app
+        .api
+        .post("/api/v1/enrolment/claims", &json!({"claim_code": claim}))
+        .await;
+    assert_eq!((status, code(&body)), (404, Some("not_found")), "{body}");
+    let (status, _) = app.api.get("/api/v1/devices/late1").await;
+    assert_eq!(status, 404);
+
+    for i in 0..3 {
+        let (_, c) = csr(&format!("rate{i}"));
+        let (status, body) = request(&app.api, &json!({"device_id": format!("rate{i}"), "csr_pem": c})).await;
+        if status == 429 {
+            assert_eq!(code(&body), Some("too_many_requests"));
+            return;
+        }
+    }
+    panic!("the fourth anonymous request in a minute was not refused");
+}
+
+/// (d) Renewal needs the key of the current, unrevoked certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewal_needs_the_same_key_and_an_unrevoked_certificate() {
+    let app = tls_only_app(|_| {}).await;
+    let shul_b = app.user("shul-b", "tenant_admin", "admin@shul-b.example").await;
+    let token = bulk_token(&app.api, 10).await;
+    let (key, csr1) = csr("renew1");
+    let (status, first) = enrol_with_token(&app.api, "renew1", &csr1, &token).await;
+    assert_eq!(status, 201, "{first}");
+
+    // Same key: a new certificate, recorded.
+    let (status, renewed) = renew(&app.api, "renew1", &key.csr_pem("renew1").must()).await;
+    assert_eq!(status, 201, "{renewed}");
+    assert_ne!(renewed["data"]["serial"], first["data"]["serial"]);
+    key.check_certificate(leaf(renewed["data"]["certificate_pem"].as_str().must()))
+        .must();
+    let (_, cert) = app.api.get("/api/v1/devices/renew1/certificate").await;
+    assert_eq!(cert["data"]["serial"], renewed["data"]["serial"]);
+
+    // Another key, an unknown device, garbage: refused.
+    let (_, other) = csr("renew1");
+    let (status, body) = renew(&app.api, "renew1", &other).await;
+    assert_eq!((status, code(&body)), (403, Some("renewal_refused")), "{body}");
+    let (status, body) = renew(&app.api, "nosuch", &csr1).await;
+    assert_eq!((status, code(&body)), (403, Some("renewal_refused")), "{body}");
+    let (status, _) = renew(&app.api, "renew1", "garbage").await;
+    assert_eq!(status, 422);
+
+    // Revoked: by its own tenant only; then renewal is refused and a token cannot revive it.
+    let (status, _) = shul_b.post("/api/v1/devices/renew1/revoke", &json!({})).await;
+    assert_eq!(status, 404);
+    let (status, body) = app.api.post("/api/v1/devices/renew1/revoke", &json!({})).await;
+    assert_eq!(
+        (status, body["data"]["status"].as_str()),
+        (200, Some("revoked")),
+        "{body}"
+    );
+    let (status, body) = renew(&app.api, "renew1", &csr1).await;
+    assert_eq!((status, code(&body)), (403, Some("renewal_refused")), "{body}");
+    let (status, body) = enrol_with_token(&app.api, "renew1", &csr1, &token).await;
+    assert_eq!((status, code(&body)), (409, Some("conflict")), "{body}");
+
+    // Claiming it again re-enrols it (new key), and renewal works again.
+    let (new_key, new_csr) = csr("renew1");
+    let (_, pending) = request(&app.api, &json!({"device_id": "renew1", "csr_pem": new_csr})).await;
+    let claim = pending["data"]["claim_code"].as_str().must();
+    let (status, _) = app
+        .api
+        .post("/api/v1/enrolment/claims", &json!({"claim_code": claim}))
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = renew(&app.api, "renew1", &new_key.csr_pem("renew1").must()).await;
+    assert_eq!(status, 201);
+
+    // Deleting a device revokes its certificate too.
+    let (key2, csr2) = csr("renew2");
+    let (status, _) = enrol_with_token(&app.api, "renew2", &csr2, &token).await;
+    assert_eq!(status, 201);
+    let (status, _) = app.api.delete("/api/v1/devices/renew2").await;
+    assert_eq!(status, 204);
+    let (status, _) = renew(&app.api, "renew2", &key2.csr_pem("renew2").must()).await;
+    assert_eq!(status, 403);
+
+    // A pre-registered device that never enrolled has nothing to revoke.
+    let (status, _) = app.api.post("/api/v1/devices", &json!({"id": "prereg1"})).await;
+    assert_eq!(status, 201);
+    let (status, body) = app.api.post("/api/v1/devices/prereg1/revoke", &json!({})).await;
+    assert_eq!((status, code(&body)), (409, Some("conflict")), "{body}");
+}
+
+/// The leaf (first PEM block) of a chain.
+fn leaf(chain: &str) -> &str {
+    const END: &str = "-----END CERTIFICATE-----";
+    chain.find(END).map_or(chain, |i| &chain[..i + END.len()])
+}
+
+/// One device talking MQTT over mutual TLS from this test.
+struct MtlsDevice {
+    client: AsyncClient,
+    acks: tokio::sync::mpsc::Receiver<Packet>,
+    id: DeviceId,
+}
+
+impl MtlsDevice {
+    async fn connect(port: u16, id: &str, key: &DeviceKey, issued: &Value) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut options = MqttOptions::new(id, "127.0.0.1", port);
+        options.set_keep_alive(Duration::from_secs(30));
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
+            ca: issued["data"]["ca_pem"].as_str().must().as_bytes().to_vec(),
+            alpn: None,
+            client_auth: Some((
+                issued["data"]["certificate_pem"].as_str().must().as_bytes().to_vec(),
+                key.to_pem().as_bytes().to_vec(),
+            )),
+        }));
+        let (client, mut eventloop) = AsyncClient::new(options, 16);
+        let (tx, mut acks) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            while let Ok(event) = eventloop.poll().await {
+                if let Event::Incoming(p @ (Packet::ConnAck(_) | Packet::PubAck(_))) = event
+                    && tx.send(p).await.is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let connected = tokio::time::timeout(Duration::from_secs(10), acks.recv()).await;
+        assert!(matches!(connected, Ok(Some(Packet::ConnAck(_)))), "{id}: {connected:?}");
+        Self {
+            client,
+            acks,
+            id: DeviceId::parse(id).must(),
+        }
+    }
+
+    /// Publishes at QoS 1 and waits until the broker acknowledged it.
+    async fn send<T: serde::Serialize>(&mut self, kind: UpKind, body: T) {
+        let payload = Envelope::new(uuid::Uuid::now_v7().to_string(), kind.as_str(), Utc::now(), body).to_bytes();
+        self.client
+            .publish(
+                Topic::Up(self.id.clone(), kind).to_string(),
+                QoS::AtLeastOnce,
+                false,
+                payload,
+            )
+            .await
+            .must();
+        let ack = tokio::time::timeout(Duration::from_secs(10), self.acks.recv()).await;
+        assert!(matches!(ack, Ok(Some(Packet::PubAck(_)))), "{}: {ack:?}", self.id);
+    }
+
+    async fn hello(&mut self, session: &str) {
+        let hello = Hello {
+            agent_version: "9.9.9".into(),
+            session: session.into(),
+            platform: "test".into(),
+            ip: None,
+            uptime_s: 1,
+        };
+        self.send(UpKind::Hello, hello).await;
+    }
+}
+
+/// (e) Messages of a revoked device are ignored by ingest, while the broker (which cannot drop
+/// the connection) still accepts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_devices_messages_are_ignored() {
+    let app = tls_only_app(|_| {}).await;
+    let token = bulk_token(&app.api, 2).await;
+    let port = tls_port(&app);
+    let (key, csr1) = csr("revoked1");
+    let (_, issued) = enrol_with_token(&app.api, "revoked1", &csr1, &token).await;
+    let (sentinel_key, csr2) = csr("sentinel1");
+    let (_, sentinel_issued) = enrol_with_token(&app.api, "sentinel1", &csr2, &token).await;
+
+    let mut device = MtlsDevice::connect(port, "revoked1", &key, &issued).await;
+    device.hello("s1").await;
+    wait_status(&app.api, "revoked1", "online").await;
+
+    let (status, _) = app.api.post("/api/v1/devices/revoked1/revoke", &json!({})).await;
+    assert_eq!(status, 200);
+    wait_status(&app.api, "revoked1", "offline").await;
+    let (_, before) = app.api.get("/api/v1/devices/revoked1").await;
+
+    // Still connected (rumqttd cannot drop it): its messages reach the broker...
+    device.hello("s2").await;
+    device
+        .send(
+            UpKind::Heartbeat,
+            Heartbeat {
+                session: "s2".into(),
+                uptime_s: 2,
+            },
+        )
+        .await;
+    // ...and a later message of a healthy device shows ingest has processed them.
+    let mut sentinel = MtlsDevice::connect(port, "sentinel1", &sentinel_key, &sentinel_issued).await;
+    sentinel.hello("t1").await;
+    wait_status(&app.api, "sentinel1", "online").await;
+    let metrics = app.api.metrics_text().await;
+    let dropped: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("luach_mqtt_bad_payloads_total{reason=\"unknown_device\"}"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    let (_, after) = app.api.get("/api/v1/devices/revoked1").await;
+    assert_eq!(after["data"]["status"], "offline", "{after}");
+    assert_eq!(after["data"]["last_seen"], before["data"]["last_seen"], "{after}");
+    assert!(
+        dropped >= 2,
+        "the revoked device's messages were not dropped:\n{metrics}"
+    );
+}
