@@ -1,5 +1,6 @@
 //! The dashboard in a real browser (Debian Chromium via playwright-core): a simulated screen
-//! goes online and offline on the live device list, in English and in Hebrew (right-to-left).
+//! goes online and offline on the live device list, in English and in Hebrew (right-to-left);
+//! a gabbai edits the synagogue, content and programme pages and reads holiday times.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -138,6 +139,127 @@ async fn gabbai_manages_announcements_and_memorials() {
         announcements["data"],
         serde_json::json!([]),
         "the removed announcement is still there"
+    );
+}
+
+/// `HH:MM` of a local time from the API, as the dashboard shows it ("—" for none).
+fn clock(v: &serde_json::Value) -> String {
+    v.as_str()
+        .and_then(|s| s.get(11..16))
+        .map_or_else(|| "—".to_owned(), str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gabbai_edits_the_programme_and_reads_holiday_times() {
+    use serde_json::json;
+    let app = spawn_app(|c| c.http.web_dir = Some(web_dist())).await;
+    let base = format!("http://{}", app.http);
+    let shots = std::env::var_os("LUACH_SCREENSHOT_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    std::fs::create_dir_all(&shots).must();
+    let synagogue = json!({
+        "name": "Beit Knesset", "address": "King George 56", "latitude": 31.778, "longitude": 35.2354,
+        "elevation_m": 754, "timezone": "Asia/Jerusalem", "israel": true, "nusach": "ashkenaz",
+        "language": "he", "candle_lighting_minutes": 40,
+        "schedule": {"rules": [
+            {"name": "Mincha", "time": {"zman": "sunset", "offset_minutes": -15},
+             "round": {"mode": "down", "minutes": 5}, "days": ["every_day"]}
+        ]}
+    });
+    let (status, body) = app.api.put("/api/v1/synagogues/main", &synagogue).await;
+    assert_eq!(status, 201, "{body}");
+    let gabbai = "gabbai@default.example";
+    app.user("default", "gabbai", gabbai).await;
+    // A fixed window (Friday 2026-12-04 and 2026-12-11 in it), never today's.
+    let (from, days, reading) = ("2026-12-01", "14", "2026-12-05");
+    let stdout = browser_script(
+        "programme.mjs",
+        gabbai,
+        &[base.as_str(), shots.to_str().must(), from, days, reading],
+    )
+    .await;
+    let shown: serde_json::Value = serde_json::from_slice(&stdout).must();
+
+    // Each refused entry was shown with the path of its field.
+    for (form, path) in [
+        ("aliyot", "honours[1].honour"),
+        ("shiur", "schedule.days"),
+        ("timer", "show_before_minutes"),
+    ] {
+        let text = shown["errors"][form].as_str().must();
+        assert!(text.contains(path), "{form}: {text}");
+    }
+
+    // The lists show exactly what is stored.
+    let (_, aliyot) = app.api.get("/api/v1/aliyot").await;
+    let stored = &aliyot["data"];
+    assert_eq!(stored.as_array().must().len(), 1, "{aliyot}");
+    assert_eq!(stored[0]["date"], reading);
+    assert_eq!(stored[0]["note"], "Vayishlach");
+    assert_eq!(
+        stored[0]["honours"],
+        json!([
+            {"honour": "kohen", "name": "ר׳ אהרן כהן"},
+            {"honour": "levi", "name": "ר׳ משה לוי"},
+            {"honour": "shlishi", "name": "ר׳ יעקב ישראלי"}
+        ])
+    );
+    assert_eq!(
+        shown["aliyot"],
+        json!([{"id": stored[0]["id"], "date": reading, "honours": stored[0]["honours"]}])
+    );
+
+    let (_, shiurim) = app.api.get("/api/v1/shiurim").await;
+    let stored = &shiurim["data"];
+    assert_eq!(stored.as_array().must().len(), 1, "{shiurim}");
+    assert_eq!(stored[0]["teacher"], "הרב כהן");
+    assert_eq!(stored[0]["location"], "Beit midrash");
+    assert_eq!(
+        stored[0]["schedule"],
+        json!({"name": "Daf Yomi", "time": {"zman": "sunset", "offset_minutes": -60},
+               "round": {"mode": "down", "minutes": 5}, "days": ["weekday"]})
+    );
+    assert_eq!(
+        shown["shiurim"],
+        json!([{"id": stored[0]["id"], "title": "Daf Yomi", "time": "Sunset −60 min"}])
+    );
+
+    let (_, timers) = app.api.get("/api/v1/timers").await;
+    let stored = &timers["data"];
+    assert_eq!(stored.as_array().must().len(), 1, "{timers}");
+    assert_eq!(stored[0]["label_he"], "הדלקת נרות");
+    assert_eq!(stored[0]["target"], json!({"zman": "candle_lighting"}));
+    assert_eq!(
+        shown["timers"],
+        json!([{"id": stored[0]["id"], "label": stored[0]["label_en"],
+                "target": "Candle lighting", "show_before_minutes": stored[0]["show_before_minutes"]}])
+    );
+    assert_eq!(stored[0]["show_before_minutes"], 90);
+
+    // Holiday times: the page showed the API's days and times for the same window.
+    let (status, times) = app
+        .api
+        .get(&format!(
+            "/api/v1/synagogues/main/holiday-times?from={from}&days={days}&shabbat=true"
+        ))
+        .await;
+    assert_eq!(status, 200, "{times}");
+    let expected: Vec<serde_json::Value> = times["data"]["days"]
+        .as_array()
+        .must()
+        .iter()
+        .map(|d| json!({"date": d["date"], "candle_lighting": clock(&d["candle_lighting"]), "havdalah": clock(&d["havdalah"])}))
+        .collect();
+    assert_eq!(shown["holidays"], json!(expected));
+    let friday = expected.iter().find(|d| d["date"] == "2026-12-04").must();
+    assert_ne!(friday["candle_lighting"], "—", "{times}");
+
+    // Hebrew: right-to-left, translated honours and month names.
+    assert_eq!(shown["hebrew"]["dir"], "rtl");
+    assert_eq!(shown["hebrew"]["kohen"], "כהן");
+    assert!(
+        shown["hebrew"]["month"].as_str().must().contains("כסלו"),
+        "{}",
+        shown["hebrew"]
     );
 }
 

@@ -27,6 +27,17 @@ export function errorList(errors: FieldError[], testid: string): HTMLElement[] {
   return [list];
 }
 
+/** Marks the inputs whose `data-path` an error names (or contains, e.g. `honours[1].name`
+ * within `honours[1]`) as invalid, so the failing field is visible beside the list. */
+export function markInvalid(form: HTMLElement, errors: FieldError[]): void {
+  for (const input of form.querySelectorAll<HTMLElement>("[data-path]")) {
+    const own = input.dataset.path ?? "";
+    const hit = errors.some((e) => e.path === own || e.path.startsWith(`${own}.`) || e.path.startsWith(`${own}[`));
+    if (hit) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+  }
+}
+
 /** The field errors of a failed API answer. */
 export async function errorsOf(resp: Response): Promise<FieldError[]> {
   const body = await resp.json().catch(() => null);

@@ -4,6 +4,8 @@ import { DeviceList } from "./devices";
 import { initialLang, lang, setLang, t, type MessageKey } from "./i18n";
 import { SynagoguePage } from "./synagogue";
 import { ContentPage } from "./content";
+import { ProgrammePage } from "./programme";
+import { HolidayTimesPage } from "./holidays";
 import { LoginForm } from "./login";
 import { currentUser, logout, refresh, whenSignedOut } from "./session";
 
@@ -33,12 +35,16 @@ const pages: { route: string; label: MessageKey; root: HTMLElement }[] = [
   { route: "#/", label: "nav.devices", root: document.createElement("main") },
   { route: "#/synagogue", label: "nav.synagogue", root: document.createElement("main") },
   { route: "#/content", label: "nav.content", root: document.createElement("main") },
+  { route: "#/programme", label: "nav.programme", root: document.createElement("main") },
+  { route: "#/holidays", label: "nav.holidays", root: document.createElement("main") },
 ];
 app.append(header, ...pages.map((p) => p.root));
 
 const list = new DeviceList(pages[0].root);
 const synagogue = new SynagoguePage(pages[1].root);
 const content = new ContentPage(pages[2].root);
+const programme = new ProgrammePage(pages[3].root);
+const holidays = new HolidayTimesPage(pages[4].root);
 const loginRoot = document.createElement("main");
 app.append(loginRoot);
 const loginForm = new LoginForm(loginRoot, () => void signedIn());
@@ -52,6 +58,11 @@ function route(): void {
   for (const p of pages) p.root.hidden = !signedIn || p !== current;
   for (const link of nav.querySelectorAll("a")) link.toggleAttribute("aria-current", link.getAttribute("href") === current.route);
 }
+
+// Holiday times follow the synagogue, which may have changed on its page since.
+window.addEventListener("hashchange", () => {
+  if (currentUser() && location.hash === "#/holidays") void holidays.refresh();
+});
 
 function renderShell(): void {
   document.title = t("app.title");
@@ -80,6 +91,8 @@ switcher.addEventListener("click", () => {
   list.render();
   synagogue.render();
   content.render();
+  programme.render();
+  holidays.render();
   loginForm.render();
 });
 window.addEventListener("hashchange", route);
@@ -91,6 +104,8 @@ async function signedIn(): Promise<void> {
     void list.start();
     void synagogue.start();
     void content.start();
+    void programme.start();
+    void holidays.start();
   }
 }
 

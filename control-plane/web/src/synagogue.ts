@@ -3,6 +3,7 @@
 import { lang, t, type MessageKey } from "./i18n";
 import { authFetch } from "./session";
 import { el, errorList, field, type FieldError } from "./dom";
+import { localTime } from "./format";
 
 interface Profile {
   name: string;
@@ -32,11 +33,6 @@ const DEFAULT: Profile = {
   candle_lighting_minutes: 40,
   schedule: { rules: [], overrides: [] },
 };
-
-function localTime(iso: string | null): string {
-  if (!iso) return "—";
-  return iso.slice(11, 16);
-}
 
 export class SynagoguePage {
   private profile: Profile = structuredClone(DEFAULT);
