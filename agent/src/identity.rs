@@ -5,6 +5,14 @@ use std::path::Path;
 use anyhow::Context;
 use luach_schemas::DeviceId;
 
+/// Reads the device id from `state_dir/device-id` (an error when there is none yet).
+pub fn load(state_dir: &Path) -> anyhow::Result<DeviceId> {
+    let file = state_dir.join("device-id");
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("reading {} (has this screen run yet?)", file.display()))?;
+    DeviceId::parse(text.trim()).with_context(|| format!("{} holds an invalid device id", file.display()))
+}
+
 /// Reads the device id from `state_dir/device-id`, creating a random one on first start.
 pub fn load_or_create(state_dir: &Path) -> anyhow::Result<DeviceId> {
     let file = state_dir.join("device-id");

@@ -14,10 +14,16 @@
 //! dashboard, and afterwards renews the certificate for the same key after 2/3 of its life
 //! ([`renew`]). Plain TCP remains for development (`--plain-mqtt`).
 //!
+//! The screen's content arrives as a bundle ([`bundle`]): the control plane announces each
+//! version over MQTT, the agent fetches it over HTTP with the device token from the notice,
+//! checks it and keeps it on disk, and shows the last good one while offline
+//! (`luach-agent show` prints the day it draws, computed offline with `luach-content`).
+//!
 //! [`sim`] runs many simulated screens in one process, each with its own connection and
 //! identity, for tests, demos and benchmarks.
 
 pub mod backoff;
+pub mod bundle;
 pub mod credentials;
 pub mod enrol;
 pub mod identity;

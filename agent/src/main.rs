@@ -1,10 +1,12 @@
-//! `luach-agent`: the screen agent (`run`), a fleet simulator (`sim`), offline zmanim (`zmanim`).
+//! `luach-agent`: the screen agent (`run`), a fleet simulator (`sim`), offline zmanim
+//! (`zmanim`), and the day a screen draws from its stored content (`show`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use luach_agent::bundle::{BundleStore, Fetcher, keep_current};
 use luach_agent::credentials::{CredentialStore, TlsIdentity};
 use luach_agent::enrol::{EnrolError, Enroller};
 use luach_agent::identity;
@@ -12,6 +14,7 @@ use luach_agent::renew::{RenewalEnd, keep_renewed};
 use luach_agent::session::{DeviceSession, SessionConfig, SessionStats};
 use luach_agent::sim::{self, SimConfig};
 use luach_schemas::DeviceId;
+use luach_schemas::messages::BundleNotice;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +33,18 @@ enum Command {
     Sim(SimArgs),
     /// Print one civil day's Hebrew date, holidays, parsha, daf yomi and zmanim (offline).
     Zmanim(luach_calendar::ZmanimArgs),
+    /// Print what this screen shows on a day, from its last good content bundle (offline).
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+struct ShowArgs {
+    /// The agent's state directory (as given to `run`).
+    #[arg(long, env = "LUACH_STATE_DIR", default_value = "/var/lib/luach-agent")]
+    state_dir: PathBuf,
+    /// Civil date, YYYY-MM-DD; default: today at the screen's synagogue.
+    #[arg(long)]
+    date: Option<chrono::NaiveDate>,
 }
 
 /// How to reach the control plane.
@@ -172,16 +187,20 @@ fn stop_on_signal() -> CancellationToken {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::Zmanim(args) = &cli.command {
-        // Pure computation: no runtime work, no logging noise on stdout.
-        let out = luach_calendar::run_zmanim_cli(args).context("zmanim")?;
-        println!("{out}");
-        return Ok(());
+    // Pure computations: no runtime work, no logging noise on stdout.
+    match &cli.command {
+        Command::Zmanim(args) => {
+            let out = luach_calendar::run_zmanim_cli(args).context("zmanim")?;
+            println!("{out}");
+            return Ok(());
+        }
+        Command::Show(args) => return show(args),
+        _ => {}
     }
     init_tracing();
     luach_agent::install_crypto_provider();
     match cli.command {
-        Command::Zmanim(_) => Ok(()),
+        Command::Zmanim(_) | Command::Show(_) => Ok(()),
         Command::Run(args) => run(args).await,
         Command::Sim(args) => run_sim(args).await,
     }
@@ -203,6 +222,39 @@ fn session_config(
         keep_alive: Duration::from_secs(link.keep_alive_secs),
         tls,
     }
+}
+
+/// `luach-agent show`: the day this screen draws, from its stored bundle.
+fn show(args: &ShowArgs) -> anyhow::Result<()> {
+    let device_id = identity::load(&args.state_dir)?;
+    let stored = BundleStore::new(&args.state_dir, device_id)
+        .load()
+        .context("this screen has no content bundle yet")?;
+    let date = args.date.unwrap_or_else(|| stored.bundle.today(chrono::Utc::now()));
+    let mut day = stored.bundle.screen_day(date).context("computing the day")?;
+    if let serde_json::Value::Object(map) = &mut day {
+        map.insert("bundle".into(), serde_json::Value::String(stored.sha256));
+    }
+    println!("{}", serde_json::to_string_pretty(&day)?);
+    Ok(())
+}
+
+/// Fetches announced bundles in the background; the session passes notices to it.
+fn spawn_bundles(
+    server: Option<&str>,
+    state_dir: &std::path::Path,
+    device_id: &DeviceId,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<watch::Sender<Option<BundleNotice>>>> {
+    let Some(server) = server else {
+        tracing::warn!("no --server: content bundles are not fetched");
+        return Ok(None);
+    };
+    let fetcher = Fetcher::new(server, BundleStore::new(state_dir, device_id.clone()))?;
+    let (notices, rx) = watch::channel(None);
+    let (current, _) = watch::channel(None);
+    tokio::spawn(keep_current(fetcher, rx, current, shutdown.clone()));
+    Ok(Some(notices))
 }
 
 /// What a screen shows while it waits to be claimed (on stdout, one line a test can read).
@@ -234,12 +286,18 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             return Ok(());
         };
         println!("luach-agent: device {device_id}, broker {host}:{port} (plain TCP, development)");
+        let notices = spawn_bundles(args.link.server.as_deref(), &args.state_dir, &device_id, &shutdown)?;
         let config = session_config(&args.link, device_id, host, port, None);
-        DeviceSession::new(config, stats).run(metrics, shutdown).await;
+        let mut session = DeviceSession::new(config, stats);
+        if let Some(notices) = notices {
+            session = session.with_bundle_notices(notices);
+        }
+        session.run(metrics, shutdown).await;
         return Ok(());
     }
     let enroller = Enroller::new(args.link.server()?)?;
     let store = CredentialStore::new(&args.state_dir);
+    let notices = spawn_bundles(args.link.server.as_deref(), &args.state_dir, &device_id, &shutdown)?;
     loop {
         let key = store.key()?;
         let identity = match store.identity(&key)? {
@@ -278,7 +336,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let (updates, rx) = watch::channel(identity.clone());
         let session_stop = shutdown.child_token();
         let config = session_config(&args.link, device_id.clone(), host, port, Some(identity.clone()));
-        let session = DeviceSession::new(config, stats.clone()).with_tls_updates(rx);
+        let mut session = DeviceSession::new(config, stats.clone()).with_tls_updates(rx);
+        if let Some(notices) = &notices {
+            session = session.with_bundle_notices(notices.clone());
+        }
         let running = tokio::spawn(session.run(metrics.clone(), session_stop.clone()));
         let end = keep_renewed(&enroller, &device_id, &key, identity, Some(&store), &updates, &shutdown).await;
         if let RenewalEnd::Refused { not_after } = end {

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use luach_schemas::messages::{Ack, AckStatus, Command, CommandAction, Event, Heartbeat, Hello, Metrics};
-use luach_schemas::{DeviceId, DownKind, Envelope, Topic, UpKind, decode_down};
+use luach_schemas::messages::{Ack, AckStatus, BundleNotice, Command, CommandAction, Event, Heartbeat, Hello, Metrics};
+use luach_schemas::{DeviceId, DownKind, Envelope, Topic, UpKind, decode_bundle_notice, decode_down};
 use rumqttc::{AsyncClient, ConnectReturnCode, Event as MqttEvent, LastWill, MqttOptions, NetworkOptions, Packet, QoS};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -78,6 +78,7 @@ pub struct DeviceSession {
     session: String,
     ip: Option<String>,
     tls_updates: Option<watch::Receiver<TlsIdentity>>,
+    bundle_notices: Option<watch::Sender<Option<BundleNotice>>>,
 }
 
 /// The next renewed identity, or never (no updates, or their sender is gone).
@@ -108,6 +109,7 @@ impl DeviceSession {
             session: new_session_id(),
             ip,
             tls_updates: None,
+            bundle_notices: None,
         }
     }
 
@@ -115,6 +117,24 @@ impl DeviceSession {
     pub fn with_tls_updates(mut self, updates: watch::Receiver<TlsIdentity>) -> Self {
         self.tls_updates = Some(updates);
         self
+    }
+
+    /// Passes every bundle notice received to `notices` (the bundle fetcher).
+    pub fn with_bundle_notices(mut self, notices: watch::Sender<Option<BundleNotice>>) -> Self {
+        self.bundle_notices = Some(notices);
+        self
+    }
+
+    fn bundle_notice(&self, payload: &[u8]) {
+        let Some(notices) = &self.bundle_notices else { return };
+        match decode_bundle_notice(payload) {
+            Ok(env) => {
+                notices.send_replace(Some(env.body));
+            }
+            Err(e) => {
+                tracing::warn!(device_id = %self.config.device_id, error = %e, "unreadable bundle notice ignored")
+            }
+        }
     }
 
     fn topic(&self, kind: UpKind) -> String {
@@ -272,8 +292,10 @@ impl DeviceSession {
                         self.publish(&client, UpKind::Metrics, envelope(UpKind::Metrics, m));
                     }
                     Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
-                        if matches!(Topic::parse(&p.topic), Ok(Topic::Down(_, DownKind::Command))) {
-                            self.answer(&client, &mut seen, &p.payload);
+                        match Topic::parse(&p.topic) {
+                            Ok(Topic::Down(_, DownKind::Command)) => self.answer(&client, &mut seen, &p.payload),
+                            Ok(Topic::Down(_, DownKind::Bundle)) => self.bundle_notice(&p.payload),
+                            _ => {}
                         }
                     }
                     Ok(_) => {}

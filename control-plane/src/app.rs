@@ -71,6 +71,7 @@ impl Application {
             .await
             .context("starting the embedded mqtt broker")?;
         let commands = Commands::new(link.publisher(), metrics.clone());
+        let publisher = link.publisher();
 
         let limiter = crate::auth::limiter(&config).await?;
         let auth = AuthService::new(
@@ -110,7 +111,16 @@ impl Application {
             config.presence.auto_register,
         );
         writer.batch_max = config.ingest.batch_max;
+        let bundles = crate::bundle::BundleNotifier::default();
+        writer.bundles = Some(bundles.clone());
         tasks.spawn(writer.run(rx, shutdown.clone()));
+        tasks.spawn(bundles.clone().run(
+            store.clone(),
+            publisher,
+            auth.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        ));
 
         tasks.spawn(crate::audit::checkpoint_task(
             store.clone(),
@@ -131,6 +141,7 @@ impl Application {
             ingest: IngestHandle::new(tx),
             broker: Arc::new(broker),
             enrolment,
+            bundles,
         };
         let router = live_layer.apply(crate::api::app(state.clone()));
         Ok(Self {

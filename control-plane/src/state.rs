@@ -23,6 +23,8 @@ pub struct AppState {
     pub broker: Arc<EmbeddedBroker>,
     pub auth: AuthService,
     pub enrolment: EnrolmentService,
+    /// Marks tenants whose screens' bundles may have changed.
+    pub bundles: crate::bundle::BundleNotifier,
 }
 
 impl std::fmt::Debug for AppState {

@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 
 use crate::envelope::{Envelope, MAX_PAYLOAD_BYTES, SCHEMA_VERSION};
-use crate::messages::{Ack, Command, Event, Heartbeat, Hello, Metrics};
+use crate::messages::{Ack, BundleNotice, Command, Event, Heartbeat, Hello, Metrics};
 use crate::topic::{DownKind, UpKind};
 
 /// A decoded device-to-cloud message.
@@ -94,6 +94,11 @@ pub fn decode_down(kind: DownKind, payload: &[u8]) -> Result<Envelope<Command>, 
             found: other.as_str().to_owned(),
         }),
     }
+}
+
+/// Decodes a bundle notice that arrived on `down/bundle`.
+pub fn decode_bundle_notice(payload: &[u8]) -> Result<Envelope<BundleNotice>, DecodeError> {
+    envelope(DownKind::Bundle.as_str(), payload)
 }
 
 #[cfg(test)]

@@ -102,6 +102,21 @@ pub enum CommandAction {
     Ping,
 }
 
+/// A screen's content bundle has (or may have) a new version, on `down/bundle`. Sent when the
+/// screen connects and whenever its content changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleNotice {
+    /// Hex SHA-256 of the current bundle; a screen that has it does nothing.
+    pub sha256: String,
+    /// Path on the control plane to fetch it from (`/api/v1/agent/bundle`).
+    pub path: String,
+    /// Credential for that fetch (header `x-luach-device-token`); names this device only.
+    pub token: String,
+    /// When `token` stops being accepted.
+    pub token_expires_at: DateTime<Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

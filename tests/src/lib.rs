@@ -2,7 +2,7 @@
 //!
 //! - [`Server`] runs `luach-server` as a child process (or [`spawn_app`] runs the application
 //!   in-process on port 0), each with its own data directory.
-//! - [`Sim`] runs `luach-agent sim` as a child process that a test can kill.
+//! - [`Agent`] runs one `luach-agent run`; [`Sim`] runs `luach-agent sim`, as child processes.
 //! - [`MongoWire`] starts a SecantusDB MongoDB-wire server; [`redis_url`] starts a private Redis.
 //! - [`wait_for`] polls a condition until a deadline: tests never sleep to wait.
 //!
@@ -16,7 +16,8 @@ mod services;
 
 pub use api::Api;
 pub use process::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Server, ServerOptions, Sim, admin, bin_path, free_port, seed_tenant_admin,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Agent, Server, ServerOptions, Sim, admin, bin_path, bulk_token, free_port,
+    seed_tenant_admin,
 };
 pub use services::{MongoWire, RedisServer, node_script, python};
 

@@ -1,10 +1,13 @@
-//! Child processes: `luach-server` and `luach-agent sim`.
+//! Child processes: `luach-server`, `luach-agent run` and `luach-agent sim`.
 
+use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
 
-use crate::Api;
+use crate::{Api, Must, wait_for};
 
 /// Path of a workspace binary, built beside the test executable.
 pub fn bin_path(name: &str) -> PathBuf {
@@ -227,17 +230,7 @@ impl Sim {
     /// server's bootstrap names. Fast heartbeats let tests observe changes quickly; `extra`
     /// flags (`--flag value` pairs) replace those defaults.
     pub async fn start(api: &Api, count: usize, prefix: &str, extra: &[&str]) -> Self {
-        let (status, body) = api
-            .post(
-                "/api/v1/enrolment/tokens",
-                &serde_json::json!({"name": format!("sim {prefix}"), "max_uses": count}),
-            )
-            .await;
-        assert_eq!(status, 201, "creating an enrolment token for the simulator: {body}");
-        let token = body["data"]["token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no token in {body}"))
-            .to_owned();
+        let token = bulk_token(api, u32::try_from(count).must()).await;
         Self::spawn(&api.base, count, prefix, &[], Some(&token), extra)
     }
 
@@ -292,5 +285,82 @@ impl Sim {
 impl Drop for Sim {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A bulk enrolment token (`le_…`) for `uses` screens, made through the API.
+pub async fn bulk_token(api: &Api, uses: u32) -> String {
+    let (status, body) = api
+        .post(
+            "/api/v1/enrolment/tokens",
+            &serde_json::json!({"name": "test batch", "max_uses": uses}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["data"]["token"].as_str().must().to_owned()
+}
+
+/// A `luach-agent run` process whose stdout lines arrive on a channel.
+pub struct Agent {
+    child: Child,
+    lines: std_mpsc::Receiver<String>,
+}
+
+impl Agent {
+    /// Starts `luach-agent run --server SERVER --state-dir STATE_DIR EXTRA…` (heartbeats and
+    /// metrics every 2 s).
+    pub fn start(server: &str, state_dir: &std::path::Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(bin_path("luach-agent"))
+            .args([
+                "run",
+                "--server",
+                server,
+                "--heartbeat-secs",
+                "2",
+                "--metrics-secs",
+                "2",
+            ])
+            .arg("--state-dir")
+            .arg(state_dir)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .env_remove("LUACH_ENROLMENT_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .must();
+        let stdout = child.stdout.take().must();
+        let (tx, lines) = std_mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The first stdout line starting with `prefix`, without it.
+    pub async fn line_after(&self, prefix: &str) -> String {
+        wait_for(
+            &format!("the agent to print {prefix:?}"),
+            Duration::from_secs(30),
+            || {
+                let found = self
+                    .lines
+                    .try_iter()
+                    .find_map(|l| l.strip_prefix(prefix).map(str::to_owned));
+                async move { found }
+            },
+        )
+        .await
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

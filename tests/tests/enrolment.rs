@@ -2,16 +2,13 @@
 //! over mutual TLS to the embedded broker (the plain listener is off in these tests, so
 //! nothing can come online without a certificate).
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use chrono::Utc;
 use luach_pki::DeviceKey;
 use luach_schemas::messages::{Heartbeat, Hello};
 use luach_schemas::{DeviceId, Envelope, Topic, UpKind};
-use luach_tests::{Api, Must, Sim, TestApp, bin_path, spawn_app, wait_for};
+use luach_tests::{Agent, Api, Must, Sim, TestApp, bulk_token, spawn_app, wait_for};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use serde_json::{Value, json};
 
@@ -34,17 +31,6 @@ fn csr(device: &str) -> (DeviceKey, String) {
     let key = DeviceKey::generate().must();
     let csr = key.csr_pem(device).must();
     (key, csr)
-}
-
-async fn bulk_token(api: &Api, uses: u32) -> String {
-    let (status, body) = api
-        .post(
-            "/api/v1/enrolment/tokens",
-            &json!({"name": "test batch", "max_uses": uses}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body["data"]["token"].as_str().must().to_owned()
 }
 
 async fn request(api: &Api, body: &Value) -> (u16, Value) {
@@ -101,69 +87,6 @@ async fn wait_status(api: &Api, id: &str, want: &str) {
         async move { (device_status(&api, &id).await.as_deref() == Some(want.as_str())).then_some(()) }
     })
     .await;
-}
-
-/// A `luach-agent run` process whose stdout lines arrive on a channel.
-struct Agent {
-    child: Child,
-    lines: std_mpsc::Receiver<String>,
-}
-
-impl Agent {
-    fn start(server: &str, state_dir: &std::path::Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(bin_path("luach-agent"))
-            .args([
-                "run",
-                "--server",
-                server,
-                "--heartbeat-secs",
-                "2",
-                "--metrics-secs",
-                "2",
-            ])
-            .arg("--state-dir")
-            .arg(state_dir)
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .env_remove("LUACH_ENROLMENT_TOKEN")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .must();
-        let stdout = child.stdout.take().must();
-        let (tx, lines) = std_mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, lines }
-    }
-
-    /// The first stdout line starting with `prefix`, without it.
-    async fn line_after(&self, prefix: &str) -> String {
-        wait_for(
-            &format!("the agent to print {prefix:?}"),
-            Duration::from_secs(30),
-            || {
-                let found = self
-                    .lines
-                    .try_iter()
-                    .find_map(|l| l.strip_prefix(prefix).map(str::to_owned));
-                async move { found }
-            },
-        )
-        .await
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// (a) A real agent shows a claim code; a tenant admin claims it; the agent fetches its

@@ -21,7 +21,7 @@ const COLUMNS: [&str; 6] = [
 fn allowed(access: Access, who: &str) -> bool {
     match (who, access) {
         (_, Access::Public) => true,
-        ("anonymous", _) => false,
+        ("anonymous", _) | (_, Access::Device) => false,
         ("super_admin", Access::Allowed(p)) => !p.is_tenant_permission() && Role::SuperAdmin.permissions().contains(p),
         (role, access) => access.allows_role(Role::parse(role).must()),
     }
@@ -140,7 +140,12 @@ async fn every_route_enforces_the_matrix_live() {
                 ));
             }
             if !permitted {
-                let expected = if *who == "anonymous" { 401 } else { 403 };
+                // Device routes take no user credentials at all.
+                let expected = if *who == "anonymous" || route.access == Access::Device {
+                    401
+                } else {
+                    403
+                };
                 if status != expected {
                     violations.push(format!(
                         "{who:<12} {} {}: {status}, expected {expected}",

@@ -1,7 +1,13 @@
-//! `GET /api/v1/devices/{id}/bundle`: a screen's content bundle, with conditional requests.
+//! Content bundles over HTTP, with conditional requests.
 //!
-//! The body is the bundle's exact bytes (not wrapped in `{"data": …}`), so its SHA-256 can be
-//! checked by the receiver; the `ETag` is that hash. `If-None-Match` with the current hash
+//! - `GET /api/v1/agent/bundle`: a screen fetches its own bundle with the device token from
+//!   its last bundle notice (header `x-luach-device-token`).
+//! - `GET /api/v1/devices/{id}/bundle`: a tenant user reads a screen's bundle.
+//! - `GET /api/v1/devices/{id}/preview?date=`: what that screen shows on a date, computed
+//!   from its bundle exactly as the agent computes it offline.
+//!
+//! Bundle bodies are the bundle's exact bytes (not wrapped in `{"data": …}`), so the receiver
+//! can check their SHA-256; the `ETag` is that hash. `If-None-Match` with the current hash
 //! answers 304 without a body.
 
 use axum::body::Body;
@@ -9,12 +15,20 @@ use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
+use axum::{Extension, Json};
+use chrono::{NaiveDate, Utc};
 use luach_schemas::DeviceId;
+use serde::Deserialize;
+use serde_json::Value;
 
+use super::devices::{DataBody, data};
+use super::extract::ValidQuery;
 use super::tenant::Scope;
-use crate::error::ApiError;
+use crate::auth::DevicePrincipal;
+use crate::bundle::{Built, TenantContent};
+use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
+use crate::store::{Device, TenantScope};
 
 /// Header carrying the bundle's hex SHA-256 (also the `ETag`, quoted).
 pub const SHA256_HEADER: &str = "x-luach-bundle-sha256";
@@ -29,29 +43,25 @@ fn matches(headers: &HeaderMap, sha256: &str) -> bool {
         .any(|tag| tag == sha256 || tag == "*")
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    Scope(scope): Scope,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let id = DeviceId::parse(&id).map_err(|_| ApiError::not_found("device"))?;
-    let device = state
+async fn device(state: &AppState, scope: &TenantScope, id: &DeviceId) -> Result<Device, ApiError> {
+    state
         .store
-        .get(&scope, &id)
+        .get(scope, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("device"))?;
-    let today = Utc::now().date_naive();
-    let bundle = state
-        .metrics
-        .time_store(
-            "bundle.build",
-            crate::bundle::build(state.store.as_ref(), &scope, &device, today),
-        )
-        .await?;
+        .ok_or_else(|| ApiError::not_found("device"))
+}
+
+async fn build(state: &AppState, scope: &TenantScope, device: &Device) -> Result<Built, ApiError> {
+    let content = TenantContent::load(state.store.as_ref(), scope, Utc::now().date_naive());
+    let content = state.metrics.time_store("bundle.load", content).await?;
+    Ok(content.build_for(device))
+}
+
+/// The bundle as a conditional response.
+fn serve(bundle: Built, headers: &HeaderMap) -> Result<Response, ApiError> {
     let etag = HeaderValue::from_str(&format!("\"{}\"", bundle.sha256)).map_err(|e| ApiError::internal(&e))?;
     let sha = HeaderValue::from_str(&bundle.sha256).map_err(|e| ApiError::internal(&e))?;
-    let mut response = if matches(&headers, &bundle.sha256) {
+    let mut response = if matches(headers, &bundle.sha256) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let mut r = Response::new(Body::from(bundle.bytes));
@@ -64,4 +74,60 @@ pub async fn get(
     h.insert(SHA256_HEADER, sha);
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)
+}
+
+fn parse_id(id: &str) -> Result<DeviceId, ApiError> {
+    DeviceId::parse(id).map_err(|_| ApiError::not_found("device"))
+}
+
+/// `GET /devices/{id}/bundle`.
+pub async fn get(
+    State(state): State<AppState>,
+    Scope(scope): Scope,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let device = device(&state, &scope, &parse_id(&id)?).await?;
+    serve(build(&state, &scope, &device).await?, &headers)
+}
+
+/// `GET /agent/bundle`: the calling screen's own bundle.
+pub async fn own(
+    State(state): State<AppState>,
+    Extension(caller): Extension<DevicePrincipal>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let scope = caller.scope();
+    let device = device(&state, &scope, &caller.device).await?;
+    serve(build(&state, &scope, &device).await?, &headers)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewQuery {
+    /// Civil date, YYYY-MM-DD; default: today at the screen's synagogue.
+    date: Option<NaiveDate>,
+}
+
+/// `GET /devices/{id}/preview?date=`: the screen's day, from its bundle.
+pub async fn preview(
+    State(state): State<AppState>,
+    Scope(scope): Scope,
+    Path(id): Path<String>,
+    ValidQuery(q): ValidQuery<PreviewQuery>,
+) -> Result<Json<DataBody<Value>>, ApiError> {
+    let device = device(&state, &scope, &parse_id(&id)?).await?;
+    let content = TenantContent::load(state.store.as_ref(), &scope, Utc::now().date_naive());
+    let content = state.metrics.time_store("bundle.load", content).await?;
+    let bundle = content.bundle_for(&device);
+    let date = q.date.unwrap_or_else(|| bundle.today(Utc::now()));
+    match bundle.screen_day(date) {
+        Ok(day) => Ok(data(day)),
+        Err(luach_content::Error::NoSynagogue) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_synagogue",
+            "no synagogue profile is assigned to this screen".to_owned(),
+        )),
+        Err(e) => Err(ApiError::invalid_query(vec![FieldError::new("date", e.to_string())])),
+    }
 }

@@ -3,8 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::{Duration, NaiveDate, Utc};
-use luach_calendar::{HebrewDate, yahrzeit};
-use serde::{Deserialize, Serialize};
+use luach_calendar::HebrewDate;
+use luach_content::day::{Yahrzeit, yahrzeits_between};
+use serde::Deserialize;
 
 use super::devices::{DataBody, data};
 use super::documents::{ApiDocument, MAX_PAGE};
@@ -59,20 +60,6 @@ pub struct YahrzeitQuery {
     days: Option<i64>,
 }
 
-/// One coming yahrzeit.
-#[derive(Debug, Serialize)]
-pub struct Yahrzeit {
-    memorial_id: String,
-    name: String,
-    family: String,
-    /// The Hebrew anniversary (year, month name as hebcal spells it, day).
-    hebrew_date: serde_json::Value,
-    /// The civil day of the anniversary; it begins at nightfall the evening before.
-    date: NaiveDate,
-    /// Years since the passing.
-    years: i32,
-}
-
 /// `/api/v1/memorials/yahrzeits?from=&days=`: anniversaries in the window, by date.
 pub async fn yahrzeits(
     State(state): State<AppState>,
@@ -88,10 +75,6 @@ pub async fn yahrzeits(
         )]));
     }
     let until = from + Duration::days(days);
-    let bad_date = |e: luach_calendar::Error| ApiError::invalid_query(vec![FieldError::new("from", e.to_string())]);
-    let first_year = HebrewDate::from_civil(from).map_err(bad_date)?.year();
-    let last_year = HebrewDate::from_civil(until).map_err(bad_date)?.year();
-
     let mut plaques = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -107,28 +90,7 @@ pub async fn yahrzeits(
         }
     }
 
-    let mut out = Vec::new();
-    for m in plaques {
-        let Ok(death) = m.input.passed.hebrew() else { continue };
-        for year in first_year..=last_year {
-            let Ok(Some(anniversary)) = yahrzeit(death, year) else {
-                continue;
-            };
-            let Ok(date) = anniversary.to_civil() else { continue };
-            if date >= from && date < until {
-                out.push(Yahrzeit {
-                    memorial_id: m.id.clone(),
-                    name: m.input.name.clone(),
-                    family: m.input.family.clone(),
-                    hebrew_date: serde_json::json!({
-                        "year": anniversary.year(), "month": anniversary.month_name(), "day": anniversary.day(),
-                    }),
-                    date,
-                    years: year - death.year(),
-                });
-            }
-        }
-    }
-    out.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.name.cmp(&b.name)));
+    let out = yahrzeits_between(plaques.iter().map(|m| (m.id.as_str(), &m.input)), from, until)
+        .map_err(|e| ApiError::invalid_query(vec![FieldError::new("from", e.to_string())]))?;
     Ok(data(out))
 }

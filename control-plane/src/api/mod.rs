@@ -42,7 +42,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Every API route with its access rule (paths relative to `/api/v1`).
 pub fn routes() -> Routes {
     use crate::auth::Permission::*;
-    use Access::{Allowed, Authenticated, OwnAccount, Public};
+    use Access::{Allowed, Authenticated, Device, OwnAccount, Public};
     type A = crate::store::AnnouncementInput;
     type M = crate::store::MemorialInput;
     type L = crate::store::AliyotInput;
@@ -74,6 +74,7 @@ pub fn routes() -> Routes {
         // Devices.
         .get("/openapi.json", Public, openapi::serve)
         .get("/agent/bootstrap", Public, ops::bootstrap)
+        .get("/agent/bundle", Device, bundle::own)
         .get("/devices", Allowed(DevicesRead), devices::list)
         .post("/devices", Allowed(DevicesWrite), devices::create)
         .get("/devices/{id}", Allowed(DevicesRead), devices::get)
@@ -100,6 +101,7 @@ pub fn routes() -> Routes {
             announcements::showing,
         )
         .get("/devices/{id}/bundle", Allowed(ContentRead), bundle::get)
+        .get("/devices/{id}/preview", Allowed(ContentRead), bundle::preview)
         // Content.
         .documents::<A>("/announcements", "/announcements/{id}")
         .documents::<M>("/memorials", "/memorials/{id}")

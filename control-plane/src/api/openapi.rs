@@ -58,20 +58,30 @@ fn operation(route: &RouteSpec) -> Value {
         _ => "200",
     };
     let mut responses = Map::new();
+    let bundle = route.path.ends_with("/bundle");
     responses.insert(
         success.into(),
         if success == "204" {
             json!({"description": "done"})
+        } else if bundle {
+            json!({"description": "the bundle's exact bytes (ETag and x-luach-bundle-sha256: their SHA-256)",
+                   "content": {"application/json": {"schema": {"type": "object"}}}})
         } else {
             json!({"description": "success", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Data"}}}})
         },
     );
-    let mut errors: Vec<&str> = vec!["400", "404", "422", "429"];
+    if bundle {
+        responses.insert(
+            "304".into(),
+            json!({"description": "not modified (If-None-Match names the current hash)"}),
+        );
+    }
+    let mut errors: Vec<&str> = vec!["400", "404", "409", "422", "429"];
     if route.access != Access::Public {
         errors.extend(["401", "403"]);
     }
     if matches!(method, "POST" | "PUT" | "PATCH") {
-        errors.extend(["409", "413", "415"]);
+        errors.extend(["413", "415"]);
     }
     for code in errors {
         responses.insert(code.into(), json!({"$ref": "#/components/responses/Error"}));
@@ -82,7 +92,11 @@ fn operation(route: &RouteSpec) -> Value {
         "x-luach-access": route.access.label(),
         "parameters": parameters,
         "responses": responses,
-        "security": if route.access == Access::Public { json!([]) } else { json!([{"bearer": []}]) },
+        "security": match route.access {
+            Access::Public => json!([]),
+            Access::Device => json!([{"device": []}]),
+            _ => json!([{"bearer": []}]),
+        },
     });
     if matches!(method, "POST" | "PUT" | "PATCH") {
         op["requestBody"] = json!({
@@ -122,7 +136,9 @@ pub fn document(routes: &[RouteSpec]) -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                "description": "An access token (JWT) from /api/v1/auth/login, or a personal access token (lp_…)"}},
+                "description": "An access token (JWT) from /api/v1/auth/login, or a personal access token (lp_…)"},
+                "device": {"type": "apiKey", "in": "header", "name": "x-luach-device-token",
+                "description": "A screen's device token, from its last bundle notice over MQTT"}},
             "schemas": {
                 "Data": {"type": "object", "required": ["data"], "properties": {"data": {}}},
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {

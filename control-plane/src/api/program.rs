@@ -1,16 +1,15 @@
 //! Validation of the programme documents (aliyot, shiurim, timers) served by the generic
-//! document handlers, and what they come to on one day (used by the synagogue preview).
+//! document handlers. What they come to on one day is `luach_content::day`.
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-use luach_calendar::{DayInfo, RuleSet};
-use serde_json::{Value, json};
+use chrono::{Datelike, NaiveDate};
+use luach_calendar::RuleSet;
 
 use super::announcements::check_targets;
 use super::documents::ApiDocument;
 use crate::error::{ApiError, FieldError, check_text};
-use crate::store::{AliyotInput, HonourKind, ShiurInput, Stored, TimerInput, TimerTarget};
+use crate::store::{AliyotInput, HonourKind, ShiurInput, TimerInput, TimerTarget};
 
 /// Most honours recorded for one reading.
 pub const MAX_HONOURS: usize = 30;
@@ -102,47 +101,4 @@ impl ApiDocument for TimerInput {
         check_targets(&mut errors, &self.targets);
         done(errors)
     }
-}
-
-/// The shiurim that take place on `day`, with their times.
-pub fn shiurim_on(day: &DayInfo, shiurim: &[Stored<ShiurInput>]) -> Vec<Value> {
-    let mut out = Vec::new();
-    for s in shiurim {
-        let rules = RuleSet {
-            rules: vec![s.input.schedule.clone()],
-            overrides: Vec::new(),
-        };
-        for t in rules.evaluate(day) {
-            out.push(json!({
-                "id": s.id, "title": t.name, "teacher": s.input.teacher, "location": s.input.location,
-                "time": t.time.ok().map(|at| day.local_iso(at)),
-            }));
-        }
-    }
-    out
-}
-
-/// Timers of `day`: their target instant and when the countdown appears. `prayers` are the
-/// day's evaluated prayer times by name. A target that does not occur that day is omitted.
-pub fn timers_on(
-    day: &DayInfo,
-    prayers: &[(String, Option<DateTime<Utc>>)],
-    timers: &[Stored<TimerInput>],
-) -> Vec<Value> {
-    let mut out = Vec::new();
-    for timer in timers {
-        let target = match &timer.input.target {
-            TimerTarget::Zman(z) => day.get(*z).ok(),
-            TimerTarget::Prayer(name) => prayers.iter().find(|(n, _)| n == name).and_then(|(_, t)| *t),
-            TimerTarget::At(at) => Some(*at).filter(|at| day.location().local_date(*at) == day.date),
-        };
-        let Some(target) = target else { continue };
-        let shows_from = target - Duration::minutes(i64::from(timer.input.show_before_minutes));
-        out.push(json!({
-            "id": timer.id, "label_he": timer.input.label_he, "label_en": timer.input.label_en,
-            "target": day.local_iso(target), "shows_from": day.local_iso(shows_from),
-            "targets": timer.input.targets,
-        }));
-    }
-    out
 }

@@ -15,7 +15,7 @@ use axum::routing::MethodFilter;
 
 use super::tenant::tenant_required;
 use crate::audit::{Actor, with_actor};
-use crate::auth::{ActAs, Permission, Principal, Role};
+use crate::auth::{ActAs, DevicePrincipal, Permission, Principal, Role};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -35,6 +35,8 @@ pub enum Access {
     OwnAccount,
     /// Callers whose effective role grants the permission.
     Allowed(Permission),
+    /// A screen with its device token (header `x-luach-device-token`); never a user.
+    Device,
 }
 
 impl Access {
@@ -44,6 +46,7 @@ impl Access {
             Self::Authenticated => "authenticated",
             Self::OwnAccount => "own-account",
             Self::Allowed(p) => p.as_str(),
+            Self::Device => "device",
         }
     }
 
@@ -52,6 +55,7 @@ impl Access {
         match self {
             Self::Public | Self::Authenticated | Self::OwnAccount => true,
             Self::Allowed(p) => role.permissions().contains(p),
+            Self::Device => false,
         }
     }
 }
@@ -127,6 +131,15 @@ async fn authorize(access: Access, req: Request, next: Next) -> Response {
         return next.run(req).await;
     }
     let failure = req.extensions().get::<AuthFailure>().map(|f| f.0.clone());
+    if access == Access::Device {
+        return if req.extensions().get::<DevicePrincipal>().is_some() {
+            next.run(req).await
+        } else {
+            failure
+                .unwrap_or_else(|| ApiError::unauthorized("a device token is required"))
+                .into_response()
+        };
+    }
     let Some(principal) = req.extensions().get::<Principal>() else {
         return failure
             .unwrap_or_else(|| ApiError::unauthorized("valid credentials are required"))
@@ -134,6 +147,7 @@ async fn authorize(access: Access, req: Request, next: Next) -> Response {
     };
     let verdict = match access {
         Access::Public | Access::Authenticated => Ok(()),
+        Access::Device => Err(ApiError::unauthorized("a device token is required")),
         Access::OwnAccount if principal.acting_as.is_some() => Err(ApiError::forbidden(
             "credentials cannot be changed while acting inside a tenant",
         )),
@@ -142,18 +156,55 @@ async fn authorize(access: Access, req: Request, next: Next) -> Response {
         Access::Allowed(p) if principal.may(p) => Ok(()),
         Access::Allowed(_) => Err(ApiError::forbidden("your role does not allow this")),
     };
-    match verdict {
-        Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
+    if let Err(e) = verdict {
+        return e.into_response();
     }
+    let changes_screens = matches!(
+        access,
+        Access::Allowed(Permission::ContentWrite | Permission::DevicesWrite)
+    ) && req.method() != Method::GET;
+    let tenant = principal.tenant.clone();
+    let mut response = next.run(req).await;
+    if changes_screens
+        && response.status().is_success()
+        && let Some(tenant) = tenant
+    {
+        response.extensions_mut().insert(ScreensChanged(tenant));
+    }
+    response
 }
+
+/// Marks a response to a successful write that may change what a tenant's screens show; the
+/// authentication layer passes it on to the bundle notifier.
+#[derive(Debug, Clone)]
+struct ScreensChanged(luach_schemas::TenantId);
 
 /// Why the bearer credentials were refused (answered only by routes that need them).
 #[derive(Debug, Clone)]
 struct AuthFailure(ApiError);
 
-/// Resolves `Authorization: Bearer …` (and the act-as headers) into a [`Principal`].
+/// Header carrying a screen's device token.
+pub const DEVICE_TOKEN_HEADER: &str = "x-luach-device-token";
+
+/// Resolves `Authorization: Bearer …` (and the act-as headers) into a [`Principal`], or a
+/// device token into a [`DevicePrincipal`].
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let device_token = req
+        .headers()
+        .get(DEVICE_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|t| t.trim().to_owned());
+    if let Some(token) = device_token {
+        match state.auth.authenticate_device(&token).await {
+            Ok(device) => {
+                req.extensions_mut().insert(device);
+            }
+            Err(e) => {
+                req.extensions_mut().insert(AuthFailure(ApiError::from(e)));
+            }
+        }
+        return next.run(req).await;
+    }
     let bearer = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
@@ -196,7 +247,11 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 };
                 req.extensions_mut().insert(principal);
                 // Every change this request makes is recorded as the caller's.
-                return with_actor(actor, next.run(req)).await;
+                let response = with_actor(actor, next.run(req)).await;
+                if let Some(ScreensChanged(tenant)) = response.extensions().get::<ScreensChanged>() {
+                    state.bundles.tenant_changed(tenant.clone());
+                }
+                return response;
             }
             Err(e) => {
                 req.extensions_mut().insert(AuthFailure(e));

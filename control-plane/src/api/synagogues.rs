@@ -5,7 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{NaiveDate, Utc};
-use luach_calendar::{DayInfo, DayOptions, Havdalah, Location, ZmanimOptions};
+use luach_calendar::{DayInfo, Havdalah, Location};
+use luach_content::day::{self, day_options, schedule_of};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -177,39 +178,9 @@ pub struct PreviewQuery {
     date: Option<NaiveDate>,
 }
 
-/// The computed day: Hebrew date, holidays, parsha, zmanim, and the prayer times the rules
-/// give, in the synagogue's local time.
-fn day_options(p: &SynagogueProfile) -> DayOptions {
-    DayOptions {
-        israel: p.israel,
-        zmanim: ZmanimOptions {
-            use_elevation: p.use_elevation,
-            candle_lighting_minutes: p.candle_lighting_minutes,
-            havdalah: p.havdalah,
-        },
-    }
-}
-
 fn compute_day(p: &SynagogueProfile, location: &Location, date: NaiveDate) -> Result<DayInfo, ApiError> {
-    DayInfo::compute(location, date, &day_options(p))
+    day::compute_day(p, location, date)
         .map_err(|e| ApiError::invalid_query(vec![FieldError::new("date", e.to_string())]))
-}
-
-/// Prayer times by name (`None`: the zman a rule needs does not occur that day).
-pub type PrayerTimes = Vec<(String, Option<chrono::DateTime<Utc>>)>;
-
-/// The day's prayer times as shown (JSON) and as instants by name.
-fn schedule_of(p: &SynagogueProfile, day: &DayInfo) -> (Vec<Value>, PrayerTimes) {
-    let evaluated = p.schedule.evaluate(day);
-    let prayers = evaluated.iter().map(|t| (t.name.clone(), t.time.ok())).collect();
-    let shown = evaluated
-        .into_iter()
-        .map(|t| match t.time {
-            Ok(at) => json!({"name": t.name, "time": day.local_iso(at), "rule": t.rule}),
-            Err(why) => json!({"name": t.name, "time": null, "rule": t.rule, "unavailable": format!("{why:?}")}),
-        })
-        .collect();
-    (shown, prayers)
 }
 
 /// Longest window of the holiday-times page, in days.
@@ -287,6 +258,8 @@ async fn all_of<T: crate::store::Document>(
     Ok(state.store.list_typed::<T>(&scope.0, limit, None).await?)
 }
 
+/// The synagogue's day (see [`luach_content::day::synagogue_day`]): times, prayer times, and
+/// the day's honours, lessons and timers.
 pub async fn preview(
     State(state): State<AppState>,
     scope: Scope,
@@ -298,24 +271,26 @@ pub async fn preview(
     let p = &synagogue.profile;
     let location = check_profile(p)?;
     let date = q.date.unwrap_or_else(|| location.local_date(Utc::now()));
-    let day = compute_day(p, &location, date)?;
-    let (schedule, prayers) = schedule_of(p, &day);
-    // The programme of the day: this synagogue's (or the tenant-wide) honours, lessons, timers.
     let limit = super::documents::MAX_PAGE;
-    let aliyot: Vec<_> = all_of::<crate::store::AliyotInput>(&state, &scope, limit)
-        .await?
+    let aliyot = items(all_of::<crate::store::AliyotInput>(&state, &scope, limit).await?);
+    let shiurim = items(all_of::<crate::store::ShiurInput>(&state, &scope, limit).await?);
+    let timers = items(all_of::<crate::store::TimerInput>(&state, &scope, limit).await?);
+    let programme = day::Programme {
+        aliyot: &aliyot,
+        shiurim: &shiurim,
+        timers: &timers,
+    };
+    let (_, value) = day::synagogue_day(synagogue.id.as_str(), p, date, programme)
+        .map_err(|e| ApiError::invalid_query(vec![FieldError::new("date", e.to_string())]))?;
+    Ok(data(value))
+}
+
+fn items<T>(stored: Vec<crate::store::Stored<T>>) -> Vec<luach_content::Item<T>> {
+    stored
         .into_iter()
-        .filter(|a| a.input.date == date && a.input.synagogue.as_deref().is_none_or(|s| s == synagogue.id.as_str()))
-        .collect();
-    let shiurim = all_of::<crate::store::ShiurInput>(&state, &scope, limit).await?;
-    let timers = all_of::<crate::store::TimerInput>(&state, &scope, limit).await?;
-    Ok(data(json!({
-        "synagogue": synagogue.id,
-        "day": day.to_json(),
-        "schedule": schedule,
-        "aliyot": aliyot,
-        "shiurim": super::program::shiurim_on(&day, &shiurim),
-        "timers": super::program::timers_on(&day, &prayers, &timers),
-        "display": p.display,
-    })))
+        .map(|s| luach_content::Item {
+            id: s.id,
+            input: s.input,
+        })
+        .collect()
 }

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 const ISSUER: &str = "luach";
 const AUDIENCE: &str = "luach-api";
+/// Audience of device tokens: never accepted as a user's access token, and the other way round.
+const DEVICE_AUDIENCE: &str = "luach-device";
 
 /// Claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +23,20 @@ pub struct Claims {
     pub sub: String,
     /// Login session (refresh family).
     pub sid: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// Claims of a device token: lets one screen fetch its own content bundle. Sent to the screen
+/// over its mutual-TLS MQTT session, which only that screen can read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceClaims {
+    pub iss: String,
+    pub aud: String,
+    /// Device id.
+    pub sub: String,
+    /// The device's tenant.
+    pub tid: String,
     pub iat: i64,
     pub exp: i64,
 }
@@ -62,18 +78,46 @@ impl Keys {
 
     /// Verifies signature, algorithm, issuer, audience and expiry (at `now`, no leeway).
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Option<Claims> {
+        let claims: Claims = self.decode(token, AUDIENCE)?;
+        fresh(claims.iat, claims.exp, now).then_some(claims)
+    }
+
+    /// Signs a device token for `device` of `tenant`, valid until `exp`.
+    pub fn issue_device(&self, device: &str, tenant: &str, now: DateTime<Utc>, exp: DateTime<Utc>) -> String {
+        let claims = DeviceClaims {
+            iss: ISSUER.into(),
+            aud: DEVICE_AUDIENCE.into(),
+            sub: device.into(),
+            tid: tenant.into(),
+            iat: now.timestamp(),
+            exp: exp.timestamp(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
+    }
+
+    /// [`Keys::verify`] for device tokens.
+    pub fn verify_device(&self, token: &str, now: DateTime<Utc>) -> Option<DeviceClaims> {
+        let claims: DeviceClaims = self.decode(token, DEVICE_AUDIENCE)?;
+        fresh(claims.iat, claims.exp, now).then_some(claims)
+    }
+
+    fn decode<C: serde::de::DeserializeOwned>(&self, token: &str, audience: &str) -> Option<C> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
-        validation.set_audience(&[AUDIENCE]);
+        validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        // Expiry is checked below against the injectable clock, not the system clock.
+        // Expiry is checked by `fresh` against the injectable clock, not the system clock.
         validation.validate_exp = false;
         validation.leeway = 0;
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .ok()?
-            .claims;
-        (claims.exp > now.timestamp() && claims.iat <= now.timestamp() + 60).then_some(claims)
+        jsonwebtoken::decode::<C>(token, &self.decoding, &validation)
+            .ok()
+            .map(|d| d.claims)
     }
+}
+
+/// Not expired at `now`, and not issued in the future (beyond a minute of clock skew).
+fn fresh(iat: i64, exp: i64, now: DateTime<Utc>) -> bool {
+    exp > now.timestamp() && iat <= now.timestamp() + 60
 }
 
 #[cfg(test)]
@@ -94,5 +138,18 @@ mod tests {
                 .verify(&token, now)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn device_and_user_tokens_are_not_interchangeable() {
+        let keys = Keys::new(b"0123456789abcdef0123456789abcdef");
+        let now = Utc::now();
+        let device = keys.issue_device("lobby1", "t1", now, now + Duration::hours(1));
+        let claims = keys.verify_device(&device, now).expect("valid");
+        assert_eq!((claims.sub.as_str(), claims.tid.as_str()), ("lobby1", "t1"));
+        assert!(keys.verify(&device, now).is_none());
+        let user = keys.issue("u1", "s1", now, now + Duration::minutes(15));
+        assert!(keys.verify_device(&user, now).is_none());
+        assert!(keys.verify_device(&device, now + Duration::hours(2)).is_none());
     }
 }

@@ -22,7 +22,7 @@ use secrecy::ExposeSecret;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use role::{Permission, Permissions, Role};
-pub use service::{ActAs, AuthError, AuthService, Credential, NewUser, Principal};
+pub use service::{ActAs, AuthError, AuthService, Credential, DEVICE_TOKEN_TTL, DevicePrincipal, NewUser, Principal};
 
 use crate::config::Config;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use luach_schemas::TenantId;
+use luach_schemas::{DeviceId, TenantId};
 use serde::Serialize;
 use totp_rs::{Algorithm, TOTP};
 
@@ -18,6 +18,10 @@ use super::{password, secret};
 use crate::config::AuthConfig;
 use crate::error::{ApiError, FieldError};
 use crate::store::{DynStore, Revoke, StoreError, TenantScope, TokenKind, TokenRecord, User};
+
+/// How long a device token is accepted. A screen gets a fresh one with every bundle notice
+/// (on each connection and each change of its content).
+pub const DEVICE_TOKEN_TTL: chrono::Duration = chrono::Duration::hours(24);
 
 /// How the caller proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +51,20 @@ pub struct Principal {
     pub permissions: Permissions,
     /// Set when a super admin acts inside a tenant.
     pub acting_as: Option<ActAs>,
+}
+
+/// A screen authenticated by its device token (see [`AuthService::device_token`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevicePrincipal {
+    pub device: DeviceId,
+    pub tenant: TenantId,
+}
+
+impl DevicePrincipal {
+    /// The screen's own tenant.
+    pub fn scope(&self) -> TenantScope {
+        TenantScope::trusted(self.tenant.clone())
+    }
 }
 
 impl Principal {
@@ -208,6 +226,28 @@ impl AuthService {
 
     pub fn config(&self) -> &AuthConfig {
         &self.config
+    }
+
+    /// A token that lets `device` fetch its own content, and when it expires.
+    pub fn device_token(&self, device: &DeviceId, tenant: &TenantId) -> (String, DateTime<Utc>) {
+        let now = self.clock.now();
+        let exp = now + DEVICE_TOKEN_TTL;
+        (self.keys.issue_device(device.as_str(), tenant.as_str(), now, exp), exp)
+    }
+
+    /// Checks a device token, and that the device still exists in its tenant with an
+    /// unrevoked certificate.
+    pub async fn authenticate_device(&self, token: &str) -> AuthResult<DevicePrincipal> {
+        let claims = self
+            .keys
+            .verify_device(token, self.clock.now())
+            .ok_or(AuthError::Unauthorized)?;
+        let device = DeviceId::parse(&claims.sub).map_err(|_| AuthError::Unauthorized)?;
+        let tenant = TenantId::parse(&claims.tid).map_err(|_| AuthError::Unauthorized)?;
+        match self.store.tenants_of(std::slice::from_ref(&device)).await?.get(&device) {
+            Some(t) if *t == tenant => Ok(DevicePrincipal { device, tenant }),
+            _ => Err(AuthError::Unauthorized),
+        }
     }
 
     /// Creates a user after checking the fields (email form, password policy, tenant role).

@@ -52,6 +52,8 @@ pub struct Writer {
     pub auto_register: bool,
     pub batch_max: usize,
     pub sweep_every: Duration,
+    /// Told of every hello, so a connecting screen learns its bundle version.
+    pub bundles: Option<crate::bundle::BundleNotifier>,
     unknown: HashMap<DeviceId, Instant>,
 }
 
@@ -80,6 +82,7 @@ impl Writer {
             batch_max: DEFAULT_BATCH_MAX,
             // Check often enough that a silent device is noticed within ~1/4 of the timeout.
             sweep_every: (offline_after / 4).max(Duration::from_millis(500)),
+            bundles: None,
             unknown: HashMap::new(),
         }
     }
@@ -145,6 +148,9 @@ impl Writer {
                             continue;
                         }
                     };
+                    if let (Some(bundles), UpMessage::Hello(_)) = (&self.bundles, &message) {
+                        bundles.device_connected(tenant.clone(), device.clone());
+                    }
                     let (obs, ack) = observation(message);
                     if let Some(ack) = ack {
                         self.commands.acknowledge(&device, ack);

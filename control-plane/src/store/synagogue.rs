@@ -1,9 +1,9 @@
-//! Synagogue profiles: where a congregation is, how it counts its times, and its prayer
-//! schedule rules. Stored whole (one document per synagogue), validated at the API.
+//! Synagogue profiles (the type is [`luach_content::SynagogueProfile`]): one document per
+//! synagogue, validated at the API.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use luach_calendar::{Havdalah, RuleSet, Zman};
+pub use luach_content::{DailyContent, DisplayPreferences, Language, Nusach, SynagogueProfile};
 use luach_schemas::TenantId;
 use serde::{Deserialize, Serialize};
 
@@ -11,129 +11,6 @@ use super::{DocKind, DocRepo, Document, StoreError, StoreResult, Stored, TenantS
 
 /// A synagogue's id within its tenant: 1–64 lower-case letters, digits and '-'.
 pub type SynagogueId = TenantId;
-
-/// Prayer rite, which decides some texts and customs on the screens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Nusach {
-    Ashkenaz,
-    Sefard,
-    EdotHamizrach,
-    Chabad,
-    Other,
-}
-
-/// Language of the screens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Language {
-    He,
-    En,
-}
-
-/// Everything a gabbai sets about the synagogue (the API's request and response body).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SynagogueProfile {
-    pub name: String,
-    #[serde(default)]
-    pub address: String,
-    pub latitude: f64,
-    pub longitude: f64,
-    #[serde(default)]
-    pub elevation_m: f64,
-    /// IANA time zone, e.g. `Asia/Jerusalem`.
-    pub timezone: String,
-    /// Israeli holiday and Torah-reading schedule.
-    #[serde(default)]
-    pub israel: bool,
-    pub nusach: Nusach,
-    pub language: Language,
-    /// Minutes before sunset (18 by default; 40 in Jerusalem).
-    #[serde(default = "default_candle_minutes")]
-    pub candle_lighting_minutes: u32,
-    #[serde(default = "default_havdalah")]
-    pub havdalah: Havdalah,
-    /// Elevation-adjusted sunrise and sunset for every zman.
-    #[serde(default)]
-    pub use_elevation: bool,
-    /// Prayer times as rules (fixed or relative to zmanim, rounded, clamped) with overrides.
-    #[serde(default)]
-    pub schedule: RuleSet,
-    /// What the screens show and how.
-    #[serde(default)]
-    pub display: DisplayPreferences,
-    /// The screens that show this synagogue (by id or tag); empty: every screen of the tenant.
-    /// A screen matched by several synagogues shows the first by id.
-    #[serde(default)]
-    pub screens: super::Targets,
-}
-
-/// Daily content a screen can show beside the times.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DailyContent {
-    HebrewDate,
-    Parsha,
-    Holidays,
-    DafYomi,
-    Omer,
-    Announcements,
-    Yahrzeits,
-    Aliyot,
-    Shiurim,
-    Timers,
-}
-
-/// A gabbai's choices for the screens.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DisplayPreferences {
-    /// Daily content, in the order shown.
-    pub daily: Vec<DailyContent>,
-    /// Zmanim in the times panel, in order (keys as in `luach-agent zmanim --json`).
-    pub zmanim: Vec<Zman>,
-    /// Seconds each rotating page stays on screen (5–300).
-    pub page_seconds: u32,
-    /// The Hebrew date turns at nightfall (tzeit) instead of midnight.
-    pub hebrew_date_at_nightfall: bool,
-}
-
-impl Default for DisplayPreferences {
-    fn default() -> Self {
-        Self {
-            daily: vec![
-                DailyContent::HebrewDate,
-                DailyContent::Parsha,
-                DailyContent::Holidays,
-                DailyContent::Omer,
-                DailyContent::Announcements,
-                DailyContent::Timers,
-            ],
-            zmanim: vec![
-                Zman::Alot16_1,
-                Zman::Sunrise,
-                Zman::SofZmanShmaGra,
-                Zman::SofZmanTefilaGra,
-                Zman::Chatzot,
-                Zman::MinchaGedola,
-                Zman::PlagHamincha,
-                Zman::Sunset,
-                Zman::Tzeit8_5,
-            ],
-            page_seconds: 15,
-            hebrew_date_at_nightfall: true,
-        }
-    }
-}
-
-fn default_candle_minutes() -> u32 {
-    18
-}
-
-fn default_havdalah() -> Havdalah {
-    Havdalah::Degrees(8.5)
-}
 
 /// A stored synagogue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,221 @@
+//! What a synagogue's screens show on one civil day: the computed day (Hebrew date, holidays,
+//! zmanim), the prayer times its rules give, and the programme (honours, shiurim, timers,
+//! announcements, yahrzeits). The control plane's previews and the agent's offline view are
+//! this one computation, so they cannot disagree.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use luach_calendar::{DayInfo, DayOptions, HebrewDate, Location, RuleSet, ZmanimOptions, yahrzeit};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::model::{
+    AliyotInput, AnnouncementInput, MemorialInput, ShiurInput, SynagogueProfile, TimerInput, TimerTarget,
+};
+use crate::{Error, Item};
+
+/// Days ahead (from the shown day) whose yahrzeits a screen lists.
+pub const YAHRZEIT_DAYS: i64 = 7;
+
+/// The calendar options a profile asks for.
+pub fn day_options(p: &SynagogueProfile) -> DayOptions {
+    DayOptions {
+        israel: p.israel,
+        zmanim: ZmanimOptions {
+            use_elevation: p.use_elevation,
+            candle_lighting_minutes: p.candle_lighting_minutes,
+            havdalah: p.havdalah,
+        },
+    }
+}
+
+/// Where the synagogue is, as the calendar needs it.
+pub fn location(p: &SynagogueProfile) -> Result<Location, Error> {
+    Ok(Location::new(p.latitude, p.longitude, p.elevation_m, &p.timezone)?)
+}
+
+/// The computed civil day at the synagogue.
+pub fn compute_day(p: &SynagogueProfile, location: &Location, date: NaiveDate) -> Result<DayInfo, Error> {
+    Ok(DayInfo::compute(location, date, &day_options(p))?)
+}
+
+/// Prayer times by name (`None`: the zman a rule needs does not occur that day).
+pub type PrayerTimes = Vec<(String, Option<DateTime<Utc>>)>;
+
+/// The day's prayer times as shown (JSON) and as instants by name.
+pub fn schedule_of(p: &SynagogueProfile, day: &DayInfo) -> (Vec<Value>, PrayerTimes) {
+    let evaluated = p.schedule.evaluate(day);
+    let prayers = evaluated.iter().map(|t| (t.name.clone(), t.time.ok())).collect();
+    let shown = evaluated
+        .into_iter()
+        .map(|t| match t.time {
+            Ok(at) => json!({"name": t.name, "time": day.local_iso(at), "rule": t.rule}),
+            Err(why) => json!({"name": t.name, "time": null, "rule": t.rule, "unavailable": format!("{why:?}")}),
+        })
+        .collect();
+    (shown, prayers)
+}
+
+/// The shiurim that take place on `day`, with their times.
+pub fn shiurim_on<'a>(day: &DayInfo, shiurim: impl IntoIterator<Item = (&'a str, &'a ShiurInput)>) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (id, s) in shiurim {
+        let rules = RuleSet {
+            rules: vec![s.schedule.clone()],
+            overrides: Vec::new(),
+        };
+        for t in rules.evaluate(day) {
+            out.push(json!({
+                "id": id, "title": t.name, "teacher": s.teacher, "location": s.location,
+                "time": t.time.ok().map(|at| day.local_iso(at)),
+            }));
+        }
+    }
+    out
+}
+
+/// Timers of `day`: their target instant and when the countdown appears. `prayers` are the
+/// day's evaluated prayer times by name. A target that does not occur that day is omitted.
+pub fn timers_on<'a>(
+    day: &DayInfo,
+    prayers: &[(String, Option<DateTime<Utc>>)],
+    timers: impl IntoIterator<Item = (&'a str, &'a TimerInput)>,
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (id, timer) in timers {
+        let target = match &timer.target {
+            TimerTarget::Zman(z) => day.get(*z).ok(),
+            TimerTarget::Prayer(name) => prayers.iter().find(|(n, _)| n == name).and_then(|(_, t)| *t),
+            TimerTarget::At(at) => Some(*at).filter(|at| day.location().local_date(*at) == day.date),
+        };
+        let Some(target) = target else { continue };
+        let shows_from = target - Duration::minutes(i64::from(timer.show_before_minutes));
+        out.push(json!({
+            "id": id, "label_he": timer.label_he, "label_en": timer.label_en,
+            "target": day.local_iso(target), "shows_from": day.local_iso(shows_from),
+            "targets": timer.targets,
+        }));
+    }
+    out
+}
+
+/// Announcements shown at some moment of `day` (local midnight to midnight), highest priority
+/// first, then by id.
+pub fn announcements_on<'a>(
+    day: &DayInfo,
+    announcements: impl IntoIterator<Item = (&'a str, &'a AnnouncementInput)>,
+) -> Vec<Value> {
+    let tz = day.location().tz();
+    let midnight = |d: NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(tz).earliest())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let (Some(start), Some(end)) = (midnight(day.date), day.date.succ_opt().and_then(midnight)) else {
+        return Vec::new();
+    };
+    let mut shown: Vec<(&str, &AnnouncementInput)> = announcements
+        .into_iter()
+        .filter(|(_, a)| a.starts_at.is_none_or(|s| s < end) && a.ends_at.is_none_or(|e| e > start))
+        .collect();
+    shown.sort_by(|(ia, a), (ib, b)| b.priority.cmp(&a.priority).then_with(|| ia.cmp(ib)));
+    shown
+        .into_iter()
+        .map(|(id, a)| {
+            json!({
+                "id": id, "text_he": a.text_he, "text_en": a.text_en, "priority": a.priority,
+                "starts_at": a.starts_at, "ends_at": a.ends_at,
+            })
+        })
+        .collect()
+}
+
+/// One coming yahrzeit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Yahrzeit {
+    pub memorial_id: String,
+    pub name: String,
+    pub family: String,
+    /// The Hebrew anniversary (year, month name as hebcal spells it, day).
+    pub hebrew_date: Value,
+    /// The civil day of the anniversary; it begins at nightfall the evening before.
+    pub date: NaiveDate,
+    /// Years since the passing.
+    pub years: i32,
+}
+
+/// Anniversaries falling on `from` ≤ date < `until`, by date then name. Plaques whose date of
+/// passing does not exist are skipped (the API refuses them on entry).
+pub fn yahrzeits_between<'a>(
+    memorials: impl IntoIterator<Item = (&'a str, &'a MemorialInput)>,
+    from: NaiveDate,
+    until: NaiveDate,
+) -> Result<Vec<Yahrzeit>, Error> {
+    let first_year = HebrewDate::from_civil(from)?.year();
+    let last_year = HebrewDate::from_civil(until)?.year();
+    let mut out = Vec::new();
+    for (id, m) in memorials {
+        let Ok(death) = m.passed.hebrew() else { continue };
+        for year in first_year..=last_year {
+            let Ok(Some(anniversary)) = yahrzeit(death, year) else {
+                continue;
+            };
+            let Ok(date) = anniversary.to_civil() else { continue };
+            if date >= from && date < until {
+                out.push(Yahrzeit {
+                    memorial_id: id.to_owned(),
+                    name: m.name.clone(),
+                    family: m.family.clone(),
+                    hebrew_date: json!({
+                        "year": anniversary.year(), "month": anniversary.month_name(), "day": anniversary.day(),
+                    }),
+                    date,
+                    years: year - death.year(),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.name.cmp(&b.name)));
+    Ok(out)
+}
+
+/// Pairs of id and content, the shape the functions above take.
+pub fn pairs<T>(items: &[Item<T>]) -> impl Iterator<Item = (&str, &T)> {
+    items.iter().map(|i| (i.id.as_str(), &i.input))
+}
+
+/// A synagogue's programme: the documents a day is composed from.
+#[derive(Debug, Clone, Copy)]
+pub struct Programme<'a> {
+    pub aliyot: &'a [Item<AliyotInput>],
+    pub shiurim: &'a [Item<ShiurInput>],
+    pub timers: &'a [Item<TimerInput>],
+}
+
+/// The synagogue's day: `{synagogue, date, day, schedule, aliyot, shiurim, timers, display}`.
+/// Honours are those of `date` for this synagogue or for every synagogue of the tenant.
+pub fn synagogue_day(
+    id: &str,
+    profile: &SynagogueProfile,
+    date: NaiveDate,
+    programme: Programme<'_>,
+) -> Result<(DayInfo, Value), Error> {
+    let location = location(profile)?;
+    let day = compute_day(profile, &location, date)?;
+    let (schedule, prayers) = schedule_of(profile, &day);
+    let aliyot: Vec<&Item<AliyotInput>> = programme
+        .aliyot
+        .iter()
+        .filter(|a| a.input.date == date && a.input.synagogue.as_deref().is_none_or(|s| s == id))
+        .collect();
+    let value = json!({
+        "synagogue": id,
+        "date": date,
+        "day": day.to_json(),
+        "schedule": schedule,
+        "aliyot": aliyot,
+        "shiurim": shiurim_on(&day, pairs(programme.shiurim)),
+        "timers": timers_on(&day, &prayers, pairs(programme.timers)),
+        "display": profile.display,
+    });
+    Ok((day, value))
+}

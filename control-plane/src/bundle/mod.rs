@@ -1,0 +1,133 @@
+//! Building content bundles (format and reading in [`luach_content::bundle`]) from a tenant's
+//! documents.
+//!
+//! [`TenantContent`] loads the tenant's documents once; [`TenantContent::bundle_for`] then
+//! picks what one screen shows, so refreshing every screen of a tenant costs one read of each
+//! kind. [`notify`] tells connected screens over MQTT when their bundle changes.
+
+pub mod notify;
+
+pub use notify::BundleNotifier;
+
+use chrono::{Duration, NaiveDate};
+use luach_content::bundle::{ALIYOT_DAYS, FORMAT, MAX_PER_KIND, sha256_hex};
+use luach_content::{Bundle, Item};
+
+use crate::store::{
+    AliyotInput, AnnouncementInput, Device, MemorialInput, ShiurInput, StoreResult, Stored, Synagogue, SynagogueRepo,
+    TenantScope, TimerInput, TypedDocs,
+};
+
+/// A built bundle: its exact bytes and their hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    pub bytes: Vec<u8>,
+    /// Hex SHA-256 of `bytes`: the version.
+    pub sha256: String,
+}
+
+/// The synagogue a screen shows: the first (by id) whose `screens` match it.
+pub fn synagogue_of<'a>(device: &Device, synagogues: &'a [Synagogue]) -> Option<&'a Synagogue> {
+    synagogues
+        .iter()
+        .find(|s| s.profile.screens.matches(device.id.as_str(), &device.tags))
+}
+
+fn item<T: Clone>(s: &Stored<T>) -> Item<T> {
+    Item {
+        id: s.id.clone(),
+        input: s.input.clone(),
+    }
+}
+
+/// Everything of one tenant that goes into its screens' bundles.
+#[derive(Debug, Clone)]
+pub struct TenantContent {
+    synagogues: Vec<Synagogue>,
+    announcements: Vec<Stored<AnnouncementInput>>,
+    timers: Vec<Stored<TimerInput>>,
+    memorials: Vec<Item<MemorialInput>>,
+    shiurim: Vec<Item<ShiurInput>>,
+    aliyot: Vec<Stored<AliyotInput>>,
+}
+
+impl TenantContent {
+    /// Reads the tenant's documents; honours are kept from the day before `today` up to
+    /// [`ALIYOT_DAYS`] after it.
+    pub async fn load<S>(store: &S, scope: &TenantScope, today: NaiveDate) -> StoreResult<Self>
+    where
+        S: TypedDocs + SynagogueRepo + ?Sized + Sync,
+    {
+        let (from, until) = (today - Duration::days(1), today + Duration::days(ALIYOT_DAYS));
+        Ok(Self {
+            synagogues: store.list_synagogues(scope, MAX_PER_KIND).await?,
+            announcements: store.list_typed(scope, MAX_PER_KIND, None).await?,
+            timers: store.list_typed(scope, MAX_PER_KIND, None).await?,
+            memorials: store
+                .list_typed::<MemorialInput>(scope, MAX_PER_KIND, None)
+                .await?
+                .iter()
+                .map(item)
+                .collect(),
+            shiurim: store
+                .list_typed::<ShiurInput>(scope, MAX_PER_KIND, None)
+                .await?
+                .iter()
+                .map(item)
+                .collect(),
+            aliyot: store
+                .list_typed::<AliyotInput>(scope, MAX_PER_KIND, None)
+                .await?
+                .into_iter()
+                .filter(|a| a.input.date >= from && a.input.date <= until)
+                .collect(),
+        })
+    }
+
+    /// `device`'s bundle.
+    pub fn bundle_for(&self, device: &Device) -> Bundle {
+        let id = device.id.as_str();
+        let synagogue = synagogue_of(device, &self.synagogues);
+        let targeted = |t: &crate::store::Targets| t.matches(id, &device.tags);
+        Bundle {
+            format: FORMAT,
+            device_id: id.to_owned(),
+            tenant_id: device.tenant_id.to_string(),
+            synagogue: synagogue.map(|s| Item {
+                id: s.id.to_string(),
+                input: s.profile.clone(),
+            }),
+            announcements: self
+                .announcements
+                .iter()
+                .filter(|a| targeted(&a.input.targets))
+                .map(item)
+                .collect(),
+            timers: self
+                .timers
+                .iter()
+                .filter(|t| targeted(&t.input.targets))
+                .map(item)
+                .collect(),
+            memorials: self.memorials.clone(),
+            shiurim: self.shiurim.clone(),
+            aliyot: self
+                .aliyot
+                .iter()
+                .filter(|a| match (&a.input.synagogue, synagogue) {
+                    (None, _) => true,
+                    (Some(wanted), Some(s)) => wanted == s.id.as_str(),
+                    (Some(_), None) => false,
+                })
+                .map(item)
+                .collect(),
+        }
+    }
+
+    /// `device`'s bundle as served: bytes and hash.
+    pub fn build_for(&self, device: &Device) -> Built {
+        let bytes = self.bundle_for(device).to_bytes();
+        let sha256 = sha256_hex(&bytes);
+        Built { bytes, sha256 }
+    }
+}
