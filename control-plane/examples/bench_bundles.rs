@@ -45,10 +45,14 @@ async fn main() -> anyhow::Result<()> {
              "days": ["every_day"]}
         ]}
     }))?;
-    store.put_synagogue(&scope, &TenantId::parse("main")?, profile, now).await?;
+    store
+        .put_synagogue(&scope, &TenantId::parse("main")?, profile, now)
+        .await?;
     for i in 0..100 {
-        let a: AnnouncementInput = parse(json!({"text_he": format!("הודעה {i}"), "text_en": format!("Notice {i}"),
-            "priority": i % 10, "targets": if i % 4 == 0 { json!({"tags": [format!("floor{}", i % 3)]}) } else { json!({}) }}))?;
+        let a: AnnouncementInput = parse(
+            json!({"text_he": format!("הודעה {i}"), "text_en": format!("Notice {i}"),
+            "priority": i % 10, "targets": if i % 4 == 0 { json!({"tags": [format!("floor{}", i % 3)]}) } else { json!({}) }}),
+        )?;
         store.put_typed(&scope, &format!("a{i:03}"), a, now).await?;
     }
     for i in 0..500 {
@@ -60,7 +64,9 @@ async fn main() -> anyhow::Result<()> {
         let s: ShiurInput = parse(json!({"teacher": format!("Rabbi {i}"),
             "schedule": {"name": format!("Shiur {i}"), "time": {"zman": "sunset", "offset_minutes": -45}, "days": ["weekday"]}}))?;
         store.put_typed(&scope, &format!("s{i:02}"), s, now).await?;
-        let t: TimerInput = parse(json!({"label_en": format!("Timer {i}"), "target": {"zman": "candle_lighting"}, "show_before_minutes": 30}))?;
+        let t: TimerInput = parse(
+            json!({"label_en": format!("Timer {i}"), "target": {"zman": "candle_lighting"}, "show_before_minutes": 30}),
+        )?;
         store.put_typed(&scope, &format!("t{i:02}"), t, now).await?;
     }
     for i in 0..60 {
@@ -82,7 +88,10 @@ async fn main() -> anyhow::Result<()> {
         .list(
             &scope,
             &Default::default(),
-            &luach_control_plane::store::PageRequest { limit: 500, after: None },
+            &luach_control_plane::store::PageRequest {
+                limit: 500,
+                after: None,
+            },
         )
         .await?
         .items;
