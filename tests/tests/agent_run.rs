@@ -2,50 +2,13 @@
 //! identity, finds the broker through the server, comes online, answers a ping, and says
 //! goodbye on SIGTERM.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use luach_tests::{Must, bin_path, spawn_app, wait_for};
+use luach_tests::{Agent, Must, spawn_app, wait_for};
 use serde_json::json;
 
-struct Agent(Child);
-
-impl Agent {
-    fn start(server: &str, state_dir: &std::path::Path) -> Self {
-        let child = Command::new(bin_path("luach-agent"))
-            .args([
-                "run",
-                // The plain development listener; tests/tests/enrolment.rs covers enrolment.
-                "--plain-mqtt",
-                "--server",
-                server,
-                "--heartbeat-secs",
-                "2",
-                "--metrics-secs",
-                "2",
-            ])
-            .arg("--state-dir")
-            .arg(state_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .must();
-        Self(child)
-    }
-
-    fn terminate(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// The plain development listener; tests/tests/enrolment.rs covers enrolment.
+const PLAIN: &[&str] = &["--plain-mqtt"];
 
 async fn status(api: &luach_tests::Api, id: &str) -> Option<String> {
     let (_, body) = api.get(&format!("/api/v1/devices/{id}")).await;
@@ -59,7 +22,7 @@ async fn a_screen_agent_keeps_its_identity_and_says_goodbye() {
     let state = tempfile::tempdir().must();
     let base = app.api.base.clone();
 
-    let mut agent = Agent::start(&base, state.path());
+    let mut agent = Agent::start(&base, state.path(), PLAIN);
     let id = wait_for("the agent to create its identity", Duration::from_secs(30), || {
         let file = state.path().join("device-id");
         async move { std::fs::read_to_string(file).ok() }
@@ -84,7 +47,7 @@ async fn a_screen_agent_keeps_its_identity_and_says_goodbye() {
     .await;
 
     // Restarted, it is the same screen.
-    let _agent = Agent::start(&base, state.path());
+    let _agent = Agent::start(&base, state.path(), PLAIN);
     wait_for("the same screen back online", Duration::from_secs(30), || {
         let (api, id) = (api.clone(), id.clone());
         async move { (status(&api, &id).await.as_deref() == Some("online")).then_some(()) }

@@ -253,9 +253,10 @@ async fn all_of<T: crate::store::Document>(
     state: &AppState,
     scope: &Scope,
     limit: u32,
-) -> Result<Vec<crate::store::Stored<T>>, ApiError> {
+) -> Result<Vec<luach_content::Item<T>>, ApiError> {
     use crate::store::TypedDocs;
-    Ok(state.store.list_typed::<T>(&scope.0, limit, None).await?)
+    let stored = state.store.list_typed::<T>(&scope.0, limit, None).await?;
+    Ok(stored.into_iter().map(Into::into).collect())
 }
 
 /// The synagogue's day (see [`luach_content::day::synagogue_day`]): times, prayer times, and
@@ -272,9 +273,9 @@ pub async fn preview(
     let location = check_profile(p)?;
     let date = q.date.unwrap_or_else(|| location.local_date(Utc::now()));
     let limit = super::documents::MAX_PAGE;
-    let aliyot = items(all_of::<crate::store::AliyotInput>(&state, &scope, limit).await?);
-    let shiurim = items(all_of::<crate::store::ShiurInput>(&state, &scope, limit).await?);
-    let timers = items(all_of::<crate::store::TimerInput>(&state, &scope, limit).await?);
+    let aliyot = all_of::<crate::store::AliyotInput>(&state, &scope, limit).await?;
+    let shiurim = all_of::<crate::store::ShiurInput>(&state, &scope, limit).await?;
+    let timers = all_of::<crate::store::TimerInput>(&state, &scope, limit).await?;
     let programme = day::Programme {
         aliyot: &aliyot,
         shiurim: &shiurim,
@@ -283,14 +284,4 @@ pub async fn preview(
     let (_, value) = day::synagogue_day(synagogue.id.as_str(), p, date, programme)
         .map_err(|e| ApiError::invalid_query(vec![FieldError::new("date", e.to_string())]))?;
     Ok(data(value))
-}
-
-fn items<T>(stored: Vec<crate::store::Stored<T>>) -> Vec<luach_content::Item<T>> {
-    stored
-        .into_iter()
-        .map(|s| luach_content::Item {
-            id: s.id,
-            input: s.input,
-        })
-        .collect()
 }

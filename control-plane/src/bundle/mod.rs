@@ -33,13 +33,6 @@ pub fn synagogue_of<'a>(device: &Device, synagogues: &'a [Synagogue]) -> Option<
         .find(|s| s.profile.screens.matches(device.id.as_str(), &device.tags))
 }
 
-fn item<T: Clone>(s: &Stored<T>) -> Item<T> {
-    Item {
-        id: s.id.clone(),
-        input: s.input.clone(),
-    }
-}
-
 /// Everything of one tenant that goes into its screens' bundles.
 #[derive(Debug, Clone)]
 pub struct TenantContent {
@@ -66,14 +59,14 @@ impl TenantContent {
             memorials: store
                 .list_typed::<MemorialInput>(scope, MAX_PER_KIND, None)
                 .await?
-                .iter()
-                .map(item)
+                .into_iter()
+                .map(Item::from)
                 .collect(),
             shiurim: store
                 .list_typed::<ShiurInput>(scope, MAX_PER_KIND, None)
                 .await?
-                .iter()
-                .map(item)
+                .into_iter()
+                .map(Item::from)
                 .collect(),
             aliyot: store
                 .list_typed::<AliyotInput>(scope, MAX_PER_KIND, None)
@@ -101,13 +94,15 @@ impl TenantContent {
                 .announcements
                 .iter()
                 .filter(|a| targeted(&a.input.targets))
-                .map(item)
+                .cloned()
+                .map(Item::from)
                 .collect(),
             timers: self
                 .timers
                 .iter()
                 .filter(|t| targeted(&t.input.targets))
-                .map(item)
+                .cloned()
+                .map(Item::from)
                 .collect(),
             memorials: self.memorials.clone(),
             shiurim: self.shiurim.clone(),
@@ -119,7 +114,8 @@ impl TenantContent {
                     (Some(wanted), Some(s)) => wanted == s.id.as_str(),
                     (Some(_), None) => false,
                 })
-                .map(item)
+                .cloned()
+                .map(Item::from)
                 .collect(),
         }
     }

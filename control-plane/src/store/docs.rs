@@ -74,6 +74,16 @@ impl<T: Document> Stored<T> {
     }
 }
 
+/// A stored document as screens receive it: id and content, without tenant or timestamps.
+impl<T> From<Stored<T>> for luach_content::Item<T> {
+    fn from(s: Stored<T>) -> Self {
+        Self {
+            id: s.id,
+            input: s.input,
+        }
+    }
+}
+
 /// Typed access to [`Document`]s over any [`DocRepo`].
 #[async_trait]
 pub trait TypedDocs {
