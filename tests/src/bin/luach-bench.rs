@@ -47,6 +47,13 @@ struct Args {
     /// Keep the server and simulator logs (their directory is printed).
     #[arg(long)]
     keep_logs: bool,
+    /// Also measure REST latency (`luach-load`, its own process) while the screens report,
+    /// and again on the same server and data after they stopped (the peer of the same run).
+    #[arg(long)]
+    rest: bool,
+    /// REST requests per second offered by `luach-load` with `--rest`.
+    #[arg(long, default_value_t = 100.0)]
+    rest_rate: f64,
 }
 
 /// CPU seconds (user + system) and RSS bytes of a process, from /proc.
@@ -83,6 +90,31 @@ struct Figures {
     cpu_percent: f64,
     rss_bytes: u64,
     rss_per_conn: f64,
+    /// `luach-load` summaries: while the screens report, and after they stopped.
+    rest: Option<(serde_json::Value, serde_json::Value)>,
+}
+
+/// The REST mix of `--rest`: listing and reading screens, editing one, listing plaques.
+const REST_MIX: &str = "4:GET:/api/v1/devices?limit=50,4:GET:/api/v1/devices/{device},\
+                        1:PATCH:/api/v1/devices/{device},1:GET:/api/v1/memorials";
+
+/// Runs `luach-load` (a separate process) against `base` and returns its JSON summary.
+fn rest_load(bin: &Path, args: &Args, base: &str, token: &str, label: &str) -> anyhow::Result<serde_json::Value> {
+    let devices: Vec<String> = (0..args.count.min(100))
+        .map(|i| format!("bench{i:05}"))
+        .collect();
+    let out = Command::new(bin.join("luach-load"))
+        .args(["--base", base, "--rate", &args.rest_rate.to_string()])
+        .args(["--secs", &args.window_secs.to_string(), "--concurrency", "32"])
+        .args(["--mix", REST_MIX, "--devices", &devices.join(","), "--label", label])
+        .env("LUACH_LOAD_TOKEN", token)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running luach-load")?;
+    if !out.status.success() {
+        bail!("luach-load failed");
+    }
+    serde_json::from_slice(&out.stdout).context("luach-load summary")
 }
 
 fn sim(bin: &Path, args: &Args, link: &[&str], prefix: &str, log: &Path) -> anyhow::Result<Killed> {
@@ -152,7 +184,7 @@ async fn bench_luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Figu
     let started = Instant::now();
     // The plain listener, like mosquitto's below: the comparison is about the broker and
     // ingest, not TLS (enrolment over mutual TLS is measured in BENCHMARKS.md separately).
-    let _sim = sim(
+    let sim_luach = sim(
         bin,
         args,
         &["--server", &api.base, "--plain-mqtt"],
@@ -179,12 +211,31 @@ async fn bench_luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Figu
     let (cpu1, rss) = proc_usage(pid)?;
     let stored1 = stored_total(&api).await?;
     let secs = t0.elapsed().as_secs_f64();
+    let rest = if args.rest {
+        let loaded = rest_load(bin, args, &api.base, &token, "screens reporting")?;
+        drop(sim_luach);
+        // Same server, same data, no device traffic: wait until every screen is offline and
+        // the last wills are stored.
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while api.count("online").await != Some(0) {
+            if Instant::now() > deadline {
+                bail!("screens still online after the simulator stopped");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let idle = rest_load(bin, args, &api.base, &token, "no device traffic")?;
+        Some((loaded, idle))
+    } else {
+        None
+    };
     Ok(Figures {
         connect_secs,
         msgs_per_sec: (stored1 - stored0) / secs,
         cpu_percent: 100.0 * (cpu1 - cpu0) / secs,
         rss_bytes: rss,
         rss_per_conn: rss.saturating_sub(rss_idle) as f64 / args.count as f64,
+        rest,
     })
 }
 
@@ -267,6 +318,7 @@ async fn bench_mosquitto(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<
         cpu_percent: 100.0 * (cpu1 - cpu0) / secs,
         rss_bytes: rss,
         rss_per_conn: rss.saturating_sub(rss_idle) as f64 / args.count as f64,
+        rest: None,
     })
 }
 
@@ -341,6 +393,28 @@ async fn main() -> anyhow::Result<()> {
         mosq.as_ref().map(|m| format!("{:.1} KiB", m.rss_per_conn / 1024.0)),
         ratio(luach.rss_per_conn, mosq.as_ref().map(|m| m.rss_per_conn)),
     );
+    if let Some((loaded, idle)) = &luach.rest {
+        let ms = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
+        println!();
+        println!(
+            "REST ({} req/s offered, open loop; mix: list 50 screens, get one, edit one, list plaques)",
+            args.rest_rate
+        );
+        println!();
+        println!("| figure | {} screens reporting | no device traffic | ratio |", args.count);
+        println!("|---|---|---|---|");
+        for (name, key) in [("p50", "p50_ms"), ("p90", "p90_ms"), ("p99", "p99_ms"), ("max", "max_ms")] {
+            let (l, i) = (ms(loaded, key), ms(idle, key));
+            let ratio = if i > 0.0 { format!("{:.2}", l / i) } else { "–".into() };
+            println!("| {name} | {l:.1} ms | {i:.1} ms | {ratio} |");
+        }
+        println!(
+            "| answered 2xx | {}/{} | {}/{} | |",
+            loaded["ok"], loaded["requests"], idle["ok"], idle["requests"]
+        );
+        println!();
+        println!("{}", serde_json::json!({"rest": {"loaded": loaded, "idle": idle}}));
+    }
     if args.keep_logs {
         let _ = dir.keep();
     }
