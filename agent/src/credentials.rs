@@ -51,6 +51,18 @@ impl TlsIdentity {
         })
     }
 
+    /// The topic prefix the broker jails this certificate to: its organisation (O), which
+    /// the control plane draws afresh for each enrolment.
+    pub fn prefix(&self) -> anyhow::Result<luach_schemas::TopicPrefix> {
+        let chain = luach_pki::inspect_chain(&self.cert_pem).context("reading the device certificate")?;
+        let leaf = chain.first().context("the device certificate file is empty")?;
+        let o = leaf
+            .organisation
+            .as_deref()
+            .context("the device certificate names no organisation")?;
+        luach_schemas::TopicPrefix::parse(o).context("the device certificate's organisation")
+    }
+
     /// Validity of the leaf certificate.
     pub fn validity(&self) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
         let chain = luach_pki::inspect_chain(&self.cert_pem).context("reading the device certificate")?;
@@ -236,7 +248,7 @@ mod tests {
         let now = luach_pki::OffsetDateTime::now_utc();
         let csr = key.csr_pem("dev1").unwrap_or_else(|e| panic!("{e}"));
         let cert = ca
-            .issue_device_certificate(&csr, "dev1", now, now + luach_pki::Duration::days(3))
+            .issue_device_certificate(&csr, "dev1", "enrol7", now, now + luach_pki::Duration::days(3))
             .unwrap_or_else(|e| panic!("{e}"));
         let identity = TlsIdentity {
             ca_pem: ca.certificate_pem().to_owned(),
@@ -249,6 +261,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("saved"));
         assert_eq!(loaded.cert_pem, cert.pem);
+        assert_eq!(loaded.prefix().map(|p| p.to_string()).ok().as_deref(), Some("enrol7"));
         let (from, to) = loaded.validity().unwrap_or_else(|e| panic!("{e}"));
         assert!(renew_at(from, to) > from && renew_at(from, to) < to);
         assert!(!format!("{loaded:?}").contains("PRIVATE"));

@@ -77,7 +77,11 @@ struct Endpoint {
 /// Every answer of the enrolment API: pending (claim code flow) or issued.
 #[derive(Deserialize)]
 struct Answer {
+    #[serde(default)]
     status: String,
+    /// A renewal nonce (`POST /devices/{id}/certificate/nonce`).
+    #[serde(default)]
+    nonce: Option<String>,
     claim_code: Option<String>,
     poll_secret: Option<String>,
     expires_at: Option<DateTime<Utc>>,
@@ -310,7 +314,16 @@ impl Enroller {
         key: &DeviceKey,
         shutdown: &CancellationToken,
     ) -> Result<Issued, EnrolError> {
-        let csr = key.csr_pem(device.as_str()).map_err(anyhow::Error::from)?;
+        // A fresh single-use nonce goes into the request's subject, so a request captured on
+        // the way cannot be replayed for a later renewal.
+        let nonce_url = format!("{}/api/v1/devices/{device}/certificate/nonce", self.base);
+        let (_, answer) = self.until_answered(shutdown, || self.http.post(&nonce_url)).await?;
+        let nonce = answer
+            .nonce
+            .ok_or_else(|| anyhow::anyhow!("the control plane sent no renewal nonce"))?;
+        let csr = key
+            .csr_pem_with_challenge(device.as_str(), &nonce)
+            .map_err(anyhow::Error::from)?;
         let url = format!("{}/api/v1/devices/{device}/certificate", self.base);
         let body = json!({"csr_pem": csr});
         let (_, answer) = self

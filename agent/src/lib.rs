@@ -31,6 +31,7 @@ pub mod renew;
 pub mod sampler;
 pub mod session;
 pub mod sim;
+pub mod zmanim;
 
 /// Makes ring rustls's process-wide crypto provider. rustls 0.23 cannot pick one by itself
 /// when more than one is compiled in (this workspace links both ring and aws-lc-rs), and

@@ -32,7 +32,7 @@ enum Command {
     /// Run N simulated screens, each with its own connection and identity.
     Sim(SimArgs),
     /// Print one civil day's Hebrew date, holidays, parsha, daf yomi and zmanim (offline).
-    Zmanim(luach_calendar::ZmanimArgs),
+    Zmanim(luach_agent::zmanim::ZmanimArgs),
     /// Print what this screen shows on a day, from its last good content bundle (offline).
     Show(ShowArgs),
 }
@@ -190,7 +190,7 @@ async fn main() -> anyhow::Result<()> {
     // Pure computations: no runtime work, no logging noise on stdout.
     match &cli.command {
         Command::Zmanim(args) => {
-            let out = luach_calendar::run_zmanim_cli(args).context("zmanim")?;
+            let out = luach_agent::zmanim::run(args).context("zmanim")?;
             println!("{out}");
             return Ok(());
         }

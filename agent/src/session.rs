@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use luach_schemas::messages::{Ack, AckStatus, BundleNotice, Command, CommandAction, Event, Heartbeat, Hello, Metrics};
-use luach_schemas::{DeviceId, DownKind, Envelope, Topic, UpKind, decode_bundle_notice, decode_down};
+use luach_schemas::{DeviceId, DownKind, Envelope, Topic, TopicPrefix, UpKind, decode_bundle_notice, decode_down};
 use rumqttc::{AsyncClient, ConnectReturnCode, Event as MqttEvent, LastWill, MqttOptions, NetworkOptions, Packet, QoS};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -70,10 +70,24 @@ impl SeenCommands {
     }
 }
 
+/// The prefix of a session's topics: the certificate's organisation over mutual TLS, the
+/// device id on the plain development listener.
+fn prefix_of(config: &SessionConfig) -> TopicPrefix {
+    match &config.tls {
+        Some(identity) => identity.prefix().unwrap_or_else(|e| {
+            tracing::warn!(device_id = %config.device_id, error = %e, "certificate names no usable prefix");
+            TopicPrefix::from(&config.device_id)
+        }),
+        None => TopicPrefix::from(&config.device_id),
+    }
+}
+
 /// A running device session.
 #[derive(Debug)]
 pub struct DeviceSession {
     config: SessionConfig,
+    /// Where this session's topics live (see [`prefix_of`]).
+    prefix: TopicPrefix,
     stats: Arc<SessionStats>,
     session: String,
     ip: Option<String>,
@@ -104,6 +118,7 @@ impl DeviceSession {
     pub fn new(config: SessionConfig, stats: Arc<SessionStats>) -> Self {
         let ip = crate::identity::local_ip_towards(&config.host, config.port);
         Self {
+            prefix: prefix_of(&config),
             config,
             stats,
             session: new_session_id(),
@@ -138,7 +153,7 @@ impl DeviceSession {
     }
 
     fn topic(&self, kind: UpKind) -> String {
-        Topic::Up(self.config.device_id.clone(), kind).to_string()
+        Topic::Up(self.prefix.clone(), kind).to_string()
     }
 
     fn last_will(&self) -> LastWill {
@@ -258,7 +273,7 @@ impl DeviceSession {
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut metrics_tick = interval_at(start + self.config.metrics_every, self.config.metrics_every);
         metrics_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let down = Topic::down_filter(&self.config.device_id);
+        let mut down = Topic::down_filter(&self.prefix);
 
         loop {
             tokio::select! {
@@ -275,6 +290,8 @@ impl DeviceSession {
                     // The live connection keeps its handshake; the next one presents this.
                     eventloop.mqtt_options.set_transport(identity.transport());
                     self.config.tls = Some(identity);
+                    self.prefix = prefix_of(&self.config);
+                    down = Topic::down_filter(&self.prefix);
                 }
                 event = eventloop.poll() => match event {
                     Ok(MqttEvent::Incoming(Packet::ConnAck(ack))) if ack.code == ConnectReturnCode::Success => {

@@ -25,16 +25,17 @@
 //!   validated) and evaluates a rule set to concrete times for any date.
 //! * **Day boundary.** Everything is keyed by civil date; [`hebrew_date_at`] gives the Hebrew
 //!   date of an instant with the day changing at midnight, sunset or nightfall.
-//! * **Edges.** [`DayInfo`] gathers one civil day; [`cli`] provides `ZmanimArgs` and
-//!   [`run_zmanim_cli`] for `luach-agent zmanim`.
+//! * **Edges.** [`DayInfo`] gathers one civil day; [`day_request`] computes and renders the
+//!   day `luach-agent zmanim` asks for ([`DayRequest`], [`run_day_request`]). The crate takes
+//!   no command-line framework: the agent parses its own arguments.
 //!
 //! No function panics on input: every fallible path returns [`Error`].
 
 pub mod candles;
-pub mod cli;
 pub mod daf_yomi;
 pub mod day_boundary;
 pub mod day_info;
+pub mod day_request;
 mod error;
 pub mod fasts;
 pub mod gematriya;
@@ -51,10 +52,10 @@ mod year_cache;
 pub mod zmanim;
 
 pub use candles::EveningEvent;
-pub use cli::{ZmanimArgs, run_zmanim_cli};
 pub use daf_yomi::{Daf, daf_yomi};
 pub use day_boundary::{DayBoundary, hebrew_date_at};
 pub use day_info::{DayInfo, DayOptions};
+pub use day_request::{DayRequest, run_day_request};
 pub use error::Error;
 pub use fasts::{FastEnd, FastOptions, FastTimes, fast_on};
 pub use hebrew_date::{HebrewDate, HebrewMonth};

@@ -382,7 +382,7 @@ fn compare_cli_json(report: &mut Report, cases: &Value) {
             continue;
         }
         for (variant, use_elevation) in [("sea_level", false), ("elevation", true)] {
-            let args = luach_calendar::ZmanimArgs {
+            let args = luach_calendar::DayRequest {
                 lat: p.lat,
                 lon: p.lon,
                 elevation: p.elevation,
@@ -393,7 +393,7 @@ fn compare_cli_json(report: &mut Report, cases: &Value) {
                 candle_minutes: 18,
                 json: true,
             };
-            let out = luach_calendar::run_zmanim_cli(&args).map_err(|e| e.to_string());
+            let out = luach_calendar::run_day_request(&args).map_err(|e| e.to_string());
             let v: Value = match out.and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string())) {
                 Ok(v) => v,
                 Err(e) => {

@@ -13,9 +13,9 @@ use std::time::Instant;
 
 use chrono::{Duration, NaiveDate, Utc};
 use luach_control_plane::bundle::TenantContent;
+use luach_control_plane::chain::{Actor, ChainKey};
 use luach_control_plane::store::{
-    AliyotInput, AnnouncementInput, DeviceRepo, MemorialInput, NewDevice, ShiurInput, SqliteStore, SynagogueRepo,
-    TenantScope, TimerInput, TypedDocs,
+    self, AliyotInput, AnnouncementInput, MemorialInput, NewDevice, Quota, ShiurInput, StoreOptions, TimerInput,
 };
 use luach_schemas::{DeviceId, TenantId};
 use serde_json::json;
@@ -28,8 +28,17 @@ fn parse<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> anyhow::Result
 async fn main() -> anyhow::Result<()> {
     let screens: usize = std::env::args().nth(1).map_or(Ok(1000), |s| s.parse())?;
     let dir = tempfile::tempdir()?;
-    let store = SqliteStore::open(&dir.path().join("bench.sqlite3")).await?;
-    let scope = TenantScope::trusted(TenantId::builtin());
+    let options = StoreOptions {
+        url: format!("sqlite:{}", dir.path().join("bench.sqlite3").display()),
+        database: String::new(),
+        chain_key: ChainKey::new(&[7; 32]).ok_or_else(|| anyhow::anyhow!("key"))?,
+        quota_defaults: Quota::default(),
+        sqlite_readers: 4,
+        migrate: true,
+    };
+    let system = store::open(&options, luach_control_plane::metrics::Metrics::new()).await?;
+    let scope = system.scope(TenantId::builtin(), Actor::cli());
+    let store = system.tenant(&scope);
     let now = Utc::now();
     let today = now.date_naive();
 
@@ -45,34 +54,32 @@ async fn main() -> anyhow::Result<()> {
              "days": ["every_day"]}
         ]}
     }))?;
-    store
-        .put_synagogue(&scope, &TenantId::parse("main")?, profile, now)
-        .await?;
+    store.put_synagogue(&TenantId::parse("main")?, profile, now).await?;
     for i in 0..100 {
         let a: AnnouncementInput = parse(
             json!({"text_he": format!("הודעה {i}"), "text_en": format!("Notice {i}"),
             "priority": i % 10, "targets": if i % 4 == 0 { json!({"tags": [format!("floor{}", i % 3)]}) } else { json!({}) }}),
         )?;
-        store.put_typed(&scope, &format!("a{i:03}"), a, now).await?;
+        store.put(&format!("a{i:03}"), a, now).await?;
     }
     for i in 0..500 {
         let m: MemorialInput = parse(json!({"name": format!("Plaque {i}"),
             "passed": {"civil": {"date": (NaiveDate::from_ymd_opt(1950, 1, 1).unwrap_or_default() + Duration::days(i * 53)).to_string()}}}))?;
-        store.put_typed(&scope, &format!("m{i:03}"), m, now).await?;
+        store.put(&format!("m{i:03}"), m, now).await?;
     }
     for i in 0..30 {
         let s: ShiurInput = parse(json!({"teacher": format!("Rabbi {i}"),
             "schedule": {"name": format!("Shiur {i}"), "time": {"zman": "sunset", "offset_minutes": -45}, "days": ["weekday"]}}))?;
-        store.put_typed(&scope, &format!("s{i:02}"), s, now).await?;
+        store.put(&format!("s{i:02}"), s, now).await?;
         let t: TimerInput = parse(
             json!({"label_en": format!("Timer {i}"), "target": {"zman": "candle_lighting"}, "show_before_minutes": 30}),
         )?;
-        store.put_typed(&scope, &format!("t{i:02}"), t, now).await?;
+        store.put(&format!("t{i:02}"), t, now).await?;
     }
     for i in 0..60 {
         let a: AliyotInput = parse(json!({"date": (today + Duration::days(i)).to_string(),
             "honours": [{"honour": "kohen", "name": "Cohen"}, {"honour": "levi", "name": "Levi"}, {"honour": "maftir", "name": "Maftir"}]}))?;
-        store.put_typed(&scope, &format!("l{i:02}"), a, now).await?;
+        store.put(&format!("l{i:02}"), a, now).await?;
     }
     for i in 0..screens {
         let device = NewDevice {
@@ -82,11 +89,10 @@ async fn main() -> anyhow::Result<()> {
             group: None,
             notes: String::new(),
         };
-        store.create(&scope, device, now).await?;
+        store.create_device(device, now).await?;
     }
     let devices = store
-        .list(
-            &scope,
+        .devices(
             &Default::default(),
             &luach_control_plane::store::PageRequest {
                 limit: 500,
@@ -98,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
 
     // What the notifier does after one edit: one load, then every screen's bundle.
     let t = Instant::now();
-    let content = TenantContent::load(&store, &scope, today).await?;
+    let content = TenantContent::load(&store, today).await?;
     let load = t.elapsed();
     let t = Instant::now();
     let mut bytes = 0;

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use luach_schemas::TenantId;
 
-use crate::auth::{AuthError, AuthService, NewUser, Role, SystemClock, limiter::MemoryLimiter};
+use crate::auth::{AuthError, AuthService, Authority, NewUser, Role, SystemClock, limiter::MemoryLimiter};
+use crate::chain::Actor;
 use crate::config::{Config, redact_url};
-use crate::store::{self, DynStore, Tenant};
+use crate::store::{self, SystemStore};
 
 /// What `admin` can do.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -80,42 +81,77 @@ pub enum AdminCommand {
     },
 }
 
-async fn service(config: &Config) -> anyhow::Result<(DynStore, AuthService)> {
-    std::fs::create_dir_all(&config.data_dir)
+/// Opens the store (applying pending migrations if `store.migrate_on_start`).
+async fn open(config: &Config) -> anyhow::Result<SystemStore> {
+    crate::keys::private_dir(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let url = config.store_url();
-    let store = store::open(&url, &config.store.database)
+    let options = config.store_options()?;
+    store::open(&options, crate::metrics::Metrics::new())
         .await
-        .with_context(|| format!("opening store {}", redact_url(&url)))?;
+        .with_context(|| format!("opening store {}", redact_url(&options.url)))
+}
+
+async fn service(config: &Config) -> anyhow::Result<(SystemStore, AuthService)> {
+    let system = open(config).await?;
     let auth = AuthService::new(
-        store.clone(),
+        system.clone(),
         crate::auth::load_keys(config)?,
         Arc::new(SystemClock),
         Arc::new(MemoryLimiter::default()),
         config.auth.clone(),
+        config.quotas.as_quota(),
     );
-    Ok((store, auth))
+    Ok((system, auth))
 }
 
-/// `luach-server audit verify`: checks every audit chain and the checkpoint; prints each
-/// problem and fails when there is one.
+/// `luach-server migrate [--dry-run]`: applies (or lists) the schema migrations the database
+/// lacks.
+pub async fn migrate(config: &Config, dry_run: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    crate::keys::private_dir(&config.data_dir)?;
+    let options = config.store_options()?;
+    let system = store::connect(&options, crate::metrics::Metrics::new())
+        .await
+        .with_context(|| format!("opening store {}", redact_url(&options.url)))?;
+    let applied = system.migrate(dry_run).await?;
+    if applied.is_empty() {
+        writeln!(out, "schema is current (version {})", store::migrate::latest())?;
+    }
+    for m in applied {
+        let verb = if dry_run { "would apply" } else { "applied" };
+        writeln!(out, "{verb} {}: {}", m.version, m.name)?;
+    }
+    Ok(())
+}
+
+/// `luach-server audit verify`: checks every audit chain against the chain key and the
+/// checkpoint; prints each problem and fails when there is one. Without a checkpoint it fails
+/// too (truncation could not be detected) unless `allow_missing_checkpoint`.
 pub async fn verify_audit(
     config: &Config,
     checkpoint: Option<&std::path::Path>,
+    allow_missing_checkpoint: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let (store, _) = service(config).await?;
+    let system = open(config).await?;
+    let key = config.chain_key()?;
     let path = checkpoint.map_or_else(|| crate::audit::checkpoint_path(&config.data_dir), ToOwned::to_owned);
     let heads =
         crate::audit::read_checkpoint(&path).with_context(|| format!("reading checkpoint {}", path.display()))?;
     if heads.is_none() {
+        if !allow_missing_checkpoint {
+            bail!(
+                "no checkpoint at {}: truncation of the audit chains cannot be detected. Restore the checkpoint \
+                 (or its copy in the logs, target `audit`), or pass --without-checkpoint to check the chains alone",
+                path.display()
+            );
+        }
         writeln!(
             out,
-            "no checkpoint at {} (truncation cannot be checked)",
+            "no checkpoint at {} (checking the chains alone; truncation cannot be detected)",
             path.display()
         )?;
     }
-    let result = crate::audit::verify_store(store.as_ref(), heads.as_ref()).await?;
+    let result = crate::audit::verify_store(&system, &key, heads.as_ref()).await?;
     for problem in &result.problems {
         writeln!(out, "PROBLEM {problem}")?;
     }
@@ -165,10 +201,6 @@ fn explain(e: AuthError) -> anyhow::Error {
 
 /// Runs one admin command; what it prints goes to `out`. Changes are audited as `cli`.
 pub async fn run(config: &Config, command: AdminCommand, out: &mut dyn Write) -> anyhow::Result<()> {
-    crate::audit::with_actor(crate::audit::Actor::cli(), run_command(config, command, out)).await
-}
-
-async fn run_command(config: &Config, command: AdminCommand, out: &mut dyn Write) -> anyhow::Result<()> {
     match command {
         AdminCommand::RotateDeviceCa => {
             let rotation = crate::enrolment::pki::rotate(config)?;
@@ -190,7 +222,8 @@ async fn run_command(config: &Config, command: AdminCommand, out: &mut dyn Write
         }
         _ => {}
     }
-    let (store, auth) = service(config).await?;
+    let (system, auth) = service(config).await?;
+    let installation = system.installation_scope(Actor::cli());
     match command {
         AdminCommand::RotateDeviceCa | AdminCommand::FinishDeviceCaRotation { .. } => {}
         AdminCommand::CreateEnrolmentToken {
@@ -200,20 +233,20 @@ async fn run_command(config: &Config, command: AdminCommand, out: &mut dyn Write
             days,
         } => {
             let tenant = TenantId::parse(&tenant).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
-            if store.get_tenant(&tenant).await?.is_none() {
+            if system.get_tenant(&tenant).await?.is_none() {
                 bail!("no tenant {tenant}");
             }
             let pki = Arc::new(crate::enrolment::DevicePki::open(config).context("opening the device CA")?);
             let enrolment = crate::enrolment::EnrolmentService::new(
-                store.clone(),
+                system.clone(),
                 pki,
                 Arc::new(MemoryLimiter::default()),
                 Arc::new(SystemClock),
                 config.enrolment.clone(),
             );
-            let scope = crate::store::TenantScope::trusted(tenant);
+            let scope = system.scope(tenant, Actor::cli());
             let new = enrolment
-                .create_token(&scope, "admin-cli", &name, uses, days)
+                .create_token(&scope, &name, uses, days)
                 .await
                 .map_err(|e| match e {
                     crate::enrolment::EnrolmentError::Invalid(fields) => explain(AuthError::Invalid(fields)),
@@ -226,12 +259,10 @@ async fn run_command(config: &Config, command: AdminCommand, out: &mut dyn Write
             if name.trim().is_empty() {
                 bail!("--name must not be empty");
             }
-            let tenant = Tenant {
-                id,
-                name,
-                created_at: auth.now(),
-            };
-            store.create_tenant(&tenant).await?;
+            let tenant = system
+                .installation(&installation)
+                .create_tenant(id, name, auth.now())
+                .await?;
             writeln!(out, "created tenant {}", tenant.id)?;
         }
         AdminCommand::CreateUser {
@@ -245,24 +276,30 @@ async fn run_command(config: &Config, command: AdminCommand, out: &mut dyn Write
                 .transpose()?;
             let password = read_password()?;
             let user = auth
-                .create_user(NewUser {
-                    email,
-                    name,
-                    role: role(&r)?,
-                    tenant_id,
-                    password,
-                })
+                .create_user(
+                    Authority::Installation(&installation),
+                    NewUser {
+                        email,
+                        name,
+                        role: role(&r)?,
+                        tenant_id,
+                        password,
+                    },
+                )
                 .await
                 .map_err(explain)?;
             writeln!(out, "created user {} ({}) id {}", user.email, user.role, user.id)?;
         }
         AdminCommand::SetPassword { email } => {
-            let user = store
-                .user_by_email(&email.trim().to_lowercase())
-                .await?
+            let user = auth
+                .user_by_email(&email)
+                .await
+                .map_err(explain)?
                 .with_context(|| format!("no user {email}"))?;
             let password = read_password()?;
-            auth.set_password(user, &password).await.map_err(explain)?;
+            auth.set_password(user, &password, &Actor::cli())
+                .await
+                .map_err(explain)?;
             writeln!(out, "password set; all sessions of {email} ended")?;
         }
         AdminCommand::CreateToken {
@@ -271,15 +308,13 @@ async fn run_command(config: &Config, command: AdminCommand, out: &mut dyn Write
             role: r,
             days,
         } => {
-            let user = store
-                .user_by_email(&email.trim().to_lowercase())
-                .await?
+            let user = auth
+                .user_by_email(&email)
+                .await
+                .map_err(explain)?
                 .with_context(|| format!("no user {email}"))?;
             let cap = r.as_deref().map(role).transpose()?;
-            let token = auth
-                .create_personal_token(&user, &name, cap, days)
-                .await
-                .map_err(explain)?;
+            let token = auth.create_token_for(&user, &name, cap, days).await.map_err(explain)?;
             writeln!(out, "{}", token.secret)?;
         }
     }

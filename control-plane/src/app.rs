@@ -17,7 +17,7 @@ use crate::commands::Commands;
 use crate::config::{Config, redact_url};
 use crate::enrolment::{DevicePki, EnrolmentService};
 use crate::ingest::{self, IngestHandle, Writer};
-use crate::live::{LiveIo, LiveSink};
+use crate::live::{LiveIo, LiveSink, Rechecker};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store;
@@ -27,6 +27,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     state: AppState,
+    system: store::SystemStore,
     tasks: JoinSet<()>,
     shutdown: CancellationToken,
 }
@@ -46,16 +47,16 @@ impl Application {
 
     /// [`Application::build`] with a chosen clock for authentication (tests move time by hand).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir)
+        crate::keys::private_dir(&config.data_dir)
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-        let store_url = config.store_url();
-        let store = store::open(&store_url, &config.store.database)
-            .await
-            .with_context(|| format!("opening store {}", redact_url(&store_url)))?;
-        let reset = store.mark_all_offline().await.context("resetting presence")?;
-        tracing::info!(backend = store.backend(), devices_reset = reset, "store ready");
-
         let metrics = Metrics::new();
+        let options = config.store_options()?;
+        let system = store::open(&options, metrics.clone())
+            .await
+            .with_context(|| format!("opening store {}", redact_url(&options.url)))?;
+        let reset = system.mark_all_offline().await.context("resetting presence")?;
+        tracing::info!(backend = system.backend(), devices_reset = reset, "store ready");
+
         // File I/O and, on first start, key generation: off the async runtime.
         let pki_config = config.clone();
         let pki = tokio::task::spawn_blocking(move || DevicePki::open(&pki_config))
@@ -70,22 +71,32 @@ impl Application {
         let (broker, link) = EmbeddedBroker::start(&mqtt, Topic::ALL_UP_FILTER)
             .await
             .context("starting the embedded mqtt broker")?;
-        let commands = Commands::new(link.publisher(), metrics.clone());
+        let commands = Commands::new(
+            link.publisher(),
+            metrics.clone(),
+            config.commands.max_pending_per_tenant,
+        );
         let publisher = link.publisher();
 
         let limiter = crate::auth::limiter(&config).await?;
         let auth = AuthService::new(
-            store.clone(),
+            system.clone(),
             crate::auth::load_keys(&config)?,
             clock.clone(),
             limiter.clone(),
             config.auth.clone(),
+            config.quotas.as_quota(),
         );
-        let enrolment = EnrolmentService::new(store.clone(), pki, limiter, clock, config.enrolment.clone());
+        let enrolment = EnrolmentService::new(system.clone(), pki, limiter, clock, config.enrolment.clone());
         let redis = config.redis.as_ref().map(|r| r.expose_secret().to_owned());
         let (live_layer, live) = LiveIo::build(redis.as_deref(), metrics.clone(), auth.clone())
             .await
             .context("starting socket.io (check `redis`)")?;
+        let rechecker = Rechecker::new(
+            live.clone(),
+            auth.clone(),
+            std::time::Duration::from_secs(config.live.recheck_secs),
+        );
 
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -102,8 +113,9 @@ impl Application {
         tasks.spawn(async move {
             let _ = delivery.await;
         });
+        tasks.spawn(rechecker.run(shutdown.clone()));
         let mut writer = Writer::new(
-            store.clone(),
+            system.clone(),
             live,
             commands.clone(),
             metrics.clone(),
@@ -115,7 +127,7 @@ impl Application {
         writer.bundles = Some(bundles.clone());
         tasks.spawn(writer.run(rx, shutdown.clone()));
         tasks.spawn(bundles.clone().run(
-            store.clone(),
+            system.clone(),
             publisher,
             auth.clone(),
             metrics.clone(),
@@ -123,9 +135,11 @@ impl Application {
         ));
 
         tasks.spawn(crate::audit::checkpoint_task(
-            store.clone(),
+            system.clone(),
+            options.chain_key.clone(),
             crate::audit::checkpoint_path(&config.data_dir),
             std::time::Duration::from_secs(config.audit.checkpoint_secs),
+            metrics.clone(),
             shutdown.clone(),
         ));
 
@@ -134,8 +148,9 @@ impl Application {
             .with_context(|| format!("binding http address {}", config.http.addr))?;
         let state = AppState {
             auth,
+            proxies: Arc::new(config.trusted_proxies()),
             config: Arc::new(config),
-            store,
+            store: system.store(),
             metrics,
             commands,
             ingest: IngestHandle::new(tx),
@@ -148,6 +163,7 @@ impl Application {
             listener,
             router,
             state,
+            system,
             tasks,
             shutdown,
         })
@@ -179,14 +195,27 @@ impl Application {
         &self.state
     }
 
+    /// The cross-tenant store, for whoever embeds the application (tests seed installations
+    /// with it, as the admin CLI does). Request handlers never get it: their state holds only
+    /// the scoped [`store::Store`].
+    pub fn system(&self) -> &store::SystemStore {
+        &self.system
+    }
+
     /// Serves until the shutdown token is cancelled, then stops background tasks.
     pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
-        let token = self.shutdown.clone();
-        axum::serve(
+        let http = &self.state.config.http;
+        let limits = crate::serve::Limits {
+            max_connections: http.max_connections,
+            header_read_timeout: std::time::Duration::from_secs(http.header_read_timeout_secs),
+        };
+        crate::serve::serve(
             self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+            self.router,
+            limits,
+            self.state.metrics.clone(),
+            self.shutdown.clone(),
         )
-        .with_graceful_shutdown(async move { token.cancelled().await })
         .await
         .context("http server failed")?;
         self.shutdown.cancel();

@@ -11,18 +11,20 @@ use std::time::Duration;
 use chrono::Utc;
 use luach_broker::Publisher;
 use luach_schemas::messages::{Ack, Command, CommandAction};
-use luach_schemas::{DeviceId, DownKind, Envelope, Topic};
+use luach_schemas::{DeviceId, DownKind, Envelope, TenantId, Topic, TopicPrefix};
 use tokio::sync::oneshot;
 
 use crate::metrics::Metrics;
 
-/// Most commands awaiting an acknowledgement at once; further sends are refused.
+/// Most commands awaiting an acknowledgement at once, in all tenants; further sends are refused.
 pub const MAX_PENDING: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     #[error("too many commands are awaiting acknowledgement")]
     Busy,
+    #[error("this tenant has {0} commands awaiting acknowledgement, its most")]
+    TenantBusy(usize),
     #[error("the broker link is closed")]
     Link,
     #[error("no acknowledgement within {0:?}")]
@@ -31,15 +33,37 @@ pub enum CommandError {
 
 struct Pending {
     device: DeviceId,
+    tenant: TenantId,
     reply: oneshot::Sender<Ack>,
+}
+
+#[derive(Default)]
+struct Table {
+    by_id: HashMap<String, Pending>,
+    /// Commands awaiting acknowledgement, per tenant (one tenant cannot take them all).
+    per_tenant: HashMap<TenantId, usize>,
+}
+
+impl Table {
+    fn remove(&mut self, command_id: &str) -> Option<Pending> {
+        let p = self.by_id.remove(command_id)?;
+        if let Some(n) = self.per_tenant.get_mut(&p.tenant) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_tenant.remove(&p.tenant);
+            }
+        }
+        Some(p)
+    }
 }
 
 /// Sends commands and routes acknowledgements back to their waiting senders.
 #[derive(Clone)]
 pub struct Commands {
-    pending: Arc<Mutex<HashMap<String, Pending>>>,
+    pending: Arc<Mutex<Table>>,
     publisher: Publisher,
     metrics: Metrics,
+    per_tenant: usize,
 }
 
 impl std::fmt::Debug for Commands {
@@ -49,36 +73,47 @@ impl std::fmt::Debug for Commands {
 }
 
 impl Commands {
-    pub fn new(publisher: Publisher, metrics: Metrics) -> Self {
+    /// `per_tenant`: most commands one tenant may have awaiting acknowledgement.
+    pub fn new(publisher: Publisher, metrics: Metrics, per_tenant: usize) -> Self {
         Self {
             pending: Arc::default(),
             publisher,
             metrics,
+            per_tenant,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Sends `action` to `device` and waits up to `timeout` for its acknowledgement.
+    /// Sends `action` to `device` of `tenant` (listening under `prefix`) and waits up to
+    /// `timeout` for its acknowledgement.
     pub async fn send_and_wait(
         &self,
+        tenant: &TenantId,
         device: &DeviceId,
+        prefix: &TopicPrefix,
         action: CommandAction,
         timeout: Duration,
     ) -> Result<Ack, CommandError> {
         let command_id = uuid::Uuid::now_v7().to_string();
         let (tx, rx) = oneshot::channel();
         {
-            let mut pending = self.lock();
-            if pending.len() >= MAX_PENDING {
+            let mut table = self.lock();
+            if table.by_id.len() >= MAX_PENDING {
                 return Err(CommandError::Busy);
             }
-            pending.insert(
+            let mine = table.per_tenant.get(tenant).copied().unwrap_or(0);
+            if mine >= self.per_tenant {
+                return Err(CommandError::TenantBusy(mine));
+            }
+            *table.per_tenant.entry(tenant.clone()).or_insert(0) += 1;
+            table.by_id.insert(
                 command_id.clone(),
                 Pending {
                     device: device.clone(),
+                    tenant: tenant.clone(),
                     reply: tx,
                 },
             );
@@ -90,7 +125,7 @@ impl Commands {
             action,
         };
         let envelope = Envelope::new(command_id.clone(), DownKind::Command.as_str(), now, command);
-        let topic = Topic::Down(device.clone(), DownKind::Command).to_string();
+        let topic = Topic::Down(prefix.clone(), DownKind::Command).to_string();
         if self.publisher.publish(topic, envelope.to_bytes()).await.is_err() {
             self.lock().remove(&command_id);
             return Err(CommandError::Link);
@@ -113,10 +148,10 @@ impl Commands {
     /// Delivers an acknowledgement from `device`. Acks for unknown commands, or for commands
     /// sent to a different device, are dropped (returns false).
     pub fn acknowledge(&self, device: &DeviceId, ack: Ack) -> bool {
-        let mut pending = self.lock();
-        match pending.get(&ack.command_id) {
+        let mut table = self.lock();
+        match table.by_id.get(&ack.command_id) {
             Some(p) if &p.device == device => {
-                let Some(p) = pending.remove(&ack.command_id) else {
+                let Some(p) = table.remove(&ack.command_id) else {
                     return false;
                 };
                 p.reply.send(ack).is_ok()

@@ -29,20 +29,99 @@ pub struct Config {
     pub audit: AuditConfig,
     pub pki: PkiConfig,
     pub enrolment: EnrolmentConfig,
+    pub quotas: QuotaConfig,
+    pub commands: CommandsConfig,
+    pub live: LiveConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditConfig {
     /// How often the audit chain heads are written to `<data_dir>/audit/checkpoint.json`
-    /// (and logged), in seconds. Truncation of records older than the last checkpoint is
-    /// detected by `luach-server audit verify`.
+    /// (and logged), in seconds. The checkpoint only moves forward along each chain.
     pub checkpoint_secs: u64,
+    /// HMAC key sealing audit records (at least 32 bytes). Absent: a random key is created
+    /// once in `<data_dir>/audit/chain.key`. Keep it out of the database's backups; replicas
+    /// must share it.
+    #[serde(serialize_with = "serialize_hidden_opt")]
+    pub chain_key: Option<SecretString>,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        Self { checkpoint_secs: 10 }
+        Self {
+            checkpoint_secs: 10,
+            chain_key: None,
+        }
+    }
+}
+
+/// Default limits of every tenant; a super admin sets a tenant's own with
+/// `PUT /api/v1/tenants/{id}/quota`. 0 means unlimited.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaConfig {
+    /// Screens per tenant.
+    pub max_devices: u64,
+    /// API requests per minute by a tenant's users and tokens together (screens' bundle
+    /// fetches are not counted).
+    pub api_requests_per_minute: u64,
+    /// Bytes of stored content per tenant (the JSON of synagogues, announcements, plaques and
+    /// the programme).
+    pub max_content_bytes: u64,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        Self {
+            max_devices: 0,
+            api_requests_per_minute: 3_000,
+            max_content_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+impl QuotaConfig {
+    /// As a quota (0 = no limit).
+    pub fn as_quota(&self) -> crate::store::Quota {
+        let limit = |v: u64| (v > 0).then_some(v);
+        crate::store::Quota {
+            max_devices: limit(self.max_devices),
+            api_requests_per_minute: limit(self.api_requests_per_minute),
+            max_content_bytes: limit(self.max_content_bytes),
+        }
+    }
+}
+
+/// Commands sent to screens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommandsConfig {
+    /// Most commands awaiting an acknowledgement per tenant (the installation holds at most
+    /// 10,000 in all).
+    pub max_pending_per_tenant: usize,
+}
+
+impl Default for CommandsConfig {
+    fn default() -> Self {
+        Self {
+            max_pending_per_tenant: 1_000,
+        }
+    }
+}
+
+/// Live connections (Socket.IO).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveConfig {
+    /// How often every live connection's credentials are checked again, in seconds (a
+    /// connection also ends at once when its user's credentials change on this replica).
+    pub recheck_secs: u64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self { recheck_secs: 5 }
     }
 }
 
@@ -73,6 +152,8 @@ pub struct EnrolmentConfig {
     pub claim_ttl_secs: u64,
     /// Most pending (unclaimed, unexpired) requests; beyond it new requests get 429.
     pub max_pending: u64,
+    /// Most pending requests from one client address (an IPv4 address or an IPv6 /64).
+    pub max_pending_per_source: u64,
     /// Requests without a token, and failed attempts (bad token, poll secret or renewal),
     /// accepted per client IP per minute.
     pub requests_per_ip_per_minute: u64,
@@ -128,6 +209,14 @@ pub struct HttpConfig {
     /// Mutual-TLS MQTT address agents are told to use (`host:port`, the host must be one of the
     /// broker certificate's names); defaults to the HTTP request's host and the TLS port.
     pub public_mqtt_tls: Option<String>,
+    /// Reverse proxies (addresses or CIDR networks) whose `Forwarded` / `X-Forwarded-For`
+    /// headers name the client for rate limits and logs. Empty: the peer address is the client.
+    pub trusted_proxies: Vec<String>,
+    /// A client must send a request's headers within this many seconds (also the idle time
+    /// of a kept-alive connection).
+    pub header_read_timeout_secs: u64,
+    /// Most HTTP connections open at once; further ones are closed at accept.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -138,6 +227,10 @@ pub struct StoreConfig {
     pub url: SecretString,
     /// MongoDB database name.
     pub database: String,
+    /// SQLite: connections serving reads beside the one writer.
+    pub sqlite_readers: usize,
+    /// Apply pending schema migrations at start-up (otherwise run `luach-server migrate`).
+    pub migrate_on_start: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -188,6 +281,9 @@ impl Default for Config {
             audit: AuditConfig::default(),
             pki: PkiConfig::default(),
             enrolment: EnrolmentConfig::default(),
+            quotas: QuotaConfig::default(),
+            commands: CommandsConfig::default(),
+            live: LiveConfig::default(),
         }
     }
 }
@@ -208,6 +304,7 @@ impl Default for EnrolmentConfig {
         Self {
             claim_ttl_secs: 900,
             max_pending: 10_000,
+            max_pending_per_source: 20,
             requests_per_ip_per_minute: 30,
             claims_per_user_per_minute: 30,
             renewals_per_device_per_hour: 10,
@@ -242,6 +339,9 @@ impl Default for HttpConfig {
             public_mqtt: None,
             cors_origins: Vec::new(),
             public_mqtt_tls: None,
+            trusted_proxies: Vec::new(),
+            header_read_timeout_secs: 30,
+            max_connections: 10_000,
         }
     }
 }
@@ -251,6 +351,8 @@ impl Default for StoreConfig {
         Self {
             url: SecretString::from(""),
             database: "luach".into(),
+            sqlite_readers: 4,
+            migrate_on_start: true,
         }
     }
 }
@@ -357,7 +459,7 @@ impl Config {
     /// (the agent's `LUACH_SERVER`, tooling's `LUACH_PYTHON`, …) belong to other programs and
     /// are not configuration errors; a misspelt key *below* a known one still is.
     fn env() -> Env {
-        const TOP_LEVEL: [&str; 12] = [
+        const TOP_LEVEL: [&str; 15] = [
             "http",
             "mqtt",
             "data_dir",
@@ -370,6 +472,9 @@ impl Config {
             "audit",
             "pki",
             "enrolment",
+            "quotas",
+            "commands",
+            "live",
         ];
         Env::prefixed("LUACH_").split("__").filter(|key| {
             let key = key.as_str().to_ascii_lowercase();
@@ -414,6 +519,26 @@ impl Config {
         }
         if self.audit.checkpoint_secs == 0 {
             return invalid("audit.checkpoint_secs", "must be at least 1");
+        }
+        if let Some(key) = &self.audit.chain_key
+            && key.expose_secret().len() < 32
+        {
+            return invalid("audit.chain_key", "must be at least 32 bytes");
+        }
+        if let Err(m) = crate::auth::TrustedProxies::parse(&self.http.trusted_proxies) {
+            return invalid("http.trusted_proxies", &m);
+        }
+        if self.http.header_read_timeout_secs == 0 || self.http.max_connections == 0 {
+            return invalid("http", "header_read_timeout_secs and max_connections must be positive");
+        }
+        if !(1..=64).contains(&self.store.sqlite_readers) {
+            return invalid("store.sqlite_readers", "must be between 1 and 64");
+        }
+        if self.commands.max_pending_per_tenant == 0 {
+            return invalid("commands.max_pending_per_tenant", "must be positive");
+        }
+        if self.live.recheck_secs == 0 {
+            return invalid("live.recheck_secs", "must be at least 1");
         }
         for origin in &self.http.cors_origins {
             let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
@@ -471,6 +596,7 @@ impl Config {
             return invalid("enrolment.claim_ttl_secs", "must be between 1 second and 7 days");
         }
         if e.max_pending == 0
+            || e.max_pending_per_source == 0
             || e.requests_per_ip_per_minute == 0
             || e.claims_per_user_per_minute == 0
             || e.renewals_per_device_per_hour == 0
@@ -514,6 +640,38 @@ impl Config {
         }
     }
 
+    /// The trusted proxies, parsed (`validate` checked them).
+    pub fn trusted_proxies(&self) -> crate::auth::TrustedProxies {
+        crate::auth::TrustedProxies::parse(&self.http.trusted_proxies).unwrap_or_default()
+    }
+
+    /// The audit chain key: configured, or created once in `<data_dir>/audit/chain.key`.
+    pub fn chain_key(&self) -> anyhow::Result<crate::chain::ChainKey> {
+        let text = match &self.audit.chain_key {
+            Some(k) => k.expose_secret().to_owned(),
+            None => {
+                let path = self.data_dir.join("audit").join("chain.key");
+                crate::keys::load_or_create(&path, crate::chain::ChainKey::MIN_LEN, || {
+                    crate::auth::secret::random_text(32)
+                })?
+            }
+        };
+        crate::chain::ChainKey::new(text.as_bytes())
+            .ok_or_else(|| anyhow::anyhow!("audit chain key: at least {} bytes", crate::chain::ChainKey::MIN_LEN))
+    }
+
+    /// How the store is opened.
+    pub fn store_options(&self) -> anyhow::Result<crate::store::StoreOptions> {
+        Ok(crate::store::StoreOptions {
+            url: self.store_url(),
+            database: self.store.database.clone(),
+            chain_key: self.chain_key()?,
+            quota_defaults: self.quotas.as_quota(),
+            sqlite_readers: self.store.sqlite_readers,
+            migrate: self.store.migrate_on_start,
+        })
+    }
+
     /// The device CA's directory, with the default resolved.
     pub fn ca_dir(&self) -> PathBuf {
         self.pki.ca_dir.clone().unwrap_or_else(|| self.data_dir.join("pki"))
@@ -548,9 +706,13 @@ mod tests {
         c.store.url = SecretString::from("mongodb://admin:hunter2@db/luach");
         c.redis = Some(SecretString::from("redis://:hunter3@cache:6379"));
         c.auth.jwt_secret = Some(SecretString::from("hunter4-hunter4-hunter4-hunter4-hunter4"));
+        c.audit.chain_key = Some(SecretString::from("hunter5-hunter5-hunter5-hunter5-hunter5"));
         let out = c.to_redacted_toml();
         assert!(
-            !out.contains("hunter2") && !out.contains("hunter3") && !out.contains("hunter4"),
+            !out.contains("hunter2")
+                && !out.contains("hunter3")
+                && !out.contains("hunter4")
+                && !out.contains("hunter5"),
             "{out}"
         );
         assert!(out.contains("jwt_secret = \"***\""), "{out}");

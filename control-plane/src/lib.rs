@@ -9,9 +9,11 @@
 //! - [`live`] events over Socket.IO (socketioxide), fanned out through Redis when configured;
 //! - the dashboard's static files.
 //!
-//! Storage is behind repository traits with SQLite (default, a file in the data directory) and
-//! MongoDB implementations; tenant-owned operations need a [`store::TenantScope`].
-//! Start reading at [`app::Application`].
+//! Storage ([`store`]) is one seam over SQLite (default, a file in the data directory) and
+//! MongoDB: handlers reach tenant data only through a [`store::TenantStore`] opened with the
+//! caller's [`store::TenantScope`]; cross-tenant lookups live in the [`store::SystemStore`],
+//! which only the services hold. Every change is recorded in a keyed hash chain ([`chain`],
+//! [`audit`]). Start reading at [`app::Application`].
 
 pub mod admin;
 pub mod api;
@@ -19,13 +21,16 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod bundle;
+pub mod chain;
 pub mod commands;
 pub mod config;
 pub mod enrolment;
 pub mod error;
 pub mod ingest;
+pub mod keys;
 pub mod live;
 pub mod metrics;
+pub mod serve;
 pub mod state;
 pub mod store;
 pub mod web;

@@ -3,8 +3,14 @@
 //! Clients connect to the `/live` namespace with `auth: {token}` (an access token or a personal
 //! access token; a super admin adds `tenant`) and are put in their tenant's room
 //! (`tenant:{id}`) only; a handshake without valid credentials, or from a caller who may not
-//! read devices, is refused with `connect_error`. Every event goes to exactly one tenant room. With Redis configured,
-//! socketioxide's Redis adapter carries each emit to the clients of every replica.
+//! read devices, is refused with `connect_error`. Every event goes to exactly one tenant room.
+//! With Redis configured, socketioxide's Redis adapter carries each emit to the clients of
+//! every replica.
+//!
+//! A connection lives no longer than its credentials: the [`Rechecker`] checks every
+//! connection of this replica again every `live.recheck_secs`, and at once the connections of
+//! a user whose credentials change here (logout, password, second factor, disabled, deleted,
+//! token revoked), and disconnects those whose session or token has ended.
 
 use chrono::{DateTime, Utc};
 use luach_schemas::messages::Metrics as DeviceMetrics;
@@ -155,7 +161,7 @@ async fn authenticate<A: Adapter>(
         None => None,
     };
     let principal = service
-        .authenticate(token, act_as)
+        .authenticate(token, act_as, None)
         .await
         .map_err(|_| Refused("invalid credentials"))?;
     if !principal.may(Permission::DevicesRead) {
@@ -163,7 +169,18 @@ async fn authenticate<A: Adapter>(
     }
     let tenant = principal.tenant.ok_or(Refused("a tenant is required"))?;
     socket.extensions.insert(tenant);
+    socket.extensions.insert(LiveCredential {
+        bearer: token.to_owned(),
+        user_id: principal.user.id,
+    });
     Ok(())
+}
+
+/// The credential a connection was opened with, checked again while it lives.
+#[derive(Clone)]
+struct LiveCredential {
+    bearer: String,
+    user_id: String,
 }
 
 async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(metrics): State<Metrics>) {
@@ -219,6 +236,26 @@ impl LiveIo {
         }
     }
 
+    /// This replica's connections of `/live` with their credentials.
+    fn connections(&self) -> Vec<(LiveCredential, Box<dyn FnOnce() + Send>)> {
+        fn collect<A: Adapter>(sockets: Vec<SocketRef<A>>) -> Vec<(LiveCredential, Box<dyn FnOnce() + Send>)> {
+            sockets
+                .into_iter()
+                .filter_map(|s| {
+                    let cred = s.extensions.get::<LiveCredential>()?;
+                    let close: Box<dyn FnOnce() + Send> = Box::new(move || {
+                        let _ = s.disconnect();
+                    });
+                    Some((cred, close))
+                })
+                .collect()
+        }
+        match self {
+            Self::Local(io) => io.of(NAMESPACE).map(|ns| collect(ns.sockets())).unwrap_or_default(),
+            Self::Redis(io) => io.of(NAMESPACE).map(|ns| collect(ns.sockets())).unwrap_or_default(),
+        }
+    }
+
     /// Sends `event` to its tenant's room. Delivery failures are logged, never fatal.
     pub async fn emit(&self, event: &LiveEvent) {
         let room = tenant_room(event.tenant());
@@ -266,6 +303,69 @@ impl LiveSink {
     pub fn send(&self, event: LiveEvent) {
         if self.tx.try_send(event).is_err() {
             self.metrics.live_events_dropped.inc();
+        }
+    }
+}
+
+/// Ends live connections whose credentials ended.
+pub struct Rechecker {
+    io: LiveIo,
+    auth: AuthService,
+    every: std::time::Duration,
+}
+
+impl std::fmt::Debug for Rechecker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rechecker").finish_non_exhaustive()
+    }
+}
+
+impl Rechecker {
+    pub fn new(io: LiveIo, auth: AuthService, every: std::time::Duration) -> Self {
+        Self { io, auth, every }
+    }
+
+    /// Checks the connections (all, or only `user`'s) and disconnects those no longer valid;
+    /// returns how many it closed.
+    async fn sweep(&self, user: Option<&str>) -> usize {
+        let mut closed = 0;
+        for (cred, close) in self.io.connections() {
+            if user.is_some_and(|u| u != cred.user_id) {
+                continue;
+            }
+            if !self.auth.still_valid(&cred.bearer).await {
+                close();
+                closed += 1;
+            }
+        }
+        if closed > 0 {
+            tracing::info!(closed, "live connections whose credentials ended were closed");
+        }
+        closed
+    }
+
+    /// Runs until `shutdown`.
+    pub async fn run(self, shutdown: tokio_util::sync::CancellationToken) {
+        let mut changes = self.auth.credential_changes();
+        let mut tick = tokio::time::interval(self.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => {
+                    self.sweep(None).await;
+                }
+                changed = changes.recv() => match changed {
+                    Ok(user) => {
+                        self.sweep(Some(&user)).await;
+                    }
+                    // Missed some: check everyone.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        self.sweep(None).await;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+            }
         }
     }
 }

@@ -35,6 +35,18 @@ enum Command {
     Admin(Admin),
     /// The audit log.
     Audit(Audit),
+    /// Apply the schema migrations the database lacks (the server also does at start-up unless
+    /// `store.migrate_on_start = false`).
+    Migrate(Migrate),
+}
+
+#[derive(Debug, clap::Args)]
+struct Migrate {
+    #[command(flatten)]
+    overrides: Overrides,
+    /// List what would be applied, change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -52,6 +64,9 @@ enum AuditCommand {
         /// Checkpoint file (default `<data-dir>/audit/checkpoint.json`).
         #[arg(long)]
         checkpoint: Option<PathBuf>,
+        /// Check the chains although there is no checkpoint (truncation then goes unseen).
+        #[arg(long)]
+        without_checkpoint: bool,
     },
 }
 
@@ -63,35 +78,36 @@ struct Admin {
     command: AdminCommand,
 }
 
-/// Flags override the file and the environment.
+/// Flags override the file and the environment; they may follow any subcommand
+/// (`luach-server audit verify --data-dir …`).
 #[derive(Debug, clap::Args)]
 struct Overrides {
     /// HTTP listen address, e.g. 0.0.0.0:8080.
-    #[arg(long)]
+    #[arg(long, global = true)]
     http_addr: Option<SocketAddr>,
     /// Plain (development) MQTT listen address, e.g. 127.0.0.1:1883.
-    #[arg(long)]
+    #[arg(long, global = true)]
     mqtt_addr: Option<SocketAddr>,
     /// Mutual-TLS MQTT listen address for enrolled devices, e.g. 0.0.0.0:8883.
-    #[arg(long)]
+    #[arg(long, global = true)]
     mqtt_tls_addr: Option<SocketAddr>,
     /// Directory for the SQLite file and local state.
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// Store: empty for SQLite in the data dir, `sqlite:PATH`, or `mongodb://…`.
-    #[arg(long)]
+    #[arg(long, global = true)]
     store: Option<String>,
     /// Redis URL for multi-replica fan-out of live events.
-    #[arg(long)]
+    #[arg(long, global = true)]
     redis: Option<String>,
     /// Directory with the built dashboard.
-    #[arg(long)]
+    #[arg(long, global = true)]
     web_dir: Option<PathBuf>,
     /// Seconds without a message before a device is offline.
-    #[arg(long)]
+    #[arg(long, global = true)]
     offline_after: Option<u64>,
     /// Log format: json or pretty.
-    #[arg(long)]
+    #[arg(long, global = true)]
     log_format: Option<String>,
 }
 
@@ -166,11 +182,23 @@ async fn main() -> anyhow::Result<()> {
         Command::Audit(audit) => {
             let config = Config::load(cli.config.as_deref(), audit.overrides.figment())?;
             match audit.command {
-                AuditCommand::Verify { checkpoint } => {
-                    luach_control_plane::admin::verify_audit(&config, checkpoint.as_deref(), &mut std::io::stdout())
-                        .await
+                AuditCommand::Verify {
+                    checkpoint,
+                    without_checkpoint,
+                } => {
+                    luach_control_plane::admin::verify_audit(
+                        &config,
+                        checkpoint.as_deref(),
+                        without_checkpoint,
+                        &mut std::io::stdout(),
+                    )
+                    .await
                 }
             }
+        }
+        Command::Migrate(m) => {
+            let config = Config::load(cli.config.as_deref(), m.overrides.figment())?;
+            luach_control_plane::admin::migrate(&config, m.dry_run, &mut std::io::stdout()).await
         }
         Command::Admin(admin) => {
             let config = Config::load(cli.config.as_deref(), admin.overrides.figment())?;

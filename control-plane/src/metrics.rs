@@ -20,6 +20,9 @@ pub struct Metrics {
     pub store_errors: IntCounterVec,
     pub socketio_clients: IntGauge,
     pub live_events_dropped: IntCounter,
+    pub http_connections: IntGauge,
+    pub http_connections_refused: IntCounter,
+    pub audit_checkpoint_refusals: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -127,25 +130,17 @@ impl Metrics {
                 "luach_live_events_dropped_total",
                 "Live events dropped because the delivery queue was full.",
             ),
+            http_connections: gauge("luach_http_connections", "Open HTTP connections."),
+            http_connections_refused: counter(
+                "luach_http_connections_refused_total",
+                "HTTP connections closed at accept because http.max_connections were open.",
+            ),
+            audit_checkpoint_refusals: counter(
+                "luach_audit_checkpoint_refusals_total",
+                "Audit chain heads not written to the checkpoint because the chain did not extend it.",
+            ),
             registry,
         }
-    }
-
-    /// Awaits a store operation, recording its latency and outcome under `op`.
-    pub async fn time_store<T, E>(
-        &self,
-        op: &str,
-        operation: impl std::future::Future<Output = Result<T, E>>,
-    ) -> Result<T, E> {
-        let started = std::time::Instant::now();
-        let result = operation.await;
-        self.store_duration
-            .with_label_values(&[op])
-            .observe(started.elapsed().as_secs_f64());
-        if result.is_err() {
-            self.store_errors.with_label_values(&[op]).inc();
-        }
-        result
     }
 
     /// Renders every family in the Prometheus text exposition format.

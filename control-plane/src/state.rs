@@ -1,22 +1,26 @@
 //! Shared application state handed to every handler.
+//!
+//! It holds the scoped [`Store`] (tenant data through a scope, nothing else) and the services;
+//! the cross-tenant [`crate::store::SystemStore`] is not part of it. The services that need it
+//! (authentication, enrolment) keep it in private fields.
 
 use std::sync::Arc;
 
 use luach_broker::EmbeddedBroker;
 
-use crate::auth::AuthService;
+use crate::auth::{AuthService, TrustedProxies};
 use crate::commands::Commands;
 use crate::config::Config;
 use crate::enrolment::EnrolmentService;
 use crate::ingest::IngestHandle;
 use crate::metrics::Metrics;
-use crate::store::DynStore;
+use crate::store::Store;
 
 /// Everything handlers need; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub store: DynStore,
+    pub store: Store,
     pub metrics: Metrics,
     pub commands: Commands,
     pub ingest: IngestHandle,
@@ -25,6 +29,8 @@ pub struct AppState {
     pub enrolment: EnrolmentService,
     /// Marks tenants whose screens' bundles may have changed.
     pub bundles: crate::bundle::BundleNotifier,
+    /// Whose forwarding headers name the client.
+    pub proxies: Arc<TrustedProxies>,
 }
 
 impl std::fmt::Debug for AppState {

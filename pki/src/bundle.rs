@@ -125,10 +125,11 @@ impl CaBundle {
         }))
     }
 
-    /// Everything the control plane checks before it stores or trusts a device certificate:
-    /// issued by a CA of this bundle, valid at `at`, X.509 v3, not a CA, extended key usage
-    /// clientAuth, and an organisation (O) that is a valid device id (the broker's tenant).
-    /// Returns what the certificate says; `organisation` is the device id.
+    /// Everything the control plane and the agent check before they store or trust a device
+    /// certificate: issued by a CA of this bundle, valid at `at`, X.509 v3, not a CA, extended
+    /// key usage clientAuth, an organisation (O) that is a valid topic prefix (the broker's
+    /// tenant) and a common name (CN) that is a valid device id. Certificates of the first
+    /// release carry the device id in both.
     pub fn verify_device_certificate(&self, cert_pem: &str, at: OffsetDateTime) -> Result<CertificateInfo, PkiError> {
         let der = inspect::certificate_der(cert_pem, "device certificate")?;
         let cert = inspect::parse_der(&der, "device certificate")?;
@@ -146,9 +147,15 @@ impl CaBundle {
             return fail("extended key usage clientAuth missing");
         }
         match &info.organisation {
-            None => return fail("subject has no organisation (O), which must be the device id"),
+            None => return fail("subject has no organisation (O), which must be the topic prefix"),
             Some(o) => {
-                luach_schemas::DeviceId::parse(o)?;
+                luach_schemas::TopicPrefix::parse(o)?;
+            }
+        }
+        match &info.common_name {
+            None => return fail("subject has no common name (CN), which must be the device id"),
+            Some(cn) => {
+                luach_schemas::DeviceId::parse(cn)?;
             }
         }
         Ok(info)

@@ -156,22 +156,25 @@ impl DeviceCa {
     /// The CSR must be a single `CERTIFICATE REQUEST` PEM block whose signature verifies with
     /// the public key it carries (proof the requester holds the private key), for an ECDSA
     /// P-256/P-384 or Ed25519 key. Everything else it asks for (subject, extensions) is
-    /// ignored: the certificate gets subject O = CN = `device_id`, X.509 v3, basicConstraints
-    /// CA:FALSE, key usage digitalSignature, extended key usage clientAuth, and a random
-    /// positive 126-bit serial.
+    /// ignored: the certificate gets subject O = `prefix` (the MQTT topic prefix the broker
+    /// jails the device to, fresh for each enrolment) and CN = `device_id`, X.509 v3,
+    /// basicConstraints CA:FALSE, key usage digitalSignature, extended key usage clientAuth,
+    /// and a random positive 126-bit serial.
     pub fn issue_device_certificate(
         &self,
         csr_pem: &str,
         device_id: &str,
+        prefix: &str,
         not_before: OffsetDateTime,
         not_after: OffsetDateTime,
     ) -> Result<IssuedCertificate, PkiError> {
         luach_schemas::DeviceId::parse(device_id)?;
+        luach_schemas::TopicPrefix::parse(prefix)?;
         self.check_within_ca(not_before, not_after)?;
         let public_key = verified_csr_key(csr_pem)?;
         let mut params = leaf_params(not_before, not_after);
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::OrganizationName, device_id);
+        dn.push(DnType::OrganizationName, prefix);
         dn.push(DnType::CommonName, device_id);
         params.distinguished_name = dn;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];

@@ -16,7 +16,13 @@ pub struct CsrInfo {
     /// The public key as a DER SubjectPublicKeyInfo: compare it (or a digest of it) to decide
     /// whether two requests, or a request and an earlier certificate, are for the same key.
     pub public_key_der: Vec<u8>,
+    /// The subject's serialNumber attribute, where a renewing device puts the nonce it was
+    /// given (see [`crate::DeviceKey::csr_pem_with_challenge`]).
+    pub challenge: Option<String>,
 }
+
+/// The serialNumber attribute type (2.5.4.5).
+pub(crate) const SERIAL_NUMBER_OID: [u64; 4] = [2, 5, 4, 5];
 
 /// Checks a CSR the way [`crate::DeviceCa::issue_device_certificate`] does (one
 /// `CERTIFICATE REQUEST` PEM block, a supported key type, a self-signature that verifies),
@@ -38,9 +44,18 @@ pub fn verify_csr(csr_pem: &str) -> Result<CsrInfo, PkiError> {
     let spki = &csr.certification_request_info.subject_pki;
     let key_type = KeyType::of_spki(spki)?;
     csr.verify_signature().map_err(|_| PkiError::CsrSignature)?;
+    let serial_number = x509_parser::oid_registry::OID_X509_SERIALNUMBER;
+    let challenge = csr
+        .certification_request_info
+        .subject
+        .iter_attributes()
+        .find(|a| *a.attr_type() == serial_number)
+        .and_then(|a| a.as_str().ok())
+        .map(str::to_owned);
     Ok(CsrInfo {
         key_type,
         public_key_der: spki.raw.to_vec(),
+        challenge,
     })
 }
 
@@ -56,6 +71,10 @@ mod tests {
         let b = verify_csr(&key.csr_pem("dev2").expect("csr")).expect("valid");
         assert_eq!(a.key_type, KeyType::EcdsaP256);
         assert_eq!(a.public_key_der, b.public_key_der);
+        assert_eq!(a.challenge, None);
+        let challenged = verify_csr(&key.csr_pem_with_challenge("dev1", "n0nce").expect("csr")).expect("valid");
+        assert_eq!(challenged.challenge.as_deref(), Some("n0nce"));
+        assert_eq!(challenged.public_key_der, a.public_key_der);
         let other = DeviceKey::generate().expect("key");
         let c = verify_csr(&other.csr_pem("dev1").expect("csr")).expect("valid");
         assert_ne!(a.public_key_der, c.public_key_der);

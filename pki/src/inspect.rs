@@ -20,10 +20,10 @@ pub struct CertificateInfo {
     pub subject: String,
     /// Issuer distinguished name.
     pub issuer: String,
-    /// First organisation (O) of the subject: the device id for device certificates, the MQTT
-    /// tenant the broker jails the client to.
+    /// First organisation (O) of the subject: for device certificates the MQTT topic prefix
+    /// (the tenant the broker jails the client to).
     pub organisation: Option<String>,
-    /// First common name (CN) of the subject.
+    /// First common name (CN) of the subject: for device certificates the device id.
     pub common_name: Option<String>,
     /// Start of validity (UTC).
     pub not_before: OffsetDateTime,

@@ -61,11 +61,25 @@ impl DeviceKey {
     ///
     /// The subject (O = CN = device id) is informational: the CA ignores it and writes its own.
     pub fn csr_pem(&self, device_id: &str) -> Result<String, PkiError> {
+        self.request(device_id, None)
+    }
+
+    /// A certificate signing request carrying `challenge` (a renewal nonce the control plane
+    /// handed out) in its subject's serialNumber attribute: the request's self-signature covers
+    /// it, so a captured request cannot be replayed for a later renewal.
+    pub fn csr_pem_with_challenge(&self, device_id: &str, challenge: &str) -> Result<String, PkiError> {
+        self.request(device_id, Some(challenge))
+    }
+
+    fn request(&self, device_id: &str, challenge: Option<&str>) -> Result<String, PkiError> {
         luach_schemas::DeviceId::parse(device_id)?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, device_id);
         dn.push(DnType::CommonName, device_id);
+        if let Some(c) = challenge {
+            dn.push(DnType::CustomDnType(crate::csr::SERIAL_NUMBER_OID.to_vec()), c);
+        }
         params.distinguished_name = dn;
         let csr = params.serialize_request(&self.key).map_err(PkiError::signing)?;
         csr.pem().map_err(PkiError::signing)

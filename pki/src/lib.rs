@@ -6,11 +6,13 @@
 //! (`ca.key` mode 0600). A screen generates its own key ([`DeviceKey`]) and sends only a
 //! certificate signing request (CSR) while it enrols with a claim code; the control plane
 //! decides which device id the claim belongs to and asks the CA for a certificate
-//! ([`DeviceCa::issue_device_certificate`]) with subject O = CN = device id, extended key
-//! usage clientAuth, X.509 v3. The embedded MQTT broker (rumqttd, TLS listener with client
-//! certificate verification) trusts the CA and, with the `validate-tenant-prefix` feature, jails
-//! a client to the topic subtree `/tenants/{O}/` and renames its client id to
-//! `{O}.{client id}`; so the certificate's O field *is* the device's authority on the broker.
+//! ([`DeviceCa::issue_device_certificate`]) with subject O = a topic prefix drawn afresh for
+//! each enrolment and CN = device id, extended key usage clientAuth, X.509 v3. The embedded
+//! MQTT broker (rumqttd, TLS listener with client certificate verification) trusts the CA and,
+//! with the `validate-tenant-prefix` feature, jails a client to the topic subtree
+//! `/tenants/{O}/` and renames its client id to `{O}.{client id}`; so the certificate's O field
+//! *is* the device's authority on the broker, and a certificate that was revoked or superseded
+//! names a prefix the control plane no longer answers to.
 //! The broker's own TLS certificate comes from the same CA
 //! ([`DeviceCa::issue_server_certificate`]), so a device needs exactly one trust anchor.
 //!

@@ -23,7 +23,13 @@ fn issue(ca: &DeviceCa, device: &str) -> (DeviceKey, IssuedCertificate) {
     let key = DeviceKey::generate().expect("key");
     let csr = key.csr_pem(device).expect("csr");
     let cert = ca
-        .issue_device_certificate(&csr, device, now() - Duration::minutes(5), now() + Duration::days(30))
+        .issue_device_certificate(
+            &csr,
+            device,
+            device,
+            now() - Duration::minutes(5),
+            now() + Duration::days(30),
+        )
         .expect("issue");
     (key, cert)
 }
@@ -61,7 +67,7 @@ fn the_csr_subject_and_extensions_are_ignored() {
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     let csr = params.serialize_request(&key).expect("csr").pem().expect("pem");
     let cert = ca
-        .issue_device_certificate(&csr, "deva", now(), now() + Duration::days(1))
+        .issue_device_certificate(&csr, "deva", "deva", now(), now() + Duration::days(1))
         .expect("issue");
     let info = inspect_certificate(&cert.pem).expect("inspect");
     assert_eq!(info.organisation.as_deref(), Some("deva"));
@@ -71,7 +77,7 @@ fn the_csr_subject_and_extensions_are_ignored() {
 
     // The same with OpenSSL's CSR, whose subject key identifier rcgen's own parser refuses.
     let cert = ca
-        .issue_device_certificate(OPENSSL_CSR, "devc", now(), now() + Duration::days(1))
+        .issue_device_certificate(OPENSSL_CSR, "devc", "devc", now(), now() + Duration::days(1))
         .expect("openssl csr");
     let info = inspect_certificate(&cert.pem).expect("inspect");
     assert_eq!(info.organisation.as_deref(), Some("devc"));
@@ -114,7 +120,7 @@ fn a_csr_signed_by_a_different_key_is_refused() {
         .pem()
         .expect("pem");
     let err = ca
-        .issue_device_certificate(&csr, "deva", now(), now() + Duration::days(1))
+        .issue_device_certificate(&csr, "deva", "deva", now(), now() + Duration::days(1))
         .expect_err("forged csr");
     assert!(matches!(err, PkiError::CsrSignature), "{err}");
     // The genuine request from the same key pair passes.
@@ -123,7 +129,7 @@ fn a_csr_signed_by_a_different_key_is_refused() {
         .expect("csr")
         .pem()
         .expect("pem");
-    ca.issue_device_certificate(&genuine, "deva", now(), now() + Duration::days(1))
+    ca.issue_device_certificate(&genuine, "deva", "deva", now(), now() + Duration::days(1))
         .expect("genuine");
 }
 
@@ -136,7 +142,7 @@ fn every_bit_flip_of_a_csr_is_refused() {
         let mut flipped = der.clone();
         flipped[bit / 8] ^= 1 << (bit % 8);
         let mutated = encoding::encode("CERTIFICATE REQUEST", &flipped);
-        let result = ca.issue_device_certificate(&mutated, "deva", now(), now() + Duration::days(1));
+        let result = ca.issue_device_certificate(&mutated, "deva", "deva", now(), now() + Duration::days(1));
         assert!(result.is_err(), "bit {bit} flipped and still issued");
     }
 }
@@ -165,7 +171,7 @@ fn unsupported_key_types_are_refused_and_supported_ones_issued() {
     let ca = ca();
     for (csr, what) in [(RSA_CSR, "rsa"), (SECP256K1_CSR, "secp256k1")] {
         let err = ca
-            .issue_device_certificate(csr, "deva", now(), now() + Duration::days(1))
+            .issue_device_certificate(csr, "deva", "deva", now(), now() + Duration::days(1))
             .expect_err(what);
         assert!(matches!(err, PkiError::UnsupportedKeyType { .. }), "{what}: {err}");
     }
@@ -175,6 +181,7 @@ fn unsupported_key_types_are_refused_and_supported_ones_issued() {
         let cert = ca
             .issue_device_certificate(
                 &key.csr_pem("deva").expect("csr"),
+                "deva",
                 "deva",
                 now(),
                 now() + Duration::days(1),
@@ -193,7 +200,7 @@ fn wrong_kinds_of_input_are_typed_errors() {
     let ca = ca();
     let (key, cert) = issue(&ca, "deva");
     let csr = key.csr_pem("deva").expect("csr");
-    let issue_with = |csr: &str| ca.issue_device_certificate(csr, "deva", now(), now() + Duration::days(1));
+    let issue_with = |csr: &str| ca.issue_device_certificate(csr, "deva", "deva", now(), now() + Duration::days(1));
 
     let err = issue_with(&cert.pem).expect_err("a certificate is not a CSR");
     assert!(
@@ -236,13 +243,13 @@ fn device_ids_are_validated() {
     let too_long = "a".repeat(65);
     for bad in ["", "Deva", "dev/a", "dev+", "dev#", "dev.a", "dév", too_long.as_str()] {
         let err = ca
-            .issue_device_certificate(&csr, bad, now(), now() + Duration::days(1))
+            .issue_device_certificate(&csr, bad, bad, now(), now() + Duration::days(1))
             .expect_err(bad);
         assert!(matches!(err, PkiError::DeviceId(_)), "{bad:?}: {err}");
         assert!(key.csr_pem(bad).is_err(), "{bad:?}");
     }
     let longest = "a".repeat(64);
-    ca.issue_device_certificate(&csr, &longest, now(), now() + Duration::days(1))
+    ca.issue_device_certificate(&csr, &longest, &longest, now(), now() + Duration::days(1))
         .expect("64 characters");
 }
 
@@ -253,7 +260,7 @@ fn validity_is_checked() {
     let t = now();
     for (from, to) in [(t, t), (t, t - Duration::seconds(1)), (t, t + Duration::days(3651))] {
         let err = ca
-            .issue_device_certificate(&csr, "deva", from, to)
+            .issue_device_certificate(&csr, "deva", "deva", from, to)
             .expect_err("validity");
         assert!(matches!(err, PkiError::Validity(_)), "{err}");
     }
@@ -267,7 +274,7 @@ fn serials_are_random_and_positive() {
     let mut seen = std::collections::HashSet::new();
     for _ in 0..100 {
         let cert = ca
-            .issue_device_certificate(&csr, "deva", now(), now() + Duration::days(1))
+            .issue_device_certificate(&csr, "deva", "deva", now(), now() + Duration::days(1))
             .expect("issue");
         let first = u8::from_str_radix(&cert.serial[..2], 16).expect("hex");
         assert!((0x40..0x80).contains(&first), "{}", cert.serial);
@@ -473,7 +480,7 @@ proptest! {
     #[test]
     fn arbitrary_text_never_panics(s in ".{0,400}") {
         let ca = ca_for_props();
-        let _ = ca.issue_device_certificate(&s, "deva", now(), now() + Duration::days(1));
+        let _ = ca.issue_device_certificate(&s, "deva", "deva", now(), now() + Duration::days(1));
         let _ = inspect_certificate(&s);
         let _ = CaBundle::from_pem(&s);
         let _ = DeviceKey::from_pem(&s);
@@ -488,7 +495,7 @@ proptest! {
         key in wrapped("PRIVATE KEY"),
     ) {
         let ca = ca_for_props();
-        prop_assert!(ca.issue_device_certificate(&csr, "deva", now(), now() + Duration::days(1)).is_err());
+        prop_assert!(ca.issue_device_certificate(&csr, "deva", "deva", now(), now() + Duration::days(1)).is_err());
         prop_assert!(inspect_certificate(&cert).is_err());
         prop_assert!(CaBundle::from_pem(&cert).is_err());
         prop_assert!(DeviceKey::from_pem(&key).is_err());

@@ -103,6 +103,21 @@ string_id!(
 );
 
 string_id!(
+    /// The prefix of a screen's MQTT topics, `/tenants/{prefix}/…`: lower-case ASCII letters
+    /// and digits, at most 64 characters.
+    ///
+    /// For an enrolled screen it is the organisation (O) of its certificate, drawn afresh for
+    /// every enrolment, so the broker's tenant-prefix rule jails the connection to it and a
+    /// certificate that was revoked or superseded names a prefix the control plane no longer
+    /// answers to. A development screen on the plain listener uses its device id.
+    TopicPrefix,
+    "topic prefix",
+    64,
+    "lower-case letters a-z and digits 0-9",
+    |c: char| c.is_ascii_lowercase() || c.is_ascii_digit()
+);
+
+string_id!(
     /// A tenant (a synagogue or a network of synagogues): lower-case letters, digits and '-'.
     TenantId,
     "tenant id",
@@ -111,19 +126,38 @@ string_id!(
     |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
 );
 
+/// Lower-case base32 of 128 bits: 26 characters of `a-z2-7`.
+fn base32_of(bytes: [u8; 16]) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let value = u128::from_be_bytes(bytes);
+    let mut out = String::with_capacity(26);
+    for i in (0..26).rev() {
+        let index = ((value >> (i * 5)) & 0x1f) as usize;
+        out.push(char::from(ALPHABET[index]));
+    }
+    out
+}
+
 impl DeviceId {
     /// A fresh random device id: lower-case base32 of 128 random bits (26 characters).
     ///
     /// The caller supplies the randomness so this crate stays free of an RNG dependency.
     pub fn from_random_bytes(bytes: [u8; 16]) -> Self {
-        const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-        let value = u128::from_be_bytes(bytes);
-        let mut out = String::with_capacity(26);
-        for i in (0..26).rev() {
-            let index = ((value >> (i * 5)) & 0x1f) as usize;
-            out.push(char::from(ALPHABET[index]));
-        }
-        Self(out)
+        Self(base32_of(bytes))
+    }
+}
+
+impl TopicPrefix {
+    /// A fresh random prefix for an enrolment: lower-case base32 of 128 random bits.
+    pub fn from_random_bytes(bytes: [u8; 16]) -> Self {
+        Self(base32_of(bytes))
+    }
+}
+
+/// A development screen's topics are named by its device id.
+impl From<&DeviceId> for TopicPrefix {
+    fn from(id: &DeviceId) -> Self {
+        Self(id.0.clone())
     }
 }
 

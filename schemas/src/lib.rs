@@ -24,5 +24,5 @@ mod topic;
 
 pub use decode::{DecodeError, UpMessage, decode_bundle_notice, decode_down, decode_up};
 pub use envelope::{Envelope, MAX_PAYLOAD_BYTES, SCHEMA_VERSION};
-pub use ids::{DeviceId, IdError, TenantId};
+pub use ids::{DeviceId, IdError, TenantId, TopicPrefix};
 pub use topic::{DownKind, Topic, TopicError, UpKind};

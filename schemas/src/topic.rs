@@ -1,8 +1,12 @@
-//! MQTT topic layout: `/tenants/{device}/{up|down}/{kind}`.
+//! MQTT topic layout: `/tenants/{prefix}/{up|down}/{kind}`.
+//!
+//! The prefix is the screen's [`TopicPrefix`]: its certificate's organisation (fresh for each
+//! enrolment) on the mutual-TLS listener, its device id on the development listener. The
+//! control plane maps prefixes to devices; a prefix it does not know is dropped.
 
 use std::fmt;
 
-use crate::ids::{DeviceId, IdError};
+use crate::ids::{IdError, TopicPrefix};
 
 /// Messages a device sends to the control plane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,17 +74,17 @@ impl DownKind {
 /// A parsed Luach topic.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Topic {
-    Up(DeviceId, UpKind),
-    Down(DeviceId, DownKind),
+    Up(TopicPrefix, UpKind),
+    Down(TopicPrefix, DownKind),
 }
 
 /// Why a topic is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TopicError {
-    #[error("topic does not follow /tenants/{{device}}/{{up|down}}/{{kind}}")]
+    #[error("topic does not follow /tenants/{{prefix}}/{{up|down}}/{{kind}}")]
     Layout,
-    #[error("topic names an invalid device id: {0}")]
-    Device(#[from] IdError),
+    #[error("topic names an invalid prefix: {0}")]
+    Prefix(#[from] IdError),
     #[error("unknown {direction} message kind {kind:?}")]
     Kind { direction: &'static str, kind: String },
 }
@@ -92,7 +96,7 @@ impl Topic {
     /// Parses a topic name received from the broker.
     pub fn parse(topic: &str) -> Result<Self, TopicError> {
         let mut parts = topic.split('/');
-        let (Some(""), Some("tenants"), Some(device), Some(direction), Some(kind), None) = (
+        let (Some(""), Some("tenants"), Some(prefix), Some(direction), Some(kind), None) = (
             parts.next(),
             parts.next(),
             parts.next(),
@@ -102,16 +106,16 @@ impl Topic {
         ) else {
             return Err(TopicError::Layout);
         };
-        let device = DeviceId::parse(device)?;
+        let prefix = TopicPrefix::parse(prefix)?;
         match direction {
             "up" => UpKind::parse(kind)
-                .map(|k| Topic::Up(device, k))
+                .map(|k| Topic::Up(prefix, k))
                 .ok_or_else(|| TopicError::Kind {
                     direction: "up",
                     kind: kind.to_owned(),
                 }),
             "down" => DownKind::parse(kind)
-                .map(|k| Topic::Down(device, k))
+                .map(|k| Topic::Down(prefix, k))
                 .ok_or_else(|| TopicError::Kind {
                     direction: "down",
                     kind: kind.to_owned(),
@@ -120,16 +124,16 @@ impl Topic {
         }
     }
 
-    /// The device this topic belongs to.
-    pub fn device(&self) -> &DeviceId {
+    /// The prefix (the screen's connection) this topic belongs to.
+    pub fn prefix(&self) -> &TopicPrefix {
         match self {
-            Topic::Up(d, _) | Topic::Down(d, _) => d,
+            Topic::Up(p, _) | Topic::Down(p, _) => p,
         }
     }
 
-    /// The filter a device subscribes to for everything addressed to it.
-    pub fn down_filter(device: &DeviceId) -> String {
-        format!("/tenants/{device}/down/#")
+    /// The filter a screen subscribes to for everything addressed to it.
+    pub fn down_filter(prefix: &TopicPrefix) -> String {
+        format!("/tenants/{prefix}/down/#")
     }
 }
 
@@ -147,8 +151,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn dev() -> DeviceId {
-        DeviceId::parse("abc123").unwrap_or_else(|e| panic!("{e}"))
+    fn dev() -> TopicPrefix {
+        TopicPrefix::parse("abc123").unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]

@@ -2,7 +2,8 @@
 // usage: LUACH_TOKEN=… node live_watch.mjs BASE_URL DEVICE_ID
 // Authenticates the handshake with LUACH_TOKEN. Prints "ready" once connected (or
 // "refused: MESSAGE" and exits 2 when the server refuses the handshake), then "online" / "metrics" / "offline" lines for DEVICE_ID;
-// exits 0 after it has seen online then offline, 1 on timeout or error.
+// exits 0 after it has seen online then offline, 1 on timeout or error. When the server ends
+// the connection it prints "disconnected: REASON" and exits 3.
 import { io } from "socket.io-client";
 
 const [base, device] = process.argv.slice(2);
@@ -16,6 +17,11 @@ const fail = (why) => {
 const timer = setTimeout(() => fail(`timed out; saw ${[...seen].join(",") || "nothing"}`), 90_000);
 
 socket.on("connect", () => console.log("ready"));
+socket.on("disconnect", (reason) => {
+  if (reason === "io client disconnect") return;
+  console.log(`disconnected: ${reason}`);
+  process.exit(3);
+});
 socket.on("connect_error", (err) => {
   console.log(`refused: ${err.message}`);
   process.exit(2);

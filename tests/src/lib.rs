@@ -67,9 +67,12 @@ pub struct TestApp {
     /// Authenticated as the admin of tenant `default` (see [`ADMIN_EMAIL`]).
     pub api: Api,
     pub state: luach_control_plane::state::AppState,
+    /// The cross-tenant store (what the admin CLI uses), for seeding.
+    pub system: luach_control_plane::store::SystemStore,
     pub http: std::net::SocketAddr,
     pub mqtt: std::net::SocketAddr,
     pub shutdown: tokio_util::sync::CancellationToken,
+    data_dir: std::path::PathBuf,
     _data: tempfile::TempDir,
 }
 
@@ -90,13 +93,17 @@ pub async fn spawn_app_with_clock(
     // Some tests drive devices over the development listener (hostile payloads, bursts).
     config.mqtt.plain_listener = true;
     config.mqtt.tls_listen = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
-    config.data_dir = data.path().to_owned();
+    // A directory the server creates itself, as on a fresh install.
+    config.data_dir = data.path().join("state");
+    // Test clients send far more than a synagogue's dashboard; the quota tests set their own.
+    config.quotas.api_requests_per_minute = 0;
     configure(&mut config);
     let app = luach_control_plane::Application::build_with_clock(config, clock)
         .await
         .unwrap_or_else(|e| panic!("application failed to start: {e:#}"));
     let state = app.state().clone();
-    let token = seed_in_process(&state).await;
+    let system = app.system().clone();
+    let token = seed_in_process(&state, &system).await;
     let http = app.http_addr();
     let mqtt = app.mqtt_addr();
     let shutdown = app.shutdown_token();
@@ -108,41 +115,46 @@ pub async fn spawn_app_with_clock(
     TestApp {
         api: Api::new(format!("http://{http}")).with_token(&token),
         state,
+        system,
         http,
         mqtt,
         shutdown,
+        data_dir: data.path().join("state"),
         _data: data,
     }
 }
 
 /// Creates tenant `default` with its admin, and returns a personal token of the admin.
-async fn seed_in_process(state: &luach_control_plane::state::AppState) -> String {
-    use luach_control_plane::auth::{NewUser, Role};
-    use luach_control_plane::store::Tenant;
+async fn seed_in_process(
+    state: &luach_control_plane::state::AppState,
+    system: &luach_control_plane::store::SystemStore,
+) -> String {
+    use luach_control_plane::auth::{Authority, NewUser, Role};
+    use luach_control_plane::chain::Actor;
     let tenant = luach_schemas::TenantId::builtin();
-    state
-        .store
-        .create_tenant(&Tenant {
-            id: tenant.clone(),
-            name: "Default".into(),
-            created_at: chrono::Utc::now(),
-        })
+    let cli = system.installation_scope(Actor::cli());
+    system
+        .installation(&cli)
+        .create_tenant(tenant.clone(), "Default".into(), chrono::Utc::now())
         .await
         .must();
     let admin = state
         .auth
-        .create_user(NewUser {
-            email: ADMIN_EMAIL.into(),
-            name: "Admin".into(),
-            role: Role::TenantAdmin,
-            tenant_id: Some(tenant),
-            password: ADMIN_PASSWORD.into(),
-        })
+        .create_user(
+            Authority::Installation(&cli),
+            NewUser {
+                email: ADMIN_EMAIL.into(),
+                name: "Admin".into(),
+                role: Role::TenantAdmin,
+                tenant_id: Some(tenant),
+                password: ADMIN_PASSWORD.into(),
+            },
+        )
         .await
         .must();
     state
         .auth
-        .create_personal_token(&admin, "tests", None, 30)
+        .create_token_for(&admin, "tests", None, 30)
         .await
         .must()
         .secret
@@ -151,36 +163,57 @@ async fn seed_in_process(state: &luach_control_plane::state::AppState) -> String
 impl TestApp {
     /// The application's data directory (SQLite file, keys, audit checkpoint).
     pub fn data_dir(&self) -> &std::path::Path {
-        self._data.path()
+        &self.data_dir
     }
 
     /// Creates a tenant (as the installation) with a user of `role`, and returns an API client
     /// logged in as that user through `/auth/login`.
     pub async fn user(&self, tenant: &str, role: &str, email: &str) -> Api {
-        use luach_control_plane::auth::{NewUser, Role};
-        use luach_control_plane::store::Tenant;
+        self.create_user(tenant, role, email).await;
+        self.login(email, ADMIN_PASSWORD).await
+    }
+
+    /// Creates a tenant (as the installation) if it is missing, and a user of `role` in it
+    /// (password [`ADMIN_PASSWORD`]).
+    pub async fn create_user(&self, tenant: &str, role: &str, email: &str) -> luach_control_plane::store::User {
+        use luach_control_plane::auth::{Authority, NewUser, Role};
+        use luach_control_plane::chain::Actor;
         let tenant_id = luach_schemas::TenantId::parse(tenant).must();
-        if self.state.store.get_tenant(&tenant_id).await.must().is_none() {
-            let t = Tenant {
-                id: tenant_id.clone(),
-                name: tenant.into(),
-                created_at: chrono::Utc::now(),
-            };
-            self.state.store.create_tenant(&t).await.must();
+        let cli = self.system.installation_scope(Actor::cli());
+        let installation = self.system.installation(&cli);
+        if installation.tenant(&tenant_id).await.must().is_none() {
+            installation
+                .create_tenant(tenant_id.clone(), tenant.into(), chrono::Utc::now())
+                .await
+                .must();
         }
         let role = Role::parse(role).must();
         self.state
             .auth
-            .create_user(NewUser {
-                email: email.into(),
-                name: email.into(),
-                role,
-                tenant_id: role.is_tenant_role().then_some(tenant_id),
-                password: ADMIN_PASSWORD.into(),
-            })
+            .create_user(
+                Authority::Installation(&cli),
+                NewUser {
+                    email: email.into(),
+                    name: email.into(),
+                    role,
+                    tenant_id: role.is_tenant_role().then_some(tenant_id),
+                    password: ADMIN_PASSWORD.into(),
+                },
+            )
             .await
-            .must();
-        self.login(email, ADMIN_PASSWORD).await
+            .must()
+    }
+
+    /// A personal access token of a new user of `role` in `tenant` (capped at `cap`).
+    pub async fn token(&self, tenant: &str, role: &str, email: &str, cap: Option<&str>) -> String {
+        let user = self.create_user(tenant, role, email).await;
+        let cap = cap.map(|c| luach_control_plane::auth::Role::parse(c).must());
+        self.state
+            .auth
+            .create_token_for(&user, "tests", cap, 30)
+            .await
+            .must()
+            .secret
     }
 
     /// Logs in through the API and returns a client carrying the access token.

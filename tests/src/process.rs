@@ -9,21 +9,20 @@ use std::time::Duration;
 
 use crate::{Api, Must, wait_for};
 
-/// Path of a workspace binary, built beside the test executable.
+/// Path of a workspace binary: beside the running executable (a tool such as `luach-bench` in
+/// `target/<profile>/`) or one directory up (a test in `target/<profile>/deps/`).
 pub fn bin_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"));
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or_else(|| panic!("unexpected test path {}", exe.display()));
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the workspace binaries first (scripts/test.sh does)",
-        path.display()
-    );
-    path
+    let beside = exe.parent().map(|d| d.join(name));
+    let above = exe.parent().and_then(Path::parent).map(|d| d.join(name));
+    match (beside, above) {
+        (Some(path), _) if path.exists() => path,
+        (_, Some(path)) if path.exists() => path,
+        _ => panic!(
+            "{name} is missing beside {}: build the workspace binaries first (scripts/test.sh does)",
+            exe.display()
+        ),
+    }
 }
 
 /// A free TCP port on loopback (bound and released), chosen below Linux's ephemeral range

@@ -84,7 +84,10 @@ async fn bad_input_gets_the_error_envelope_with_field_paths() {
         .header("content-type", "text/plain")
         .body("{}");
     let (code, body) = api.send(req).await;
-    assert_eq!((code, body["error"]["code"].as_str()), (415, Some("malformed_json")));
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
 
     // Invalid id, unknown field (no mass assignment), wrong type: each names its path.
     for (payload, path) in [

@@ -381,11 +381,24 @@ async fn totp_second_factor_guards_login() {
         (status, body["error"]["code"].as_str()),
         (401, Some("invalid_credentials"))
     );
+    // The code that confirmed the second factor was used: it does not sign in again.
+    let (status, _) = admin
+        .anonymous()
+        .post("/api/v1/auth/login", &with_code(&code(&clock)))
+        .await;
+    assert_eq!(status, 401, "a used code was accepted again");
+    clock.advance(chrono::Duration::seconds(30));
     let (status, _) = admin
         .anonymous()
         .post("/api/v1/auth/login", &with_code(&code(&clock)))
         .await;
     assert_eq!(status, 200);
+    // Nor does the code of a sign-in, a second time.
+    let (status, _) = admin
+        .anonymous()
+        .post("/api/v1/auth/login", &with_code(&code(&clock)))
+        .await;
+    assert_eq!(status, 401, "a replayed code was accepted");
     // A code from five minutes ago no longer works.
     let old = code(&clock);
     clock.advance(chrono::Duration::minutes(5));
@@ -557,4 +570,233 @@ async fn lockouts_are_shared_through_redis_between_replicas() {
     }
     clock.advance(chrono::Duration::seconds(900));
     assert_eq!(login(&b.api, ADMIN_EMAIL, ADMIN_PASSWORD).await.0, 200);
+}
+
+/// Concurrent guesses cannot slip past the lockout: each attempt counts before the password is
+/// checked, so of thirty guesses at once exactly `max_failed_logins` are checked at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_guesses_get_no_more_tries_than_the_lockout_allows() {
+    let clock = clock();
+    let app = app_at(&clock, |c| {
+        c.auth.max_failed_logins = 5;
+        c.auth.login_attempts_per_ip_per_minute = 1000;
+    })
+    .await;
+    let api = app.api.anonymous();
+    let guesses = (0..30).map(|i| {
+        let api = api.clone();
+        async move { login(&api, ADMIN_EMAIL, &format!("guess-number-{i}")).await.0 }
+    });
+    let statuses: Vec<u16> = futures_join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, refused), (5, 25), "{statuses:?}");
+    // Locked: even the right password waits for the window.
+    assert_eq!(login(&api, ADMIN_EMAIL, ADMIN_PASSWORD).await.0, 429);
+    clock.advance(chrono::Duration::seconds(
+        i64::try_from(app.state.config.auth.lockout_secs).must(),
+    ));
+    assert_eq!(login(&api, ADMIN_EMAIL, ADMIN_PASSWORD).await.0, 200);
+}
+
+/// Runs every future at once on the runtime and collects their outputs in order.
+async fn futures_join_all<T: Send + 'static>(
+    futures: impl Iterator<Item = impl std::future::Future<Output = T> + Send + 'static>,
+) -> Vec<T> {
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.must());
+    }
+    out
+}
+
+/// A personal access token capped at a low role cannot mint a stronger one, nor touch the
+/// owner's credentials; tokens die with a password change or the second factor's removal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capped_tokens_cannot_escalate_and_die_with_the_credentials() {
+    let app = spawn_app(|_| {}).await;
+    let session = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (status, body) = session
+        .post("/api/v1/auth/tokens", &json!({"name": "kiosk", "role": "viewer"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let viewer = app.api.with_token(body["data"]["secret"].as_str().must());
+    // Asking for more than the presenting token's cap is refused...
+    for role in [Some("tenant_admin"), Some("operator")] {
+        let (status, body) = viewer
+            .post("/api/v1/auth/tokens", &json!({"name": "escalate", "role": role}))
+            .await;
+        assert_eq!(
+            (status, body["error"]["fields"][0]["path"].as_str()),
+            (422, Some("role")),
+            "{body}"
+        );
+    }
+    // ...and asking for no cap gives the presenting token's cap.
+    let (status, body) = viewer.post("/api/v1/auth/tokens", &json!({"name": "child"})).await;
+    assert_eq!((status, body["data"]["role"].as_str()), (201, Some("viewer")), "{body}");
+    let child = app.api.with_token(body["data"]["secret"].as_str().must());
+    assert_eq!(child.post("/api/v1/devices", &json!({"id": "escalated1"})).await.0, 403);
+    let (_, me) = child.get("/api/v1/auth/me").await;
+    assert_eq!(me["data"]["token_cap"], "viewer");
+    // No second factor, no password change with a token.
+    for (path, body) in [
+        ("/api/v1/auth/totp/setup", json!({})),
+        (
+            "/api/v1/auth/password",
+            json!({"current_password": ADMIN_PASSWORD, "new_password": "whatever-long-enough"}),
+        ),
+    ] {
+        let (status, answer) = viewer.post(path, &body).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (403, Some("session_required")),
+            "{path}"
+        );
+    }
+    // A password change ends every token.
+    let (status, _) = session
+        .post(
+            "/api/v1/auth/password",
+            &json!({"current_password": ADMIN_PASSWORD, "new_password": "a-brand-new-passphrase"}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    for api in [&viewer, &child, &app.api] {
+        assert_eq!(api.get("/api/v1/auth/me").await.0, 401, "a token outlived the password");
+    }
+}
+
+/// Removing the second factor ends personal tokens too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_the_second_factor_ends_personal_tokens() {
+    let clock = clock();
+    let app = app_at(&clock, |_| {}).await;
+    let session = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (_, setup) = session.post("/api/v1/auth/totp/setup", &json!({})).await;
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(setup["data"]["secret"].as_str().must().as_bytes())
+        .must();
+    let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, secret, None, String::new());
+    let code = |clock: &ManualClock| totp.generate(clock_now(clock) as u64);
+    assert_eq!(
+        session
+            .post("/api/v1/auth/totp/confirm", &json!({"code": code(&clock)}))
+            .await
+            .0,
+        204
+    );
+    let (_, body) = session.post("/api/v1/auth/tokens", &json!({"name": "script"})).await;
+    let token = app.api.with_token(body["data"]["secret"].as_str().must());
+    assert_eq!(token.get("/api/v1/auth/me").await.0, 200);
+    clock.advance(chrono::Duration::seconds(30));
+    let (status, body) = session
+        .post(
+            "/api/v1/auth/totp/disable",
+            &json!({"password": ADMIN_PASSWORD, "code": code(&clock)}),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(token.get("/api/v1/auth/me").await.0, 401);
+}
+
+/// Behind trusted proxies each client has its own bucket; anyone else's forwarding headers
+/// are ignored; IPv6 clients share their /64's bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_key_on_the_forwarded_client_and_ipv6_by_64() {
+    let clock = clock();
+    let behind_proxy = app_at(&clock, |c| {
+        c.auth.login_attempts_per_ip_per_minute = 2;
+        // Only the per-client limit is under test, not the account's lockout.
+        c.auth.max_failed_logins = 100;
+        c.http.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let attempt = |api: &Api, forwarded: Option<(&str, &str)>| {
+        let mut req = api
+            .http
+            .post(api.url("/api/v1/auth/login"))
+            .json(&json!({"email": "nobody@example.org", "password": "wrong-password-1"}));
+        if let Some((name, value)) = forwarded {
+            req = req.header(name, value);
+        }
+        let api = api.anonymous();
+        async move { api.send(req).await.0 }
+    };
+    let api = behind_proxy.api.anonymous();
+    for client in ["198.51.100.1", "198.51.100.2"] {
+        for _ in 0..2 {
+            assert_eq!(attempt(&api, Some(("x-forwarded-for", client))).await, 401, "{client}");
+        }
+        assert_eq!(attempt(&api, Some(("x-forwarded-for", client))).await, 429, "{client}");
+    }
+    // A forged entry on the left does not move the client to a fresh bucket.
+    assert_eq!(
+        attempt(&api, Some(("x-forwarded-for", "203.0.113.9, 198.51.100.1"))).await,
+        429
+    );
+    // RFC 7239 Forwarded, IPv6 by /64.
+    for host in ["2001:db8:1:2::1", "2001:db8:1:2::2"] {
+        let value = format!("for=\"[{host}]:4711\"");
+        assert_eq!(attempt(&api, Some(("forwarded", &value))).await, 401, "{host}");
+    }
+    assert_eq!(
+        attempt(&api, Some(("forwarded", "for=\"[2001:db8:1:2:ffff::3]\""))).await,
+        429,
+        "same /64"
+    );
+    assert_eq!(
+        attempt(&api, Some(("forwarded", "for=\"[2001:db8:1:3::1]\""))).await,
+        401,
+        "another /64"
+    );
+
+    // Without trusted proxies, the headers are ignored: one bucket for the peer.
+    let direct = app_at(&clock, |c| {
+        c.auth.login_attempts_per_ip_per_minute = 2;
+        c.auth.max_failed_logins = 100;
+    })
+    .await;
+    let api = direct.api.anonymous();
+    for (i, client) in ["198.51.100.1", "198.51.100.2", "198.51.100.3"].iter().enumerate() {
+        let want = if i < 2 { 401 } else { 429 };
+        assert_eq!(attempt(&api, Some(("x-forwarded-for", client))).await, want, "{client}");
+    }
+}
+
+/// One source cannot fill the pending enrolment requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_claims_are_capped_per_source() {
+    let app = spawn_app(|c| {
+        c.enrolment.max_pending_per_source = 2;
+        c.http.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let api = app.api.anonymous();
+    let request = |device: String, client: &'static str| {
+        let key = luach_pki::DeviceKey::generate().must();
+        let csr = key.csr_pem(&device).must();
+        let req = api
+            .http
+            .post(api.url("/api/v1/enrolment/requests"))
+            .header("x-forwarded-for", client)
+            .json(&json!({"device_id": device, "csr_pem": csr}));
+        let api = api.clone();
+        async move { api.send(req).await }
+    };
+    for i in 0..2 {
+        assert_eq!(request(format!("flood{i}"), "198.51.100.7").await.0, 201);
+    }
+    let (status, body) = request("flood2".into(), "198.51.100.7").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("too_many_requests")),
+        "{body}"
+    );
+    assert_eq!(
+        request("honest1".into(), "198.51.100.8").await.0,
+        201,
+        "another source still enrols"
+    );
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use luach_schemas::messages::{BundleNotice, Hello};
-use luach_schemas::{DeviceId, Envelope, Topic, UpKind, decode_bundle_notice};
+use luach_schemas::{Envelope, Topic, TopicPrefix, UpKind, decode_bundle_notice};
 use luach_tests::{Agent, Api, Must, bin_path, bulk_token, spawn_app, wait_for};
 use serde_json::{Value, json};
 
@@ -106,7 +106,7 @@ impl FakeScreen {
         options.set_keep_alive(Duration::from_secs(30));
         let (client, mut eventloop) = AsyncClient::new(options, 16);
         client
-            .subscribe(Topic::down_filter(&DeviceId::parse(device).must()), QoS::AtLeastOnce)
+            .subscribe(Topic::down_filter(&TopicPrefix::parse(device).must()), QoS::AtLeastOnce)
             .await
             .must();
         let hello = Hello {
@@ -116,7 +116,7 @@ impl FakeScreen {
             ip: None,
             uptime_s: 1,
         };
-        let topic = Topic::Up(DeviceId::parse(device).must(), UpKind::Hello).to_string();
+        let topic = Topic::Up(TopicPrefix::parse(device).must(), UpKind::Hello).to_string();
         client
             .publish(
                 topic,

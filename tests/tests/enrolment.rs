@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use luach_pki::DeviceKey;
 use luach_schemas::messages::{Heartbeat, Hello};
-use luach_schemas::{DeviceId, Envelope, Topic, UpKind};
+use luach_schemas::{DeviceId, Envelope, Topic, TopicPrefix, UpKind};
 use luach_tests::{Agent, Api, Must, Sim, TestApp, bulk_token, spawn_app, wait_for};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use serde_json::{Value, json};
@@ -56,6 +56,22 @@ async fn poll(api: &Api, device: &str, secret: Option<&str>) -> (u16, Value) {
     let (status, body) = api.anonymous().send(req).await;
     assert!(status < 500, "server error polling {device}: {body}");
     (status, body)
+}
+
+/// A renewal nonce for `device` (every caller gets one; only an enrolled device's works).
+async fn nonce(api: &Api, device: &str) -> String {
+    let (status, body) = api
+        .anonymous()
+        .post(&format!("/api/v1/devices/{device}/certificate/nonce"), &json!({}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["data"]["nonce"].as_str().must().to_owned()
+}
+
+/// A renewal request of `key` for `device` carrying a fresh nonce, as the agent sends it.
+async fn renewal_csr(api: &Api, device: &str, key: &DeviceKey) -> String {
+    let n = nonce(api, device).await;
+    key.csr_pem_with_challenge(device, &n).must()
 }
 
 async fn renew(api: &Api, device: &str, csr: &str) -> (u16, Value) {
@@ -149,7 +165,10 @@ async fn a_claimed_screen_comes_online_over_mtls_in_the_claiming_tenant_only() {
     // The certificate the agent stored is the one the control plane recorded.
     let stored = std::fs::read_to_string(state.path().join("device.pem")).must();
     let leaf = luach_pki::inspect_chain(&stored).must().remove(0);
-    assert_eq!(leaf.organisation.as_deref(), Some(id.as_str()));
+    // CN = the device, O = the topic prefix drawn for this enrolment.
+    assert_eq!(leaf.common_name.as_deref(), Some(id.as_str()));
+    let prefix = leaf.organisation.clone().must();
+    assert!(TopicPrefix::parse(&prefix).is_ok() && prefix != id, "{prefix}");
     let (status, cert) = shul_a.get(&format!("/api/v1/devices/{id}/certificate")).await;
     assert_eq!(status, 200, "{cert}");
     assert_eq!(cert["data"]["serial"].as_str(), Some(leaf.serial.as_str()));
@@ -346,7 +365,7 @@ async fn bad_requests_get_clear_errors_and_devices_stay_in_their_tenant() {
     let (_, csr_b) = csr("dev1");
     for c in [&csr_b, &csr1] {
         let (status, body) = enrol_with_token(&app.api, "dev1", c, &token_b).await;
-        assert_eq!((status, code(&body)), (409, Some("conflict")), "{body}");
+        assert_eq!((status, code(&body)), (409, Some("device_enrolled")), "{body}");
     }
     // Nor can `default`'s own token re-key it; the same key is simply re-issued.
     let (status, body) = enrol_with_token(&app.api, "dev1", &csr_b, &token_a).await;
@@ -357,7 +376,9 @@ async fn bad_requests_get_clear_errors_and_devices_stay_in_their_tenant() {
     let (_, tokens) = shul_b.get("/api/v1/enrolment/tokens").await;
     assert_eq!(tokens["data"][0]["uses"], 0, "{tokens}");
 
-    // A claim code for dev1 (a re-enrolling screen): shul-b cannot claim it, `default` can.
+    // A claim code for dev1 with a new key (a re-keyed screen, or someone posing as it): the
+    // claimer is shown that dev1 is enrolled; shul-b cannot claim it at all, `default` only
+    // with an explicit re-key.
     let (status, pending) = request(&app.api, &json!({"device_id": "dev1", "csr_pem": csr_b})).await;
     assert_eq!(status, 201, "{pending}");
     let claim = pending["data"]["claim_code"].as_str().must().to_owned();
@@ -365,7 +386,38 @@ async fn bad_requests_get_clear_errors_and_devices_stay_in_their_tenant() {
     let (status, body) = shul_b
         .post("/api/v1/enrolment/claims", &json!({"claim_code": claim}))
         .await;
-    assert_eq!((status, code(&body)), (409, Some("conflict")), "{body}");
+    assert_eq!((status, code(&body)), (409, Some("device_enrolled")), "{body}");
+    let (status, preview) = shul_b
+        .post("/api/v1/enrolment/claims/preview", &json!({"claim_code": claim}))
+        .await;
+    assert_eq!(
+        (status, preview["data"]["status"].as_str()),
+        (200, Some("enrolled_elsewhere")),
+        "{preview}"
+    );
+    let (status, preview) = app
+        .api
+        .post("/api/v1/enrolment/claims/preview", &json!({"claim_code": claim}))
+        .await;
+    assert_eq!(
+        (status, preview["data"]["status"].as_str()),
+        (200, Some("enrolled")),
+        "{preview}"
+    );
+    assert_eq!(preview["data"]["device_id"], "dev1");
+    assert_ne!(
+        preview["data"]["key_fingerprint"],
+        preview["data"]["enrolled_key_fingerprint"]
+    );
+    let (status, body) = app
+        .api
+        .post("/api/v1/enrolment/claims", &json!({"claim_code": claim}))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (409, Some("device_enrolled")),
+        "no silent re-key: {body}"
+    );
     let (status, _) = shul_b.get("/api/v1/devices/dev1").await;
     assert_eq!(status, 404);
     // While it is pending another key cannot replace the request.
@@ -392,11 +444,11 @@ async fn bad_requests_get_clear_errors_and_devices_stay_in_their_tenant() {
         (202, Some("pending")),
         "{body}"
     );
-    let (status, _) = app
+    let (status, body) = app
         .api
-        .post("/api/v1/enrolment/claims", &json!({"claim_code": claim}))
+        .post("/api/v1/enrolment/claims", &json!({"claim_code": claim, "rekey": true}))
         .await;
-    assert_eq!(status, 201);
+    assert_eq!((status, body["data"]["rekeyed"].as_bool()), (201, Some(true)), "{body}");
     let (status, body) = poll(&app.api, "dev1", Some(&secret)).await;
     assert_eq!(
         (status, body["data"]["status"].as_str()),
@@ -472,20 +524,43 @@ async fn renewal_needs_the_same_key_and_an_unrevoked_certificate() {
     let (status, first) = enrol_with_token(&app.api, "renew1", &csr1, &token).await;
     assert_eq!(status, 201, "{first}");
 
-    // Same key: a new certificate, recorded.
-    let (status, renewed) = renew(&app.api, "renew1", &key.csr_pem("renew1").must()).await;
+    // Same key, with a fresh nonce: a new certificate, recorded.
+    let request1 = renewal_csr(&app.api, "renew1", &key).await;
+    let (status, renewed) = renew(&app.api, "renew1", &request1).await;
     assert_eq!(status, 201, "{renewed}");
     assert_ne!(renewed["data"]["serial"], first["data"]["serial"]);
     key.check_certificate(leaf(renewed["data"]["certificate_pem"].as_str().must()))
         .must();
     let (_, cert) = app.api.get("/api/v1/devices/renew1/certificate").await;
     assert_eq!(cert["data"]["serial"], renewed["data"]["serial"]);
+    // The renewed certificate keeps the enrolment's topic prefix.
+    let prefix_of = |v: &Value| {
+        luach_pki::inspect_chain(v["data"]["certificate_pem"].as_str().must()).must()[0]
+            .organisation
+            .clone()
+    };
+    assert_eq!(prefix_of(&renewed), prefix_of(&first));
 
-    // Another key, an unknown device, garbage: refused.
-    let (_, other) = csr("renew1");
+    // A replayed request (its nonce was used), a request without a nonce, another key, an
+    // unknown device, garbage: refused.
+    let (status, body) = renew(&app.api, "renew1", &request1).await;
+    assert_eq!(
+        (status, code(&body)),
+        (403, Some("renewal_refused")),
+        "replayed: {body}"
+    );
+    let (status, body) = renew(&app.api, "renew1", &key.csr_pem("renew1").must()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (403, Some("renewal_refused")),
+        "no nonce: {body}"
+    );
+    let stranger = DeviceKey::generate().must();
+    let other = renewal_csr(&app.api, "renew1", &stranger).await;
     let (status, body) = renew(&app.api, "renew1", &other).await;
     assert_eq!((status, code(&body)), (403, Some("renewal_refused")), "{body}");
-    let (status, body) = renew(&app.api, "nosuch", &csr1).await;
+    let unknown = renewal_csr(&app.api, "nosuch", &key).await;
+    let (status, body) = renew(&app.api, "nosuch", &unknown).await;
     assert_eq!((status, code(&body)), (403, Some("renewal_refused")), "{body}");
     let (status, _) = renew(&app.api, "renew1", "garbage").await;
     assert_eq!(status, 422);
@@ -499,7 +574,8 @@ async fn renewal_needs_the_same_key_and_an_unrevoked_certificate() {
         (200, Some("revoked")),
         "{body}"
     );
-    let (status, body) = renew(&app.api, "renew1", &csr1).await;
+    let revoked = renewal_csr(&app.api, "renew1", &key).await;
+    let (status, body) = renew(&app.api, "renew1", &revoked).await;
     assert_eq!((status, code(&body)), (403, Some("renewal_refused")), "{body}");
     let (status, body) = enrol_with_token(&app.api, "renew1", &csr1, &token).await;
     assert_eq!((status, code(&body)), (409, Some("conflict")), "{body}");
@@ -513,7 +589,8 @@ async fn renewal_needs_the_same_key_and_an_unrevoked_certificate() {
         .post("/api/v1/enrolment/claims", &json!({"claim_code": claim}))
         .await;
     assert_eq!(status, 201);
-    let (status, _) = renew(&app.api, "renew1", &new_key.csr_pem("renew1").must()).await;
+    let fresh = renewal_csr(&app.api, "renew1", &new_key).await;
+    let (status, _) = renew(&app.api, "renew1", &fresh).await;
     assert_eq!(status, 201);
 
     // Deleting a device revokes its certificate too.
@@ -522,7 +599,8 @@ async fn renewal_needs_the_same_key_and_an_unrevoked_certificate() {
     assert_eq!(status, 201);
     let (status, _) = app.api.delete("/api/v1/devices/renew2").await;
     assert_eq!(status, 204);
-    let (status, _) = renew(&app.api, "renew2", &key2.csr_pem("renew2").must()).await;
+    let deleted = renewal_csr(&app.api, "renew2", &key2).await;
+    let (status, _) = renew(&app.api, "renew2", &deleted).await;
     assert_eq!(status, 403);
 
     // A pre-registered device that never enrolled has nothing to revoke.
@@ -542,7 +620,11 @@ fn leaf(chain: &str) -> &str {
 struct MtlsDevice {
     client: AsyncClient,
     acks: tokio::sync::mpsc::Receiver<Packet>,
+    /// Bundle notices received on its down topics.
+    notices: tokio::sync::mpsc::UnboundedReceiver<luach_schemas::messages::BundleNotice>,
     id: DeviceId,
+    /// Its certificate's organisation: the topic prefix the broker jails it to.
+    prefix: TopicPrefix,
 }
 
 impl MtlsDevice {
@@ -560,22 +642,46 @@ impl MtlsDevice {
         }));
         let (client, mut eventloop) = AsyncClient::new(options, 16);
         let (tx, mut acks) = tokio::sync::mpsc::channel(64);
+        let (notice_tx, notices) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Ok(event) = eventloop.poll().await {
-                if let Event::Incoming(p @ (Packet::ConnAck(_) | Packet::PubAck(_))) = event
-                    && tx.send(p).await.is_err()
-                {
-                    break;
+                match event {
+                    Event::Incoming(Packet::Publish(p)) => {
+                        if let Ok(env) = luach_schemas::decode_bundle_notice(&p.payload) {
+                            let _ = notice_tx.send(env.body);
+                        }
+                    }
+                    Event::Incoming(p @ (Packet::ConnAck(_) | Packet::PubAck(_))) => {
+                        let Ok(()) = tx.send(p).await else { break };
+                    }
+                    _ => {}
                 }
             }
         });
         let connected = tokio::time::timeout(Duration::from_secs(10), acks.recv()).await;
         assert!(matches!(connected, Ok(Some(Packet::ConnAck(_)))), "{id}: {connected:?}");
+        let chain = luach_pki::inspect_chain(issued["data"]["certificate_pem"].as_str().must()).must();
+        let prefix = TopicPrefix::parse(chain[0].organisation.as_deref().must()).must();
         Self {
             client,
             acks,
+            notices,
             id: DeviceId::parse(id).must(),
+            prefix,
         }
+    }
+
+    /// Subscribes to its own down topics, as the agent does.
+    async fn listen(&mut self) {
+        self.client
+            .subscribe(Topic::down_filter(&self.prefix), QoS::AtLeastOnce)
+            .await
+            .must();
+    }
+
+    /// The next bundle notice within `within`, if any.
+    async fn notice(&mut self, within: Duration) -> Option<luach_schemas::messages::BundleNotice> {
+        tokio::time::timeout(within, self.notices.recv()).await.ok().flatten()
     }
 
     /// Publishes at QoS 1 and waits until the broker acknowledged it.
@@ -583,7 +689,7 @@ impl MtlsDevice {
         let payload = Envelope::new(uuid::Uuid::now_v7().to_string(), kind.as_str(), Utc::now(), body).to_bytes();
         self.client
             .publish(
-                Topic::Up(self.id.clone(), kind).to_string(),
+                Topic::Up(self.prefix.clone(), kind).to_string(),
                 QoS::AtLeastOnce,
                 false,
                 payload,
@@ -655,4 +761,122 @@ async fn a_revoked_devices_messages_are_ignored() {
         dropped >= 2,
         "the revoked device's messages were not dropped:\n{metrics}"
     );
+}
+
+/// The issue with revoking by device id: after a stolen screen is revoked and enrolled again
+/// (or deleted and enrolled by another tenant), the thief's old certificate still connects
+/// (rumqttd checks no revocation), but it names a topic prefix nothing answers to: ingest drops
+/// what it publishes, it receives no bundle notices, and its old device token is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_or_superseded_certificate_gets_nothing() {
+    let app = tls_only_app(|_| {}).await;
+    let port = tls_port(&app);
+    let token = bulk_token(&app.api, 5).await;
+    let (stolen_key, stolen_csr) = csr("stolen1");
+    let (_, stolen) = enrol_with_token(&app.api, "stolen1", &stolen_csr, &token).await;
+    let mut thief = MtlsDevice::connect(port, "stolen1", &stolen_key, &stolen).await;
+    thief.listen().await;
+    thief.hello("t1").await;
+    wait_status(&app.api, "stolen1", "online").await;
+    let old_token = thief.notice(Duration::from_secs(10)).await.must().token;
+    let fetch = |device_token: String| {
+        let api = app.api.anonymous();
+        async move {
+            let req = api
+                .http
+                .get(api.url("/api/v1/agent/bundle"))
+                .header("x-luach-device-token", device_token);
+            api.send(req).await.0
+        }
+    };
+    assert_eq!(
+        fetch(old_token.clone()).await,
+        200,
+        "the token works while the certificate does"
+    );
+
+    // The tenant revokes the stolen screen and enrols its replacement under the same id.
+    let (status, _) = app.api.post("/api/v1/devices/stolen1/revoke", &json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(fetch(old_token.clone()).await, 401, "a revoked certificate's token");
+    let (new_key, new_csr) = csr("stolen1");
+    let (_, pending) = request(&app.api, &json!({"device_id": "stolen1", "csr_pem": new_csr})).await;
+    let claim = pending["data"]["claim_code"].as_str().must();
+    let (status, body) = app
+        .api
+        .post("/api/v1/enrolment/claims", &json!({"claim_code": claim}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, issued) = poll(&app.api, "stolen1", pending["data"]["poll_secret"].as_str()).await;
+    let mut replacement = MtlsDevice::connect(port, "stolen1", &new_key, &issued).await;
+    assert_ne!(replacement.prefix, thief.prefix, "a new enrolment, a new prefix");
+    replacement.listen().await;
+    replacement.hello("r1").await;
+    let new_token = replacement.notice(Duration::from_secs(10)).await.must().token;
+    assert_eq!(fetch(new_token).await, 200);
+    assert_eq!(fetch(old_token).await, 401, "the old token stays dead");
+
+    // The thief, still connected with the old certificate, publishes: nothing lands.
+    let (_, before) = app.api.get("/api/v1/devices/stolen1").await;
+    thief
+        .send(
+            UpKind::Metrics,
+            luach_schemas::messages::Metrics {
+                cpu_percent: 99.5,
+                mem_used_bytes: 1,
+                mem_total_bytes: 2,
+                disk_used_bytes: 1,
+                disk_total_bytes: 2,
+                temperature_c: None,
+                uptime_s: 1,
+                agent_version: "thief".into(),
+            },
+        )
+        .await;
+    // An edit sends the replacement a notice; the thief hears nothing.
+    let (status, _) = app
+        .api
+        .post("/api/v1/announcements", &json!({"text_en": "New notice"}))
+        .await;
+    assert_eq!(status, 201);
+    assert!(replacement.notice(Duration::from_secs(10)).await.is_some());
+    assert!(
+        thief.notice(Duration::from_secs(2)).await.is_none(),
+        "the superseded certificate heard a notice"
+    );
+    let (_, after) = app.api.get("/api/v1/devices/stolen1").await;
+    assert_ne!(after["data"]["metrics"]["agent_version"], "thief", "{after}");
+    assert_eq!(after["data"]["metrics"], before["data"]["metrics"]);
+
+    // A device deleted in one tenant and enrolled in another: the old certificate gets nothing
+    // of the new tenant, and the move is on the record in the new tenant's audit.
+    let (moved_key, moved_csr) = csr("moved1");
+    let (_, moved) = enrol_with_token(&app.api, "moved1", &moved_csr, &token).await;
+    let mut old = MtlsDevice::connect(port, "moved1", &moved_key, &moved).await;
+    old.listen().await;
+    assert_eq!(app.api.delete("/api/v1/devices/moved1").await.0, 204);
+    let shul_b = app.user("shul-b", "tenant_admin", "admin@shul-b.example").await;
+    let (fresh_key, fresh_csr) = csr("moved1");
+    let (_, pending) = request(&app.api, &json!({"device_id": "moved1", "csr_pem": fresh_csr})).await;
+    let claim = pending["data"]["claim_code"].as_str().must();
+    let (status, body) = shul_b
+        .post("/api/v1/enrolment/claims", &json!({"claim_code": claim}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, issued) = poll(&app.api, "moved1", pending["data"]["poll_secret"].as_str()).await;
+    let mut now_b = MtlsDevice::connect(port, "moved1", &fresh_key, &issued).await;
+    now_b.listen().await;
+    now_b.hello("b1").await;
+    assert!(now_b.notice(Duration::from_secs(10)).await.is_some());
+    old.hello("o1").await;
+    assert!(old.notice(Duration::from_secs(2)).await.is_none());
+    let (_, audit) = shul_b.get("/api/v1/audit").await;
+    let enrol = audit["data"]
+        .as_array()
+        .must()
+        .iter()
+        .find(|r| r["action"] == "device.enrol")
+        .must()
+        .clone();
+    assert_eq!(enrol["detail"]["previous_tenant"], "default", "{enrol}");
 }

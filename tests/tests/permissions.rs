@@ -3,7 +3,7 @@
 //! every role. Regenerate the file after an intended change with `LUACH_BLESS=1`.
 
 use luach_control_plane::api::{Access, route_table};
-use luach_control_plane::auth::{NewUser, Permission, Role};
+use luach_control_plane::auth::{Permission, Role};
 use luach_tests::{Api, Must, spawn_app};
 use serde_json::json;
 
@@ -85,34 +85,14 @@ fn concrete(path: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_enforces_the_matrix_live() {
     let app = spawn_app(|_| {}).await;
-    let tenant = luach_schemas::TenantId::builtin();
+    // Signed-in sessions (what the dashboard has): credential routes need one.
     let mut clients: Vec<(&str, Api)> = Vec::new();
     for who in COLUMNS {
         if who == "anonymous" {
             clients.push((who, app.api.anonymous()));
             continue;
         }
-        let role = Role::parse(who).must();
-        // Personal tokens, so that calling /auth/logout ends no session mid-test.
-        let user = app
-            .state
-            .auth
-            .create_user(NewUser {
-                email: format!("{who}@matrix.example"),
-                name: who.into(),
-                role,
-                tenant_id: role.is_tenant_role().then(|| tenant.clone()),
-                password: "matrix-password".into(),
-            })
-            .await
-            .must();
-        let token = app
-            .state
-            .auth
-            .create_personal_token(&user, "matrix", None, 1)
-            .await
-            .must();
-        clients.push((who, app.api.with_token(&token.secret)));
+        clients.push((who, app.user("default", who, &format!("{who}@matrix.example")).await));
     }
 
     let mut violations = Vec::new();
@@ -120,7 +100,7 @@ async fn every_route_enforces_the_matrix_live() {
         if route.path == "/auth/login" || route.path == "/auth/refresh" {
             continue; // public, and answer for credentials in the body, not the caller
         }
-        for (who, api) in &clients {
+        for (who, api) in &mut clients {
             let req = api
                 .http
                 .request(
@@ -131,7 +111,8 @@ async fn every_route_enforces_the_matrix_live() {
             let (status, body) = api.send(req).await;
             let permitted = allowed(route.access, who);
             let refused = matches!(status, 401 | 403);
-            if permitted == refused || status >= 500 {
+            // No answer at all is never a pass.
+            if permitted == refused || status >= 500 || status == 0 {
                 violations.push(format!(
                     "{who:<12} {} {}: {status} {body} (matrix says {})",
                     route.method,
@@ -153,7 +134,30 @@ async fn every_route_enforces_the_matrix_live() {
                     ));
                 }
             }
+            if route.path == "/auth/logout" && *who != "anonymous" {
+                // That ended the session: sign in again for the routes that follow.
+                *api = app
+                    .login(&format!("{who}@matrix.example"), luach_tests::ADMIN_PASSWORD)
+                    .await;
+            }
         }
     }
     assert!(violations.is_empty(), "matrix violations:\n{}", violations.join("\n"));
+}
+
+/// A personal access token never reaches the credential routes, whatever its cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_tokens_cannot_change_credentials() {
+    let app = spawn_app(|_| {}).await;
+    let token = app.token("default", "tenant_admin", "pat@matrix.example", None).await;
+    let api = app.api.with_token(&token);
+    for route in route_table().into_iter().filter(|r| r.access == Access::Session) {
+        let req = api
+            .http
+            .request(route.method.clone(), api.url(&format!("/api/v1{}", route.path)))
+            .json(&json!({}));
+        let (status, body) = api.send(req).await;
+        assert_eq!(status, 403, "{} {}: {body}", route.method, route.path);
+        assert_eq!(body["error"]["code"], "session_required", "{}", route.path);
+    }
 }

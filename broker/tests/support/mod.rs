@@ -68,7 +68,9 @@ impl Pki {
     ) -> Creds {
         let key = DeviceKey::generate().unwrap();
         let csr = key.csr_pem(device_id).unwrap();
-        let cert = ca.issue_device_certificate(&csr, device_id, from, to).unwrap();
+        let cert = ca
+            .issue_device_certificate(&csr, device_id, device_id, from, to)
+            .unwrap();
         write_creds(self.dir.path(), file, &cert.pem, &key.to_pem())
     }
 

@@ -12,7 +12,7 @@ use super::extract::ValidQuery;
 use super::tenant::Scope;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
-use crate::store::{Announcement, AnnouncementInput, TypedDocs};
+use crate::store::{Announcement, AnnouncementInput};
 
 /// Most announcements considered for one screen.
 pub const MAX_SCANNED: u32 = 500;
@@ -86,16 +86,11 @@ pub async fn showing(
     ValidQuery(q): ValidQuery<ShowingQuery>,
 ) -> Result<Json<DataBody<Vec<Announcement>>>, ApiError> {
     let id = DeviceId::parse(&id).map_err(|_| ApiError::not_found("device"))?;
-    let device = state
-        .metrics
-        .time_store("devices.get", state.store.get(&scope.0, &id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("device"))?;
+    let store = state.store.tenant(&scope.0);
+    let device = store.device(&id).await?.ok_or_else(|| ApiError::not_found("device"))?;
     let at = q.at.unwrap_or_else(Utc::now);
-    let all = state.store.list_typed::<AnnouncementInput>(&scope.0, MAX_SCANNED, None);
-    let mut shown: Vec<Announcement> = state
-        .metrics
-        .time_store("announcements.list", all)
+    let mut shown: Vec<Announcement> = store
+        .list::<AnnouncementInput>(MAX_SCANNED, None)
         .await?
         .into_iter()
         .filter(|a| a.input.active_at(at) && a.input.targets.matches(id.as_str(), &device.tags))

@@ -4,10 +4,8 @@
 //! The refresh token is returned in the body (API clients) and as an `HttpOnly`,
 //! `SameSite=Strict` cookie scoped to `/api/v1/auth` (the dashboard keeps no token in storage).
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,10 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use super::ValidJson;
 use super::devices::{DataBody, data};
-use super::tenant::Caller;
+use super::tenant::{Caller, Client};
 use crate::auth::service::Issued;
 use crate::auth::{Credential, Principal, Role};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::store::{TokenRecord, User};
 
@@ -98,12 +96,12 @@ fn session_response(state: &AppState, issued: Issued, user: &User) -> Response {
 
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     ValidJson(req): ValidJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let (issued, user) = state
         .auth
-        .login(&req.email, &req.password, req.totp.as_deref(), peer.ip())
+        .login(&req.email, &req.password, req.totp.as_deref(), &client)
         .await?;
     Ok(session_response(&state, issued, &user))
 }
@@ -133,7 +131,7 @@ fn presented_refresh(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>,
         None
     } else {
         serde_json::from_slice::<RefreshRequest>(body)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?
+            .map_err(|e| ApiError::new(ErrorCode::MalformedJson, e.to_string()))?
             .refresh_token
     };
     Ok(from_body.or_else(|| cookie_token(headers)))
@@ -177,6 +175,9 @@ pub struct Me {
     /// Present while a super admin acts inside a tenant.
     acting_as: Option<ActingView>,
     credential: &'static str,
+    /// The role a personal access token is capped at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_cap: Option<Role>,
 }
 
 #[derive(Debug, Serialize)]
@@ -202,6 +203,10 @@ fn me_view(p: &Principal) -> Me {
         credential: match p.credential {
             Credential::Session { .. } => "session",
             Credential::Personal { .. } => "personal_token",
+        },
+        token_cap: match p.credential {
+            Credential::Personal { cap, .. } => cap,
+            Credential::Session { .. } => None,
         },
     }
 }
@@ -290,7 +295,7 @@ pub async fn create_token(
 ) -> Result<(StatusCode, Json<DataBody<CreatedToken>>), ApiError> {
     let created = state
         .auth
-        .create_personal_token(&p.user, &req.name, req.role, req.expires_in_days)
+        .create_personal_token(&p, &req.name, req.role, req.expires_in_days)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -306,7 +311,7 @@ pub async fn revoke_token(
     Caller(p): Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state.auth.revoke_personal_token(&p.user, &id).await? {
+    if state.auth.revoke_personal_token(&p, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("token"))

@@ -26,7 +26,7 @@ use super::extract::ValidQuery;
 use super::tenant::Scope;
 use crate::auth::DevicePrincipal;
 use crate::bundle::{Built, TenantContent};
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, ErrorCode, FieldError};
 use crate::state::AppState;
 use crate::store::{Device, TenantScope};
 
@@ -46,14 +46,14 @@ fn matches(headers: &HeaderMap, sha256: &str) -> bool {
 async fn device(state: &AppState, scope: &TenantScope, id: &DeviceId) -> Result<Device, ApiError> {
     state
         .store
-        .get(scope, id)
+        .tenant(scope)
+        .device(id)
         .await?
         .ok_or_else(|| ApiError::not_found("device"))
 }
 
 async fn build(state: &AppState, scope: &TenantScope, device: &Device) -> Result<Built, ApiError> {
-    let content = TenantContent::load(state.store.as_ref(), scope, Utc::now().date_naive());
-    let content = state.metrics.time_store("bundle.load", content).await?;
+    let content = TenantContent::load(&state.store.tenant(scope), Utc::now().date_naive()).await?;
     Ok(content.build_for(device))
 }
 
@@ -98,8 +98,8 @@ pub async fn own(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let scope = caller.scope();
-    let device = device(&state, &scope, &caller.device).await?;
-    serve(build(&state, &scope, &device).await?, &headers)
+    let device = device(&state, scope, &caller.device).await?;
+    serve(build(&state, scope, &device).await?, &headers)
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,16 +117,14 @@ pub async fn preview(
     ValidQuery(q): ValidQuery<PreviewQuery>,
 ) -> Result<Json<DataBody<Value>>, ApiError> {
     let device = device(&state, &scope, &parse_id(&id)?).await?;
-    let content = TenantContent::load(state.store.as_ref(), &scope, Utc::now().date_naive());
-    let content = state.metrics.time_store("bundle.load", content).await?;
+    let content = TenantContent::load(&state.store.tenant(&scope), Utc::now().date_naive()).await?;
     let bundle = content.bundle_for(&device);
     let date = q.date.unwrap_or_else(|| bundle.today(Utc::now()));
     match bundle.screen_day(date) {
         Ok(day) => Ok(data(day)),
         Err(luach_content::Error::NoSynagogue) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "no_synagogue",
-            "no synagogue profile is assigned to this screen".to_owned(),
+            ErrorCode::NoSynagogue,
+            "no synagogue profile is assigned to this screen",
         )),
         Err(e) => Err(ApiError::invalid_query(vec![FieldError::new("date", e.to_string())])),
     }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::extract::{ValidJson, ValidQuery};
 use super::tenant::Scope;
 use crate::commands::CommandError;
-use crate::error::{ApiError, FieldError, check_text};
+use crate::error::{ApiError, ErrorCode, FieldError, check_text};
 use crate::state::AppState;
 use crate::store::{Device, DeviceFilter, DevicePatch, DeviceStatus, NewDevice, Page, PageRequest, clamp_limit};
 
@@ -61,11 +61,7 @@ pub async fn list(
         limit: clamp_limit(q.limit),
         after: q.after,
     };
-    let result = state
-        .metrics
-        .time_store("devices.list", state.store.list(&scope.0, &filter, &page))
-        .await;
-    Ok(data(result?))
+    Ok(data(state.store.tenant(&scope.0).devices(&filter, &page).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,19 +137,17 @@ pub async fn create(
         group: body.group,
         notes: body.notes,
     };
-    let result = state
-        .metrics
-        .time_store("devices.create", state.store.create(&scope.0, new, Utc::now()))
-        .await;
-    Ok((StatusCode::CREATED, data(result?)))
+    let device = state.store.tenant(&scope.0).create_device(new, Utc::now()).await?;
+    Ok((StatusCode::CREATED, data(device)))
 }
 
 async fn find(state: &AppState, scope: &Scope, id: &DeviceId) -> Result<Device, ApiError> {
-    let result = state
-        .metrics
-        .time_store("devices.get", state.store.get(&scope.0, id))
-        .await;
-    result?.ok_or_else(|| ApiError::not_found("device"))
+    state
+        .store
+        .tenant(&scope.0)
+        .device(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("device"))
 }
 
 fn parse_id(raw: &str) -> Result<DeviceId, ApiError> {
@@ -204,11 +198,13 @@ pub async fn update(
         group: body.group,
         notes: body.notes,
     };
-    let result = state
-        .metrics
-        .time_store("devices.update", state.store.update(&scope.0, &id, patch, Utc::now()))
-        .await;
-    result?.map(data).ok_or_else(|| ApiError::not_found("device"))
+    state
+        .store
+        .tenant(&scope.0)
+        .update_device(&id, &patch, Utc::now())
+        .await?
+        .map(data)
+        .ok_or_else(|| ApiError::not_found("device"))
 }
 
 pub async fn delete(
@@ -217,14 +213,8 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;
-    // Revoke first: a deleted device must never renew its certificate, and if the delete
-    // fails the device is still locked out.
-    state.enrolment.device_deleted(&scope.0, &id).await?;
-    let result = state
-        .metrics
-        .time_store("devices.delete", state.store.delete(&scope.0, &id))
-        .await;
-    if !result? {
+    // Deleting revokes the device's certificate: it can neither renew nor publish.
+    if !state.store.tenant(&scope.0).delete_device(&id).await? {
         return Err(ApiError::not_found("device"));
     }
     state.ingest.revoked(id).await;
@@ -253,16 +243,20 @@ pub async fn ping(
 ) -> Result<Json<DataBody<PingResult>>, ApiError> {
     let id = parse_id(&id)?;
     let device = find(&state, &scope, &id).await?;
-    if device.status != DeviceStatus::Online {
+    let prefix = state.store.tenant(&scope.0).topic_prefix(&id).await?;
+    let (DeviceStatus::Online, Some(prefix)) = (device.status, prefix) else {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "device_offline",
+            ErrorCode::DeviceOffline,
             "the device has no live session",
         ));
-    }
+    };
     let timeout = Duration::from_millis(q.timeout_ms.unwrap_or(10_000).clamp(1, MAX_PING_TIMEOUT_MS));
     let started = Instant::now();
-    match state.commands.send_and_wait(&id, CommandAction::Ping, timeout).await {
+    let sent = state
+        .commands
+        .send_and_wait(scope.0.tenant(), &id, &prefix, CommandAction::Ping, timeout)
+        .await;
+    match sent {
         Ok(ack) => Ok(data(PingResult {
             command_id: ack.command_id,
             status: ack.status,
@@ -270,11 +264,13 @@ pub async fn ping(
             round_trip_ms: started.elapsed().as_secs_f64() * 1000.0,
         })),
         Err(CommandError::Timeout(t)) => Err(ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "device_timeout",
+            ErrorCode::DeviceTimeout,
             format!("no acknowledgement within {} ms", t.as_millis()),
         )),
         Err(CommandError::Busy) => Err(ApiError::unavailable("too many commands in flight")),
+        Err(e @ CommandError::TenantBusy(_)) => {
+            Err(ApiError::new(ErrorCode::TooManyRequests, e.to_string()).retry_after(1))
+        }
         Err(CommandError::Link) => Err(ApiError::unavailable("the broker is not available")),
     }
 }

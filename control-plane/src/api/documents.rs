@@ -13,7 +13,7 @@ use super::extract::{ValidJson, ValidQuery};
 use super::tenant::Scope;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{Document, Stored, TypedDocs};
+use crate::store::{Document, Stored};
 
 /// Largest page of documents.
 pub const MAX_PAGE: u32 = 500;
@@ -35,18 +35,19 @@ pub struct PageQuery {
     after: Option<String>,
 }
 
-fn op<T: ApiDocument>(action: &str) -> String {
-    format!("{}.{action}", T::NAME)
-}
-
 pub async fn list<T: ApiDocument>(
     State(state): State<AppState>,
     scope: Scope,
     ValidQuery(q): ValidQuery<PageQuery>,
 ) -> Result<Json<DataBody<Vec<Stored<T>>>>, ApiError> {
     let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
-    let page = state.store.list_typed::<T>(&scope.0, limit, q.after.as_deref());
-    Ok(data(state.metrics.time_store(&op::<T>("list"), page).await?))
+    Ok(data(
+        state
+            .store
+            .tenant(&scope.0)
+            .list::<T>(limit, q.after.as_deref())
+            .await?,
+    ))
 }
 
 pub async fn create<T: ApiDocument>(
@@ -56,18 +57,15 @@ pub async fn create<T: ApiDocument>(
 ) -> Result<impl IntoResponse, ApiError> {
     input.check()?;
     let id = uuid::Uuid::now_v7().simple().to_string();
-    let put = state.store.put_typed(&scope.0, &id, input, Utc::now());
-    Ok((
-        StatusCode::CREATED,
-        data(state.metrics.time_store(&op::<T>("put"), put).await?.0),
-    ))
+    let (stored, _) = state.store.tenant(&scope.0).put(&id, input, Utc::now()).await?;
+    Ok((StatusCode::CREATED, data(stored)))
 }
 
 async fn find<T: ApiDocument>(state: &AppState, scope: &Scope, id: &str) -> Result<Stored<T>, ApiError> {
-    let found = state.store.get_typed::<T>(&scope.0, id);
     state
-        .metrics
-        .time_store(&op::<T>("get"), found)
+        .store
+        .tenant(&scope.0)
+        .get::<T>(id)
         .await?
         .ok_or_else(|| ApiError::not_found(T::NAME))
 }
@@ -89,8 +87,8 @@ pub async fn replace<T: ApiDocument>(
 ) -> Result<Json<DataBody<Stored<T>>>, ApiError> {
     input.check()?;
     find::<T>(&state, &scope, &id).await?;
-    let put = state.store.put_typed(&scope.0, &id, input, Utc::now());
-    Ok(data(state.metrics.time_store(&op::<T>("put"), put).await?.0))
+    let (stored, _) = state.store.tenant(&scope.0).put(&id, input, Utc::now()).await?;
+    Ok(data(stored))
 }
 
 pub async fn delete<T: ApiDocument>(
@@ -98,8 +96,7 @@ pub async fn delete<T: ApiDocument>(
     scope: Scope,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let deleted = state.store.delete_typed::<T>(&scope.0, &id);
-    if state.metrics.time_store(&op::<T>("delete"), deleted).await? {
+    if state.store.tenant(&scope.0).delete::<T>(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(T::NAME))

@@ -1,10 +1,8 @@
 //! `/enrolment/*` and the device certificate routes: requests and polling (devices, public),
 //! claims and bulk tokens (tenant users), renewal (devices, public), revocation.
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -14,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use super::devices::{DataBody, data};
 use super::extract::ValidJson;
 use super::ops::mqtt_tls_endpoint;
-use super::tenant::{Caller, Scope};
-use crate::enrolment::{DeviceCertificatePem, PollOutcome, RequestInput, RequestOutcome};
+use super::tenant::{Caller, Client, Scope};
+use crate::enrolment::{ClaimPreview, DeviceCertificatePem, Nonce, PollOutcome, RequestInput, RequestOutcome};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{Device, DeviceCertificate, EnrolmentToken};
+use crate::store::{CertificateRecord, Device, DeviceCertificate, EnrolmentToken};
 
 /// Lifetime of a bulk token when the request names none, in days.
 const DEFAULT_TOKEN_DAYS: u32 = 30;
@@ -91,7 +89,7 @@ struct PendingView {
 /// `POST /enrolment/requests`: a device asks for a certificate.
 pub async fn request(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     headers: HeaderMap,
     ValidJson(body): ValidJson<RequestBody>,
 ) -> Result<Response, ApiError> {
@@ -103,7 +101,7 @@ pub async fn request(
         agent_version: body.agent_version,
         enrolment_token: body.enrolment_token,
     };
-    match state.enrolment.request(peer.ip(), input).await? {
+    match state.enrolment.request(&client, input).await? {
         RequestOutcome::Pending(p) => {
             let view = PendingView {
                 status: "pending",
@@ -146,11 +144,11 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// `GET /enrolment/requests/{device_id}` with `Authorization: Bearer <poll secret>`.
 pub async fn poll(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     headers: HeaderMap,
     Path(device_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    match state.enrolment.poll(peer.ip(), &device_id, bearer(&headers)).await? {
+    match state.enrolment.poll(&client, &device_id, bearer(&headers)).await? {
         PollOutcome::Pending { expires_at } => {
             let view = PollPendingView {
                 status: "pending",
@@ -171,6 +169,18 @@ pub async fn poll(
 pub struct ClaimBody {
     claim_code: String,
     name: Option<String>,
+    /// Replace the key of a screen enrolled in this tenant (see the preview).
+    #[serde(default)]
+    rekey: bool,
+}
+
+/// A claimed screen.
+#[derive(Debug, Serialize)]
+pub struct ClaimedView {
+    #[serde(flatten)]
+    device: Device,
+    /// The enrolled screen's key was replaced.
+    rekeyed: bool,
 }
 
 /// `POST /enrolment/claims`: a tenant user claims the screen showing a code.
@@ -179,13 +189,56 @@ pub async fn claim(
     scope: Scope,
     Caller(caller): Caller,
     ValidJson(body): ValidJson<ClaimBody>,
-) -> Result<(StatusCode, Json<DataBody<Device>>), ApiError> {
-    let device = state
+) -> Result<(StatusCode, Json<DataBody<ClaimedView>>), ApiError> {
+    let claimed = state
         .enrolment
-        .claim(&scope.0, &caller.user.id, &body.claim_code, body.name.as_deref())
+        .claim(
+            &scope.0,
+            &caller.user.id,
+            &body.claim_code,
+            body.name.as_deref(),
+            body.rekey,
+        )
         .await?;
-    state.ingest.forget(device.id.clone()).await;
-    Ok((StatusCode::CREATED, data(device)))
+    state.ingest.forget(claimed.device.id.clone()).await;
+    Ok((
+        StatusCode::CREATED,
+        data(ClaimedView {
+            device: claimed.device,
+            rekeyed: claimed.rekeyed,
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewBody {
+    claim_code: String,
+}
+
+/// `POST /enrolment/claims/preview`: what claiming a code would enrol (and whether it would
+/// replace an enrolled screen's key), without claiming it.
+pub async fn preview(
+    State(state): State<AppState>,
+    scope: Scope,
+    Caller(caller): Caller,
+    ValidJson(body): ValidJson<PreviewBody>,
+) -> Result<Json<DataBody<ClaimPreview>>, ApiError> {
+    let preview = state
+        .enrolment
+        .preview(&scope.0, &caller.user.id, &body.claim_code)
+        .await?;
+    Ok(data(preview))
+}
+
+/// `POST /devices/{id}/certificate/nonce`: a single-use nonce for the device's next renewal.
+pub async fn nonce(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Path(device_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let nonce: Nonce = state.enrolment.renewal_nonce(&client, &device_id).await?;
+    Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], data(nonce)).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -197,12 +250,12 @@ pub struct RenewBody {
 /// `POST /devices/{id}/certificate`: a device renews its certificate for the same key.
 pub async fn renew(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     headers: HeaderMap,
     Path(device_id): Path<String>,
     ValidJson(body): ValidJson<RenewBody>,
 ) -> Result<Response, ApiError> {
-    let issued = state.enrolment.renew(peer.ip(), &device_id, &body.csr_pem).await?;
+    let issued = state.enrolment.renew(&client, &device_id, &body.csr_pem).await?;
     Ok(issued_response(
         &state,
         &headers,
@@ -257,20 +310,34 @@ pub async fn certificate(
     Path(id): Path<String>,
 ) -> Result<Json<DataBody<CertificateView>>, ApiError> {
     let id = parse_id(&id)?;
-    let found = state.store.certificate_in(&scope.0, &id).await?;
+    let found = state.store.tenant(&scope.0).certificate(&id).await?;
     let cert = found.ok_or_else(|| ApiError::not_found("certificate"))?;
     Ok(data(CertificateView::new(cert, state.auth.now())))
+}
+
+/// `GET /devices/{id}/certificates`: every certificate issued to the device in this tenant,
+/// newest first, with how each one ended (renewed, superseded by a new enrolment, revoked).
+pub async fn certificates(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path(id): Path<String>,
+) -> Result<Json<DataBody<Vec<CertificateRecord>>>, ApiError> {
+    let id = parse_id(&id)?;
+    let store = state.store.tenant(&scope.0);
+    if store.device(&id).await?.is_none() {
+        return Err(ApiError::not_found("device"));
+    }
+    Ok(data(store.certificate_history(&id).await?))
 }
 
 /// `POST /devices/{id}/revoke`: revokes the device's certificate.
 pub async fn revoke(
     State(state): State<AppState>,
     scope: Scope,
-    Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<DataBody<CertificateView>>, ApiError> {
     let id = parse_id(&id)?;
-    let cert = state.enrolment.revoke(&scope.0, &id, &caller.user.id).await?;
+    let cert = state.enrolment.revoke(&scope.0, &id).await?;
     state.ingest.revoked(id).await;
     Ok(data(CertificateView::new(cert, state.auth.now())))
 }
@@ -321,13 +388,12 @@ impl TokenView {
 pub async fn create_token(
     State(state): State<AppState>,
     scope: Scope,
-    Caller(caller): Caller,
     ValidJson(body): ValidJson<TokenBody>,
 ) -> Result<Response, ApiError> {
     let days = body.expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS);
     let new = state
         .enrolment
-        .create_token(&scope.0, &caller.user.id, &body.name, body.max_uses, days)
+        .create_token(&scope.0, &body.name, body.max_uses, days)
         .await?;
     let view = TokenView::new(new.token, state.auth.now(), Some(new.secret));
     Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], data(view)).into_response())
@@ -347,10 +413,9 @@ pub async fn list_tokens(
 pub async fn revoke_token(
     State(state): State<AppState>,
     scope: Scope,
-    Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state.enrolment.revoke_token(&scope.0, &id, &caller.user.id).await? {
+    if state.enrolment.revoke_token(&scope.0, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("enrolment token"))

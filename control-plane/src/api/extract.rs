@@ -6,7 +6,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, ErrorCode, FieldError};
 
 /// JSON body: 400 `malformed_json` for syntax/content-type, 422 with the failing path otherwise.
 #[derive(Debug)]
@@ -27,37 +27,28 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
             });
         if !is_json {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "malformed_json",
+                ErrorCode::UnsupportedMediaType,
                 "expected Content-Type: application/json",
             ));
         }
         let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "request body is over the size limit",
-                )
+                ApiError::new(ErrorCode::PayloadTooLarge, "request body is over the size limit")
             } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.body_text())
+                ApiError::new(ErrorCode::MalformedJson, e.body_text())
             }
         })?;
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         match serde_path_to_error::deserialize::<_, T>(&mut de) {
             Ok(v) => {
                 de.end()
-                    .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?;
+                    .map_err(|e| ApiError::new(ErrorCode::MalformedJson, e.to_string()))?;
                 Ok(Self(v))
             }
             Err(e) => {
                 let inner = e.inner();
                 if inner.is_syntax() || inner.is_eof() || inner.is_io() {
-                    Err(ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "malformed_json",
-                        inner.to_string(),
-                    ))
+                    Err(ApiError::new(ErrorCode::MalformedJson, inner.to_string()))
                 } else {
                     let path = e.path().to_string();
                     Err(ApiError::validation(vec![FieldError {

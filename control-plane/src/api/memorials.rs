@@ -13,7 +13,7 @@ use super::extract::ValidQuery;
 use super::tenant::Scope;
 use crate::error::{ApiError, FieldError, check_text};
 use crate::state::AppState;
-use crate::store::{MemorialInput, TypedDocs};
+use crate::store::MemorialInput;
 
 /// Most plaques scanned for the yahrzeit calendar of one tenant.
 pub const MAX_SCANNED: usize = 20_000;
@@ -80,8 +80,9 @@ pub async fn yahrzeits(
     loop {
         let page = state
             .store
-            .list_typed::<MemorialInput>(&scope.0, MAX_PAGE, after.as_deref());
-        let page = state.metrics.time_store("memorials.list", page).await?;
+            .tenant(&scope.0)
+            .list::<MemorialInput>(MAX_PAGE, after.as_deref())
+            .await?;
         let done = page.len() < MAX_PAGE as usize || plaques.len() + page.len() >= MAX_SCANNED;
         after = page.last().map(|m| m.id.clone());
         plaques.extend(page);

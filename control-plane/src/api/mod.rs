@@ -32,9 +32,9 @@ use tower_http::trace::TraceLayer;
 pub use devices::{MAX_GROUP_CHARS, MAX_NAME_CHARS, MAX_NOTES_CHARS, MAX_PING_TIMEOUT_MS, MAX_TAG_CHARS, MAX_TAGS};
 pub use extract::{ValidJson, ValidQuery};
 pub use routes::{Access, RouteSpec, Routes};
-pub use tenant::{Caller, Scope};
+pub use tenant::{Caller, Client, Installation, Scope};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -42,7 +42,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Every API route with its access rule (paths relative to `/api/v1`).
 pub fn routes() -> Routes {
     use crate::auth::Permission::*;
-    use Access::{Allowed, Authenticated, Device, OwnAccount, Public};
+    use Access::{Allowed, Authenticated, Device, OwnAccount, Public, Session};
     type A = crate::store::AnnouncementInput;
     type M = crate::store::MemorialInput;
     type L = crate::store::AliyotInput;
@@ -54,23 +54,25 @@ pub fn routes() -> Routes {
         .post("/auth/refresh", Public, auth::refresh)
         .post("/auth/logout", Public, auth::logout)
         .get("/auth/me", Authenticated, auth::me)
-        .post("/auth/password", OwnAccount, auth::change_password)
+        .post("/auth/password", Session, auth::change_password)
         .get("/auth/tokens", OwnAccount, auth::list_tokens)
         .post("/auth/tokens", OwnAccount, auth::create_token)
         .delete("/auth/tokens/{id}", OwnAccount, auth::revoke_token)
-        .post("/auth/totp/setup", OwnAccount, auth::totp_setup)
-        .post("/auth/totp/confirm", OwnAccount, auth::totp_confirm)
-        .post("/auth/totp/disable", OwnAccount, auth::totp_disable)
+        .post("/auth/totp/setup", Session, auth::totp_setup)
+        .post("/auth/totp/confirm", Session, auth::totp_confirm)
+        .post("/auth/totp/disable", Session, auth::totp_disable)
         .get("/users", Allowed(UsersManage), users::list)
         .post("/users", Allowed(UsersManage), users::create)
         .get("/users/{id}", Allowed(UsersManage), users::get)
         .patch("/users/{id}", Allowed(UsersManage), users::update)
         .delete("/users/{id}", Allowed(UsersManage), users::delete)
         .get("/audit", Allowed(UsersManage), users::audit)
+        .get("/tenant", Allowed(UsersManage), users::own_tenant)
         .get("/tenants", Allowed(TenantsManage), users::list_tenants)
         .post("/tenants", Allowed(TenantsManage), users::create_tenant)
         .get("/tenants/{id}", Allowed(TenantsManage), users::get_tenant)
         .post("/tenants/{id}/users", Allowed(TenantsManage), users::create_tenant_user)
+        .put("/tenants/{id}/quota", Allowed(TenantsManage), users::set_quota)
         // Devices.
         .get("/openapi.json", Public, openapi::serve)
         .get("/agent/bootstrap", Public, ops::bootstrap)
@@ -85,6 +87,7 @@ pub fn routes() -> Routes {
         .post("/enrolment/requests", Public, enrolment::request)
         .get("/enrolment/requests/{device_id}", Public, enrolment::poll)
         .post("/enrolment/claims", Allowed(DevicesWrite), enrolment::claim)
+        .post("/enrolment/claims/preview", Allowed(DevicesWrite), enrolment::preview)
         .get("/enrolment/tokens", Allowed(DevicesWrite), enrolment::list_tokens)
         .post("/enrolment/tokens", Allowed(DevicesWrite), enrolment::create_token)
         .delete("/enrolment/tokens/{id}", Allowed(DevicesWrite), enrolment::revoke_token)
@@ -94,6 +97,12 @@ pub fn routes() -> Routes {
             enrolment::certificate,
         )
         .post("/devices/{id}/certificate", Public, enrolment::renew)
+        .post("/devices/{id}/certificate/nonce", Public, enrolment::nonce)
+        .get(
+            "/devices/{id}/certificates",
+            Allowed(DevicesRead),
+            enrolment::certificates,
+        )
         .post("/devices/{id}/revoke", Allowed(DevicesWrite), enrolment::revoke)
         .get(
             "/devices/{id}/announcements",
@@ -222,15 +231,27 @@ fn security_header(name: &'static str, value: &'static str) -> SetResponseHeader
 }
 
 async fn api_not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such endpoint")
+    ApiError::new(ErrorCode::NoRoute, "no such endpoint")
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "method not allowed on this endpoint",
-    )
+    ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this endpoint")
+}
+
+/// The method as a metric label: the methods the API serves, anything else `other` (so no
+/// client can add label values at will).
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// Counts requests by route template (never the raw path, which would explode cardinality).
@@ -239,7 +260,7 @@ async fn record_http(State(state): State<AppState>, req: Request, next: Next) ->
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let started = Instant::now();
     let mut response = next.run(req).await;
     // Bodies rejected by the size limit come back as plain text; give them our envelope.
@@ -249,18 +270,13 @@ async fn record_http(State(state): State<AppState>, req: Request, next: Next) ->
             .get("content-type")
             .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
     {
-        response = ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "request body is over the size limit",
-        )
-        .into_response();
+        response = ApiError::new(ErrorCode::PayloadTooLarge, "request body is over the size limit").into_response();
     }
     let status = response.status().as_u16().to_string();
     state
         .metrics
         .http_requests
-        .with_label_values(&[&route, &method, &status])
+        .with_label_values(&[route.as_str(), method, status.as_str()])
         .inc();
     state
         .metrics

@@ -23,29 +23,29 @@ struct Check {
     error: Option<String>,
 }
 
-/// `/readyz`: the store answers and the broker accepts connections.
+/// `/readyz`: the store answers and the broker accepts connections. The answer names what
+/// failed in plain words (anyone may call it); the cause is logged.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let failed = |what: &'static str| Check {
+        ok: false,
+        error: Some(what.to_owned()),
+    };
     let store = match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
         Ok(Ok(())) => Check { ok: true, error: None },
-        Ok(Err(e)) => Check {
-            ok: false,
-            error: Some(e.to_string()),
-        },
-        Err(_) => Check {
-            ok: false,
-            error: Some("timed out".into()),
-        },
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: store ping failed");
+            failed("store unavailable")
+        }
+        Err(_) => {
+            tracing::warn!("readiness: store ping timed out");
+            failed("store did not answer in time")
+        }
     };
     let broker = if !state.broker.listener_running() {
-        Check {
-            ok: false,
-            error: Some("mqtt listener stopped".into()),
-        }
+        failed("mqtt listener stopped")
     } else if let Err(e) = state.commands.probe_broker().await {
-        Check {
-            ok: false,
-            error: Some(e.to_string()),
-        }
+        tracing::warn!(error = %e, "readiness: broker probe failed");
+        failed("broker unavailable")
     } else {
         Check { ok: true, error: None }
     };

@@ -14,9 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::MethodFilter;
 
 use super::tenant::tenant_required;
-use crate::audit::{Actor, with_actor};
 use crate::auth::{ActAs, DevicePrincipal, Permission, Principal, Role};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Header with which a super admin acts inside a tenant.
@@ -31,8 +30,11 @@ pub enum Access {
     Public,
     /// Any authenticated caller, also while acting inside a tenant (who am I).
     Authenticated,
-    /// The caller's own account and credentials; never while acting inside a tenant.
+    /// The caller's own account and personal tokens; never while acting inside a tenant.
     OwnAccount,
+    /// The caller's own password and second factor: only in a signed-in session (never with
+    /// a personal access token) and never while acting inside a tenant.
+    Session,
     /// Callers whose effective role grants the permission.
     Allowed(Permission),
     /// A screen with its device token (header `x-luach-device-token`); never a user.
@@ -45,6 +47,7 @@ impl Access {
             Self::Public => "public",
             Self::Authenticated => "authenticated",
             Self::OwnAccount => "own-account",
+            Self::Session => "session",
             Self::Allowed(p) => p.as_str(),
             Self::Device => "device",
         }
@@ -53,7 +56,7 @@ impl Access {
     /// Whether a caller with `role` (not acting inside a tenant) passes, for the matrix.
     pub fn allows_role(self, role: Role) -> bool {
         match self {
-            Self::Public | Self::Authenticated | Self::OwnAccount => true,
+            Self::Public | Self::Authenticated | Self::OwnAccount | Self::Session => true,
             Self::Allowed(p) => role.permissions().contains(p),
             Self::Device => false,
         }
@@ -148,10 +151,14 @@ async fn authorize(access: Access, req: Request, next: Next) -> Response {
     let verdict = match access {
         Access::Public | Access::Authenticated => Ok(()),
         Access::Device => Err(ApiError::unauthorized("a device token is required")),
-        Access::OwnAccount if principal.acting_as.is_some() => Err(ApiError::forbidden(
+        Access::OwnAccount | Access::Session if principal.acting_as.is_some() => Err(ApiError::forbidden(
             "credentials cannot be changed while acting inside a tenant",
         )),
-        Access::OwnAccount => Ok(()),
+        Access::Session if !principal.credential.is_session() => Err(ApiError::new(
+            ErrorCode::SessionRequired,
+            "sign in with your password to change credentials or the second factor; personal access tokens cannot",
+        )),
+        Access::OwnAccount | Access::Session => Ok(()),
         Access::Allowed(p) if p.is_tenant_permission() && principal.tenant.is_none() => Err(tenant_required()),
         Access::Allowed(p) if principal.may(p) => Ok(()),
         Access::Allowed(_) => Err(ApiError::forbidden("your role does not allow this")),
@@ -212,8 +219,17 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(|t| t.trim().to_owned());
     if let Some(token) = bearer {
+        let request_id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let outcome = match act_as(req.headers()) {
-            Ok(act) => state.auth.authenticate(&token, act).await.map_err(ApiError::from),
+            Ok(act) => state
+                .auth
+                .authenticate(&token, act, request_id)
+                .await
+                .map_err(ApiError::from),
             Err(e) => Err(e),
         };
         match outcome {
@@ -234,20 +250,12 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                         "super admin acting inside a tenant"
                     );
                 }
-                let actor = Actor {
-                    kind: "user".into(),
-                    user_id: Some(principal.user.id.clone()),
-                    email: Some(principal.user.email.clone()),
-                    acting_as_role: principal.acting_as.as_ref().map(|a| a.role.as_str().to_owned()),
-                    request_id: req
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned),
-                };
+                // Every call of a tenant's users and tokens counts against its API quota.
+                if let Err(e) = state.auth.admit(&principal).await {
+                    return e.into_response();
+                }
                 req.extensions_mut().insert(principal);
-                // Every change this request makes is recorded as the caller's.
-                let response = with_actor(actor, next.run(req)).await;
+                let response = next.run(req).await;
                 if let Some(ScreensChanged(tenant)) = response.extensions().get::<ScreensChanged>() {
                     state.bundles.tenant_changed(tenant.clone());
                 }
@@ -265,7 +273,7 @@ fn act_as(headers: &HeaderMap) -> Result<Option<ActAs>, ApiError> {
     let Some(tenant) = headers.get(ACT_TENANT_HEADER) else {
         return Ok(None);
     };
-    let bad = |m: &str| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_header", m.to_owned());
+    let bad = |m: &str| ApiError::new(ErrorCode::InvalidHeader, m.to_owned());
     let tenant = tenant
         .to_str()
         .ok()

@@ -15,7 +15,7 @@ use super::extract::{ValidJson, ValidQuery};
 use super::tenant::Scope;
 use crate::error::{ApiError, FieldError, check_text};
 use crate::state::AppState;
-use crate::store::{Synagogue, SynagogueId, SynagogueProfile, SynagogueRepo};
+use crate::store::{Synagogue, SynagogueId, SynagogueProfile};
 
 /// Most synagogues one tenant lists.
 pub const MAX_SYNAGOGUES: u32 = 500;
@@ -104,18 +104,14 @@ pub async fn list(
     ValidQuery(q): ValidQuery<ListQuery>,
 ) -> Result<Json<DataBody<Vec<Synagogue>>>, ApiError> {
     let limit = q.limit.unwrap_or(MAX_SYNAGOGUES).clamp(1, MAX_SYNAGOGUES);
-    Ok(data(
-        state
-            .metrics
-            .time_store("synagogues.list", state.store.list_synagogues(&scope.0, limit))
-            .await?,
-    ))
+    Ok(data(state.store.tenant(&scope.0).synagogues(limit).await?))
 }
 
 async fn find(state: &AppState, scope: &Scope, id: &SynagogueId) -> Result<Synagogue, ApiError> {
     state
-        .metrics
-        .time_store("synagogues.get", state.store.get_synagogue(&scope.0, id))
+        .store
+        .tenant(&scope.0)
+        .synagogue(id)
         .await?
         .ok_or_else(|| ApiError::not_found("synagogue"))
 }
@@ -144,11 +140,9 @@ pub async fn put(
     })?;
     check_profile(&profile)?;
     let (stored, created) = state
-        .metrics
-        .time_store(
-            "synagogues.put",
-            state.store.put_synagogue(&scope.0, &id, profile, Utc::now()),
-        )
+        .store
+        .tenant(&scope.0)
+        .put_synagogue(&id, profile, Utc::now())
         .await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, data(stored)))
@@ -160,11 +154,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;
-    if state
-        .metrics
-        .time_store("synagogues.delete", state.store.delete_synagogue(&scope.0, &id))
-        .await?
-    {
+    if state.store.tenant(&scope.0).delete_synagogue(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("synagogue"))
@@ -254,8 +244,7 @@ async fn all_of<T: crate::store::Document>(
     scope: &Scope,
     limit: u32,
 ) -> Result<Vec<luach_content::Item<T>>, ApiError> {
-    use crate::store::TypedDocs;
-    let stored = state.store.list_typed::<T>(&scope.0, limit, None).await?;
+    let stored = state.store.tenant(&scope.0).list::<T>(limit, None).await?;
     Ok(stored.into_iter().map(Into::into).collect())
 }
 

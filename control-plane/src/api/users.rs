@@ -1,21 +1,21 @@
-//! `/users` (a tenant's accounts, for its admins) and `/tenants` (the installation, for super
-//! admins).
+//! `/users` (a tenant's accounts, for its admins), `/tenant` (the caller's tenant and its
+//! quota) and `/tenants` (the installation, for super admins).
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::Utc;
 use luach_schemas::TenantId;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::ValidJson;
 use super::auth::UserView;
 use super::devices::{DataBody, data};
-use super::tenant::{Caller, Scope};
-use crate::auth::{NewUser, Role};
+use super::tenant::{Caller, Installation, Scope};
+use crate::auth::{Authority, NewUser, Role};
 use crate::error::{ApiError, FieldError, check_text};
 use crate::state::AppState;
-use crate::store::{Tenant, User};
+use crate::store::{Quota, Tenant, Usage, User};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,35 +27,32 @@ pub struct CreateUser {
     password: String,
 }
 
-async fn create_in(
-    state: &AppState,
-    tenant: TenantId,
-    req: CreateUser,
-) -> Result<(StatusCode, Json<DataBody<UserView>>), ApiError> {
-    if !req.role.is_tenant_role() {
-        return Err(ApiError::validation(vec![FieldError::new(
+fn tenant_role(role: Role) -> Result<(), ApiError> {
+    if role.is_tenant_role() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(vec![FieldError::new(
             "role",
             "must be tenant_admin, gabbai, operator or viewer",
-        )]));
+        )]))
     }
-    let user = state
-        .auth
-        .create_user(NewUser {
-            email: req.email,
-            name: req.name,
-            role: req.role,
-            tenant_id: Some(tenant),
-            password: req.password,
-        })
-        .await?;
-    Ok((StatusCode::CREATED, data((&user).into())))
+}
+
+fn new_user(req: CreateUser, tenant: TenantId) -> NewUser {
+    NewUser {
+        email: req.email,
+        name: req.name,
+        role: req.role,
+        tenant_id: Some(tenant),
+        password: req.password,
+    }
 }
 
 pub async fn list(
     State(state): State<AppState>,
     Scope(scope): Scope,
 ) -> Result<Json<DataBody<Vec<UserView>>>, ApiError> {
-    let users = state.store.list_users(&scope).await?;
+    let users = state.store.tenant(&scope).users().await?;
     Ok(data(users.iter().map(UserView::from).collect()))
 }
 
@@ -64,16 +61,24 @@ pub async fn create(
     Scope(scope): Scope,
     ValidJson(req): ValidJson<CreateUser>,
 ) -> Result<(StatusCode, Json<DataBody<UserView>>), ApiError> {
-    create_in(&state, scope.tenant().clone(), req).await
+    tenant_role(req.role)?;
+    let tenant = scope.tenant().clone();
+    let user = state
+        .auth
+        .create_user(Authority::Tenant(&scope), new_user(req, tenant))
+        .await?;
+    Ok((StatusCode::CREATED, data((&user).into())))
 }
 
 /// A user of the scope's tenant; users of other tenants are "not found", exactly like
 /// missing ones.
 async fn find(state: &AppState, scope: &crate::store::TenantScope, id: &str) -> Result<User, ApiError> {
-    match state.store.user_by_id(id).await? {
-        Some(u) if u.tenant_id.as_ref() == Some(scope.tenant()) => Ok(u),
-        _ => Err(ApiError::not_found("user")),
-    }
+    state
+        .store
+        .tenant(scope)
+        .user(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))
 }
 
 pub async fn get(
@@ -119,6 +124,8 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    let newly_disabled = req.disabled == Some(true) && !user.disabled;
+    let role_changed = req.role.is_some_and(|r| r != user.role);
     if let Some(name) = req.name {
         user.name = name;
     }
@@ -129,7 +136,15 @@ pub async fn update(
         user.disabled = disabled;
     }
     user.updated_at = Utc::now();
-    state.store.save_user(&user).await?;
+    if !state.store.tenant(&scope).save_user(&user).await? {
+        return Err(ApiError::not_found("user"));
+    }
+    if newly_disabled {
+        state.auth.user_disabled(&user, scope.actor()).await?;
+    } else if role_changed {
+        // Live connections re-check what the user may watch.
+        state.auth.credentials_changed(&user.id);
+    }
     Ok(data((&user).into()))
 }
 
@@ -145,7 +160,8 @@ pub async fn delete(
             "you cannot delete yourself",
         )]));
     }
-    if state.store.delete_user(&scope, &id).await? {
+    if state.store.tenant(&scope).delete_user(&id).await? {
+        state.auth.credentials_changed(&id);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("user"))
@@ -159,12 +175,16 @@ pub struct CreateTenant {
     name: String,
 }
 
-pub async fn list_tenants(State(state): State<AppState>) -> Result<Json<DataBody<Vec<Tenant>>>, ApiError> {
-    Ok(data(state.store.list_tenants().await?))
+pub async fn list_tenants(
+    State(state): State<AppState>,
+    Installation(scope): Installation,
+) -> Result<Json<DataBody<Vec<Tenant>>>, ApiError> {
+    Ok(data(state.store.installation(&scope).tenants().await?))
 }
 
 pub async fn create_tenant(
     State(state): State<AppState>,
+    Installation(scope): Installation,
     ValidJson(req): ValidJson<CreateTenant>,
 ) -> Result<(StatusCode, Json<DataBody<Tenant>>), ApiError> {
     let mut errors = Vec::new();
@@ -173,12 +193,11 @@ pub async fn create_tenant(
     let (Ok(id), true) = (id, errors.is_empty()) else {
         return Err(ApiError::validation(errors));
     };
-    let tenant = Tenant {
-        id,
-        name: req.name,
-        created_at: Utc::now(),
-    };
-    state.store.create_tenant(&tenant).await?;
+    let tenant = state
+        .store
+        .installation(&scope)
+        .create_tenant(id, req.name, Utc::now())
+        .await?;
     Ok((StatusCode::CREATED, data(tenant)))
 }
 
@@ -188,11 +207,13 @@ fn tenant_id(raw: &str) -> Result<TenantId, ApiError> {
 
 pub async fn get_tenant(
     State(state): State<AppState>,
+    Installation(scope): Installation,
     Path(id): Path<String>,
 ) -> Result<Json<DataBody<Tenant>>, ApiError> {
     state
         .store
-        .get_tenant(&tenant_id(&id)?)
+        .installation(&scope)
+        .tenant(&tenant_id(&id)?)
         .await?
         .map(data)
         .ok_or_else(|| ApiError::not_found("tenant"))
@@ -201,14 +222,83 @@ pub async fn get_tenant(
 /// A super admin creates a tenant's users (typically its first `tenant_admin`).
 pub async fn create_tenant_user(
     State(state): State<AppState>,
+    Installation(scope): Installation,
     Path(id): Path<String>,
     ValidJson(req): ValidJson<CreateUser>,
 ) -> Result<(StatusCode, Json<DataBody<UserView>>), ApiError> {
     let id = tenant_id(&id)?;
-    if state.store.get_tenant(&id).await?.is_none() {
+    if state.store.installation(&scope).tenant(&id).await?.is_none() {
         return Err(ApiError::not_found("tenant"));
     }
-    create_in(&state, id, req).await
+    tenant_role(req.role)?;
+    let user = state
+        .auth
+        .create_user(Authority::Installation(&scope), new_user(req, id))
+        .await?;
+    Ok((StatusCode::CREATED, data((&user).into())))
+}
+
+/// A tenant's quota as the API shows it: the limits in effect, which of them the tenant sets
+/// itself, and what it uses.
+#[derive(Debug, Serialize)]
+pub struct QuotaView {
+    tenant_id: TenantId,
+    /// The limits in effect (absent: unlimited).
+    limits: Quota,
+    /// The limits set for this tenant (the rest follow the installation's defaults).
+    own: Quota,
+    usage: Option<Usage>,
+}
+
+/// `PUT /tenants/{id}/quota`: a super admin sets a tenant's quota (absent fields follow the
+/// installation's defaults).
+pub async fn set_quota(
+    State(state): State<AppState>,
+    Installation(scope): Installation,
+    Path(id): Path<String>,
+    ValidJson(quota): ValidJson<Quota>,
+) -> Result<Json<DataBody<QuotaView>>, ApiError> {
+    let installation = state.store.installation(&scope);
+    let tenant = installation
+        .set_quota(&tenant_id(&id)?, quota, Utc::now())
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    state.auth.quota_changed(&tenant.id);
+    Ok(data(QuotaView {
+        limits: tenant.quota.or(installation.quota_defaults()),
+        own: tenant.quota,
+        tenant_id: tenant.id,
+        usage: None,
+    }))
+}
+
+/// The caller's tenant as its users see it.
+#[derive(Debug, Serialize)]
+pub struct TenantView {
+    id: TenantId,
+    name: String,
+    quota: QuotaView,
+}
+
+/// `GET /tenant`: the caller's tenant, its quota and its usage.
+pub async fn own_tenant(
+    State(state): State<AppState>,
+    Scope(scope): Scope,
+) -> Result<Json<DataBody<TenantView>>, ApiError> {
+    let store = state.store.tenant(&scope);
+    let tenant = store.record().await?.ok_or_else(|| ApiError::not_found("tenant"))?;
+    let limits = store.quota().await?;
+    let usage = store.usage().await?;
+    Ok(data(TenantView {
+        quota: QuotaView {
+            tenant_id: tenant.id.clone(),
+            limits,
+            own: tenant.quota,
+            usage: Some(usage),
+        },
+        id: tenant.id,
+        name: tenant.name,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -225,11 +315,12 @@ pub async fn audit(
     State(state): State<AppState>,
     Scope(scope): Scope,
     super::ValidQuery(q): super::ValidQuery<AuditQuery>,
-) -> Result<Json<DataBody<Vec<crate::audit::AuditRecord>>>, ApiError> {
+) -> Result<Json<DataBody<Vec<crate::chain::AuditRecord>>>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, 500);
     let records = state
         .store
-        .audit_records(scope.tenant().as_str(), q.after.unwrap_or(0).max(0), Some(limit))
+        .tenant(&scope)
+        .audit(q.after.unwrap_or(0).max(0), limit)
         .await?;
     Ok(data(records))
 }

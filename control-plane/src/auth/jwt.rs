@@ -37,6 +37,9 @@ pub struct DeviceClaims {
     pub sub: String,
     /// The device's tenant.
     pub tid: String,
+    /// The topic prefix of the enrolment the token was sent to: a token dies with the
+    /// certificate it was delivered under (revocation, re-enrolment).
+    pub pfx: String,
     pub iat: i64,
     pub exp: i64,
 }
@@ -82,13 +85,28 @@ impl Keys {
         fresh(claims.iat, claims.exp, now).then_some(claims)
     }
 
-    /// Signs a device token for `device` of `tenant`, valid until `exp`.
-    pub fn issue_device(&self, device: &str, tenant: &str, now: DateTime<Utc>, exp: DateTime<Utc>) -> String {
+    /// Verifies signature, algorithm, issuer and audience, but not expiry: a live connection
+    /// opened with the token stays open while its session lives.
+    pub fn verify_ignoring_expiry(&self, token: &str) -> Option<Claims> {
+        self.decode(token, AUDIENCE)
+    }
+
+    /// Signs a device token for `device` of `tenant`, listening under `prefix`, valid until
+    /// `exp`.
+    pub fn issue_device(
+        &self,
+        device: &str,
+        tenant: &str,
+        prefix: &str,
+        now: DateTime<Utc>,
+        exp: DateTime<Utc>,
+    ) -> String {
         let claims = DeviceClaims {
             iss: ISSUER.into(),
             aud: DEVICE_AUDIENCE.into(),
             sub: device.into(),
             tid: tenant.into(),
+            pfx: prefix.into(),
             iat: now.timestamp(),
             exp: exp.timestamp(),
         };
@@ -144,9 +162,12 @@ mod tests {
     fn device_and_user_tokens_are_not_interchangeable() {
         let keys = Keys::new(b"0123456789abcdef0123456789abcdef");
         let now = Utc::now();
-        let device = keys.issue_device("lobby1", "t1", now, now + Duration::hours(1));
+        let device = keys.issue_device("lobby1", "t1", "p1", now, now + Duration::hours(1));
         let claims = keys.verify_device(&device, now).expect("valid");
-        assert_eq!((claims.sub.as_str(), claims.tid.as_str()), ("lobby1", "t1"));
+        assert_eq!(
+            (claims.sub.as_str(), claims.tid.as_str(), claims.pfx.as_str()),
+            ("lobby1", "t1", "p1")
+        );
         assert!(keys.verify(&device, now).is_none());
         let user = keys.issue("u1", "s1", now, now + Duration::minutes(15));
         assert!(keys.verify_device(&user, now).is_none());

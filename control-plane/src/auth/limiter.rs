@@ -1,8 +1,8 @@
 //! Fixed-window counters for rate limits and account lockout, in-process or in Redis.
 //!
-//! A counter lives in the window `floor(now / window)`; a key's window index is part of its
-//! name, so counts from a past window never leak into the next and Redis keys expire by
-//! themselves. Time comes from the caller (see [`super::Clock`]), which keeps both
+//! A counter lives in the window `floor(now / window)`; counts from a past window never leak
+//! into the next. Keys expire with their window: Redis by `EXPIRE`, the in-process limiter by
+//! sweeping ended windows (and it holds at most [`MEMORY_MAX_KEYS`] keys). Time comes from the caller (see [`super::Clock`]), which keeps both
 //! implementations testable without sleeping. Redis makes limits shared by every replica.
 
 use std::collections::HashMap;
@@ -12,8 +12,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-/// Keys kept by the in-process limiter before windows that have passed are swept.
-const SWEEP_AT: usize = 100_000;
+/// Most keys the in-process limiter holds; past it (after dropping ended windows) new keys
+/// are refused as over their limit, so a flood of fresh addresses cannot exhaust memory.
+pub const MEMORY_MAX_KEYS: usize = 1_000_000;
 
 /// A counter backend failed (Redis unreachable).
 #[derive(Debug, thiserror::Error)]
@@ -47,19 +48,65 @@ pub trait Limiter: Send + Sync + std::fmt::Debug {
     async fn clear(&self, key: &str, window: Duration, now: DateTime<Utc>) -> Result<(), LimiterError>;
 }
 
-/// Counters in this process's memory (one replica).
-#[derive(Debug, Default)]
+/// One key's current window.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    index: i64,
+    /// When the window ends (seconds since the epoch); after it the slot is dropped.
+    ends_at: i64,
+    count: u64,
+}
+
+#[derive(Debug)]
+struct Slots {
+    map: HashMap<String, Slot>,
+    /// Sweep ended windows when the map grows past this (doubling, so sweeps stay amortised)…
+    sweep_at: usize,
+    /// …or a minute after the last sweep.
+    swept: i64,
+}
+
+/// Counters in this process's memory (one replica). Keys expire with their window.
+#[derive(Debug)]
 pub struct MemoryLimiter {
-    counts: Mutex<HashMap<(String, i64), u64>>,
+    slots: Mutex<Slots>,
+    max_keys: usize,
+}
+
+impl Default for MemoryLimiter {
+    fn default() -> Self {
+        Self::with_max_keys(MEMORY_MAX_KEYS)
+    }
 }
 
 impl MemoryLimiter {
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<(String, i64), u64>) -> T) -> Result<T, LimiterError> {
-        let mut map = self
-            .counts
+    /// A limiter holding at most `max_keys` keys.
+    pub fn with_max_keys(max_keys: usize) -> Self {
+        Self {
+            slots: Mutex::new(Slots {
+                map: HashMap::new(),
+                sweep_at: 1024,
+                swept: 0,
+            }),
+            max_keys,
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Slots) -> T) -> Result<T, LimiterError> {
+        let mut slots = self
+            .slots
             .lock()
             .map_err(|_| LimiterError("counter lock poisoned".into()))?;
-        Ok(f(&mut map))
+        Ok(f(&mut slots))
+    }
+
+    /// Keys currently held (ended windows may linger until the next sweep).
+    pub fn len(&self) -> usize {
+        self.with(|s| s.map.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -67,16 +114,39 @@ impl MemoryLimiter {
 impl Limiter for MemoryLimiter {
     async fn hit(&self, key: &str, window: Duration, now: DateTime<Utc>) -> Result<Window, LimiterError> {
         let (index, resets_in_secs) = window_of(window, now);
-        self.with(|map| {
-            if map.len() >= SWEEP_AT {
-                // Drop every window that has ended; a window is never longer than a day here.
-                let horizon = now.timestamp() - 86_400;
-                map.retain(|(_, i), _| *i * window.as_secs().max(1) as i64 >= horizon);
+        let t = now.timestamp();
+        let max_keys = self.max_keys;
+        self.with(|slots| {
+            if slots.map.len() >= slots.sweep_at || t - slots.swept >= 60 {
+                slots.map.retain(|_, slot| slot.ends_at > t);
+                slots.sweep_at = (slots.map.len() * 2).max(1024);
+                slots.swept = t;
             }
-            let count = map.entry((key.to_owned(), index)).or_insert(0);
-            *count += 1;
+            if !slots.map.contains_key(key) && slots.map.len() >= max_keys {
+                tracing::warn!(
+                    keys = slots.map.len(),
+                    "rate limiter full; refusing new clients until windows end"
+                );
+                return Window {
+                    count: u64::MAX,
+                    resets_in_secs,
+                };
+            }
+            let slot = slots.map.entry(key.to_owned()).or_insert(Slot {
+                index,
+                ends_at: t + resets_in_secs as i64,
+                count: 0,
+            });
+            if slot.index != index {
+                *slot = Slot {
+                    index,
+                    ends_at: t + resets_in_secs as i64,
+                    count: 0,
+                };
+            }
+            slot.count += 1;
             Window {
-                count: *count,
+                count: slot.count,
                 resets_in_secs,
             }
         })
@@ -84,16 +154,15 @@ impl Limiter for MemoryLimiter {
 
     async fn peek(&self, key: &str, window: Duration, now: DateTime<Utc>) -> Result<Window, LimiterError> {
         let (index, resets_in_secs) = window_of(window, now);
-        self.with(|map| Window {
-            count: map.get(&(key.to_owned(), index)).copied().unwrap_or(0),
+        self.with(|slots| Window {
+            count: slots.map.get(key).filter(|s| s.index == index).map_or(0, |s| s.count),
             resets_in_secs,
         })
     }
 
-    async fn clear(&self, key: &str, window: Duration, now: DateTime<Utc>) -> Result<(), LimiterError> {
-        let (index, _) = window_of(window, now);
-        self.with(|map| {
-            map.remove(&(key.to_owned(), index));
+    async fn clear(&self, key: &str, _window: Duration, _now: DateTime<Utc>) -> Result<(), LimiterError> {
+        self.with(|slots| {
+            slots.map.remove(key);
         })
     }
 }
@@ -174,6 +243,30 @@ impl Limiter for RedisLimiter {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[tokio::test]
+    async fn ended_windows_are_swept_and_the_map_is_bounded() -> Result<(), LimiterError> {
+        let limiter = MemoryLimiter::with_max_keys(2000);
+        let minute = Duration::from_secs(60);
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).single().expect("time");
+        for i in 0..1500 {
+            limiter.hit(&format!("k{i}"), minute, t0).await?;
+        }
+        assert_eq!(limiter.len(), 1500);
+        // A minute later every window has ended: the next sweep drops them all.
+        let t1 = t0 + chrono::Duration::seconds(61);
+        for i in 0..10 {
+            limiter.hit(&format!("n{i}"), minute, t1).await?;
+        }
+        assert!(limiter.len() <= 10, "{} keys left", limiter.len());
+        // Full of live windows: a new key is refused, known keys still count.
+        for i in 0..2000 {
+            limiter.hit(&format!("m{i}"), minute, t1).await?;
+        }
+        assert_eq!(limiter.hit("fresh", minute, t1).await?.count, u64::MAX);
+        assert_eq!(limiter.hit("m1", minute, t1).await?.count, 2);
+        Ok(())
+    }
 
     #[tokio::test]
     async fn counts_per_window_and_resets() -> Result<(), LimiterError> {

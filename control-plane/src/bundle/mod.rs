@@ -14,8 +14,8 @@ use luach_content::bundle::{ALIYOT_DAYS, FORMAT, MAX_PER_KIND, sha256_hex};
 use luach_content::{Bundle, Item};
 
 use crate::store::{
-    AliyotInput, AnnouncementInput, Device, MemorialInput, ShiurInput, StoreResult, Stored, Synagogue, SynagogueRepo,
-    TenantScope, TimerInput, TypedDocs,
+    AliyotInput, AnnouncementInput, Device, MemorialInput, ShiurInput, StoreResult, Stored, Synagogue, TenantStore,
+    TimerInput,
 };
 
 /// A built bundle: its exact bytes and their hash.
@@ -47,29 +47,26 @@ pub struct TenantContent {
 impl TenantContent {
     /// Reads the tenant's documents; honours are kept from the day before `today` up to
     /// [`ALIYOT_DAYS`] after it.
-    pub async fn load<S>(store: &S, scope: &TenantScope, today: NaiveDate) -> StoreResult<Self>
-    where
-        S: TypedDocs + SynagogueRepo + ?Sized + Sync,
-    {
+    pub async fn load(store: &TenantStore<'_>, today: NaiveDate) -> StoreResult<Self> {
         let (from, until) = (today - Duration::days(1), today + Duration::days(ALIYOT_DAYS));
         Ok(Self {
-            synagogues: store.list_synagogues(scope, MAX_PER_KIND).await?,
-            announcements: store.list_typed(scope, MAX_PER_KIND, None).await?,
-            timers: store.list_typed(scope, MAX_PER_KIND, None).await?,
+            synagogues: store.synagogues(MAX_PER_KIND).await?,
+            announcements: store.list(MAX_PER_KIND, None).await?,
+            timers: store.list(MAX_PER_KIND, None).await?,
             memorials: store
-                .list_typed::<MemorialInput>(scope, MAX_PER_KIND, None)
+                .list::<MemorialInput>(MAX_PER_KIND, None)
                 .await?
                 .into_iter()
                 .map(Item::from)
                 .collect(),
             shiurim: store
-                .list_typed::<ShiurInput>(scope, MAX_PER_KIND, None)
+                .list::<ShiurInput>(MAX_PER_KIND, None)
                 .await?
                 .into_iter()
                 .map(Item::from)
                 .collect(),
             aliyot: store
-                .list_typed::<AliyotInput>(scope, MAX_PER_KIND, None)
+                .list::<AliyotInput>(MAX_PER_KIND, None)
                 .await?
                 .into_iter()
                 .filter(|a| a.input.date >= from && a.input.date <= until)

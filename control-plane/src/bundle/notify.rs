@@ -19,14 +19,15 @@ use std::time::Duration;
 use chrono::Utc;
 use luach_broker::Publisher;
 use luach_schemas::messages::BundleNotice;
-use luach_schemas::{DeviceId, DownKind, Envelope, TenantId, Topic};
+use luach_schemas::{DeviceId, DownKind, Envelope, TenantId, Topic, TopicPrefix};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::TenantContent;
 use crate::auth::AuthService;
+use crate::chain::Actor;
 use crate::metrics::Metrics;
-use crate::store::{DeviceFilter, DeviceStatus, DynStore, PageRequest, TenantScope};
+use crate::store::{DeviceFilter, DeviceStatus, PageRequest, SystemStore};
 
 /// Path screens fetch their bundle from.
 pub const FETCH_PATH: &str = "/api/v1/agent/bundle";
@@ -74,14 +75,14 @@ impl BundleNotifier {
     /// Runs the notifier until `shutdown`.
     pub async fn run(
         self,
-        store: DynStore,
+        system: SystemStore,
         publisher: Publisher,
         auth: AuthService,
         metrics: Metrics,
         shutdown: CancellationToken,
     ) {
         let mut worker = Worker {
-            store,
+            system,
             publisher,
             auth,
             metrics,
@@ -110,7 +111,7 @@ impl BundleNotifier {
 }
 
 struct Worker {
-    store: DynStore,
+    system: SystemStore,
     publisher: Publisher,
     auth: AuthService,
     metrics: Metrics,
@@ -142,17 +143,12 @@ impl Worker {
         tenant: &TenantId,
         connected: &HashSet<&DeviceId>,
     ) -> Result<(), crate::store::StoreError> {
-        let scope = TenantScope::trusted(tenant.clone());
-        let content = self
-            .metrics
-            .time_store(
-                "bundle.load",
-                TenantContent::load(self.store.as_ref(), &scope, Utc::now().date_naive()),
-            )
-            .await?;
+        let scope = self.system.scope(tenant.clone(), Actor::system());
+        let store = self.system.tenant(&scope);
+        let content = TenantContent::load(&store, Utc::now().date_naive()).await?;
         let mut devices = Vec::new();
         for id in connected {
-            if let Some(d) = self.store.get(&scope, id).await? {
+            if let Some(d) = store.device(id).await? {
                 devices.push(d);
             }
         }
@@ -163,7 +159,7 @@ impl Worker {
         let mut after = None;
         loop {
             let page = PageRequest { limit: PAGE, after };
-            let page = self.store.list(&scope, &online, &page).await?;
+            let page = store.devices(&online, &page).await?;
             after = page.items.last().map(|d| d.id.clone());
             let done = page.items.len() < PAGE as usize;
             devices.extend(page.items.into_iter().filter(|d| !connected.contains(&d.id)));
@@ -171,13 +167,18 @@ impl Worker {
                 break;
             }
         }
+        let ids: Vec<DeviceId> = devices.iter().map(|d| d.id.clone()).collect();
+        let prefixes = self.system.prefixes_of(&ids).await?;
         for device in devices {
+            let Some(prefix) = prefixes.get(&device.id) else {
+                continue; // revoked meanwhile: it listens nowhere
+            };
             let built = content.build_for(&device);
             let unchanged = self.sent.get(&device.id).is_some_and(|(_, sha)| *sha == built.sha256);
             if unchanged && !connected.contains(&device.id) {
                 continue;
             }
-            if self.notify(&device.id, tenant, &built.sha256).await {
+            if self.notify(&device.id, tenant, prefix, &built.sha256).await {
                 self.sent.insert(device.id, (tenant.clone(), built.sha256));
             }
         }
@@ -185,8 +186,8 @@ impl Worker {
     }
 
     /// Publishes one notice; false when the broker link is closed.
-    async fn notify(&self, device: &DeviceId, tenant: &TenantId, sha256: &str) -> bool {
-        let (token, token_expires_at) = self.auth.device_token(device, tenant);
+    async fn notify(&self, device: &DeviceId, tenant: &TenantId, prefix: &TopicPrefix, sha256: &str) -> bool {
+        let (token, token_expires_at) = self.auth.device_token(device, tenant, prefix);
         let notice = BundleNotice {
             sha256: sha256.to_owned(),
             path: FETCH_PATH.to_owned(),
@@ -199,7 +200,7 @@ impl Worker {
             Utc::now(),
             notice,
         );
-        let topic = Topic::Down(device.clone(), DownKind::Bundle).to_string();
+        let topic = Topic::Down(prefix.clone(), DownKind::Bundle).to_string();
         if self.publisher.publish(topic, envelope.to_bytes()).await.is_err() {
             tracing::warn!(device_id = %device, "broker link closed; bundle notice not sent");
             return false;

@@ -22,7 +22,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use luach_broker::TlsFiles;
 use luach_pki::{CaBundle, DeviceCa, Duration, OffsetDateTime, PkiError};
-use luach_schemas::DeviceId;
+use luach_schemas::{DeviceId, TopicPrefix};
 
 use crate::config::Config;
 
@@ -92,14 +92,10 @@ fn write_file(path: &Path, contents: &[u8], private: bool) -> anyhow::Result<()>
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("restricting {} to its owner", dir.display()))?;
-    }
-    Ok(())
+    crate::keys::private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("restricting {} to its owner", dir.display()))
 }
 
 fn new_ca(validity_days: u32) -> Result<DeviceCa, PkiError> {
@@ -140,6 +136,11 @@ impl DevicePki {
                 "{} has only one of {CA_CERT_FILE} and {CA_KEY_FILE}; restore the other or remove both",
                 dir.display()
             ),
+        }
+        crate::keys::check_private(&key)?;
+        let broker_key = dir.join(BROKER_KEY_FILE);
+        if broker_key.exists() {
+            crate::keys::check_private(&broker_key)?;
         }
         let ca = DeviceCa::load(&dir).with_context(|| format!("loading the device CA from {}", dir.display()))?;
         let broker_ca_path = dir.join(BROKER_CA_FILE);
@@ -212,20 +213,22 @@ impl DevicePki {
         &self.ca
     }
 
-    /// Signs a device's CSR for `pki.device_cert_lifetime_secs` (clipped to the CA's own
-    /// expiry), back-dated a little for slow device clocks.
+    /// Signs a device's CSR (subject O = `prefix`, CN = device id) for
+    /// `pki.device_cert_lifetime_secs` (clipped to the CA's own expiry), back-dated a little for
+    /// slow device clocks.
     pub fn issue(
         &self,
         csr_pem: &str,
         device: &DeviceId,
+        prefix: &TopicPrefix,
         now: DateTime<Utc>,
     ) -> Result<DeviceCertificatePem, PkiError> {
         let now = to_time(now);
         let backdate = Duration::seconds(DEVICE_BACKDATE_SECS.min(self.device_lifetime_secs / 4));
         let not_after = (now + Duration::seconds(self.device_lifetime_secs)).min(self.ca.info().not_after);
-        let issued = self
-            .ca
-            .issue_device_certificate(csr_pem, device.as_str(), now - backdate, not_after)?;
+        let issued =
+            self.ca
+                .issue_device_certificate(csr_pem, device.as_str(), prefix.as_str(), now - backdate, not_after)?;
         Ok(DeviceCertificatePem {
             chain_pem: format!("{}{}", issued.pem, self.chain),
             serial: issued.serial,
@@ -418,12 +421,22 @@ mod tests {
         let reissued = std::fs::read_to_string(ca_dir.join(BROKER_CERT_FILE)).expect("cert");
         assert_ne!(reissued, broker);
 
-        // Device certificates: the device id as O, within the configured lifetime.
+        // Device certificates: the topic prefix as O, the device id as CN, within the
+        // configured lifetime.
         let (key, csr) = device_csr();
         let id = DeviceId::parse("dev1").expect("id");
+        let prefix = TopicPrefix::parse("p4x2").expect("prefix");
         let now = Utc::now();
-        let issued = pki.issue(&csr, &id, now).expect("issue");
+        let issued = pki.issue(&csr, &id, &prefix, now).expect("issue");
         key.check_certificate(&issued.chain_pem).expect("certifies the key");
+        let info = CaBundle::from_pem(pki.ca().certificate_pem())
+            .expect("bundle")
+            .verify_device_certificate(&issued.chain_pem, luach_pki::OffsetDateTime::now_utc())
+            .expect("a device certificate");
+        assert_eq!(
+            (info.organisation.as_deref(), info.common_name.as_deref()),
+            (Some("p4x2"), Some("dev1"))
+        );
         assert!(issued.not_after <= now + chrono::Duration::days(30) + chrono::Duration::seconds(1));
         assert!(issued.not_before <= now);
     }
@@ -453,7 +466,12 @@ mod tests {
         assert_eq!(during.trust_pem().matches("BEGIN CERTIFICATE").count(), 2);
         let (_, csr) = device_csr();
         let issued = during
-            .issue(&csr, &DeviceId::parse("dev1").expect("id"), Utc::now())
+            .issue(
+                &csr,
+                &DeviceId::parse("dev1").expect("id"),
+                &TopicPrefix::parse("dev1").expect("prefix"),
+                Utc::now(),
+            )
             .expect("issue");
         let chain = luach_pki::inspect_chain(&issued.chain_pem).expect("chain");
         assert_eq!(chain.len(), 2, "leaf and cross-certificate");

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use luach_broker::{Inbound, LocalLink};
 use luach_schemas::messages::Event;
-use luach_schemas::{DeviceId, Topic, UpMessage, decode_up};
+use luach_schemas::{DeviceId, Topic, TopicPrefix, UpMessage, decode_up};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -32,8 +32,9 @@ use crate::metrics::Metrics;
 /// A decoded message on its way to the writer.
 #[derive(Debug)]
 pub enum Work {
+    /// A message that arrived under `prefix` (the writer resolves it to a device).
     Observe {
-        device: DeviceId,
+        prefix: TopicPrefix,
         message: UpMessage,
         received: chrono::DateTime<Utc>,
     },
@@ -46,7 +47,7 @@ pub enum Work {
 /// Most devices remembered for bad-payload log throttling before the memory is reset.
 const MAX_THROTTLE_ENTRIES: usize = 100_000;
 
-/// Logs a bad payload at most once per device per interval; always counts it.
+/// Logs a bad payload at most once per topic prefix per interval; always counts it.
 struct BadPayloadLog {
     interval: Duration,
     last: HashMap<String, Instant>,
@@ -72,7 +73,7 @@ impl BadPayloadLog {
             .is_none_or(|t| now.duration_since(*t) >= self.interval);
         if due {
             self.last.insert(who.to_owned(), now);
-            tracing::warn!(device_id = %who, topic = %topic, reason, detail = %detail, "bad mqtt payload refused");
+            tracing::warn!(prefix = %who, topic = %topic, reason, detail = %detail, "bad mqtt payload refused");
         }
     }
 }
@@ -101,8 +102,8 @@ pub async fn read_link(
             },
         };
         let topic_text = String::from_utf8_lossy(&inbound.topic);
-        let (device, kind) = match Topic::parse(&topic_text) {
-            Ok(Topic::Up(device, kind)) => (device, kind),
+        let (prefix, kind) = match Topic::parse(&topic_text) {
+            Ok(Topic::Up(prefix, kind)) => (prefix, kind),
             Ok(Topic::Down(..)) => continue,
             Err(e) => {
                 bad.report(&metrics, "unknown", &topic_text, "topic", &e);
@@ -113,7 +114,7 @@ pub async fn read_link(
             Ok(message) => {
                 metrics.mqtt_messages_in.with_label_values(&[kind.as_str()]).inc();
                 let work = Work::Observe {
-                    device,
+                    prefix,
                     message,
                     received: Utc::now(),
                 };
@@ -121,7 +122,7 @@ pub async fn read_link(
                     return;
                 }
             }
-            Err(e) => bad.report(&metrics, device.as_str(), &topic_text, e.label(), &e),
+            Err(e) => bad.report(&metrics, prefix.as_str(), &topic_text, e.label(), &e),
         }
     }
 }

@@ -1,10 +1,11 @@
-//! The writer: sole owner of presence state; applies batches to the store, then emits events.
+//! The writer: sole owner of presence state; resolves topic prefixes to devices, applies
+//! batches to the store, then emits events.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use luach_schemas::{DeviceId, TenantId, UpMessage};
+use luach_schemas::{DeviceId, TenantId, TopicPrefix, UpMessage};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -12,14 +13,17 @@ use super::{Batch, PresenceTracker, Work, observation};
 use crate::commands::Commands;
 use crate::live::LiveSink;
 use crate::metrics::Metrics;
-use crate::store::{DynStore, TenantScope};
+use crate::store::SystemStore;
 
-/// How long an unknown, unregistrable device is remembered before the store is asked again.
-const UNKNOWN_DEVICE_RETRY: Duration = Duration::from_secs(60);
+/// How long an unknown prefix is remembered before the store is asked again.
+const UNKNOWN_PREFIX_RETRY: Duration = Duration::from_secs(60);
 /// Most messages folded into one batch.
 const DEFAULT_BATCH_MAX: usize = 2_000;
+/// Resolved prefixes are forgotten this often, so a revocation made through another replica
+/// takes effect here too.
+const ROUTE_TTL: Duration = Duration::from_secs(300);
 
-/// Sends work to the writer (the API uses it to forget deleted devices).
+/// Sends work to the writer (the API uses it to forget deleted or revoked devices).
 #[derive(Debug, Clone)]
 pub struct IngestHandle {
     tx: mpsc::Sender<Work>,
@@ -42,9 +46,16 @@ impl IngestHandle {
     }
 }
 
+/// Where a prefix's messages go.
+#[derive(Debug, Clone)]
+struct Route {
+    device: DeviceId,
+    tenant: TenantId,
+}
+
 /// Owns presence and applies observations in batches.
 pub struct Writer {
-    pub store: DynStore,
+    pub system: SystemStore,
     pub live: LiveSink,
     pub commands: Commands,
     pub metrics: Metrics,
@@ -54,7 +65,10 @@ pub struct Writer {
     pub sweep_every: Duration,
     /// Told of every hello, so a connecting screen learns its bundle version.
     pub bundles: Option<crate::bundle::BundleNotifier>,
-    unknown: HashMap<DeviceId, Instant>,
+    /// Resolved prefixes (the store is asked once per prefix, not per message).
+    routes: HashMap<TopicPrefix, Route>,
+    routes_since: Instant,
+    unknown: HashMap<TopicPrefix, Instant>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -65,7 +79,7 @@ impl std::fmt::Debug for Writer {
 
 impl Writer {
     pub fn new(
-        store: DynStore,
+        system: SystemStore,
         live: LiveSink,
         commands: Commands,
         metrics: Metrics,
@@ -73,7 +87,7 @@ impl Writer {
         auto_register: bool,
     ) -> Self {
         Self {
-            store,
+            system,
             live,
             commands,
             metrics,
@@ -83,6 +97,8 @@ impl Writer {
             // Check often enough that a silent device is noticed within ~1/4 of the timeout.
             sweep_every: (offline_after / 4).max(Duration::from_millis(500)),
             bundles: None,
+            routes: HashMap::new(),
+            routes_since: Instant::now(),
             unknown: HashMap::new(),
         }
     }
@@ -108,122 +124,126 @@ impl Writer {
                     }
                     self.handle(&mut works, &mut batch).await;
                 }
-                _ = sweep.tick() => self.tracker.expire(Utc::now(), &mut batch),
+                _ = sweep.tick() => {
+                    self.tracker.expire(Utc::now(), &mut batch);
+                    if self.routes_since.elapsed() >= ROUTE_TTL {
+                        self.routes.clear();
+                        self.routes_since = Instant::now();
+                    }
+                }
             }
             self.flush(&mut batch).await;
         }
         self.flush(&mut batch).await;
     }
 
-    /// Applies a batch of work in arrival order, after resolving every device it mentions
-    /// that this process has not seen yet with one store lookup (and, in development, one
-    /// bulk registration) for the whole batch.
+    /// Drops every route to `device` (its prefix changed or it is gone).
+    fn unroute(&mut self, device: &DeviceId) {
+        self.routes.retain(|_, r| r.device != *device);
+        self.unknown.clear();
+    }
+
+    /// Applies a batch of work in arrival order, after resolving every prefix it mentions that
+    /// this process has not seen yet with one store lookup (and, in development, one bulk
+    /// registration) for the whole batch.
     async fn handle(&mut self, works: &mut Vec<Work>, batch: &mut Batch) {
-        let mut resolved = self.resolve_new(works).await;
+        self.resolve_new(works).await;
         for work in works.drain(..) {
             match work {
                 Work::Forget(device) => {
                     self.tracker.forget(&device);
-                    self.unknown.remove(&device);
-                    resolved.remove(&device);
+                    self.unroute(&device);
                 }
                 Work::Revoked(device) => {
                     tracing::info!(device_id = %device, "device revoked; its messages are dropped from now on");
                     self.tracker.revoke(&device, Utc::now(), batch);
-                    self.unknown.remove(&device);
-                    resolved.remove(&device);
+                    self.unroute(&device);
                 }
                 Work::Observe {
-                    device,
+                    prefix,
                     message,
                     received,
                 } => {
-                    let tenant = match self.tracker.tenant_of(&device).or_else(|| resolved.get(&device)) {
-                        Some(t) => t.clone(),
-                        None => {
-                            self.metrics
-                                .mqtt_bad_payloads
-                                .with_label_values(&["unknown_device"])
-                                .inc();
-                            continue;
-                        }
+                    let Some(route) = self.routes.get(&prefix).cloned() else {
+                        self.metrics
+                            .mqtt_bad_payloads
+                            .with_label_values(&["unknown_device"])
+                            .inc();
+                        continue;
                     };
                     if let (Some(bundles), UpMessage::Hello(_)) = (&self.bundles, &message) {
-                        bundles.device_connected(tenant.clone(), device.clone());
+                        bundles.device_connected(route.tenant.clone(), route.device.clone());
                     }
                     let (obs, ack) = observation(message);
                     if let Some(ack) = ack {
-                        self.commands.acknowledge(&device, ack);
+                        self.commands.acknowledge(&route.device, ack);
                     }
-                    self.tracker.observe(&device, &tenant, obs, received, batch);
+                    self.tracker.observe(&route.device, &route.tenant, obs, received, batch);
                 }
             }
         }
     }
 
-    /// Tenants of the devices in `works` that the tracker does not know yet.
-    async fn resolve_new(&mut self, works: &[Work]) -> HashMap<DeviceId, TenantId> {
+    /// Resolves the prefixes in `works` that have no route yet.
+    async fn resolve_new(&mut self, works: &[Work]) {
         let mut hellos = HashSet::new();
         let mut wanted = HashSet::new();
         for work in works {
-            if let Work::Observe { device, message, .. } = work
-                && self.tracker.tenant_of(device).is_none()
+            if let Work::Observe { prefix, message, .. } = work
+                && !self.routes.contains_key(prefix)
             {
                 if matches!(message, UpMessage::Hello(_)) {
-                    hellos.insert(device.clone());
+                    hellos.insert(prefix.clone());
                 }
-                wanted.insert(device.clone());
+                wanted.insert(prefix.clone());
             }
         }
-        // Devices recently found unregistered are not looked up again, unless they say hello
-        // and may be registered.
-        let may_register = |d: &DeviceId| self.auto_register && hellos.contains(d);
-        wanted.retain(|d| may_register(d) || self.unknown.get(d).is_none_or(|t| t.elapsed() >= UNKNOWN_DEVICE_RETRY));
+        // Prefixes recently found unknown are not looked up again, unless they say hello and
+        // may be registered.
+        let auto_register = self.auto_register;
+        let may_register = |p: &TopicPrefix| auto_register && hellos.contains(p);
+        wanted.retain(|p| may_register(p) || self.unknown.get(p).is_none_or(|t| t.elapsed() >= UNKNOWN_PREFIX_RETRY));
         if wanted.is_empty() {
-            return HashMap::new();
+            return;
         }
-        let wanted: Vec<DeviceId> = wanted.into_iter().collect();
-        let mut resolved = self.tenants_of(&wanted).await;
+        let wanted: Vec<TopicPrefix> = wanted.into_iter().collect();
+        self.route(&wanted).await;
+        // Development: a screen on the plain listener that says hello under an unknown prefix
+        // is registered in the built-in tenant with its prefix as its id.
         let register: Vec<DeviceId> = wanted
             .iter()
-            .filter(|d| may_register(d) && !resolved.contains_key(*d))
-            .cloned()
+            .filter(|p| may_register(p) && !self.routes.contains_key(*p))
+            .filter_map(|p| DeviceId::parse(p.as_str()).ok())
             .collect();
         if !register.is_empty() {
-            let scope = TenantScope::trusted(TenantId::builtin());
-            let registered = self
-                .metrics
-                .time_store(
-                    "devices.register",
-                    self.store.register_devices(&scope, &register, Utc::now()),
-                )
-                .await;
-            match registered {
+            let tenant = TenantId::builtin();
+            match self.system.register_devices(&tenant, &register, Utc::now()).await {
                 Ok(()) => {
-                    tracing::info!(devices = register.len(), tenant_id = %scope.tenant(), "devices registered on first hello");
+                    tracing::info!(devices = register.len(), tenant_id = %tenant, "devices registered on first hello");
                     // Read back: an id taken concurrently elsewhere keeps its own tenant.
-                    resolved.extend(self.tenants_of(&register).await);
+                    let again: Vec<TopicPrefix> = register.iter().map(TopicPrefix::from).collect();
+                    self.route(&again).await;
                 }
                 Err(e) => tracing::error!(error = %e, devices = register.len(), "device registration failed"),
             }
         }
-        for device in wanted.iter().filter(|d| !resolved.contains_key(*d)) {
-            if self.unknown.insert(device.clone(), Instant::now()).is_none() {
-                tracing::warn!(device_id = %device, "messages from unregistered device dropped");
+        for prefix in wanted.iter().filter(|p| !self.routes.contains_key(*p)) {
+            if self.unknown.insert(prefix.clone(), Instant::now()).is_none() {
+                tracing::warn!(prefix = %prefix, "messages under an unknown topic prefix dropped");
             }
         }
-        resolved
     }
 
-    async fn tenants_of(&self, devices: &[DeviceId]) -> HashMap<DeviceId, TenantId> {
-        let result = self
-            .metrics
-            .time_store("devices.tenants_of", self.store.tenants_of(devices))
-            .await;
-        result.unwrap_or_else(|e| {
-            tracing::error!(error = %e, devices = devices.len(), "device lookup failed");
-            HashMap::new()
-        })
+    async fn route(&mut self, prefixes: &[TopicPrefix]) {
+        match self.system.resolve_prefixes(prefixes).await {
+            Ok(found) => {
+                for (prefix, (device, tenant)) in found {
+                    self.unknown.remove(&prefix);
+                    self.routes.insert(prefix, Route { device, tenant });
+                }
+            }
+            Err(e) => tracing::error!(error = %e, prefixes = prefixes.len(), "device lookup failed"),
+        }
     }
 
     async fn flush(&mut self, batch: &mut Batch) {
@@ -232,11 +252,7 @@ impl Writer {
         }
         let observed = batch.observed;
         let (writes, events) = batch.take();
-        let result = self
-            .metrics
-            .time_store("presence.apply", self.store.apply_presence(&writes))
-            .await;
-        match result {
+        match self.system.apply_presence(&writes).await {
             Ok(()) => {
                 self.metrics.ingest_stored.inc_by(observed);
                 self.metrics.ingest_batches.inc();

@@ -1,15 +1,14 @@
-//! Tenant-scoped documents: records that are read and written whole (synagogue profiles,
-//! memorial plaques). One implementation per backend serves every kind; typed repositories
-//! (`SynagogueRepo`, `MemorialRepo`) sit on top and own validation of their shape.
+//! Tenant-owned documents: records read and written whole (synagogue profiles, memorial
+//! plaques, announcements, the programme). One table or collection per backend serves every
+//! kind; [`TenantStore`](super::TenantStore) gives typed access to each [`Document`] type.
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use luach_schemas::TenantId;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{DocRepo, StoreError, StoreResult, TenantScope};
+use super::{StoreError, StoreResult};
 
 /// Which family of documents; each backend keeps kinds apart (table column / collection).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -23,6 +22,15 @@ pub enum DocKind {
 }
 
 impl DocKind {
+    pub const ALL: [DocKind; 6] = [
+        Self::Synagogue,
+        Self::Memorial,
+        Self::Announcement,
+        Self::Aliyot,
+        Self::Shiur,
+        Self::Timer,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Synagogue => "synagogue",
@@ -62,7 +70,7 @@ pub struct Stored<T> {
 }
 
 impl<T: Document> Stored<T> {
-    fn from_doc(doc: StoredDoc) -> StoreResult<Self> {
+    pub(super) fn from_doc(doc: StoredDoc) -> StoreResult<Self> {
         Ok(Self {
             id: doc.id,
             tenant_id: doc.tenant_id,
@@ -81,64 +89,5 @@ impl<T> From<Stored<T>> for luach_content::Item<T> {
             id: s.id,
             input: s.input,
         }
-    }
-}
-
-/// Typed access to [`Document`]s over any [`DocRepo`].
-#[async_trait]
-pub trait TypedDocs {
-    /// Documents ordered by id, after `after`, at most `limit`.
-    async fn list_typed<T: Document>(
-        &self,
-        scope: &TenantScope,
-        limit: u32,
-        after: Option<&str>,
-    ) -> StoreResult<Vec<Stored<T>>>;
-    async fn get_typed<T: Document>(&self, scope: &TenantScope, id: &str) -> StoreResult<Option<Stored<T>>>;
-    /// Creates or replaces; returns the document and whether it was created.
-    async fn put_typed<T: Document>(
-        &self,
-        scope: &TenantScope,
-        id: &str,
-        input: T,
-        now: DateTime<Utc>,
-    ) -> StoreResult<(Stored<T>, bool)>;
-    async fn delete_typed<T: Document>(&self, scope: &TenantScope, id: &str) -> StoreResult<bool>;
-}
-
-#[async_trait]
-impl<S: DocRepo + ?Sized> TypedDocs for S {
-    async fn list_typed<T: Document>(
-        &self,
-        scope: &TenantScope,
-        limit: u32,
-        after: Option<&str>,
-    ) -> StoreResult<Vec<Stored<T>>> {
-        let docs = self.list_docs(scope, T::KIND, limit, after).await?;
-        docs.into_iter().map(Stored::from_doc).collect()
-    }
-
-    async fn get_typed<T: Document>(&self, scope: &TenantScope, id: &str) -> StoreResult<Option<Stored<T>>> {
-        self.get_doc(scope, T::KIND, id)
-            .await?
-            .map(Stored::from_doc)
-            .transpose()
-    }
-
-    async fn put_typed<T: Document>(
-        &self,
-        scope: &TenantScope,
-        id: &str,
-        input: T,
-        now: DateTime<Utc>,
-    ) -> StoreResult<(Stored<T>, bool)> {
-        let body =
-            serde_json::to_value(&input).map_err(|e| StoreError::Corrupt(format!("{}: {e}", T::KIND.as_str())))?;
-        let (doc, created) = self.put_doc(scope, T::KIND, id, body, now).await?;
-        Ok((Stored::from_doc(doc)?, created))
-    }
-
-    async fn delete_typed<T: Document>(&self, scope: &TenantScope, id: &str) -> StoreResult<bool> {
-        self.delete_doc(scope, T::KIND, id).await
     }
 }

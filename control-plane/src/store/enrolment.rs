@@ -1,21 +1,17 @@
-//! Enrolment records: pending requests, device certificates and bulk enrolment tokens.
+//! Enrolment records: requests, device certificates (the current one and the history, by
+//! serial), renewal nonces and bulk enrolment tokens.
 //!
-//! Pending requests and certificates are looked up by the device id a public caller names
-//! (then proven with a poll secret or a key), and tokens by the digest of the token a device
-//! presents, so those lookups take no [`TenantScope`]. Everything a tenant user reads or
-//! changes (claiming, listing and revoking tokens, revoking a certificate) does take one, and
-//! every implementation filters by it.
-//!
-//! Only digests of secrets are stored: the claim code, the poll secret and the token text
-//! are shown once and never kept.
+//! Requests and certificates are looked up by the device id a public caller names (then proven
+//! with a poll secret or a key), and bulk tokens by the digest a device presents, through the
+//! [`SystemStore`](super::SystemStore); what a tenant user reads or changes goes through their
+//! [`TenantStore`](super::TenantStore). Only digests of secrets are stored: the claim code, the
+//! poll secret, renewal nonces and token texts are shown once and never kept.
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use luach_schemas::{DeviceId, TenantId};
+use luach_schemas::{DeviceId, TenantId, TopicPrefix};
+use serde::Serialize;
 
-use super::{StoreResult, TenantScope};
-
-/// Where a pending enrolment request stands.
+/// Where an enrolment request stands (the transitions are [`crate::enrolment::lifecycle`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum RequestState {
     /// Waiting for a tenant to claim the code.
@@ -25,6 +21,22 @@ pub enum RequestState {
         tenant_id: TenantId,
         certificate_pem: String,
     },
+    /// The device fetched its certificate; kept (and answered again) until the request expires.
+    Delivered {
+        tenant_id: TenantId,
+        certificate_pem: String,
+    },
+}
+
+impl RequestState {
+    /// The stored name of the state.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Issued { .. } => "issued",
+            Self::Delivered { .. } => "delivered",
+        }
+    }
 }
 
 /// A device's request to be enrolled, created without a token.
@@ -44,6 +56,9 @@ pub struct EnrolmentRequest {
     /// After this the request is gone: the code cannot be claimed, the certificate not fetched.
     pub expires_at: DateTime<Utc>,
     pub state: RequestState,
+    /// Where the request came from (the rate-limit key of its client address), so one source
+    /// cannot fill the pending requests.
+    pub source: String,
 }
 
 /// The certificate a device currently holds. One per device: renewal and re-enrolment
@@ -52,6 +67,9 @@ pub struct EnrolmentRequest {
 pub struct DeviceCertificate {
     pub device_id: DeviceId,
     pub tenant_id: TenantId,
+    /// The certificate's organisation: the topic prefix the device's messages arrive on. Fresh
+    /// for each enrolment, kept by renewals (same key).
+    pub prefix: TopicPrefix,
     /// Lower-case hex, as `luach_pki` reports it.
     pub serial: String,
     /// Hex SHA-256 of the certified public key (DER SubjectPublicKeyInfo).
@@ -66,6 +84,50 @@ impl DeviceCertificate {
     pub fn is_revoked(&self) -> bool {
         self.revoked_at.is_some()
     }
+}
+
+/// How a certificate stopped being a device's current one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateEnd {
+    /// Replaced by a renewal for the same key (same enrolment, same prefix).
+    Renewed,
+    /// Replaced by a new enrolment (a new key and a new prefix).
+    Superseded,
+    /// Revoked by the tenant, or with the device's deletion.
+    Revoked,
+}
+
+impl CertificateEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Renewed => "renewed",
+            Self::Superseded => "superseded",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Renewed, Self::Superseded, Self::Revoked]
+            .into_iter()
+            .find(|e| e.as_str() == s)
+    }
+}
+
+/// One issued certificate, tracked by serial for as long as the installation lives.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CertificateRecord {
+    pub serial: String,
+    pub device_id: DeviceId,
+    pub tenant_id: TenantId,
+    pub prefix: TopicPrefix,
+    pub key_fingerprint: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub issued_at: DateTime<Utc>,
+    /// When and how it stopped being current; `None` while it is the device's certificate.
+    pub ended_at: Option<DateTime<Utc>>,
+    pub end: Option<CertificateEnd>,
 }
 
 /// A tenant's bulk enrolment token: enrols up to `max_uses` devices into the tenant without a
@@ -91,64 +153,4 @@ impl EnrolmentToken {
     pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
         self.revoked_at.is_none() && self.expires_at > now && self.uses < self.max_uses
     }
-}
-
-/// Storage of enrolment records.
-#[async_trait]
-pub trait EnrolmentRepo: Send + Sync {
-    /// Stores a request, replacing any earlier request of the same device id. Fails with
-    /// `Conflict` when another device's stored request has the same claim digest (the caller
-    /// draws a new code).
-    async fn put_request(&self, request: &EnrolmentRequest) -> StoreResult<()>;
-    /// The stored request of a device, expired or not.
-    async fn request(&self, device: &DeviceId) -> StoreResult<Option<EnrolmentRequest>>;
-    /// The pending, unexpired request with this claim digest.
-    async fn pending_by_claim(&self, claim_digest: &str, now: DateTime<Utc>) -> StoreResult<Option<EnrolmentRequest>>;
-    /// Marks a pending, unexpired request issued in the scope's tenant, atomically: true only
-    /// for the first caller and only while the request still has `claim_digest` (a request
-    /// replaced since it was read is left alone). `keep_until` extends its expiry so the device
-    /// has time to fetch the certificate.
-    async fn issue_request(
-        &self,
-        scope: &TenantScope,
-        device: &DeviceId,
-        claim_digest: &str,
-        certificate_pem: &str,
-        now: DateTime<Utc>,
-        keep_until: DateTime<Utc>,
-    ) -> StoreResult<bool>;
-    /// Pending requests that have not expired.
-    async fn count_pending(&self, now: DateTime<Utc>) -> StoreResult<u64>;
-    /// Deletes expired requests; returns how many.
-    async fn delete_expired_requests(&self, now: DateTime<Utc>) -> StoreResult<u64>;
-
-    /// Records the scope's tenant's device certificate, replacing the device's previous one.
-    async fn put_certificate(&self, scope: &TenantScope, certificate: &DeviceCertificate) -> StoreResult<()>;
-    /// Renewal: replaces the scope's tenant's certificate of a device with `renewed`, atomically,
-    /// only while the stored one still has `previous_serial` and is not revoked (a revocation
-    /// that raced the renewal wins). True when replaced.
-    async fn replace_certificate(
-        &self,
-        scope: &TenantScope,
-        previous_serial: &str,
-        renewed: &DeviceCertificate,
-    ) -> StoreResult<bool>;
-    /// For renewal and enrolment decisions: a device's current certificate, in any tenant.
-    async fn certificate(&self, device: &DeviceId) -> StoreResult<Option<DeviceCertificate>>;
-    /// A device's current certificate if it belongs to the scope's tenant.
-    async fn certificate_in(&self, scope: &TenantScope, device: &DeviceId) -> StoreResult<Option<DeviceCertificate>>;
-    /// Marks the scope's tenant's certificate of `device` revoked (kept revoked if it was).
-    /// False when the tenant has no certificate for the device.
-    async fn revoke_certificate(&self, scope: &TenantScope, device: &DeviceId, at: DateTime<Utc>) -> StoreResult<bool>;
-
-    async fn insert_enrolment_token(&self, scope: &TenantScope, token: &EnrolmentToken) -> StoreResult<()>;
-    /// The scope's tenant's tokens, newest first.
-    async fn list_enrolment_tokens(&self, scope: &TenantScope) -> StoreResult<Vec<EnrolmentToken>>;
-    /// Revokes one of the scope's tenant's tokens by public id. False when there is none.
-    async fn revoke_enrolment_token(&self, scope: &TenantScope, id: &str, at: DateTime<Utc>) -> StoreResult<bool>;
-    /// Counts one use of the token with this digest, atomically, if it is usable at `now`;
-    /// returns it (with the use counted) or `None`.
-    async fn use_enrolment_token(&self, digest: &str, now: DateTime<Utc>) -> StoreResult<Option<EnrolmentToken>>;
-    /// Gives back a use counted by [`EnrolmentRepo::use_enrolment_token`] whose enrolment failed.
-    async fn release_enrolment_token(&self, digest: &str) -> StoreResult<()>;
 }

@@ -1,17 +1,13 @@
-//! Identity records: tenants, users, and the tokens issued to them.
+//! Identity records: tenants (with their quotas), users, and the tokens issued to them.
 //!
-//! These are read by the authentication layer before any tenant scope exists (a login names an
-//! email, a bearer token names itself), so [`IdentityRepo`] is keyed by ids, emails and token
-//! hashes. Tenant administration of users goes through the scoped methods
-//! ([`IdentityRepo::list_users`], [`IdentityRepo::delete_user`]), which filter by the scope's
-//! tenant like every other tenant-owned read.
+//! The authentication layer reads them before any tenant scope exists (a login names an email,
+//! a bearer token names itself), through the [`SystemStore`](super::SystemStore); tenant
+//! administrators reach their own users through their [`TenantStore`](super::TenantStore).
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use luach_schemas::TenantId;
 use serde::{Deserialize, Serialize};
 
-use super::{StoreResult, TenantScope};
 use crate::auth::Role;
 
 /// A tenant: a synagogue or a network of synagogues.
@@ -20,6 +16,37 @@ pub struct Tenant {
     pub id: TenantId,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// Limits set by the installation's super admin; unset fields follow the installation's
+    /// defaults (`quotas.*` in the configuration).
+    #[serde(default)]
+    pub quota: Quota,
+}
+
+/// A tenant's limits (the licence of a synagogue on a shared installation). `None` means the
+/// installation default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    /// Most screens registered in the tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_devices: Option<u64>,
+    /// Most API requests per minute by the tenant's users and tokens together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_requests_per_minute: Option<u64>,
+    /// Most bytes of stored content (synagogues, announcements, plaques, programme).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_content_bytes: Option<u64>,
+}
+
+impl Quota {
+    /// This quota's limits, with `defaults` where it sets none.
+    pub fn or(self, defaults: Quota) -> Quota {
+        Quota {
+            max_devices: self.max_devices.or(defaults.max_devices),
+            api_requests_per_minute: self.api_requests_per_minute.or(defaults.api_requests_per_minute),
+            max_content_bytes: self.max_content_bytes.or(defaults.max_content_bytes),
+        }
+    }
 }
 
 /// A person who signs in to the dashboard or the API.
@@ -41,6 +68,10 @@ pub struct User {
     pub disabled: bool,
     /// Password or second-factor change; access tokens issued before it are refused.
     pub credentials_changed_at: DateTime<Utc>,
+    /// The latest second-factor time step accepted: a code is accepted once, and never a code
+    /// older than one already used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp_last_step: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -103,46 +134,11 @@ impl TokenRecord {
 /// Which tokens to revoke.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Revoke<'a> {
-    /// Every token of a user of this kind (all sessions at logout-everywhere or password change).
+    /// Every token of a user of this kind (all sessions at logout-everywhere).
     User(&'a str, TokenKind),
+    /// Every token of a user, sessions and personal tokens (password change, second factor
+    /// removed, account disabled).
+    AllOfUser(&'a str),
     /// One login session (refresh family) or one personal token (its public id), of `user`.
     Family { user: &'a str, family: &'a str },
-}
-
-/// Storage of identity records.
-#[async_trait]
-pub trait IdentityRepo: Send + Sync {
-    /// Fails with `Conflict` when the id exists.
-    async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
-    async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>>;
-    async fn list_tenants(&self) -> StoreResult<Vec<Tenant>>;
-
-    /// Fails with `Conflict` when the email is taken.
-    async fn create_user(&self, user: &User) -> StoreResult<()>;
-    /// For the authentication layer: the user a verified token names.
-    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
-    /// For the authentication layer: the user a login names.
-    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
-    /// Users of the scope's tenant, ordered by email.
-    async fn list_users(&self, scope: &TenantScope) -> StoreResult<Vec<User>>;
-    /// Users without a tenant (super admins), ordered by email.
-    async fn list_installation_users(&self) -> StoreResult<Vec<User>>;
-    /// Replaces a user by id (email and tenant included). False when there is none.
-    async fn save_user(&self, user: &User) -> StoreResult<bool>;
-    /// Deletes a user of the scope's tenant and every token of theirs.
-    async fn delete_user(&self, scope: &TenantScope, id: &str) -> StoreResult<bool>;
-
-    async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()>;
-    async fn token(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
-    /// Marks a refresh token used, atomically: true only for the first caller, and only while
-    /// it is not revoked.
-    async fn consume_token(&self, hash: &str, at: DateTime<Utc>) -> StoreResult<bool>;
-    /// Revokes matching tokens that are not yet revoked; returns how many.
-    async fn revoke_tokens(&self, which: Revoke<'_>, at: DateTime<Utc>) -> StoreResult<u64>;
-    /// True while a login session (refresh family) of `user_id` has an unrevoked token.
-    async fn session_live(&self, user_id: &str, family: &str) -> StoreResult<bool>;
-    /// A user's tokens of `kind`, newest first.
-    async fn list_tokens(&self, user_id: &str, kind: TokenKind) -> StoreResult<Vec<TokenRecord>>;
-    /// Records that a personal token was used (best effort, for the token list).
-    async fn touch_token(&self, hash: &str, at: DateTime<Utc>) -> StoreResult<()>;
 }

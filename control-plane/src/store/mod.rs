@@ -1,50 +1,72 @@
-//! Storage: repository traits and their SQLite and MongoDB implementations.
+//! Storage: one seam through which every record is reached, over SQLite or MongoDB.
 //!
-//! [`Store`] is the one entry point. Tenant-owned operations ([`DeviceRepo`]) take a
-//! [`TenantScope`]; the ingest pipeline's device-wide operations ([`IngestRepo`]) are keyed by
-//! device ids that the broker has authenticated, and are named for that one purpose.
-//! [`EnrolmentRepo`] keeps enrolment requests, device certificates and bulk enrolment tokens.
-//! Both backends pass the same conformance suite (`tests/tests/store_conformance.rs`).
+//! ```text
+//!  HTTP handlers ── Store::tenant(&scope) ──▶ TenantStore ─┐
+//!                └─ Store::installation(&scope) ─▶ InstallationStore ─┤   metered, audited,
+//!  services (auth, enrolment, ingest, CLI) ── SystemStore ─┘   domain rules here
+//!                                                                │
+//!                                        backend traits (crate-private): store + compare-and-set
+//!                                        sqlite/ (one writer, pooled readers) | mongo/
+//! ```
+//!
+//! - **Scopes are the keys.** A [`TenantScope`] names a tenant and the actor in it; only the
+//!   [`SystemStore`] mints one. Handlers receive theirs from the authentication layer and can
+//!   reach tenant data only through [`Store::tenant`], whose [`TenantStore`] methods take no
+//!   tenant argument. Installation data (tenants, quotas) needs an [`InstallationScope`],
+//!   minted for super admins.
+//! - **Cross-tenant lookups live apart.** Authentication, enrolment, ingest and the admin CLI
+//!   hold the [`SystemStore`]; it is never part of the handlers' state.
+//! - **Rules above, storage below.** Handles apply patches and check quotas, compute the audit
+//!   record of each change ([`changes`]) and time every operation under its name; backends
+//!   store, look up and compare-and-set, appending the audit entry in the change's
+//!   transaction.
+//! - **Schema versions** are numbered migrations recorded in the database ([`migrate`]).
+//!
+//! What handler code cannot do is checked by the compiler (`control-plane/tests/seam.rs`, with
+//! the snippets in `control-plane/tests/seam/`): call a cross-tenant method on [`Store`], forge
+//! a scope, or reach the system store through the application state.
 
-mod announcement;
+mod backend;
 mod changes;
 mod docs;
 mod enrolment;
+mod handle;
 mod identity;
-mod memorial;
+pub mod migrate;
 mod model;
 mod mongo;
-mod mongo_enrolment;
-mod mongo_identity;
-mod program;
 mod scope;
 mod sqlite;
-mod sqlite_enrolment;
-mod sqlite_identity;
 mod synagogue;
+mod system;
+mod tenant;
 
-use std::collections::HashMap;
+mod announcement;
+mod memorial;
+mod program;
+
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use luach_schemas::{DeviceId, TenantId};
-
 pub use announcement::{Announcement, AnnouncementInput, Targets};
-pub use docs::{DocKind, Document, Stored, StoredDoc, TypedDocs};
-pub use enrolment::{DeviceCertificate, EnrolmentRepo, EnrolmentRequest, EnrolmentToken, RequestState};
-pub use identity::{IdentityRepo, Revoke, Tenant, TokenKind, TokenRecord, User};
+pub use docs::{DocKind, Document, Stored, StoredDoc};
+pub use enrolment::{
+    CertificateEnd, CertificateRecord, DeviceCertificate, EnrolmentRequest, EnrolmentToken, RequestState,
+};
+pub use handle::{InstallationStore, Store};
+pub use identity::{Quota, Revoke, Tenant, TokenKind, TokenRecord, User};
 pub use memorial::{Memorial, MemorialInput, PassingDate};
+pub use migrate::Applied;
 pub use model::{
     Device, DeviceFilter, DevicePatch, DeviceStatus, HelloInfo, NewDevice, Page, PageRequest, PresenceWrite,
 };
-pub use mongo::MongoStore;
 pub use program::{Aliyot, AliyotInput, Honour, HonourKind, Shiur, ShiurInput, Timer, TimerInput, TimerTarget};
-pub use scope::TenantScope;
-pub use sqlite::SqliteStore;
-pub use synagogue::{
-    DailyContent, DisplayPreferences, Language, Nusach, Synagogue, SynagogueId, SynagogueProfile, SynagogueRepo,
-};
+pub use scope::{InstallationScope, TenantScope};
+pub use synagogue::{DailyContent, DisplayPreferences, Language, Nusach, Synagogue, SynagogueId, SynagogueProfile};
+pub use system::SystemStore;
+pub use tenant::{TenantStore, Usage};
+
+use crate::chain::ChainKey;
+use crate::metrics::Metrics;
 
 /// Largest page a listing returns; larger requests are clamped.
 pub const MAX_PAGE_SIZE: u32 = 500;
@@ -56,6 +78,9 @@ pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub enum StoreError {
     #[error("{what} already exists")]
     Conflict { what: String },
+    /// A tenant limit would be exceeded.
+    #[error("the {resource} quota ({limit}) is used up")]
+    QuotaExceeded { resource: &'static str, limit: u64 },
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
     #[error("sqlite: {0}")]
@@ -64,9 +89,15 @@ pub enum StoreError {
     Mongo(#[from] mongodb::error::Error),
     #[error("storage task failed: {0}")]
     Task(String),
-    /// Another change to the same audit chain committed first; the change was not applied.
+    /// Another change to the same record or audit chain committed first; nothing was applied.
     #[error("concurrent change; try again")]
     Contention,
+    #[error(
+        "the database has schema version {found}, newer than this release knows ({known}); run a newer luach-server"
+    )]
+    SchemaTooNew { found: u32, known: u32 },
+    #[error("the database lacks schema version {first} and later; run `luach-server migrate`")]
+    MigrationsPending { first: u32 },
 }
 
 impl StoreError {
@@ -82,103 +113,57 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Tenant-scoped device records.
-#[async_trait]
-pub trait DeviceRepo: Send + Sync {
-    /// Devices of the scope's tenant matching `filter`, ordered by id.
-    async fn list(&self, scope: &TenantScope, filter: &DeviceFilter, page: &PageRequest) -> StoreResult<Page<Device>>;
-    async fn get(&self, scope: &TenantScope, id: &DeviceId) -> StoreResult<Option<Device>>;
-    /// Fails with [`StoreError::Conflict`] when the id is taken (in any tenant: ids are global
-    /// because they are the device's broker identity).
-    async fn create(&self, scope: &TenantScope, device: NewDevice, now: DateTime<Utc>) -> StoreResult<Device>;
-    async fn update(
-        &self,
-        scope: &TenantScope,
-        id: &DeviceId,
-        patch: DevicePatch,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<Device>>;
-    /// True when a device was deleted.
-    async fn delete(&self, scope: &TenantScope, id: &DeviceId) -> StoreResult<bool>;
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `mongodb://…`/`mongodb+srv://…` selects MongoDB, `sqlite:PATH` or a plain path SQLite.
+    pub url: String,
+    /// MongoDB database name.
+    pub database: String,
+    /// Seals audit records (see [`crate::chain`]).
+    pub chain_key: ChainKey,
+    /// Tenant limits where a tenant's own quota sets none.
+    pub quota_defaults: Quota,
+    /// SQLite: connections that serve reads beside the one writer.
+    pub sqlite_readers: usize,
+    /// Apply pending migrations on open (`false`: refuse to open a database that lacks some).
+    pub migrate: bool,
 }
 
-/// Tenant-scoped documents of every [`DocKind`].
-#[async_trait]
-pub trait DocRepo: Send + Sync {
-    /// Documents of `kind` in the scope's tenant, ordered by id, after `after`, at most `limit`.
-    async fn list_docs(
-        &self,
-        scope: &TenantScope,
-        kind: DocKind,
-        limit: u32,
-        after: Option<&str>,
-    ) -> StoreResult<Vec<StoredDoc>>;
-    async fn get_doc(&self, scope: &TenantScope, kind: DocKind, id: &str) -> StoreResult<Option<StoredDoc>>;
-    /// Creates or replaces; `created_at` survives replacement. Returns the stored document
-    /// (timestamps at the store's millisecond precision) and whether it was created.
-    async fn put_doc(
-        &self,
-        scope: &TenantScope,
-        kind: DocKind,
-        id: &str,
-        body: serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> StoreResult<(StoredDoc, bool)>;
-    /// True when a document was deleted.
-    async fn delete_doc(&self, scope: &TenantScope, kind: DocKind, id: &str) -> StoreResult<bool>;
+/// Opens the store named by `options.url`, applying pending migrations when
+/// `options.migrate` (otherwise refusing a database that lacks some), and returns the system
+/// handle (hand [`SystemStore::store`] to HTTP handlers).
+pub async fn open(options: &StoreOptions, metrics: Metrics) -> StoreResult<SystemStore> {
+    let system = connect(options, metrics).await?;
+    if options.migrate {
+        system.migrate(false).await?;
+    } else if let Some(first) = system.migrate(true).await?.first() {
+        return Err(StoreError::MigrationsPending { first: first.version });
+    }
+    Ok(system)
 }
 
-/// Device-wide operations of the MQTT ingest pipeline.
-///
-/// The broker has already authenticated the device id (it is the topic prefix), and the
-/// tenant is looked up from the device record; nothing here takes a tenant from a payload.
-#[async_trait]
-pub trait IngestRepo: Send + Sync {
-    /// The tenants of those of `ids` that are registered and whose certificate (if they have
-    /// one) is not revoked: a revoked device's messages are dropped like an unknown device's.
-    async fn tenants_of(&self, ids: &[DeviceId]) -> StoreResult<HashMap<DeviceId, TenantId>>;
-    /// Registers `ids` in the scope's tenant with default fields (name = id), leaving ids
-    /// that already exist in any tenant, and ids with a certificate record (enrolled, even if
-    /// since revoked or deleted), untouched.
-    async fn register_devices(&self, scope: &TenantScope, ids: &[DeviceId], now: DateTime<Utc>) -> StoreResult<()>;
-    /// Applies a batch of coalesced presence writes in one transaction where supported.
-    async fn apply_presence(&self, batch: &[PresenceWrite]) -> StoreResult<()>;
-    /// Marks every online device offline (used at start-up: no session survives a restart of
-    /// the embedded broker). Returns how many changed.
-    async fn mark_all_offline(&self) -> StoreResult<u64>;
-}
-
-/// A storage backend.
-#[async_trait]
-pub trait Store: DeviceRepo + DocRepo + IngestRepo + IdentityRepo + EnrolmentRepo {
-    /// One tenant's audit records with `seq` > `after`, in `seq` order, at most `limit`
-    /// (all when `None`; see [`crate::audit`]).
-    async fn audit_records(
-        &self,
-        tenant: &str,
-        after: i64,
-        limit: Option<u32>,
-    ) -> StoreResult<Vec<crate::audit::AuditRecord>>;
-    /// The newest record of every chain.
-    async fn audit_heads(&self) -> StoreResult<crate::audit::Heads>;
-    /// Round trip to the backend, for readiness checks.
-    async fn ping(&self) -> StoreResult<()>;
-    /// "sqlite" or "mongodb".
-    fn backend(&self) -> &'static str;
-}
-
-/// Shared handle to the configured backend.
-pub type DynStore = Arc<dyn Store>;
-
-/// Opens the store named by `url`: `mongodb://…`/`mongodb+srv://…` selects MongoDB, `sqlite:PATH`
-/// or a plain path selects a SQLite file.
-pub async fn open(url: &str, mongo_database: &str) -> StoreResult<DynStore> {
-    if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {
-        Ok(Arc::new(MongoStore::connect(url, mongo_database).await?))
+/// Connects to the store without looking at its schema (for `luach-server migrate`).
+pub async fn connect(options: &StoreOptions, metrics: Metrics) -> StoreResult<SystemStore> {
+    let url = options.url.as_str();
+    let backend: Arc<dyn backend::Backend> = if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {
+        Arc::new(mongo::MongoStore::connect(url, &options.database, options.chain_key.clone()).await?)
     } else {
         let path = url.strip_prefix("sqlite:").unwrap_or(url);
-        Ok(Arc::new(SqliteStore::open(std::path::Path::new(path)).await?))
-    }
+        Arc::new(
+            sqlite::SqliteStore::open(
+                std::path::Path::new(path),
+                options.chain_key.clone(),
+                options.sqlite_readers,
+            )
+            .await?,
+        )
+    };
+    Ok(SystemStore::new(handle::Inner::new(
+        backend,
+        metrics,
+        options.quota_defaults,
+    )))
 }
 
 /// Clamps a requested page size into `1..=MAX_PAGE_SIZE`.

@@ -51,6 +51,52 @@ pub struct Device {
     pub metrics_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Bumped by every change of the operator-owned fields; writes compare and set it.
+    pub revision: i64,
+}
+
+impl Device {
+    /// A device as an operator (or an enrolment) registers it: offline, never seen.
+    pub fn new(tenant: TenantId, new: NewDevice, now: DateTime<Utc>) -> Self {
+        Self {
+            id: new.id,
+            tenant_id: tenant,
+            name: new.name,
+            tags: new.tags,
+            group: new.group,
+            notes: new.notes,
+            status: DeviceStatus::Offline,
+            last_seen: None,
+            agent_version: None,
+            platform: None,
+            ip: None,
+            metrics: None,
+            metrics_at: None,
+            created_at: now,
+            updated_at: now,
+            revision: 1,
+        }
+    }
+
+    /// The device after `patch`: the fields it names change, the revision moves on.
+    pub fn patched(&self, patch: &DevicePatch, now: DateTime<Utc>) -> Self {
+        let mut next = self.clone();
+        if let Some(name) = &patch.name {
+            next.name.clone_from(name);
+        }
+        if let Some(tags) = &patch.tags {
+            next.tags.clone_from(tags);
+        }
+        if let Some(group) = &patch.group {
+            next.group.clone_from(group);
+        }
+        if let Some(notes) = &patch.notes {
+            next.notes.clone_from(notes);
+        }
+        next.updated_at = now;
+        next.revision = self.revision + 1;
+        next
+    }
 }
 
 /// Fields an operator sets when pre-registering a device.
@@ -107,6 +153,9 @@ pub struct HelloInfo {
 }
 
 /// A coalesced presence change for one device, written by the ingest pipeline.
+///
+/// Presence changes only the fields the device reports (status, last seen, hello, metrics),
+/// never the operator-owned ones, and does not move the revision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PresenceWrite {
     pub device: DeviceId,
@@ -120,5 +169,38 @@ impl PresenceWrite {
     /// Only moves `last_seen` forward: the cheapest and by far the most common write.
     pub fn is_seen_only(&self) -> bool {
         self.status.is_none() && self.hello.is_none() && self.metrics.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patch_changes_what_it_names_and_moves_the_revision() {
+        let t0 = Utc::now();
+        let id = DeviceId::parse("dev1").unwrap_or_else(|e| panic!("{e}"));
+        let new = NewDevice {
+            id,
+            name: "Lobby".into(),
+            tags: vec!["a".into()],
+            group: Some("main".into()),
+            notes: String::new(),
+        };
+        let device = Device::new(TenantId::builtin(), new, t0);
+        assert_eq!(device.revision, 1);
+        let t1 = t0 + chrono::Duration::seconds(1);
+        let patch = DevicePatch {
+            group: Some(None),
+            notes: Some("hello".into()),
+            ..DevicePatch::default()
+        };
+        let next = device.patched(&patch, t1);
+        assert_eq!(
+            (next.name.as_str(), next.group.as_deref(), next.notes.as_str()),
+            ("Lobby", None, "hello")
+        );
+        assert_eq!((next.revision, next.updated_at, next.created_at), (2, t1, t0));
+        assert_eq!(next.tags, device.tags);
     }
 }

@@ -1,29 +1,56 @@
-//! Tenant scope: the only key to tenant-owned data.
+//! Scopes: the only keys to tenant-owned and installation-wide data.
+//!
+//! A [`TenantScope`] names one tenant and the [`Actor`] acting inside it. Its fields are
+//! private and it has no public constructor: scopes are minted only by the
+//! [`SystemStore`](super::SystemStore) (see [`SystemStore::scope`](super::SystemStore::scope)),
+//! which the authentication service holds for signed-in callers, the enrolment service for
+//! screens, the ingest pipeline for device messages and the admin CLI for its operator. HTTP
+//! handlers never see the system store, so the only scope a handler holds is the one taken
+//! from its caller. The author of every audited change travels inside the scope, so work
+//! moved to another task keeps its author.
 
 use luach_schemas::TenantId;
 
-/// Proof that the caller may act inside one tenant.
-///
-/// Every repository method that touches tenant-owned records takes a `TenantScope`, and every
-/// implementation filters by [`TenantScope::tenant`]. There is no unscoped variant of those
-/// methods, so forgetting a tenant filter is not something a handler can do by accident.
-///
-/// Scopes are minted by the request pipeline from the authenticated caller (today: the single
-/// built-in tenant) and by system tasks that resolved a device to its tenant.
+use crate::chain::Actor;
+
+/// Proof that `actor` may act inside one tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantScope {
     tenant: TenantId,
+    actor: Actor,
 }
 
 impl TenantScope {
-    /// A scope for `tenant`. Only the authentication layer and system tasks that have resolved
-    /// the tenant from a trusted source (a device's own broker identity) call this.
-    pub fn trusted(tenant: TenantId) -> Self {
-        Self { tenant }
+    /// Minted only by the system store.
+    pub(super) fn mint(tenant: TenantId, actor: Actor) -> Self {
+        Self { tenant, actor }
     }
 
     /// The tenant this scope grants access to.
     pub fn tenant(&self) -> &TenantId {
         &self.tenant
+    }
+
+    /// Who acts: the author of the changes made with this scope.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+}
+
+/// Proof that `actor` may administer the installation (tenants, quotas, super admins): a super
+/// admin who is not acting inside a tenant, the admin CLI, or the server itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallationScope {
+    actor: Actor,
+}
+
+impl InstallationScope {
+    /// Minted only by the system store.
+    pub(super) fn mint(actor: Actor) -> Self {
+        Self { actor }
+    }
+
+    pub fn actor(&self) -> &Actor {
+        &self.actor
     }
 }

@@ -100,9 +100,7 @@ const REST_MIX: &str = "4:GET:/api/v1/devices?limit=50,4:GET:/api/v1/devices/{de
 
 /// Runs `luach-load` (a separate process) against `base` and returns its JSON summary.
 fn rest_load(bin: &Path, args: &Args, base: &str, token: &str, label: &str) -> anyhow::Result<serde_json::Value> {
-    let devices: Vec<String> = (0..args.count.min(100))
-        .map(|i| format!("bench{i:05}"))
-        .collect();
+    let devices: Vec<String> = (0..args.count.min(100)).map(|i| format!("bench{i:05}")).collect();
     let out = Command::new(bin.join("luach-load"))
         .args(["--base", base, "--rate", &args.rest_rate.to_string()])
         .args(["--secs", &args.window_secs.to_string(), "--concurrency", "32"])
@@ -401,9 +399,17 @@ async fn main() -> anyhow::Result<()> {
             args.rest_rate
         );
         println!();
-        println!("| figure | {} screens reporting | no device traffic | ratio |", args.count);
+        println!(
+            "| figure | {} screens reporting | no device traffic | ratio |",
+            args.count
+        );
         println!("|---|---|---|---|");
-        for (name, key) in [("p50", "p50_ms"), ("p90", "p90_ms"), ("p99", "p99_ms"), ("max", "max_ms")] {
+        for (name, key) in [
+            ("p50", "p50_ms"),
+            ("p90", "p90_ms"),
+            ("p99", "p99_ms"),
+            ("max", "max_ms"),
+        ] {
             let (l, i) = (ms(loaded, key), ms(idle, key));
             let ratio = if i > 0.0 { format!("{:.2}", l / i) } else { "–".into() };
             println!("| {name} | {l:.1} ms | {i:.1} ms | {ratio} |");

@@ -107,7 +107,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if !(args.rate > 0.0) || args.concurrency == 0 || args.secs == 0 {
+    if !args.rate.is_finite() || args.rate <= 0.0 || args.concurrency == 0 || args.secs == 0 {
         bail!("--rate, --concurrency and --secs must be positive");
     }
     let mix = Arc::new(parse_mix(&args.mix)?);

@@ -1,51 +1,25 @@
-//! [`EnrolmentRepo`] on MongoDB: collections `enrolment_requests` (keyed by device id, unique
-//! claim digest), `device_certificates` (keyed by device id) and `enrolment_tokens` (keyed by
-//! the token digest). State changes are single conditional updates; filters are built from
-//! typed values only.
+//! Enrolment on MongoDB: collections `enrolment_requests` (`_id` = device id, unique claim
+//! digest), `device_certificates` (the current one, `_id` = device id), `certificates` (every
+//! issued one, `_id` = serial), `renewal_nonces` and `enrolment_tokens` (`_id` = digest).
 
 use async_trait::async_trait;
 use bson::{Document, doc};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use luach_schemas::{DeviceId, TenantId};
-use mongodb::options::{FindOptions, IndexOptions, ReturnDocument};
-use mongodb::{Collection, IndexModel};
+use luach_schemas::{DeviceId, TenantId, TopicPrefix};
+use mongodb::ClientSession;
+use mongodb::options::{FindOptions, ReturnDocument};
 
-use super::enrolment::{DeviceCertificate, EnrolmentRepo, EnrolmentRequest, EnrolmentToken, RequestState};
-use super::mongo::is_duplicate_key;
-use super::{MongoStore, StoreError, StoreResult, TenantScope};
+use super::{MongoStore, conflict, corrupt, ms, optional_text, parsed, required_time, retrying, text, time};
+use crate::chain::Entry;
+use crate::store::backend::EnrolmentBackend;
+use crate::store::{
+    CertificateEnd, CertificateRecord, DeviceCertificate, EnrolmentRequest, EnrolmentToken, RequestState, StoreError,
+    StoreResult,
+};
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn time(d: &Document, key: &str) -> Option<DateTime<Utc>> {
-    d.get_i64(key).ok().and_then(|m| Utc.timestamp_millis_opt(m).single())
-}
-
-fn required_time(d: &Document, key: &str) -> StoreResult<DateTime<Utc>> {
-    time(d, key).ok_or_else(|| corrupt(key, "missing"))
-}
-
-fn text(d: &Document, key: &str) -> StoreResult<String> {
-    d.get_str(key).map(str::to_owned).map_err(|e| corrupt(key, e))
-}
-
-fn optional_text(d: &Document, key: &str) -> Option<String> {
-    d.get_str(key).ok().map(str::to_owned)
-}
-
-fn device_id(d: &Document) -> StoreResult<DeviceId> {
-    DeviceId::parse(&text(d, "_id")?).map_err(|e| corrupt("device id", e))
-}
-
-fn tenant_id(value: &str) -> StoreResult<TenantId> {
-    TenantId::parse(value).map_err(|e| corrupt("tenant id", e))
-}
+/// Renewal nonces kept per device (older ones are dropped).
+const NONCES_PER_DEVICE: usize = 4;
 
 fn count(d: &Document, key: &str) -> StoreResult<u32> {
     let v = d
@@ -55,14 +29,27 @@ fn count(d: &Document, key: &str) -> StoreResult<u32> {
     u32::try_from(v).map_err(|e| corrupt(key, e))
 }
 
-fn request_doc(r: &EnrolmentRequest) -> Document {
-    let (status, tenant, certificate) = match &r.state {
+/// The stored fields of a state: (status, tenant, certificate).
+fn state_fields(state: &RequestState) -> (&'static str, Option<String>, Option<String>) {
+    match state {
         RequestState::Pending => ("pending", None, None),
         RequestState::Issued {
             tenant_id,
             certificate_pem,
-        } => ("issued", Some(tenant_id.to_string()), Some(certificate_pem.clone())),
-    };
+        }
+        | RequestState::Delivered {
+            tenant_id,
+            certificate_pem,
+        } => (
+            state.as_str(),
+            Some(tenant_id.to_string()),
+            Some(certificate_pem.clone()),
+        ),
+    }
+}
+
+fn request_doc(r: &EnrolmentRequest) -> Document {
+    let (status, tenant, certificate) = state_fields(&r.state);
     doc! {
         "_id": r.device_id.as_str(),
         "claim_digest": &r.claim_digest,
@@ -76,21 +63,35 @@ fn request_doc(r: &EnrolmentRequest) -> Document {
         "status": status,
         "tenant_id": tenant,
         "certificate_pem": certificate,
+        "source": &r.source,
     }
 }
 
 fn request_from_doc(d: &Document) -> StoreResult<EnrolmentRequest> {
     let status = text(d, "status")?;
+    let issued = || -> StoreResult<(TenantId, String)> {
+        Ok((parsed(d, "tenant_id", TenantId::parse)?, text(d, "certificate_pem")?))
+    };
     let state = match status.as_str() {
         "pending" => RequestState::Pending,
-        "issued" => RequestState::Issued {
-            tenant_id: tenant_id(&text(d, "tenant_id")?)?,
-            certificate_pem: text(d, "certificate_pem")?,
-        },
+        "issued" => {
+            let (tenant_id, certificate_pem) = issued()?;
+            RequestState::Issued {
+                tenant_id,
+                certificate_pem,
+            }
+        }
+        "delivered" => {
+            let (tenant_id, certificate_pem) = issued()?;
+            RequestState::Delivered {
+                tenant_id,
+                certificate_pem,
+            }
+        }
         other => return Err(corrupt("enrolment request status", other)),
     };
     Ok(EnrolmentRequest {
-        device_id: device_id(d)?,
+        device_id: parsed(d, "_id", DeviceId::parse)?,
         claim_digest: text(d, "claim_digest")?,
         poll_digest: text(d, "poll_digest")?,
         csr_pem: text(d, "csr_pem")?,
@@ -100,6 +101,7 @@ fn request_from_doc(d: &Document) -> StoreResult<EnrolmentRequest> {
         created_at: required_time(d, "created_at")?,
         expires_at: required_time(d, "expires_at")?,
         state,
+        source: optional_text(d, "source").unwrap_or_default(),
     })
 }
 
@@ -113,19 +115,54 @@ fn certificate_doc(c: &DeviceCertificate) -> Document {
         "not_after": ms(c.not_after),
         "issued_at": ms(c.issued_at),
         "revoked_at": c.revoked_at.map(ms),
+        "prefix": c.prefix.as_str(),
     }
 }
 
 fn certificate_from_doc(d: &Document) -> StoreResult<DeviceCertificate> {
     Ok(DeviceCertificate {
-        device_id: device_id(d)?,
-        tenant_id: tenant_id(&text(d, "tenant_id")?)?,
+        device_id: parsed(d, "_id", DeviceId::parse)?,
+        tenant_id: parsed(d, "tenant_id", TenantId::parse)?,
+        prefix: parsed(d, "prefix", TopicPrefix::parse)?,
         serial: text(d, "serial")?,
         key_fingerprint: text(d, "key_fingerprint")?,
         not_before: required_time(d, "not_before")?,
         not_after: required_time(d, "not_after")?,
         issued_at: required_time(d, "issued_at")?,
         revoked_at: time(d, "revoked_at"),
+    })
+}
+
+fn history_doc(c: &DeviceCertificate) -> Document {
+    doc! {
+        "_id": &c.serial,
+        "device_id": c.device_id.as_str(),
+        "tenant_id": c.tenant_id.as_str(),
+        "prefix": c.prefix.as_str(),
+        "key_fingerprint": &c.key_fingerprint,
+        "not_before": ms(c.not_before),
+        "not_after": ms(c.not_after),
+        "issued_at": ms(c.issued_at),
+        "ended_at": null,
+        "end_reason": null,
+    }
+}
+
+fn history_from_doc(d: &Document) -> StoreResult<CertificateRecord> {
+    let end = optional_text(d, "end_reason");
+    Ok(CertificateRecord {
+        serial: text(d, "_id")?,
+        device_id: parsed(d, "device_id", DeviceId::parse)?,
+        tenant_id: parsed(d, "tenant_id", TenantId::parse)?,
+        prefix: parsed(d, "prefix", TopicPrefix::parse)?,
+        key_fingerprint: text(d, "key_fingerprint")?,
+        not_before: required_time(d, "not_before")?,
+        not_after: required_time(d, "not_after")?,
+        issued_at: required_time(d, "issued_at")?,
+        ended_at: time(d, "ended_at"),
+        end: end
+            .map(|e| CertificateEnd::parse(&e).ok_or_else(|| corrupt("certificate end", &e)))
+            .transpose()?,
     })
 }
 
@@ -150,7 +187,7 @@ fn token_from_doc(d: &Document) -> StoreResult<EnrolmentToken> {
     Ok(EnrolmentToken {
         digest: text(d, "_id")?,
         id: text(d, "id")?,
-        tenant_id: tenant_id(&text(d, "tenant_id")?)?,
+        tenant_id: parsed(d, "tenant_id", TenantId::parse)?,
         name: text(d, "name")?,
         max_uses: count(d, "max_uses")?,
         uses: count(d, "uses")?,
@@ -162,92 +199,29 @@ fn token_from_doc(d: &Document) -> StoreResult<EnrolmentToken> {
 }
 
 impl MongoStore {
-    fn requests(&self) -> Collection<Document> {
-        self.db.collection("enrolment_requests")
-    }
-
-    fn certificates(&self) -> Collection<Document> {
-        self.db.collection("device_certificates")
-    }
-
-    fn enrolment_tokens(&self) -> Collection<Document> {
-        self.db.collection("enrolment_tokens")
-    }
-
-    /// Indexes the enrolment queries rely on (called from `connect`).
-    pub(super) async fn create_enrolment_indexes(&self) -> StoreResult<()> {
-        let unique = || IndexOptions::builder().unique(true).build();
-        self.requests()
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! {"claim_digest": 1})
-                    .options(unique())
-                    .build(),
+    /// Ends the history record of `serial` (if it has not ended).
+    async fn end_history(
+        &self,
+        session: &mut ClientSession,
+        serial: &str,
+        at: DateTime<Utc>,
+        end: CertificateEnd,
+    ) -> StoreResult<()> {
+        self.collection("certificates")
+            .update_one(
+                doc! {"_id": serial, "ended_at": null},
+                doc! {"$set": {"ended_at": ms(at), "end_reason": end.as_str()}},
             )
-            .await?;
-        self.requests()
-            .create_index(IndexModel::builder().keys(doc! {"status": 1, "expires_at": 1}).build())
-            .await?;
-        self.requests()
-            .create_index(IndexModel::builder().keys(doc! {"expires_at": 1}).build())
-            .await?;
-        self.certificates()
-            .create_index(IndexModel::builder().keys(doc! {"revoked_at": 1}).build())
-            .await?;
-        self.enrolment_tokens()
-            .create_index(IndexModel::builder().keys(doc! {"id": 1}).options(unique()).build())
-            .await?;
-        self.enrolment_tokens()
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! {"tenant_id": 1, "created_at": -1})
-                    .build(),
-            )
+            .session(session)
             .await?;
         Ok(())
-    }
-
-    /// Of `ids`, those whose certificate is revoked (ingest treats them as unregistered).
-    pub(super) async fn revoked_among(&self, ids: &[&str]) -> StoreResult<std::collections::HashSet<String>> {
-        let mut cursor = self
-            .certificates()
-            .find(doc! {"_id": {"$in": ids}, "revoked_at": {"$ne": null}})
-            .projection(doc! {"_id": 1})
-            .await?;
-        let mut out = std::collections::HashSet::new();
-        while let Some(d) = cursor.try_next().await? {
-            out.insert(text(&d, "_id")?);
-        }
-        Ok(out)
-    }
-
-    /// Of `ids`, those with any certificate record (never auto-registered).
-    pub(super) async fn enrolled_among(&self, ids: &[&str]) -> StoreResult<std::collections::HashSet<String>> {
-        let mut cursor = self
-            .certificates()
-            .find(doc! {"_id": {"$in": ids}})
-            .projection(doc! {"_id": 1})
-            .await?;
-        let mut out = std::collections::HashSet::new();
-        while let Some(d) = cursor.try_next().await? {
-            out.insert(text(&d, "_id")?);
-        }
-        Ok(out)
-    }
-}
-
-fn conflict(e: mongodb::error::Error, what: &str) -> StoreError {
-    if is_duplicate_key(&e) {
-        StoreError::Conflict { what: what.to_owned() }
-    } else {
-        e.into()
     }
 }
 
 #[async_trait]
-impl EnrolmentRepo for MongoStore {
+impl EnrolmentBackend for MongoStore {
     async fn put_request(&self, request: &EnrolmentRequest) -> StoreResult<()> {
-        self.requests()
+        self.collection("enrolment_requests")
             .replace_one(doc! {"_id": request.device_id.as_str()}, request_doc(request))
             .upsert(true)
             .await
@@ -256,7 +230,7 @@ impl EnrolmentRepo for MongoStore {
     }
 
     async fn request(&self, device: &DeviceId) -> StoreResult<Option<EnrolmentRequest>> {
-        self.requests()
+        self.collection("enrolment_requests")
             .find_one(doc! {"_id": device.as_str()})
             .await?
             .as_ref()
@@ -265,7 +239,7 @@ impl EnrolmentRepo for MongoStore {
     }
 
     async fn pending_by_claim(&self, claim_digest: &str, now: DateTime<Utc>) -> StoreResult<Option<EnrolmentRequest>> {
-        self.requests()
+        self.collection("enrolment_requests")
             .find_one(doc! {"claim_digest": claim_digest, "status": "pending", "expires_at": {"$gt": ms(now)}})
             .await?
             .as_ref()
@@ -273,24 +247,25 @@ impl EnrolmentRepo for MongoStore {
             .transpose()
     }
 
-    async fn issue_request(
+    async fn transition_request(
         &self,
-        scope: &TenantScope,
         device: &DeviceId,
         claim_digest: &str,
-        certificate_pem: &str,
+        from: &RequestState,
+        to: &RequestState,
         now: DateTime<Utc>,
         keep_until: DateTime<Utc>,
     ) -> StoreResult<bool> {
+        let (status, tenant, certificate) = state_fields(to);
         let r = self
-            .requests()
+            .collection("enrolment_requests")
             .update_one(
                 doc! {
-                    "_id": device.as_str(), "claim_digest": claim_digest, "status": "pending",
+                    "_id": device.as_str(), "claim_digest": claim_digest, "status": from.as_str(),
                     "expires_at": {"$gt": ms(now)},
                 },
                 doc! {
-                    "$set": {"status": "issued", "tenant_id": scope.tenant().as_str(), "certificate_pem": certificate_pem},
+                    "$set": {"status": status, "tenant_id": tenant, "certificate_pem": certificate},
                     "$max": {"expires_at": ms(keep_until)},
                 },
             )
@@ -298,62 +273,122 @@ impl EnrolmentRepo for MongoStore {
         Ok(r.matched_count == 1)
     }
 
-    async fn count_pending(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        Ok(self
-            .requests()
-            .count_documents(doc! {"status": "pending", "expires_at": {"$gt": ms(now)}})
-            .await?)
+    async fn count_pending(&self, now: DateTime<Utc>, source: Option<&str>) -> StoreResult<u64> {
+        let mut filter = doc! {"status": "pending", "expires_at": {"$gt": ms(now)}};
+        if let Some(s) = source {
+            filter.insert("source", s);
+        }
+        Ok(self.collection("enrolment_requests").count_documents(filter).await?)
     }
 
     async fn delete_expired_requests(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        Ok(self
-            .requests()
+        let n = self
+            .collection("enrolment_requests")
             .delete_many(doc! {"expires_at": {"$lte": ms(now)}})
             .await?
-            .deleted_count)
-    }
-
-    async fn put_certificate(&self, scope: &TenantScope, certificate: &DeviceCertificate) -> StoreResult<()> {
-        if certificate.tenant_id != *scope.tenant() {
-            return Err(StoreError::Corrupt("certificate outside the scope's tenant".into()));
-        }
-        self.certificates()
-            .replace_one(
-                doc! {"_id": certificate.device_id.as_str()},
-                certificate_doc(certificate),
-            )
-            .upsert(true)
+            .deleted_count;
+        self.collection("renewal_nonces")
+            .delete_many(doc! {"expires_at": {"$lte": ms(now)}})
             .await?;
-        Ok(())
+        Ok(n)
     }
 
-    async fn replace_certificate(
+    async fn put_certificate(&self, certificate: &DeviceCertificate, audit: Entry) -> StoreResult<()> {
+        let c = certificate;
+        retrying(|| async {
+            let mut session = self.begin().await?;
+            // The device must be this tenant's: a certificate never moves a device.
+            let moved = self
+                .collection("devices")
+                .update_one(
+                    doc! {"_id": c.device_id.as_str(), "tenant_id": c.tenant_id.as_str()},
+                    doc! {"$set": {"prefix": c.prefix.as_str()}},
+                )
+                .session(&mut session)
+                .await
+                .map_err(|e| conflict(e, "topic prefix"))?;
+            if moved.matched_count != 1 {
+                return Err(StoreError::Conflict {
+                    what: format!("device {} in another tenant", c.device_id),
+                });
+            }
+            let previous = self
+                .collection("device_certificates")
+                .find_one(doc! {"_id": c.device_id.as_str()})
+                .session(&mut session)
+                .await?;
+            if let Some(p) = previous {
+                let end = if time(&p, "revoked_at").is_some() {
+                    CertificateEnd::Revoked
+                } else {
+                    CertificateEnd::Superseded
+                };
+                self.end_history(&mut session, &text(&p, "serial")?, c.issued_at, end)
+                    .await?;
+            }
+            self.collection("device_certificates")
+                .replace_one(doc! {"_id": c.device_id.as_str()}, certificate_doc(c))
+                .upsert(true)
+                .session(&mut session)
+                .await?;
+            self.collection("certificates")
+                .insert_one(history_doc(c))
+                .session(&mut session)
+                .await
+                .map_err(|e| conflict(e, "certificate serial"))?;
+            self.append_audit(&mut session, audit.clone()).await?;
+            session.commit_transaction().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn renew_certificate(
         &self,
-        scope: &TenantScope,
         previous_serial: &str,
         renewed: &DeviceCertificate,
+        audit: Entry,
     ) -> StoreResult<bool> {
-        let r = self
-            .certificates()
-            .update_one(
-                doc! {
-                    "_id": renewed.device_id.as_str(), "tenant_id": scope.tenant().as_str(),
-                    "serial": previous_serial, "revoked_at": null,
-                },
-                doc! {"$set": {
-                    "serial": &renewed.serial,
-                    "key_fingerprint": &renewed.key_fingerprint,
-                    "not_before": ms(renewed.not_before),
-                    "not_after": ms(renewed.not_after),
-                    "issued_at": ms(renewed.issued_at),
-                }},
-            )
-            .await?;
-        Ok(r.matched_count == 1)
+        let c = renewed;
+        retrying(|| async {
+            let mut session = self.begin().await?;
+            let r = self
+                .collection("device_certificates")
+                .update_one(
+                    doc! {
+                        "_id": c.device_id.as_str(), "tenant_id": c.tenant_id.as_str(),
+                        "serial": previous_serial, "prefix": c.prefix.as_str(), "revoked_at": null,
+                    },
+                    doc! {"$set": {
+                        "serial": &c.serial,
+                        "key_fingerprint": &c.key_fingerprint,
+                        "not_before": ms(c.not_before),
+                        "not_after": ms(c.not_after),
+                        "issued_at": ms(c.issued_at),
+                    }},
+                )
+                .session(&mut session)
+                .await?;
+            if r.matched_count != 1 {
+                session.abort_transaction().await?;
+                return Ok(false);
+            }
+            self.end_history(&mut session, previous_serial, c.issued_at, CertificateEnd::Renewed)
+                .await?;
+            self.collection("certificates")
+                .insert_one(history_doc(c))
+                .session(&mut session)
+                .await
+                .map_err(|e| conflict(e, "certificate serial"))?;
+            self.append_audit(&mut session, audit.clone()).await?;
+            session.commit_transaction().await?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn certificate(&self, device: &DeviceId) -> StoreResult<Option<DeviceCertificate>> {
-        self.certificates()
+        self.collection("device_certificates")
             .find_one(doc! {"_id": device.as_str()})
             .await?
             .as_ref()
@@ -361,47 +396,114 @@ impl EnrolmentRepo for MongoStore {
             .transpose()
     }
 
-    async fn certificate_in(&self, scope: &TenantScope, device: &DeviceId) -> StoreResult<Option<DeviceCertificate>> {
-        self.certificates()
-            .find_one(doc! {"_id": device.as_str(), "tenant_id": scope.tenant().as_str()})
+    async fn certificate_history(&self, tenant: &TenantId, device: &DeviceId) -> StoreResult<Vec<CertificateRecord>> {
+        let options = FindOptions::builder().sort(doc! {"issued_at": -1, "_id": 1}).build();
+        let docs: Vec<Document> = self
+            .collection("certificates")
+            .find(doc! {"tenant_id": tenant.as_str(), "device_id": device.as_str()})
+            .with_options(options)
             .await?
-            .as_ref()
-            .map(certificate_from_doc)
-            .transpose()
-    }
-
-    async fn revoke_certificate(&self, scope: &TenantScope, device: &DeviceId, at: DateTime<Utc>) -> StoreResult<bool> {
-        let filter = doc! {"_id": device.as_str(), "tenant_id": scope.tenant().as_str()};
-        let found = self.certificates().count_documents(filter.clone()).await?;
-        if found == 0 {
-            return Ok(false);
-        }
-        // Only the first revocation sets the time.
-        self.certificates()
-            .update_one(
-                doc! {"_id": device.as_str(), "tenant_id": scope.tenant().as_str(), "revoked_at": null},
-                doc! {"$set": {"revoked_at": ms(at)}},
-            )
+            .try_collect()
             .await?;
-        Ok(true)
+        docs.iter().map(history_from_doc).collect()
     }
 
-    async fn insert_enrolment_token(&self, scope: &TenantScope, token: &EnrolmentToken) -> StoreResult<()> {
-        if token.tenant_id != *scope.tenant() {
-            return Err(StoreError::Corrupt("token outside the scope's tenant".into()));
+    async fn revoke_certificate(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+        at: DateTime<Utc>,
+        audit: Option<Entry>,
+    ) -> StoreResult<bool> {
+        retrying(|| async {
+            let mut session = self.begin().await?;
+            let current = self
+                .collection("device_certificates")
+                .find_one(doc! {"_id": device.as_str(), "tenant_id": tenant.as_str()})
+                .session(&mut session)
+                .await?;
+            let Some(current) = current else {
+                session.abort_transaction().await?;
+                return Ok(false);
+            };
+            // Only the first revocation sets the time.
+            self.collection("device_certificates")
+                .update_one(
+                    doc! {"_id": device.as_str(), "revoked_at": null},
+                    doc! {"$set": {"revoked_at": ms(at)}},
+                )
+                .session(&mut session)
+                .await?;
+            self.collection("devices")
+                .update_one(
+                    doc! {"_id": device.as_str(), "tenant_id": tenant.as_str()},
+                    doc! {"$unset": {"prefix": ""}},
+                )
+                .session(&mut session)
+                .await?;
+            self.end_history(&mut session, &text(&current, "serial")?, at, CertificateEnd::Revoked)
+                .await?;
+            if let Some(entry) = &audit {
+                self.append_audit(&mut session, entry.clone()).await?;
+            }
+            session.commit_transaction().await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn put_nonce(&self, device: &DeviceId, digest: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {
+        let nonces = self.collection("renewal_nonces");
+        nonces
+            .insert_one(doc! {"device_id": device.as_str(), "digest": digest, "expires_at": ms(expires_at)})
+            .await?;
+        let options = FindOptions::builder().sort(doc! {"expires_at": -1}).build();
+        let kept: Vec<Document> = nonces
+            .find(doc! {"device_id": device.as_str()})
+            .with_options(options)
+            .await?
+            .try_collect()
+            .await?;
+        let old: Vec<bson::Bson> = kept
+            .iter()
+            .skip(NONCES_PER_DEVICE)
+            .filter_map(|d| d.get("_id").cloned())
+            .collect();
+        if !old.is_empty() {
+            nonces.delete_many(doc! {"_id": {"$in": old}}).await?;
         }
-        self.enrolment_tokens()
-            .insert_one(token_doc(token))
-            .await
-            .map_err(|e| conflict(e, "enrolment token"))?;
         Ok(())
     }
 
-    async fn list_enrolment_tokens(&self, scope: &TenantScope) -> StoreResult<Vec<EnrolmentToken>> {
+    async fn take_nonce(&self, device: &DeviceId, digest: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        let r = self
+            .collection("renewal_nonces")
+            .delete_one(doc! {"device_id": device.as_str(), "digest": digest, "expires_at": {"$gt": ms(now)}})
+            .await?;
+        Ok(r.deleted_count == 1)
+    }
+
+    async fn insert_enrolment_token(&self, token: &EnrolmentToken, audit: Entry) -> StoreResult<()> {
+        let d = token_doc(token);
+        retrying(|| async {
+            let mut session = self.begin().await?;
+            self.collection("enrolment_tokens")
+                .insert_one(d.clone())
+                .session(&mut session)
+                .await
+                .map_err(|e| conflict(e, "enrolment token"))?;
+            self.append_audit(&mut session, audit.clone()).await?;
+            session.commit_transaction().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_enrolment_tokens(&self, tenant: &TenantId) -> StoreResult<Vec<EnrolmentToken>> {
         let options = FindOptions::builder().sort(doc! {"created_at": -1, "id": 1}).build();
         let docs: Vec<Document> = self
-            .enrolment_tokens()
-            .find(doc! {"tenant_id": scope.tenant().as_str()})
+            .collection("enrolment_tokens")
+            .find(doc! {"tenant_id": tenant.as_str()})
             .with_options(options)
             .await?
             .try_collect()
@@ -409,23 +511,41 @@ impl EnrolmentRepo for MongoStore {
         docs.iter().map(token_from_doc).collect()
     }
 
-    async fn revoke_enrolment_token(&self, scope: &TenantScope, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
-        let filter = doc! {"id": id, "tenant_id": scope.tenant().as_str()};
-        if self.enrolment_tokens().count_documents(filter).await? == 0 {
-            return Ok(false);
-        }
-        self.enrolment_tokens()
-            .update_one(
-                doc! {"id": id, "tenant_id": scope.tenant().as_str(), "revoked_at": null},
-                doc! {"$set": {"revoked_at": ms(at)}},
-            )
-            .await?;
-        Ok(true)
+    async fn revoke_enrolment_token(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        at: DateTime<Utc>,
+        audit: Entry,
+    ) -> StoreResult<bool> {
+        retrying(|| async {
+            let mut session = self.begin().await?;
+            let tokens = self.collection("enrolment_tokens");
+            let exists = tokens
+                .find_one(doc! {"id": id, "tenant_id": tenant.as_str()})
+                .session(&mut session)
+                .await?
+                .is_some();
+            let n = tokens
+                .update_one(
+                    doc! {"id": id, "tenant_id": tenant.as_str(), "revoked_at": null},
+                    doc! {"$set": {"revoked_at": ms(at)}},
+                )
+                .session(&mut session)
+                .await?
+                .modified_count;
+            if n == 1 {
+                self.append_audit(&mut session, audit.clone()).await?;
+            }
+            session.commit_transaction().await?;
+            Ok(exists)
+        })
+        .await
     }
 
     async fn use_enrolment_token(&self, digest: &str, now: DateTime<Utc>) -> StoreResult<Option<EnrolmentToken>> {
         let updated = self
-            .enrolment_tokens()
+            .collection("enrolment_tokens")
             .find_one_and_update(
                 doc! {
                     "_id": digest, "revoked_at": null, "expires_at": {"$gt": ms(now)}, "remaining": {"$gt": 0_i64},
@@ -438,7 +558,7 @@ impl EnrolmentRepo for MongoStore {
     }
 
     async fn release_enrolment_token(&self, digest: &str) -> StoreResult<()> {
-        self.enrolment_tokens()
+        self.collection("enrolment_tokens")
             .update_one(
                 doc! {"_id": digest, "uses": {"$gt": 0_i64}},
                 doc! {"$inc": {"remaining": 1_i64, "uses": -1_i64}},

@@ -1,26 +1,20 @@
-//! [`IdentityRepo`] on MongoDB: collections `tenants`, `users` (unique email) and `tokens`
-//! (keyed by the token hash). Filters are built from typed values only.
+//! Identity on MongoDB: collections `tenants`, `users` (unique email) and `tokens` (keyed by the
+//! token hash).
 
 use async_trait::async_trait;
 use bson::{Document, doc};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use luach_schemas::TenantId;
-use mongodb::options::{FindOptions, IndexOptions};
-use mongodb::{Collection, IndexModel};
+use mongodb::options::FindOptions;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::changes;
-use super::identity::{IdentityRepo, Revoke, Tenant, TokenKind, TokenRecord, User};
-use super::mongo::{is_duplicate_key, retrying};
-use super::{MongoStore, StoreError, StoreResult, TenantScope};
-use crate::audit::current_actor;
+use super::{MongoStore, conflict, corrupt, ms, retrying, text, time};
 use crate::auth::Role;
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
+use crate::chain::Entry;
+use crate::store::backend::IdentityBackend;
+use crate::store::{Revoke, StoreResult, Tenant, TokenKind, TokenRecord, User};
 
 /// `value` as a document with `_id` = `id`.
 fn with_id<T: Serialize>(id: &str, value: &T) -> StoreResult<Document> {
@@ -32,14 +26,6 @@ fn with_id<T: Serialize>(id: &str, value: &T) -> StoreResult<Document> {
 fn without_id<T: DeserializeOwned>(what: &str, mut d: Document) -> StoreResult<T> {
     d.remove("_id");
     bson::from_document(d).map_err(|e| corrupt(what, e))
-}
-
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn from_ms(v: Option<i64>) -> Option<DateTime<Utc>> {
-    v.and_then(|m| Utc.timestamp_millis_opt(m).single())
 }
 
 fn token_doc(t: &TokenRecord) -> Document {
@@ -59,66 +45,30 @@ fn token_doc(t: &TokenRecord) -> Document {
 }
 
 fn token_from_doc(d: &Document) -> StoreResult<TokenRecord> {
-    let text = |k: &str| d.get_str(k).map(str::to_owned).map_err(|e| corrupt(k, e));
-    let time = |k: &str| from_ms(d.get_i64(k).ok());
-    let kind = text("kind")?;
+    let kind = text(d, "kind")?;
     let role = d.get_str("role").ok();
     Ok(TokenRecord {
-        hash: text("_id")?,
+        hash: text(d, "_id")?,
         kind: TokenKind::parse(&kind).ok_or_else(|| corrupt("token kind", &kind))?,
-        user_id: text("user_id")?,
-        family: text("family")?,
-        name: text("name")?,
+        user_id: text(d, "user_id")?,
+        family: text(d, "family")?,
+        name: text(d, "name")?,
         role: role
             .map(|r| Role::parse(r).ok_or_else(|| corrupt("token role", r)))
             .transpose()?,
-        created_at: time("created_at").ok_or_else(|| corrupt("created_at", "missing"))?,
-        expires_at: time("expires_at").ok_or_else(|| corrupt("expires_at", "missing"))?,
-        used_at: time("used_at"),
-        revoked_at: time("revoked_at"),
-        last_used_at: time("last_used_at"),
+        created_at: time(d, "created_at").ok_or_else(|| corrupt("created_at", "missing"))?,
+        expires_at: time(d, "expires_at").ok_or_else(|| corrupt("expires_at", "missing"))?,
+        used_at: time(d, "used_at"),
+        revoked_at: time(d, "revoked_at"),
+        last_used_at: time(d, "last_used_at"),
     })
 }
 
 impl MongoStore {
-    fn tenants(&self) -> Collection<Document> {
-        self.db.collection("tenants")
-    }
-
-    fn users(&self) -> Collection<Document> {
-        self.db.collection("users")
-    }
-
-    fn tokens(&self) -> Collection<Document> {
-        self.db.collection("tokens")
-    }
-
-    /// Indexes the identity queries rely on (called from `connect`).
-    pub(super) async fn create_identity_indexes(&self) -> StoreResult<()> {
-        let unique = IndexOptions::builder().unique(true).build();
-        self.users()
-            .create_index(IndexModel::builder().keys(doc! {"email": 1}).options(unique).build())
-            .await?;
-        self.users()
-            .create_index(IndexModel::builder().keys(doc! {"tenant_id": 1, "email": 1}).build())
-            .await?;
-        self.tokens()
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! {"user_id": 1, "kind": 1, "created_at": -1})
-                    .build(),
-            )
-            .await?;
-        self.tokens()
-            .create_index(IndexModel::builder().keys(doc! {"family": 1}).build())
-            .await?;
-        Ok(())
-    }
-
     async fn find_users(&self, filter: Document) -> StoreResult<Vec<User>> {
         let options = FindOptions::builder().sort(doc! {"email": 1}).build();
         let docs: Vec<Document> = self
-            .users()
+            .collection("users")
             .find(filter)
             .with_options(options)
             .await?
@@ -128,7 +78,7 @@ impl MongoStore {
     }
 
     async fn find_user(&self, filter: Document) -> StoreResult<Option<User>> {
-        self.users()
+        self.collection("users")
             .find_one(filter)
             .await?
             .map(|d| without_id("user", d))
@@ -136,36 +86,44 @@ impl MongoStore {
     }
 }
 
-fn conflict(e: mongodb::error::Error, what: &str) -> StoreError {
-    if is_duplicate_key(&e) {
-        StoreError::Conflict { what: what.to_owned() }
-    } else {
-        e.into()
-    }
-}
-
 #[async_trait]
-impl IdentityRepo for MongoStore {
-    async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
-        let actor = current_actor();
+impl IdentityBackend for MongoStore {
+    async fn create_tenant(&self, tenant: &Tenant, audit: Entry) -> StoreResult<()> {
+        let d = with_id(tenant.id.as_str(), tenant)?;
         retrying(|| async {
             let mut session = self.begin().await?;
-            self.tenants()
-                .insert_one(with_id(tenant.id.as_str(), tenant)?)
+            self.collection("tenants")
+                .insert_one(d.clone())
                 .session(&mut session)
                 .await
                 .map_err(|e| conflict(e, &format!("tenant {}", tenant.id)))?;
-            let change = changes::tenant_created(tenant);
-            self.append_audit(&mut session, change, actor.clone(), tenant.created_at)
-                .await?;
+            self.append_audit(&mut session, audit.clone()).await?;
             session.commit_transaction().await?;
             Ok(())
         })
         .await
     }
 
+    async fn save_tenant(&self, tenant: &Tenant, audit: Entry) -> StoreResult<bool> {
+        let d = with_id(tenant.id.as_str(), tenant)?;
+        retrying(|| async {
+            let mut session = self.begin().await?;
+            let r = self
+                .collection("tenants")
+                .replace_one(doc! {"_id": tenant.id.as_str()}, d.clone())
+                .session(&mut session)
+                .await?;
+            if r.matched_count == 1 {
+                self.append_audit(&mut session, audit.clone()).await?;
+            }
+            session.commit_transaction().await?;
+            Ok(r.matched_count == 1)
+        })
+        .await
+    }
+
     async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>> {
-        self.tenants()
+        self.collection("tenants")
             .find_one(doc! {"_id": id.as_str()})
             .await?
             .map(|d| without_id("tenant", d))
@@ -175,7 +133,7 @@ impl IdentityRepo for MongoStore {
     async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
         let options = FindOptions::builder().sort(doc! {"_id": 1}).build();
         let docs: Vec<Document> = self
-            .tenants()
+            .collection("tenants")
             .find(doc! {})
             .with_options(options)
             .await?
@@ -184,22 +142,16 @@ impl IdentityRepo for MongoStore {
         docs.into_iter().map(|d| without_id("tenant", d)).collect()
     }
 
-    async fn create_user(&self, user: &User) -> StoreResult<()> {
-        let actor = current_actor();
+    async fn create_user(&self, user: &User, audit: Entry) -> StoreResult<()> {
+        let d = with_id(&user.id, user)?;
         retrying(|| async {
             let mut session = self.begin().await?;
-            self.users()
-                .insert_one(with_id(&user.id, user)?)
+            self.collection("users")
+                .insert_one(d.clone())
                 .session(&mut session)
                 .await
                 .map_err(|e| conflict(e, "a user with this email"))?;
-            self.append_audit(
-                &mut session,
-                changes::user_saved(user, "user.create"),
-                actor.clone(),
-                user.updated_at,
-            )
-            .await?;
+            self.append_audit(&mut session, audit.clone()).await?;
             session.commit_transaction().await?;
             Ok(())
         })
@@ -214,32 +166,33 @@ impl IdentityRepo for MongoStore {
         self.find_user(doc! {"email": email}).await
     }
 
-    async fn list_users(&self, scope: &TenantScope) -> StoreResult<Vec<User>> {
-        self.find_users(doc! {"tenant_id": scope.tenant().as_str()}).await
+    async fn list_users(&self, tenant: Option<&TenantId>) -> StoreResult<Vec<User>> {
+        match tenant {
+            Some(t) => self.find_users(doc! {"tenant_id": t.as_str()}).await,
+            None => self.find_users(doc! {"tenant_id": null}).await,
+        }
     }
 
-    async fn list_installation_users(&self) -> StoreResult<Vec<User>> {
-        self.find_users(doc! {"tenant_id": null}).await
-    }
-
-    async fn save_user(&self, user: &User) -> StoreResult<bool> {
-        let actor = current_actor();
+    async fn save_user(&self, user: &User, audit: Entry) -> StoreResult<bool> {
+        // Every field but the second-factor step, which only moves forward.
+        let mut set = bson::to_document(user).map_err(|e| corrupt("serialising record", e))?;
+        let step = set.remove("totp_last_step");
+        let mut update = doc! {"$set": set};
+        if let Some(step) = step {
+            update.insert("$max", doc! {"totp_last_step": step});
+        }
+        let tenant = user.tenant_id.as_ref().map(TenantId::as_str);
         retrying(|| async {
             let mut session = self.begin().await?;
+            // The tenant is part of the condition: a user never moves between tenants here.
             let r = self
-                .users()
-                .replace_one(doc! {"_id": &user.id}, with_id(&user.id, user)?)
+                .collection("users")
+                .update_one(doc! {"_id": &user.id, "tenant_id": tenant}, update.clone())
                 .session(&mut session)
                 .await
                 .map_err(|e| conflict(e, "a user with this email"))?;
             if r.matched_count == 1 {
-                self.append_audit(
-                    &mut session,
-                    changes::user_saved(user, "user.update"),
-                    actor.clone(),
-                    user.updated_at,
-                )
-                .await?;
+                self.append_audit(&mut session, audit.clone()).await?;
             }
             session.commit_transaction().await?;
             Ok(r.matched_count == 1)
@@ -247,41 +200,68 @@ impl IdentityRepo for MongoStore {
         .await
     }
 
-    async fn delete_user(&self, scope: &TenantScope, id: &str) -> StoreResult<bool> {
-        let actor = current_actor();
+    async fn delete_user(&self, tenant: &TenantId, id: &str, audit: Entry) -> StoreResult<bool> {
         retrying(|| async {
             let mut session = self.begin().await?;
             let r = self
-                .users()
-                .delete_one(doc! {"_id": id, "tenant_id": scope.tenant().as_str()})
+                .collection("users")
+                .delete_one(doc! {"_id": id, "tenant_id": tenant.as_str()})
                 .session(&mut session)
                 .await?;
             if r.deleted_count == 0 {
                 return Ok(false);
             }
-            self.tokens()
+            self.collection("tokens")
                 .delete_many(doc! {"user_id": id})
                 .session(&mut session)
                 .await?;
-            let change = changes::user_deleted(scope.tenant().as_str(), id);
-            self.append_audit(&mut session, change, actor.clone(), chrono::Utc::now())
-                .await?;
+            self.append_audit(&mut session, audit.clone()).await?;
             session.commit_transaction().await?;
             Ok(true)
         })
         .await
     }
 
-    async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()> {
-        self.tokens()
-            .insert_one(token_doc(token))
-            .await
-            .map_err(|e| conflict(e, "token"))?;
-        Ok(())
+    async fn advance_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool> {
+        let r = self
+            .collection("users")
+            .update_one(
+                doc! {"_id": user_id, "$or": [
+                    {"totp_last_step": {"$lt": step}},
+                    {"totp_last_step": {"$exists": false}},
+                    {"totp_last_step": null},
+                ]},
+                doc! {"$set": {"totp_last_step": step}},
+            )
+            .await?;
+        Ok(r.matched_count == 1)
+    }
+
+    async fn insert_token(&self, token: &TokenRecord, audit: Option<Entry>) -> StoreResult<()> {
+        let d = token_doc(token);
+        let Some(audit) = audit else {
+            self.collection("tokens")
+                .insert_one(d)
+                .await
+                .map_err(|e| conflict(e, "token"))?;
+            return Ok(());
+        };
+        retrying(|| async {
+            let mut session = self.begin().await?;
+            self.collection("tokens")
+                .insert_one(d.clone())
+                .session(&mut session)
+                .await
+                .map_err(|e| conflict(e, "token"))?;
+            self.append_audit(&mut session, audit.clone()).await?;
+            session.commit_transaction().await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn token(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
-        self.tokens()
+        self.collection("tokens")
             .find_one(doc! {"_id": hash})
             .await?
             .as_ref()
@@ -291,7 +271,7 @@ impl IdentityRepo for MongoStore {
 
     async fn consume_token(&self, hash: &str, at: DateTime<Utc>) -> StoreResult<bool> {
         let r = self
-            .tokens()
+            .collection("tokens")
             .update_one(
                 doc! {"_id": hash, "used_at": null, "revoked_at": null},
                 doc! {"$set": {"used_at": ms(at)}},
@@ -300,21 +280,40 @@ impl IdentityRepo for MongoStore {
         Ok(r.modified_count == 1)
     }
 
-    async fn revoke_tokens(&self, which: Revoke<'_>, at: DateTime<Utc>) -> StoreResult<u64> {
+    async fn revoke_tokens(&self, which: Revoke<'_>, at: DateTime<Utc>, audit: Option<Entry>) -> StoreResult<u64> {
         let filter = match which {
             Revoke::User(user, kind) => doc! {"user_id": user, "kind": kind.as_str(), "revoked_at": null},
+            Revoke::AllOfUser(user) => doc! {"user_id": user, "revoked_at": null},
             Revoke::Family { user, family } => doc! {"user_id": user, "family": family, "revoked_at": null},
         };
-        let r = self
-            .tokens()
-            .update_many(filter, doc! {"$set": {"revoked_at": ms(at)}})
-            .await?;
-        Ok(r.modified_count)
+        let update = doc! {"$set": {"revoked_at": ms(at)}};
+        let Some(audit) = audit else {
+            return Ok(self
+                .collection("tokens")
+                .update_many(filter, update)
+                .await?
+                .modified_count);
+        };
+        retrying(|| async {
+            let mut session = self.begin().await?;
+            let n = self
+                .collection("tokens")
+                .update_many(filter.clone(), update.clone())
+                .session(&mut session)
+                .await?
+                .modified_count;
+            if n > 0 {
+                self.append_audit(&mut session, audit.clone()).await?;
+            }
+            session.commit_transaction().await?;
+            Ok(n)
+        })
+        .await
     }
 
     async fn session_live(&self, user_id: &str, family: &str) -> StoreResult<bool> {
         let live = self
-            .tokens()
+            .collection("tokens")
             .find_one(doc! {"family": family, "user_id": user_id, "kind": "refresh", "revoked_at": null})
             .await?;
         Ok(live.is_some())
@@ -323,7 +322,7 @@ impl IdentityRepo for MongoStore {
     async fn list_tokens(&self, user_id: &str, kind: TokenKind) -> StoreResult<Vec<TokenRecord>> {
         let options = FindOptions::builder().sort(doc! {"created_at": -1, "_id": 1}).build();
         let docs: Vec<Document> = self
-            .tokens()
+            .collection("tokens")
             .find(doc! {"user_id": user_id, "kind": kind.as_str()})
             .with_options(options)
             .await?
@@ -333,7 +332,7 @@ impl IdentityRepo for MongoStore {
     }
 
     async fn touch_token(&self, hash: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        self.tokens()
+        self.collection("tokens")
             .update_one(doc! {"_id": hash}, doc! {"$set": {"last_used_at": ms(at)}})
             .await?;
         Ok(())

@@ -1,4 +1,4 @@
-//! The `luach-agent zmanim` subcommand: arguments and output (JSON or plain text).
+//! One day on demand: what `luach-agent zmanim` prints (JSON or plain text).
 
 use std::fmt::Write as _;
 
@@ -8,41 +8,32 @@ use crate::day_info::{DayInfo, DayOptions};
 use crate::zmanim::{Zman, ZmanimOptions};
 use crate::{Error, Location};
 
-/// `luach-agent zmanim --lat … --lon … [--elevation M] [--use-elevation] --tz ZONE
-/// --date YYYY-MM-DD [--israel] [--candle-minutes N] [--json]`
-#[derive(clap::Args, Debug, Clone, PartialEq)]
-pub struct ZmanimArgs {
+/// One civil day at one place, as `luach-agent zmanim` asks for it (the agent parses its
+/// command line into this; the calendar takes no command-line framework).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayRequest {
     /// Latitude in degrees, north positive (-90..90).
-    #[arg(long, allow_hyphen_values = true)]
     pub lat: f64,
     /// Longitude in degrees, east positive (-180..180).
-    #[arg(long, allow_hyphen_values = true)]
     pub lon: f64,
     /// Elevation in metres above sea level.
-    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub elevation: f64,
     /// Use elevation-adjusted sunrise and sunset for all zmanim (default: sea level).
-    #[arg(long)]
     pub use_elevation: bool,
     /// IANA time zone, e.g. Asia/Jerusalem.
-    #[arg(long)]
     pub tz: String,
     /// Civil date, YYYY-MM-DD.
-    #[arg(long)]
     pub date: String,
     /// Use the Israeli holiday and parsha schedule.
-    #[arg(long)]
     pub israel: bool,
     /// Candle lighting, minutes before sunset (e.g. 18, 20, 40 in Jerusalem).
-    #[arg(long, default_value_t = 18)]
     pub candle_minutes: u32,
-    /// Print JSON instead of text.
-    #[arg(long)]
+    /// JSON instead of text.
     pub json: bool,
 }
 
-/// Run the subcommand and return its output (JSON text with `--json`, otherwise plain text).
-pub fn run_zmanim_cli(args: &ZmanimArgs) -> Result<String, Error> {
+/// Computes the requested day and renders it (JSON text with `json`, otherwise plain text).
+pub fn run_day_request(args: &DayRequest) -> Result<String, Error> {
     let location = Location::new(args.lat, args.lon, args.elevation, &args.tz)?;
     let date = NaiveDate::parse_from_str(args.date.trim(), "%Y-%m-%d")
         .map_err(|e| Error::InvalidCivilDate(format!("{:?} is not a YYYY-MM-DD date ({e})", args.date)))?;
@@ -53,7 +44,7 @@ pub fn run_zmanim_cli(args: &ZmanimArgs) -> Result<String, Error> {
     }
     if args.candle_minutes > 120 {
         return Err(Error::InvalidArgument(format!(
-            "--candle-minutes must be between 0 and 120, got {}",
+            "candle minutes must be between 0 and 120, got {}",
             args.candle_minutes
         )));
     }
@@ -113,33 +104,25 @@ pub fn render_text(day: &DayInfo) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: ZmanimArgs,
-    }
-
-    fn parse(argv: &[&str]) -> Result<ZmanimArgs, clap::Error> {
-        Cli::try_parse_from(std::iter::once("zmanim").chain(argv.iter().copied())).map(|c| c.args)
+    fn request(lat: f64, lon: f64, tz: &str, date: &str, json: bool) -> DayRequest {
+        DayRequest {
+            lat,
+            lon,
+            elevation: 0.0,
+            use_elevation: false,
+            tz: tz.into(),
+            date: date.into(),
+            israel: false,
+            candle_minutes: 18,
+            json,
+        }
     }
 
     #[test]
     fn parses_negative_longitude_and_runs() {
-        let args = parse(&[
-            "--lat",
-            "40.7128",
-            "--lon",
-            "-74.006",
-            "--tz",
-            "America/New_York",
-            "--date",
-            "2025-04-11",
-            "--json",
-        ]);
-        let args = args.unwrap_or_else(|e| panic!("{e}"));
-        let out = run_zmanim_cli(&args).unwrap_or_else(|e| panic!("{e}"));
+        let args = request(40.7128, -74.006, "America/New_York", "2025-04-11", true);
+        let out = run_day_request(&args).unwrap_or_else(|e| panic!("{e}"));
         let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
         assert_eq!(v["hebrew_date"]["month"], "Nisan");
         assert!(v["zmanim"]["candle_lighting"].is_string(), "Friday has candle lighting");
@@ -162,21 +145,11 @@ mod tests {
 
     #[test]
     fn bad_input_is_an_error_not_a_panic() {
-        let base = [
-            "--lat",
-            "31.7",
-            "--lon",
-            "35.2",
-            "--tz",
-            "Asia/Jerusalem",
-            "--date",
-            "2025-01-01",
-        ];
-        let ok = parse(&base).unwrap_or_else(|e| panic!("{e}"));
-        let with = |f: &dyn Fn(&mut ZmanimArgs)| {
+        let ok = request(31.7, 35.2, "Asia/Jerusalem", "2025-01-01", false);
+        let with = |f: &dyn Fn(&mut DayRequest)| {
             let mut a = ok.clone();
             f(&mut a);
-            run_zmanim_cli(&a)
+            run_day_request(&a)
         };
         assert!(matches!(
             with(&|a| a.tz = "Nowhere/City".into()),
@@ -201,9 +174,9 @@ mod tests {
         fn never_panics(lat in proptest::num::f64::ANY, lon in -200.0f64..200.0, elevation in -1000.0f64..10_000.0,
                         date in "[0-9]{4}-[0-9]{2}-[0-9]{2}|.{0,12}", zone in 0usize..5, json in proptest::bool::ANY) {
             let tz = ["Asia/Jerusalem", "Pacific/Apia", "Antarctica/Troll", "UTC", "Bad/Zone"][zone];
-            let args = ZmanimArgs { lat, lon, elevation, use_elevation: json, tz: tz.into(), date, israel: json,
+            let args = DayRequest { lat, lon, elevation, use_elevation: json, tz: tz.into(), date, israel: json,
                 candle_minutes: 18, json };
-            let _ = run_zmanim_cli(&args);
+            let _ = run_day_request(&args);
         }
 
         #[test]
@@ -211,26 +184,16 @@ mod tests {
                                       zone in 0usize..4) {
             let tz = ["Asia/Jerusalem", "Pacific/Apia", "Antarctica/Troll", "America/St_Johns"][zone];
             let date = NaiveDate::from_ymd_opt(1850, 1, 1).unwrap_or_default() + chrono::Duration::days(days);
-            let args = ZmanimArgs { lat, lon, elevation: 0.0, use_elevation: false, tz: tz.into(),
+            let args = DayRequest { lat, lon, elevation: 0.0, use_elevation: false, tz: tz.into(),
                 date: date.to_string(), israel: false, candle_minutes: 18, json: true };
-            let out = run_zmanim_cli(&args);
+            let out = run_day_request(&args);
             proptest::prop_assert!(out.is_ok(), "{:?}", out);
         }
     }
 
     #[test]
     fn text_output_mentions_sunrise() {
-        let args = parse(&[
-            "--lat",
-            "51.5",
-            "--lon",
-            "-0.12",
-            "--tz",
-            "Europe/London",
-            "--date",
-            "2025-03-30",
-        ]);
-        let out = args.map(|a| run_zmanim_cli(&a)).unwrap_or_else(|e| panic!("{e}"));
+        let out = run_day_request(&request(51.5, -0.12, "Europe/London", "2025-03-30", false));
         assert!(out.unwrap_or_default().contains("sunrise"));
     }
 }

@@ -1,0 +1,229 @@
+//! What a storage backend does: store, look up and compare-and-set. Nothing here decides
+//! anything: who may act, what a patch means, which enrolment transitions are allowed and what
+//! the audit record says are decided above, in the handles ([`super::TenantStore`],
+//! [`super::SystemStore`]) and the services. Every write that is audited takes its
+//! [`Entry`] and appends it in the same transaction, after the change took effect.
+//!
+//! The traits are crate-private: the only way to reach a backend is through a handle, and the
+//! only handle an HTTP handler holds is scoped to its caller's tenant.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use luach_schemas::{DeviceId, TenantId, TopicPrefix};
+use serde_json::Value;
+
+use super::StoreResult;
+use super::docs::{DocKind, StoredDoc};
+use super::enrolment::{CertificateRecord, DeviceCertificate, EnrolmentRequest, EnrolmentToken, RequestState};
+use super::identity::{Revoke, Tenant, TokenKind, TokenRecord, User};
+use super::migrate::Applied;
+use super::model::{Device, DeviceFilter, Page, PageRequest, PresenceWrite};
+use crate::chain::{AuditRecord, Entry, Heads};
+
+/// Tenant-owned screens.
+#[async_trait]
+pub(crate) trait DeviceBackend: Send + Sync {
+    /// The tenant's devices matching `filter`, ordered by id.
+    async fn list_devices(
+        &self,
+        tenant: &TenantId,
+        filter: &DeviceFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Device>>;
+    async fn get_device(&self, tenant: &TenantId, id: &DeviceId) -> StoreResult<Option<Device>>;
+    async fn count_devices(&self, tenant: &TenantId) -> StoreResult<u64>;
+    /// Inserts a device (its topic prefix is its id until it is enrolled). Fails with
+    /// `Conflict` when the id is taken in any tenant: ids are global.
+    async fn insert_device(&self, device: &Device, audit: Entry) -> StoreResult<()>;
+    /// Writes the operator-owned fields (name, tags, group, notes, `updated_at`) of `device`
+    /// and sets its revision to `device.revision`, only while the stored revision is
+    /// `expected`. False when the device changed meanwhile or is gone.
+    async fn replace_device(&self, device: &Device, expected: i64, audit: Entry) -> StoreResult<bool>;
+    async fn delete_device(&self, tenant: &TenantId, id: &DeviceId, audit: Entry) -> StoreResult<bool>;
+}
+
+/// Tenant-owned documents of every [`DocKind`].
+#[async_trait]
+pub(crate) trait DocBackend: Send + Sync {
+    async fn list_docs(
+        &self,
+        tenant: &TenantId,
+        kind: DocKind,
+        limit: u32,
+        after: Option<&str>,
+    ) -> StoreResult<Vec<StoredDoc>>;
+    async fn get_doc(&self, tenant: &TenantId, kind: DocKind, id: &str) -> StoreResult<Option<StoredDoc>>;
+    /// Creates or replaces; `created_at` survives replacement. Returns the stored document and
+    /// whether it was created.
+    async fn put_doc(
+        &self,
+        tenant: &TenantId,
+        kind: DocKind,
+        id: &str,
+        body: &Value,
+        now: DateTime<Utc>,
+        audit: Entry,
+    ) -> StoreResult<(StoredDoc, bool)>;
+    async fn delete_doc(&self, tenant: &TenantId, kind: DocKind, id: &str, audit: Entry) -> StoreResult<bool>;
+    /// Bytes of the tenant's stored documents (their JSON bodies), for the content quota.
+    async fn content_bytes(&self, tenant: &TenantId) -> StoreResult<u64>;
+}
+
+/// The MQTT ingest pipeline's device-wide operations, keyed by what the broker authenticated.
+#[async_trait]
+pub(crate) trait IngestBackend: Send + Sync {
+    /// The device and tenant behind each known topic prefix. A revoked device has no prefix,
+    /// and a re-enrolled one has a new one, so their old certificates resolve to nothing.
+    async fn resolve_prefixes(
+        &self,
+        prefixes: &[TopicPrefix],
+    ) -> StoreResult<HashMap<TopicPrefix, (DeviceId, TenantId)>>;
+    /// The current topic prefix of each of `devices` that has one.
+    async fn prefixes_of(&self, devices: &[DeviceId]) -> StoreResult<HashMap<DeviceId, TopicPrefix>>;
+    /// Registers `ids` in `tenant` with default fields (name = id, prefix = id), leaving ids
+    /// that exist in any tenant, and ids with any certificate history, untouched.
+    async fn register_devices(&self, tenant: &TenantId, ids: &[DeviceId], now: DateTime<Utc>) -> StoreResult<()>;
+    /// Applies coalesced presence writes (one transaction where supported).
+    async fn apply_presence(&self, batch: &[PresenceWrite]) -> StoreResult<()>;
+    /// Marks every online device offline; returns how many changed.
+    async fn mark_all_offline(&self) -> StoreResult<u64>;
+}
+
+/// Tenants, users and the tokens issued to them.
+#[async_trait]
+pub(crate) trait IdentityBackend: Send + Sync {
+    /// Fails with `Conflict` when the id exists.
+    async fn create_tenant(&self, tenant: &Tenant, audit: Entry) -> StoreResult<()>;
+    /// Replaces a tenant record (name, quota). False when there is none.
+    async fn save_tenant(&self, tenant: &Tenant, audit: Entry) -> StoreResult<bool>;
+    async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>>;
+    async fn list_tenants(&self) -> StoreResult<Vec<Tenant>>;
+
+    /// Fails with `Conflict` when the email is taken.
+    async fn create_user(&self, user: &User, audit: Entry) -> StoreResult<()>;
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// Users of `tenant` (`None`: installation users), ordered by email.
+    async fn list_users(&self, tenant: Option<&TenantId>) -> StoreResult<Vec<User>>;
+    /// Replaces a user while it still belongs to `user.tenant_id`. False when there is none.
+    async fn save_user(&self, user: &User, audit: Entry) -> StoreResult<bool>;
+    /// Deletes a user of `tenant` and every token of theirs.
+    async fn delete_user(&self, tenant: &TenantId, id: &str, audit: Entry) -> StoreResult<bool>;
+    /// Records the second-factor time step just accepted for `user_id`, only if it is later
+    /// than every step accepted before: true for exactly one of two logins with one code.
+    async fn advance_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool>;
+
+    async fn insert_token(&self, token: &TokenRecord, audit: Option<Entry>) -> StoreResult<()>;
+    async fn token(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
+    /// Marks a refresh token used: true only for the first caller, while it is not revoked.
+    async fn consume_token(&self, hash: &str, at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Revokes matching tokens not yet revoked; returns how many. The entry is appended when
+    /// at least one was revoked.
+    async fn revoke_tokens(&self, which: Revoke<'_>, at: DateTime<Utc>, audit: Option<Entry>) -> StoreResult<u64>;
+    /// True while a login session (refresh family) of `user_id` has an unrevoked token.
+    async fn session_live(&self, user_id: &str, family: &str) -> StoreResult<bool>;
+    /// A user's tokens of `kind`, newest first.
+    async fn list_tokens(&self, user_id: &str, kind: TokenKind) -> StoreResult<Vec<TokenRecord>>;
+    /// Records that a personal token was used (best effort).
+    async fn touch_token(&self, hash: &str, at: DateTime<Utc>) -> StoreResult<()>;
+}
+
+/// Enrolment requests, device certificates, renewal nonces and bulk enrolment tokens.
+#[async_trait]
+pub(crate) trait EnrolmentBackend: Send + Sync {
+    /// Stores a request, replacing any earlier request of the device. `Conflict` when another
+    /// device's request has the same claim digest.
+    async fn put_request(&self, request: &EnrolmentRequest) -> StoreResult<()>;
+    async fn request(&self, device: &DeviceId) -> StoreResult<Option<EnrolmentRequest>>;
+    /// The unexpired request in state `pending` with this claim digest.
+    async fn pending_by_claim(&self, claim_digest: &str, now: DateTime<Utc>) -> StoreResult<Option<EnrolmentRequest>>;
+    /// Compare-and-set of a request's state: moves the request of `device` that still has
+    /// `claim_digest`, is in state `from` and has not expired at `now` to `to`, extending its
+    /// expiry to at least `keep_until`. True when it moved.
+    async fn transition_request(
+        &self,
+        device: &DeviceId,
+        claim_digest: &str,
+        from: &RequestState,
+        to: &RequestState,
+        now: DateTime<Utc>,
+        keep_until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Unexpired pending requests, all of them or from one source.
+    async fn count_pending(&self, now: DateTime<Utc>, source: Option<&str>) -> StoreResult<u64>;
+    async fn delete_expired_requests(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Issues `certificate` as the device's current one: the previous current certificate
+    /// (if any) ends as `superseded`, the history keeps both, and the device's topic prefix
+    /// becomes the certificate's.
+    async fn put_certificate(&self, certificate: &DeviceCertificate, audit: Entry) -> StoreResult<()>;
+    /// Renewal: replaces the current certificate of `renewed.device_id` in `renewed.tenant_id`
+    /// only while it still has `previous_serial` and is not revoked; the previous one ends as
+    /// `renewed`. True when replaced.
+    async fn renew_certificate(
+        &self,
+        previous_serial: &str,
+        renewed: &DeviceCertificate,
+        audit: Entry,
+    ) -> StoreResult<bool>;
+    /// The current certificate of a device, in any tenant.
+    async fn certificate(&self, device: &DeviceId) -> StoreResult<Option<DeviceCertificate>>;
+    /// Every certificate issued to a device while it belonged to `tenant`, newest first.
+    async fn certificate_history(&self, tenant: &TenantId, device: &DeviceId) -> StoreResult<Vec<CertificateRecord>>;
+    /// Revokes the current certificate of `device` in `tenant` (kept revoked if it was) and
+    /// clears the device's topic prefix. False when the tenant has no certificate for it.
+    async fn revoke_certificate(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+        at: DateTime<Utc>,
+        audit: Option<Entry>,
+    ) -> StoreResult<bool>;
+
+    /// Stores a renewal nonce's digest for `device` (replacing older ones beyond the newest
+    /// few) until `expires_at`.
+    async fn put_nonce(&self, device: &DeviceId, digest: &str, expires_at: DateTime<Utc>) -> StoreResult<()>;
+    /// Consumes a nonce: true exactly once for an unexpired nonce of `device`.
+    async fn take_nonce(&self, device: &DeviceId, digest: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+
+    async fn insert_enrolment_token(&self, token: &EnrolmentToken, audit: Entry) -> StoreResult<()>;
+    /// The tenant's tokens, newest first.
+    async fn list_enrolment_tokens(&self, tenant: &TenantId) -> StoreResult<Vec<EnrolmentToken>>;
+    async fn revoke_enrolment_token(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        at: DateTime<Utc>,
+        audit: Entry,
+    ) -> StoreResult<bool>;
+    /// Counts one use of the token with this digest if it is usable at `now`; returns it.
+    async fn use_enrolment_token(&self, digest: &str, now: DateTime<Utc>) -> StoreResult<Option<EnrolmentToken>>;
+    /// Gives back a use whose enrolment failed.
+    async fn release_enrolment_token(&self, digest: &str) -> StoreResult<()>;
+}
+
+/// The audit chains.
+#[async_trait]
+pub(crate) trait AuditBackend: Send + Sync {
+    /// Appends an entry that records no other write (sign-ins).
+    async fn append_audit(&self, audit: Entry) -> StoreResult<()>;
+    /// One tenant's records with `seq` > `after`, in order, at most `limit` (all: `None`).
+    async fn audit_records(&self, tenant: &str, after: i64, limit: Option<u32>) -> StoreResult<Vec<AuditRecord>>;
+    /// The newest record of every chain.
+    async fn audit_heads(&self) -> StoreResult<Heads>;
+}
+
+/// A storage backend: every aggregate, plus its schema and health.
+#[async_trait]
+pub(crate) trait Backend:
+    DeviceBackend + DocBackend + IngestBackend + IdentityBackend + EnrolmentBackend + AuditBackend
+{
+    /// Applies the migrations the database lacks, in order; returns what ran.
+    async fn migrate(&self, dry_run: bool) -> StoreResult<Vec<Applied>>;
+    /// Round trip to the backend, for readiness.
+    async fn ping(&self) -> StoreResult<()>;
+    /// "sqlite" or "mongodb".
+    fn name(&self) -> &'static str;
+}

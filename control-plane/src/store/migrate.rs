@@ -1,0 +1,78 @@
+//! Versioned schema migrations, the same numbered list on every backend.
+//!
+//! Each backend records the versions it applied (SQLite: table `schema_migrations`; MongoDB:
+//! collection `_migrations`) and applies the missing ones in order at start-up and on
+//! `luach-server migrate`. Version 1 is the schema of the first release, written so that it
+//! applies cleanly to a database that release created (which recorded no versions). A database
+//! whose recorded version is newer than this binary knows is refused: an older binary must not
+//! write into a schema it does not understand.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// One schema change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+}
+
+/// Every migration, in order. Backends implement each version; a test checks they agree.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "the first release's schema: devices, documents, identity, enrolment, audit",
+    },
+    Migration {
+        version: 2,
+        name: "device revisions and topic prefixes, certificate history by serial, renewal nonces, \
+               enrolment request sources and delivery, document sizes",
+    },
+];
+
+/// The newest schema version this binary knows.
+pub fn latest() -> u32 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// A migration that ran (or, in a dry run, would run).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Applied {
+    pub version: u32,
+    pub name: &'static str,
+    pub at: DateTime<Utc>,
+}
+
+/// The migrations after `current`, or an error when the database is newer than this binary.
+pub fn pending(current: u32) -> Result<&'static [Migration], super::StoreError> {
+    if current > latest() {
+        return Err(super::StoreError::SchemaTooNew {
+            found: current,
+            known: latest(),
+        });
+    }
+    let start = MIGRATIONS
+        .iter()
+        .position(|m| m.version > current)
+        .unwrap_or(MIGRATIONS.len());
+    Ok(&MIGRATIONS[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_consecutive_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1, "{m:?}");
+        }
+    }
+
+    #[test]
+    fn pending_starts_after_the_current_version() {
+        assert_eq!(pending(0).map(<[Migration]>::len).ok(), Some(MIGRATIONS.len()));
+        assert_eq!(pending(latest()).map(<[Migration]>::len).ok(), Some(0));
+        assert!(pending(latest() + 1).is_err());
+    }
+}

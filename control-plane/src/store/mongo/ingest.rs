@@ -1,0 +1,156 @@
+//! The ingest pipeline's operations on MongoDB: prefix resolution, development registration,
+//! idempotent presence updates sent concurrently.
+
+use std::collections::{HashMap, HashSet};
+use std::future::IntoFuture;
+
+use async_trait::async_trait;
+use bson::{Document, doc};
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt, stream};
+use luach_schemas::{DeviceId, TenantId, TopicPrefix};
+
+use super::{MongoStore, corrupt, parsed, text};
+use crate::store::backend::IngestBackend;
+use crate::store::{PresenceWrite, StoreResult};
+
+/// Presence updates in flight at once.
+const CONCURRENCY: usize = 32;
+/// Ids per `$in` query.
+const CHUNK: usize = 1000;
+
+fn presence_update(w: &PresenceWrite) -> StoreResult<Document> {
+    let mut update = Document::new();
+    if let Some(t) = w.last_seen {
+        update.insert("$max", doc! {"last_seen": bson::DateTime::from_chrono(t)});
+    }
+    let mut set = Document::new();
+    if let Some(s) = w.status {
+        set.insert("status", s.as_str());
+    }
+    if let Some(h) = &w.hello {
+        set.insert("agent_version", h.agent_version.as_str());
+        set.insert("platform", h.platform.as_str());
+        set.insert("ip", h.ip.clone());
+    }
+    if let Some((m, at)) = &w.metrics {
+        set.insert("metrics", bson::to_bson(m).map_err(|e| corrupt("metrics", e))?);
+        set.insert("metrics_at", bson::DateTime::from_chrono(*at));
+    }
+    if !set.is_empty() {
+        update.insert("$set", set);
+    }
+    Ok(update)
+}
+
+#[async_trait]
+impl IngestBackend for MongoStore {
+    async fn resolve_prefixes(
+        &self,
+        prefixes: &[TopicPrefix],
+    ) -> StoreResult<HashMap<TopicPrefix, (DeviceId, TenantId)>> {
+        let raw = self.collection("devices");
+        let mut found = HashMap::new();
+        for chunk in prefixes.chunks(CHUNK) {
+            let wanted: Vec<&str> = chunk.iter().map(TopicPrefix::as_str).collect();
+            let mut cursor = raw
+                .find(doc! {"prefix": {"$in": wanted}})
+                .projection(doc! {"tenant_id": 1, "prefix": 1})
+                .await?;
+            while let Some(d) = cursor.try_next().await? {
+                found.insert(
+                    parsed(&d, "prefix", TopicPrefix::parse)?,
+                    (
+                        parsed(&d, "_id", DeviceId::parse)?,
+                        parsed(&d, "tenant_id", TenantId::parse)?,
+                    ),
+                );
+            }
+        }
+        Ok(found)
+    }
+
+    async fn prefixes_of(&self, devices: &[DeviceId]) -> StoreResult<HashMap<DeviceId, TopicPrefix>> {
+        let raw = self.collection("devices");
+        let mut found = HashMap::new();
+        for chunk in devices.chunks(CHUNK) {
+            let wanted: Vec<&str> = chunk.iter().map(DeviceId::as_str).collect();
+            let mut cursor = raw
+                .find(doc! {"_id": {"$in": wanted}, "prefix": {"$exists": true}})
+                .projection(doc! {"prefix": 1})
+                .await?;
+            while let Some(d) = cursor.try_next().await? {
+                found.insert(
+                    parsed(&d, "_id", DeviceId::parse)?,
+                    parsed(&d, "prefix", TopicPrefix::parse)?,
+                );
+            }
+        }
+        Ok(found)
+    }
+
+    async fn register_devices(&self, tenant: &TenantId, ids: &[DeviceId], now: DateTime<Utc>) -> StoreResult<()> {
+        let now = bson::DateTime::from_chrono(now);
+        // A device with any certificate history was enrolled: a revoked or deleted device must
+        // not come back this way.
+        let mut enrolled = HashSet::new();
+        for chunk in ids.chunks(CHUNK) {
+            let wanted: Vec<&str> = chunk.iter().map(DeviceId::as_str).collect();
+            let mut cursor = self
+                .collection("certificates")
+                .find(doc! {"device_id": {"$in": wanted}})
+                .projection(doc! {"device_id": 1})
+                .await?;
+            while let Some(d) = cursor.try_next().await? {
+                enrolled.insert(text(&d, "device_id")?);
+            }
+        }
+        let ids: Vec<String> = ids
+            .iter()
+            .map(ToString::to_string)
+            .filter(|id| !enrolled.contains(id))
+            .collect();
+        // Upserts with $setOnInsert: an id that exists (in any tenant) is left as it is.
+        let devices = self.devices();
+        stream::iter(ids)
+            .map(|id| {
+                let fields = doc! {
+                    "tenant_id": tenant.as_str(), "name": id.as_str(), "tags": [], "group": null, "notes": "",
+                    "status": "offline", "created_at": now, "updated_at": now, "revision": 1_i64,
+                    "prefix": id.as_str(),
+                };
+                devices
+                    .update_one(doc! {"_id": id}, doc! {"$setOnInsert": fields})
+                    .upsert(true)
+                    .into_future()
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_for_each(|_| async { Ok(()) })
+            .await?;
+        Ok(())
+    }
+
+    async fn apply_presence(&self, batch: &[PresenceWrite]) -> StoreResult<()> {
+        let updates = batch
+            .iter()
+            .filter_map(|w| match presence_update(w) {
+                Ok(u) if u.is_empty() => None,
+                other => Some(other.map(|u| (w.device.to_string(), u))),
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        stream::iter(updates)
+            .map(|(id, update)| async move { self.devices().update_one(doc! {"_id": id}, update).await })
+            .buffer_unordered(CONCURRENCY)
+            .try_for_each(|_| async { Ok(()) })
+            .await?;
+        Ok(())
+    }
+
+    async fn mark_all_offline(&self) -> StoreResult<u64> {
+        let r = self
+            .devices()
+            .update_many(doc! {"status": "online"}, doc! {"$set": {"status": "offline"}})
+            .await?;
+        Ok(r.modified_count)
+    }
+}

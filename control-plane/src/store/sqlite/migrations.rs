@@ -1,0 +1,218 @@
+//! SQLite migrations: the numbered list of [`crate::store::migrate`], each applied in one
+//! transaction together with its row in `schema_migrations`.
+
+use chrono::Utc;
+use rusqlite::{Connection, params};
+
+use super::ms;
+use crate::store::migrate::{Applied, pending};
+use crate::store::{StoreError, StoreResult};
+
+/// Version 1: the first release's schema, exactly as it created it (`IF NOT EXISTS`, so a
+/// database of that release, which recorded no version, takes it unchanged).
+const V1: &str = r#"
+CREATE TABLE IF NOT EXISTS devices (
+    id            TEXT PRIMARY KEY,
+    tenant_id     TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    tags          TEXT NOT NULL DEFAULT '[]',
+    grp           TEXT,
+    notes         TEXT NOT NULL DEFAULT '',
+    status        TEXT NOT NULL DEFAULT 'offline',
+    last_seen     INTEGER,
+    agent_version TEXT,
+    platform      TEXT,
+    ip            TEXT,
+    metrics       TEXT,
+    metrics_at    INTEGER,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS devices_tenant_id ON devices (tenant_id, id);
+CREATE INDEX IF NOT EXISTS devices_tenant_status ON devices (tenant_id, status, id);
+CREATE TABLE IF NOT EXISTS documents (
+    kind       TEXT NOT NULL,
+    tenant_id  TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, tenant_id, id)
+) STRICT;
+CREATE TABLE IF NOT EXISTS tenants (
+    id         TEXT PRIMARY KEY,
+    body       TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS users (
+    id         TEXT PRIMARY KEY,
+    email      TEXT NOT NULL UNIQUE,
+    tenant_id  TEXT,
+    body       TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS users_tenant ON users (tenant_id, email);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash         TEXT PRIMARY KEY,
+    kind         TEXT NOT NULL,
+    user_id      TEXT NOT NULL,
+    family       TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    role         TEXT,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    used_at      INTEGER,
+    revoked_at   INTEGER,
+    last_used_at INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS tokens_user ON tokens (user_id, kind, created_at);
+CREATE INDEX IF NOT EXISTS tokens_family ON tokens (family);
+CREATE TABLE IF NOT EXISTS audit (
+    tenant     TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    body       TEXT NOT NULL,
+    PRIMARY KEY (tenant, seq)
+) STRICT;
+CREATE TABLE IF NOT EXISTS enrolment_requests (
+    device_id       TEXT PRIMARY KEY,
+    claim_digest    TEXT NOT NULL UNIQUE,
+    poll_digest     TEXT NOT NULL,
+    csr_pem         TEXT NOT NULL,
+    key_fingerprint TEXT NOT NULL,
+    platform        TEXT,
+    agent_version   TEXT,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    status          TEXT NOT NULL,
+    tenant_id       TEXT,
+    certificate_pem TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS enrolment_requests_pending ON enrolment_requests (status, expires_at);
+CREATE INDEX IF NOT EXISTS enrolment_requests_expiry ON enrolment_requests (expires_at);
+CREATE TABLE IF NOT EXISTS device_certificates (
+    device_id       TEXT PRIMARY KEY,
+    tenant_id       TEXT NOT NULL,
+    serial          TEXT NOT NULL,
+    key_fingerprint TEXT NOT NULL,
+    not_before      INTEGER NOT NULL,
+    not_after       INTEGER NOT NULL,
+    issued_at       INTEGER NOT NULL,
+    revoked_at      INTEGER
+) STRICT;
+CREATE TABLE IF NOT EXISTS enrolment_tokens (
+    digest     TEXT PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    tenant_id  TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    max_uses   INTEGER NOT NULL,
+    uses       INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS enrolment_tokens_tenant ON enrolment_tokens (tenant_id, created_at);
+"#;
+
+/// Version 2: device revisions and topic prefixes (a revoked device has none), certificate
+/// history by serial, renewal nonces, the source of enrolment requests.
+const V2: &str = r#"
+ALTER TABLE devices ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE devices ADD COLUMN prefix TEXT;
+UPDATE devices SET prefix = id WHERE NOT EXISTS
+    (SELECT 1 FROM device_certificates c WHERE c.device_id = devices.id AND c.revoked_at IS NOT NULL);
+CREATE UNIQUE INDEX devices_prefix ON devices (prefix) WHERE prefix IS NOT NULL;
+ALTER TABLE device_certificates ADD COLUMN prefix TEXT NOT NULL DEFAULT '';
+UPDATE device_certificates SET prefix = device_id;
+CREATE TABLE certificates (
+    serial          TEXT PRIMARY KEY,
+    device_id       TEXT NOT NULL,
+    tenant_id       TEXT NOT NULL,
+    prefix          TEXT NOT NULL,
+    key_fingerprint TEXT NOT NULL,
+    not_before      INTEGER NOT NULL,
+    not_after       INTEGER NOT NULL,
+    issued_at       INTEGER NOT NULL,
+    ended_at        INTEGER,
+    end_reason      TEXT
+) STRICT;
+CREATE INDEX certificates_device ON certificates (tenant_id, device_id, issued_at);
+INSERT INTO certificates (serial, device_id, tenant_id, prefix, key_fingerprint, not_before, not_after,
+                          issued_at, ended_at, end_reason)
+    SELECT serial, device_id, tenant_id, prefix, key_fingerprint, not_before, not_after, issued_at,
+           revoked_at, CASE WHEN revoked_at IS NULL THEN NULL ELSE 'revoked' END
+    FROM device_certificates;
+CREATE TABLE renewal_nonces (
+    device_id  TEXT NOT NULL,
+    digest     TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (device_id, digest)
+) STRICT;
+ALTER TABLE enrolment_requests ADD COLUMN source TEXT NOT NULL DEFAULT '';
+CREATE INDEX enrolment_requests_source ON enrolment_requests (source, status, expires_at);
+"#;
+
+fn script(version: u32) -> StoreResult<&'static str> {
+    match version {
+        1 => Ok(V1),
+        2 => Ok(V2),
+        v => Err(StoreError::Corrupt(format!(
+            "no sqlite migration for schema version {v}"
+        ))),
+    }
+}
+
+/// The highest version recorded (0 for a database of the first release, or a new one).
+fn current(conn: &Connection) -> StoreResult<u32> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version    INTEGER PRIMARY KEY,
+            name       TEXT NOT NULL,
+            applied_at INTEGER NOT NULL
+        ) STRICT;",
+    )?;
+    let v: Option<i64> = conn.query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get(0))?;
+    Ok(u32::try_from(v.unwrap_or(0)).unwrap_or(0))
+}
+
+/// Applies (or, with `dry_run`, lists) what the database lacks.
+pub(super) fn run(conn: &mut Connection, dry_run: bool) -> StoreResult<Vec<Applied>> {
+    let mut applied = Vec::new();
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let todo = pending(current(&tx)?)?;
+    for m in todo {
+        let at = Utc::now();
+        if !dry_run {
+            tx.execute_batch(script(m.version)?)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                params![m.version, m.name, ms(at)],
+            )?;
+            tracing::info!(version = m.version, name = m.name, "sqlite schema migrated");
+        }
+        applied.push(Applied {
+            version: m.version,
+            name: m.name,
+            at,
+        });
+    }
+    tx.commit()?;
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::migrate::MIGRATIONS;
+
+    #[test]
+    fn every_version_has_a_script_and_applies_once() -> StoreResult<()> {
+        for m in MIGRATIONS {
+            script(m.version)?;
+        }
+        let mut conn = Connection::open_in_memory()?;
+        let first = run(&mut conn, false)?;
+        assert_eq!(first.len(), MIGRATIONS.len());
+        assert!(run(&mut conn, false)?.is_empty());
+        assert!(run(&mut conn, true)?.is_empty());
+        Ok(())
+    }
+}
