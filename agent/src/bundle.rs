@@ -33,10 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 
-/// Header carrying the device token on the fetch.
-pub const DEVICE_TOKEN_HEADER: &str = "x-luach-device-token";
-/// Header carrying the bundle's SHA-256 on the response.
-pub const SHA256_HEADER: &str = "x-luach-bundle-sha256";
+pub use luach_content::bundle::{DEVICE_TOKEN_HEADER, SHA256_HEADER};
 /// Fetch attempts for one notice before waiting for the next notice.
 const ATTEMPTS: u32 = 8;
 

@@ -231,11 +231,19 @@ fn show(args: &ShowArgs) -> anyhow::Result<()> {
         .load()
         .context("this screen has no content bundle yet")?;
     let date = args.date.unwrap_or_else(|| stored.bundle.today(chrono::Utc::now()));
-    let mut day = stored.bundle.screen_day(date).context("computing the day")?;
-    if let serde_json::Value::Object(map) = &mut day {
-        map.insert("bundle".into(), serde_json::Value::String(stored.sha256));
+    /// The day as shown, with the bundle it was computed from.
+    #[derive(serde::Serialize)]
+    struct Shown {
+        #[serde(flatten)]
+        day: luach_content::bundle::ScreenDay,
+        bundle: String,
     }
-    println!("{}", serde_json::to_string_pretty(&day)?);
+    let day = stored.bundle.screen_day(date).context("computing the day")?;
+    let shown = Shown {
+        day,
+        bundle: stored.sha256,
+    };
+    println!("{}", serde_json::to_string_pretty(&shown)?);
     Ok(())
 }
 

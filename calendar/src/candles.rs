@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::holidays::{Flags, Holiday};
 
 /// What happens at the end of a civil day.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EveningEvent {
     /// Candles lit before sunset (Friday, erev yom tov).

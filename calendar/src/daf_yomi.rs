@@ -55,7 +55,7 @@ const TRACTATES: [(&str, u16); 40] = [
 ];
 
 /// One day's page.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Daf {
     /// Tractate name (hebcal spelling).
     pub tractate: &'static str,

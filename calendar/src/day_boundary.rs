@@ -9,7 +9,7 @@ use crate::zmanim::SolarDay;
 use crate::{Error, Location};
 
 /// When the Hebrew date advances.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DayBoundary {
     /// At civil midnight (the "daytime" Hebrew date of the civil day).

@@ -1,9 +1,11 @@
 //! Everything a screen shows for one civil day: Hebrew date, holidays, parsha, daf yomi, omer
 //! and zmanim (with candle lighting / havdalah decided by the calendar).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::candles::{EveningEvent, evening_event};
 use crate::daf_yomi::{Daf, daf_yomi};
@@ -14,7 +16,7 @@ use crate::zmanim::{Missing, SolarDay, Zman, ZmanTime, ZmanimOptions};
 use crate::{Error, Location};
 
 /// Options for a day computation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct DayOptions {
     /// Israel (one-day yom tov, Israeli parsha schedule) instead of the diaspora.
@@ -114,32 +116,58 @@ impl DayInfo {
         serde_json::to_string_pretty(&OrderedDay(self)).map_err(|e| Error::Serialize(e.to_string()))
     }
 
-    /// The JSON document of the day as a value (keys sorted); see [`DayInfo::to_json_string`].
-    pub fn to_json(&self) -> Value {
-        let mut zmanim = Map::new();
-        let mut missing = Map::new();
+    /// The day as the API and the screens show it; see [`DayView`].
+    pub fn view(&self) -> DayView {
+        let mut zmanim = BTreeMap::new();
+        let mut missing = BTreeMap::new();
         for (z, t) in &self.zmanim {
             match t {
                 Ok(t) => {
-                    zmanim.insert(z.key().to_owned(), Value::String(self.local_iso(*t)));
+                    zmanim.insert(z.key().to_owned(), Some(self.local_iso(*t)));
                 }
                 Err(m) => {
-                    zmanim.insert(z.key().to_owned(), Value::Null);
-                    missing.insert(z.key().to_owned(), Value::String(m.describe()));
+                    zmanim.insert(z.key().to_owned(), None);
+                    missing.insert(z.key().to_owned(), m.describe());
                 }
             }
         }
-        json!({
-            "date": self.date.to_string(),
-            "hebrew_date": self.hebrew_date,
-            "holidays": self.holidays.iter().map(|h| h.name.clone()).collect::<Vec<_>>(),
-            "parsha": self.parsha.names(),
-            "daf_yomi": self.daf_yomi,
-            "omer": self.omer,
-            "zmanim": zmanim,
-            "missing": missing,
-        })
+        DayView {
+            date: self.date,
+            hebrew_date: self.hebrew_date,
+            holidays: self.holidays.iter().map(|h| h.name.clone()).collect(),
+            parsha: self.parsha.names(),
+            daf_yomi: self.daf_yomi.clone(),
+            omer: self.omer,
+            zmanim,
+            missing,
+        }
     }
+
+    /// The JSON document of the day as a value (keys sorted); see [`DayInfo::to_json_string`].
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self.view()).unwrap_or(Value::Null)
+    }
+}
+
+/// A computed day as the API and the screens show it (the `luach-agent zmanim --json` shape).
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct DayView {
+    /// The civil date.
+    pub date: NaiveDate,
+    /// The (daytime) Hebrew date.
+    pub hebrew_date: HebrewDate,
+    /// Holidays observed at the place, by hebcal name.
+    pub holidays: Vec<String>,
+    /// The reading of the coming Shabbat, by name (two for a double portion).
+    pub parsha: Vec<String>,
+    /// Daf yomi (absent before 1923-09-11).
+    pub daf_yomi: Option<Daf>,
+    /// Omer day, 1–49.
+    pub omer: Option<u8>,
+    /// Every zman's local time (ISO 8601 with offset), `null` when it does not occur that day.
+    pub zmanim: BTreeMap<String, Option<String>>,
+    /// Why each missing zman is missing.
+    pub missing: BTreeMap<String, String>,
 }
 
 /// Serialises a [`DayInfo`] with keys in the documented order.

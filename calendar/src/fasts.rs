@@ -16,7 +16,7 @@ use crate::zmanim::{Havdalah, Missing, SolarDay, ZmanTime};
 use crate::{DayOptions, Error, Location};
 
 /// How the end of a fast is timed.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FastEnd {
     /// Sun this many degrees below the horizon.
@@ -26,7 +26,7 @@ pub enum FastEnd {
 }
 
 /// Fast-time options.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct FastOptions {
     /// End of minor fasts (default 7.083°).
@@ -45,7 +45,7 @@ impl Default for FastOptions {
 }
 
 /// One fast day's times.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct FastTimes {
     /// hebcal name of the fast.
     pub name: String,

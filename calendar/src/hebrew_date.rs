@@ -14,7 +14,7 @@ use crate::Error;
 
 /// A Hebrew month, numbered as hebcal does: Nisan = 1 … Elul = 6, Tishrei = 7 … Sh'vat = 11,
 /// Adar (Adar I in a leap year) = 12, Adar II = 13 (leap years only).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HebrewMonth {
     /// ניסן
@@ -339,6 +339,25 @@ impl Serialize for HebrewDate {
         st.serialize_field("month", self.month_name())?;
         st.serialize_field("day", &self.day)?;
         st.end()
+    }
+}
+
+/// The JSON shape above; `month` is hebcal's spelling (`Tishrei` … `Adar I`, `Adar II`, `Elul`).
+impl schemars::JsonSchema for HebrewDate {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "HebrewDate".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "required": ["year", "month", "day"],
+            "properties": {
+                "year": {"type": "integer"},
+                "month": {"type": "string", "description": "hebcal's month name, e.g. Sh'vat, Adar II"},
+                "day": {"type": "integer", "minimum": 1, "maximum": 30},
+            },
+        })
     }
 }
 

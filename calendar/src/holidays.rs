@@ -14,7 +14,7 @@ use crate::hebrew_date::{
 use crate::{Error, parsha};
 
 /// What a holiday means for the screen (candles, fasts, …); several may apply.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 pub struct Flags(u32);
 
 impl Flags {
@@ -63,7 +63,7 @@ impl std::ops::BitOr for Flags {
 }
 
 /// One holiday on one day.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Holiday {
     /// Day number of the civil date.
     #[serde(skip)]

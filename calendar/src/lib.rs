@@ -54,7 +54,7 @@ pub mod zmanim;
 pub use candles::EveningEvent;
 pub use daf_yomi::{Daf, daf_yomi};
 pub use day_boundary::{DayBoundary, hebrew_date_at};
-pub use day_info::{DayInfo, DayOptions};
+pub use day_info::{DayInfo, DayOptions, DayView};
 pub use day_request::{DayRequest, run_day_request};
 pub use error::Error;
 pub use fasts::{FastEnd, FastOptions, FastTimes, fast_on};

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 
 /// A place for which zmanim are computed. Construct with [`Location::new`], which validates.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "LocationSpec", into = "LocationSpec")]
 pub struct Location {
     latitude: f64,
@@ -17,7 +17,7 @@ pub struct Location {
 }
 
 /// Wire form of a [`Location`] (JSON): `{"latitude":…, "longitude":…, "elevation":…, "tz":"…"}`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LocationSpec {
     /// Degrees north (negative south), -90..=90.
     pub latitude: f64,

@@ -76,7 +76,7 @@ pub const PARSHIYOT: [&str; 54] = [
 pub const BESHALACH: u8 = 15;
 
 /// What is read on a Shabbat.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Reading {
     /// One portion or two combined (indices into [`PARSHIYOT`]).

@@ -15,7 +15,7 @@ use crate::hebrew_date::civil_to_abs;
 use crate::solar::{self, Crossing, NoCrossing};
 
 /// Every zman this crate computes. The `key` is the JSON key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Zman {
     /// Elevation-adjusted sunrise.
@@ -123,7 +123,7 @@ impl Zman {
 }
 
 /// Why a zman has no time on a given day.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "reason")]
 pub enum Missing {
     /// The sun does not set (midnight sun).
@@ -176,7 +176,7 @@ impl Missing {
 pub type ZmanTime = Result<DateTime<Utc>, Missing>;
 
 /// How havdalah (and candle lighting after nightfall) is timed.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Havdalah {
     /// When the sun is this many degrees below the horizon (default 8.5°).
@@ -186,7 +186,7 @@ pub enum Havdalah {
 }
 
 /// Options for computing zmanim.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct ZmanimOptions {
     /// Use elevation-adjusted sunrise/sunset for every zman built on them.

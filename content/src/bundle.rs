@@ -19,6 +19,10 @@ use crate::{Error, Item};
 /// The bundle format this build writes and reads. A screen refuses other formats and keeps
 /// the bundle it has.
 pub const FORMAT: u32 = 1;
+/// HTTP header carrying a served bundle's hex SHA-256 (its `ETag` is the same, quoted).
+pub const SHA256_HEADER: &str = "x-luach-bundle-sha256";
+/// HTTP header carrying a screen's device token when it fetches its bundle.
+pub const DEVICE_TOKEN_HEADER: &str = "x-luach-device-token";
 /// Largest bundle, in bytes, that is built or accepted.
 pub const MAX_BUNDLE_BYTES: usize = 8 * 1024 * 1024;
 /// Most documents of each kind in a bundle.
@@ -27,7 +31,7 @@ pub const MAX_PER_KIND: u32 = 500;
 pub const ALIYOT_DAYS: i64 = 60;
 
 /// One screen's content.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Bundle {
     pub format: u32,
     pub device_id: String,
@@ -113,26 +117,36 @@ impl Bundle {
 
     /// What the screen shows on `date`: the synagogue's day (see [`day::synagogue_day`]) with
     /// the screen's announcements of that day and the yahrzeits of the coming week.
-    pub fn screen_day(&self, date: NaiveDate) -> Result<Value, Error> {
+    pub fn screen_day(&self, date: NaiveDate) -> Result<ScreenDay, Error> {
         let synagogue = self.synagogue.as_ref().ok_or(Error::NoSynagogue)?;
         let programme = Programme {
             aliyot: &self.aliyot,
             shiurim: &self.shiurim,
             timers: &self.timers,
         };
-        let (day, mut value) = day::synagogue_day(&synagogue.id, &synagogue.input, date, programme)?;
+        let (day, synagogue_day) = day::synagogue_day(&synagogue.id, &synagogue.input, date, programme)?;
         let yahrzeits =
             day::yahrzeits_between(day::pairs(&self.memorials), date, date + Duration::days(YAHRZEIT_DAYS))?;
-        if let Value::Object(map) = &mut value {
-            map.insert("device_id".into(), Value::String(self.device_id.clone()));
-            map.insert(
-                "announcements".into(),
-                Value::Array(day::announcements_on(&day, day::pairs(&self.announcements))),
-            );
-            map.insert("yahrzeits".into(), serde_json::to_value(yahrzeits).unwrap_or_default());
-        }
-        Ok(value)
+        Ok(ScreenDay {
+            synagogue_day,
+            device_id: self.device_id.clone(),
+            announcements: day::announcements_on(&day, day::pairs(&self.announcements)),
+            yahrzeits,
+        })
     }
+}
+
+/// What one screen shows on one civil day: its synagogue's day, its announcements and the
+/// coming week's yahrzeits.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct ScreenDay {
+    #[serde(flatten)]
+    pub synagogue_day: day::SynagogueDay,
+    pub device_id: String,
+    /// Announcements shown at some moment of the day, highest priority first.
+    pub announcements: Vec<day::AnnouncementShown>,
+    /// Anniversaries from the day to a week later.
+    pub yahrzeits: Vec<day::Yahrzeit>,
 }
 
 #[cfg(test)]

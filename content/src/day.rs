@@ -4,12 +4,12 @@
 //! this one computation, so they cannot disagree.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use luach_calendar::{DayInfo, DayOptions, HebrewDate, Location, RuleSet, ZmanimOptions, yahrzeit};
+use luach_calendar::{DayInfo, DayOptions, DayView, HebrewDate, Location, RuleSet, ZmanimOptions, yahrzeit};
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use crate::model::{
-    AliyotInput, AnnouncementInput, MemorialInput, ShiurInput, SynagogueProfile, TimerInput, TimerTarget,
+    AliyotInput, AnnouncementInput, DisplayPreferences, MemorialInput, ShiurInput, SynagogueProfile, Targets,
+    TimerInput, TimerTarget,
 };
 use crate::{Error, Item};
 
@@ -41,22 +41,49 @@ pub fn compute_day(p: &SynagogueProfile, location: &Location, date: NaiveDate) -
 /// Prayer times by name (`None`: the zman a rule needs does not occur that day).
 pub type PrayerTimes = Vec<(String, Option<DateTime<Utc>>)>;
 
-/// The day's prayer times as shown (JSON) and as instants by name.
-pub fn schedule_of(p: &SynagogueProfile, day: &DayInfo) -> (Vec<Value>, PrayerTimes) {
+/// One prayer time as shown.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct PrayerTime {
+    pub name: String,
+    /// Local time (ISO 8601 with offset), `null` when the rule gives none today.
+    pub time: Option<String>,
+    /// Index of the schedule rule that gave it, `null` for an override.
+    pub rule: Option<usize>,
+    /// Why there is no time today.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
+/// The day's prayer times as shown and as instants by name.
+pub fn schedule_of(p: &SynagogueProfile, day: &DayInfo) -> (Vec<PrayerTime>, PrayerTimes) {
     let evaluated = p.schedule.evaluate(day);
     let prayers = evaluated.iter().map(|t| (t.name.clone(), t.time.ok())).collect();
     let shown = evaluated
         .into_iter()
-        .map(|t| match t.time {
-            Ok(at) => json!({"name": t.name, "time": day.local_iso(at), "rule": t.rule}),
-            Err(why) => json!({"name": t.name, "time": null, "rule": t.rule, "unavailable": format!("{why:?}")}),
+        .map(|t| PrayerTime {
+            name: t.name,
+            time: t.time.ok().map(|at| day.local_iso(at)),
+            rule: t.rule,
+            unavailable: t.time.err().map(|why| format!("{why:?}")),
         })
         .collect();
     (shown, prayers)
 }
 
+/// One lesson of the day.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct ShiurTime {
+    /// The shiur document's id.
+    pub id: String,
+    pub title: String,
+    pub teacher: String,
+    pub location: String,
+    /// Local time (ISO 8601 with offset), `null` when its rule gives none today.
+    pub time: Option<String>,
+}
+
 /// The shiurim that take place on `day`, with their times.
-pub fn shiurim_on<'a>(day: &DayInfo, shiurim: impl IntoIterator<Item = (&'a str, &'a ShiurInput)>) -> Vec<Value> {
+pub fn shiurim_on<'a>(day: &DayInfo, shiurim: impl IntoIterator<Item = (&'a str, &'a ShiurInput)>) -> Vec<ShiurTime> {
     let mut out = Vec::new();
     for (id, s) in shiurim {
         let rules = RuleSet {
@@ -64,13 +91,30 @@ pub fn shiurim_on<'a>(day: &DayInfo, shiurim: impl IntoIterator<Item = (&'a str,
             overrides: Vec::new(),
         };
         for t in rules.evaluate(day) {
-            out.push(json!({
-                "id": id, "title": t.name, "teacher": s.teacher, "location": s.location,
-                "time": t.time.ok().map(|at| day.local_iso(at)),
-            }));
+            out.push(ShiurTime {
+                id: id.to_owned(),
+                title: t.name,
+                teacher: s.teacher.clone(),
+                location: s.location.clone(),
+                time: t.time.ok().map(|at| day.local_iso(at)),
+            });
         }
     }
     out
+}
+
+/// A countdown shown on the day.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct TimerShown {
+    /// The timer document's id.
+    pub id: String,
+    pub label_he: String,
+    pub label_en: String,
+    /// The instant counted down to (local ISO 8601 with offset).
+    pub target: String,
+    /// When the countdown appears.
+    pub shows_from: String,
+    pub targets: Targets,
 }
 
 /// Timers of `day`: their target instant and when the countdown appears. `prayers` are the
@@ -79,7 +123,7 @@ pub fn timers_on<'a>(
     day: &DayInfo,
     prayers: &[(String, Option<DateTime<Utc>>)],
     timers: impl IntoIterator<Item = (&'a str, &'a TimerInput)>,
-) -> Vec<Value> {
+) -> Vec<TimerShown> {
     let mut out = Vec::new();
     for (id, timer) in timers {
         let target = match &timer.target {
@@ -89,13 +133,28 @@ pub fn timers_on<'a>(
         };
         let Some(target) = target else { continue };
         let shows_from = target - Duration::minutes(i64::from(timer.show_before_minutes));
-        out.push(json!({
-            "id": id, "label_he": timer.label_he, "label_en": timer.label_en,
-            "target": day.local_iso(target), "shows_from": day.local_iso(shows_from),
-            "targets": timer.targets,
-        }));
+        out.push(TimerShown {
+            id: id.to_owned(),
+            label_he: timer.label_he.clone(),
+            label_en: timer.label_en.clone(),
+            target: day.local_iso(target),
+            shows_from: day.local_iso(shows_from),
+            targets: timer.targets.clone(),
+        });
     }
     out
+}
+
+/// An announcement shown on the day.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct AnnouncementShown {
+    /// The announcement document's id.
+    pub id: String,
+    pub text_he: String,
+    pub text_en: String,
+    pub priority: u8,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
 }
 
 /// Announcements shown at some moment of `day` (local midnight to midnight), highest priority
@@ -103,7 +162,7 @@ pub fn timers_on<'a>(
 pub fn announcements_on<'a>(
     day: &DayInfo,
     announcements: impl IntoIterator<Item = (&'a str, &'a AnnouncementInput)>,
-) -> Vec<Value> {
+) -> Vec<AnnouncementShown> {
     let tz = day.location().tz();
     let midnight = |d: NaiveDate| {
         d.and_hms_opt(0, 0, 0)
@@ -120,23 +179,25 @@ pub fn announcements_on<'a>(
     shown.sort_by(|(ia, a), (ib, b)| b.priority.cmp(&a.priority).then_with(|| ia.cmp(ib)));
     shown
         .into_iter()
-        .map(|(id, a)| {
-            json!({
-                "id": id, "text_he": a.text_he, "text_en": a.text_en, "priority": a.priority,
-                "starts_at": a.starts_at, "ends_at": a.ends_at,
-            })
+        .map(|(id, a)| AnnouncementShown {
+            id: id.to_owned(),
+            text_he: a.text_he.clone(),
+            text_en: a.text_en.clone(),
+            priority: a.priority,
+            starts_at: a.starts_at,
+            ends_at: a.ends_at,
         })
         .collect()
 }
 
 /// One coming yahrzeit.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Yahrzeit {
     pub memorial_id: String,
     pub name: String,
     pub family: String,
-    /// The Hebrew anniversary (year, month name as hebcal spells it, day).
-    pub hebrew_date: Value,
+    /// The Hebrew anniversary.
+    pub hebrew_date: HebrewDate,
     /// The civil day of the anniversary; it begins at nightfall the evening before.
     pub date: NaiveDate,
     /// Years since the passing.
@@ -165,9 +226,7 @@ pub fn yahrzeits_between<'a>(
                     memorial_id: id.to_owned(),
                     name: m.name.clone(),
                     family: m.family.clone(),
-                    hebrew_date: json!({
-                        "year": anniversary.year(), "month": anniversary.month_name(), "day": anniversary.day(),
-                    }),
+                    hebrew_date: anniversary,
                     date,
                     years: year - death.year(),
                 });
@@ -191,31 +250,48 @@ pub struct Programme<'a> {
     pub timers: &'a [Item<TimerInput>],
 }
 
-/// The synagogue's day: `{synagogue, date, day, schedule, aliyot, shiurim, timers, display}`.
-/// Honours are those of `date` for this synagogue or for every synagogue of the tenant.
+/// What a synagogue shows on one civil day.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct SynagogueDay {
+    /// The synagogue's id.
+    pub synagogue: String,
+    pub date: NaiveDate,
+    pub day: DayView,
+    /// Prayer times from the synagogue's schedule rules.
+    pub schedule: Vec<PrayerTime>,
+    /// Honours of this day's readings, for this synagogue or every synagogue of the tenant.
+    pub aliyot: Vec<Item<AliyotInput>>,
+    pub shiurim: Vec<ShiurTime>,
+    pub timers: Vec<TimerShown>,
+    pub display: DisplayPreferences,
+}
+
+/// The synagogue's day. Honours are those of `date` for this synagogue or for every
+/// synagogue of the tenant.
 pub fn synagogue_day(
     id: &str,
     profile: &SynagogueProfile,
     date: NaiveDate,
     programme: Programme<'_>,
-) -> Result<(DayInfo, Value), Error> {
+) -> Result<(DayInfo, SynagogueDay), Error> {
     let location = location(profile)?;
     let day = compute_day(profile, &location, date)?;
     let (schedule, prayers) = schedule_of(profile, &day);
-    let aliyot: Vec<&Item<AliyotInput>> = programme
+    let aliyot: Vec<Item<AliyotInput>> = programme
         .aliyot
         .iter()
         .filter(|a| a.input.date == date && a.input.synagogue.as_deref().is_none_or(|s| s == id))
+        .cloned()
         .collect();
-    let value = json!({
-        "synagogue": id,
-        "date": date,
-        "day": day.to_json(),
-        "schedule": schedule,
-        "aliyot": aliyot,
-        "shiurim": shiurim_on(&day, pairs(programme.shiurim)),
-        "timers": timers_on(&day, &prayers, pairs(programme.timers)),
-        "display": profile.display,
-    });
-    Ok((day, value))
+    let shown = SynagogueDay {
+        synagogue: id.to_owned(),
+        date,
+        day: day.view(),
+        schedule,
+        aliyot,
+        shiurim: shiurim_on(&day, pairs(programme.shiurim)),
+        timers: timers_on(&day, &prayers, pairs(programme.timers)),
+        display: profile.display.clone(),
+    };
+    Ok((day, shown))
 }

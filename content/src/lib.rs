@@ -20,7 +20,8 @@ pub use bundle::{Bundle, BundleError};
 pub use model::*;
 
 /// A document with its id, as screens receive it (no tenant or storage timestamps).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Item{T}")]
 pub struct Item<T> {
     pub id: String,
     #[serde(flatten)]

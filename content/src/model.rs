@@ -7,7 +7,7 @@ use luach_calendar::{Havdalah, HebrewDate, HebrewMonth, Rule, RuleSet, Zman};
 use serde::{Deserialize, Serialize};
 
 /// Which screens show an announcement.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Targets {
     /// Screens by id; empty with `tags` empty means every screen of the tenant.
@@ -28,7 +28,7 @@ impl Targets {
 }
 
 /// What a gabbai enters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnnouncementInput {
     /// Hebrew text (at least one of `text_he`, `text_en`).
@@ -57,7 +57,7 @@ impl AnnouncementInput {
 }
 
 /// Prayer rite, which decides some texts and customs on the screens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Nusach {
     Ashkenaz,
@@ -68,7 +68,7 @@ pub enum Nusach {
 }
 
 /// Language of the screens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Language {
     He,
@@ -76,7 +76,7 @@ pub enum Language {
 }
 
 /// Everything a gabbai sets about the synagogue (the API's request and response body).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SynagogueProfile {
     pub name: String,
@@ -114,7 +114,7 @@ pub struct SynagogueProfile {
 }
 
 /// Daily content a screen can show beside the times.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DailyContent {
     HebrewDate,
@@ -130,7 +130,7 @@ pub enum DailyContent {
 }
 
 /// A gabbai's choices for the screens.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DisplayPreferences {
     /// Daily content, in the order shown.
@@ -181,7 +181,7 @@ fn default_havdalah() -> Havdalah {
 
 /// When the person passed: a Hebrew date, or a civil date with whether it was after nightfall
 /// (which makes it the next Hebrew day).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum PassingDate {
     /// Month numbers as in the Hebrew calendar's own order: 1 Nisan … 6 Elul, 7 Tishrei …
@@ -215,7 +215,7 @@ impl PassingDate {
 }
 
 /// What a gabbai enters for a plaque.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemorialInput {
     /// The name as on the plaque, e.g. "שרה בת אברהם".
@@ -228,7 +228,7 @@ pub struct MemorialInput {
 }
 
 /// An honour given at the Torah reading.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HonourKind {
     Kohen,
@@ -247,7 +247,7 @@ pub enum HonourKind {
 }
 
 /// One person honoured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Honour {
     pub honour: HonourKind,
@@ -256,7 +256,7 @@ pub struct Honour {
 }
 
 /// The honours of one reading (a Shabbat, a holiday, a Monday or Thursday).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AliyotInput {
     /// The civil date of the reading.
@@ -272,7 +272,7 @@ pub struct AliyotInput {
 
 /// A regular lesson: who teaches, where, and when (a prayer-schedule rule; its `name` is the
 /// lesson's title).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShiurInput {
     pub teacher: String,
@@ -282,7 +282,7 @@ pub struct ShiurInput {
 }
 
 /// What a timer counts down to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum TimerTarget {
     /// Today's zman (e.g. `candle_lighting`, `sof_zman_shma_gra`).
@@ -294,7 +294,7 @@ pub enum TimerTarget {
 }
 
 /// A countdown shown on screens for a while before its target.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimerInput {
     #[serde(default)]

@@ -68,6 +68,20 @@ pub enum AdminCommand {
         #[arg(long, default_value_t = 30)]
         days: u32,
     },
+    /// Set a tenant's quota (limits not given: the installation default from `quotas.*`).
+    SetQuota {
+        #[arg(long)]
+        tenant: String,
+        /// Most screens in the tenant.
+        #[arg(long)]
+        max_devices: Option<u64>,
+        /// Most API requests per minute by the tenant's users and tokens together.
+        #[arg(long)]
+        api_requests_per_minute: Option<u64>,
+        /// Most bytes of stored content.
+        #[arg(long)]
+        max_content_bytes: Option<u64>,
+    },
     /// Start rotating the device CA: create a new CA certified by the current one. Restart the
     /// server(s) afterwards; see docs/operations.md, "Rotate the device CA".
     RotateDeviceCa,
@@ -253,6 +267,25 @@ pub async fn run(config: &Config, command: AdminCommand, out: &mut dyn Write) ->
                     other => anyhow::anyhow!(other),
                 })?;
             writeln!(out, "{}", new.secret)?;
+        }
+        AdminCommand::SetQuota {
+            tenant,
+            max_devices,
+            api_requests_per_minute,
+            max_content_bytes,
+        } => {
+            let id = TenantId::parse(&tenant).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+            let quota = store::Quota {
+                max_devices,
+                api_requests_per_minute,
+                max_content_bytes,
+            };
+            system
+                .installation(&installation)
+                .set_quota(&id, quota, auth.now())
+                .await?
+                .with_context(|| format!("no tenant {id}"))?;
+            writeln!(out, "quota of {id} set")?;
         }
         AdminCommand::CreateTenant { id, name } => {
             let id = TenantId::parse(&id).map_err(|e| anyhow::anyhow!("--id: {e}"))?;

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 pub const INSTALLATION: &str = "_installation";
 
 /// Who made a change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Actor {
     /// `user`, `device`, `cli` or `system`.
     pub kind: String,
@@ -128,7 +128,7 @@ pub struct Entry {
 }
 
 /// How a record is sealed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Alg {
     /// Plain SHA-256: records written before keyed chains.
@@ -139,7 +139,7 @@ pub enum Alg {
 }
 
 /// A chained record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditRecord {
     pub tenant: String,
     /// 1, 2, 3, … per tenant.
@@ -190,7 +190,7 @@ pub fn genesis() -> String {
     "0".repeat(64)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct Sealed<'a> {
     tenant: &'a str,
     seq: i64,
@@ -257,7 +257,7 @@ pub fn seal(entry: Entry, key: &ChainKey, prev: Option<(i64, String)>) -> AuditR
 }
 
 /// The newest record of each chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Head {
     pub seq: i64,
     pub hash: String,

@@ -47,7 +47,7 @@ macro_rules! error_codes {
 }
 
 error_codes! {
-    MalformedJson = ("malformed_json", BAD_REQUEST, "the body is not JSON, or not of the expected content type"),
+    MalformedJson = ("malformed_json", BAD_REQUEST, "the body is not well-formed JSON"),
     InvalidQuery = ("invalid_query", BAD_REQUEST, "a query-string parameter is wrong; `fields` names it"),
     InvalidHeader = ("invalid_header", BAD_REQUEST, "an act-as header (`x-luach-tenant`, `x-luach-role`) is malformed"),
     Unauthorized = ("unauthorized", UNAUTHORIZED, "no valid credentials (missing, expired or revoked)"),
@@ -91,7 +91,7 @@ pub fn markdown_table() -> String {
 }
 
 /// One invalid field: a JSON path (`tags[2]`) and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct FieldError {
     pub path: String,
     pub message: String,
@@ -129,12 +129,12 @@ pub struct ApiError {
     retry_after_secs: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct Body<'a> {
     error: Inner<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct Inner<'a> {
     code: &'a str,
     message: &'a str,

@@ -40,7 +40,7 @@ fn check(
 }
 
 macro_rules! string_id {
-    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $allowed:literal, $ok:expr) => {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $allowed:literal, $pattern:literal, $ok:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
@@ -87,18 +87,35 @@ macro_rules! string_id {
                 Self::parse(&s).map_err(serde::de::Error::custom)
             }
         }
+
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": $max,
+                    "pattern": $pattern,
+                    "description": concat!("A ", $kind, ": ", $allowed, ", at most ", stringify!($max), " characters."),
+                })
+            }
+        }
     };
 }
 
 string_id!(
     /// A screen's identity: lower-case ASCII letters and digits, at most 64 characters.
     ///
-    /// It becomes the organisation (O) field of the device certificate and the MQTT topic
-    /// prefix, so it must stay free of separators and wildcards.
+    /// It is the common name (CN) of the device certificate and, on the development listener,
+    /// the MQTT topic prefix, so it must stay free of separators and wildcards.
     DeviceId,
     "device id",
     64,
     "lower-case letters a-z and digits 0-9",
+    "^[a-z0-9]+$",
     |c: char| c.is_ascii_lowercase() || c.is_ascii_digit()
 );
 
@@ -114,6 +131,7 @@ string_id!(
     "topic prefix",
     64,
     "lower-case letters a-z and digits 0-9",
+    "^[a-z0-9]+$",
     |c: char| c.is_ascii_lowercase() || c.is_ascii_digit()
 );
 
@@ -123,6 +141,7 @@ string_id!(
     "tenant id",
     64,
     "lower-case letters a-z, digits 0-9 and '-'",
+    "^[a-z0-9-]+$",
     |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
 );
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Sent on every (re)connection: who the agent is and how it runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Hello {
     /// Agent build version (semver).
@@ -23,7 +23,7 @@ pub struct Hello {
 }
 
 /// Periodic liveness signal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Heartbeat {
     pub session: String,
@@ -31,7 +31,7 @@ pub struct Heartbeat {
 }
 
 /// Periodic health metrics. Fields a system cannot provide are absent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Metrics {
     /// Whole-system CPU use, 0–100.
@@ -48,7 +48,7 @@ pub struct Metrics {
 }
 
 /// Outcome of a command, sent by the device on `up/ack`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ack {
     /// The `command_id` of the command being acknowledged.
@@ -59,7 +59,7 @@ pub struct Ack {
     pub detail: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AckStatus {
     /// Carried out.
@@ -71,7 +71,7 @@ pub enum AckStatus {
 }
 
 /// Device-side events on `up/event`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Event {
     /// The agent's MQTT last will: the session ended without a clean goodbye.
@@ -83,7 +83,7 @@ pub enum Event {
 /// A command for a device on `down/command`.
 ///
 /// (No `deny_unknown_fields` here: serde cannot combine it with the flattened action.)
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Command {
     /// Unique id; the device acknowledges with it and ignores repeats.
     pub command_id: String,
@@ -95,7 +95,7 @@ pub struct Command {
 }
 
 /// What a command asks for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum CommandAction {
     /// Answer with an acknowledgement; proves the command path end to end.
@@ -104,7 +104,7 @@ pub enum CommandAction {
 
 /// A screen's content bundle has (or may have) a new version, on `down/bundle`. Sent when the
 /// screen connects and whenever its content changes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BundleNotice {
     /// Hex SHA-256 of the current bundle; a screen that has it does nothing.

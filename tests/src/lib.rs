@@ -17,7 +17,7 @@ mod services;
 pub use api::Api;
 pub use process::{
     ADMIN_EMAIL, ADMIN_PASSWORD, Agent, Server, ServerOptions, Sim, admin, bin_path, bulk_token, free_port,
-    seed_tenant_admin,
+    seed_tenant, seed_tenant_admin,
 };
 pub use services::{MongoWire, RedisServer, node_script, python};
 

@@ -115,10 +115,16 @@ pub const ADMIN_PASSWORD: &str = "correct-horse-battery";
 /// Makes sure the built-in tenant `default` and its admin exist (idempotent, through the admin
 /// CLI) and returns a fresh personal access token of that admin.
 pub fn seed_tenant_admin(data_dir: &Path, extra: &[String]) -> String {
+    seed_tenant(data_dir, extra, "default", ADMIN_EMAIL)
+}
+
+/// Makes sure `tenant` and its admin `email` (password [`ADMIN_PASSWORD`]) exist, through the
+/// admin CLI, and returns a fresh personal access token of that admin.
+pub fn seed_tenant(data_dir: &Path, extra: &[String], tenant: &str, email: &str) -> String {
     let (ok, out) = admin(
         data_dir,
         extra,
-        &["create-tenant", "--id", "default", "--name", "Default"],
+        &["create-tenant", "--id", tenant, "--name", tenant],
         "",
     );
     assert!(ok || out.contains("already exists"), "create-tenant: {out}");
@@ -128,11 +134,11 @@ pub fn seed_tenant_admin(data_dir: &Path, extra: &[String]) -> String {
         &[
             "create-user",
             "--email",
-            ADMIN_EMAIL,
+            email,
             "--role",
             "tenant_admin",
             "--tenant",
-            "default",
+            tenant,
         ],
         &format!("{ADMIN_PASSWORD}\n"),
     );
@@ -140,7 +146,7 @@ pub fn seed_tenant_admin(data_dir: &Path, extra: &[String]) -> String {
     let (ok, out) = admin(
         data_dir,
         extra,
-        &["create-token", "--email", ADMIN_EMAIL, "--name", "tests"],
+        &["create-token", "--email", email, "--name", "tests"],
         "",
     );
     assert!(ok, "create-token: {out}");

@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use luach_tests::{Must, Sim, node_script, spawn_app};
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -22,7 +23,13 @@ fn web_dist() -> PathBuf {
 /// Runs a browser script signed in as `email` (password [`luach_tests::ADMIN_PASSWORD`]),
 /// fails the test unless it succeeds, and returns what it printed.
 async fn browser_script(script: &str, email: &str, args: &[&str]) -> Vec<u8> {
+    browser_script_with(script, email, args, &[]).await
+}
+
+/// [`browser_script`] with extra environment for the script.
+async fn browser_script_with(script: &str, email: &str, args: &[&str], env: &[(&str, &str)]) -> Vec<u8> {
     let out = Command::new("node")
+        .envs(env.iter().copied())
         .env("LUACH_EMAIL", email)
         .env("LUACH_PASSWORD", luach_tests::ADMIN_PASSWORD)
         .arg(node_script(script))
@@ -265,7 +272,11 @@ async fn gabbai_edits_the_programme_and_reads_holiday_times() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_adds_a_waiting_screen_by_its_claim_code() {
-    let app = spawn_app(|c| c.http.web_dir = Some(web_dist())).await;
+    let app = spawn_app(|c| {
+        c.http.web_dir = Some(web_dist());
+        c.quotas.max_devices = 5;
+    })
+    .await;
     let base = format!("http://{}", app.http);
     // A screen waiting for enrolment: its own key, a CSR, a claim code.
     let key = luach_pki::DeviceKey::generate().must();
@@ -280,20 +291,31 @@ async fn admin_adds_a_waiting_screen_by_its_claim_code() {
         .await;
     assert_eq!(status, 201, "{pending}");
     let code = pending["data"]["claim_code"].as_str().must().to_owned();
-    let stdout = browser_script(
+    // Afterwards the same id asks again with another key (a reset screen, or someone else).
+    let other_key = luach_pki::DeviceKey::generate().must();
+    let other_csr = other_key.csr_pem("waiting1").must();
+    let stdout = browser_script_with(
         "claim.mjs",
         luach_tests::ADMIN_EMAIL,
         &[base.as_str(), code.as_str(), "waiting1"],
+        &[("LUACH_REKEY_CSR", other_csr.as_str())],
     )
     .await;
-    assert_eq!(String::from_utf8_lossy(&stdout).trim(), "claimed");
-    // The screen is now the tenant's, with the name typed, and its certificate is issued.
+    let out = String::from_utf8_lossy(&stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"claimed"), "{out}");
+    // The tenant admin sees the plan: one screen of five.
+    assert!(lines.iter().any(|l| l.starts_with("plan: Screens: 1 of 5")), "{out}");
+    assert_eq!(&lines[lines.len() - 2..], ["cancelled", "rekeyed"], "{out}");
+    // The screen is the tenant's, with the name typed; its certificate is now for the new key.
     let (status, device) = app.api.get("/api/v1/devices/waiting1").await;
     assert_eq!(
         (status, device["data"]["name"].as_str()),
         (200, Some("Lobby screen")),
         "{device}"
     );
-    let (status, cert) = app.api.get("/api/v1/devices/waiting1/certificate").await;
-    assert_eq!(status, 200, "{cert}");
+    let (status, history) = app.api.get("/api/v1/devices/waiting1/certificates").await;
+    assert_eq!(status, 200, "{history}");
+    let ends: Vec<&Value> = history["data"].as_array().must().iter().map(|c| &c["end"]).collect();
+    assert_eq!(ends, [&Value::Null, &json!("superseded")], "{history}");
 }

@@ -59,7 +59,7 @@ impl DayKinds {
 }
 
 /// Why a scheduled prayer has no time today.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Unavailable {
     /// The zman it is based on does not occur today.
@@ -74,7 +74,7 @@ pub enum Unavailable {
 }
 
 /// One prayer time of the day.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ScheduledTime {
     /// Prayer name.
     pub name: String,

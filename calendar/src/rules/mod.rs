@@ -28,7 +28,7 @@ use crate::Zman;
 pub use eval::{DayKinds, ScheduledTime, Unavailable, local_minutes};
 
 /// A synagogue's whole schedule.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSet {
     /// Recurring rules, general first, specific later (later wins).
@@ -40,7 +40,7 @@ pub struct RuleSet {
 }
 
 /// One recurring rule for one prayer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// Prayer name shown on the screen ("Shacharit", "Mincha", "Daf Yomi shiur").
@@ -70,7 +70,7 @@ pub struct Rule {
 }
 
 /// A time of day: fixed local clock time, or a zman plus/minus minutes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged, deny_unknown_fields)]
 pub enum TimeSpec {
     /// Fixed local time, `"HH:MM"`.
@@ -89,7 +89,7 @@ pub enum TimeSpec {
 }
 
 /// Rounding of a computed time to a multiple of `minutes` on the local clock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rounding {
     /// Direction.
@@ -99,7 +99,7 @@ pub struct Rounding {
 }
 
 /// Rounding direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RoundMode {
     /// Later or equal.
@@ -111,7 +111,7 @@ pub enum RoundMode {
 }
 
 /// Kinds of day a rule can apply to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DayKind {
     /// Every day.
@@ -147,7 +147,7 @@ pub enum DayKind {
 }
 
 /// A one-off change for one date: a different time, or `null` to cancel.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Override {
     /// The civil date.

@@ -43,7 +43,7 @@ fn check_time(path: String, spec: &TimeSpec) -> Result<(), Error> {
             None => Err(err(format!("{path}.fixed"), format!("{fixed:?} is not a HH:MM time"))),
         },
         TimeSpec::Relative { offset_minutes, .. } => {
-            if offset_minutes.abs() > MAX_OFFSET {
+            if !(-MAX_OFFSET..=MAX_OFFSET).contains(offset_minutes) {
                 Err(err(
                     format!("{path}.offset_minutes"),
                     format!("must be within ±{MAX_OFFSET} minutes"),
@@ -127,6 +127,19 @@ mod tests {
         #[test]
         fn arbitrary_text_never_panics(s in ".{0,200}") {
             let _ = RuleSet::from_json(&s);
+        }
+    }
+
+    #[test]
+    fn extreme_offsets_are_refused_not_overflowed() {
+        for offset in [i32::MIN, i32::MAX, -721, 721] {
+            let json = format!(
+                r#"{{"rules":[{{"name":"M","time":{{"zman":"sunset","offset_minutes":{offset}}},"days":["weekday"]}}]}}"#
+            );
+            assert!(
+                matches!(RuleSet::from_json(&json), Err(Error::InvalidRule { path, .. }) if path == "rules[0].time.offset_minutes"),
+                "{offset}"
+            );
         }
     }
 

@@ -71,7 +71,7 @@ pub(super) fn check_targets(errors: &mut Vec<FieldError>, targets: &crate::store
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShowingQuery {
     /// The instant to evaluate (RFC 3339); default now.

@@ -6,25 +6,25 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::header::{COOKIE, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::header::COOKIE;
+use axum::http::{HeaderMap, HeaderValue};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ValidJson;
 use super::devices::{DataBody, data};
+use super::reply::{Created, NoContent, NoStore, WithCookie};
 use super::tenant::{Caller, Client};
+use super::{OptionalJson, ValidJson};
 use crate::auth::service::Issued;
 use crate::auth::{Credential, Principal, Role};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{TokenRecord, User};
 
 const REFRESH_COOKIE: &str = "luach_refresh";
 
 /// A user as the API shows it (never the password hash or second-factor secret).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct UserView {
     pub id: String,
     pub email: String,
@@ -53,7 +53,7 @@ impl From<&User> for UserView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     email: String,
@@ -62,8 +62,8 @@ pub struct LoginRequest {
     totp: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct SessionResponse {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct SessionResponse {
     #[serde(flatten)]
     tokens: Issued,
     user: UserView,
@@ -80,25 +80,25 @@ fn refresh_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn session_response(state: &AppState, issued: Issued, user: &User) -> Response {
+/// A new session: the tokens in the body (never cached) and the refresh token as a cookie.
+type SessionReply = NoStore<WithCookie<Json<DataBody<SessionResponse>>>>;
+
+fn session_response(state: &AppState, issued: Issued, user: &User) -> SessionReply {
     let cookie = refresh_cookie(state, &issued.refresh_token, issued.refresh_expires_in);
-    let mut response = data(SessionResponse {
-        tokens: issued,
-        user: user.into(),
+    NoStore(WithCookie {
+        cookie,
+        answer: data(SessionResponse {
+            tokens: issued,
+            user: user.into(),
+        }),
     })
-    .into_response();
-    response.headers_mut().insert(SET_COOKIE, cookie);
-    response
-        .headers_mut()
-        .insert("cache-control", HeaderValue::from_static("no-store"));
-    response
 }
 
 pub async fn login(
     State(state): State<AppState>,
     Client(client): Client,
     ValidJson(req): ValidJson<LoginRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<SessionReply, ApiError> {
     let (issued, user) = state
         .auth
         .login(&req.email, &req.password, req.totp.as_deref(), &client)
@@ -106,7 +106,7 @@ pub async fn login(
     Ok(session_response(&state, issued, &user))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     #[serde(default)]
@@ -125,24 +125,17 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// The refresh token from the body, else from the cookie. An empty body is allowed.
-fn presented_refresh(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, ApiError> {
-    let from_body = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        serde_json::from_slice::<RefreshRequest>(body)
-            .map_err(|e| ApiError::new(ErrorCode::MalformedJson, e.to_string()))?
-            .refresh_token
-    };
-    Ok(from_body.or_else(|| cookie_token(headers)))
+/// The refresh token from the body, else from the cookie.
+fn presented_refresh(headers: &HeaderMap, body: Option<RefreshRequest>) -> Option<String> {
+    body.and_then(|b| b.refresh_token).or_else(|| cookie_token(headers))
 }
 
 pub async fn refresh(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
-    let token = presented_refresh(&headers, &body)?.ok_or_else(|| ApiError::unauthorized("no refresh token"))?;
+    OptionalJson(body): OptionalJson<RefreshRequest>,
+) -> Result<SessionReply, ApiError> {
+    let token = presented_refresh(&headers, body).ok_or_else(|| ApiError::unauthorized("no refresh token"))?;
     let (issued, user) = state.auth.refresh(&token).await?;
     Ok(session_response(&state, issued, &user))
 }
@@ -152,20 +145,21 @@ pub async fn logout(
     State(state): State<AppState>,
     principal: Option<axum::Extension<Principal>>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
+    OptionalJson(body): OptionalJson<RefreshRequest>,
+) -> Result<WithCookie<NoContent>, ApiError> {
     if let Some(axum::Extension(p)) = principal {
         state.auth.logout(&p).await?;
     }
-    if let Some(token) = presented_refresh(&headers, &body)? {
+    if let Some(token) = presented_refresh(&headers, body) {
         state.auth.logout_refresh(&token).await?;
     }
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(SET_COOKIE, refresh_cookie(&state, "", 0));
-    Ok(response)
+    Ok(WithCookie {
+        cookie: refresh_cookie(&state, "", 0),
+        answer: NoContent,
+    })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Me {
     user: UserView,
     /// The role and tenant in effect for this request.
@@ -180,7 +174,7 @@ pub struct Me {
     token_cap: Option<Role>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct ActingView {
     tenant_id: String,
     role: Role,
@@ -211,7 +205,7 @@ fn me_view(p: &Principal) -> Me {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     current_password: String,
@@ -222,18 +216,19 @@ pub async fn change_password(
     State(state): State<AppState>,
     Caller(p): Caller,
     ValidJson(req): ValidJson<PasswordChange>,
-) -> Result<Response, ApiError> {
+) -> Result<WithCookie<NoContent>, ApiError> {
     state
         .auth
         .change_password(&p, &req.current_password, &req.new_password)
         .await?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(SET_COOKIE, refresh_cookie(&state, "", 0));
-    Ok(response)
+    Ok(WithCookie {
+        cookie: refresh_cookie(&state, "", 0),
+        answer: NoContent,
+    })
 }
 
 /// A personal access token as listed (never its secret).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TokenView {
     id: String,
     name: String,
@@ -258,7 +253,7 @@ impl From<&TokenRecord> for TokenView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     name: String,
@@ -272,7 +267,7 @@ fn default_token_days() -> u32 {
     90
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CreatedToken {
     #[serde(flatten)]
     token: TokenView,
@@ -292,27 +287,24 @@ pub async fn create_token(
     State(state): State<AppState>,
     Caller(p): Caller,
     ValidJson(req): ValidJson<NewToken>,
-) -> Result<(StatusCode, Json<DataBody<CreatedToken>>), ApiError> {
+) -> Result<NoStore<Created<CreatedToken>>, ApiError> {
     let created = state
         .auth
         .create_personal_token(&p, &req.name, req.role, req.expires_in_days)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        data(CreatedToken {
-            token: (&created.record).into(),
-            secret: created.secret,
-        }),
-    ))
+    Ok(NoStore(Created(CreatedToken {
+        token: (&created.record).into(),
+        secret: created.secret,
+    })))
 }
 
 pub async fn revoke_token(
     State(state): State<AppState>,
     Caller(p): Caller,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     if state.auth.revoke_personal_token(&p, &id).await? {
-        Ok(StatusCode::NO_CONTENT)
+        Ok(NoContent)
     } else {
         Err(ApiError::not_found("token"))
     }
@@ -321,11 +313,11 @@ pub async fn revoke_token(
 pub async fn totp_setup(
     State(state): State<AppState>,
     Caller(p): Caller,
-) -> Result<Json<DataBody<crate::auth::service::TotpSetup>>, ApiError> {
-    Ok(data(state.auth.totp_setup(&p).await?))
+) -> Result<NoStore<Json<DataBody<crate::auth::service::TotpSetup>>>, ApiError> {
+    Ok(NoStore(data(state.auth.totp_setup(&p).await?)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TotpCode {
     code: String,
@@ -335,12 +327,12 @@ pub async fn totp_confirm(
     State(state): State<AppState>,
     Caller(p): Caller,
     ValidJson(req): ValidJson<TotpCode>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     state.auth.totp_confirm(&p, &req.code).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TotpDisable {
     password: String,
@@ -351,7 +343,7 @@ pub async fn totp_disable(
     State(state): State<AppState>,
     Caller(p): Caller,
     ValidJson(req): ValidJson<TotpDisable>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     state.auth.totp_disable(&p, &req.password, &req.code).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }

@@ -10,28 +10,23 @@
 //! can check their SHA-256; the `ETag` is that hash. `If-None-Match` with the current hash
 //! answers 304 without a body.
 
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::http::header::IF_NONE_MATCH;
 use axum::{Extension, Json};
 use chrono::{NaiveDate, Utc};
 use luach_schemas::DeviceId;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::devices::{DataBody, data};
 use super::extract::ValidQuery;
+use super::reply::BundleFile;
 use super::tenant::Scope;
 use crate::auth::DevicePrincipal;
 use crate::bundle::{Built, TenantContent};
 use crate::error::{ApiError, ErrorCode, FieldError};
 use crate::state::AppState;
 use crate::store::{Device, TenantScope};
-
-/// Header carrying the bundle's hex SHA-256 (also the `ETag`, quoted).
-pub const SHA256_HEADER: &str = "x-luach-bundle-sha256";
 
 fn matches(headers: &HeaderMap, sha256: &str) -> bool {
     headers
@@ -58,22 +53,12 @@ async fn build(state: &AppState, scope: &TenantScope, device: &Device) -> Result
 }
 
 /// The bundle as a conditional response.
-fn serve(bundle: Built, headers: &HeaderMap) -> Result<Response, ApiError> {
-    let etag = HeaderValue::from_str(&format!("\"{}\"", bundle.sha256)).map_err(|e| ApiError::internal(&e))?;
-    let sha = HeaderValue::from_str(&bundle.sha256).map_err(|e| ApiError::internal(&e))?;
-    let mut response = if matches(headers, &bundle.sha256) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        let mut r = Response::new(Body::from(bundle.bytes));
-        r.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        r
-    };
-    let h = response.headers_mut();
-    h.insert(ETAG, etag);
-    h.insert(SHA256_HEADER, sha);
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(response)
+fn serve(bundle: Built, headers: &HeaderMap) -> BundleFile {
+    let fresh = !matches(headers, &bundle.sha256);
+    BundleFile {
+        bytes: fresh.then_some(bundle.bytes),
+        sha256: bundle.sha256,
+    }
 }
 
 fn parse_id(id: &str) -> Result<DeviceId, ApiError> {
@@ -86,9 +71,9 @@ pub async fn get(
     Scope(scope): Scope,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<BundleFile, ApiError> {
     let device = device(&state, &scope, &parse_id(&id)?).await?;
-    serve(build(&state, &scope, &device).await?, &headers)
+    Ok(serve(build(&state, &scope, &device).await?, &headers))
 }
 
 /// `GET /agent/bundle`: the calling screen's own bundle.
@@ -96,13 +81,13 @@ pub async fn own(
     State(state): State<AppState>,
     Extension(caller): Extension<DevicePrincipal>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<BundleFile, ApiError> {
     let scope = caller.scope();
     let device = device(&state, scope, &caller.device).await?;
-    serve(build(&state, scope, &device).await?, &headers)
+    Ok(serve(build(&state, scope, &device).await?, &headers))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewQuery {
     /// Civil date, YYYY-MM-DD; default: today at the screen's synagogue.
@@ -115,7 +100,7 @@ pub async fn preview(
     Scope(scope): Scope,
     Path(id): Path<String>,
     ValidQuery(q): ValidQuery<PreviewQuery>,
-) -> Result<Json<DataBody<Value>>, ApiError> {
+) -> Result<Json<DataBody<luach_content::bundle::ScreenDay>>, ApiError> {
     let device = device(&state, &scope, &parse_id(&id)?).await?;
     let content = TenantContent::load(&state.store.tenant(&scope), Utc::now().date_naive()).await?;
     let bundle = content.bundle_for(&device);

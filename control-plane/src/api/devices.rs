@@ -5,14 +5,13 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use chrono::Utc;
 use luach_schemas::DeviceId;
 use luach_schemas::messages::{AckStatus, CommandAction};
 use serde::{Deserialize, Serialize};
 
 use super::extract::{ValidJson, ValidQuery};
+use super::reply::{Created, NoContent};
 use super::tenant::Scope;
 use crate::commands::CommandError;
 use crate::error::{ApiError, ErrorCode, FieldError, check_text};
@@ -28,7 +27,7 @@ pub const MAX_NOTES_CHARS: usize = 2_000;
 /// Longest a ping waits for the device's acknowledgement.
 pub const MAX_PING_TIMEOUT_MS: u64 = 30_000;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct DataBody<T> {
     pub data: T,
 }
@@ -37,7 +36,7 @@ pub(super) fn data<T: Serialize>(data: T) -> Json<DataBody<T>> {
     Json(DataBody { data })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     status: Option<DeviceStatus>,
@@ -64,7 +63,7 @@ pub async fn list(
     Ok(data(state.store.tenant(&scope.0).devices(&filter, &page).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     id: DeviceId,
@@ -123,7 +122,7 @@ pub async fn create(
     State(state): State<AppState>,
     scope: Scope,
     ValidJson(body): ValidJson<CreateBody>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Created<Device>, ApiError> {
     check_fields(
         body.name.as_deref(),
         Some(&body.tags),
@@ -138,7 +137,7 @@ pub async fn create(
         notes: body.notes,
     };
     let device = state.store.tenant(&scope.0).create_device(new, Utc::now()).await?;
-    Ok((StatusCode::CREATED, data(device)))
+    Ok(Created(device))
 }
 
 async fn find(state: &AppState, scope: &Scope, id: &DeviceId) -> Result<Device, ApiError> {
@@ -164,7 +163,7 @@ pub async fn get(
     Ok(data(find(&state, &scope, &id).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBody {
     name: Option<String>,
@@ -211,23 +210,23 @@ pub async fn delete(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let id = parse_id(&id)?;
     // Deleting revokes the device's certificate: it can neither renew nor publish.
     if !state.store.tenant(&scope.0).delete_device(&id).await? {
         return Err(ApiError::not_found("device"));
     }
     state.ingest.revoked(id).await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PingQuery {
     timeout_ms: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PingResult {
     command_id: String,
     status: AckStatus,

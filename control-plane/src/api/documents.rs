@@ -3,13 +3,12 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use chrono::Utc;
 use serde::Deserialize;
 
 use super::devices::{DataBody, data};
 use super::extract::{ValidJson, ValidQuery};
+use super::reply::{Created, NoContent};
 use super::tenant::Scope;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -21,14 +20,15 @@ pub const MAX_PAGE: u32 = 500;
 pub const DEFAULT_PAGE: u32 = 100;
 
 /// A document type served by these handlers.
-pub trait ApiDocument: Document {
+/// (Its JSON Schema documents the API: request bodies and stored documents.)
+pub trait ApiDocument: Document + schemars::JsonSchema {
     /// Singular name for messages and metrics, e.g. "memorial".
     const NAME: &'static str;
     /// Every problem of a request body, with field paths.
     fn check(&self) -> Result<(), ApiError>;
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     limit: Option<u32>,
@@ -54,11 +54,11 @@ pub async fn create<T: ApiDocument>(
     State(state): State<AppState>,
     scope: Scope,
     ValidJson(input): ValidJson<T>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Created<Stored<T>>, ApiError> {
     input.check()?;
     let id = uuid::Uuid::now_v7().simple().to_string();
     let (stored, _) = state.store.tenant(&scope.0).put(&id, input, Utc::now()).await?;
-    Ok((StatusCode::CREATED, data(stored)))
+    Ok(Created(stored))
 }
 
 async fn find<T: ApiDocument>(state: &AppState, scope: &Scope, id: &str) -> Result<Stored<T>, ApiError> {
@@ -95,9 +95,9 @@ pub async fn delete<T: ApiDocument>(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     if state.store.tenant(&scope.0).delete::<T>(&id).await? {
-        Ok(StatusCode::NO_CONTENT)
+        Ok(NoContent)
     } else {
         Err(ApiError::not_found(T::NAME))
     }

@@ -3,8 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Utc};
 use luach_schemas::DeviceId;
 use serde::{Deserialize, Serialize};
@@ -12,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::devices::{DataBody, data};
 use super::extract::ValidJson;
 use super::ops::mqtt_tls_endpoint;
+use super::reply::{Accepted, Created, Either, NoContent, NoStore};
 use super::tenant::{Caller, Client, Scope};
-use crate::enrolment::{ClaimPreview, DeviceCertificatePem, Nonce, PollOutcome, RequestInput, RequestOutcome};
+use crate::enrolment::{ClaimPreview, Nonce, PollOutcome, RequestInput, RequestOutcome};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{CertificateRecord, Device, DeviceCertificate, EnrolmentToken};
@@ -21,15 +21,15 @@ use crate::store::{CertificateRecord, Device, DeviceCertificate, EnrolmentToken}
 /// Lifetime of a bulk token when the request names none, in days.
 const DEFAULT_TOKEN_DAYS: u32 = 30;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Endpoint {
     host: String,
     port: u16,
 }
 
 /// A certificate handed to a device.
-#[derive(Debug, Serialize)]
-struct IssuedView {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct IssuedView {
     status: &'static str,
     device_id: String,
     /// The device certificate, then (during a CA rotation) the cross-certificate.
@@ -56,18 +56,7 @@ fn issued_view(state: &AppState, headers: &HeaderMap, device: &str, certificate_
     }
 }
 
-fn issued_response(
-    state: &AppState,
-    headers: &HeaderMap,
-    status: StatusCode,
-    device: &str,
-    issued: DeviceCertificatePem,
-) -> Response {
-    let view = issued_view(state, headers, device, issued.chain_pem);
-    (status, [(header::CACHE_CONTROL, "no-store")], data(view)).into_response()
-}
-
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestBody {
     device_id: DeviceId,
@@ -77,8 +66,8 @@ pub struct RequestBody {
     enrolment_token: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct PendingView {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct PendingView {
     status: &'static str,
     claim_code: String,
     poll_secret: String,
@@ -92,7 +81,7 @@ pub async fn request(
     Client(client): Client,
     headers: HeaderMap,
     ValidJson(body): ValidJson<RequestBody>,
-) -> Result<Response, ApiError> {
+) -> Result<NoStore<Either<Created<PendingView>, Created<IssuedView>>>, ApiError> {
     let device = body.device_id.clone();
     let input = RequestInput {
         device_id: body.device_id,
@@ -110,24 +99,19 @@ pub async fn request(
                 expires_at: p.expires_at,
                 poll_after_secs: state.enrolment.config().poll_after_secs,
             };
-            Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], data(view)).into_response())
+            Ok(NoStore(Either::A(Created(view))))
         }
         RequestOutcome::Issued(issued) => {
             // A message the writer dropped before this device existed must not linger.
             state.ingest.forget(device.clone()).await;
-            Ok(issued_response(
-                &state,
-                &headers,
-                StatusCode::CREATED,
-                device.as_str(),
-                issued,
-            ))
+            let view = issued_view(&state, &headers, device.as_str(), issued.chain_pem);
+            Ok(NoStore(Either::B(Created(view))))
         }
     }
 }
 
-#[derive(Debug, Serialize)]
-struct PollPendingView {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct PollPendingView {
     status: &'static str,
     expires_at: DateTime<Utc>,
     poll_after_secs: u64,
@@ -147,7 +131,7 @@ pub async fn poll(
     Client(client): Client,
     headers: HeaderMap,
     Path(device_id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Either<Accepted<PollPendingView>, NoStore<Json<DataBody<IssuedView>>>>, ApiError> {
     match state.enrolment.poll(&client, &device_id, bearer(&headers)).await? {
         PollOutcome::Pending { expires_at } => {
             let view = PollPendingView {
@@ -155,16 +139,16 @@ pub async fn poll(
                 expires_at,
                 poll_after_secs: state.enrolment.config().poll_after_secs,
             };
-            Ok((StatusCode::ACCEPTED, data(view)).into_response())
+            Ok(Either::A(Accepted(view)))
         }
         PollOutcome::Issued { certificate_pem } => {
             let view = issued_view(&state, &headers, &device_id, certificate_pem);
-            Ok((StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], data(view)).into_response())
+            Ok(Either::B(NoStore(data(view))))
         }
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimBody {
     claim_code: String,
@@ -175,7 +159,7 @@ pub struct ClaimBody {
 }
 
 /// A claimed screen.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ClaimedView {
     #[serde(flatten)]
     device: Device,
@@ -189,7 +173,7 @@ pub async fn claim(
     scope: Scope,
     Caller(caller): Caller,
     ValidJson(body): ValidJson<ClaimBody>,
-) -> Result<(StatusCode, Json<DataBody<ClaimedView>>), ApiError> {
+) -> Result<Created<ClaimedView>, ApiError> {
     let claimed = state
         .enrolment
         .claim(
@@ -201,16 +185,13 @@ pub async fn claim(
         )
         .await?;
     state.ingest.forget(claimed.device.id.clone()).await;
-    Ok((
-        StatusCode::CREATED,
-        data(ClaimedView {
-            device: claimed.device,
-            rekeyed: claimed.rekeyed,
-        }),
-    ))
+    Ok(Created(ClaimedView {
+        device: claimed.device,
+        rekeyed: claimed.rekeyed,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewBody {
     claim_code: String,
@@ -236,12 +217,12 @@ pub async fn nonce(
     State(state): State<AppState>,
     Client(client): Client,
     Path(device_id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<NoStore<Created<Nonce>>, ApiError> {
     let nonce: Nonce = state.enrolment.renewal_nonce(&client, &device_id).await?;
-    Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], data(nonce)).into_response())
+    Ok(NoStore(Created(nonce)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenewBody {
     csr_pem: String,
@@ -254,19 +235,18 @@ pub async fn renew(
     headers: HeaderMap,
     Path(device_id): Path<String>,
     ValidJson(body): ValidJson<RenewBody>,
-) -> Result<Response, ApiError> {
+) -> Result<NoStore<Created<IssuedView>>, ApiError> {
     let issued = state.enrolment.renew(&client, &device_id, &body.csr_pem).await?;
-    Ok(issued_response(
+    Ok(NoStore(Created(issued_view(
         &state,
         &headers,
-        StatusCode::CREATED,
         &device_id,
-        issued,
-    ))
+        issued.chain_pem,
+    ))))
 }
 
 /// A device certificate as tenant users see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CertificateView {
     device_id: DeviceId,
     serial: String,
@@ -342,7 +322,7 @@ pub async fn revoke(
     Ok(data(CertificateView::new(cert, state.auth.now())))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
     name: String,
@@ -351,7 +331,8 @@ pub struct TokenBody {
 }
 
 /// A bulk token as listed (never its secret).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "EnrolmentTokenView")]
 pub struct TokenView {
     id: String,
     name: String,
@@ -389,14 +370,14 @@ pub async fn create_token(
     State(state): State<AppState>,
     scope: Scope,
     ValidJson(body): ValidJson<TokenBody>,
-) -> Result<Response, ApiError> {
+) -> Result<NoStore<Created<TokenView>>, ApiError> {
     let days = body.expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS);
     let new = state
         .enrolment
         .create_token(&scope.0, &body.name, body.max_uses, days)
         .await?;
     let view = TokenView::new(new.token, state.auth.now(), Some(new.secret));
-    Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], data(view)).into_response())
+    Ok(NoStore(Created(view)))
 }
 
 /// `GET /enrolment/tokens`: the tenant's bulk tokens, newest first.
@@ -414,9 +395,9 @@ pub async fn revoke_token(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     if state.enrolment.revoke_token(&scope.0, &id).await? {
-        Ok(StatusCode::NO_CONTENT)
+        Ok(NoContent)
     } else {
         Err(ApiError::not_found("enrolment token"))
     }

@@ -4,15 +4,17 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ErrorCode, FieldError};
 
-/// JSON body: 400 `malformed_json` for syntax/content-type, 422 with the failing path otherwise.
+/// JSON body: 415 without `Content-Type: application/json`, 400 `malformed_json` for syntax,
+/// 422 with the failing path otherwise (see [`parse`]).
 #[derive(Debug)]
 pub struct ValidJson<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
+impl<S: Send + Sync, T: DeserializeOwned + JsonSchema + 'static> FromRequest<S> for ValidJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -31,33 +33,65 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
                 "expected Content-Type: application/json",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(ErrorCode::PayloadTooLarge, "request body is over the size limit")
+        let bytes = body(req, state).await?;
+        parse(&bytes).map(Self)
+    }
+}
+
+/// The request body: 413 `payload_too_large` over the limit.
+async fn body<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(ErrorCode::PayloadTooLarge, "request body is over the size limit")
+        } else {
+            ApiError::new(ErrorCode::MalformedJson, e.body_text())
+        }
+    })
+}
+
+/// Reads `bytes` as a `T`: 400 `malformed_json` for syntax, 422 with the failing path when the
+/// JSON types differ from `T`'s schema ([`super::shape`]) or serde refuses a value.
+fn parse<T: DeserializeOwned + JsonSchema + 'static>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::new(ErrorCode::MalformedJson, e.to_string()))?;
+    super::shape::check(&value, &super::shape::schema_of::<T>()).map_err(|e| ApiError::validation(vec![e]))?;
+    // Read again from the bytes: serde refuses duplicate fields there, which a `Value` merges.
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(v) => {
+            de.end()
+                .map_err(|e| ApiError::new(ErrorCode::MalformedJson, e.to_string()))?;
+            Ok(v)
+        }
+        Err(e) => {
+            let inner = e.inner();
+            if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+                Err(ApiError::new(ErrorCode::MalformedJson, inner.to_string()))
             } else {
-                ApiError::new(ErrorCode::MalformedJson, e.body_text())
-            }
-        })?;
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize::<_, T>(&mut de) {
-            Ok(v) => {
-                de.end()
-                    .map_err(|e| ApiError::new(ErrorCode::MalformedJson, e.to_string()))?;
-                Ok(Self(v))
-            }
-            Err(e) => {
-                let inner = e.inner();
-                if inner.is_syntax() || inner.is_eof() || inner.is_io() {
-                    Err(ApiError::new(ErrorCode::MalformedJson, inner.to_string()))
-                } else {
-                    let path = e.path().to_string();
-                    Err(ApiError::validation(vec![FieldError {
-                        path: if path == "." { String::new() } else { path },
-                        message: inner.to_string(),
-                    }]))
-                }
+                let path = e.path().to_string();
+                Err(ApiError::validation(vec![FieldError {
+                    path: if path == "." { String::new() } else { path },
+                    message: inner.to_string(),
+                }]))
             }
         }
+    }
+}
+
+/// An optional JSON body: none (or only whitespace) is `None`, anything else is read like
+/// [`ValidJson`]. The content type is not checked, so a client may send nothing at all.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned + JsonSchema + 'static> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        parse(&bytes).map(|v| Self(Some(v)))
     }
 }
 

@@ -51,7 +51,7 @@ fn check(input: &MemorialInput) -> Result<HebrewDate, ApiError> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct YahrzeitQuery {
     /// First civil day of the window; default today (UTC).

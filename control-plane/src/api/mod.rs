@@ -3,6 +3,7 @@
 mod announcements;
 mod auth;
 mod bundle;
+pub mod describe;
 mod devices;
 mod documents;
 mod enrolment;
@@ -11,7 +12,9 @@ mod memorials;
 mod openapi;
 mod ops;
 mod program;
+pub mod reply;
 pub mod routes;
+mod shape;
 mod synagogues;
 mod tenant;
 mod users;
@@ -30,7 +33,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 pub use devices::{MAX_GROUP_CHARS, MAX_NAME_CHARS, MAX_NOTES_CHARS, MAX_PING_TIMEOUT_MS, MAX_TAG_CHARS, MAX_TAGS};
-pub use extract::{ValidJson, ValidQuery};
+pub use extract::{OptionalJson, ValidJson, ValidQuery};
 pub use routes::{Access, RouteSpec, Routes};
 pub use tenant::{Caller, Client, Installation, Scope};
 

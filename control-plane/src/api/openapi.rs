@@ -1,46 +1,33 @@
-//! The OpenAPI 3.1 document (`GET /api/v1/openapi.json`), generated from the route table so it
-//! lists exactly the routes the server has, each with its path parameters, query parameters,
-//! security requirement and access rule (`x-luach-access`). Request and response bodies are
-//! described as JSON objects in the common envelopes; their fields are in docs/api.md.
+//! The OpenAPI 3.1 document (`GET /api/v1/openapi.json`), generated from the route table: every
+//! route the server has, with its path and query parameters, its request body and answers as
+//! JSON Schemas generated from the handler's own types ([`super::describe`]), its security
+//! requirement and its access rule (`x-luach-access`). The error envelope, with every code,
+//! comes from [`ErrorCode`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Map, Value, json};
 
+use super::describe::{Generators, Operation};
 use super::routes::{Access, RouteSpec};
+use crate::error::ErrorCode;
 
-/// Query parameters accepted by a route (validated by the handlers' `ValidQuery` types).
-fn query_params(method: &str, path: &str) -> &'static [(&'static str, &'static str)] {
-    match (method, path) {
-        ("GET", "/devices") => &[
-            ("status", "online or offline"),
-            ("tag", "devices carrying this tag"),
-            ("group", "devices in this group"),
-            ("limit", "page size 1–500 (default 50)"),
-            ("after", "next_after of the previous page"),
-        ],
-        ("GET", "/announcements" | "/memorials" | "/aliyot" | "/shiurim" | "/timers") => &[
-            ("limit", "page size 1–500 (default 50)"),
-            ("after", "next_after of the previous page"),
-        ],
-        ("GET", "/audit") => &[
-            ("after", "records after this sequence number"),
-            ("limit", "page size 1–500 (default 100)"),
-        ],
-        ("POST", "/devices/{id}/ping") => &[("timeout_ms", "wait for the acknowledgement, at most 30000")],
-        ("GET", "/memorials/yahrzeits") => &[("from", "first civil date, YYYY-MM-DD"), ("days", "1–400")],
-        ("GET", "/synagogues/{id}/preview") => &[("date", "civil date, YYYY-MM-DD")],
-        ("GET", "/synagogues/{id}/holiday-times") => &[
-            ("from", "first civil date, YYYY-MM-DD"),
-            ("days", "1–60 (default 30)"),
-            ("shabbat", "true: include ordinary Shabbatot"),
-        ],
-        ("GET", "/devices/{id}/announcements") => &[("at", "RFC 3339 instant (default now)")],
-        _ => &[],
+/// Error answers by status, each naming its codes.
+fn error_answers() -> BTreeMap<u16, String> {
+    let mut by_status: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
+    for code in ErrorCode::ALL {
+        by_status.entry(code.status().as_u16()).or_default().push(code.as_str());
     }
+    by_status
+        .into_iter()
+        .map(|(status, codes)| {
+            let list: Vec<String> = codes.iter().map(|c| format!("`{c}`")).collect();
+            (status, format!("error envelope: {}", list.join(", ")))
+        })
+        .collect()
 }
 
-fn operation(route: &RouteSpec) -> Value {
+fn operation(route: &RouteSpec, op: &Operation, errors: &BTreeMap<u16, String>) -> Value {
     let method = route.method.as_str();
     let mut parameters: Vec<Value> = route
         .path
@@ -48,45 +35,48 @@ fn operation(route: &RouteSpec) -> Value {
         .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
         .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
         .collect();
-    for (name, description) in query_params(method, route.path) {
-        parameters.push(json!({"name": name, "in": "query", "required": false,
-                               "description": description, "schema": {"type": "string"}}));
+    for q in &op.query {
+        parameters.push(json!({"name": q.name, "in": "query", "required": q.required, "schema": q.schema}));
     }
-    let success = match method {
-        "POST" if !route.path.contains("/auth/") && !route.path.ends_with("/ping") => "201",
-        "DELETE" => "204",
-        _ => "200",
-    };
     let mut responses = Map::new();
-    let bundle = route.path.ends_with("/bundle");
-    responses.insert(
-        success.into(),
-        if success == "204" {
-            json!({"description": "done"})
-        } else if bundle {
-            json!({"description": "the bundle's exact bytes (ETag and x-luach-bundle-sha256: their SHA-256)",
-                   "content": {"application/json": {"schema": {"type": "object"}}}})
-        } else {
-            json!({"description": "success", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Data"}}}})
-        },
-    );
-    if bundle {
+    // A handler with two outcomes of one status (pending or issued) documents both bodies.
+    let mut by_status: BTreeMap<u16, Vec<&super::describe::Answer>> = BTreeMap::new();
+    for answer in &op.answers {
+        by_status.entry(answer.status).or_default().push(answer);
+    }
+    for (status, answers) in by_status {
+        let mut descriptions: Vec<&str> = answers.iter().map(|a| a.description.as_str()).collect();
+        descriptions.dedup();
+        let mut r = json!({"description": descriptions.join("; or ")});
+        let bodies: Vec<&Value> = answers.iter().filter_map(|a| a.body.as_ref()).collect();
+        match bodies.as_slice() {
+            [] => {}
+            [one] => r["content"] = json!({"application/json": {"schema": one}}),
+            many => r["content"] = json!({"application/json": {"schema": {"oneOf": many}}}),
+        }
+        let headers: Map<String, Value> = answers
+            .iter()
+            .flat_map(|a| a.headers.iter())
+            .map(|(name, description)| {
+                (
+                    (*name).to_owned(),
+                    json!({"description": description, "schema": {"type": "string"}}),
+                )
+            })
+            .collect();
+        if !headers.is_empty() {
+            r["headers"] = Value::Object(headers);
+        }
+        responses.insert(status.to_string(), r);
+    }
+    for (status, description) in errors {
         responses.insert(
-            "304".into(),
-            json!({"description": "not modified (If-None-Match names the current hash)"}),
+            status.to_string(),
+            json!({"description": description,
+                   "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
         );
     }
-    let mut errors: Vec<&str> = vec!["400", "404", "409", "422", "429"];
-    if route.access != Access::Public {
-        errors.extend(["401", "403"]);
-    }
-    if matches!(method, "POST" | "PUT" | "PATCH") {
-        errors.extend(["413", "415"]);
-    }
-    for code in errors {
-        responses.insert(code.into(), json!({"$ref": "#/components/responses/Error"}));
-    }
-    let mut op = json!({
+    let mut out = json!({
         "operationId": format!("{}{}", method.to_lowercase(), route.path.replace(['/', '{', '}'], "_")),
         "summary": format!("{method} {}", route.path),
         "x-luach-access": route.access.label(),
@@ -98,57 +88,119 @@ fn operation(route: &RouteSpec) -> Value {
             _ => json!([{"bearer": []}]),
         },
     });
-    if matches!(method, "POST" | "PUT" | "PATCH") {
-        op["requestBody"] = json!({
-            "required": false,
-            "content": {"application/json": {"schema": {"type": "object"}}}
-        });
+    if let Some(body) = &op.body {
+        out["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": body}}});
+    } else if let Some(body) = &op.optional_body {
+        out["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": body}}});
     }
-    op
+    out
+}
+
+/// Points every `$ref` to `#/components/schemas/{old}` at the renamed schema.
+fn rename_refs(value: &mut Value, renames: &HashMap<String, String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if key == "$ref"
+                    && let Some(name) = v.as_str().and_then(|r| r.strip_prefix("#/components/schemas/"))
+                    && let Some(new) = renames.get(name)
+                {
+                    *v = Value::String(format!("#/components/schemas/{new}"));
+                } else {
+                    rename_refs(v, renames);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rename_refs(v, renames)),
+        _ => {}
+    }
 }
 
 /// The document for `routes` (paths relative to `/api/v1`) plus the operational endpoints.
 pub fn document(routes: &[RouteSpec]) -> Value {
+    let mut generators = Generators::new();
+    let mut described: Vec<(&RouteSpec, Operation)> =
+        routes.iter().map(|r| (r, (r.describe)(&mut generators))).collect();
+    // A type read and written differently (defaults, skipped fields) gets two schemas: the
+    // written one is named `{Name}Out`.
+    let input = generators.input.take_definitions(true);
+    let mut output = generators.output.take_definitions(true);
+    let renames: HashMap<String, String> = output
+        .iter()
+        .filter(|(name, schema)| input.get(*name).is_some_and(|i| i != *schema))
+        .map(|(name, _)| (name.clone(), format!("{name}Out")))
+        .collect();
+    for schema in output.values_mut() {
+        rename_refs(schema, &renames);
+    }
+    for (_, op) in &mut described {
+        for answer in &mut op.answers {
+            if let Some(body) = &mut answer.body {
+                rename_refs(body, &renames);
+            }
+        }
+    }
+    let mut schemas: BTreeMap<String, Value> = input.into_iter().collect();
+    for (name, schema) in output {
+        let name = renames.get(&name).cloned().unwrap_or(name);
+        schemas.insert(name, schema);
+    }
+    let codes: BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    schemas.insert(
+        "Error".into(),
+        json!({"type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "enum": codes},
+                "message": {"type": "string"},
+                "fields": {"type": "array", "items": {"type": "object", "required": ["path", "message"],
+                    "properties": {"path": {"type": "string"}, "message": {"type": "string"}}}}}}}}),
+    );
+
+    let errors = error_answers();
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
-    for route in routes {
+    for (route, op) in &described {
         paths
             .entry(format!("/api/v1{}", route.path))
             .or_default()
-            .insert(route.method.as_str().to_lowercase(), operation(route));
+            .insert(route.method.as_str().to_lowercase(), operation(route, op, &errors));
     }
-    for (path, description) in [
-        ("/healthz", "the process is up"),
-        ("/readyz", "store and broker answer"),
-        ("/metrics", "Prometheus text format"),
+    for (path, description, content) in [
+        (
+            "/healthz",
+            "the process is up: `{\"status\": \"ok\"}`",
+            "application/json",
+        ),
+        (
+            "/readyz",
+            "store and broker answer: `{ready, checks: {store, broker}, store_backend}`; a failing check names itself in plain words",
+            "application/json",
+        ),
+        ("/metrics", "Prometheus text format", "text/plain"),
     ] {
         let mut ops = Map::new();
         ops.insert(
             "get".into(),
             json!({"operationId": format!("get{}", path.replace('/', "_")), "summary": description,
-                   "security": [], "responses": {"200": {"description": description}, "503": {"description": "not ready"}}}),
+                   "security": [],
+                   "responses": {
+                       "200": {"description": description, "content": {content: {"schema": {}}}},
+                       "503": {"description": "not ready", "content": {content: {"schema": {}}}}}}),
         );
         paths.insert(path.into(), ops);
     }
     json!({
         "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "info": {"title": "Luach API", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Fleet manager for synagogue display screens. Field-level documentation: docs/api.md."},
+                 "description": "Fleet manager for synagogue display screens. Guide: docs/api.md."},
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                 "description": "An access token (JWT) from /api/v1/auth/login, or a personal access token (lp_…)"},
                 "device": {"type": "apiKey", "in": "header", "name": "x-luach-device-token",
                 "description": "A screen's device token, from its last bundle notice over MQTT"}},
-            "schemas": {
-                "Data": {"type": "object", "required": ["data"], "properties": {"data": {}}},
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-                    "type": "object", "required": ["code", "message"],
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"},
-                                   "fields": {"type": "array", "items": {"type": "object",
-                                       "properties": {"path": {"type": "string"}, "message": {"type": "string"}}}}}}}}
-            },
-            "responses": {"Error": {"description": "error envelope",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}
+            "schemas": schemas,
         }
     })
 }

@@ -9,6 +9,7 @@ use axum::response::IntoResponse;
 use serde::Serialize;
 use serde_json::json;
 
+use super::devices::{DataBody, data};
 use crate::state::AppState;
 
 /// `/healthz`: the process is up.
@@ -16,7 +17,7 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct Check {
     ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -96,10 +97,21 @@ pub(super) fn mqtt_tls_endpoint(state: &AppState, headers: &HeaderMap) -> Option
     Some((host.trim_start_matches('[').trim_end_matches(']').to_owned(), port))
 }
 
+/// Where an agent finds the broker.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Bootstrap {
+    /// The plain development listener, `host:port`.
+    mqtt: Option<String>,
+    /// The mutual-TLS listener, `host:port`.
+    mqtt_tls: Option<String>,
+    /// The MQTT message schema version this server speaks.
+    schema_version: u32,
+}
+
 /// `/api/v1/agent/bootstrap`: where an agent that knows only the server URL finds the broker:
 /// `mqtt_tls` (mutual TLS, what enrolled agents use) and `mqtt` (the plain development
 /// listener); each `null` when that listener does not run.
-pub async fn bootstrap(State(state): State<AppState>, headers: HeaderMap) -> Json<serde_json::Value> {
+pub async fn bootstrap(State(state): State<AppState>, headers: HeaderMap) -> Json<DataBody<Bootstrap>> {
     let mqtt = state.broker.plain_addr().map(|addr| {
         state
             .config
@@ -115,7 +127,11 @@ pub async fn bootstrap(State(state): State<AppState>, headers: HeaderMap) -> Jso
             format!("{host}:{port}")
         }
     });
-    Json(json!({"data": {"mqtt": mqtt, "mqtt_tls": mqtt_tls, "schema_version": luach_schemas::SCHEMA_VERSION}}))
+    data(Bootstrap {
+        mqtt,
+        mqtt_tls,
+        schema_version: luach_schemas::SCHEMA_VERSION,
+    })
 }
 
 fn host_without_port(host: &str) -> &str {

@@ -3,7 +3,7 @@
 //! [`Routes`] registers each (method, path, handler) together with its [`Access`]; the access
 //! check wraps that one method, so a route cannot exist without a rule. The table is public
 //! ([`route_table`]) so tests print and compare the role × route matrix, and the OpenAPI
-//! document lists the same routes.
+//! document lists the same routes, each described by its handler's types ([`super::describe`]).
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
@@ -13,6 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodFilter;
 
+use super::describe::{Describe, Generators, Operation};
 use super::tenant::tenant_required;
 use crate::auth::{ActAs, DevicePrincipal, Permission, Principal, Role};
 use crate::error::{ApiError, ErrorCode};
@@ -64,12 +65,18 @@ impl Access {
 }
 
 /// One row of the route table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RouteSpec {
     pub method: Method,
     /// Path under `/api/v1`, in axum syntax (`/devices/{id}`).
     pub path: &'static str,
     pub access: Access,
+    /// What the handler takes and answers, read from its types (for the OpenAPI document).
+    pub describe: fn(&mut Generators) -> Operation,
+}
+
+fn describe_of<H: Describe<T>, T>(g: &mut Generators) -> Operation {
+    H::describe(g)
 }
 
 /// A router under construction plus its table.
@@ -82,7 +89,7 @@ macro_rules! verb {
     ($name:ident, $method:ident, $filter:ident) => {
         pub fn $name<H, T>(self, path: &'static str, access: Access, handler: H) -> Self
         where
-            H: Handler<T, AppState>,
+            H: Handler<T, AppState> + Describe<T>,
             T: 'static,
         {
             self.add(Method::$method, MethodFilter::$filter, path, access, handler)
@@ -106,14 +113,19 @@ impl Routes {
 
     fn add<H, T>(mut self, method: Method, filter: MethodFilter, path: &'static str, access: Access, handler: H) -> Self
     where
-        H: Handler<T, AppState>,
+        H: Handler<T, AppState> + Describe<T>,
         T: 'static,
     {
         let guarded = axum::routing::on(filter, handler).layer(middleware::from_fn(move |req: Request, next: Next| {
             authorize(access, req, next)
         }));
         self.router = self.router.route(path, guarded);
-        self.table.push(RouteSpec { method, path, access });
+        self.table.push(RouteSpec {
+            method,
+            path,
+            access,
+            describe: describe_of::<H, T>,
+        });
         self
     }
 
@@ -190,8 +202,7 @@ struct ScreensChanged(luach_schemas::TenantId);
 #[derive(Debug, Clone)]
 struct AuthFailure(ApiError);
 
-/// Header carrying a screen's device token.
-pub const DEVICE_TOKEN_HEADER: &str = "x-luach-device-token";
+pub use luach_content::bundle::DEVICE_TOKEN_HEADER;
 
 /// Resolves `Authorization: Bearer …` (and the act-as headers) into a [`Principal`], or a
 /// device token into a [`DevicePrincipal`].

@@ -2,16 +2,14 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use chrono::{NaiveDate, Utc};
 use luach_calendar::{DayInfo, Havdalah, Location};
 use luach_content::day::{self, day_options, schedule_of};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::devices::{DataBody, data};
 use super::extract::{ValidJson, ValidQuery};
+use super::reply::{Created, Either, NoContent};
 use super::tenant::Scope;
 use crate::error::{ApiError, FieldError, check_text};
 use crate::state::AppState;
@@ -92,7 +90,7 @@ fn check_profile(p: &SynagogueProfile) -> Result<Location, ApiError> {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     limit: Option<u32>,
@@ -131,7 +129,7 @@ pub async fn put(
     scope: Scope,
     Path(id): Path<String>,
     ValidJson(profile): ValidJson<SynagogueProfile>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Either<Created<Synagogue>, Json<DataBody<Synagogue>>>, ApiError> {
     let id = SynagogueId::parse(&id).map_err(|e| {
         ApiError::validation(vec![FieldError {
             path: "id".into(),
@@ -144,24 +142,27 @@ pub async fn put(
         .tenant(&scope.0)
         .put_synagogue(&id, profile, Utc::now())
         .await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, data(stored)))
+    Ok(if created {
+        Either::A(Created(stored))
+    } else {
+        Either::B(data(stored))
+    })
 }
 
 pub async fn delete(
     State(state): State<AppState>,
     scope: Scope,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     let id = parse_id(&id)?;
     if state.store.tenant(&scope.0).delete_synagogue(&id).await? {
-        Ok(StatusCode::NO_CONTENT)
+        Ok(NoContent)
     } else {
         Err(ApiError::not_found("synagogue"))
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewQuery {
     /// Civil date, YYYY-MM-DD; default: today at the synagogue.
@@ -176,7 +177,7 @@ fn compute_day(p: &SynagogueProfile, location: &Location, date: NaiveDate) -> Re
 /// Longest window of the holiday-times page, in days.
 pub const MAX_HOLIDAY_DAYS: i64 = 60;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HolidayQuery {
     /// First civil date; default today at the synagogue.
@@ -187,6 +188,35 @@ pub struct HolidayQuery {
     shabbat: Option<bool>,
 }
 
+/// The holiday-times page's answer.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct HolidayTimes {
+    synagogue: SynagogueId,
+    from: NaiveDate,
+    days: Vec<HolidayDay>,
+}
+
+/// One day of the holiday-times page.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct HolidayDay {
+    date: NaiveDate,
+    hebrew_date: luach_calendar::HebrewDate,
+    holidays: Vec<String>,
+    /// Local times (ISO 8601 with offset); `null` when there is none that day.
+    candle_lighting: Option<String>,
+    havdalah: Option<String>,
+    fast: Option<FastShown>,
+    schedule: Vec<day::PrayerTime>,
+}
+
+/// A fast of the day with its local begin and end.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct FastShown {
+    name: String,
+    begins: Option<String>,
+    ends: Option<String>,
+}
+
 /// The holiday-times page: every day in the window with a holiday or a fast (and, on request,
 /// every Shabbat), with candle lighting, havdalah, fast times and the prayer times.
 pub async fn holiday_times(
@@ -194,7 +224,7 @@ pub async fn holiday_times(
     scope: Scope,
     Path(id): Path<String>,
     ValidQuery(q): ValidQuery<HolidayQuery>,
-) -> Result<Json<DataBody<Value>>, ApiError> {
+) -> Result<Json<DataBody<HolidayTimes>>, ApiError> {
     let id = parse_id(&id)?;
     let days = q.days.unwrap_or(30);
     if !(1..=MAX_HOLIDAY_DAYS).contains(&days) {
@@ -219,23 +249,25 @@ pub async fn holiday_times(
         }
         let at = |z| day.get(z).ok().map(|t| day.local_iso(t));
         let (schedule, _) = schedule_of(p, &day);
-        out.push(json!({
-            "date": date.to_string(),
-            "hebrew_date": day.hebrew_date,
-            "holidays": day.holidays.iter().map(|h| h.name.clone()).collect::<Vec<_>>(),
-            "candle_lighting": at(luach_calendar::Zman::CandleLighting),
-            "havdalah": at(luach_calendar::Zman::Havdalah),
-            "fast": fast.map(|f| json!({
-                "name": f.name,
-                "begins": f.begins.ok().map(|t| day.local_iso(t)),
-                "ends": f.ends.ok().map(|t| day.local_iso(t)),
-            })),
-            "schedule": schedule,
-        }));
+        out.push(HolidayDay {
+            date,
+            hebrew_date: day.hebrew_date,
+            holidays: day.holidays.iter().map(|h| h.name.clone()).collect(),
+            candle_lighting: at(luach_calendar::Zman::CandleLighting),
+            havdalah: at(luach_calendar::Zman::Havdalah),
+            fast: fast.map(|f| FastShown {
+                name: f.name,
+                begins: f.begins.ok().map(|t| day.local_iso(t)),
+                ends: f.ends.ok().map(|t| day.local_iso(t)),
+            }),
+            schedule,
+        });
     }
-    Ok(data(
-        json!({"synagogue": synagogue.id, "from": from.to_string(), "days": out}),
-    ))
+    Ok(data(HolidayTimes {
+        synagogue: synagogue.id,
+        from,
+        days: out,
+    }))
 }
 
 /// Every document of a kind in the scope (up to `limit`; more are not shown in a preview).
@@ -255,7 +287,7 @@ pub async fn preview(
     scope: Scope,
     Path(id): Path<String>,
     ValidQuery(q): ValidQuery<PreviewQuery>,
-) -> Result<Json<DataBody<Value>>, ApiError> {
+) -> Result<Json<DataBody<day::SynagogueDay>>, ApiError> {
     let id = parse_id(&id)?;
     let synagogue = find(&state, &scope, &id).await?;
     let p = &synagogue.profile;
@@ -270,7 +302,7 @@ pub async fn preview(
         shiurim: &shiurim,
         timers: &timers,
     };
-    let (_, value) = day::synagogue_day(synagogue.id.as_str(), p, date, programme)
+    let (_, shown) = day::synagogue_day(synagogue.id.as_str(), p, date, programme)
         .map_err(|e| ApiError::invalid_query(vec![FieldError::new("date", e.to_string())]))?;
-    Ok(data(value))
+    Ok(data(shown))
 }

@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use chrono::Utc;
 use luach_schemas::TenantId;
 use serde::{Deserialize, Serialize};
@@ -11,13 +10,14 @@ use serde::{Deserialize, Serialize};
 use super::ValidJson;
 use super::auth::UserView;
 use super::devices::{DataBody, data};
+use super::reply::{Created, NoContent};
 use super::tenant::{Caller, Installation, Scope};
 use crate::auth::{Authority, NewUser, Role};
 use crate::error::{ApiError, FieldError, check_text};
 use crate::state::AppState;
 use crate::store::{Quota, Tenant, Usage, User};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     email: String,
@@ -60,14 +60,14 @@ pub async fn create(
     State(state): State<AppState>,
     Scope(scope): Scope,
     ValidJson(req): ValidJson<CreateUser>,
-) -> Result<(StatusCode, Json<DataBody<UserView>>), ApiError> {
+) -> Result<Created<UserView>, ApiError> {
     tenant_role(req.role)?;
     let tenant = scope.tenant().clone();
     let user = state
         .auth
         .create_user(Authority::Tenant(&scope), new_user(req, tenant))
         .await?;
-    Ok((StatusCode::CREATED, data((&user).into())))
+    Ok(Created((&user).into()))
 }
 
 /// A user of the scope's tenant; users of other tenants are "not found", exactly like
@@ -89,7 +89,7 @@ pub async fn get(
     Ok(data((&find(&state, &scope, &id).await?).into()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     #[serde(default)]
@@ -153,7 +153,7 @@ pub async fn delete(
     Scope(scope): Scope,
     Caller(caller): Caller,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<NoContent, ApiError> {
     if id == caller.user.id {
         return Err(ApiError::validation(vec![FieldError::new(
             "id",
@@ -162,13 +162,13 @@ pub async fn delete(
     }
     if state.store.tenant(&scope).delete_user(&id).await? {
         state.auth.credentials_changed(&id);
-        Ok(StatusCode::NO_CONTENT)
+        Ok(NoContent)
     } else {
         Err(ApiError::not_found("user"))
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     id: String,
@@ -186,7 +186,7 @@ pub async fn create_tenant(
     State(state): State<AppState>,
     Installation(scope): Installation,
     ValidJson(req): ValidJson<CreateTenant>,
-) -> Result<(StatusCode, Json<DataBody<Tenant>>), ApiError> {
+) -> Result<Created<Tenant>, ApiError> {
     let mut errors = Vec::new();
     let id = TenantId::parse(&req.id).map_err(|e| errors.push(FieldError::new("id", e.to_string())));
     check_text(&mut errors, "name", &req.name, true, 200);
@@ -198,7 +198,7 @@ pub async fn create_tenant(
         .installation(&scope)
         .create_tenant(id, req.name, Utc::now())
         .await?;
-    Ok((StatusCode::CREATED, data(tenant)))
+    Ok(Created(tenant))
 }
 
 fn tenant_id(raw: &str) -> Result<TenantId, ApiError> {
@@ -225,7 +225,7 @@ pub async fn create_tenant_user(
     Installation(scope): Installation,
     Path(id): Path<String>,
     ValidJson(req): ValidJson<CreateUser>,
-) -> Result<(StatusCode, Json<DataBody<UserView>>), ApiError> {
+) -> Result<Created<UserView>, ApiError> {
     let id = tenant_id(&id)?;
     if state.store.installation(&scope).tenant(&id).await?.is_none() {
         return Err(ApiError::not_found("tenant"));
@@ -235,12 +235,12 @@ pub async fn create_tenant_user(
         .auth
         .create_user(Authority::Installation(&scope), new_user(req, id))
         .await?;
-    Ok((StatusCode::CREATED, data((&user).into())))
+    Ok(Created((&user).into()))
 }
 
 /// A tenant's quota as the API shows it: the limits in effect, which of them the tenant sets
 /// itself, and what it uses.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct QuotaView {
     tenant_id: TenantId,
     /// The limits in effect (absent: unlimited).
@@ -273,7 +273,7 @@ pub async fn set_quota(
 }
 
 /// The caller's tenant as its users see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TenantView {
     id: TenantId,
     name: String,
@@ -301,7 +301,7 @@ pub async fn own_tenant(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Records after this sequence number (default 0: from the start).

@@ -160,7 +160,7 @@ impl From<AuthError> for ApiError {
 pub type AuthResult<T> = Result<T, AuthError>;
 
 /// Tokens handed out by a login or a refresh.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Issued {
     pub access_token: String,
     pub token_type: &'static str,
@@ -178,7 +178,7 @@ pub struct NewPersonalToken {
 }
 
 /// TOTP parameters for authenticator apps.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TotpSetup {
     pub secret: String,
     pub otpauth_url: String,

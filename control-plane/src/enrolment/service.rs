@@ -165,7 +165,7 @@ pub enum PollOutcome {
 
 /// What a claimer sees before claiming a code: which screen it is, and whether its id is
 /// enrolled already (claiming it then replaces the enrolled screen's key).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ClaimPreview {
     pub device_id: DeviceId,
     pub platform: Option<String>,
@@ -217,7 +217,7 @@ pub struct NewToken {
 }
 
 /// A renewal nonce for a device (shown once).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Nonce {
     pub nonce: String,
     pub expires_at: DateTime<Utc>,

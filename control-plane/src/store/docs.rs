@@ -59,7 +59,8 @@ pub trait Document: Serialize + DeserializeOwned + Send + Sync + 'static {
 }
 
 /// A stored document of type `T`: its fields flattened beside the id and timestamps.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Stored{T}")]
 pub struct Stored<T> {
     pub id: String,
     pub tenant_id: TenantId,

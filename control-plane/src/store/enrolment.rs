@@ -87,7 +87,7 @@ impl DeviceCertificate {
 }
 
 /// How a certificate stopped being a device's current one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CertificateEnd {
     /// Replaced by a renewal for the same key (same enrolment, same prefix).
@@ -115,7 +115,7 @@ impl CertificateEnd {
 }
 
 /// One issued certificate, tracked by serial for as long as the installation lives.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CertificateRecord {
     pub serial: String,
     pub device_id: DeviceId,

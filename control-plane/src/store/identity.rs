@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Role;
 
 /// A tenant: a synagogue or a network of synagogues.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Tenant {
     pub id: TenantId,
     pub name: String,
@@ -24,7 +24,7 @@ pub struct Tenant {
 
 /// A tenant's limits (the licence of a synagogue on a shared installation). `None` means the
 /// installation default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
     /// Most screens registered in the tenant.
@@ -50,7 +50,7 @@ impl Quota {
 }
 
 /// A person who signs in to the dashboard or the API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct User {
     /// Server-chosen (UUID v7).
     pub id: String,
@@ -77,7 +77,7 @@ pub struct User {
 }
 
 /// What a stored token is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenKind {
     /// A single-use refresh token; `family` is the login session it belongs to.

@@ -6,7 +6,7 @@ use luach_schemas::{DeviceId, TenantId};
 use serde::{Deserialize, Serialize};
 
 /// Whether a device currently has a live session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceStatus {
     Online,
@@ -31,7 +31,7 @@ impl DeviceStatus {
 }
 
 /// A screen as the control plane knows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Device {
     pub id: DeviceId,
     pub tenant_id: TenantId,
@@ -110,7 +110,7 @@ pub struct NewDevice {
 }
 
 /// A partial update of operator-owned fields; `None` leaves a field unchanged.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct DevicePatch {
     pub name: Option<String>,
     pub tags: Option<Vec<String>>,
@@ -135,7 +135,8 @@ pub struct PageRequest {
 }
 
 /// One page of results.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Page{T}")]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `after` to get the next page; absent on the last page.

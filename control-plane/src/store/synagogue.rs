@@ -12,7 +12,7 @@ use super::{DocKind, Document, StoreError, StoreResult, Stored};
 pub type SynagogueId = TenantId;
 
 /// A stored synagogue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Synagogue {
     pub id: SynagogueId,
     pub tenant_id: TenantId,

@@ -20,7 +20,7 @@ use crate::chain::{AuditRecord, Entry};
 const UPDATE_ATTEMPTS: usize = 8;
 
 /// What a tenant uses of its quota.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Usage {
     pub devices: u64,
     pub content_bytes: u64,

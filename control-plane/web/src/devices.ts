@@ -34,9 +34,39 @@ function percent(n: number): string {
   return new Intl.NumberFormat(lang(), { maximumFractionDigits: 0 }).format(n) + "%";
 }
 
+/** What claiming a code would enrol (`POST /enrolment/claims/preview`). */
+interface ClaimPreview {
+  device_id: string;
+  platform: string | null;
+  key_fingerprint: string;
+  status: "new" | "enrolled" | "same_key" | "revoked" | "enrolled_elsewhere";
+  enrolled_key_fingerprint: string | null;
+  enrolled_since: string | null;
+}
+
+/** The tenant's quota and usage (`GET /tenant`, tenant admins only). */
+interface TenantPlan {
+  quota: {
+    limits: { max_devices?: number; api_requests_per_minute?: number; max_content_bytes?: number };
+    usage: { devices: number; content_bytes: number } | null;
+  };
+}
+
+function megabytes(bytes: number): string {
+  return new Intl.NumberFormat(lang(), { maximumFractionDigits: 1 }).format(bytes / 1_048_576);
+}
+
+/** A key fingerprint, short enough to compare by eye. */
+function shortKey(fingerprint: string | null): string {
+  return fingerprint ? fingerprint.slice(0, 16).replace(/(.{4})(?!$)/g, "$1 ") : "–";
+}
+
 export class DeviceList {
   private claimErrors: FieldError[] = [];
   private claimed: string | null = null;
+  /** A claim that would replace an enrolled screen's key, waiting for confirmation. */
+  private pendingRekey: { code: string; name: string; preview: ClaimPreview } | null = null;
+  private plan: TenantPlan | null = null;
   private devices = new Map<string, Device>();
   private error: string | null = null;
   private live = false;
@@ -70,7 +100,37 @@ export class DeviceList {
     } catch (err) {
       this.error = err instanceof Error ? err.message : String(err);
     }
+    await this.loadPlan();
     this.render();
+  }
+
+  /** Only tenant admins see the plan; for others the request is refused and nothing shows. */
+  private async loadPlan(): Promise<void> {
+    const resp = await authFetch("/api/v1/tenant");
+    this.plan = resp.ok ? ((await resp.json()).data as TenantPlan) : null;
+  }
+
+  /** The tenant's limits and what is used of them. */
+  private planLine(): HTMLElement | null {
+    if (!this.plan) return null;
+    const { limits, usage } = this.plan.quota;
+    const parts: string[] = [];
+    const devices = usage?.devices ?? this.devices.size;
+    parts.push(
+      limits.max_devices === undefined
+        ? t("plan.screensUnlimited", { used: devices })
+        : t("plan.screens", { used: devices, max: limits.max_devices }),
+    );
+    if (usage && limits.max_content_bytes !== undefined) {
+      parts.push(t("plan.content", { used: megabytes(usage.content_bytes), max: megabytes(limits.max_content_bytes) }));
+    }
+    if (limits.api_requests_per_minute !== undefined) {
+      parts.push(t("plan.api", { max: limits.api_requests_per_minute }));
+    }
+    const full = limits.max_devices !== undefined && devices >= limits.max_devices;
+    const line = el("p", { class: full ? "plan full" : "plan", "data-testid": "plan" }, parts.join(" · "));
+    if (full) line.append(el("span", { class: "warning" }, " " + t("plan.full")));
+    return line;
   }
 
   private async onEvent(e: LiveEvent, status: Device["status"] | null): Promise<void> {
@@ -99,7 +159,8 @@ export class DeviceList {
       el("span", { class: "summary", "data-testid": "summary" }, t("devices.summary", { online, total: devices.length })),
       el("span", { class: `live ${this.live ? "on" : "off"}`, "data-testid": "live" }, this.live ? t("live.connected") : t("live.disconnected")),
     );
-    const nodes: HTMLElement[] = [header, this.claimForm()];
+    const plan = this.planLine();
+    const nodes: HTMLElement[] = [header, ...(plan ? [plan] : []), this.claimForm()];
     if (this.error) nodes.push(el("p", { class: "error", role: "alert" }, t("devices.loadError", { error: this.error })));
     if (devices.length === 0 && !this.error) nodes.push(el("p", { class: "empty" }, t("devices.empty")));
     if (devices.length > 0) nodes.push(this.table(devices));
@@ -118,28 +179,85 @@ export class DeviceList {
     );
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
-      const body: Record<string, string> = { claim_code: code.value.trim() };
-      if (name.value.trim()) body.name = name.value.trim();
-      const resp = await authFetch("/api/v1/enrolment/claims", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(body),
-      });
-      if (resp.ok) {
-        const device = (await resp.json()).data as Device;
-        this.claimErrors = [];
-        this.claimed = device.name || device.id;
-        this.devices.set(device.id, device);
-      } else {
-        this.claimed = null;
-        this.claimErrors = resp.status === 404 ? [{ path: "claim_code", message: t("claim.unknown") }] : await errorsOf(resp);
-      }
-      this.render();
+      await this.claim(code.value.trim(), name.value.trim());
     });
     const section = el("section", { class: "claim-section" });
     section.append(el("h3", {}, t("claim.heading")), form, ...errorList(this.claimErrors, "claim-errors"));
+    if (this.pendingRekey) section.append(this.rekeyConfirmation(this.pendingRekey));
     if (this.claimed) section.append(el("p", { class: "ok", role: "status", "data-testid": "claimed" }, t("claim.done", { name: this.claimed })));
     return section;
+  }
+
+  /** Looks at what a code would enrol first: a screen already enrolled here with another key is
+   * only re-keyed after the user confirms; one enrolled elsewhere is refused with the reason. */
+  private async claim(code: string, name: string): Promise<void> {
+    this.claimed = null;
+    this.pendingRekey = null;
+    const resp = await authFetch("/api/v1/enrolment/claims/preview", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ claim_code: code }),
+    });
+    if (!resp.ok) {
+      this.claimErrors = resp.status === 404 ? [{ path: "claim_code", message: t("claim.unknown") }] : await errorsOf(resp);
+      this.render();
+      return;
+    }
+    const preview = (await resp.json()).data as ClaimPreview;
+    if (preview.status === "enrolled_elsewhere") {
+      this.claimErrors = [{ path: "claim_code", message: t("claim.elsewhere", { id: preview.device_id }) }];
+    } else if (preview.status === "enrolled") {
+      this.claimErrors = [];
+      this.pendingRekey = { code, name, preview };
+    } else {
+      await this.submitClaim(code, name, false);
+      return;
+    }
+    this.render();
+  }
+
+  private async submitClaim(code: string, name: string, rekey: boolean): Promise<void> {
+    const body: Record<string, string | boolean> = { claim_code: code };
+    if (name) body.name = name;
+    if (rekey) body.rekey = true;
+    const resp = await authFetch("/api/v1/enrolment/claims", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    this.pendingRekey = null;
+    if (resp.ok) {
+      const device = (await resp.json()).data as Device;
+      this.claimErrors = [];
+      this.claimed = device.name || device.id;
+      this.devices.set(device.id, device);
+      await this.loadPlan();
+    } else {
+      this.claimed = null;
+      this.claimErrors = resp.status === 404 ? [{ path: "claim_code", message: t("claim.unknown") }] : await errorsOf(resp);
+    }
+    this.render();
+  }
+
+  /** Explains what re-keying an enrolled screen does and asks before doing it. */
+  private rekeyConfirmation(pending: { code: string; name: string; preview: ClaimPreview }): HTMLElement {
+    const { preview } = pending;
+    const box = el("div", { class: "confirm", role: "alertdialog", "data-testid": "rekey-confirm" });
+    const since = preview.enrolled_since ? new Date(preview.enrolled_since).toLocaleDateString(lang()) : "–";
+    box.append(
+      el("p", {}, t("claim.enrolled", { id: preview.device_id, since })),
+      el("p", {}, t("claim.rekeyWarning")),
+      el("p", { class: "keys" }, t("claim.keys", { old: shortKey(preview.enrolled_key_fingerprint), new: shortKey(preview.key_fingerprint) })),
+    );
+    const replace = el("button", { type: "button", class: "danger", "data-testid": "rekey-yes" }, t("claim.rekey"));
+    replace.addEventListener("click", () => void this.submitClaim(pending.code, pending.name, true));
+    const cancel = el("button", { type: "button", "data-testid": "rekey-no" }, t("claim.cancel"));
+    cancel.addEventListener("click", () => {
+      this.pendingRekey = null;
+      this.render();
+    });
+    box.append(replace, cancel);
+    return box;
   }
 
   private table(devices: Device[]): HTMLTableElement {

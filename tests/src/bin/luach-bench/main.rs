@@ -6,9 +6,16 @@
 //! machine and reports the same broker-level figures (all N connected, messages per second
 //! delivered to one QoS 1 subscriber, RSS and CPU), with Luach/Mosquitto ratios.
 //!
+//! With `--rest`, REST latency is measured while the screens report and again after they
+//! stopped. `--quota` measures instead whether one tenant driving ten times its API quota
+//! slows another tenant down (`quota.rs`).
+//!
 //! ```text
 //! cargo build --release --bins && target/release/luach-bench --count 1000
+//! target/release/luach-bench --quota
 //! ```
+
+mod quota;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -51,9 +58,17 @@ struct Args {
     /// and again on the same server and data after they stopped (the peer of the same run).
     #[arg(long)]
     rest: bool,
-    /// REST requests per second offered by `luach-load` with `--rest`.
+    /// REST requests per second offered by `luach-load` with `--rest` (and by the quiet
+    /// tenant with `--quota`).
     #[arg(long, default_value_t = 100.0)]
     rest_rate: f64,
+    /// Instead of the fleet: one tenant driving ten times its API quota beside another
+    /// (see `quota.rs`); no screens.
+    #[arg(long)]
+    quota: bool,
+    /// The noisy tenant's quota with `--quota`, API requests per minute.
+    #[arg(long, default_value_t = 600)]
+    quota_rpm: u64,
 }
 
 /// CPU seconds (user + system) and RSS bytes of a process, from /proc.
@@ -98,14 +113,49 @@ struct Figures {
 const REST_MIX: &str = "4:GET:/api/v1/devices?limit=50,4:GET:/api/v1/devices/{device},\
                         1:PATCH:/api/v1/devices/{device},1:GET:/api/v1/memorials";
 
-/// Runs `luach-load` (a separate process) against `base` and returns its JSON summary.
+/// Runs `luach-load` (a separate process) against `base` with `args`'s REST mix and rate, the
+/// first 100 simulated screens as `{device}`, and returns its JSON summary.
 fn rest_load(bin: &Path, args: &Args, base: &str, token: &str, label: &str) -> anyhow::Result<serde_json::Value> {
     let devices: Vec<String> = (0..args.count.min(100)).map(|i| format!("bench{i:05}")).collect();
+    load(
+        bin,
+        &Load {
+            base,
+            token,
+            rate: args.rest_rate,
+            secs: args.window_secs,
+            mix: REST_MIX,
+            devices: &devices,
+            label,
+        },
+    )
+}
+
+/// One `luach-load` run.
+struct Load<'a> {
+    base: &'a str,
+    token: &'a str,
+    rate: f64,
+    secs: u64,
+    mix: &'a str,
+    devices: &'a [String],
+    label: &'a str,
+}
+
+/// Runs `luach-load` (its own process) and returns its JSON summary.
+fn load(bin: &Path, run: &Load<'_>) -> anyhow::Result<serde_json::Value> {
     let out = Command::new(bin.join("luach-load"))
-        .args(["--base", base, "--rate", &args.rest_rate.to_string()])
-        .args(["--secs", &args.window_secs.to_string(), "--concurrency", "32"])
-        .args(["--mix", REST_MIX, "--devices", &devices.join(","), "--label", label])
-        .env("LUACH_LOAD_TOKEN", token)
+        .args(["--base", run.base, "--rate", &run.rate.to_string()])
+        .args(["--secs", &run.secs.to_string(), "--concurrency", "32"])
+        .args([
+            "--mix",
+            run.mix,
+            "--devices",
+            &run.devices.join(","),
+            "--label",
+            run.label,
+        ])
+        .env("LUACH_LOAD_TOKEN", run.token)
         .stderr(Stdio::inherit())
         .output()
         .context("running luach-load")?;
@@ -146,10 +196,12 @@ async fn stored_total(api: &Api) -> anyhow::Result<f64> {
         .context("stored counter")
 }
 
-async fn bench_luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Figures> {
+/// Starts `luach-server serve` on `dir` (plain listener on, logs to `dir/server.log`) with the
+/// extra environment `env`, and waits until it is ready; returns it and its HTTP base URL.
+async fn start_server(bin: &Path, dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<(Killed, String)> {
     let http = free_port();
     let mqtt = free_port();
-    let token = luach_tests::seed_tenant_admin(dir, &[]);
+    let log = std::fs::File::create(dir.join("server.log"))?;
     let server = Command::new(bin.join("luach-server"))
         .args([
             "serve",
@@ -165,19 +217,30 @@ async fn bench_luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Figu
         .args(["--offline-after", "600"])
         .env("LUACH_MQTT__PLAIN_LISTENER", "true")
         .env("RUST_LOG", "warn")
-        .stderr(std::fs::File::create(dir.join("server.log"))?)
+        .envs(env.iter().copied())
+        .stdout(log.try_clone()?)
+        .stderr(log)
         .spawn()
         .context("starting luach-server")?;
     let server = Killed(server);
-    let pid = server.0.id();
-    let api = Api::new(format!("http://127.0.0.1:{http}")).with_token(&token);
+    let base = format!("http://127.0.0.1:{http}");
+    let probe = Api::new(base.clone());
     let deadline = Instant::now() + Duration::from_secs(60);
-    while api.get("/readyz").await.0 != 200 {
+    while probe.get("/readyz").await.0 != 200 {
         if Instant::now() > deadline {
-            bail!("luach-server not ready");
+            bail!("luach-server not ready (log: {})", dir.join("server.log").display());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Ok((server, base))
+}
+
+async fn bench_luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Figures> {
+    let token = luach_tests::seed_tenant_admin(dir, &[]);
+    // Latency is measured here, not the tenant's API quota (see `--quota`).
+    let (server, base) = start_server(bin, dir, &[("LUACH_QUOTAS__API_REQUESTS_PER_MINUTE", "0")]).await?;
+    let pid = server.0.id();
+    let api = Api::new(base).with_token(&token);
     let (_, rss_idle) = proc_usage(pid)?;
     let started = Instant::now();
     // The plain listener, like mosquitto's below: the comparison is about the broker and
@@ -339,6 +402,13 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     if args.keep_logs {
         eprintln!("logs in {}", dir.path().display());
+    }
+    if args.quota {
+        quota::run(&bin, &args, dir.path()).await?;
+        if args.keep_logs {
+            let _ = dir.keep();
+        }
+        return Ok(());
     }
     let expected = args.count as f64 / args.heartbeat_secs as f64 + args.count as f64 / args.metrics_secs as f64;
     eprintln!(
