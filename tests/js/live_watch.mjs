@@ -1,7 +1,8 @@
 // Watches Luach's live namespace with the official socket.io-client.
 // usage: LUACH_TOKEN=… node live_watch.mjs BASE_URL DEVICE_ID
 // Authenticates the handshake with LUACH_TOKEN. Prints "ready" once connected (or
-// "refused: MESSAGE" and exits 2 when the server refuses the handshake), then "online" / "metrics" / "offline" lines for DEVICE_ID;
+// "refused: MESSAGE" and exits 2 when the server refuses the handshake), then "online" / "metrics" /
+// "offline: REASON" lines for DEVICE_ID;
 // exits 0 after it has seen online then offline, 1 on timeout or error. When the server ends
 // the connection it prints "disconnected: REASON" and exits 3.
 import { io } from "socket.io-client";
@@ -30,7 +31,7 @@ for (const kind of ["online", "metrics", "offline"]) {
   socket.on(`device:${kind}`, (event) => {
     if (event.device_id !== device) return;
     if (typeof event.tenant_id !== "string" || typeof event.at !== "string") fail(`bad event ${JSON.stringify(event)}`);
-    if (!seen.has(kind)) console.log(kind);
+    if (!seen.has(kind)) console.log(kind === "offline" ? `offline: ${event.reason}` : kind);
     seen.add(kind);
     if (kind === "offline" && seen.has("online")) {
       clearTimeout(timer);

@@ -11,10 +11,12 @@
 //! which installs everything the suite needs.
 
 mod api;
+mod live;
 mod process;
 mod services;
 
 pub use api::Api;
+pub use live::LiveWatcher;
 pub use process::{
     ADMIN_EMAIL, ADMIN_PASSWORD, Agent, Server, ServerOptions, Sim, admin, bin_path, bulk_token, free_port,
     seed_tenant, seed_tenant_admin,
@@ -252,4 +254,28 @@ pub fn promtool_check(text: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Publishes a hello for `device` on the plain listener, as a development screen does (its id
+/// is its topic prefix there), with session id `s1`.
+pub async fn publish_hello(client: &rumqttc::AsyncClient, device: &str) {
+    use luach_schemas::messages::Hello;
+    use luach_schemas::{Envelope, Topic, TopicPrefix, UpKind};
+    let hello = Hello {
+        agent_version: "0.0.0-test".into(),
+        session: "s1".into(),
+        platform: "test".into(),
+        ip: None,
+        uptime_s: 1,
+    };
+    let topic = Topic::Up(TopicPrefix::parse(device).must(), UpKind::Hello).to_string();
+    client
+        .publish(
+            topic,
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            Envelope::new("h1", "hello", chrono::Utc::now(), hello).to_bytes(),
+        )
+        .await
+        .must();
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use luach_tests::{Agent, Must, spawn_app, wait_for};
+use luach_tests::{Agent, LiveWatcher, Must, spawn_app, wait_for};
 use serde_json::json;
 
 /// The plain development listener; tests/tests/enrolment.rs covers enrolment.
@@ -38,13 +38,13 @@ async fn a_screen_agent_keeps_its_identity_and_says_goodbye() {
     let (code, body) = app.api.post(&format!("/api/v1/devices/{id}/ping"), &json!({})).await;
     assert_eq!((code, body["data"]["status"].as_str()), (200, Some("ok")), "{body}");
 
-    // SIGTERM: a clean goodbye takes the screen offline at once.
+    // SIGTERM: a clean goodbye takes the screen offline at once, and says so: the live event
+    // names the goodbye (a last will or a missed heartbeat would name themselves).
+    let token = app.api.token.clone().must();
+    let mut watcher = LiveWatcher::connect(&base, &id, &token).await;
     agent.terminate();
-    wait_for("the goodbye", Duration::from_secs(10), || {
-        let (api, id) = (api.clone(), id.clone());
-        async move { (status(&api, &id).await.as_deref() == Some("offline")).then_some(()) }
-    })
-    .await;
+    watcher.expect_within("offline: goodbye", Duration::from_secs(10)).await;
+    assert_eq!(status(&api, &id).await.as_deref(), Some("offline"));
 
     // Restarted, it is the same screen.
     let _agent = Agent::start(&base, state.path(), PLAIN);

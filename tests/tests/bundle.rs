@@ -4,9 +4,8 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
-use luach_schemas::messages::{BundleNotice, Hello};
-use luach_schemas::{Envelope, Topic, TopicPrefix, UpKind, decode_bundle_notice};
+use luach_schemas::messages::BundleNotice;
+use luach_schemas::{Topic, TopicPrefix, decode_bundle_notice};
 use luach_tests::{Agent, Api, Must, bin_path, bulk_token, spawn_app, wait_for};
 use serde_json::{Value, json};
 
@@ -109,23 +108,7 @@ impl FakeScreen {
             .subscribe(Topic::down_filter(&TopicPrefix::parse(device).must()), QoS::AtLeastOnce)
             .await
             .must();
-        let hello = Hello {
-            agent_version: "0.0.0-test".into(),
-            session: "s1".into(),
-            platform: "test".into(),
-            ip: None,
-            uptime_s: 1,
-        };
-        let topic = Topic::Up(TopicPrefix::parse(device).must(), UpKind::Hello).to_string();
-        client
-            .publish(
-                topic,
-                QoS::AtLeastOnce,
-                false,
-                Envelope::new("h1", "hello", Utc::now(), hello).to_bytes(),
-            )
-            .await
-            .must();
+        luach_tests::publish_hello(&client, device).await;
         let (tx, notices) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Ok(event) = eventloop.poll().await {

@@ -117,30 +117,12 @@ async fn readiness_answers_in_plain_words() {
 
 /// A FakeScreen on the plain listener: says hello, never acknowledges a command.
 async fn silent_screen(app: &TestApp, device: &str) -> rumqttc::AsyncClient {
-    use luach_schemas::messages::Hello;
-    use luach_schemas::{Envelope, Topic, TopicPrefix, UpKind};
-    use rumqttc::{AsyncClient, MqttOptions, QoS};
+    use rumqttc::{AsyncClient, MqttOptions};
     let mut options = MqttOptions::new(device, "127.0.0.1", app.mqtt.port());
     options.set_keep_alive(Duration::from_secs(30));
     let (client, mut eventloop) = AsyncClient::new(options, 16);
     tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
-    let hello = Hello {
-        agent_version: "0".into(),
-        session: "s1".into(),
-        platform: "test".into(),
-        ip: None,
-        uptime_s: 1,
-    };
-    let topic = Topic::Up(TopicPrefix::parse(device).must(), UpKind::Hello).to_string();
-    client
-        .publish(
-            topic,
-            QoS::AtLeastOnce,
-            false,
-            Envelope::new("h", "hello", chrono::Utc::now(), hello).to_bytes(),
-        )
-        .await
-        .must();
+    luach_tests::publish_hello(&client, device).await;
     client
 }
 

@@ -476,25 +476,31 @@ async fn bad_requests_get_clear_errors_and_devices_stay_in_their_tenant() {
     assert_eq!(status, 403);
 }
 
-/// Claim codes expire, and anonymous requests are rate limited per IP.
+/// Claim codes expire, and anonymous requests are rate limited per IP: on a clock the test
+/// moves, so neither waits for real time nor races a minute boundary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claim_codes_expire_and_anonymous_requests_are_rate_limited() {
-    let app = tls_only_app(|c| {
-        c.enrolment.claim_ttl_secs = 1;
-        c.enrolment.requests_per_ip_per_minute = 3;
-    })
+    use chrono::TimeZone;
+    let clock =
+        luach_control_plane::auth::ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 5).single().must());
+    let app = luach_tests::spawn_app_with_clock(
+        |c| {
+            c.mqtt.plain_listener = false;
+            c.presence.auto_register = false;
+            c.enrolment.claim_ttl_secs = 60;
+            c.enrolment.requests_per_ip_per_minute = 3;
+        },
+        std::sync::Arc::new(clock.clone()),
+    )
     .await;
     let (_, csr1) = csr("late1");
     let (status, pending) = request(&app.api, &json!({"device_id": "late1", "csr_pem": csr1})).await;
     assert_eq!(status, 201, "{pending}");
     let claim = pending["data"]["claim_code"].as_str().must().to_owned();
     let secret = pending["data"]["poll_secret"].as_str().must().to_owned();
-    let api = app.api.clone();
-    wait_for("the request to expire", Duration::from_secs(10), || {
-        let (api, secret) = (api.clone(), secret.clone());
-        async move { (poll(&api, "late1", Some(&secret)).await.0 == 404).then_some(()) }
-    })
-    .await;
+    assert_eq!(poll(&app.api, "late1", Some(&secret)).await.0, 202);
+    clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(poll(&app.api, "late1", Some(&secret)).await.0, 404);
     let (status, body) = app
         .api
         .post("/api/v1/enrolment/claims", &json!({"claim_code": claim}))
@@ -503,15 +509,19 @@ async fn claim_codes_expire_and_anonymous_requests_are_rate_limited() {
     let (status, _) = app.api.get("/api/v1/devices/late1").await;
     assert_eq!(status, 404);
 
+    // A fresh minute (10:01): three requests pass, the fourth is refused until the next.
     for i in 0..3 {
         let (_, c) = csr(&format!("rate{i}"));
         let (status, body) = request(&app.api, &json!({"device_id": format!("rate{i}"), "csr_pem": c})).await;
-        if status == 429 {
-            assert_eq!(code(&body), Some("too_many_requests"));
-            return;
-        }
+        assert_eq!(status, 201, "request {i}: {body}");
     }
-    panic!("the fourth anonymous request in a minute was not refused");
+    let (_, c) = csr("rate3");
+    let body = json!({"device_id": "rate3", "csr_pem": c});
+    let (status, refused) = request(&app.api, &body).await;
+    assert_eq!((status, code(&refused)), (429, Some("too_many_requests")), "{refused}");
+    clock.advance(chrono::Duration::seconds(60));
+    let (status, again) = request(&app.api, &body).await;
+    assert_eq!(status, 201, "the next minute: {again}");
 }
 
 /// (d) Renewal needs the key of the current, unrevoked certificate.

@@ -37,6 +37,13 @@ fn options(url: String) -> StoreOptions {
 }
 
 impl Ctx {
+    /// The actions in `tenant`'s audit chain, oldest first.
+    async fn actions(&self, tenant: &str) -> Vec<String> {
+        let scope = self.scope(tenant);
+        let records = self.system.tenant(&scope).audit(0, 100).await.must();
+        records.into_iter().map(|r| r.action).collect()
+    }
+
     async fn sqlite() -> Self {
         let dir = tempfile::tempdir().must();
         let url = format!("sqlite:{}", dir.path().join("conformance.sqlite3").display());
@@ -585,16 +592,7 @@ async fn tenants_are_unique_and_keep_their_quota(ctx: Ctx) {
         .collect();
     assert_eq!(listed, [("shul-a".into(), Quota::default()), ("shul-b".into(), quota)]);
     // The tenant's own chain records it too, so its administrators see it.
-    let b = ctx.scope("shul-b");
-    let actions: Vec<String> = ctx
-        .system
-        .tenant(&b)
-        .audit(0, 100)
-        .await
-        .must()
-        .into_iter()
-        .map(|r| r.action)
-        .collect();
+    let actions = ctx.actions("shul-b").await;
     assert!(actions.contains(&"tenant.quota".to_owned()), "{actions:?}");
 }
 
@@ -774,16 +772,7 @@ async fn personal_tokens_list_touch_and_revoke_with_audit(ctx: Ctx) {
     );
     assert!(ctx.system.token("r1").await.must().must().revoked_at.is_some());
     assert!(ctx.system.token("p2").await.must().must().revoked_at.is_some());
-    let a = ctx.scope("shul-a");
-    let actions: Vec<String> = ctx
-        .system
-        .tenant(&a)
-        .audit(0, 100)
-        .await
-        .must()
-        .into_iter()
-        .map(|r| r.action)
-        .collect();
+    let actions = ctx.actions("shul-a").await;
     for expected in ["token.create", "token.revoke", "user.credentials_end"] {
         assert!(
             actions.iter().any(|a| a == expected),
@@ -793,7 +782,7 @@ async fn personal_tokens_list_touch_and_revoke_with_audit(ctx: Ctx) {
     // Nothing to revoke: nothing recorded.
     let before = actions.len();
     assert_eq!(ctx.system.end_credentials(&u, "again", t, &actor).await.must(), 0);
-    assert_eq!(ctx.system.tenant(&a).audit(0, 100).await.must().len(), before);
+    assert_eq!(ctx.actions("shul-a").await.len(), before);
 }
 
 fn request(device: &str, claim: &str, key: &str, source: &str) -> EnrolmentRequest {

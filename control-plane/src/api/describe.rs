@@ -270,27 +270,29 @@ impl Output for NoContent {
     }
 }
 
+/// `R`'s answers, each also sending the header `name`.
+fn with_header<R: Output>(op: &mut Operation, g: &mut Generators, name: &'static str, description: &'static str) {
+    let before = op.answers.len();
+    R::describe(op, g);
+    for answer in &mut op.answers[before..] {
+        answer.headers.push((name, description));
+    }
+}
+
 impl<R: Output> Output for NoStore<R> {
     fn describe(op: &mut Operation, g: &mut Generators) {
-        let before = op.answers.len();
-        R::describe(op, g);
-        for answer in &mut op.answers[before..] {
-            answer
-                .headers
-                .push(("cache-control", "no-store: the answer carries a secret"));
-        }
+        with_header::<R>(op, g, "cache-control", "no-store: the answer carries a secret");
     }
 }
 
 impl<R: Output> Output for WithCookie<R> {
     fn describe(op: &mut Operation, g: &mut Generators) {
-        let before = op.answers.len();
-        R::describe(op, g);
-        for answer in &mut op.answers[before..] {
-            answer
-                .headers
-                .push(("set-cookie", "the refresh-token cookie (HttpOnly, SameSite=Strict)"));
-        }
+        with_header::<R>(
+            op,
+            g,
+            "set-cookie",
+            "the refresh-token cookie (HttpOnly, SameSite=Strict)",
+        );
     }
 }
 

@@ -37,6 +37,42 @@ impl RequestState {
             Self::Delivered { .. } => "delivered",
         }
     }
+
+    /// How both backends store the state: (status, tenant, certificate).
+    pub(super) fn stored(&self) -> (&'static str, Option<String>, Option<String>) {
+        match self {
+            Self::Pending => ("pending", None, None),
+            Self::Issued {
+                tenant_id,
+                certificate_pem,
+            }
+            | Self::Delivered {
+                tenant_id,
+                certificate_pem,
+            } => (
+                self.as_str(),
+                Some(tenant_id.to_string()),
+                Some(certificate_pem.clone()),
+            ),
+        }
+    }
+
+    /// The state stored as (status, tenant, certificate); `None` for a combination no state
+    /// is stored as.
+    pub(super) fn from_stored(status: &str, tenant: Option<TenantId>, certificate: Option<String>) -> Option<Self> {
+        match (status, tenant, certificate) {
+            ("pending", _, _) => Some(Self::Pending),
+            ("issued", Some(tenant_id), Some(certificate_pem)) => Some(Self::Issued {
+                tenant_id,
+                certificate_pem,
+            }),
+            ("delivered", Some(tenant_id), Some(certificate_pem)) => Some(Self::Delivered {
+                tenant_id,
+                certificate_pem,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// A device's request to be enrolled, created without a token.

@@ -145,6 +145,24 @@ pub struct Page<T> {
     pub total: u64,
 }
 
+impl Page<Device> {
+    /// A page from up to `limit + 1` devices read in id order: the extra one only shows that
+    /// another page follows.
+    pub(super) fn from_fetched(mut items: Vec<Device>, limit: u32, total: u64) -> Self {
+        let next_after = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|d| d.id.to_string())
+        } else {
+            None
+        };
+        Page {
+            items,
+            next_after,
+            total,
+        }
+    }
+}
+
 /// Device data from a hello message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HelloInfo {

@@ -133,21 +133,11 @@ impl DeviceBackend for MongoStore {
             .await?
             .try_collect()
             .await?;
-        let mut items = docs
+        let items = docs
             .into_iter()
             .map(DeviceDoc::into_device)
             .collect::<StoreResult<Vec<_>>>()?;
-        let next_after = if items.len() > page.limit as usize {
-            items.truncate(page.limit as usize);
-            items.last().map(|d| d.id.to_string())
-        } else {
-            None
-        };
-        Ok(Page {
-            items,
-            next_after,
-            total,
-        })
+        Ok(Page::from_fetched(items, page.limit, total))
     }
 
     async fn get_device(&self, tenant: &TenantId, id: &DeviceId) -> StoreResult<Option<Device>> {
@@ -203,11 +193,7 @@ impl DeviceBackend for MongoStore {
                 .update_one(filter, doc! {"$set": set.clone()})
                 .session(&mut session)
                 .await?;
-            if r.matched_count == 1 {
-                self.append_audit(&mut session, audit.clone()).await?;
-            }
-            session.commit_transaction().await?;
-            Ok(r.matched_count == 1)
+            self.commit_audited(session, r.matched_count == 1, &audit).await
         })
         .await
     }
@@ -222,11 +208,7 @@ impl DeviceBackend for MongoStore {
                 .await?
                 .deleted_count
                 > 0;
-            if deleted {
-                self.append_audit(&mut session, audit.clone()).await?;
-            }
-            session.commit_transaction().await?;
-            Ok(deleted)
+            self.commit_audited(session, deleted, &audit).await
         })
         .await
     }

@@ -147,11 +147,7 @@ impl DocBackend for MongoStore {
                 .await?
                 .deleted_count
                 > 0;
-            if deleted {
-                self.append_audit(&mut session, audit.clone()).await?;
-            }
-            session.commit_transaction().await?;
-            Ok(deleted)
+            self.commit_audited(session, deleted, &audit).await
         })
         .await
     }

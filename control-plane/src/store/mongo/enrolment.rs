@@ -5,10 +5,9 @@
 use async_trait::async_trait;
 use bson::{Document, doc};
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
 use luach_schemas::{DeviceId, TenantId, TopicPrefix};
 use mongodb::ClientSession;
-use mongodb::options::{FindOptions, ReturnDocument};
+use mongodb::options::ReturnDocument;
 
 use super::{MongoStore, conflict, corrupt, ms, optional_text, parsed, required_time, retrying, text, time};
 use crate::chain::Entry;
@@ -29,27 +28,8 @@ fn count(d: &Document, key: &str) -> StoreResult<u32> {
     u32::try_from(v).map_err(|e| corrupt(key, e))
 }
 
-/// The stored fields of a state: (status, tenant, certificate).
-fn state_fields(state: &RequestState) -> (&'static str, Option<String>, Option<String>) {
-    match state {
-        RequestState::Pending => ("pending", None, None),
-        RequestState::Issued {
-            tenant_id,
-            certificate_pem,
-        }
-        | RequestState::Delivered {
-            tenant_id,
-            certificate_pem,
-        } => (
-            state.as_str(),
-            Some(tenant_id.to_string()),
-            Some(certificate_pem.clone()),
-        ),
-    }
-}
-
 fn request_doc(r: &EnrolmentRequest) -> Document {
-    let (status, tenant, certificate) = state_fields(&r.state);
+    let (status, tenant, certificate) = r.state.stored();
     doc! {
         "_id": r.device_id.as_str(),
         "claim_digest": &r.claim_digest,
@@ -69,27 +49,13 @@ fn request_doc(r: &EnrolmentRequest) -> Document {
 
 fn request_from_doc(d: &Document) -> StoreResult<EnrolmentRequest> {
     let status = text(d, "status")?;
-    let issued = || -> StoreResult<(TenantId, String)> {
-        Ok((parsed(d, "tenant_id", TenantId::parse)?, text(d, "certificate_pem")?))
-    };
-    let state = match status.as_str() {
-        "pending" => RequestState::Pending,
-        "issued" => {
-            let (tenant_id, certificate_pem) = issued()?;
-            RequestState::Issued {
-                tenant_id,
-                certificate_pem,
-            }
-        }
-        "delivered" => {
-            let (tenant_id, certificate_pem) = issued()?;
-            RequestState::Delivered {
-                tenant_id,
-                certificate_pem,
-            }
-        }
-        other => return Err(corrupt("enrolment request status", other)),
-    };
+    let tenant = d
+        .get_str("tenant_id")
+        .ok()
+        .map(|t| TenantId::parse(t).map_err(|e| corrupt("tenant_id", e)))
+        .transpose()?;
+    let state = RequestState::from_stored(&status, tenant, optional_text(d, "certificate_pem"))
+        .ok_or_else(|| corrupt("enrolment request status", &status))?;
     Ok(EnrolmentRequest {
         device_id: parsed(d, "_id", DeviceId::parse)?,
         claim_digest: text(d, "claim_digest")?,
@@ -256,7 +222,7 @@ impl EnrolmentBackend for MongoStore {
         now: DateTime<Utc>,
         keep_until: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let (status, tenant, certificate) = state_fields(to);
+        let (status, tenant, certificate) = to.stored();
         let r = self
             .collection("enrolment_requests")
             .update_one(
@@ -397,13 +363,9 @@ impl EnrolmentBackend for MongoStore {
     }
 
     async fn certificate_history(&self, tenant: &TenantId, device: &DeviceId) -> StoreResult<Vec<CertificateRecord>> {
-        let options = FindOptions::builder().sort(doc! {"issued_at": -1, "_id": 1}).build();
-        let docs: Vec<Document> = self
-            .collection("certificates")
-            .find(doc! {"tenant_id": tenant.as_str(), "device_id": device.as_str()})
-            .with_options(options)
-            .await?
-            .try_collect()
+        let filter = doc! {"tenant_id": tenant.as_str(), "device_id": device.as_str()};
+        let docs = self
+            .find_sorted("certificates", filter, doc! {"issued_at": -1, "_id": 1})
             .await?;
         docs.iter().map(history_from_doc).collect()
     }
@@ -457,12 +419,12 @@ impl EnrolmentBackend for MongoStore {
         nonces
             .insert_one(doc! {"device_id": device.as_str(), "digest": digest, "expires_at": ms(expires_at)})
             .await?;
-        let options = FindOptions::builder().sort(doc! {"expires_at": -1}).build();
-        let kept: Vec<Document> = nonces
-            .find(doc! {"device_id": device.as_str()})
-            .with_options(options)
-            .await?
-            .try_collect()
+        let kept = self
+            .find_sorted(
+                "renewal_nonces",
+                doc! {"device_id": device.as_str()},
+                doc! {"expires_at": -1},
+            )
             .await?;
         let old: Vec<bson::Bson> = kept
             .iter()
@@ -500,13 +462,9 @@ impl EnrolmentBackend for MongoStore {
     }
 
     async fn list_enrolment_tokens(&self, tenant: &TenantId) -> StoreResult<Vec<EnrolmentToken>> {
-        let options = FindOptions::builder().sort(doc! {"created_at": -1, "id": 1}).build();
-        let docs: Vec<Document> = self
-            .collection("enrolment_tokens")
-            .find(doc! {"tenant_id": tenant.as_str()})
-            .with_options(options)
-            .await?
-            .try_collect()
+        let filter = doc! {"tenant_id": tenant.as_str()};
+        let docs = self
+            .find_sorted("enrolment_tokens", filter, doc! {"created_at": -1, "id": 1})
             .await?;
         docs.iter().map(token_from_doc).collect()
     }

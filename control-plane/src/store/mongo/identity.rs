@@ -4,9 +4,7 @@
 use async_trait::async_trait;
 use bson::{Document, doc};
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
 use luach_schemas::TenantId;
-use mongodb::options::FindOptions;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -66,14 +64,7 @@ fn token_from_doc(d: &Document) -> StoreResult<TokenRecord> {
 
 impl MongoStore {
     async fn find_users(&self, filter: Document) -> StoreResult<Vec<User>> {
-        let options = FindOptions::builder().sort(doc! {"email": 1}).build();
-        let docs: Vec<Document> = self
-            .collection("users")
-            .find(filter)
-            .with_options(options)
-            .await?
-            .try_collect()
-            .await?;
+        let docs = self.find_sorted("users", filter, doc! {"email": 1}).await?;
         docs.into_iter().map(|d| without_id("user", d)).collect()
     }
 
@@ -113,11 +104,7 @@ impl IdentityBackend for MongoStore {
                 .replace_one(doc! {"_id": tenant.id.as_str()}, d.clone())
                 .session(&mut session)
                 .await?;
-            if r.matched_count == 1 {
-                self.append_audit(&mut session, audit.clone()).await?;
-            }
-            session.commit_transaction().await?;
-            Ok(r.matched_count == 1)
+            self.commit_audited(session, r.matched_count == 1, &audit).await
         })
         .await
     }
@@ -131,14 +118,7 @@ impl IdentityBackend for MongoStore {
     }
 
     async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
-        let options = FindOptions::builder().sort(doc! {"_id": 1}).build();
-        let docs: Vec<Document> = self
-            .collection("tenants")
-            .find(doc! {})
-            .with_options(options)
-            .await?
-            .try_collect()
-            .await?;
+        let docs = self.find_sorted("tenants", doc! {}, doc! {"_id": 1}).await?;
         docs.into_iter().map(|d| without_id("tenant", d)).collect()
     }
 
@@ -191,11 +171,7 @@ impl IdentityBackend for MongoStore {
                 .session(&mut session)
                 .await
                 .map_err(|e| conflict(e, "a user with this email"))?;
-            if r.matched_count == 1 {
-                self.append_audit(&mut session, audit.clone()).await?;
-            }
-            session.commit_transaction().await?;
-            Ok(r.matched_count == 1)
+            self.commit_audited(session, r.matched_count == 1, &audit).await
         })
         .await
     }
@@ -320,13 +296,9 @@ impl IdentityBackend for MongoStore {
     }
 
     async fn list_tokens(&self, user_id: &str, kind: TokenKind) -> StoreResult<Vec<TokenRecord>> {
-        let options = FindOptions::builder().sort(doc! {"created_at": -1, "_id": 1}).build();
-        let docs: Vec<Document> = self
-            .collection("tokens")
-            .find(doc! {"user_id": user_id, "kind": kind.as_str()})
-            .with_options(options)
-            .await?
-            .try_collect()
+        let filter = doc! {"user_id": user_id, "kind": kind.as_str()};
+        let docs = self
+            .find_sorted("tokens", filter, doc! {"created_at": -1, "_id": 1})
             .await?;
         docs.iter().map(token_from_doc).collect()
     }

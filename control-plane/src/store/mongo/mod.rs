@@ -44,11 +44,34 @@ impl MongoStore {
         self.db.collection(name)
     }
 
+    /// Every document of `collection` matching `filter`, in `sort` order.
+    async fn find_sorted(&self, collection: &str, filter: Document, sort: Document) -> StoreResult<Vec<Document>> {
+        use futures::TryStreamExt;
+        let options = mongodb::options::FindOptions::builder().sort(sort).build();
+        Ok(self
+            .collection(collection)
+            .find(filter)
+            .with_options(options)
+            .await?
+            .try_collect()
+            .await?)
+    }
+
     /// A session with a started transaction.
     async fn begin(&self) -> StoreResult<ClientSession> {
         let mut session = self.client.start_session().await?;
         session.start_transaction().await?;
         Ok(session)
+    }
+
+    /// Records `audit` when the change in `session` took effect (`changed`), commits, and
+    /// answers whether it did.
+    async fn commit_audited(&self, mut session: ClientSession, changed: bool, audit: &Entry) -> StoreResult<bool> {
+        if changed {
+            self.append_audit(&mut session, audit.clone()).await?;
+        }
+        session.commit_transaction().await?;
+        Ok(changed)
     }
 
     /// Chains `entry` onto its tenant's audit log inside `session`'s transaction. A

@@ -89,17 +89,7 @@ impl DeviceBackend for SqliteStore {
             while let Some(row) = rows.next()? {
                 items.push(device_from_row(row)?);
             }
-            let next_after = if items.len() > page.limit as usize {
-                items.truncate(page.limit as usize);
-                items.last().map(|d| d.id.to_string())
-            } else {
-                None
-            };
-            Ok(Page {
-                items,
-                next_after,
-                total: u64::try_from(total).unwrap_or(0),
-            })
+            Ok(Page::from_fetched(items, page.limit, u64::try_from(total).unwrap_or(0)))
         })
         .await
     }

@@ -25,41 +25,13 @@ const HISTORY_COLUMNS: &str = "serial, device_id, tenant_id, prefix, key_fingerp
 const TOKEN_COLUMNS: &str =
     "digest, id, tenant_id, name, max_uses, uses, created_by, created_at, expires_at, revoked_at";
 
-/// The stored columns of a state: (status, tenant, certificate).
-fn state_columns(state: &RequestState) -> (&'static str, Option<String>, Option<String>) {
-    match state {
-        RequestState::Pending => ("pending", None, None),
-        RequestState::Issued {
-            tenant_id,
-            certificate_pem,
-        }
-        | RequestState::Delivered {
-            tenant_id,
-            certificate_pem,
-        } => (
-            state.as_str(),
-            Some(tenant_id.to_string()),
-            Some(certificate_pem.clone()),
-        ),
-    }
-}
-
 fn request_from_row(row: &Row<'_>) -> StoreResult<EnrolmentRequest> {
     let status: String = row.get(9)?;
     let tenant: Option<String> = row.get(10)?;
     let certificate: Option<String> = row.get(11)?;
-    let state = match (status.as_str(), tenant, certificate) {
-        ("pending", _, _) => RequestState::Pending,
-        ("issued", Some(tenant), Some(certificate_pem)) => RequestState::Issued {
-            tenant_id: tenant_id(&tenant)?,
-            certificate_pem,
-        },
-        ("delivered", Some(tenant), Some(certificate_pem)) => RequestState::Delivered {
-            tenant_id: tenant_id(&tenant)?,
-            certificate_pem,
-        },
-        _ => return Err(corrupt("enrolment request status", &status)),
-    };
+    let tenant = tenant.as_deref().map(tenant_id).transpose()?;
+    let state = RequestState::from_stored(&status, tenant, certificate)
+        .ok_or_else(|| corrupt("enrolment request status", &status))?;
     Ok(EnrolmentRequest {
         device_id: device_id(&row.get::<_, String>(0)?)?,
         claim_digest: row.get(1)?,
@@ -158,7 +130,7 @@ impl EnrolmentBackend for SqliteStore {
     async fn put_request(&self, request: &EnrolmentRequest) -> StoreResult<()> {
         let r = request.clone();
         self.write(move |conn| {
-            let (status, tenant, certificate) = state_columns(&r.state);
+            let (status, tenant, certificate) = r.state.stored();
             conn.execute(
                 &format!(
                     "INSERT INTO enrolment_requests ({REQUEST_COLUMNS}) \
@@ -229,7 +201,7 @@ impl EnrolmentBackend for SqliteStore {
     ) -> StoreResult<bool> {
         let (device, digest) = (device.to_string(), claim_digest.to_owned());
         let from = from.as_str();
-        let (status, tenant, certificate) = state_columns(to);
+        let (status, tenant, certificate) = to.stored();
         self.write(move |conn| {
             let n = conn.execute(
                 "UPDATE enrolment_requests SET status = ?1, tenant_id = ?2, certificate_pem = ?3, \
