@@ -280,6 +280,47 @@ async fn forged_and_mutated_access_tokens_are_refused() {
         assert_eq!(status, 401, "{name}: accepted or wrong answer: {body}");
         assert_eq!(body["error"]["code"], "unauthorized", "{name}: {body}");
     }
+    // A personal token capped at viewer: it reads, it cannot write, and no mutation of it is
+    // another credential (opaque tokens are looked up by digest, whole).
+    let session = api.with_token(&valid);
+    let (status, created) = session
+        .post("/api/v1/auth/tokens", &json!({"name": "capped", "role": "viewer"}))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let capped = created["data"]["secret"].as_str().must().to_owned();
+    let capped_api = api.with_token(&capped);
+    assert_eq!(capped_api.get("/api/v1/devices").await.0, 200);
+    let (status, body) = capped_api.post("/api/v1/devices", &json!({"id": "capwrite1"})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
+    let flipped = {
+        let mut chars: Vec<char> = capped.chars().collect();
+        let last = chars.len() - 1;
+        chars[last] = if chars[last] == 'a' { 'b' } else { 'a' };
+        chars.into_iter().collect::<String>()
+    };
+    let mutations: Vec<(&str, String)> = vec![
+        ("capped, last character changed", flipped),
+        ("capped, truncated", capped[..capped.len() - 1].to_owned()),
+        ("capped, extended", format!("{capped}a")),
+        ("capped, upper case", capped.to_uppercase()),
+        (
+            "capped, without its prefix",
+            capped.trim_start_matches("lp_").to_owned(),
+        ),
+        ("capped, twice", format!("{capped}{capped}")),
+    ];
+    for (name, token) in &mutations {
+        let (status, body) = api.with_token(token).get("/api/v1/devices").await;
+        assert_eq!(status, 401, "{name}: accepted or wrong answer: {body}");
+    }
+    let id = created["data"]["id"].as_str().must();
+    assert_eq!(session.delete(&format!("/api/v1/auth/tokens/{id}")).await.0, 204);
+    assert_eq!(capped_api.get("/api/v1/devices").await.0, 401, "revoked capped token");
+
     // No credentials at all.
     assert_eq!(api.anonymous().get("/api/v1/devices").await.0, 401);
     // Refresh tokens: unknown, revoked, and an access token in their place.
