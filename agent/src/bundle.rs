@@ -289,6 +289,7 @@ mod tests {
             memorials: Vec::new(),
             shiurim: Vec::new(),
             aliyot: Vec::new(),
+            board: Default::default(),
         };
         b.to_bytes()
     }

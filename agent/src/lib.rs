@@ -27,6 +27,7 @@ pub mod bundle;
 pub mod credentials;
 pub mod enrol;
 pub mod identity;
+pub mod render;
 pub mod renew;
 pub mod sampler;
 pub mod session;

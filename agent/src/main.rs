@@ -1,5 +1,6 @@
 //! `luach-agent`: the screen agent (`run`), a fleet simulator (`sim`), offline zmanim
-//! (`zmanim`), and the day a screen draws from its stored content (`show`).
+//! (`zmanim`), the day a screen draws from its stored content (`show`), and one frame of the
+//! board as a PNG (`render`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,6 +36,8 @@ enum Command {
     Zmanim(luach_agent::zmanim::ZmanimArgs),
     /// Print what this screen shows on a day, from its last good content bundle (offline).
     Show(ShowArgs),
+    /// Draw one frame of the board as a PNG (offline); without --bundle, a demo synagogue.
+    Render(luach_agent::render::RenderArgs),
 }
 
 #[derive(Debug, Args)]
@@ -195,12 +198,13 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Show(args) => return show(args),
+        Command::Render(args) => return luach_agent::render::run(args).context("render"),
         _ => {}
     }
     init_tracing();
     luach_agent::install_crypto_provider();
     match cli.command {
-        Command::Zmanim(_) | Command::Show(_) => Ok(()),
+        Command::Zmanim(_) | Command::Show(_) | Command::Render(_) => Ok(()),
         Command::Run(args) => run(args).await,
         Command::Sim(args) => run_sim(args).await,
     }

@@ -13,7 +13,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::day::{self, Programme, YAHRZEIT_DAYS};
-use crate::model::{AliyotInput, AnnouncementInput, MemorialInput, ShiurInput, SynagogueProfile, TimerInput};
+use crate::model::{
+    AliyotInput, AnnouncementInput, BoardSettings, MemorialInput, ShiurInput, SynagogueProfile, TimerInput,
+};
 use crate::{Error, Item};
 
 /// The bundle format this build writes and reads. A screen refuses other formats and keeps
@@ -46,6 +48,9 @@ pub struct Bundle {
     pub shiurim: Vec<Item<ShiurInput>>,
     /// Honours of the synagogue (or of every synagogue) from yesterday on.
     pub aliyot: Vec<Item<AliyotInput>>,
+    /// How the screen draws its board (absent in bundles built before boards were drawn).
+    #[serde(default)]
+    pub board: BoardSettings,
 }
 
 /// Why bundle bytes were refused.
@@ -164,6 +169,7 @@ mod tests {
             memorials: Vec::new(),
             shiurim: Vec::new(),
             aliyot: Vec::new(),
+            board: BoardSettings::default(),
         }
     }
 

@@ -179,6 +179,53 @@ fn default_havdalah() -> Havdalah {
     Havdalah::Degrees(8.5)
 }
 
+/// Which way up a screen's board is drawn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BoardLayout {
+    /// From the display's shape: portrait when it is taller than wide.
+    #[default]
+    Auto,
+    Landscape,
+    Portrait,
+}
+
+/// A board's colour theme.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BoardTheme {
+    /// Dark text on warm paper, for bright halls.
+    #[default]
+    Light,
+    /// Light text on deep blue, for dim halls.
+    Dark,
+    /// White and yellow on black, for reading from the back of a hall.
+    HighContrast,
+}
+
+/// The language a board is drawn in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BoardLanguage {
+    /// The synagogue profile's language.
+    #[default]
+    Synagogue,
+    Hebrew,
+    English,
+    /// Hebrew first, with English beside it.
+    Both,
+}
+
+/// How one screen draws its board, chosen per screen by the tenant and carried in the
+/// screen's bundle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct BoardSettings {
+    pub layout: BoardLayout,
+    pub theme: BoardTheme,
+    pub language: BoardLanguage,
+}
+
 /// When the person passed: a Hebrew date, or a civil date with whether it was after nightfall
 /// (which makes it the next Hebrew day).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -270,6 +270,57 @@ async fn the_agent_keeps_its_last_good_bundle_and_shows_the_previewed_day_offlin
             "the screen and the preview disagree on {date}"
         );
     }
+    // The picture: the screen's renderer on its stored bundle and the control plane's preview
+    // are the same pixels, in the screen's own settings (set here through the device API).
+    let (status, _) = api
+        .patch(
+            &format!("/api/v1/devices/{device}"),
+            &json!({"board": {"layout": "portrait", "theme": "dark", "language": "both"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let with_settings = wait_for(
+        "the agent to store the bundle with its settings",
+        Duration::from_secs(30),
+        || {
+            let (current, first) = (current.clone(), first.clone());
+            async move { std::fs::read_to_string(current).ok().filter(|s| *s != first) }
+        },
+    )
+    .await;
+    let at = "2026-12-04T13:10:00Z";
+    let drawn = state.path().join("drawn.png");
+    let out = std::process::Command::new(bin_path("luach-agent"))
+        .args(["render", "--size", "1080x1920", "--at", at, "--bundle"])
+        .arg(state.path().join("bundle").join(format!("{with_settings}.json")))
+        .arg("--out")
+        .arg(&drawn)
+        .output()
+        .must();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let resp = api
+        .http
+        .get(api.url(&format!("/api/v1/devices/{device}/preview.png?at={at}")))
+        .bearer_auth(api.token.as_deref().must())
+        .send()
+        .await
+        .must();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    let preview = resp.bytes().await.must();
+    assert!(
+        preview.as_ref() == std::fs::read(&drawn).must().as_slice(),
+        "the preview and the screen's own frame differ"
+    );
+    let (status, body) = api
+        .get(&format!("/api/v1/devices/{device}/preview.png?at={at}&width=99999"))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["fields"][0]["path"], "width", "{body}");
+    let (status, _) = api.get("/api/v1/devices/nosuchscreen/preview.png").await;
+    assert_eq!(status, 404);
+    let first = with_settings;
+
     let friday = show("2026-12-04");
     assert!(friday["day"]["zmanim"]["candle_lighting"].is_string(), "{friday}");
     assert_eq!(friday["announcements"][0]["text_en"], "Chanukah party");

@@ -262,15 +262,26 @@ async fn device_updates_compare_and_set_their_revision(ctx: Ctx) {
     let sa = ctx.system.tenant(&a);
     sa.create_device(new("dev01", &["x"], Some("main")), now()).await.must();
     let later = now() + Duration::minutes(1);
+    let board = luach_content::BoardSettings {
+        layout: luach_content::BoardLayout::Portrait,
+        theme: luach_content::BoardTheme::HighContrast,
+        language: luach_content::BoardLanguage::Both,
+    };
     let patch = DevicePatch {
         name: Some("Lobby".into()),
         group: Some(None),
+        board: Some(board),
         ..DevicePatch::default()
     };
     let updated = sa.update_device(&id("dev01"), &patch, later).await.must().must();
     assert_eq!(
-        (updated.name.as_str(), updated.group.as_deref(), updated.revision),
-        ("Lobby", None, 2)
+        (
+            updated.name.as_str(),
+            updated.group.as_deref(),
+            updated.revision,
+            updated.board
+        ),
+        ("Lobby", None, 2, board)
     );
     assert_eq!(updated.tags, ["x"]);
     assert_eq!(sa.device(&id("dev01")).await.must(), Some(updated));

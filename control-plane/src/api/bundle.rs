@@ -5,6 +5,8 @@
 //! - `GET /api/v1/devices/{id}/bundle`: a tenant user reads a screen's bundle.
 //! - `GET /api/v1/devices/{id}/preview?date=`: what that screen shows on a date, computed
 //!   from its bundle exactly as the agent computes it offline.
+//! - `GET /api/v1/devices/{id}/preview.png?at=`: the picture that screen draws at an instant,
+//!   drawn by `luach-board` from the same bundle (the renderer the agent runs).
 //!
 //! Bundle bodies are the bundle's exact bytes (not wrapped in `{"data": …}`), so the receiver
 //! can check their SHA-256; the `ETag` is that hash. `If-None-Match` with the current hash
@@ -14,13 +16,13 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::http::header::IF_NONE_MATCH;
 use axum::{Extension, Json};
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use luach_schemas::DeviceId;
 use serde::Deserialize;
 
 use super::devices::{DataBody, data};
 use super::extract::ValidQuery;
-use super::reply::BundleFile;
+use super::reply::{BundleFile, Png};
 use super::tenant::Scope;
 use crate::auth::DevicePrincipal;
 use crate::bundle::{Built, TenantContent};
@@ -112,5 +114,114 @@ pub async fn preview(
             "no synagogue profile is assigned to this screen",
         )),
         Err(e) => Err(ApiError::invalid_query(vec![FieldError::new("date", e.to_string())])),
+    }
+}
+
+/// Previews drawn at once; more wait (each takes a core for tens of milliseconds).
+static RENDERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PicturePreviewQuery {
+    /// The instant drawn, RFC 3339; default: now.
+    at: Option<DateTime<Utc>>,
+    /// `landscape` or `portrait`; default: the screen's setting (else from the size).
+    layout: Option<luach_content::BoardLayout>,
+    /// Default: the screen's setting.
+    theme: Option<luach_content::BoardTheme>,
+    /// Default: the screen's setting.
+    language: Option<luach_content::BoardLanguage>,
+    /// Pixels, 160–3840; default 1920 (1080 in portrait).
+    width: Option<u32>,
+    /// Pixels, 160–3840; default 1080 (1920 in portrait).
+    height: Option<u32>,
+}
+
+/// Largest preview side: 4K is as large as a wall screen gets.
+pub const MAX_PREVIEW_SIDE: u32 = 3840;
+
+/// `GET /devices/{id}/preview.png?at=`: the screen's board at an instant, as a PNG.
+pub async fn preview_png(
+    State(state): State<AppState>,
+    Scope(scope): Scope,
+    Path(id): Path<String>,
+    ValidQuery(q): ValidQuery<PicturePreviewQuery>,
+) -> Result<Png, ApiError> {
+    let device = device(&state, &scope, &parse_id(&id)?).await?;
+    let at = q.check()?;
+    let content = TenantContent::load(&state.store.tenant(&scope), at.date_naive()).await?;
+    picture(content.bundle_for(&device), at, &q).await
+}
+
+/// `GET /synagogues/{id}/preview.png?at=`: the synagogue's board at an instant, as a screen
+/// that nothing targets by id or tag draws it.
+pub async fn synagogue_png(
+    State(state): State<AppState>,
+    Scope(scope): Scope,
+    Path(id): Path<String>,
+    ValidQuery(q): ValidQuery<PicturePreviewQuery>,
+) -> Result<Png, ApiError> {
+    let at = q.check()?;
+    let content = TenantContent::load(&state.store.tenant(&scope), at.date_naive()).await?;
+    let bundle = content
+        .bundle_for_synagogue(scope.tenant().as_str(), &id, luach_content::BoardSettings::default())
+        .ok_or_else(|| ApiError::not_found("synagogue"))?;
+    picture(bundle, at, &q).await
+}
+
+impl PicturePreviewQuery {
+    /// The instant drawn, once the sizes are checked.
+    fn check(&self) -> Result<DateTime<Utc>, ApiError> {
+        let mut errors = Vec::new();
+        for (field, side) in [("width", self.width), ("height", self.height)] {
+            if side.is_some_and(|s| !(luach_board::MIN_SIDE..=MAX_PREVIEW_SIDE).contains(&s)) {
+                errors.push(FieldError::new(
+                    field,
+                    format!("must be {}–{MAX_PREVIEW_SIDE} pixels", luach_board::MIN_SIDE),
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(self.at.unwrap_or_else(Utc::now))
+        } else {
+            Err(ApiError::invalid_query(errors))
+        }
+    }
+}
+
+/// Draws `bundle` at `at` with the query's overrides of the screen's settings.
+async fn picture(
+    mut bundle: luach_content::Bundle,
+    at: DateTime<Utc>,
+    q: &PicturePreviewQuery,
+) -> Result<Png, ApiError> {
+    if let Some(layout) = q.layout {
+        bundle.board.layout = layout;
+    }
+    let portrait = match bundle.board.layout {
+        luach_content::BoardLayout::Portrait => true,
+        luach_content::BoardLayout::Landscape => false,
+        luach_content::BoardLayout::Auto => q.height.unwrap_or(0) > q.width.unwrap_or(u32::MAX),
+    };
+    let (dw, dh) = if portrait { (1080, 1920) } else { (1920, 1080) };
+    let mut options = luach_board::Options::size(q.width.unwrap_or(dw), q.height.unwrap_or(dh));
+    options.theme = q.theme.map(Into::into);
+    options.language = q.language;
+    let _permit = RENDERS
+        .acquire()
+        .await
+        .map_err(|_| ApiError::unavailable("the renderer is shutting down"))?;
+    let drawn = tokio::task::spawn_blocking(move || {
+        let frame = luach_board::Board::new().render(&bundle, at, options, luach_board::Status::default())?;
+        frame.png()
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
+    match drawn {
+        Ok(png) => Ok(Png(png)),
+        Err(e @ luach_board::BoardError::Size(..)) => {
+            Err(ApiError::invalid_query(vec![FieldError::new("width", e.to_string())]))
+        }
+        Err(e) => Err(ApiError::invalid_query(vec![FieldError::new("at", e.to_string())])),
     }
 }

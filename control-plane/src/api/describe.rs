@@ -17,7 +17,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Value, json};
 
 use super::devices::DataBody;
-use super::reply::{Accepted, BundleFile, Created, Either, NoContent, NoStore, WithCookie};
+use super::reply::{Accepted, BundleFile, Created, Either, NoContent, NoStore, Png, WithCookie};
 use super::{OptionalJson, ValidJson, ValidQuery};
 use crate::error::ApiError;
 
@@ -62,8 +62,10 @@ pub struct QueryParam {
 pub struct Answer {
     pub status: u16,
     pub description: String,
-    /// JSON body schema, if the answer has a body.
+    /// Body schema, if the answer has a body.
     pub body: Option<Value>,
+    /// The body's media type.
+    pub media: &'static str,
     /// Response headers worth naming.
     pub headers: Vec<(&'static str, &'static str)>,
 }
@@ -85,6 +87,7 @@ impl Operation {
             status,
             description: description.into(),
             body,
+            media: "application/json",
             headers: Vec::new(),
         });
         self.answers.last_mut().unwrap_or_else(|| unreachable!("just pushed"))
@@ -300,6 +303,17 @@ impl<A: Output, B: Output> Output for Either<A, B> {
     fn describe(op: &mut Operation, g: &mut Generators) {
         A::describe(op, g);
         B::describe(op, g);
+    }
+}
+
+impl Output for Png {
+    fn describe(op: &mut Operation, _g: &mut Generators) {
+        op.answer(
+            200,
+            "a PNG image",
+            Some(serde_json::json!({"type": "string", "format": "binary"})),
+        )
+        .media = "image/png";
     }
 }
 

@@ -172,6 +172,8 @@ pub struct UpdateBody {
     #[serde(default, deserialize_with = "double_option")]
     group: Option<Option<String>>,
     notes: Option<String>,
+    /// How the screen draws its board; the screen gets it with its next bundle.
+    board: Option<luach_content::BoardSettings>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
@@ -196,6 +198,7 @@ pub async fn update(
         tags: body.tags.map(dedup),
         group: body.group,
         notes: body.notes,
+        board: body.board,
     };
     state
         .store

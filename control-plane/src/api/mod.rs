@@ -114,6 +114,7 @@ pub fn routes() -> Routes {
         )
         .get("/devices/{id}/bundle", Allowed(ContentRead), bundle::get)
         .get("/devices/{id}/preview", Allowed(ContentRead), bundle::preview)
+        .get("/devices/{id}/preview.png", Allowed(ContentRead), bundle::preview_png)
         // Content.
         .documents::<A>("/announcements", "/announcements/{id}")
         .documents::<M>("/memorials", "/memorials/{id}")
@@ -126,6 +127,11 @@ pub fn routes() -> Routes {
         .put("/synagogues/{id}", Allowed(ContentWrite), synagogues::put)
         .delete("/synagogues/{id}", Allowed(ContentWrite), synagogues::delete)
         .get("/synagogues/{id}/preview", Allowed(ContentRead), synagogues::preview)
+        .get(
+            "/synagogues/{id}/preview.png",
+            Allowed(ContentRead),
+            bundle::synagogue_png,
+        )
         .get(
             "/synagogues/{id}/holiday-times",
             Allowed(ContentRead),

@@ -49,10 +49,19 @@ fn operation(route: &RouteSpec, op: &Operation, errors: &BTreeMap<u16, String>) 
         descriptions.dedup();
         let mut r = json!({"description": descriptions.join("; or ")});
         let bodies: Vec<&Value> = answers.iter().filter_map(|a| a.body.as_ref()).collect();
-        match bodies.as_slice() {
-            [] => {}
-            [one] => r["content"] = json!({"application/json": {"schema": one}}),
-            many => r["content"] = json!({"application/json": {"schema": {"oneOf": many}}}),
+        let media = answers
+            .iter()
+            .find(|a| a.body.is_some())
+            .map_or("application/json", |a| a.media);
+        let schema = match bodies.as_slice() {
+            [] => None,
+            [one] => Some((*one).clone()),
+            many => Some(json!({"oneOf": many})),
+        };
+        if let Some(schema) = schema {
+            let mut content = Map::new();
+            content.insert(media.to_owned(), json!({ "schema": schema }));
+            r["content"] = Value::Object(content);
         }
         let headers: Map<String, Value> = answers
             .iter()

@@ -86,6 +86,20 @@ impl<A: IntoResponse, B: IntoResponse> IntoResponse for Either<A, B> {
     }
 }
 
+/// A PNG image (a board preview or a screenshot); never cached by intermediaries.
+#[derive(Debug)]
+pub struct Png(pub Vec<u8>);
+
+impl IntoResponse for Png {
+    fn into_response(self) -> Response {
+        let mut r = Response::new(Body::from(self.0));
+        let h = r.headers_mut();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("image/png"));
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+        r
+    }
+}
+
 /// A content bundle as stored bytes (its hash covers them exactly), or 304 when the client
 /// already has it.
 #[derive(Debug)]

@@ -11,7 +11,7 @@ pub use notify::BundleNotifier;
 
 use chrono::{Duration, NaiveDate};
 use luach_content::bundle::{ALIYOT_DAYS, FORMAT, MAX_PER_KIND, sha256_hex};
-use luach_content::{Bundle, Item};
+use luach_content::{BoardSettings, Bundle, Item};
 
 use crate::store::{
     AliyotInput, AnnouncementInput, Device, MemorialInput, ShiurInput, StoreResult, Stored, Synagogue, TenantStore,
@@ -76,13 +76,38 @@ impl TenantContent {
 
     /// `device`'s bundle.
     pub fn bundle_for(&self, device: &Device) -> Bundle {
-        let id = device.id.as_str();
         let synagogue = synagogue_of(device, &self.synagogues);
-        let targeted = |t: &crate::store::Targets| t.matches(id, &device.tags);
+        self.assemble(
+            device.id.as_str(),
+            device.tenant_id.as_str(),
+            &device.tags,
+            synagogue,
+            device.board,
+        )
+    }
+
+    /// What a screen showing synagogue `id` gets when nothing targets it by id or tag (the
+    /// content meant for every screen), drawn with `board`: the synagogue page's picture.
+    /// `None` when the tenant has no such synagogue.
+    pub fn bundle_for_synagogue(&self, tenant: &str, id: &str, board: BoardSettings) -> Option<Bundle> {
+        let synagogue = self.synagogues.iter().find(|s| s.id.as_str() == id)?;
+        // No device has an empty id, so only untargeted content matches.
+        Some(self.assemble("", tenant, &[], Some(synagogue), board))
+    }
+
+    fn assemble(
+        &self,
+        id: &str,
+        tenant: &str,
+        tags: &[String],
+        synagogue: Option<&Synagogue>,
+        board: BoardSettings,
+    ) -> Bundle {
+        let targeted = |t: &crate::store::Targets| t.matches(id, tags);
         Bundle {
             format: FORMAT,
             device_id: id.to_owned(),
-            tenant_id: device.tenant_id.to_string(),
+            tenant_id: tenant.to_owned(),
             synagogue: synagogue.map(|s| Item {
                 id: s.id.to_string(),
                 input: s.profile.clone(),
@@ -114,6 +139,7 @@ impl TenantContent {
                 .cloned()
                 .map(Item::from)
                 .collect(),
+            board,
         }
     }
 

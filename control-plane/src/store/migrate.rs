@@ -28,6 +28,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "device revisions and topic prefixes, certificate history by serial, renewal nonces, \
                enrolment request sources and delivery, document sizes",
     },
+    Migration {
+        version: 3,
+        name: "per-screen board settings (layout, theme, language)",
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -1,6 +1,7 @@
 //! Records the store keeps and the requests it answers.
 
 use chrono::{DateTime, Utc};
+use luach_content::BoardSettings;
 use luach_schemas::messages::Metrics;
 use luach_schemas::{DeviceId, TenantId};
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,8 @@ pub struct Device {
     pub tags: Vec<String>,
     pub group: Option<String>,
     pub notes: String,
+    /// How the screen draws its board (layout, theme, language); carried in its bundle.
+    pub board: BoardSettings,
     pub status: DeviceStatus,
     /// Last time any message arrived from the device.
     pub last_seen: Option<DateTime<Utc>>,
@@ -65,6 +68,7 @@ impl Device {
             tags: new.tags,
             group: new.group,
             notes: new.notes,
+            board: BoardSettings::default(),
             status: DeviceStatus::Offline,
             last_seen: None,
             agent_version: None,
@@ -93,6 +97,9 @@ impl Device {
         if let Some(notes) = &patch.notes {
             next.notes.clone_from(notes);
         }
+        if let Some(board) = patch.board {
+            next.board = board;
+        }
         next.updated_at = now;
         next.revision = self.revision + 1;
         next
@@ -117,6 +124,7 @@ pub struct DevicePatch {
     /// `Some(None)` clears the group.
     pub group: Option<Option<String>>,
     pub notes: Option<String>,
+    pub board: Option<BoardSettings>,
 }
 
 /// Filter for device listings; all given conditions must hold.

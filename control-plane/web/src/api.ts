@@ -1,5 +1,6 @@
 // REST client for /api/v1.
 import { authFetch } from "./session";
+import type { BoardSettings } from "./board";
 
 export interface DeviceMetrics {
   cpu_percent: number;
@@ -24,6 +25,7 @@ export interface Device {
   platform: string | null;
   ip: string | null;
   metrics: DeviceMetrics | null;
+  board: BoardSettings;
 }
 
 interface Page<T> {

@@ -4,6 +4,7 @@ import { type Device, type DeviceMetrics, getDevice, listDevices } from "./api";
 import { lang, t } from "./i18n";
 import { authFetch, token } from "./session";
 import { el, errorList, errorsOf, field, type FieldError } from "./dom";
+import { DEFAULT_BOARD, DeviceBoard } from "./board";
 
 interface LiveEvent {
   device_id: string;
@@ -70,6 +71,8 @@ export class DeviceList {
   private devices = new Map<string, Device>();
   private error: string | null = null;
   private live = false;
+  /** The screen whose board settings and picture are open. */
+  private board: DeviceBoard | null = null;
 
   constructor(private root: HTMLElement) {}
 
@@ -164,6 +167,7 @@ export class DeviceList {
     if (this.error) nodes.push(el("p", { class: "error", role: "alert" }, t("devices.loadError", { error: this.error })));
     if (devices.length === 0 && !this.error) nodes.push(el("p", { class: "empty" }, t("devices.empty")));
     if (devices.length > 0) nodes.push(this.table(devices));
+    if (this.board) nodes.push(this.board.root);
     this.root.replaceChildren(...nodes);
   }
 
@@ -260,10 +264,26 @@ export class DeviceList {
     return box;
   }
 
+  /** Opens the screen's board settings and picture under the table. */
+  private boardCell(d: Device): HTMLTableCellElement {
+    const cell = el("td");
+    const open = el("button", { type: "button", class: "link", "data-testid": "open-board" }, t("devices.openBoard"));
+    open.addEventListener("click", () => {
+      this.board = new DeviceBoard(d.id, d.name, d.board ?? DEFAULT_BOARD, (board) => {
+        const known = this.devices.get(d.id);
+        if (known) known.board = board;
+      });
+      this.render();
+      void this.board.start();
+    });
+    cell.append(open);
+    return cell;
+  }
+
   private table(devices: Device[]): HTMLTableElement {
     const table = el("table", { class: "devices" });
     const head = el("tr");
-    for (const key of ["devices.col.name", "devices.col.status", "devices.col.lastSeen", "devices.col.version", "devices.col.ip", "devices.col.cpu", "devices.col.memory"] as const) {
+    for (const key of ["devices.col.name", "devices.col.status", "devices.col.lastSeen", "devices.col.version", "devices.col.ip", "devices.col.cpu", "devices.col.memory", "devices.col.board"] as const) {
       head.append(el("th", { scope: "col" }, t(key)));
     }
     table.append(el("thead"), el("tbody"));
@@ -283,6 +303,7 @@ export class DeviceList {
         ltrCell(d.ip ?? "—"),
         el("td", {}, m ? percent(m.cpu_percent) : "—"),
         el("td", {}, m && m.mem_total_bytes > 0 ? percent((100 * m.mem_used_bytes) / m.mem_total_bytes) : "—"),
+        this.boardCell(d),
       );
       table.tBodies[0]?.append(row);
     }

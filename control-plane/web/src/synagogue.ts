@@ -4,6 +4,7 @@ import { lang, t, type MessageKey } from "./i18n";
 import { authFetch } from "./session";
 import { el, errorList, field, type FieldError } from "./dom";
 import { localTime } from "./format";
+import { BoardPicture } from "./board";
 
 interface Profile {
   name: string;
@@ -41,6 +42,8 @@ export class SynagoguePage {
   private previewDate: string | null = null;
   private preview: { day: { zmanim: Record<string, string | null>; hebrew_date: { day: number; month: string; year: number }; holidays: string[]; parsha: string[] }; schedule: { name: string; time: string | null }[] } | null = null;
   private saved = false;
+  /** The board's picture, once the synagogue exists. */
+  private picture: BoardPicture | null = null;
 
   constructor(private root: HTMLElement) {}
 
@@ -138,6 +141,11 @@ export class SynagoguePage {
     if (this.saved) nodes.push(el("p", { class: "ok", role: "status" }, t("synagogue.saved")));
     nodes.push(...errorList(this.errors, "errors"));
     nodes.push(this.previewSection());
+    if (this.previewDate && !this.picture) {
+      this.picture = new BoardPicture(`/api/v1/synagogues/${ID}/preview.png`);
+      void this.picture.start();
+    }
+    if (this.picture) nodes.push(this.picture.root);
     this.root.replaceChildren(...nodes);
   }
 

@@ -14,6 +14,7 @@ use super::{MongoStore, corrupt, is_duplicate_key, retrying};
 use crate::chain::Entry;
 use crate::store::backend::DeviceBackend;
 use crate::store::{Device, DeviceFilter, DeviceStatus, Page, PageRequest, StoreError, StoreResult};
+use luach_content::BoardSettings;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct DeviceDoc {
@@ -24,6 +25,8 @@ pub(super) struct DeviceDoc {
     tags: Vec<String>,
     group: Option<String>,
     notes: String,
+    #[serde(default)]
+    board: BoardSettings,
     status: String,
     last_seen: Option<bson::DateTime>,
     agent_version: Option<String>,
@@ -53,6 +56,7 @@ impl DeviceDoc {
             tags: d.tags.clone(),
             group: d.group.clone(),
             notes: d.notes.clone(),
+            board: d.board,
             status: d.status.as_str().to_owned(),
             last_seen: d.last_seen.map(bson::DateTime::from_chrono),
             agent_version: d.agent_version.clone(),
@@ -76,6 +80,7 @@ impl DeviceDoc {
             tags: self.tags,
             group: self.group,
             notes: self.notes,
+            board: self.board,
             status: DeviceStatus::parse(&self.status).ok_or_else(|| corrupt("status", &self.status))?,
             last_seen: self.last_seen.map(bson::DateTime::to_chrono),
             agent_version: self.agent_version,
@@ -181,6 +186,7 @@ impl DeviceBackend for MongoStore {
             "tags": &device.tags,
             "group": device.group.clone(),
             "notes": &device.notes,
+            "board": bson::to_bson(&device.board).map_err(|e| corrupt("board", e))?,
             "updated_at": bson::DateTime::from_chrono(device.updated_at),
             "revision": device.revision,
         };

@@ -200,6 +200,9 @@ impl MongoStore {
         match m.version {
             1 => self.v1().await,
             2 => self.v2().await,
+            // Board settings live in the device document; a document without them reads as
+            // the defaults, so there is nothing to rewrite.
+            3 => Ok(()),
             v => Err(StoreError::Corrupt(format!(
                 "no mongodb migration for schema version {v}"
             ))),

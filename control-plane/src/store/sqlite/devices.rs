@@ -11,7 +11,7 @@ use crate::store::backend::DeviceBackend;
 use crate::store::{Device, DeviceFilter, DeviceStatus, Page, PageRequest, StoreError, StoreResult};
 
 pub(super) const COLUMNS: &str = "id, tenant_id, name, tags, grp, notes, status, last_seen, agent_version, \
-                                  platform, ip, metrics, metrics_at, created_at, updated_at, revision";
+                                  platform, ip, metrics, metrics_at, created_at, updated_at, revision, board";
 
 pub(super) fn device_from_row(row: &Row<'_>) -> StoreResult<Device> {
     let tags: String = row.get(3)?;
@@ -37,6 +37,7 @@ pub(super) fn device_from_row(row: &Row<'_>) -> StoreResult<Device> {
         created_at: time(row, 13, "created_at")?,
         updated_at: time(row, 14, "updated_at")?,
         revision: row.get(15)?,
+        board: serde_json::from_str(&row.get::<_, String>(16)?).map_err(|e| corrupt("board", e))?,
     })
 }
 
@@ -114,8 +115,8 @@ impl DeviceBackend for SqliteStore {
         let d = device.clone();
         self.transaction(move |tx, key| {
             let inserted = tx.execute(
-                "INSERT INTO devices (id, tenant_id, name, tags, grp, notes, status, created_at, updated_at, revision, prefix) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?1) ON CONFLICT DO NOTHING",
+                "INSERT INTO devices (id, tenant_id, name, tags, grp, notes, status, created_at, updated_at, revision, prefix, board) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?1, ?11) ON CONFLICT DO NOTHING",
                 params![
                     d.id.as_str(),
                     d.tenant_id.as_str(),
@@ -127,6 +128,7 @@ impl DeviceBackend for SqliteStore {
                     ms(d.created_at),
                     ms(d.updated_at),
                     d.revision,
+                    to_json(&d.board)?,
                 ],
             )?;
             if inserted == 0 {
@@ -143,8 +145,8 @@ impl DeviceBackend for SqliteStore {
         let d = device.clone();
         self.transaction(move |tx, key| {
             let n = tx.execute(
-                "UPDATE devices SET name = ?1, tags = ?2, grp = ?3, notes = ?4, updated_at = ?5, revision = ?6 \
-                 WHERE tenant_id = ?7 AND id = ?8 AND revision = ?9",
+                "UPDATE devices SET name = ?1, tags = ?2, grp = ?3, notes = ?4, updated_at = ?5, revision = ?6, \
+                 board = ?10 WHERE tenant_id = ?7 AND id = ?8 AND revision = ?9",
                 params![
                     d.name,
                     to_json(&d.tags)?,
@@ -154,7 +156,8 @@ impl DeviceBackend for SqliteStore {
                     d.revision,
                     d.tenant_id.as_str(),
                     d.id.as_str(),
-                    expected
+                    expected,
+                    to_json(&d.board)?
                 ],
             )?;
             if n == 1 {

@@ -150,10 +150,16 @@ ALTER TABLE enrolment_requests ADD COLUMN source TEXT NOT NULL DEFAULT '';
 CREATE INDEX enrolment_requests_source ON enrolment_requests (source, status, expires_at);
 "#;
 
+/// Version 3: each screen's board settings (layout, theme, language), JSON.
+const V3: &str = r#"
+ALTER TABLE devices ADD COLUMN board TEXT NOT NULL DEFAULT '{}';
+"#;
+
 fn script(version: u32) -> StoreResult<&'static str> {
     match version {
         1 => Ok(V1),
         2 => Ok(V2),
+        3 => Ok(V3),
         v => Err(StoreError::Corrupt(format!(
             "no sqlite migration for schema version {v}"
         ))),

@@ -1,0 +1,170 @@
+// The board's picture: what a screen draws at a chosen instant, drawn on the server by the
+// same renderer the screen runs (`GET …/preview.png`), and a screen's board settings.
+import { t, type MessageKey } from "./i18n";
+import { authFetch } from "./session";
+import { el, errorList, errorsOf, field, type FieldError } from "./dom";
+
+export interface BoardSettings {
+  layout: "auto" | "landscape" | "portrait";
+  theme: "light" | "dark" | "high_contrast";
+  language: "synagogue" | "hebrew" | "english" | "both";
+}
+
+export const DEFAULT_BOARD: BoardSettings = { layout: "auto", theme: "light", language: "synagogue" };
+
+const CHOICES: { [K in keyof BoardSettings]: BoardSettings[K][] } = {
+  layout: ["auto", "landscape", "portrait"],
+  theme: ["light", "dark", "high_contrast"],
+  language: ["synagogue", "hebrew", "english", "both"],
+};
+
+/** A select for one board setting, labelled in the page's language. */
+function choice<K extends keyof BoardSettings>(name: K, value: BoardSettings[K]): HTMLSelectElement {
+  const select = el("select", { name, "data-testid": `board-${name}` });
+  for (const option of CHOICES[name]) {
+    const node = el("option", { value: option }, t(`board.${name}.${option}` as MessageKey));
+    node.selected = option === value;
+    select.append(node);
+  }
+  return select;
+}
+
+/** `YYYY-MM-DDTHH:MM` of a date in the browser's zone, for a datetime-local input. */
+export function localInput(d: Date): string {
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** The picture of a board at an instant, with the instant and the look chosen on the page.
+ * `source` is the preview.png path; `settings` (a screen's own) seed the choices. */
+export class BoardPicture {
+  private at = localInput(new Date());
+  private look: BoardSettings;
+  private url: string | null = null;
+  private error: string | null = null;
+  private loading = false;
+  readonly root = el("section", { class: "board-picture", "data-testid": "board-picture" });
+
+  constructor(private source: string, settings: BoardSettings = DEFAULT_BOARD) {
+    this.look = { ...settings };
+  }
+
+  /** Draws the controls and loads the picture. */
+  async start(): Promise<void> {
+    this.render();
+    await this.load();
+  }
+
+  private query(): string {
+    const params = new URLSearchParams({ at: new Date(this.at).toISOString(), theme: this.look.theme, language: this.look.language });
+    if (this.look.layout !== "auto") params.set("layout", this.look.layout);
+    return params.toString();
+  }
+
+  private async load(): Promise<void> {
+    this.loading = true;
+    this.render();
+    const resp = await authFetch(`${this.source}?${this.query()}`);
+    this.loading = false;
+    if (this.url) URL.revokeObjectURL(this.url);
+    this.url = null;
+    if (resp.ok) {
+      this.url = URL.createObjectURL(await resp.blob());
+      this.error = null;
+    } else {
+      const errors = await errorsOf(resp);
+      this.error = errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; ");
+    }
+    this.render();
+  }
+
+  private render(): void {
+    const at = el("input", { type: "datetime-local", value: this.at, "data-testid": "board-at" });
+    at.addEventListener("change", () => {
+      if (!at.value) return;
+      this.at = at.value;
+      void this.load();
+    });
+    const controls = el("div", { class: "board-controls" });
+    controls.append(field("board.at", at));
+    for (const name of ["layout", "theme", "language"] as const) {
+      const select = choice(name, this.look[name]);
+      select.addEventListener("change", () => {
+        (this.look as Record<string, string>)[name] = select.value;
+        void this.load();
+      });
+      controls.append(field(`board.${name}` as MessageKey, select));
+    }
+    const nodes: HTMLElement[] = [el("h3", {}, t("board.picture")), el("p", { class: "hint" }, t("board.pictureHint")), controls];
+    if (this.error) nodes.push(el("p", { class: "error", role: "alert", "data-testid": "board-error" }, this.error));
+    if (this.url) {
+      const img = el("img", { src: this.url, alt: t("board.alt"), "data-testid": "board-image", "data-at": new Date(this.at).toISOString() });
+      img.classList.toggle("loading", this.loading);
+      nodes.push(img);
+    } else if (this.loading) {
+      nodes.push(el("p", { class: "empty" }, t("board.loading")));
+    }
+    this.root.replaceChildren(...nodes);
+  }
+}
+
+/** A screen's board settings with a save button, and the screen's picture. */
+export class DeviceBoard {
+  private errors: FieldError[] = [];
+  private saved = false;
+  readonly root = el("section", { class: "device-board", "data-testid": "device-board" });
+  private picture: BoardPicture;
+
+  constructor(
+    private id: string,
+    private name: string,
+    private settings: BoardSettings,
+    private onSaved: (settings: BoardSettings) => void,
+  ) {
+    this.picture = new BoardPicture(`/api/v1/devices/${encodeURIComponent(id)}/preview.png`, settings);
+  }
+
+  async start(): Promise<void> {
+    this.render();
+    await this.picture.start();
+  }
+
+  private async save(form: HTMLFormElement): Promise<void> {
+    const data = new FormData(form);
+    const board = Object.fromEntries(["layout", "theme", "language"].map((k) => [k, String(data.get(k))])) as unknown as BoardSettings;
+    const resp = await authFetch(`/api/v1/devices/${encodeURIComponent(this.id)}`, {
+      method: "PATCH",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ board }),
+    });
+    if (resp.ok) {
+      this.settings = board;
+      this.errors = [];
+      this.saved = true;
+      this.onSaved(board);
+      this.picture = new BoardPicture(`/api/v1/devices/${encodeURIComponent(this.id)}/preview.png`, board);
+      this.render();
+      await this.picture.start();
+      return;
+    }
+    this.errors = await errorsOf(resp);
+    this.saved = false;
+    this.render();
+  }
+
+  private render(): void {
+    const form = el("form", { class: "board-settings", "data-testid": "board-settings" });
+    for (const name of ["layout", "theme", "language"] as const) {
+      form.append(field(`board.${name}` as MessageKey, choice(name, this.settings[name])));
+    }
+    form.append(el("button", { type: "submit", "data-testid": "board-save" }, t("board.save")));
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      void this.save(form);
+    });
+    const nodes: HTMLElement[] = [el("h3", {}, t("board.settingsOf", { name: this.name })), el("p", { class: "hint" }, t("board.settingsHint")), form];
+    if (this.saved) nodes.push(el("p", { class: "ok", role: "status", "data-testid": "board-saved" }, t("board.saved")));
+    nodes.push(...errorList(this.errors, "board-errors"), this.picture.root);
+    this.root.replaceChildren(...nodes);
+  }
+}
