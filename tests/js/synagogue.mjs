@@ -40,6 +40,39 @@ try {
   if (candles === "—") throw new Error("no candle lighting on a Friday");
   await page.screenshot({ path: `${shots}/synagogue-en.png`, fullPage: true });
 
+  // The board's picture: drawn by the server's renderer, re-drawn when the look changes.
+  const picture = page.locator('[data-testid="board-image"]');
+  const drawn = async () => {
+    await picture.waitFor();
+    await page.waitForFunction(() => {
+      const img = document.querySelector('[data-testid="board-image"]');
+      return img && img.complete && img.naturalWidth > 0 && !img.classList.contains("loading");
+    });
+    return picture.evaluate((img) => {
+      const canvas = document.createElement("canvas");
+      canvas.width = img.naturalWidth;
+      canvas.height = img.naturalHeight;
+      const ctx = canvas.getContext("2d");
+      ctx.drawImage(img, 0, 0);
+      const [r, g, b] = ctx.getImageData(4, 4, 1, 1).data;
+      return { width: img.naturalWidth, height: img.naturalHeight, corner: [r, g, b], src: img.src };
+    });
+  };
+  const light = await drawn();
+  if (light.width !== 1920 || light.height !== 1080) throw new Error(`picture is ${light.width}×${light.height}`);
+  await page.selectOption('[data-testid="board-theme"]', "dark");
+  await page.waitForFunction((old) => document.querySelector('[data-testid="board-image"]')?.src !== old, light.src);
+  const dark = await drawn();
+  const brightness = (c) => c[0] + c[1] + c[2];
+  if (!(brightness(dark.corner) < brightness(light.corner))) {
+    throw new Error(`the dark theme is not darker: ${light.corner} then ${dark.corner}`);
+  }
+  await page.selectOption('[data-testid="board-layout"]', "portrait");
+  await page.waitForFunction((old) => document.querySelector('[data-testid="board-image"]')?.src !== old, dark.src);
+  const portrait = await drawn();
+  if (portrait.width !== 1080 || portrait.height !== 1920) throw new Error(`portrait is ${portrait.width}×${portrait.height}`);
+  await page.screenshot({ path: `${shots}/synagogue-board.png`, fullPage: true });
+
   // Hebrew, right-to-left.
   await page.click('[data-testid="lang-switch"]');
   if ((await page.getAttribute("html", "dir")) !== "rtl") throw new Error("not right-to-left");

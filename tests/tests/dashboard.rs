@@ -319,3 +319,46 @@ async fn admin_adds_a_waiting_screen_by_its_claim_code() {
     let ends: Vec<&Value> = history["data"].as_array().must().iter().map(|c| &c["end"]).collect();
     assert_eq!(ends, [&Value::Null, &json!("superseded")], "{history}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_sets_a_screens_board_and_sees_its_picture() {
+    let app = spawn_app(|c| c.http.web_dir = Some(web_dist())).await;
+    let base = format!("http://{}", app.http);
+    let shots = std::env::var_os("LUACH_SCREENSHOT_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    std::fs::create_dir_all(&shots).must();
+    let (code, body) = app
+        .api
+        .post("/api/v1/devices", &json!({"id": "lobby1", "name": "Lobby"}))
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let operator = "operator@default.example";
+    app.user("default", "operator", operator).await;
+    browser_script("board.mjs", operator, &[base.as_str(), "lobby1", shots.to_str().must()]).await;
+    // The page saved the settings on the screen's record; its picture is drawn in them.
+    let (code, body) = app.api.get("/api/v1/devices/lobby1").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body["data"]["board"],
+        json!({"layout": "auto", "theme": "high_contrast", "language": "both"})
+    );
+    let png = app
+        .api
+        .http
+        .get(app.api.url("/api/v1/devices/lobby1/preview.png"))
+        .bearer_auth(app.api.token.as_deref().must())
+        .send()
+        .await
+        .must()
+        .bytes()
+        .await
+        .must();
+    let frame = image_corner(&png);
+    assert_eq!(frame, [0, 0, 0], "the high-contrast background");
+}
+
+/// The colour of the pixel at (4, 4) of a PNG.
+fn image_corner(png: &[u8]) -> [u8; 3] {
+    let pixmap = tiny_skia::Pixmap::decode_png(png).must();
+    let p = pixmap.pixel(4, 4).must();
+    [p.red(), p.green(), p.blue()]
+}

@@ -202,7 +202,7 @@ pub fn app(state: AppState) -> Router {
         .layer(security_header("referrer-policy", "no-referrer"))
         .layer(security_header(
             "content-security-policy",
-            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
+            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; style-src 'self'; frame-ancestors 'none'",
         ))
         .layer(trace)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

@@ -90,7 +90,7 @@ export class BoardPicture {
     for (const name of ["layout", "theme", "language"] as const) {
       const select = choice(name, this.look[name]);
       select.addEventListener("change", () => {
-        (this.look as Record<string, string>)[name] = select.value;
+        this.look = { ...this.look, [name]: select.value };
         void this.load();
       });
       controls.append(field(`board.${name}` as MessageKey, select));
