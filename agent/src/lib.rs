@@ -25,11 +25,13 @@
 pub mod backoff;
 pub mod bundle;
 pub mod credentials;
+pub mod display;
 pub mod enrol;
 pub mod identity;
 pub mod render;
 pub mod renew;
 pub mod sampler;
+pub mod screen;
 pub mod session;
 pub mod sim;
 pub mod zmanim;

@@ -126,6 +126,56 @@ struct RunArgs {
     /// Enrol with this bulk enrolment token (`le_…`) instead of showing a claim code.
     #[arg(long, env = "LUACH_ENROLMENT_TOKEN", hide_env_values = true)]
     enrolment_token: Option<String>,
+    #[command(flatten)]
+    screen: ScreenArgs,
+}
+
+/// How the board is drawn.
+#[derive(Debug, Args)]
+struct ScreenArgs {
+    /// Where the board is drawn: an X11 window, the Linux framebuffer, or nowhere.
+    #[arg(long, value_enum, env = "LUACH_DISPLAY_OUTPUT", default_value = "auto")]
+    display: luach_agent::display::Output,
+    /// X11 only: a window of WIDTHxHEIGHT at the top-left corner instead of the whole screen.
+    #[arg(long, value_parser = luach_agent::render::parse_size)]
+    window: Option<(u32, u32)>,
+    /// Tests and demos only: the board's clock starts at this instant (RFC 3339)…
+    #[arg(long, value_parser = luach_agent::render::parse_at)]
+    clock_start: Option<chrono::DateTime<chrono::Utc>>,
+    /// …and runs this many times as fast as real time (0 stops it).
+    #[arg(long, default_value_t = 1.0, requires = "clock_start", value_parser = parse_speed)]
+    clock_speed: f64,
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| (0.0..=100_000.0).contains(v))
+        .ok_or_else(|| format!("{s:?} is not a speed from 0 to 100000"))
+}
+
+/// Starts the screen thread: the board on the display (or headless), from the stored bundle.
+fn start_screen(
+    args: &ScreenArgs,
+    state_dir: &std::path::Path,
+    device_id: &DeviceId,
+    stats: &std::sync::Arc<SessionStats>,
+    claim_code: &std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let surface = luach_agent::display::open(args.display, args.window).context("--display")?;
+    let clock = match args.clock_start {
+        Some(start) => luach_agent::screen::Clock::simulated(start, args.clock_speed),
+        None => luach_agent::screen::Clock::system(),
+    };
+    let inputs = luach_agent::screen::ScreenInputs {
+        state_dir: state_dir.to_owned(),
+        device_id: device_id.clone(),
+        stats: stats.clone(),
+        claim_code: claim_code.clone(),
+        latest: std::sync::Arc::default(),
+    };
+    Ok(luach_agent::screen::spawn(surface, clock, inputs, shutdown.clone())?)
 }
 
 #[derive(Debug, Args)]
@@ -293,6 +343,37 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let shutdown = stop_on_signal();
     let metrics = luach_agent::sampler::spawn(Duration::from_secs(args.link.metrics_secs.min(30)), shutdown.clone());
     let stats = std::sync::Arc::new(SessionStats::default());
+    let claim_code = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let screen = start_screen(
+        &args.screen,
+        &args.state_dir,
+        &device_id,
+        &stats,
+        &claim_code,
+        &shutdown,
+    )?;
+    let result = connect(args, device_id, stats, claim_code, metrics, &shutdown).await;
+    shutdown.cancel();
+    let _ = screen.join();
+    result
+}
+
+/// The link half of `run`: enrolment, session, renewal.
+async fn connect(
+    args: RunArgs,
+    device_id: DeviceId,
+    stats: std::sync::Arc<SessionStats>,
+    claim_code: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    metrics: watch::Receiver<luach_schemas::messages::Metrics>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let shutdown = shutdown.clone();
+    let show = |code: &str, expires_at: chrono::DateTime<chrono::Utc>| {
+        show_claim_code(code, expires_at);
+        if let Ok(mut shown) = claim_code.lock() {
+            *shown = Some(code.to_owned());
+        }
+    };
     if args.link.plain_mqtt {
         let Some((host, port)) = args.link.broker(&shutdown).await? else {
             return Ok(());
@@ -320,13 +401,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                     Some(token) => enroller.enrol_with_token(&device_id, &key, token, &shutdown).await,
                     None => {
                         enroller
-                            .enrol_with_claim_code(&device_id, &key, &store, &show_claim_code, &shutdown)
+                            .enrol_with_claim_code(&device_id, &key, &store, &show, &shutdown)
                             .await
                     }
                 };
                 match issued {
                     Ok(issued) => {
                         store.save_identity(&issued.identity)?;
+                        if let Ok(mut shown) = claim_code.lock() {
+                            *shown = None;
+                        }
                         println!("luach-agent: device {device_id} enrolled");
                         issued.identity
                     }

@@ -53,13 +53,15 @@ fn parse_language(s: &str) -> Result<BoardLanguage, String> {
         .map_err(|_| format!("{s:?} is not a language (synagogue, hebrew, english, both)"))
 }
 
-fn parse_at(s: &str) -> Result<DateTime<Utc>, String> {
+/// An RFC 3339 instant, with the reason when it is not one.
+pub fn parse_at(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| format!("{s:?} is not an RFC 3339 instant: {e}"))
 }
 
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
+/// `WIDTHxHEIGHT` within the renderer's limits.
+pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let (w, h) = s
         .split_once(['x', 'X', '×'])
         .ok_or_else(|| format!("{s:?} is not WIDTHxHEIGHT"))?;

@@ -315,6 +315,11 @@ impl Agent {
     /// Starts `luach-agent run --server SERVER --state-dir STATE_DIR EXTRA…` (heartbeats and
     /// metrics every 2 s).
     pub fn start(server: &str, state_dir: &std::path::Path, extra: &[&str]) -> Self {
+        Self::start_with_env(server, state_dir, extra, &[("LUACH_DISPLAY_OUTPUT", "none")])
+    }
+
+    /// [`Agent::start`] with extra environment (a `DISPLAY` to draw the board on).
+    pub fn start_with_env(server: &str, state_dir: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(bin_path("luach-agent"))
             .args([
                 "run",
@@ -330,6 +335,7 @@ impl Agent {
             .args(extra)
             .env("RUST_LOG", "warn")
             .env_remove("LUACH_ENROLMENT_TOKEN")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
