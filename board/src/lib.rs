@@ -171,16 +171,8 @@ impl Board {
         let sheet = match compose::sheet(bundle, at, language, status) {
             Ok(sheet) => sheet,
             Err(luach_content::Error::NoSynagogue) => {
-                let lang = compose::languages(language, None).first().copied().unwrap_or(Lang::He);
-                return self.notice(
-                    "",
-                    names::label(Label::NoSynagogue, lang),
-                    names::label(Label::NoSynagogueHint, lang),
-                    lang,
-                    options,
-                    theme,
-                    layout,
-                );
+                let labels = (Label::NoSynagogue, Label::NoSynagogueHint);
+                return self.notice("", labels, language, options, (layout, theme));
             }
             Err(e) => return Err(e.into()),
         };
@@ -197,12 +189,25 @@ impl Board {
         height: u32,
     ) -> Result<Frame, BoardError> {
         Self::resolve(None, Options::size(width, height))?;
-        let Some(mut painter) =
-            layout::Painter::new(&mut self.fonts, layout, theme, width, height, sheet.rtl, sheet.page)
-        else {
-            return Err(BoardError::Size(width, height));
+        let size = Options::size(width, height);
+        self.paint(layout, theme, size, sheet.rtl, sheet.page, |p| p.sheet(sheet, layout))
+    }
+
+    /// A frame painted by `draw` on a fresh painter.
+    fn paint(
+        &mut self,
+        layout: Layout,
+        theme: Theme,
+        size: Options,
+        rtl: bool,
+        page: u64,
+        draw: impl FnOnce(&mut layout::Painter<'_>),
+    ) -> Result<Frame, BoardError> {
+        let (w, h) = (size.width, size.height);
+        let Some(mut painter) = layout::Painter::new(&mut self.fonts, layout, theme, w, h, rtl, page) else {
+            return Err(BoardError::Size(w, h));
         };
-        painter.sheet(sheet, layout);
+        draw(&mut painter);
         Ok(Frame {
             elements: std::mem::take(&mut painter.elements),
             pixmap: painter.frame,
@@ -214,46 +219,28 @@ impl Board {
     /// The first-run screen: the claim code, large, and what to do with it.
     pub fn render_claim(&mut self, code: &str, language: BoardLanguage, options: Options) -> Result<Frame, BoardError> {
         let (layout, theme, _) = Self::resolve(None, options)?;
-        let lang = compose::languages(language, None).first().copied().unwrap_or(Lang::He);
         self.notice(
             code,
-            names::label(Label::ClaimTitle, lang),
-            names::label(Label::ClaimHint, lang),
-            lang,
+            (Label::ClaimTitle, Label::ClaimHint),
+            language,
             options,
-            theme,
-            layout,
+            (layout, theme),
         )
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A full-screen notice: `big` (a claim code, or nothing), a title and a hint.
     fn notice(
         &mut self,
         big: &str,
-        title: &str,
-        hint: &str,
-        lang: Lang,
+        (title, hint): (Label, Label),
+        language: BoardLanguage,
         options: Options,
-        theme: Theme,
-        layout: Layout,
+        (layout, theme): (Layout, Theme),
     ) -> Result<Frame, BoardError> {
-        let Some(mut painter) = layout::Painter::new(
-            &mut self.fonts,
-            layout,
-            theme,
-            options.width,
-            options.height,
-            lang.is_rtl(),
-            0,
-        ) else {
-            return Err(BoardError::Size(options.width, options.height));
-        };
-        painter.notice(big, title, hint, 220.0);
-        Ok(Frame {
-            elements: std::mem::take(&mut painter.elements),
-            pixmap: painter.frame,
-            layout,
-            theme,
+        let lang = compose::languages(language, None).first().copied().unwrap_or(Lang::He);
+        let (title, hint) = (names::label(title, lang), names::label(hint, lang));
+        self.paint(layout, theme, options, lang.is_rtl(), 0, |p| {
+            p.notice(big, title, hint, 220.0)
         })
     }
 }

@@ -81,22 +81,28 @@ fn render(board: &mut Board, bundle: &luach_content::Bundle, when: &str, options
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// `check` on the frame of every layout (at its reference size) and theme.
+fn every_layout_and_theme(
+    board: &mut Board,
+    bundle: &luach_content::Bundle,
+    mut check: impl FnMut(Layout, Theme, &Frame),
+) {
+    for layout in Layout::ALL {
+        let (w, h) = size(layout);
+        for theme in Theme::ALL {
+            let options = Options::size(w, h).layout(layout).theme(theme);
+            check(layout, theme, &render(board, bundle, FRIDAY_AFTERNOON, options));
+        }
+    }
+}
+
 #[test]
 fn goldens_for_every_layout_and_theme() {
     let mut board = Board::new();
     let bundle = demo::bundle_at(at(FRIDAY_AFTERNOON));
-    for layout in Layout::ALL {
-        let (w, h) = size(layout);
-        for theme in Theme::ALL {
-            let frame = render(
-                &mut board,
-                &bundle,
-                FRIDAY_AFTERNOON,
-                Options::size(w, h).layout(layout).theme(theme),
-            );
-            golden(&format!("{}-{}", layout.key(), theme.key()), &frame);
-        }
-    }
+    every_layout_and_theme(&mut board, &bundle, |layout, theme, frame| {
+        golden(&format!("{}-{}", layout.key(), theme.key()), frame);
+    });
     let english = render(
         &mut board,
         &bundle,
@@ -215,18 +221,9 @@ fn readable_across_the_hall_in_every_layout_and_theme() {
     let mut fonts = Fonts::embedded();
     let date = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap_or_default();
     for bundle in [demo::bundle(date), demo::longest(date)] {
-        for layout in Layout::ALL {
-            let (w, h) = size(layout);
-            for theme in Theme::ALL {
-                let frame = render(
-                    &mut board,
-                    &bundle,
-                    FRIDAY_AFTERNOON,
-                    Options::size(w, h).layout(layout).theme(theme),
-                );
-                check_readable(&frame, &mut fonts, &format!("{layout:?} {theme:?}"));
-            }
-        }
+        every_layout_and_theme(&mut board, &bundle, |layout, theme, frame| {
+            check_readable(frame, &mut fonts, &format!("{layout:?} {theme:?}"));
+        });
     }
     let claim = board
         .render_claim("K7QF-3XPA", BoardLanguage::English, Options::size(1920, 1080))
@@ -325,31 +322,21 @@ fn the_board_follows_the_instant() {
     let countdown = |f: &Frame| f.elements.iter().any(|e| e.text == "הדלקת נרות בעוד");
     assert!(!countdown(&noon) && countdown(&afternoon));
     // Offline for more than ten minutes: the board says since when.
-    let offline = board
-        .render(
-            &bundle,
-            at(FRIDAY_NOON),
-            Options::size(1920, 1080),
-            Status {
-                offline_since: Some(at("2026-12-04T11:00:00Z")),
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut offline_since = |since: &str| {
+        let status = Status {
+            offline_since: Some(at(since)),
+        };
+        board
+            .render(&bundle, at(FRIDAY_NOON), Options::size(1920, 1080), status)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let offline = offline_since("2026-12-04T11:00:00Z");
     assert!(
         texts(&offline).iter().any(|t| t.contains("13:00")),
         "{:?}",
         texts(&offline)
     );
-    let briefly = board
-        .render(
-            &bundle,
-            at(FRIDAY_NOON),
-            Options::size(1920, 1080),
-            Status {
-                offline_since: Some(at("2026-12-04T11:15:00Z")),
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let briefly = offline_since("2026-12-04T11:15:00Z");
     assert_eq!(texts(&briefly), texts(&noon), "a short outage is not announced");
 }
 

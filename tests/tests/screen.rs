@@ -267,28 +267,18 @@ async fn the_window_is_the_rendered_frame_and_follows_the_clock_offline() {
         let mut board = Board::new();
         let last_before = shown.iter().filter(|t| **t < moment - second).max().must();
         let first_after = shown.iter().filter(|t| **t > moment + second).min().must();
-        let texts = |t: DateTime<Utc>, board: &mut Board| {
+        // The texts drawn at `t`: the clock's, and all the others.
+        let drawn = |t: DateTime<Utc>, board: &mut Board| {
             let frame = board
                 .render(&bundle, t, Options::size(WIDTH, HEIGHT), Status::default())
                 .must();
-            frame
-                .elements
-                .iter()
-                .filter(|e| e.role != luach_board::Role::Clock)
-                .map(|e| e.text.clone())
-                .collect::<Vec<_>>()
+            let (clock, others): (Vec<_>, Vec<_>) =
+                frame.elements.iter().partition(|e| e.role == luach_board::Role::Clock);
+            let text = |v: Vec<&luach_board::Element>| v.into_iter().map(|e| e.text.clone()).collect::<Vec<_>>();
+            (text(clock).concat(), text(others))
         };
-        let clock = |t: DateTime<Utc>, board: &mut Board| {
-            let frame = board
-                .render(&bundle, t, Options::size(WIDTH, HEIGHT), Status::default())
-                .must();
-            frame
-                .elements
-                .iter()
-                .find(|e| e.role == luach_board::Role::Clock)
-                .map(|e| e.text.clone())
-                .must()
-        };
+        let texts = |t, board: &mut Board| drawn(t, board).1;
+        let clock = |t, board: &mut Board| drawn(t, board).0;
         match what {
             "dst" => {
                 assert!(clock(*last_before, &mut board).starts_with("01:59"), "{what}");
