@@ -8,13 +8,15 @@
 //!
 //! With `--rest`, REST latency is measured while the screens report and again after they
 //! stopped. `--quota` measures instead whether one tenant driving ten times its API quota
-//! slows another tenant down (`quota.rs`).
+//! slows another tenant down (`quota.rs`); `--board` measures the board on a screen against
+//! Chromium showing an HTML board (`board.rs`).
 //!
 //! ```text
 //! cargo build --release --bins && target/release/luach-bench --count 1000
 //! target/release/luach-bench --quota
 //! ```
 
+mod board;
 mod quota;
 
 use std::collections::HashSet;
@@ -69,6 +71,10 @@ struct Args {
     /// The noisy tenant's quota with `--quota`, API requests per minute.
     #[arg(long, default_value_t = 600)]
     quota_rpm: u64,
+    /// Instead of the fleet: the board on a screen (render times; `luach-agent run` on a
+    /// private Xvfb against Chromium showing an HTML board; see `board.rs`).
+    #[arg(long)]
+    board: bool,
 }
 
 /// CPU seconds (user + system) and RSS bytes of a process, from /proc.
@@ -402,6 +408,12 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     if args.keep_logs {
         eprintln!("logs in {}", dir.path().display());
+    }
+    if args.board {
+        let dir = dir.path().to_owned();
+        let window = args.window_secs;
+        tokio::task::spawn_blocking(move || board::run(&bin, window, &dir)).await??;
+        return Ok(());
     }
     if args.quota {
         quota::run(&bin, &args, dir.path()).await?;
