@@ -165,8 +165,9 @@ impl Surface for X11 {
 
     fn present(&mut self, rgba: &[u8], rows: Range<u32>) -> Result<(), DisplayError> {
         let stride = self.width as usize * 4;
-        // Rows per request, leaving room for the request header.
-        let per_request = ((self.max_request.saturating_sub(64)) / stride).max(1) as u32;
+        // Rows per request: within the server's limit (minus the request header), and at most
+        // 64 rows so the conversion buffer stays small.
+        let per_request = ((self.max_request.saturating_sub(64)) / stride).clamp(1, 64) as u32;
         let mut y = rows.start;
         while y < rows.end.min(self.height) {
             let n = per_request.min(rows.end.min(self.height) - y);

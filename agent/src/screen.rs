@@ -109,7 +109,6 @@ fn run(mut surface: Option<Box<dyn Surface>>, clock: Clock, inputs: ScreenInputs
     let pointer = inputs.state_dir.join("bundle").join("current");
     let mut named: Option<String> = None;
     let mut bundle: Option<Bundle> = None;
-    let mut previous: Option<Vec<u8>> = None;
     let mut last_contact = clock.now();
     let (width, height) = surface.as_ref().map_or(HEADLESS_SIZE, |s| s.size());
     if let Some(s) = &surface {
@@ -141,10 +140,13 @@ fn run(mut surface: Option<Box<dyn Surface>>, clock: Clock, inputs: ScreenInputs
         };
         match drawn {
             Ok(frame) => {
+                // The latest frame (kept for screenshots) is also what the display shows, so the
+                // new one is compared with it: one full frame kept, not two.
+                let mut latest = inputs.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if let Some(s) = surface.as_mut() {
                     let full = s.needs_full_redraw();
-                    let bands = changed_rows(previous.as_deref().filter(|_| !full), frame.rgba(), width);
-                    for band in bands {
+                    let previous = latest.as_ref().map(|f| f.rgba()).filter(|_| !full);
+                    for band in changed_rows(previous, frame.rgba(), width) {
                         if let Err(e) = s.present(frame.rgba(), band) {
                             tracing::error!(error = %e, "the display failed; continuing headless");
                             surface = None;
@@ -152,10 +154,7 @@ fn run(mut surface: Option<Box<dyn Surface>>, clock: Clock, inputs: ScreenInputs
                         }
                     }
                 }
-                previous = Some(frame.rgba().to_vec());
-                if let Ok(mut latest) = inputs.latest.lock() {
-                    *latest = Some(frame);
-                }
+                *latest = Some(frame);
             }
             Err(e) => tracing::error!(error = %e, "the board could not be drawn"),
         }
