@@ -335,7 +335,7 @@ impl<'a> Painter<'a> {
         self.header_pair(&sheet.hebrew, &sheet.gregorian, end, Place::End);
 
         self.list_panel(
-            &sheet.zmanim.clone_as_vec(),
+            std::slice::from_ref(&sheet.zmanim),
             Area::new(zx, ztop, 540.0, body_h),
             1,
             ZMAN_PX,
@@ -407,7 +407,7 @@ impl<'a> Painter<'a> {
         let zmanim_h = 520.0;
         let prayers_h = 470.0;
         self.list_panel(
-            &sheet.zmanim.clone_as_vec(),
+            std::slice::from_ref(&sheet.zmanim),
             Area::new(MARGIN, top, inner, zmanim_h),
             1,
             ZMAN_PX,
@@ -780,12 +780,6 @@ impl<'a> Painter<'a> {
             rest,
             false,
         );
-    }
-}
-
-impl Group {
-    fn clone_as_vec(&self) -> Vec<Group> {
-        vec![self.clone()]
     }
 }
 
