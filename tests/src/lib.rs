@@ -14,6 +14,7 @@ mod api;
 mod live;
 mod process;
 mod services;
+mod xvfb;
 
 pub use api::Api;
 pub use live::LiveWatcher;
@@ -22,6 +23,7 @@ pub use process::{
     seed_tenant, seed_tenant_admin,
 };
 pub use services::{MongoWire, RedisServer, node_script, python};
+pub use xvfb::Xvfb;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -4,87 +4,16 @@
 //! the board shows each side of the moment.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use luach_board::{Board, Options, Status};
 use luach_content::Bundle;
-use luach_tests::{Agent, Must, bulk_token, spawn_app, wait_for};
+use luach_tests::{Agent, Must, Xvfb, bulk_token, spawn_app, wait_for};
 use serde_json::json;
-use x11rb::connection::Connection;
-use x11rb::protocol::xproto::{ConnectionExt, ImageFormat};
 
 const WIDTH: u32 = 960;
 const HEIGHT: u32 = 540;
-
-/// A private X server, stopped on drop.
-struct Xvfb {
-    child: Child,
-    display: String,
-}
-
-impl Xvfb {
-    fn start() -> Self {
-        if Command::new("Xvfb")
-            .arg("-help")
-            .stderr(Stdio::null())
-            .status()
-            .is_err()
-        {
-            panic!("Xvfb is required (scripts/test.sh installs the xvfb package)");
-        }
-        // A display number of our own: the first whose lock file is free.
-        for n in (200 + std::process::id() % 300)..1000 {
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
-                continue;
-            }
-            let display = format!(":{n}");
-            let child = Command::new("Xvfb")
-                .args([
-                    display.as_str(),
-                    "-screen",
-                    "0",
-                    &format!("{WIDTH}x{HEIGHT}x24"),
-                    "-nolisten",
-                    "tcp",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .must();
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(10) {
-                if x11rb::rust_connection::RustConnection::connect(Some(&display)).is_ok() {
-                    return Self { child, display };
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let mut child = child;
-            let _ = child.kill();
-        }
-        panic!("no X display could be started");
-    }
-
-    /// The screen's pixels as RGB.
-    fn grab(&self) -> Vec<u8> {
-        let (conn, screen) = x11rb::rust_connection::RustConnection::connect(Some(&self.display)).must();
-        let root = conn.setup().roots[screen].root;
-        let image = conn
-            .get_image(ImageFormat::Z_PIXMAP, root, 0, 0, WIDTH as u16, HEIGHT as u16, u32::MAX)
-            .must()
-            .reply()
-            .must();
-        image.data.chunks_exact(4).flat_map(|p| [p[2], p[1], p[0]]).collect()
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn rgb(frame: &luach_board::Frame) -> Vec<u8> {
     frame.rgba().chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect()
@@ -155,7 +84,7 @@ fn run_clock(
     let mut shown = Vec::new();
     while began.elapsed() < Duration::from_secs(seconds) {
         std::thread::sleep(Duration::from_millis(700));
-        let screen = x.grab();
+        let screen = x.grab_all().must();
         let elapsed = chrono::Duration::milliseconds(i64::try_from(began.elapsed().as_millis()).must());
         let latest = start + elapsed * i32::try_from(speed).must() + chrono::Duration::seconds(2);
         if let Some(t) = shown_instant(&mut board, &bundle, &screen, start, latest) {
@@ -168,7 +97,7 @@ fn run_clock(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_window_is_the_rendered_frame_and_follows_the_clock_offline() {
-    let x = Xvfb::start();
+    let x = Xvfb::start(WIDTH, HEIGHT, 200 + std::process::id() % 300).must();
     let app = spawn_app(|_| {}).await;
     let api = &app.api;
     let profile = json!({
@@ -219,7 +148,7 @@ async fn the_window_is_the_rendered_frame_and_follows_the_clock_offline() {
     let expected = rgb(&expected);
     let x_ref = &x;
     let matched = wait_for("the window to show the rendered frame", Duration::from_secs(30), || {
-        let same = x_ref.grab() == expected;
+        let same = x_ref.grab_all().must() == expected;
         async move { same.then_some(()) }
     })
     .await;
@@ -233,7 +162,10 @@ async fn the_window_is_the_rendered_frame_and_follows_the_clock_offline() {
     // The server goes away: the screen keeps its board.
     app.shutdown.cancel();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(x.grab() == expected, "the board changed when the server went away");
+    assert!(
+        x.grab_all().must() == expected,
+        "the board changed when the server went away"
+    );
     drop(agent);
 
     // Offline from here on, the injected clock runs ten times as fast across three moments.

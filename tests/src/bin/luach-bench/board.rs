@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use luach_board::{Board, Layout, Options, Status};
-use x11rb::connection::Connection;
-use x11rb::protocol::xproto::{ConnectionExt, ImageFormat};
+use luach_tests::Xvfb;
 
 use super::{Killed, proc_usage};
 
@@ -44,54 +43,10 @@ fn render_times(layout: Layout, (w, h): (u32, u32), n: usize) -> anyhow::Result<
     Ok((times[n / 2], mean))
 }
 
-/// A private X server on a free display number.
-fn xvfb() -> anyhow::Result<(Killed, String)> {
-    for n in 600..700 {
-        if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
-            continue;
-        }
-        let display = format!(":{n}");
-        let child = Command::new("Xvfb")
-            .args([
-                display.as_str(),
-                "-screen",
-                "0",
-                &format!("{WIDTH}x{HEIGHT}x24"),
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("Xvfb (Debian package xvfb)")?;
-        let child = Killed(child);
-        for _ in 0..200 {
-            if x11rb::rust_connection::RustConnection::connect(Some(&display)).is_ok() {
-                return Ok((child, display));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    bail!("no X display could be started")
-}
-
 /// Waits until the middle of the screen is no longer black; the time it took from `since`.
-fn first_frame(display: &str, since: Instant) -> anyhow::Result<Duration> {
-    let (conn, screen) = x11rb::rust_connection::RustConnection::connect(Some(display))?;
-    let root = conn.setup().roots[screen].root;
+fn first_frame(x: &Xvfb, since: Instant) -> anyhow::Result<Duration> {
     while since.elapsed() < Duration::from_secs(60) {
-        let image = conn
-            .get_image(
-                ImageFormat::Z_PIXMAP,
-                root,
-                (WIDTH / 2) as i16,
-                (HEIGHT / 2) as i16,
-                1,
-                1,
-                u32::MAX,
-            )?
-            .reply()?;
-        if image.data.iter().take(3).any(|c| *c > 16) {
+        if x.grab(WIDTH / 2, HEIGHT / 2, 1, 1)?.iter().any(|c| *c > 16) {
             return Ok(since.elapsed());
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -139,8 +94,8 @@ struct Player {
     cpu_percent: f64,
 }
 
-fn measure(child: &Killed, display: &str, started: Instant, window: Duration) -> anyhow::Result<Player> {
-    let first_frame = first_frame(display, started)?;
+fn measure(child: &Killed, x: &Xvfb, started: Instant, window: Duration) -> anyhow::Result<Player> {
+    let first_frame = first_frame(x, started)?;
     std::thread::sleep(Duration::from_secs(5));
     let pid = child.0.id();
     let (cpu0, _) = tree_usage(pid);
@@ -193,7 +148,8 @@ pub fn run(bin: &Path, window_secs: u64, dir: &Path) -> anyhow::Result<()> {
         );
     }
 
-    let (_x, display) = xvfb()?;
+    let x = Xvfb::start(WIDTH, HEIGHT, 600)?;
+    let display = x.display.clone();
     let window = Duration::from_secs(window_secs);
 
     // The agent, offline, with a stored bundle of the demo synagogue.
@@ -228,7 +184,7 @@ pub fn run(bin: &Path, window_secs: u64, dir: &Path) -> anyhow::Result<()> {
             .spawn()
             .context("luach-agent")?,
     );
-    let ours = measure(&agent, &display, started, window)?;
+    let ours = measure(&agent, &x, started, window)?;
     drop(agent);
 
     // The peer: Chromium in kiosk mode showing the HTML board.
@@ -258,7 +214,7 @@ pub fn run(bin: &Path, window_secs: u64, dir: &Path) -> anyhow::Result<()> {
             .spawn()
             .context("chromium (Debian package chromium)")?,
     );
-    let peer = measure(&chromium, &display, started, window)?;
+    let peer = measure(&chromium, &x, started, window)?;
     drop(chromium);
 
     let mib = |b: u64| b as f64 / 1_048_576.0;
