@@ -49,6 +49,10 @@ pub trait Surface: Send {
         false
     }
     fn describe(&self) -> String;
+    /// The X display it draws on, if any (for DPMS).
+    fn x_display(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Opens the display `output` asks for; `None` for headless or when nothing is available
@@ -208,6 +212,11 @@ impl Surface for X11 {
 
     fn describe(&self) -> String {
         format!("x11 window {}×{}", self.width, self.height)
+    }
+
+    fn x_display(&self) -> Option<String> {
+        // `open` connected to the display `DISPLAY` names.
+        std::env::var("DISPLAY").ok()
     }
 }
 

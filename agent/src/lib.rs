@@ -19,15 +19,22 @@
 //! checks it and keeps it on disk, and shows the last good one while offline
 //! (`luach-agent show` prints the day it draws, computed offline with `luach-content`).
 //!
+//! The screen itself ([`screen`], drawn by `luach-board`) answers commands that act on it
+//! ([`actions`]): screenshots of the latest frame uploaded to the control plane, and
+//! brightness, volume and display power through the [`platform`] (sysfs backlight, ALSA,
+//! HDMI-CEC, DPMS, or configured commands; `unsupported` with the reason where absent).
+//!
 //! [`sim`] runs many simulated screens in one process, each with its own connection and
 //! identity, for tests, demos and benchmarks.
 
+pub mod actions;
 pub mod backoff;
 pub mod bundle;
 pub mod credentials;
 pub mod display;
 pub mod enrol;
 pub mod identity;
+pub mod platform;
 pub mod render;
 pub mod renew;
 pub mod sampler;

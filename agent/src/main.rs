@@ -145,6 +145,16 @@ struct ScreenArgs {
     /// …and runs this many times as fast as real time (0 stops it).
     #[arg(long, default_value_t = 1.0, requires = "clock_start", value_parser = parse_speed)]
     clock_speed: f64,
+    /// Sets the brightness instead of the backlight: run as `sh -c COMMAND luach-agent PERCENT`.
+    #[arg(long, env = "LUACH_BRIGHTNESS_COMMAND")]
+    brightness_command: Option<String>,
+    /// Sets the volume instead of ALSA: `sh -c COMMAND luach-agent PERCENT`.
+    #[arg(long, env = "LUACH_VOLUME_COMMAND")]
+    volume_command: Option<String>,
+    /// Turns the display on or off instead of HDMI-CEC, DPMS or the backlight:
+    /// `sh -c COMMAND luach-agent on|off`.
+    #[arg(long, env = "LUACH_DISPLAY_POWER_COMMAND")]
+    display_power_command: Option<String>,
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {
@@ -154,7 +164,15 @@ fn parse_speed(s: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("{s:?} is not a speed from 0 to 100000"))
 }
 
-/// Starts the screen thread: the board on the display (or headless), from the stored bundle.
+/// The running screen: its thread, and what commands act on.
+struct Screen {
+    thread: std::thread::JoinHandle<()>,
+    latest: luach_agent::screen::LatestFrame,
+    platform: std::sync::Arc<dyn luach_agent::platform::Platform>,
+}
+
+/// Starts the screen thread: the board on the display (or headless), from the stored bundle;
+/// finds what the platform can do.
 fn start_screen(
     args: &ScreenArgs,
     state_dir: &std::path::Path,
@@ -162,8 +180,20 @@ fn start_screen(
     stats: &std::sync::Arc<SessionStats>,
     claim_code: &std::sync::Arc<std::sync::Mutex<Option<String>>>,
     shutdown: &CancellationToken,
-) -> anyhow::Result<std::thread::JoinHandle<()>> {
+) -> anyhow::Result<Screen> {
     let surface = luach_agent::display::open(args.display, args.window).context("--display")?;
+    let configured = luach_agent::platform::Configured {
+        brightness: args.brightness_command.clone(),
+        volume: args.volume_command.clone(),
+        display_power: args.display_power_command.clone(),
+    };
+    let host = luach_agent::platform::Host::real(surface.as_ref().and_then(|s| s.x_display()));
+    let platform = luach_agent::platform::Linux::detect(&configured, &host);
+    for line in luach_agent::platform::Platform::describe(&platform) {
+        tracing::info!("platform {line}");
+    }
+    let latest = luach_agent::screen::LatestFrame::default();
+    let platform: std::sync::Arc<dyn luach_agent::platform::Platform> = std::sync::Arc::new(platform);
     let clock = match args.clock_start {
         Some(start) => luach_agent::screen::Clock::simulated(start, args.clock_speed),
         None => luach_agent::screen::Clock::system(),
@@ -173,9 +203,14 @@ fn start_screen(
         device_id: device_id.clone(),
         stats: stats.clone(),
         claim_code: claim_code.clone(),
-        latest: std::sync::Arc::default(),
+        latest: latest.clone(),
+        platform: platform.clone(),
     };
-    Ok(luach_agent::screen::spawn(surface, clock, inputs, shutdown.clone())?)
+    Ok(Screen {
+        thread: luach_agent::screen::spawn(surface, clock, inputs, shutdown.clone())?,
+        latest,
+        platform,
+    })
 }
 
 #[derive(Debug, Args)]
@@ -352,9 +387,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         &claim_code,
         &shutdown,
     )?;
-    let result = connect(args, device_id, stats, claim_code, metrics, &shutdown).await;
+    let actions = luach_agent::actions::Actions::new(screen.platform, screen.latest, args.link.server.as_deref())?;
+    let result = connect(args, device_id, stats, claim_code, metrics, actions, &shutdown).await;
     shutdown.cancel();
-    let _ = screen.join();
+    let _ = screen.thread.join();
     result
 }
 
@@ -365,6 +401,7 @@ async fn connect(
     stats: std::sync::Arc<SessionStats>,
     claim_code: std::sync::Arc<std::sync::Mutex<Option<String>>>,
     metrics: watch::Receiver<luach_schemas::messages::Metrics>,
+    actions: luach_agent::actions::Actions,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let shutdown = shutdown.clone();
@@ -381,7 +418,7 @@ async fn connect(
         println!("luach-agent: device {device_id}, broker {host}:{port} (plain TCP, development)");
         let notices = spawn_bundles(args.link.server.as_deref(), &args.state_dir, &device_id, &shutdown)?;
         let config = session_config(&args.link, device_id, host, port, None);
-        let mut session = DeviceSession::new(config, stats);
+        let mut session = DeviceSession::new(config, stats).with_actions(actions);
         if let Some(notices) = notices {
             session = session.with_bundle_notices(notices);
         }
@@ -432,7 +469,9 @@ async fn connect(
         let (updates, rx) = watch::channel(identity.clone());
         let session_stop = shutdown.child_token();
         let config = session_config(&args.link, device_id.clone(), host, port, Some(identity.clone()));
-        let mut session = DeviceSession::new(config, stats.clone()).with_tls_updates(rx);
+        let mut session = DeviceSession::new(config, stats.clone())
+            .with_tls_updates(rx)
+            .with_actions(actions.clone());
         if let Some(notices) = &notices {
             session = session.with_bundle_notices(notices.clone());
         }

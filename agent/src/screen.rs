@@ -7,6 +7,10 @@
 //! and the claim code while the screen waits to be enrolled. Each frame is compared with the
 //! last and only the rows that changed go to the display. The clock can be injected (a start
 //! instant and a speed) so tests and demos can run a screen through an evening in seconds.
+//!
+//! The bundle's display power schedule is followed here too, offline: when the state it asks
+//! for changes (and once at start), the platform switches the display. Between switches an
+//! operator's `display_power` command stands.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -21,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bundle::BundleStore;
 use crate::display::{Surface, changed_rows};
+use crate::platform::{Effect, Platform};
 use crate::session::SessionStats;
 
 /// Frame size when there is no display (screenshots of a headless screen).
@@ -89,6 +94,52 @@ pub struct ScreenInputs {
     /// The claim code while the screen waits to be enrolled.
     pub claim_code: Arc<Mutex<Option<String>>>,
     pub latest: LatestFrame,
+    /// Switches the display by the power schedule.
+    pub platform: Arc<dyn Platform>,
+}
+
+/// Follows the bundle's power schedule: switches the display when the state it asks for
+/// changes. Switches are applied in order by a worker thread (a platform command may take
+/// seconds; the board keeps drawing meanwhile).
+#[derive(Debug, Default)]
+struct PowerFollower {
+    /// What the schedule last asked for (`None`: no schedule in force).
+    asked: Option<bool>,
+    worker: Option<std::sync::mpsc::Sender<(bool, DateTime<Utc>)>>,
+}
+
+impl PowerFollower {
+    fn follow(&mut self, bundle: Option<&Bundle>, at: DateTime<Utc>, platform: &Arc<dyn Platform>) {
+        let wanted = bundle.filter(|b| b.board.power.is_some()).map(|b| b.display_on(at));
+        let switch = match (self.asked, wanted) {
+            // The schedule asks for another state (or for the first time).
+            (asked, Some(w)) if asked != Some(w) => Some(w),
+            // A schedule that is gone leaves the display on.
+            (Some(false), None) => Some(true),
+            _ => None,
+        };
+        self.asked = wanted;
+        let Some(on) = switch else { return };
+        let worker = self.worker.get_or_insert_with(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<(bool, DateTime<Utc>)>();
+            let platform = platform.clone();
+            let spawned = std::thread::Builder::new().name("display-power".into()).spawn(move || {
+                for (on, at) in rx {
+                    match platform.apply(Effect::DisplayPower(on)) {
+                        Ok(how) => tracing::info!(on, how = %how, at = %at, "display switched by its schedule"),
+                        Err(e) => tracing::warn!(on, error = %e, "the power schedule could not switch the display"),
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "the power schedule could not start its thread");
+            }
+            tx
+        });
+        if worker.send((on, at)).is_err() {
+            tracing::warn!(on, "the power schedule's thread is gone; the display was not switched");
+        }
+    }
 }
 
 /// Starts the screen thread; it stops when `shutdown` is cancelled.
@@ -111,6 +162,7 @@ fn run(mut surface: Option<Box<dyn Surface>>, clock: Clock, inputs: ScreenInputs
     let mut bundle: Option<Bundle> = None;
     let mut last_contact = clock.now();
     let (width, height) = surface.as_ref().map_or(HEADLESS_SIZE, |s| s.size());
+    let mut power = PowerFollower::default();
     if let Some(s) = &surface {
         println!("luach-agent: drawing the board on {}", s.describe());
     }
@@ -132,6 +184,7 @@ fn run(mut surface: Option<Box<dyn Surface>>, clock: Clock, inputs: ScreenInputs
         let status = Status {
             offline_since: (!connected).then_some(last_contact),
         };
+        power.follow(bundle.as_ref(), at, &inputs.platform);
         let claim = inputs.claim_code.lock().ok().and_then(|c| c.clone());
         let drawn = match (&bundle, claim) {
             (Some(b), _) => board.render(b, at, Options::size(width, height), status),

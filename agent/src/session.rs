@@ -93,6 +93,8 @@ pub struct DeviceSession {
     ip: Option<String>,
     tls_updates: Option<watch::Receiver<TlsIdentity>>,
     bundle_notices: Option<watch::Sender<Option<BundleNotice>>>,
+    /// Carries out commands that act on the screen; `None`: they are answered unsupported.
+    actions: Option<crate::actions::Actions>,
 }
 
 /// The next renewed identity, or never (no updates, or their sender is gone).
@@ -125,6 +127,7 @@ impl DeviceSession {
             ip,
             tls_updates: None,
             bundle_notices: None,
+            actions: None,
         }
     }
 
@@ -137,6 +140,12 @@ impl DeviceSession {
     /// Passes every bundle notice received to `notices` (the bundle fetcher).
     pub fn with_bundle_notices(mut self, notices: watch::Sender<Option<BundleNotice>>) -> Self {
         self.bundle_notices = Some(notices);
+        self
+    }
+
+    /// Carries out screenshots and display commands with `actions`.
+    pub fn with_actions(mut self, actions: crate::actions::Actions) -> Self {
+        self.actions = Some(actions);
         self
     }
 
@@ -229,8 +238,33 @@ impl DeviceSession {
                     return;
                 }
                 self.stats.commands.fetch_add(1, Ordering::Relaxed);
-                match action {
-                    CommandAction::Ping => (command_id, AckStatus::Ok, Some("pong".to_owned())),
+                match (action, &self.actions) {
+                    (CommandAction::Ping, _) => (command_id, AckStatus::Ok, Some("pong".to_owned())),
+                    (action, None) => (
+                        command_id,
+                        AckStatus::Unsupported,
+                        Some(format!("this agent has no screen to carry out {}", action.name())),
+                    ),
+                    (action, Some(actions)) => {
+                        // Off the MQTT loop: the acknowledgement follows when the work is done.
+                        let actions = actions.clone();
+                        let client = client.clone();
+                        let topic = self.topic(UpKind::Ack);
+                        let stats = self.stats.clone();
+                        tokio::spawn(async move {
+                            let (status, detail) = actions.run(action).await;
+                            let ack = Ack {
+                                command_id,
+                                status,
+                                detail,
+                            };
+                            let payload = envelope(UpKind::Ack, ack);
+                            if client.publish(topic, QoS::AtLeastOnce, false, payload).await.is_ok() {
+                                stats.published.fetch_add(1, Ordering::Relaxed);
+                            }
+                        });
+                        return;
+                    }
                 }
             }
             Err(e) => {

@@ -146,7 +146,8 @@ impl Board {
         if !(MIN_SIDE..=MAX_SIDE).contains(&w) || !(MIN_SIDE..=MAX_SIDE).contains(&h) {
             return Err(BoardError::Size(w, h));
         }
-        let settings = bundle.map(|b| b.board).unwrap_or_default();
+        let default = luach_content::BoardSettings::default();
+        let settings = bundle.map_or(&default, |b| &b.board);
         let layout = options.layout.unwrap_or(match settings.layout {
             BoardLayout::Landscape => Layout::Landscape,
             BoardLayout::Portrait => Layout::Portrait,

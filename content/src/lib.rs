@@ -13,11 +13,13 @@
 pub mod bundle;
 pub mod day;
 pub mod model;
+pub mod power;
 
 use serde::{Deserialize, Serialize};
 
 pub use bundle::{Bundle, BundleError};
 pub use model::*;
+pub use power::{PowerSchedule, PowerTime};
 
 /// A document with its id, as screens receive it (no tenant or storage timestamps).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

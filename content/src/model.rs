@@ -218,12 +218,15 @@ pub enum BoardLanguage {
 
 /// How one screen draws its board, chosen per screen by the tenant and carried in the
 /// screen's bundle.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BoardSettings {
     pub layout: BoardLayout,
     pub theme: BoardTheme,
     pub language: BoardLanguage,
+    /// When the display goes off and on again every day; absent: always on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub power: Option<crate::power::PowerSchedule>,
 }
 
 /// When the person passed: a Hebrew date, or a civil date with whether it was after nightfall

@@ -149,6 +149,10 @@ impl Application {
         let state = AppState {
             auth,
             proxies: Arc::new(config.trusted_proxies()),
+            screenshots: crate::screenshots::Screenshots::new(
+                config.screenshot_dir(),
+                config.screenshots.keep_per_device,
+            ),
             config: Arc::new(config),
             store: system.store(),
             metrics,

@@ -32,6 +32,7 @@ pub struct Config {
     pub quotas: QuotaConfig,
     pub commands: CommandsConfig,
     pub live: LiveConfig,
+    pub screenshots: ScreenshotsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +101,28 @@ pub struct CommandsConfig {
     /// Most commands awaiting an acknowledgement per tenant (the installation holds at most
     /// 10,000 in all).
     pub max_pending_per_tenant: usize,
+}
+
+/// Screenshots uploaded by screens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScreenshotsConfig {
+    /// Where they are kept; absent: `<data_dir>/screenshots`. Replicas must share it.
+    pub dir: Option<PathBuf>,
+    /// Newest screenshots kept per screen; older ones are deleted as new ones arrive.
+    pub keep_per_device: usize,
+    /// Largest upload accepted, in bytes (a 4K board is about 1 MB).
+    pub max_bytes: usize,
+}
+
+impl Default for ScreenshotsConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            keep_per_device: 20,
+            max_bytes: 8 * 1024 * 1024,
+        }
+    }
 }
 
 impl Default for CommandsConfig {
@@ -284,6 +307,7 @@ impl Default for Config {
             quotas: QuotaConfig::default(),
             commands: CommandsConfig::default(),
             live: LiveConfig::default(),
+            screenshots: ScreenshotsConfig::default(),
         }
     }
 }
@@ -459,7 +483,7 @@ impl Config {
     /// (the agent's `LUACH_SERVER`, tooling's `LUACH_PYTHON`, …) belong to other programs and
     /// are not configuration errors; a misspelt key *below* a known one still is.
     fn env() -> Env {
-        const TOP_LEVEL: [&str; 15] = [
+        const TOP_LEVEL: [&str; 16] = [
             "http",
             "mqtt",
             "data_dir",
@@ -475,6 +499,7 @@ impl Config {
             "quotas",
             "commands",
             "live",
+            "screenshots",
         ];
         Env::prefixed("LUACH_").split("__").filter(|key| {
             let key = key.as_str().to_ascii_lowercase();
@@ -502,6 +527,12 @@ impl Config {
         }
         if self.http.body_limit_bytes < 1024 {
             return invalid("http.body_limit_bytes", "must be at least 1024");
+        }
+        if self.screenshots.keep_per_device == 0 || self.screenshots.keep_per_device > 1_000 {
+            return invalid("screenshots.keep_per_device", "must be 1–1000");
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.screenshots.max_bytes) {
+            return invalid("screenshots.max_bytes", "must be 1 KiB–64 MiB");
         }
         if !matches!(self.log.format.as_str(), "json" | "pretty") {
             return invalid("log.format", "must be `json` or `pretty`");
@@ -643,6 +674,14 @@ impl Config {
     /// The trusted proxies, parsed (`validate` checked them).
     pub fn trusted_proxies(&self) -> crate::auth::TrustedProxies {
         crate::auth::TrustedProxies::parse(&self.http.trusted_proxies).unwrap_or_default()
+    }
+
+    /// Where screenshots are kept.
+    pub fn screenshot_dir(&self) -> PathBuf {
+        self.screenshots
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("screenshots"))
     }
 
     /// The audit chain key: configured, or created once in `<data_dir>/audit/chain.key`.

@@ -67,13 +67,14 @@ error_codes! {
     DeviceOffline = ("device_offline", CONFLICT, "the device has no live session"),
     NoSynagogue = ("no_synagogue", CONFLICT, "the tenant has no synagogue profile yet; create one first"),
     PayloadTooLarge = ("payload_too_large", PAYLOAD_TOO_LARGE, "the body is over the configured limit"),
-    UnsupportedMediaType = ("unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "the body must be `application/json`"),
+    UnsupportedMediaType = ("unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "the body's media type is not the route's: `application/json` (`image/png` for screenshot uploads)"),
     ValidationFailed = ("validation_failed", UNPROCESSABLE_ENTITY, "well-formed but invalid; `fields` names each path"),
     TooManyRequests = ("too_many_requests", TOO_MANY_REQUESTS, "a rate limit or account lockout; see `Retry-After`"),
     ApiQuotaExceeded = ("api_quota_exceeded", TOO_MANY_REQUESTS, "the tenant's API requests per minute are used up; see `Retry-After`"),
     Internal = ("internal", INTERNAL_SERVER_ERROR, "unexpected; details are logged, never returned"),
     Unavailable = ("unavailable", SERVICE_UNAVAILABLE, "a dependency (store, broker, rate limiter) is down"),
     DeviceTimeout = ("device_timeout", GATEWAY_TIMEOUT, "the device did not acknowledge in time"),
+    DeviceFailed = ("device_failed", BAD_GATEWAY, "the device answered that it could not do it (or cannot on its hardware); `message` has its reason"),
 }
 
 /// The error table as Markdown (the block of `docs/api.md` between its table markers).

@@ -30,6 +30,7 @@ pub mod ingest;
 pub mod keys;
 pub mod live;
 pub mod metrics;
+pub mod screenshots;
 pub mod serve;
 pub mod state;
 pub mod store;

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::enrolment::EnrolmentService;
 use crate::ingest::IngestHandle;
 use crate::metrics::Metrics;
+use crate::screenshots::Screenshots;
 use crate::store::Store;
 
 /// Everything handlers need; cheap to clone.
@@ -31,6 +32,8 @@ pub struct AppState {
     pub bundles: crate::bundle::BundleNotifier,
     /// Whose forwarding headers name the client.
     pub proxies: Arc<TrustedProxies>,
+    /// Screenshots uploaded by screens.
+    pub screenshots: Screenshots,
 }
 
 impl std::fmt::Debug for AppState {

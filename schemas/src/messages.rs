@@ -100,7 +100,33 @@ pub struct Command {
 pub enum CommandAction {
     /// Answer with an acknowledgement; proves the command path end to end.
     Ping,
+    /// Upload the frame on the screen now as a PNG: `PUT` to `path` on the control plane with
+    /// the device token `token` (header `x-luach-device-token`). The ack's detail is the
+    /// screenshot's id once the upload is stored.
+    Screenshot { path: String, token: String },
+    /// Set the display's backlight or picture brightness, 0–100 %.
+    Brightness { percent: u8 },
+    /// Set the audio output volume, 0–100 %.
+    Volume { percent: u8 },
+    /// Turn the display on or off (the agent keeps running and drawing).
+    DisplayPower { on: bool },
 }
+
+impl CommandAction {
+    /// The action's name on the wire (`ping`, `screenshot`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Ping => "ping",
+            Self::Screenshot { .. } => "screenshot",
+            Self::Brightness { .. } => "brightness",
+            Self::Volume { .. } => "volume",
+            Self::DisplayPower { .. } => "display_power",
+        }
+    }
+}
+
+/// Largest percentage a [`CommandAction::Brightness`] or [`CommandAction::Volume`] carries.
+pub const MAX_PERCENT: u8 = 100;
 
 /// A screen's content bundle has (or may have) a new version, on `down/bundle`. Sent when the
 /// screen connects and whenever its content changes.
@@ -133,6 +159,26 @@ mod tests {
             json,
             serde_json::json!({"command_id": "c1", "expires_at": null, "action": "ping"})
         );
+    }
+
+    #[test]
+    fn display_commands_carry_their_parameters_flat() {
+        let c = Command {
+            command_id: "c2".into(),
+            expires_at: None,
+            action: CommandAction::DisplayPower { on: false },
+        };
+        let json = serde_json::to_value(&c).unwrap_or_default();
+        assert_eq!(
+            json,
+            serde_json::json!({"command_id": "c2", "expires_at": null, "action": "display_power", "on": false})
+        );
+        let back: Command = serde_json::from_value(serde_json::json!(
+            {"command_id": "c3", "action": "brightness", "percent": 40}
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.action, CommandAction::Brightness { percent: 40 });
+        assert_eq!(back.action.name(), "brightness");
     }
 
     #[test]

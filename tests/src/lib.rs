@@ -220,6 +220,27 @@ impl TestApp {
             .secret
     }
 
+    /// A device token for `device` of `tenant`, as the control plane mints for bundle fetches
+    /// and screenshot uploads (the device must be enrolled).
+    pub async fn device_token(&self, tenant: &str, device: &str) -> String {
+        let id = luach_schemas::DeviceId::parse(device).must();
+        let prefixes = self.system.prefixes_of(std::slice::from_ref(&id)).await.must();
+        let tenant = luach_schemas::TenantId::parse(tenant).must();
+        self.state.auth.device_token(&id, &tenant, prefixes.get(&id).must()).0
+    }
+
+    /// Uploads `png` as screenshot `shot` of the screen holding `device_token`, as the agent does.
+    pub async fn upload_screenshot(&self, device_token: &str, shot: &str, png: Vec<u8>) -> (u16, serde_json::Value) {
+        let req = self
+            .api
+            .http
+            .put(self.api.url(&format!("/api/v1/agent/screenshots/{shot}")))
+            .header("x-luach-device-token", device_token)
+            .header("content-type", "image/png")
+            .body(png);
+        self.api.anonymous().send(req).await
+    }
+
     /// Logs in through the API and returns a client carrying the access token.
     pub async fn login(&self, email: &str, password: &str) -> Api {
         let anon = self.api.anonymous();
@@ -232,6 +253,20 @@ impl TestApp {
         assert_eq!(status, 200, "login {email}: {body}");
         anon.with_token(body["data"]["access_token"].as_str().must())
     }
+}
+
+/// A real board PNG of `width`×`height` (the demo synagogue with nothing assigned).
+pub fn board_png(width: u32, height: u32) -> Vec<u8> {
+    luach_board::Board::new()
+        .render(
+            &luach_board::demo::empty(),
+            chrono::Utc::now(),
+            luach_board::Options::size(width, height),
+            luach_board::Status::default(),
+        )
+        .must()
+        .png()
+        .must()
 }
 
 /// Fails unless `promtool check metrics` accepts `text` (Debian package `prometheus`).

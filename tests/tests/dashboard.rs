@@ -362,3 +362,50 @@ fn image_corner(png: &[u8]) -> [u8; 3] {
     let p = pixmap.pixel(4, 4).must();
     [p.red(), p.green(), p.blue()]
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_sees_what_a_screen_shows_and_controls_its_display() {
+    let app = spawn_app(|c| c.http.web_dir = Some(web_dist())).await;
+    let base = format!("http://{}", app.http);
+    let shots = std::env::var_os("LUACH_SCREENSHOT_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    std::fs::create_dir_all(&shots).must();
+    // A real screen, headless, whose brightness goes through a configured command and which
+    // has no way to switch its display off.
+    let state = tempfile::tempdir().must();
+    let brightness = state.path().join("brightness-set");
+    let command = format!("echo \"$1\" > '{}'", brightness.display());
+    let token = luach_tests::bulk_token(&app.api, 1).await;
+    let _agent = luach_tests::Agent::start_with_env(
+        &app.api.base,
+        state.path(),
+        &["--device-id", "hall1", "--enrolment-token", &token],
+        &[
+            ("LUACH_DISPLAY_OUTPUT", "none"),
+            ("LUACH_BRIGHTNESS_COMMAND", command.as_str()),
+        ],
+    );
+    let api = &app.api;
+    luach_tests::wait_for(
+        "the screen to be online",
+        std::time::Duration::from_secs(60),
+        || async move {
+            let (_, body) = api.get("/api/v1/devices/hall1").await;
+            (body["data"]["status"] == "online").then_some(())
+        },
+    )
+    .await;
+    let operator = "operator@default.example";
+    app.user("default", "operator", operator).await;
+    let out = browser_script("screen.mjs", operator, &[base.as_str(), "hall1", shots.to_str().must()]).await;
+    let seen: Value = serde_json::from_slice(out.trim_ascii()).must();
+    assert_eq!(seen["width"], 1920, "{seen}");
+    assert_eq!(seen["brightness"]["kind"], "ok", "{seen}");
+    assert_eq!(std::fs::read_to_string(&brightness).must(), "30\n");
+    // Unsupported, with the reason, in Hebrew.
+    assert_eq!(seen["power"]["kind"], "unsupported", "{seen}");
+    let text = seen["power"]["text"].as_str().must();
+    assert!(text.contains("אינו יכול") && text.contains("CEC"), "{text}");
+    // The screenshot the page showed is stored for the screen.
+    let (_, list) = app.api.get("/api/v1/devices/hall1/screenshots").await;
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(1), "{list}");
+}

@@ -1,5 +1,5 @@
 //! Cross-tenant attack suite. Three tenants are seeded with a canary string in every kind of
-//! record (devices, certificates, synagogues, memorials, announcements, aliyot, shiurim,
+//! record (devices, certificates, screenshots, synagogues, memorials, announcements, aliyot, shiurim,
 //! timers, users, personal tokens, bulk enrolment tokens). Each tenant's users then call every
 //! route of the route table (new routes join by themselves) with every path parameter filled
 //! with the other tenants' ids of every kind, forged tenant fields, NoSQL operator injection and
@@ -129,6 +129,13 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
     assert_eq!(status, 201, "{b}");
     let pat_id = b["data"]["id"].as_str().must().to_owned();
     let pat = admin.with_token(b["data"]["secret"].as_str().must());
+    // A screenshot of the enrolled screen, uploaded with its device token.
+    let shot = uuid::Uuid::now_v7().hyphenated().to_string();
+    let device_token = app.device_token(&format!("t-{tenant}"), &enrolled).await;
+    let (status, b) = app
+        .upload_screenshot(&device_token, &shot, luach_tests::board_png(320, 180))
+        .await;
+    assert_eq!(status, 201, "{b}");
     let ids = BTreeMap::from([
         (
             "id",
@@ -148,11 +155,13 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
             ],
         ),
         ("device_id", vec![device.clone(), enrolled.clone()]),
+        ("shot", vec![shot.clone()]),
     ]);
     let items = vec![
         format!("/api/v1/devices/{device}"),
         format!("/api/v1/devices/{enrolled}"),
         format!("/api/v1/devices/{enrolled}/certificate"),
+        format!("/api/v1/devices/{enrolled}/screenshots"),
         format!("/api/v1/memorials/{memorial}"),
         format!("/api/v1/announcements/{announcement}"),
         format!("/api/v1/synagogues/{synagogue}"),

@@ -142,6 +142,19 @@ async fn seed(app: &TestApp, round: usize) -> Seeded {
         assert_eq!(status, 201, "{answer}");
         devices.push(id);
     }
+    // Screenshots, uploaded as the screens upload them; the same ids on every screen, so any
+    // seeded (screen, screenshot) pair names one.
+    let shots: Vec<String> = (0..3).map(|_| uuid::Uuid::now_v7().hyphenated().to_string()).collect();
+    for device in &devices {
+        let token = app.device_token("default", device).await;
+        for shot in &shots {
+            let (status, body) = app
+                .upload_screenshot(&token, shot, luach_tests::board_png(320, 180))
+                .await;
+            assert_eq!(status, 201, "{body}");
+        }
+    }
+    seeded.ids.insert("screenshots", shots);
     seeded.ids.insert("devices", devices);
     let profile = json!({
         "name": "Beth El", "latitude": 40.7128, "longitude": -74.006, "timezone": "America/New_York",
@@ -211,7 +224,7 @@ fn config(seeded: &Seeded, users: &[String]) -> String {
     }
     dictionary("users", users);
     for (regex, param, dict) in [
-        (r"^/api/v1/devices/\{id\}", "id", "devices"),
+        (r"^/api/v1/devices/\{id\}(?!/screenshots/\{shot\})", "id", "devices"),
         (r"^/api/v1/enrolment/requests/\{device_id\}", "device_id", "devices"),
         (r"^/api/v1/synagogues/\{id\}", "id", "synagogues"),
         (r"^/api/v1/memorials/\{id\}", "id", "memorials"),
@@ -227,6 +240,11 @@ fn config(seeded: &Seeded, users: &[String]) -> String {
             "[[operations]]\ninclude-path-regex = {regex:?}\nparameters = {{ \"path.{param}\" = {{ dictionary = \"{dict}\", probability = 0.8 }} }}\n\n"
         ));
     }
+    out.push_str(concat!(
+        "[[operations]]\ninclude-path-regex = \"^/api/v1/devices/\\\\{id\\\\}/screenshots/\\\\{shot\\\\}$\"\n",
+        "parameters = { \"path.id\" = { dictionary = \"devices\", probability = 0.8 }, ",
+        "\"path.shot\" = { dictionary = \"screenshots\", probability = 0.8 } }\n\n",
+    ));
     out
 }
 

@@ -266,11 +266,18 @@ async fn device_updates_compare_and_set_their_revision(ctx: Ctx) {
         layout: luach_content::BoardLayout::Portrait,
         theme: luach_content::BoardTheme::HighContrast,
         language: luach_content::BoardLanguage::Both,
+        // The power schedule is kept whole, whatever its kinds of time.
+        power: Some(
+            serde_json::from_value(serde_json::json!({
+                "off": {"zman": "sunset", "offset_minutes": 90}, "on": {"first_prayer": -30}
+            }))
+            .must(),
+        ),
     };
     let patch = DevicePatch {
         name: Some("Lobby".into()),
         group: Some(None),
-        board: Some(board),
+        board: Some(board.clone()),
         ..DevicePatch::default()
     };
     let updated = sa.update_device(&id("dev01"), &patch, later).await.must().must();
@@ -279,9 +286,9 @@ async fn device_updates_compare_and_set_their_revision(ctx: Ctx) {
             updated.name.as_str(),
             updated.group.as_deref(),
             updated.revision,
-            updated.board
+            &updated.board
         ),
-        ("Lobby", None, 2, board)
+        ("Lobby", None, 2, &board)
     );
     assert_eq!(updated.tags, ["x"]);
     assert_eq!(sa.device(&id("dev01")).await.must(), Some(updated));

@@ -73,8 +73,10 @@ pub struct Answer {
 /// What a route takes and answers (every route may also answer the error envelope).
 #[derive(Debug, Clone, Default)]
 pub struct Operation {
-    /// A JSON body the route requires.
+    /// A body the route requires (JSON unless `body_media` says otherwise).
     pub body: Option<Value>,
+    /// The required body's media type when it is not JSON.
+    pub body_media: Option<&'static str>,
     /// A JSON body the route accepts but does not require.
     pub optional_body: Option<Value>,
     pub query: Vec<QueryParam>,
@@ -138,6 +140,13 @@ impl Input for crate::auth::DevicePrincipal {}
 impl<T: JsonSchema> Input for ValidJson<T> {
     fn describe(op: &mut Operation, g: &mut Generators) {
         op.body = Some(schema_value(g.input.subschema_for::<T>()));
+    }
+}
+
+impl Input for super::extract::PngBody {
+    fn describe(op: &mut Operation, _g: &mut Generators) {
+        op.body = Some(json!({"type": "string", "format": "binary"}));
+        op.body_media = Some("image/png");
     }
 }
 

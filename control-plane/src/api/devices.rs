@@ -1,7 +1,7 @@
 //! `/api/v1/devices`: list, pre-register, get, update, delete (which revokes the device's
 //! certificate), ping.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::extract::{ValidJson, ValidQuery};
 use super::reply::{Created, NoContent};
 use super::tenant::Scope;
-use crate::commands::CommandError;
-use crate::error::{ApiError, ErrorCode, FieldError, check_text};
+use crate::error::{ApiError, FieldError, check_text};
 use crate::state::AppState;
 use crate::store::{Device, DeviceFilter, DevicePatch, DeviceStatus, NewDevice, Page, PageRequest, clamp_limit};
 
@@ -193,6 +192,12 @@ pub async fn update(
         body.group.as_ref().and_then(|g| g.as_deref()),
         body.notes.as_deref(),
     )?;
+    if let Some(Err(e)) = body.board.as_ref().and_then(|b| b.power.as_ref()).map(|p| p.validate()) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            format!("board.power.{}", e.path),
+            e.message,
+        )]));
+    }
     let patch = DevicePatch {
         name: body.name,
         tags: body.tags.map(dedup),
@@ -219,7 +224,10 @@ pub async fn delete(
     if !state.store.tenant(&scope.0).delete_device(&id).await? {
         return Err(ApiError::not_found("device"));
     }
-    state.ingest.revoked(id).await;
+    state.ingest.revoked(id.clone()).await;
+    if let Err(e) = state.screenshots.tenant(&scope.0).forget_device(&id).await {
+        tracing::warn!(device_id = %id, error = %e, "the deleted device's screenshots could not be removed");
+    }
     Ok(NoContent)
 }
 
@@ -244,35 +252,12 @@ pub async fn ping(
     ValidQuery(q): ValidQuery<PingQuery>,
 ) -> Result<Json<DataBody<PingResult>>, ApiError> {
     let id = parse_id(&id)?;
-    let device = find(&state, &scope, &id).await?;
-    let prefix = state.store.tenant(&scope.0).topic_prefix(&id).await?;
-    let (DeviceStatus::Online, Some(prefix)) = (device.status, prefix) else {
-        return Err(ApiError::new(
-            ErrorCode::DeviceOffline,
-            "the device has no live session",
-        ));
-    };
     let timeout = Duration::from_millis(q.timeout_ms.unwrap_or(10_000).clamp(1, MAX_PING_TIMEOUT_MS));
-    let started = Instant::now();
-    let sent = state
-        .commands
-        .send_and_wait(scope.0.tenant(), &id, &prefix, CommandAction::Ping, timeout)
-        .await;
-    match sent {
-        Ok(ack) => Ok(data(PingResult {
-            command_id: ack.command_id,
-            status: ack.status,
-            detail: ack.detail,
-            round_trip_ms: started.elapsed().as_secs_f64() * 1000.0,
-        })),
-        Err(CommandError::Timeout(t)) => Err(ApiError::new(
-            ErrorCode::DeviceTimeout,
-            format!("no acknowledgement within {} ms", t.as_millis()),
-        )),
-        Err(CommandError::Busy) => Err(ApiError::unavailable("too many commands in flight")),
-        Err(e @ CommandError::TenantBusy(_)) => {
-            Err(ApiError::new(ErrorCode::TooManyRequests, e.to_string()).retry_after(1))
-        }
-        Err(CommandError::Link) => Err(ApiError::unavailable("the broker is not available")),
-    }
+    let answered = super::screen::send(&state, &scope.0, &id, |_| CommandAction::Ping, timeout).await?;
+    Ok(data(PingResult {
+        command_id: answered.ack.command_id,
+        status: answered.ack.status,
+        detail: answered.ack.detail,
+        round_trip_ms: answered.round_trip_ms,
+    }))
 }

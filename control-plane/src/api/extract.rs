@@ -38,6 +38,39 @@ impl<S: Send + Sync, T: DeserializeOwned + JsonSchema + 'static> FromRequest<S> 
     }
 }
 
+/// A PNG body: 415 without `Content-Type: image/png`, 413 `payload_too_large` over the
+/// route's limit. Whether the bytes are a PNG is the handler's to check.
+#[derive(Debug)]
+pub struct PngBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for PngBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_png = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("image/png"));
+        if !is_png {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "expected Content-Type: image/png",
+            ));
+        }
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(ErrorCode::PayloadTooLarge, "the image is over the size limit")
+                } else {
+                    ApiError::validation(vec![FieldError::new("body", e.body_text())])
+                }
+            })
+    }
+}
+
 /// The request body: 413 `payload_too_large` over the limit.
 async fn body<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
     axum::body::Bytes::from_request(req, state).await.map_err(|e| {

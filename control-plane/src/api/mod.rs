@@ -14,6 +14,7 @@ mod ops;
 mod program;
 pub mod reply;
 pub mod routes;
+mod screen;
 mod shape;
 mod synagogues;
 mod tenant;
@@ -27,7 +28,6 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -86,6 +86,16 @@ pub fn routes() -> Routes {
         .patch("/devices/{id}", Allowed(DevicesWrite), devices::update)
         .delete("/devices/{id}", Allowed(DevicesWrite), devices::delete)
         .post("/devices/{id}/ping", Allowed(DevicesCommand), devices::ping)
+        .post("/devices/{id}/commands", Allowed(DevicesCommand), screen::command)
+        .post("/devices/{id}/screenshots", Allowed(DevicesCommand), screen::take)
+        .get("/devices/{id}/screenshots", Allowed(DevicesRead), screen::list)
+        .get("/devices/{id}/screenshots/{shot}", Allowed(DevicesRead), screen::image)
+        .delete(
+            "/devices/{id}/screenshots/{shot}",
+            Allowed(DevicesCommand),
+            screen::delete,
+        )
+        .put("/agent/screenshots/{shot}", Device, screen::upload)
         // Enrolment and device certificates.
         .post("/enrolment/requests", Public, enrolment::request)
         .get("/enrolment/requests/{device_id}", Public, enrolment::poll)
@@ -195,7 +205,7 @@ pub fn app(state: AppState) -> Router {
     };
     router
         // The limit sits inside `record_http` so its 413 gets the envelope and is counted.
-        .layer(RequestBodyLimitLayer::new(state.config.http.body_limit_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), limit_body))
         .layer(middleware::from_fn_with_state(state.clone(), record_http))
         .layer(security_header("x-content-type-options", "nosniff"))
         .layer(security_header("x-frame-options", "DENY"))
@@ -264,6 +274,31 @@ fn method_label(method: &axum::http::Method) -> &'static str {
 }
 
 /// Counts requests by route template (never the raw path, which would explode cardinality).
+/// Where screens upload screenshots; its bodies may be larger than the API's other bodies.
+const SCREENSHOT_UPLOADS: &str = "/api/v1/agent/screenshots/";
+
+/// Caps request bodies: `screenshots.max_bytes` for screenshot uploads, `http.body_limit_bytes`
+/// for everything else. A declared length over the limit is refused at once; a body that grows
+/// past it fails when read (both 413).
+async fn limit_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = if req.uri().path().starts_with(SCREENSHOT_UPLOADS) {
+        state.config.screenshots.max_bytes
+    } else {
+        state.config.http.body_limit_bytes
+    };
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return ApiError::new(ErrorCode::PayloadTooLarge, "request body is over the size limit").into_response();
+    }
+    // Axum's body extractors answer 413 when this limit cuts the body short.
+    next.run(req.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit))))
+        .await
+}
+
 async fn record_http(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()

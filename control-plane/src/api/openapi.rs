@@ -98,7 +98,8 @@ fn operation(route: &RouteSpec, op: &Operation, errors: &BTreeMap<u16, String>) 
         },
     });
     if let Some(body) = &op.body {
-        out["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": body}}});
+        let media = op.body_media.unwrap_or("application/json");
+        out["requestBody"] = json!({"required": true, "content": {media: {"schema": body}}});
     } else if let Some(body) = &op.optional_body {
         out["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": body}}});
     }

@@ -82,7 +82,7 @@ impl TenantContent {
             device.tenant_id.as_str(),
             &device.tags,
             synagogue,
-            device.board,
+            device.board.clone(),
         )
     }
 

@@ -97,8 +97,8 @@ impl Device {
         if let Some(notes) = &patch.notes {
             next.notes.clone_from(notes);
         }
-        if let Some(board) = patch.board {
-            next.board = board;
+        if let Some(board) = &patch.board {
+            next.board.clone_from(board);
         }
         next.updated_at = now;
         next.revision = self.revision + 1;

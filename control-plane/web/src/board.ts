@@ -3,23 +3,32 @@
 import { t, type MessageKey } from "./i18n";
 import { authFetch } from "./session";
 import { el, errorList, errorsOf, field, type FieldError } from "./dom";
+import { DeviceScreen } from "./screen";
+
+/** A time of the synagogue's day (see the API's `PowerTime`). */
+export type PowerTime = { fixed: string } | { zman: string; offset_minutes?: number } | { first_prayer: number };
 
 export interface BoardSettings {
   layout: "auto" | "landscape" | "portrait";
   theme: "light" | "dark" | "high_contrast";
   language: "synagogue" | "hebrew" | "english" | "both";
+  /** When the display goes off and on again every day; absent: always on. */
+  power?: { off: PowerTime; on: PowerTime };
 }
 
 export const DEFAULT_BOARD: BoardSettings = { layout: "auto", theme: "light", language: "synagogue" };
 
-const CHOICES: { [K in keyof BoardSettings]: BoardSettings[K][] } = {
+/** The settings chosen from lists: how the board looks. */
+type Look = Pick<BoardSettings, "layout" | "theme" | "language">;
+
+const CHOICES: { [K in keyof Look]: Look[K][] } = {
   layout: ["auto", "landscape", "portrait"],
   theme: ["light", "dark", "high_contrast"],
   language: ["synagogue", "hebrew", "english", "both"],
 };
 
 /** A select for one board setting, labelled in the page's language. */
-function choice<K extends keyof BoardSettings>(name: K, value: BoardSettings[K]): HTMLSelectElement {
+function choice<K extends keyof Look>(name: K, value: Look[K]): HTMLSelectElement {
   const select = el("select", { name, "data-testid": `board-${name}` });
   for (const option of CHOICES[name]) {
     const node = el("option", { value: option }, t(`board.${name}.${option}` as MessageKey));
@@ -108,12 +117,14 @@ export class BoardPicture {
   }
 }
 
-/** A screen's board settings with a save button, and the screen's picture. */
+/** A screen's page: what it shows now (screenshots) and its display controls, its board
+ * settings with a save button, and the picture it draws at a chosen moment. */
 export class DeviceBoard {
   private errors: FieldError[] = [];
   private saved = false;
   readonly root = el("section", { class: "device-board", "data-testid": "device-board" });
   private picture: BoardPicture;
+  private screen: DeviceScreen;
 
   constructor(
     private id: string,
@@ -122,16 +133,19 @@ export class DeviceBoard {
     private onSaved: (settings: BoardSettings) => void,
   ) {
     this.picture = new BoardPicture(`/api/v1/devices/${encodeURIComponent(id)}/preview.png`, settings);
+    this.screen = new DeviceScreen(id);
   }
 
   async start(): Promise<void> {
     this.render();
-    await this.picture.start();
+    await Promise.all([this.screen.start(), this.picture.start()]);
   }
 
   private async save(form: HTMLFormElement): Promise<void> {
     const data = new FormData(form);
-    const board = Object.fromEntries(["layout", "theme", "language"].map((k) => [k, String(data.get(k))])) as unknown as BoardSettings;
+    // The form edits the look; the rest of the settings (the power schedule) is kept as it is.
+    const look = Object.fromEntries(["layout", "theme", "language"].map((k) => [k, String(data.get(k))]));
+    const board = { ...this.settings, ...look } as BoardSettings;
     const resp = await authFetch(`/api/v1/devices/${encodeURIComponent(this.id)}`, {
       method: "PATCH",
       headers: { "content-type": "application/json" },
@@ -162,7 +176,13 @@ export class DeviceBoard {
       e.preventDefault();
       void this.save(form);
     });
-    const nodes: HTMLElement[] = [el("h3", {}, t("board.settingsOf", { name: this.name })), el("p", { class: "hint" }, t("board.settingsHint")), form];
+    const nodes: HTMLElement[] = [
+      el("h3", {}, t("board.settingsOf", { name: this.name })),
+      this.screen.root,
+      el("h4", {}, t("board.settings")),
+      el("p", { class: "hint" }, t("board.settingsHint")),
+      form,
+    ];
     if (this.saved) nodes.push(el("p", { class: "ok", role: "status", "data-testid": "board-saved" }, t("board.saved")));
     nodes.push(...errorList(this.errors, "board-errors"), this.picture.root);
     this.root.replaceChildren(...nodes);

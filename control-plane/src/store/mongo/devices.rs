@@ -56,7 +56,7 @@ impl DeviceDoc {
             tags: d.tags.clone(),
             group: d.group.clone(),
             notes: d.notes.clone(),
-            board: d.board,
+            board: d.board.clone(),
             status: d.status.as_str().to_owned(),
             last_seen: d.last_seen.map(bson::DateTime::from_chrono),
             agent_version: d.agent_version.clone(),
