@@ -7,21 +7,8 @@ use luach_content::Bundle;
 use luach_content::bundle::FORMAT;
 use serde_json::{Value, json};
 
-/// Limits the control plane's API enforces on what a screen shows (characters), mirrored
-/// here for the longest-content tests.
-pub mod limits {
-    pub const SYNAGOGUE_NAME: usize = 100;
-    pub const PRAYER_NAME: usize = 64;
-    pub const ANNOUNCEMENT: usize = 2_000;
-    pub const MEMORIAL_NAME: usize = 200;
-    pub const MEMORIAL_FAMILY: usize = 200;
-    pub const HONOUR_NAME: usize = 100;
-    pub const HONOURS: usize = 30;
-    pub const NOTE: usize = 200;
-    pub const TEACHER: usize = 100;
-    pub const LOCATION: usize = 100;
-    pub const TIMER_LABEL: usize = 100;
-}
+/// The limits the control plane's API enforces on what a screen shows.
+pub use luach_content::limits;
 
 fn schedule() -> Value {
     json!({

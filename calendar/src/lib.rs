@@ -62,6 +62,6 @@ pub use hebrew_date::{HebrewDate, HebrewMonth};
 pub use holidays::{Holiday, holidays_on};
 pub use location::Location;
 pub use parsha::Reading;
-pub use rules::{DayKind, Override, RoundMode, Rounding, Rule, RuleSet, ScheduledTime, TimeSpec};
+pub use rules::{DayKind, MAX_RULE_NAME, Override, RoundMode, Rounding, Rule, RuleSet, ScheduledTime, TimeSpec};
 pub use yahrzeit::{yahrzeit, yahrzeit_from_civil};
 pub use zmanim::{Havdalah, Missing, SolarDay, Zman, ZmanTime, ZmanimOptions};

@@ -12,6 +12,7 @@
 
 pub mod bundle;
 pub mod day;
+pub mod limits;
 pub mod model;
 pub mod power;
 

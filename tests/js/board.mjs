@@ -1,5 +1,5 @@
-// An operator opens a screen's board in the dashboard, changes its theme and language, and
-// sees the screen's picture (Chromium, playwright-core).
+// An operator opens a screen's board in the dashboard, changes its theme and language, gives
+// it a display power schedule, and sees the screen's picture (Chromium, playwright-core).
 // usage: LUACH_EMAIL=… LUACH_PASSWORD=… node board.mjs BASE_URL DEVICE_ID SCREENSHOT_DIR
 // Exits 0 once the settings are saved and the picture is drawn in them.
 import { launchChromium, signIn } from "./browser.mjs";
@@ -17,6 +17,13 @@ try {
   await settings.waitFor();
   await settings.locator('select[name="theme"]').selectOption("high_contrast");
   await settings.locator('select[name="language"]').selectOption("both");
+  // Display off at 23:00 (the form's default) and on half an hour before the first prayer.
+  await settings.locator('[data-testid="power-enabled"]').check();
+  await settings.locator('select[name="power_on_kind"]').selectOption("first_prayer");
+  const minutes = settings.locator('input[name="power_on_minutes"]');
+  if (!(await minutes.isVisible())) throw new Error("the minutes of the first prayer are not shown");
+  if (await settings.locator('input[name="power_on_fixed"]').isVisible()) throw new Error("a fixed time is shown for the first prayer");
+  await minutes.fill("-30");
   await page.click('[data-testid="board-save"]');
   await page.locator('[data-testid="board-saved"], [data-testid="board-errors"]').first().waitFor();
   const refused = page.locator('[data-testid="board-errors"]');

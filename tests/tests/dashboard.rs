@@ -339,7 +339,8 @@ async fn operator_sets_a_screens_board_and_sees_its_picture() {
     assert_eq!(code, 200, "{body}");
     assert_eq!(
         body["data"]["board"],
-        json!({"layout": "auto", "theme": "high_contrast", "language": "both"})
+        json!({"layout": "auto", "theme": "high_contrast", "language": "both",
+               "power": {"off": {"fixed": "23:00"}, "on": {"first_prayer": -30}}})
     );
     let png = app
         .api

@@ -20,6 +20,8 @@
 mod eval;
 mod validate;
 
+pub use validate::MAX_NAME as MAX_RULE_NAME;
+
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 

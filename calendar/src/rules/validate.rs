@@ -5,8 +5,8 @@ use chrono::NaiveTime;
 use super::{RuleSet, TimeSpec};
 use crate::Error;
 
-/// Longest accepted prayer name.
-const MAX_NAME: usize = 64;
+/// Longest accepted prayer name, in characters.
+pub const MAX_NAME: usize = 64;
 /// Largest offset from a zman, minutes.
 const MAX_OFFSET: i32 = 12 * 60;
 

@@ -17,7 +17,7 @@ use crate::store::{Announcement, AnnouncementInput};
 /// Most announcements considered for one screen.
 pub const MAX_SCANNED: u32 = 500;
 /// Longest announcement text, in characters.
-pub const MAX_TEXT: usize = 2_000;
+pub const MAX_TEXT: usize = luach_content::limits::ANNOUNCEMENT;
 
 impl ApiDocument for AnnouncementInput {
     const NAME: &'static str = "announcement";

@@ -5,6 +5,7 @@ use axum::extract::State;
 use chrono::{Duration, NaiveDate, Utc};
 use luach_calendar::HebrewDate;
 use luach_content::day::{Yahrzeit, yahrzeits_between};
+use luach_content::limits;
 use serde::Deserialize;
 
 use super::devices::{DataBody, data};
@@ -30,8 +31,8 @@ impl ApiDocument for MemorialInput {
 
 fn check(input: &MemorialInput) -> Result<HebrewDate, ApiError> {
     let mut errors = Vec::new();
-    check_text(&mut errors, "name", &input.name, true, 200);
-    check_text(&mut errors, "family", &input.family, false, 200);
+    check_text(&mut errors, "name", &input.name, true, limits::MEMORIAL_NAME);
+    check_text(&mut errors, "family", &input.family, false, limits::MEMORIAL_FAMILY);
     if input.notes.chars().count() > 2_000 {
         errors.push(FieldError {
             path: "notes".into(),

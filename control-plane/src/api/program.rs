@@ -1,6 +1,7 @@
 //! Validation of the programme documents (aliyot, shiurim, timers) served by the generic
 //! document handlers. What they come to on one day is `luach_content::day`.
 
+use luach_content::limits;
 use std::collections::HashSet;
 
 use chrono::{Datelike, NaiveDate};
@@ -12,7 +13,7 @@ use crate::error::{ApiError, FieldError, check_text};
 use crate::store::{AliyotInput, HonourKind, ShiurInput, TimerInput, TimerTarget};
 
 /// Most honours recorded for one reading.
-pub const MAX_HONOURS: usize = 30;
+pub const MAX_HONOURS: usize = limits::HONOURS;
 /// Longest lead time of a countdown, in minutes (a day).
 pub const MAX_SHOW_BEFORE_MINUTES: u32 = 1_440;
 
@@ -37,15 +38,21 @@ impl ApiDocument for AliyotInput {
         let mut errors = Vec::new();
         check_date(&mut errors, "date", self.date);
         if let Some(s) = &self.synagogue {
-            check_text(&mut errors, "synagogue", s, true, 64);
+            check_text(&mut errors, "synagogue", s, true, limits::SYNAGOGUE_REF);
         }
-        check_text(&mut errors, "note", &self.note, false, 200);
+        check_text(&mut errors, "note", &self.note, false, limits::NOTE);
         if self.honours.is_empty() || self.honours.len() > MAX_HONOURS {
             errors.push(FieldError::new("honours", format!("1–{MAX_HONOURS} honours")));
         }
         let mut seen = HashSet::new();
         for (i, h) in self.honours.iter().enumerate() {
-            check_text(&mut errors, &format!("honours[{i}].name"), &h.name, true, 100);
+            check_text(
+                &mut errors,
+                &format!("honours[{i}].name"),
+                &h.name,
+                true,
+                limits::HONOUR_NAME,
+            );
             if h.honour != HonourKind::Extra && !seen.insert(h.honour) {
                 errors.push(FieldError::new(
                     format!("honours[{i}].honour"),
@@ -62,8 +69,8 @@ impl ApiDocument for ShiurInput {
 
     fn check(&self) -> Result<(), ApiError> {
         let mut errors = Vec::new();
-        check_text(&mut errors, "teacher", &self.teacher, true, 100);
-        check_text(&mut errors, "location", &self.location, false, 100);
+        check_text(&mut errors, "teacher", &self.teacher, true, limits::TEACHER);
+        check_text(&mut errors, "location", &self.location, false, limits::LOCATION);
         let rules = RuleSet {
             rules: vec![self.schedule.clone()],
             overrides: Vec::new(),
@@ -87,10 +94,10 @@ impl ApiDocument for TimerInput {
         if self.label_he.trim().is_empty() && self.label_en.trim().is_empty() {
             errors.push(FieldError::new("label_he", "give the label in Hebrew, English or both"));
         }
-        check_text(&mut errors, "label_he", &self.label_he, false, 100);
-        check_text(&mut errors, "label_en", &self.label_en, false, 100);
+        check_text(&mut errors, "label_he", &self.label_he, false, limits::TIMER_LABEL);
+        check_text(&mut errors, "label_en", &self.label_en, false, limits::TIMER_LABEL);
         if let TimerTarget::Prayer(name) = &self.target {
-            check_text(&mut errors, "target.prayer", name, true, 60);
+            check_text(&mut errors, "target.prayer", name, true, limits::TIMER_PRAYER);
         }
         if !(1..=MAX_SHOW_BEFORE_MINUTES).contains(&self.show_before_minutes) {
             errors.push(FieldError::new(

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use chrono::{NaiveDate, Utc};
 use luach_calendar::{DayInfo, Havdalah, Location};
 use luach_content::day::{self, day_options, schedule_of};
+use luach_content::limits;
 use serde::{Deserialize, Serialize};
 
 use super::devices::{DataBody, data};
@@ -28,8 +29,8 @@ fn parse_id(raw: &str) -> Result<SynagogueId, ApiError> {
 /// Every problem of a profile, with field paths.
 fn check_profile(p: &SynagogueProfile) -> Result<Location, ApiError> {
     let mut errors = Vec::new();
-    check_text(&mut errors, "name", &p.name, true, 100);
-    check_text(&mut errors, "address", &p.address, false, 200);
+    check_text(&mut errors, "name", &p.name, true, limits::SYNAGOGUE_NAME);
+    check_text(&mut errors, "address", &p.address, false, limits::SYNAGOGUE_ADDRESS);
     super::announcements::check_targets(&mut errors, &p.screens);
     let mut fail = |path: &str, message: String| {
         errors.push(FieldError {

@@ -2,7 +2,9 @@
 // same renderer the screen runs (`GET …/preview.png`), and a screen's board settings.
 import { t, type MessageKey } from "./i18n";
 import { authFetch } from "./session";
-import { el, errorList, errorsOf, field, type FieldError } from "./dom";
+import { el, errorList, errorsOf, field, select, type FieldError } from "./dom";
+import { formToPowerTime, powerTimeToForm, type PowerTimeForm } from "./power-model";
+import { ZMANIM } from "./programme-model";
 import { DeviceScreen } from "./screen";
 
 /** A time of the synagogue's day (see the API's `PowerTime`). */
@@ -117,6 +119,42 @@ export class BoardPicture {
   }
 }
 
+/** The inputs of one switch time: its kind, then the time, the zman or the minutes it needs
+ * (the row shows the inputs of the chosen kind). */
+function powerTimeRow(name: "off" | "on", form: PowerTimeForm): HTMLElement {
+  const row = el("div", { class: "power-time", "data-kind": form.kind, "data-testid": `power-${name}` });
+  const kinds = (["fixed", "zman", "first_prayer"] as const).map((k): [string, string] => [k, t(`board.power.kind.${k}` as MessageKey)]);
+  const kind = select(`power_${name}_kind`, kinds, form.kind, { "data-path": `board.power.${name}` });
+  kind.addEventListener("change", () => (row.dataset.kind = kind.value));
+  const fixed = el("input", { type: "time", dir: "ltr", name: `power_${name}_fixed`, value: form.fixed, class: "fixed", "data-path": `board.power.${name}.fixed` });
+  const zman = select(`power_${name}_zman`, ZMANIM.map((z) => [z, t(`zman.${z}` as MessageKey)]), form.zman, { class: "zman" });
+  const minutes = el("input", { type: "number", dir: "ltr", step: "1", name: `power_${name}_minutes`, value: form.minutes, class: "minutes", "data-path": `board.power.${name}` });
+  const label = (key: MessageKey, input: HTMLElement, cls: string) => {
+    const f = field(key, input);
+    f.classList.add(cls);
+    return f;
+  };
+  row.append(
+    field(`board.power.${name}` as MessageKey, kind),
+    label("board.power.time", fixed, "fixed"),
+    label("board.power.zman", zman, "zman"),
+    label("board.power.minutes", minutes, "minutes"),
+  );
+  return row;
+}
+
+/** The schedule the form gives, or none when it is switched off. */
+function powerOf(data: FormData): BoardSettings["power"] {
+  if (!data.get("power_enabled")) return undefined;
+  const time = (name: string): PowerTimeForm => ({
+    kind: String(data.get(`power_${name}_kind`)) as PowerTimeForm["kind"],
+    fixed: String(data.get(`power_${name}_fixed`) ?? ""),
+    zman: String(data.get(`power_${name}_zman`) ?? "sunset"),
+    minutes: String(data.get(`power_${name}_minutes`) ?? "0"),
+  });
+  return { off: formToPowerTime(time("off")), on: formToPowerTime(time("on")) };
+}
+
 /** A screen's page: what it shows now (screenshots) and its display controls, its board
  * settings with a save button, and the picture it draws at a chosen moment. */
 export class DeviceBoard {
@@ -143,9 +181,11 @@ export class DeviceBoard {
 
   private async save(form: HTMLFormElement): Promise<void> {
     const data = new FormData(form);
-    // The form edits the look; the rest of the settings (the power schedule) is kept as it is.
     const look = Object.fromEntries(["layout", "theme", "language"].map((k) => [k, String(data.get(k))]));
     const board = { ...this.settings, ...look } as BoardSettings;
+    const power = powerOf(data);
+    if (power) board.power = power;
+    else delete board.power;
     const resp = await authFetch(`/api/v1/devices/${encodeURIComponent(this.id)}`, {
       method: "PATCH",
       headers: { "content-type": "application/json" },
@@ -171,7 +211,19 @@ export class DeviceBoard {
     for (const name of ["layout", "theme", "language"] as const) {
       form.append(field(`board.${name}` as MessageKey, choice(name, this.settings[name])));
     }
-    form.append(el("button", { type: "submit", "data-testid": "board-save" }, t("board.save")));
+    const power = el("fieldset", { class: "power", "data-testid": "board-power" });
+    const enabled = el("input", { type: "checkbox", name: "power_enabled", value: "1", "data-testid": "power-enabled" });
+    enabled.checked = Boolean(this.settings.power);
+    const toggle = el("label", { class: "check" });
+    toggle.append(enabled, " ", t("board.power.enabled"));
+    power.append(
+      el("legend", {}, t("board.power")),
+      el("p", { class: "hint" }, t("board.power.hint")),
+      toggle,
+      powerTimeRow("off", powerTimeToForm(this.settings.power?.off, "23:00")),
+      powerTimeRow("on", powerTimeToForm(this.settings.power?.on, "06:00")),
+    );
+    form.append(power, el("button", { type: "submit", "data-testid": "board-save" }, t("board.save")));
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       void this.save(form);

@@ -13,6 +13,14 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<
   return node;
 }
 
+/** A select named `name` with `[value, label]` options, `value` chosen. */
+export function select(name: string, options: [string, string][], value: string, attrs: Record<string, string> = {}): HTMLSelectElement {
+  const s = el("select", { name, ...attrs });
+  for (const [v, label] of options) s.append(el("option", { value: v }, label));
+  s.value = value;
+  return s;
+}
+
 export function field(labelKey: MessageKey, input: HTMLElement): HTMLLabelElement {
   const label = el("label", { class: "field" });
   label.append(el("span", {}, t(labelKey)), input);

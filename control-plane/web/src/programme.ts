@@ -1,6 +1,6 @@
 // Programme page: the honours of each Torah reading (aliyot), regular lessons (shiurim) and
 // countdown timers. A gabbai adds, edits and removes them; the lists follow the server.
-import { el, field } from "./dom";
+import { el, field, select } from "./dom";
 import { DocumentSection, bodyOf, getData, type DocumentKind } from "./documents";
 import { preferred, splitList, toLocalInput } from "./format";
 import { lang, t, type MessageKey } from "./i18n";
@@ -35,13 +35,6 @@ type Timer = TimerBody & { id: string };
 const SYNAGOGUE = "main";
 
 const key = (prefix: string, name: string) => `${prefix}.${name}` as MessageKey;
-
-function select(name: string, options: [string, string][], value: string, attrs: Record<string, string> = {}): HTMLSelectElement {
-  const s = el("select", { name, ...attrs });
-  for (const [v, label] of options) s.append(el("option", { value: v }, label));
-  s.value = value;
-  return s;
-}
 
 const today = () => new Date().toLocaleDateString("sv");
 
