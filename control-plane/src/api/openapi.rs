@@ -107,6 +107,23 @@ fn operation(route: &RouteSpec, op: &Operation, errors: &BTreeMap<u16, String>) 
 }
 
 /// Points every `$ref` to `#/components/schemas/{old}` at the renamed schema.
+/// Whether `value` has a `$ref` to one of the schemas `renames` names.
+fn refers_to(value: &Value, renames: &HashMap<String, String>) -> bool {
+    match value {
+        Value::Object(map) => map.iter().any(|(key, v)| {
+            if key == "$ref" {
+                v.as_str()
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                    .is_some_and(|name| renames.contains_key(name))
+            } else {
+                refers_to(v, renames)
+            }
+        }),
+        Value::Array(items) => items.iter().any(|v| refers_to(v, renames)),
+        _ => false,
+    }
+}
+
 fn rename_refs(value: &mut Value, renames: &HashMap<String, String>) {
     match value {
         Value::Object(map) => {
@@ -135,11 +152,29 @@ pub fn document(routes: &[RouteSpec]) -> Value {
     // written one is named `{Name}Out`.
     let input = generators.input.take_definitions(true);
     let mut output = generators.output.take_definitions(true);
-    let renames: HashMap<String, String> = output
+    let mut renames: HashMap<String, String> = output
         .iter()
         .filter(|(name, schema)| input.get(*name).is_some_and(|i| i != *schema))
         .map(|(name, _)| (name.clone(), format!("{name}Out")))
         .collect();
+    // A written schema that looks like its read twin but refers to a renamed one is written
+    // differently too (its refs will point at the `Out` schemas): rename it as well, until no
+    // more change, so a request body never reaches a written schema.
+    loop {
+        let more: Vec<String> = output
+            .iter()
+            .filter(|(name, schema)| {
+                !renames.contains_key(*name) && input.contains_key(*name) && refers_to(schema, &renames)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        for name in more {
+            renames.insert(name.clone(), format!("{name}Out"));
+        }
+    }
     for schema in output.values_mut() {
         rename_refs(schema, &renames);
     }
