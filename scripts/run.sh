@@ -35,7 +35,7 @@ if [ ! -f "$ADMIN_FILE" ]; then
 fi
 
 TOKEN="$("$BIN/luach-server" admin --data-dir "$DATA_DIR" create-enrolment-token --tenant default \
-  --name "scripts/run.sh demo" --uses "$SCREENS" --days 1)"
+  --name "scripts/run.sh demo" --uses "$((SCREENS + 1))" --days 1)"
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
@@ -60,13 +60,21 @@ LUACH_ENROLMENT_TOKEN="$TOKEN" RUST_LOG=warn "$BIN/luach-agent" sim --count "$SC
   --heartbeat-secs 10 --metrics-secs 10 --report-secs 60 &
 pids+=($!)
 
+# One real screen agent, `lobby`, drawing the board (headless unless LUACH_DEMO_DISPLAY is
+# `x11` or `auto`): it takes screenshots and answers display commands like a screen on a wall.
+LUACH_ENROLMENT_TOKEN="$TOKEN" RUST_LOG=warn "$BIN/luach-agent" run --device-id lobby \
+  --server "http://127.0.0.1:$HTTP_PORT" --state-dir "$DATA_DIR/lobby" \
+  --display "${LUACH_DEMO_DISPLAY:-none}" >"$DATA_DIR/lobby.log" 2>&1 &
+pids+=($!)
+
 cat <<MSG
 
   Luach is running.
     Dashboard:   http://127.0.0.1:$HTTP_PORT/   (sign in with $ADMIN_FILE)
     REST API:    http://127.0.0.1:$HTTP_PORT/api/v1/devices
     Metrics:     http://127.0.0.1:$HTTP_PORT/metrics
-    MQTT broker: 127.0.0.1:$MQTT_TLS_PORT mutual TLS ($SCREENS simulated screens enrolled with a bulk token)
+    MQTT broker: 127.0.0.1:$MQTT_TLS_PORT mutual TLS ($SCREENS simulated screens and the screen
+                 agent lobby, enrolled with a bulk token)
                  127.0.0.1:$MQTT_PORT plain TCP (development only)
     Device CA:   $DATA_DIR/pki
     Data:        $DATA_DIR   (server log: $DATA_DIR/server.log)
