@@ -39,6 +39,7 @@ pub mod render;
 pub mod renew;
 pub mod sampler;
 pub mod screen;
+pub mod seen;
 pub mod session;
 pub mod sim;
 pub mod zmanim;

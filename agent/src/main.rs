@@ -405,6 +405,8 @@ async fn connect(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let shutdown = shutdown.clone();
+    // Command ids seen by every session of this screen, kept across restarts.
+    let seen = luach_agent::seen::SeenCommands::open(&args.state_dir);
     let show = |code: &str, expires_at: chrono::DateTime<chrono::Utc>| {
         show_claim_code(code, expires_at);
         if let Ok(mut shown) = claim_code.lock() {
@@ -418,7 +420,7 @@ async fn connect(
         println!("luach-agent: device {device_id}, broker {host}:{port} (plain TCP, development)");
         let notices = spawn_bundles(args.link.server.as_deref(), &args.state_dir, &device_id, &shutdown)?;
         let config = session_config(&args.link, device_id, host, port, None);
-        let mut session = DeviceSession::new(config, stats).with_actions(actions);
+        let mut session = DeviceSession::new(config, stats).with_actions(actions).with_seen(seen);
         if let Some(notices) = notices {
             session = session.with_bundle_notices(notices);
         }
@@ -471,7 +473,8 @@ async fn connect(
         let config = session_config(&args.link, device_id.clone(), host, port, Some(identity.clone()));
         let mut session = DeviceSession::new(config, stats.clone())
             .with_tls_updates(rx)
-            .with_actions(actions.clone());
+            .with_actions(actions.clone())
+            .with_seen(seen.clone());
         if let Some(notices) = &notices {
             session = session.with_bundle_notices(notices.clone());
         }

@@ -1,11 +1,10 @@
 //! One device's MQTT session: connect, hello, heartbeats, metrics, commands, reconnect.
 
-use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use luach_schemas::messages::{Ack, AckStatus, BundleNotice, Command, CommandAction, Event, Heartbeat, Hello, Metrics};
 use luach_schemas::{DeviceId, DownKind, Envelope, Topic, TopicPrefix, UpKind, decode_bundle_notice, decode_down};
 use rumqttc::{AsyncClient, ConnectReturnCode, Event as MqttEvent, LastWill, MqttOptions, NetworkOptions, Packet, QoS};
@@ -17,9 +16,8 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::Backoff;
 use crate::credentials::TlsIdentity;
 use crate::sampler::AGENT_VERSION;
+use crate::seen::{Seen, SeenCommands};
 
-/// How many recent command ids are remembered for de-duplication.
-const SEEN_COMMANDS: usize = 256;
 /// Requests queued towards the MQTT event loop; periodic messages are dropped when full.
 const REQUEST_QUEUE: usize = 64;
 
@@ -44,30 +42,6 @@ pub struct SessionStats {
     pub connects: AtomicU64,
     pub published: AtomicU64,
     pub commands: AtomicU64,
-}
-
-/// Remembers recent command ids so a redelivered command runs once.
-#[derive(Debug, Default)]
-struct SeenCommands {
-    order: VecDeque<String>,
-    set: HashSet<String>,
-}
-
-impl SeenCommands {
-    /// True the first time an id is seen.
-    fn first_time(&mut self, id: &str) -> bool {
-        if self.set.contains(id) {
-            return false;
-        }
-        if self.order.len() >= SEEN_COMMANDS
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
-        }
-        self.order.push_back(id.to_owned());
-        self.set.insert(id.to_owned());
-        true
-    }
 }
 
 /// The prefix of a session's topics: the certificate's organisation over mutual TLS, the
@@ -95,6 +69,8 @@ pub struct DeviceSession {
     bundle_notices: Option<watch::Sender<Option<BundleNotice>>>,
     /// Carries out commands that act on the screen; `None`: they are answered unsupported.
     actions: Option<crate::actions::Actions>,
+    /// Command ids seen, so each runs once (kept on disk with [`DeviceSession::with_seen`]).
+    seen: SeenCommands,
 }
 
 /// The next renewed identity, or never (no updates, or their sender is gone).
@@ -128,6 +104,7 @@ impl DeviceSession {
             tls_updates: None,
             bundle_notices: None,
             actions: None,
+            seen: SeenCommands::in_memory(),
         }
     }
 
@@ -140,6 +117,12 @@ impl DeviceSession {
     /// Passes every bundle notice received to `notices` (the bundle fetcher).
     pub fn with_bundle_notices(mut self, notices: watch::Sender<Option<BundleNotice>>) -> Self {
         self.bundle_notices = Some(notices);
+        self
+    }
+
+    /// Remembers command ids in `seen` (kept in the state directory across restarts).
+    pub fn with_seen(mut self, seen: SeenCommands) -> Self {
+        self.seen = seen;
         self
     }
 
@@ -222,7 +205,39 @@ impl DeviceSession {
         self.publish(client, UpKind::Hello, envelope(UpKind::Hello, hello));
     }
 
-    fn answer(&self, client: &AsyncClient, seen: &mut SeenCommands, payload: &[u8]) {
+    /// Whether the command `id` should run; a repeat is answered from the seen set.
+    fn first_time(
+        &self,
+        client: &AsyncClient,
+        seen: &SeenCommands,
+        id: &str,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> bool {
+        let (status, detail) = match seen.receive(id, expires_at) {
+            Seen::New => return true,
+            Seen::Running => return false,
+            Seen::Done(status, detail) => (status, detail),
+            Seen::Interrupted => {
+                let detail = Some("the agent restarted while this command ran; it is not run again".to_owned());
+                seen.finish(id, AckStatus::Error, detail.clone());
+                (AckStatus::Error, detail)
+            }
+        };
+        tracing::info!(device_id = %self.config.device_id, command_id = %id, "repeated command answered again, not run");
+        self.acknowledge(client, id.to_owned(), status, detail);
+        false
+    }
+
+    fn acknowledge(&self, client: &AsyncClient, command_id: String, status: AckStatus, detail: Option<String>) {
+        let ack = Ack {
+            command_id,
+            status,
+            detail,
+        };
+        self.publish(client, UpKind::Ack, envelope(UpKind::Ack, ack));
+    }
+
+    fn answer(&self, client: &AsyncClient, seen: &SeenCommands, payload: &[u8]) {
         let (command_id, status, detail) = match decode_down(DownKind::Command, payload) {
             Ok(env) => {
                 let Command {
@@ -230,11 +245,11 @@ impl DeviceSession {
                     expires_at,
                     action,
                 } = env.body;
-                if !seen.first_time(&command_id) {
-                    return;
-                }
                 if expires_at.is_some_and(|t| t < Utc::now()) {
                     tracing::info!(device_id = %self.config.device_id, %command_id, "expired command ignored");
+                    return;
+                }
+                if !self.first_time(client, seen, &command_id, expires_at) {
                     return;
                 }
                 self.stats.commands.fetch_add(1, Ordering::Relaxed);
@@ -251,8 +266,10 @@ impl DeviceSession {
                         let client = client.clone();
                         let topic = self.topic(UpKind::Ack);
                         let stats = self.stats.clone();
+                        let seen = seen.clone();
                         tokio::spawn(async move {
                             let (status, detail) = actions.run(action).await;
+                            seen.finish(&command_id, status, detail.clone());
                             let ack = Ack {
                                 command_id,
                                 status,
@@ -275,19 +292,18 @@ impl DeviceSession {
                         .and_then(|c| c.as_str())
                         .map(str::to_owned)
                 });
-                let Some(id) = id.filter(|id| seen.first_time(id)) else {
+                let Some(id) = id else {
                     tracing::warn!(device_id = %self.config.device_id, error = %e, "unreadable command ignored");
                     return;
                 };
+                if !self.first_time(client, seen, &id, None) {
+                    return;
+                }
                 (id, AckStatus::Unsupported, Some(e.to_string()))
             }
         };
-        let ack = Ack {
-            command_id,
-            status,
-            detail,
-        };
-        self.publish(client, UpKind::Ack, envelope(UpKind::Ack, ack));
+        seen.finish(&command_id, status, detail.clone());
+        self.acknowledge(client, command_id, status, detail);
     }
 
     /// Runs until `shutdown`, reconnecting as needed; says goodbye on a clean stop.
@@ -300,7 +316,7 @@ impl DeviceSession {
         eventloop.set_network_options(net);
 
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
-        let mut seen = SeenCommands::default();
+        let seen = self.seen.clone();
         let mut connected = false;
         let start = Instant::now();
         let mut heartbeat = interval_at(start + self.config.heartbeat_every, self.config.heartbeat_every);
@@ -344,7 +360,7 @@ impl DeviceSession {
                     }
                     Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
                         match Topic::parse(&p.topic) {
-                            Ok(Topic::Down(_, DownKind::Command)) => self.answer(&client, &mut seen, &p.payload),
+                            Ok(Topic::Down(_, DownKind::Command)) => self.answer(&client, &seen, &p.payload),
                             Ok(Topic::Down(_, DownKind::Bundle)) => self.bundle_notice(&p.payload),
                             _ => {}
                         }
@@ -388,23 +404,5 @@ impl DeviceSession {
             .await;
             self.stats.connected.fetch_sub(1, Ordering::Relaxed);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commands_run_once() {
-        let mut seen = SeenCommands::default();
-        assert!(seen.first_time("a"));
-        assert!(!seen.first_time("a"));
-        for i in 0..SEEN_COMMANDS {
-            seen.first_time(&i.to_string());
-        }
-        // "a" has aged out of the window.
-        assert!(seen.first_time("a"));
-        assert!(seen.order.len() <= SEEN_COMMANDS);
     }
 }

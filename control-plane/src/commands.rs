@@ -29,6 +29,8 @@ pub enum CommandError {
     Link,
     #[error("no acknowledgement within {0:?}")]
     Timeout(Duration),
+    #[error("a command with this id awaits its acknowledgement")]
+    InFlight,
 }
 
 struct Pending {
@@ -54,6 +56,18 @@ impl Table {
             }
         }
         Some(p)
+    }
+}
+
+/// Removes a command from the table when its sender stops waiting.
+struct Forget<'a> {
+    commands: &'a Commands,
+    command_id: &'a str,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.commands.lock().remove(self.command_id);
     }
 }
 
@@ -98,11 +112,29 @@ impl Commands {
         timeout: Duration,
     ) -> Result<Ack, CommandError> {
         let command_id = uuid::Uuid::now_v7().to_string();
+        self.send_as_and_wait(command_id, tenant, device, prefix, action, timeout)
+            .await
+    }
+
+    /// [`Commands::send_and_wait`] with the command id given: a device that has seen the id
+    /// answers again without running it (how a command is re-sent after a restart).
+    pub async fn send_as_and_wait(
+        &self,
+        command_id: String,
+        tenant: &TenantId,
+        device: &DeviceId,
+        prefix: &TopicPrefix,
+        action: CommandAction,
+        timeout: Duration,
+    ) -> Result<Ack, CommandError> {
         let (tx, rx) = oneshot::channel();
         {
             let mut table = self.lock();
             if table.by_id.len() >= MAX_PENDING {
                 return Err(CommandError::Busy);
+            }
+            if table.by_id.contains_key(&command_id) {
+                return Err(CommandError::InFlight);
             }
             let mine = table.per_tenant.get(tenant).copied().unwrap_or(0);
             if mine >= self.per_tenant {
@@ -118,6 +150,12 @@ impl Commands {
                 },
             );
         }
+        // However this ends (answer, time-out, broker error, or the caller going away, which
+        // drops this future), the command leaves the table.
+        let _pending = Forget {
+            commands: self,
+            command_id: &command_id,
+        };
         let now = Utc::now();
         let command = Command {
             command_id: command_id.clone(),
@@ -127,16 +165,12 @@ impl Commands {
         let envelope = Envelope::new(command_id.clone(), DownKind::Command.as_str(), now, command);
         let topic = Topic::Down(prefix.clone(), DownKind::Command).to_string();
         if self.publisher.publish(topic, envelope.to_bytes()).await.is_err() {
-            self.lock().remove(&command_id);
             return Err(CommandError::Link);
         }
         self.metrics.mqtt_messages_out.with_label_values(&["command"]).inc();
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(ack)) => Ok(ack),
-            _ => {
-                self.lock().remove(&command_id);
-                Err(CommandError::Timeout(timeout))
-            }
+            _ => Err(CommandError::Timeout(timeout)),
         }
     }
 

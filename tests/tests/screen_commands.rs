@@ -438,3 +438,86 @@ async fn the_screen_follows_its_power_schedule_on_its_own_clock() {
     .await;
     drop(morning);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_runs_once_across_agent_restarts() {
+    use luach_schemas::messages::{AckStatus, CommandAction};
+    let app = spawn_app(|_| {}).await;
+    let dir = tempfile::tempdir().must();
+    let file = dir.path().join("volume");
+    // Each run appends a line; the second kind of command takes a while.
+    let command = format!(
+        "if [ \"$1\" = 66 ]; then sleep 4; fi; echo \"$1\" >> '{}'",
+        file.display()
+    );
+    let env = [("LUACH_VOLUME_COMMAND", command.as_str())];
+    let state = tempfile::tempdir().must();
+    let clock = "2026-12-03T10:00:00Z";
+    let agent = online_agent(&app, "hall03", state.path(), clock, &env).await;
+    let device = luach_schemas::DeviceId::parse("hall03").must();
+    let tenant = luach_schemas::TenantId::parse("default").must();
+    let prefixes = app.system.prefixes_of(std::slice::from_ref(&device)).await.must();
+    let prefix = prefixes.get(&device).must().clone();
+    let send = |id: &str, percent: u8, seconds: u64| {
+        let (device, tenant, prefix, id) = (device.clone(), tenant.clone(), prefix.clone(), id.to_owned());
+        let commands = app.state.commands.clone();
+        async move {
+            commands
+                .send_as_and_wait(
+                    id,
+                    &tenant,
+                    &device,
+                    &prefix,
+                    CommandAction::Volume { percent },
+                    Duration::from_secs(seconds),
+                )
+                .await
+        }
+    };
+    let lines = || std::fs::read_to_string(&file).unwrap_or_default();
+
+    let first = send("volume-1", 20, 10).await.must();
+    assert_eq!(first.status, AckStatus::Ok, "{first:?}");
+    assert_eq!(lines(), "20\n");
+    // The same id again: the same answer, and the command does not run again.
+    let again = send("volume-1", 20, 10).await.must();
+    assert_eq!((again.status, &again.detail), (first.status, &first.detail));
+    assert_eq!(lines(), "20\n");
+
+    // A slow command; the agent is killed while it runs (its caller stops waiting too).
+    let waiting = tokio::spawn(send("volume-2", 66, 30));
+    let seen_file = state.path().join("commands-seen.jsonl");
+    let seen_ref = &seen_file;
+    wait_for(
+        "the screen to take the slow command",
+        Duration::from_secs(10),
+        || async move {
+            std::fs::read_to_string(seen_ref)
+                .ok()
+                .filter(|s| s.contains("volume-2"))
+        },
+    )
+    .await;
+    drop(agent);
+    waiting.abort();
+    let api = &app.api;
+    wait_for("the screen to be offline", Duration::from_secs(60), || async move {
+        let (_, body) = api.get("/api/v1/devices/hall03").await;
+        (body["data"]["status"] == "offline").then_some(())
+    })
+    .await;
+    // Started again: what ran is answered from the seen set, what was cut short is not rerun.
+    let _agent = online_agent(&app, "hall03", state.path(), clock, &env).await;
+    let replay = send("volume-1", 20, 10).await.must();
+    assert_eq!((replay.status, &replay.detail), (first.status, &first.detail));
+    let cut = send("volume-2", 66, 10).await.must();
+    assert_eq!(cut.status, AckStatus::Error, "{cut:?}");
+    assert!(cut.detail.as_deref().must().contains("restarted"), "{cut:?}");
+    let fresh = send("volume-3", 35, 10).await.must();
+    assert_eq!(fresh.status, AckStatus::Ok, "{fresh:?}");
+    // (The slow command's own process, left running when the agent was killed, may still
+    // write its line; it never runs a second time.)
+    let count = |value: &str| lines().lines().filter(|l| *l == value).count();
+    assert_eq!((count("20"), count("35")), (1, 1), "{}", lines());
+    assert!(count("66") <= 1, "{}", lines());
+}

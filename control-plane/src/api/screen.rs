@@ -95,6 +95,7 @@ pub(super) async fn send(
             Err(ApiError::new(ErrorCode::TooManyRequests, e.to_string()).retry_after(1))
         }
         Err(CommandError::Link) => Err(ApiError::unavailable("the broker is not available")),
+        Err(e @ CommandError::InFlight) => Err(ApiError::conflict(e.to_string())),
     }
 }
 
