@@ -197,9 +197,15 @@ async fn seed(app: &TestApp, round: usize) -> Seeded {
     assert!(matches!(status, 200 | 201), "{body}");
     seeded.ids.insert("synagogues", vec!["main".into()]);
     // A second synagogue for every screen, out of schemathesis's dictionary: when the run
-    // deletes `main` or points it at other screens, the screens' previews still have a day.
-    let (status, body) = api.put("/api/v1/synagogues/zz-every-screen", &profile).await;
-    assert!(matches!(status, 200 | 201), "{body}");
+    // points `main` at other screens, the screens' previews still have a day. Deletions draw
+    // their ids from spares, so `main` stays for the synagogue routes' reads.
+    for id in ["zz-every-screen", "spare-a", "spare-b"] {
+        let (status, body) = api.put(&format!("/api/v1/synagogues/{id}"), &profile).await;
+        assert!(matches!(status, 200 | 201), "{body}");
+    }
+    seeded
+        .ids
+        .insert("spare_synagogues", vec!["spare-a".into(), "spare-b".into()]);
     let mut memorials = Vec::new();
     for i in 0..4 {
         memorials.push(
@@ -257,7 +263,6 @@ fn config(seeded: &Seeded, users: &[String]) -> String {
     for (regex, param, dict) in [
         (r"^/api/v1/devices/\{id\}(?!/screenshots/\{shot\})", "id", "devices"),
         (r"^/api/v1/enrolment/requests/\{device_id\}", "device_id", "devices"),
-        (r"^/api/v1/synagogues/\{id\}", "id", "synagogues"),
         (r"^/api/v1/memorials/\{id\}", "id", "memorials"),
         (r"^/api/v1/announcements/\{id\}", "id", "announcements"),
         (r"^/api/v1/aliyot/\{id\}", "id", "aliyot"),
@@ -269,6 +274,11 @@ fn config(seeded: &Seeded, users: &[String]) -> String {
     ] {
         out.push_str(&format!(
             "[[operations]]\ninclude-path-regex = {regex:?}\nparameters = {{ \"path.{param}\" = {{ dictionary = \"{dict}\", probability = 0.8 }} }}\n\n"
+        ));
+    }
+    for (method, dict) in [("exclude-method", "synagogues"), ("include-method", "spare_synagogues")] {
+        out.push_str(&format!(
+            "[[operations]]\ninclude-path-regex = \"^/api/v1/synagogues/\\\\{{id\\\\}}\"\n{method} = \"DELETE\"\nparameters = {{ \"path.id\" = {{ dictionary = \"{dict}\", probability = 0.8 }} }}\n\n"
         ));
     }
     out.push_str(concat!(
