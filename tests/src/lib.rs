@@ -255,6 +255,13 @@ impl TestApp {
     }
 }
 
+/// The bundle an agent with state directory `state_dir` keeps as current, once it has one.
+pub fn stored_bundle(state_dir: &std::path::Path) -> Option<luach_content::Bundle> {
+    let dir = state_dir.join("bundle");
+    let sha = std::fs::read_to_string(dir.join("current")).ok()?;
+    luach_content::Bundle::parse(&std::fs::read(dir.join(format!("{sha}.json"))).ok()?, None, None).ok()
+}
+
 /// A real board PNG of `width`×`height` (the demo synagogue with nothing assigned).
 pub fn board_png(width: u32, height: u32) -> Vec<u8> {
     luach_board::Board::new()

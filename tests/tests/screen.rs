@@ -25,9 +25,7 @@ fn at(s: &str) -> DateTime<Utc> {
 
 /// The bundle the agent keeps as current.
 fn stored_bundle(state: &Path) -> Bundle {
-    let dir = state.join("bundle");
-    let sha = std::fs::read_to_string(dir.join("current")).must();
-    Bundle::parse(&std::fs::read(dir.join(format!("{sha}.json"))).must(), None, None).must()
+    luach_tests::stored_bundle(state).must()
 }
 
 /// Which second in `from..=to` the screen shows, searching from the latest.

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use luach_board::{Board, Options, Status};
-use luach_content::Bundle;
 use luach_tests::{Agent, Api, Must, TestApp, board_png, bulk_token, spawn_app, wait_for};
 use serde_json::{Value, json};
 
@@ -92,9 +91,7 @@ async fn a_screenshot_is_the_screens_frame_and_stays_in_its_tenant() {
     // Taken: the stored PNG is exactly the frame the renderer draws for the screen's bundle at
     // its clock's instant (the agent runs headless at 1920×1080). The screen picks up a new
     // bundle on its next tick, so the first screenshots may still show the frame before it.
-    let dir = state.path().join("bundle");
-    let sha = std::fs::read_to_string(dir.join("current")).must();
-    let bundle = Bundle::parse(&std::fs::read(dir.join(format!("{sha}.json"))).must(), None, None).must();
+    let bundle = luach_tests::stored_bundle(state.path()).must();
     let at = chrono::DateTime::parse_from_rfc3339(clock).must().to_utc();
     let expected = Board::new()
         .render(&bundle, at, Options::size(1920, 1080), Status::default())
@@ -390,15 +387,9 @@ async fn the_screen_follows_its_power_schedule_on_its_own_clock() {
         .patch("/api/v1/devices/hall02", &json!({"board": {"power": schedule}}))
         .await;
     assert_eq!(status, 200, "{body}");
-    let current = state.path().join("bundle").join("current");
     wait_for("the screen to store the schedule", Duration::from_secs(30), || {
-        let current = current.clone();
-        let dir = state.path().join("bundle");
-        async move {
-            let sha = std::fs::read_to_string(current).ok()?;
-            let bundle = Bundle::parse(&std::fs::read(dir.join(format!("{sha}.json"))).ok()?, None, None).ok()?;
-            bundle.board.power.is_some().then_some(())
-        }
+        let bundle = luach_tests::stored_bundle(state.path());
+        async move { bundle?.board.power.is_some().then_some(()) }
     })
     .await;
     // At 10:00 the schedule asks for the display on, once.
