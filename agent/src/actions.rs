@@ -31,6 +31,20 @@ pub struct Actions {
 /// A command's outcome, as acknowledged.
 pub type Outcome = (AckStatus, Option<String>);
 
+/// Carries out commands other than `ping` (which the session answers at once): the real
+/// screen's [`Actions`], or a simulated screen's [`crate::simfx::SimEffects`].
+#[async_trait::async_trait]
+pub trait Executor: Send + Sync + std::fmt::Debug {
+    async fn run(&self, command_id: &str, action: CommandAction) -> Outcome;
+}
+
+#[async_trait::async_trait]
+impl Executor for Actions {
+    async fn run(&self, _command_id: &str, action: CommandAction) -> Outcome {
+        Actions::run(self, action).await
+    }
+}
+
 impl Actions {
     pub fn new(platform: Arc<dyn Platform>, latest: LatestFrame, server: Option<&str>) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
@@ -56,6 +70,12 @@ impl Actions {
             CommandAction::Brightness { percent } => Effect::Brightness(percent),
             CommandAction::Volume { percent } => Effect::Volume(percent),
             CommandAction::DisplayPower { on } => Effect::DisplayPower(on),
+            CommandAction::RefreshContent | CommandAction::RestartAgent | CommandAction::Reboot => {
+                return (
+                    AckStatus::Unsupported,
+                    Some(format!("this agent version does not carry out {}", action.name())),
+                );
+            }
         };
         let platform = self.platform.clone();
         match tokio::task::spawn_blocking(move || platform.apply(effect)).await {

@@ -42,6 +42,7 @@ pub mod screen;
 pub mod seen;
 pub mod session;
 pub mod sim;
+pub mod simfx;
 pub mod zmanim;
 
 /// Makes ring rustls's process-wide crypto provider. rustls 0.23 cannot pick one by itself

@@ -239,6 +239,16 @@ struct SimArgs {
     /// Keep each screen's key and certificate under DIR/<device id>/ and reuse them next time.
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// Make this share (0–1) of commands of a kind fail, e.g. `--fail reboot=0.3`; repeatable.
+    #[arg(long = "fail", value_name = "KIND=RATE")]
+    fail: Vec<String>,
+    /// Make commands of a kind take this long, e.g. `--delay-ms reboot=2000`; repeatable.
+    #[arg(long = "delay-ms", value_name = "KIND=MS")]
+    delay_ms: Vec<String>,
+    /// Append every effect a simulated screen applies to FILE, one JSON line each
+    /// (`{"device", "command_id", "action"}`).
+    #[arg(long, value_name = "FILE")]
+    effects_log: Option<PathBuf>,
 }
 
 fn init_tracing() {
@@ -535,6 +545,14 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
         keep_alive: Duration::from_secs(args.link.keep_alive_secs),
         connect_rate: args.connect_rate,
         report_every: Duration::from_secs(args.report_secs),
+        behaviour: std::sync::Arc::new(luach_agent::simfx::SimBehaviour::new(
+            luach_agent::simfx::parse_pairs(&args.fail, "--fail")?,
+            luach_agent::simfx::parse_pairs::<u64>(&args.delay_ms, "--delay-ms")?
+                .into_iter()
+                .map(|(k, ms)| (k, Duration::from_millis(ms)))
+                .collect(),
+            args.effects_log.as_deref(),
+        )?),
     };
     sim::run(config, shutdown).await
 }

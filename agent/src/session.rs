@@ -68,7 +68,7 @@ pub struct DeviceSession {
     tls_updates: Option<watch::Receiver<TlsIdentity>>,
     bundle_notices: Option<watch::Sender<Option<BundleNotice>>>,
     /// Carries out commands that act on the screen; `None`: they are answered unsupported.
-    actions: Option<crate::actions::Actions>,
+    actions: Option<Arc<dyn crate::actions::Executor>>,
     /// Command ids seen, so each runs once (kept on disk with [`DeviceSession::with_seen`]).
     seen: SeenCommands,
 }
@@ -126,8 +126,14 @@ impl DeviceSession {
         self
     }
 
-    /// Carries out screenshots and display commands with `actions`.
-    pub fn with_actions(mut self, actions: crate::actions::Actions) -> Self {
+    /// Carries out screenshots, display and other commands with `actions`.
+    pub fn with_actions(mut self, actions: impl crate::actions::Executor + 'static) -> Self {
+        self.actions = Some(Arc::new(actions));
+        self
+    }
+
+    /// [`DeviceSession::with_actions`] with an executor shared by several sessions.
+    pub fn with_shared_actions(mut self, actions: Arc<dyn crate::actions::Executor>) -> Self {
         self.actions = Some(actions);
         self
     }
@@ -261,14 +267,15 @@ impl DeviceSession {
                         Some(format!("this agent has no screen to carry out {}", action.name())),
                     ),
                     (action, Some(actions)) => {
-                        // Off the MQTT loop: the acknowledgement follows when the work is done.
+                        // Off the MQTT loop: "received" now, the outcome when the work is done.
+                        self.acknowledge(client, command_id.clone(), AckStatus::Received, None);
                         let actions = actions.clone();
                         let client = client.clone();
                         let topic = self.topic(UpKind::Ack);
                         let stats = self.stats.clone();
                         let seen = seen.clone();
                         tokio::spawn(async move {
-                            let (status, detail) = actions.run(action).await;
+                            let (status, detail) = actions.run(&command_id, action).await;
                             seen.finish(&command_id, status, detail.clone());
                             let ack = Ack {
                                 command_id,

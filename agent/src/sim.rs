@@ -23,6 +23,7 @@ use crate::enrol::{EnrolError, Enroller};
 use crate::renew::keep_renewed;
 use crate::sampler;
 use crate::session::{DeviceSession, SessionConfig, SessionStats};
+use crate::simfx::{SimBehaviour, SimEffects};
 
 /// How simulated screens get their certificates.
 #[derive(Debug, Clone)]
@@ -56,6 +57,8 @@ pub struct SimConfig {
     pub connect_rate: u32,
     /// How often a status line is printed.
     pub report_every: Duration,
+    /// What commands do on the simulated screens.
+    pub behaviour: Arc<SimBehaviour>,
 }
 
 /// The id of simulated screen `index`.
@@ -251,7 +254,8 @@ pub async fn run(config: SimConfig, shutdown: CancellationToken) -> anyhow::Resu
                         tls,
                     },
                     stats.clone(),
-                );
+                )
+                .with_actions(SimEffects::new(ready.id.clone(), config.behaviour.clone()));
                 match (renewal, &renewer) {
                     (Some((key, identity)), Some(renewer)) => {
                         let (updates, rx) = watch::channel(identity.clone());

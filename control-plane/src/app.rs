@@ -87,7 +87,7 @@ impl Application {
             config.auth.clone(),
             config.quotas.as_quota(),
         );
-        let enrolment = EnrolmentService::new(system.clone(), pki, limiter, clock, config.enrolment.clone());
+        let enrolment = EnrolmentService::new(system.clone(), pki, limiter, clock.clone(), config.enrolment.clone());
         let redis = config.redis.as_ref().map(|r| r.expose_secret().to_owned());
         let (live_layer, live) = LiveIo::build(redis.as_deref(), metrics.clone(), auth.clone())
             .await
@@ -114,6 +114,15 @@ impl Application {
             let _ = delivery.await;
         });
         tasks.spawn(rechecker.run(shutdown.clone()));
+        let (engine, jobs) = crate::jobs::JobEngine::new(
+            system.clone(),
+            publisher.clone(),
+            auth.clone(),
+            live.clone(),
+            metrics.clone(),
+            clock,
+        );
+        tasks.spawn(engine.run(shutdown.clone()));
         let mut writer = Writer::new(
             system.clone(),
             live,
@@ -125,6 +134,7 @@ impl Application {
         writer.batch_max = config.ingest.batch_max;
         let bundles = crate::bundle::BundleNotifier::default();
         writer.bundles = Some(bundles.clone());
+        writer.jobs = Some(jobs.clone());
         tasks.spawn(writer.run(rx, shutdown.clone()));
         tasks.spawn(bundles.clone().run(
             system.clone(),
@@ -157,6 +167,7 @@ impl Application {
             store: system.store(),
             metrics,
             commands,
+            jobs,
             ingest: IngestHandle::new(tx),
             broker: Arc::new(broker),
             enrolment,

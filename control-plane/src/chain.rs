@@ -78,6 +78,14 @@ impl Actor {
         }
     }
 
+    /// A short name for lists: the user's email, the device id, or the kind.
+    pub fn label(&self) -> String {
+        self.email
+            .clone()
+            .or_else(|| self.user_id.clone())
+            .unwrap_or_else(|| self.kind.clone())
+    }
+
     /// The same author, for the HTTP request `request_id`.
     pub fn in_request(mut self, request_id: Option<String>) -> Self {
         self.request_id = request_id;

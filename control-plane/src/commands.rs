@@ -179,9 +179,13 @@ impl Commands {
         self.publisher.probe().await
     }
 
-    /// Delivers an acknowledgement from `device`. Acks for unknown commands, or for commands
-    /// sent to a different device, are dropped (returns false).
+    /// Delivers an acknowledgement from `device`. Acks for unknown commands, for commands
+    /// sent to a different device, and "received" notes are dropped (returns false).
     pub fn acknowledge(&self, device: &DeviceId, ack: Ack) -> bool {
+        if ack.status == luach_schemas::messages::AckStatus::Received {
+            // Not an outcome: the sender waits for the one that follows.
+            return false;
+        }
         let mut table = self.lock();
         match table.by_id.get(&ack.command_id) {
             Some(p) if &p.device == device => {

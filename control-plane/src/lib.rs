@@ -27,6 +27,7 @@ pub mod config;
 pub mod enrolment;
 pub mod error;
 pub mod ingest;
+pub mod jobs;
 pub mod keys;
 pub mod live;
 pub mod metrics;

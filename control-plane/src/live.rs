@@ -52,6 +52,12 @@ pub enum LiveEvent {
         at: DateTime<Utc>,
         metrics: DeviceMetrics,
     },
+    /// A job's state and counts changed (`job:progress`).
+    Job {
+        tenant_id: TenantId,
+        #[serde(flatten)]
+        progress: crate::jobs::Progress,
+    },
 }
 
 impl LiveEvent {
@@ -61,14 +67,16 @@ impl LiveEvent {
             Self::Online { .. } => "device:online",
             Self::Offline { .. } => "device:offline",
             Self::Metrics { .. } => "device:metrics",
+            Self::Job { .. } => "job:progress",
         }
     }
 
     fn tenant(&self) -> &TenantId {
         match self {
-            Self::Online { tenant_id, .. } | Self::Offline { tenant_id, .. } | Self::Metrics { tenant_id, .. } => {
-                tenant_id
-            }
+            Self::Online { tenant_id, .. }
+            | Self::Offline { tenant_id, .. }
+            | Self::Metrics { tenant_id, .. }
+            | Self::Job { tenant_id, .. } => tenant_id,
         }
     }
 

@@ -23,6 +23,7 @@ pub struct Metrics {
     pub http_connections: IntGauge,
     pub http_connections_refused: IntCounter,
     pub audit_checkpoint_refusals: IntCounter,
+    pub job_executions: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -89,6 +90,12 @@ impl Metrics {
                 "luach_mqtt_messages_out_total",
                 "MQTT messages published to devices, by kind.",
                 &["kind"],
+            ),
+            job_executions: counter_vec(
+                &registry,
+                "luach_job_executions_total",
+                "Job executions that ended, by final state.",
+                &["state"],
             ),
             mqtt_bad_payloads: counter_vec(
                 &registry,

@@ -24,6 +24,8 @@ pub struct AppState {
     pub store: Store,
     pub metrics: Metrics,
     pub commands: Commands,
+    /// The job engine's handle: wake it, wait for executions.
+    pub jobs: crate::jobs::Jobs,
     pub ingest: IngestHandle,
     pub broker: Arc<EmbeddedBroker>,
     pub auth: AuthService,

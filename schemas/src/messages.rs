@@ -62,6 +62,9 @@ pub struct Ack {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AckStatus {
+    /// Received and started; the outcome follows in a second acknowledgement. Not an outcome:
+    /// an agent that runs a command at once may skip it.
+    Received,
     /// Carried out.
     Ok,
     /// Understood but failed.
@@ -110,6 +113,12 @@ pub enum CommandAction {
     Volume { percent: u8 },
     /// Turn the display on or off (the agent keeps running and drawing).
     DisplayPower { on: bool },
+    /// Fetch the content bundle again now, whatever the last notice said.
+    RefreshContent,
+    /// Restart the agent process (its supervisor starts it again).
+    RestartAgent,
+    /// Restart the device.
+    Reboot,
 }
 
 impl CommandAction {
@@ -121,6 +130,9 @@ impl CommandAction {
             Self::Brightness { .. } => "brightness",
             Self::Volume { .. } => "volume",
             Self::DisplayPower { .. } => "display_power",
+            Self::RefreshContent => "refresh_content",
+            Self::RestartAgent => "restart_agent",
+            Self::Reboot => "reboot",
         }
     }
 }

@@ -136,10 +136,20 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
         .upload_screenshot(&device_token, &shot, luach_tests::board_png(320, 180))
         .await;
     assert_eq!(status, 201, "{b}");
+    // A job for the (offline) screen: it waits, queued, for the whole test.
+    let (status, b) = admin
+        .post(
+            "/api/v1/jobs",
+            &json!({"command": {"type": "brightness", "percent": 40}, "target": {"devices": [device]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{b}");
+    let job = b["data"]["id"].as_str().must().to_owned();
     let ids = BTreeMap::from([
         (
             "id",
             vec![
+                job.clone(),
                 device.clone(),
                 enrolled.clone(),
                 memorial.clone(),
@@ -162,6 +172,8 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
         format!("/api/v1/devices/{enrolled}"),
         format!("/api/v1/devices/{enrolled}/certificate"),
         format!("/api/v1/devices/{enrolled}/screenshots"),
+        format!("/api/v1/jobs/{job}"),
+        format!("/api/v1/jobs/{job}/executions"),
         format!("/api/v1/memorials/{memorial}"),
         format!("/api/v1/announcements/{announcement}"),
         format!("/api/v1/synagogues/{synagogue}"),

@@ -186,6 +186,15 @@ async fn seed(app: &TestApp, round: usize) -> Seeded {
         }
     }
     seeded.ids.insert("screenshots", shots);
+    // Jobs for the (offline) screens: they stay queued, so every job route has one to read.
+    let mut jobs = Vec::new();
+    for device in devices.iter().take(3) {
+        let body = json!({"command": {"type": "ping"}, "target": {"devices": [device]}});
+        let (status, answer) = api.post("/api/v1/jobs", &body).await;
+        assert_eq!(status, 201, "{answer}");
+        jobs.push(answer["data"]["id"].as_str().must().to_owned());
+    }
+    seeded.ids.insert("jobs", jobs);
     seeded.ids.insert("devices", devices);
     let profile = json!({
         "name": "Beth El", "latitude": 40.7128, "longitude": -74.006, "timezone": "America/New_York",
@@ -271,6 +280,7 @@ fn config(seeded: &Seeded, users: &[String]) -> String {
         (r"^/api/v1/enrolment/tokens/\{id\}", "id", "enrolment_tokens"),
         (r"^/api/v1/tenants/\{id\}", "id", "tenants"),
         (r"^/api/v1/users/\{id\}", "id", "users"),
+        (r"^/api/v1/jobs/\{id\}", "id", "jobs"),
     ] {
         out.push_str(&format!(
             "[[operations]]\ninclude-path-regex = {regex:?}\nparameters = {{ \"path.{param}\" = {{ dictionary = \"{dict}\", probability = 0.8 }} }}\n\n"

@@ -50,6 +50,15 @@ async fn command(api: &Api, device: &str, body: Value) -> (u16, Value) {
     api.post(&format!("/api/v1/devices/{device}/commands"), &body).await
 }
 
+/// The execution's state and detail in a command's answer.
+fn outcome(answer: &Value) -> (&str, &str) {
+    let e = &answer["data"]["execution"];
+    (
+        e["state"].as_str().unwrap_or_default(),
+        e["detail"].as_str().unwrap_or_default(),
+    )
+}
+
 /// Sends `request` as it is and returns what the server answers before closing.
 async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -255,16 +264,20 @@ async fn display_commands_say_unsupported_without_hardware_and_run_configured_co
     let bare_state = tempfile::tempdir().must();
     let bare = online_agent(&app, "bare01", bare_state.path(), clock, &[]).await;
     for (body, reason) in [
-        (json!({"action": "brightness", "percent": 40}), "backlight"),
-        (json!({"action": "volume", "percent": 40}), "mixer"),
-        (json!({"action": "display_power", "on": false}), "CEC"),
+        (json!({"command": {"type": "brightness", "percent": 40}}), "backlight"),
+        (json!({"command": {"type": "volume", "percent": 40}}), "mixer"),
+        (json!({"command": {"type": "display_power", "on": false}}), "CEC"),
     ] {
         let (status, answer) = command(api, "bare01", body.clone()).await;
         assert_eq!(status, 200, "{answer}");
-        assert_eq!(answer["data"]["status"], "unsupported", "{body}: {answer}");
-        let detail = answer["data"]["detail"].as_str().must();
-        assert!(detail.contains(reason), "{body}: {detail}");
-        assert_eq!(answer["data"]["action"], body["action"]);
+        let (state, detail) = outcome(&answer);
+        assert_eq!(state, "failed", "{body}: {answer}");
+        assert!(
+            detail.starts_with("unsupported: ") && detail.contains(reason),
+            "{body}: {detail}"
+        );
+        assert_eq!(answer["data"]["job"]["command"], body["command"]);
+        assert_eq!(answer["data"]["job"]["counts"]["failed"], 1, "{answer}");
     }
     drop(bare);
     wait_for(
@@ -300,47 +313,53 @@ async fn display_commands_say_unsupported_without_hardware_and_run_configured_co
     )
     .await;
     let read = |name: &str| std::fs::read_to_string(file(name)).unwrap_or_default();
-    let (status, answer) = command(api, "tv01", json!({"action": "brightness", "percent": 40})).await;
-    assert_eq!(
-        (status, answer["data"]["status"].as_str()),
-        (200, Some("ok")),
-        "{answer}"
-    );
+    let (status, answer) = command(api, "tv01", json!({"command": {"type": "brightness", "percent": 40}})).await;
+    assert_eq!((status, outcome(&answer).0), (200, "succeeded"), "{answer}");
     assert_eq!(read("brightness"), "40\n");
-    let (_, answer) = command(api, "tv01", json!({"action": "volume", "percent": 0})).await;
-    assert_eq!(answer["data"]["status"], "ok", "{answer}");
+    let (_, answer) = command(api, "tv01", json!({"command": {"type": "volume", "percent": 0}})).await;
+    assert_eq!(outcome(&answer).0, "succeeded", "{answer}");
     assert_eq!(read("volume"), "0\n");
-    let (_, answer) = command(api, "tv01", json!({"action": "display_power", "on": true})).await;
-    assert_eq!(answer["data"]["status"], "ok", "{answer}");
+    let (_, answer) = command(api, "tv01", json!({"command": {"type": "display_power", "on": true}})).await;
+    assert_eq!(outcome(&answer).0, "succeeded", "{answer}");
     assert_eq!(read("power"), "on\n");
-    // A failing command is an error with its reason, not a success.
-    let (_, answer) = command(api, "tv01", json!({"action": "display_power", "on": false})).await;
-    assert_eq!(answer["data"]["status"], "error", "{answer}");
-    assert!(
-        answer["data"]["detail"]
-            .as_str()
-            .must()
-            .contains("the TV is not answering"),
-        "{answer}"
-    );
-    let (_, answer) = command(api, "tv01", json!({"action": "ping"})).await;
-    assert_eq!(answer["data"]["detail"], "pong", "{answer}");
+    // A failing command is a failure with its reason, not a success.
+    let (_, answer) = command(api, "tv01", json!({"command": {"type": "display_power", "on": false}})).await;
+    let (state, detail) = outcome(&answer);
+    assert_eq!(state, "failed", "{answer}");
+    assert!(detail.contains("the TV is not answering"), "{answer}");
+    let (_, answer) = command(api, "tv01", json!({"command": {"type": "ping"}})).await;
+    assert_eq!(outcome(&answer), ("succeeded", "pong"), "{answer}");
+    // Commands this agent does not carry out say so.
+    let (_, answer) = command(api, "tv01", json!({"command": {"type": "reboot"}})).await;
+    assert_eq!(outcome(&answer).0, "failed", "{answer}");
 
     // Bad requests never reach the screen.
-    let (status, answer) = command(api, "tv01", json!({"action": "brightness", "percent": 101})).await;
+    let (status, answer) = command(api, "tv01", json!({"command": {"type": "brightness", "percent": 101}})).await;
     assert_eq!(status, 422, "{answer}");
-    assert_eq!(answer["error"]["fields"][0]["path"], "percent", "{answer}");
-    assert_eq!(command(api, "tv01", json!({"action": "reboot"})).await.0, 422);
-    assert_eq!(command(api, "tv01", json!({"action": "volume"})).await.0, 422);
-    assert_eq!(read("volume"), "0\n");
-    // Offline screens and other tenants' screens.
+    assert_eq!(answer["error"]["fields"][0]["path"], "command.percent", "{answer}");
     assert_eq!(
-        command(api, "bare01", json!({"action": "ping"})).await.1["error"]["code"],
-        "device_offline"
+        command(api, "tv01", json!({"command": {"type": "format_disk"}}))
+            .await
+            .0,
+        422
     );
+    assert_eq!(
+        command(api, "tv01", json!({"command": {"type": "volume"}})).await.0,
+        422
+    );
+    assert_eq!(read("volume"), "0\n");
+    // An offline screen's command waits for it (202, queued); other tenants' screens are not
+    // there at all.
+    let (status, answer) = api
+        .post(
+            "/api/v1/devices/bare01/commands?wait_ms=300",
+            &json!({"command": {"type": "ping"}}),
+        )
+        .await;
+    assert_eq!((status, outcome(&answer).0), (202, "queued"), "{answer}");
     let other = app.user("other", "tenant_admin", "admin@other.example").await;
     assert_eq!(
-        command(&other, "tv01", json!({"action": "volume", "percent": 90}))
+        command(&other, "tv01", json!({"command": {"type": "volume", "percent": 90}}))
             .await
             .0,
         404

@@ -9,6 +9,7 @@ use luach_control_plane::store::{
     HelloInfo, MemorialInput, NewDevice, PageRequest, PassingDate, PresenceWrite, Quota, RequestState, Revoke,
     StoreError, StoreOptions, SynagogueId, SynagogueProfile, SystemStore, TenantScope, TokenKind, TokenRecord, User,
 };
+use luach_control_plane::store::{ExecFilter, ExecState, ExecUpdate, Execution, JobFilter, JobRecord, JobState};
 use luach_schemas::messages::Metrics;
 use luach_schemas::{DeviceId, TenantId, TopicPrefix};
 use luach_tests::{MongoWire, Must};
@@ -172,6 +173,8 @@ conformance!(
     every_change_is_chained_under_the_key,
     concurrent_changes_keep_one_unbroken_chain,
     migrations_are_recorded_once,
+    jobs_and_executions_move_by_compare_and_set_in_their_tenant,
+    job_idempotency_keys_are_unique_per_tenant,
 );
 
 async fn devices_are_created_once_across_tenants(ctx: Ctx) {
@@ -1186,4 +1189,215 @@ async fn migrations_are_recorded_once(ctx: Ctx) {
         ctx.system.migrate(false).await.must().is_empty(),
         "migrating again changes nothing"
     );
+}
+
+fn job(id: &str, key: Option<(&str, &str)>) -> JobRecord {
+    JobRecord {
+        id: id.to_owned(),
+        tenant_id: tenant("shul-a"),
+        spec: serde_json::json!({"command": {"type": "ping"}, "nested": {"n": 1, "list": [1, "x"]}}),
+        state: JobState::Running,
+        reason: None,
+        created_by: String::new(),
+        created_at: now(),
+        updated_at: now(),
+        expires_at: now() + Duration::days(7),
+        total: 0,
+        idempotency: key.map(|(k, d)| (k.to_owned(), d.to_owned())),
+    }
+}
+
+fn sent(e: &Execution, at: DateTime<Utc>) -> ExecUpdate {
+    ExecUpdate {
+        seq: e.seq,
+        from: e.state,
+        attempt: e.attempt,
+        next: Execution {
+            state: ExecState::Sent,
+            attempt: e.attempt + 1,
+            command_id: Some(Execution::command_id_of(&e.job_id, e.seq, e.attempt + 1)),
+            sent_at: Some(at),
+            deadline: Some(at + Duration::seconds(60)),
+            updated_at: at,
+            ..e.clone()
+        },
+    }
+}
+
+async fn jobs_and_executions_move_by_compare_and_set_in_their_tenant(ctx: Ctx) {
+    ctx.tenants().await;
+    let (a, b) = (ctx.scope("shul-a"), ctx.scope("shul-b"));
+    let sa = ctx.system.tenant(&a);
+    for d in ["job01", "job02", "job03"] {
+        sa.create_device(new(d, &[], None), now()).await.must();
+    }
+    let devices = [id("job03"), id("job01"), id("job02")];
+    let created = sa.jobs().create(job("0190-a", None), &devices, now()).await.must();
+    assert_eq!((created.total, created.created_by.as_str()), (3, "cli"));
+    let jobs = sa.jobs();
+    let stored = jobs.get("0190-a").await.must().must();
+    assert_eq!(stored, created, "a job reads back as written, spec and all");
+    // Another tenant sees nothing of it.
+    let sb = ctx.system.tenant(&b);
+    assert!(sb.jobs().get("0190-a").await.must().is_none());
+    assert_eq!(sb.jobs().list(&JobFilter::default(), 10, None).await.must().total, 0);
+    assert_eq!(sb.jobs().counts("0190-a").await.must().0.total(), 0);
+    assert!(sb.jobs().execution("0190-a", 0).await.must().is_none());
+
+    // Executions keep the target's order; the first is sent by compare-and-set, once.
+    let all = jobs.executions("0190-a", &ExecFilter::default(), 10, None).await.must();
+    let order: Vec<&str> = all.items.iter().map(|e| e.device_id.as_str()).collect();
+    assert_eq!(order, ["job03", "job01", "job02"]);
+    let first = all.items[0].clone();
+    let at = now() + Duration::seconds(1);
+    assert_eq!(jobs.update("0190-a", &[sent(&first, at)]).await.must(), [true]);
+    assert_eq!(
+        jobs.update("0190-a", &[sent(&first, at)]).await.must(),
+        [false],
+        "stale compare-and-set"
+    );
+    assert_eq!(
+        sb.jobs().update("0190-a", &[sent(&all.items[1], at)]).await.must(),
+        [false]
+    );
+    let now_sent = jobs.execution("0190-a", 0).await.must().must();
+    assert_eq!(now_sent, sent(&first, at).next);
+    // A transition the state machine forbids never reaches the backend.
+    let mut bad = sent(&now_sent, at);
+    bad.next.state = ExecState::Cancelled;
+    assert!(jobs.update("0190-a", &[bad]).await.is_err());
+
+    let (counts, ever_sent) = jobs.counts("0190-a").await.must();
+    assert_eq!((counts.queued, counts.sent, ever_sent), (2, 1, 1));
+    let queued = jobs
+        .executions(
+            "0190-a",
+            &ExecFilter {
+                state: Some(ExecState::Queued),
+                device: None,
+            },
+            1,
+            None,
+        )
+        .await
+        .must();
+    assert_eq!(
+        (queued.total, queued.items.len(), queued.next_after.as_deref()),
+        (2, 1, Some("1"))
+    );
+    let rest = jobs
+        .executions(
+            "0190-a",
+            &ExecFilter {
+                state: Some(ExecState::Queued),
+                device: None,
+            },
+            1,
+            Some(1),
+        )
+        .await
+        .must();
+    assert_eq!(rest.items[0].device_id, id("job02"));
+
+    // Cancelling moves the queued ones only; the job's state moves by compare-and-set.
+    assert_eq!(
+        jobs.move_all(
+            "0190-a",
+            ExecState::Queued,
+            ExecState::Cancelled,
+            "cancelled by test",
+            at
+        )
+        .await
+        .must(),
+        2
+    );
+    assert!(
+        jobs.set_state(
+            "0190-a",
+            JobState::Running,
+            JobState::Cancelled,
+            Some("by test"),
+            at,
+            true
+        )
+        .await
+        .must()
+    );
+    assert!(
+        !jobs
+            .set_state("0190-a", JobState::Running, JobState::Paused, None, at, false)
+            .await
+            .must()
+    );
+    assert!(
+        !sb.jobs()
+            .set_state("0190-a", JobState::Cancelled, JobState::Running, None, at, false)
+            .await
+            .is_ok_and(|m| m)
+    );
+    let cancelled = jobs.get("0190-a").await.must().must();
+    assert_eq!(
+        (cancelled.state, cancelled.reason.as_deref()),
+        (JobState::Cancelled, Some("by test"))
+    );
+    assert!(ctx.system.active_jobs().await.must().is_empty());
+    let actions = ctx.actions("shul-a").await;
+    assert!(
+        actions.ends_with(&["job.create".to_owned(), "job.cancelled".to_owned()]),
+        "{actions:?}"
+    );
+
+    // Only online screens with a prefix are reachable.
+    jobs.create(job("0190-b", None), &devices, now()).await.must();
+    assert_eq!(ctx.system.active_jobs().await.must().len(), 1);
+    ctx.system
+        .apply_presence(&[PresenceWrite {
+            device: id("job01"),
+            last_seen: Some(at),
+            status: Some(DeviceStatus::Online),
+            hello: None,
+            metrics: None,
+        }])
+        .await
+        .must();
+    let online = jobs.online(&devices).await.must();
+    assert_eq!(online.keys().collect::<Vec<_>>(), [&id("job01")]);
+    assert!(sb.jobs().online(&devices).await.must().is_empty());
+}
+
+async fn job_idempotency_keys_are_unique_per_tenant(ctx: Ctx) {
+    ctx.tenants().await;
+    let (a, b) = (ctx.scope("shul-a"), ctx.scope("shul-b"));
+    let (sa, sb) = (ctx.system.tenant(&a), ctx.system.tenant(&b));
+    sa.create_device(new("idem01", &[], None), now()).await.must();
+    sb.create_device(new("idem02", &[], None), now()).await.must();
+    sa.jobs()
+        .create(job("0190-k1", Some(("k", "d1"))), &[id("idem01")], now())
+        .await
+        .must();
+    let again = sa
+        .jobs()
+        .create(job("0190-k2", Some(("k", "d2"))), &[id("idem01")], now())
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict { .. })), "{again:?}");
+    assert!(
+        sa.jobs().get("0190-k2").await.must().is_none(),
+        "nothing of the refused job was kept"
+    );
+    assert_eq!(sa.jobs().by_key("k").await.must().must().id, "0190-k1");
+    // Keys are per tenant.
+    let mut other = job("0190-k3", Some(("k", "d1")));
+    other.tenant_id = tenant("shul-b");
+    sb.jobs().create(other, &[id("idem02")], now()).await.must();
+    // A forgotten key can be used again.
+    sa.jobs().clear_key("0190-k1").await.must();
+    assert!(sa.jobs().by_key("k").await.must().is_none());
+    sa.jobs()
+        .create(job("0190-k4", Some(("k", "d3"))), &[id("idem01")], now())
+        .await
+        .must();
+    let listed = sa.jobs().list(&JobFilter::default(), 10, None).await.must();
+    let ids: Vec<&str> = listed.items.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(ids, ["0190-k4", "0190-k1"], "newest first");
 }

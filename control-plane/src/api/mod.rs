@@ -8,6 +8,7 @@ mod devices;
 mod documents;
 mod enrolment;
 mod extract;
+mod jobs;
 mod memorials;
 mod openapi;
 mod ops;
@@ -96,6 +97,14 @@ pub fn routes() -> Routes {
             screen::delete,
         )
         .put("/agent/screenshots/{shot}", Device, screen::upload)
+        // Jobs: commands for many screens, kept until every screen answered.
+        .post("/jobs", Allowed(DevicesCommand), jobs::create)
+        .get("/jobs", Allowed(DevicesRead), jobs::list)
+        .get("/jobs/{id}", Allowed(DevicesRead), jobs::get)
+        .get("/jobs/{id}/executions", Allowed(DevicesRead), jobs::executions)
+        .post("/jobs/{id}/pause", Allowed(DevicesCommand), jobs::pause)
+        .post("/jobs/{id}/resume", Allowed(DevicesCommand), jobs::resume)
+        .post("/jobs/{id}/cancel", Allowed(DevicesCommand), jobs::cancel)
         // Enrolment and device certificates.
         .post("/enrolment/requests", Public, enrolment::request)
         .get("/enrolment/requests/{device_id}", Public, enrolment::poll)

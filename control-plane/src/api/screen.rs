@@ -1,11 +1,12 @@
 //! What operators do to a screen itself: display commands and screenshots.
 //!
-//! - `POST /devices/{id}/commands`: `ping`, `brightness`, `volume` or `display_power`, sent over
-//!   the device's command topic; the answer is the device's acknowledgement (`ok`, `error` or
-//!   `unsupported` with its reason: a screen without a backlight says so, it never pretends).
-//! - `POST /devices/{id}/screenshots`: asks the screen for the frame it shows; the screen
-//!   uploads it (`PUT /agent/screenshots/{shot}` with a device token minted for the command)
+//! - `POST /devices/{id}/commands`: a one-screen job (see `crate::jobs`); the answer is the
+//!   job and its execution, final when the screen answered within the wait (`succeeded`, or
+//!   `failed` with the reason: a screen without a backlight says so, it never pretends).
+//! - `POST /devices/{id}/screenshots`: a one-screen `screenshot` job; the screen uploads the
+//!   frame it shows (`PUT /agent/screenshots/{shot}` with a device token minted for that send)
 //!   and the answer is the stored screenshot.
+//! - `send`: the direct, unrecorded round trip `POST /devices/{id}/ping` measures.
 //! - `GET /devices/{id}/screenshots`, `GET|DELETE /devices/{id}/screenshots/{shot}`.
 
 use std::time::{Duration, Instant};
@@ -15,38 +16,27 @@ use axum::Json;
 use axum::extract::{Path, State};
 use chrono::Utc;
 use luach_schemas::DeviceId;
-use luach_schemas::messages::{Ack, AckStatus, CommandAction, MAX_PERCENT};
-use serde::{Deserialize, Serialize};
+use luach_schemas::messages::{Ack, CommandAction};
+use serde::Deserialize;
 
 use super::devices::{DataBody, data};
 use super::extract::{PngBody, ValidJson, ValidQuery};
-use super::reply::{Created, NoContent, Png};
-use super::tenant::Scope;
+use super::jobs::{CommandOutcome, create_job, wait_for_single};
+use super::reply::{Accepted, Created, Either, NoContent, Png};
+use super::tenant::{Caller, Scope};
 use crate::auth::DevicePrincipal;
 use crate::commands::CommandError;
 use crate::error::{ApiError, ErrorCode, FieldError};
+use crate::jobs::{JobCommand, JobRequest, Target};
 use crate::screenshots::{Screenshot, ScreenshotError, id_time, parse_id};
 use crate::state::AppState;
+use crate::store::ExecState;
 use crate::store::{DeviceStatus, TenantScope};
 
 /// Longest a command waits for the device's acknowledgement.
 pub const MAX_COMMAND_TIMEOUT_MS: u64 = 30_000;
 /// How long after it was asked for a screenshot may still be uploaded.
 const UPLOAD_WINDOW: chrono::Duration = chrono::Duration::minutes(5);
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TimeoutQuery {
-    /// How long to wait for the device's answer, in milliseconds (1–30000; default 10000,
-    /// 30000 for screenshots).
-    timeout_ms: Option<u64>,
-}
-
-impl TimeoutQuery {
-    fn timeout(&self, default_ms: u64) -> Duration {
-        Duration::from_millis(self.timeout_ms.unwrap_or(default_ms).clamp(1, MAX_COMMAND_TIMEOUT_MS))
-    }
-}
 
 /// An answered command.
 pub(super) struct Answered {
@@ -99,79 +89,94 @@ pub(super) async fn send(
     }
 }
 
-/// A command an operator sends to one screen.
-#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
-#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
-pub enum DeviceCommand {
-    /// Only an acknowledgement: is the screen there?
-    Ping,
-    /// Backlight or picture brightness.
-    Brightness {
-        #[schemars(range(max = 100))]
-        percent: u8,
-    },
-    /// Audio output volume.
-    Volume {
-        #[schemars(range(max = 100))]
-        percent: u8,
-    },
-    /// Display on or off.
-    DisplayPower { on: bool },
+/// `POST /devices/{id}/commands`: one command for one screen.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceCommandRequest {
+    pub command: JobCommand,
+    /// Goes through during Shabbat and Yom Tov (tenant admins only; audited).
+    #[serde(default)]
+    pub emergency: bool,
+    /// How long the screen has to answer once it has the command (1–86400 s; default 60).
+    pub timeout_s: Option<u32>,
+    /// How long the command waits for an offline screen (1 s–30 days; default 7 days).
+    pub expires_in_s: Option<u64>,
 }
 
-impl DeviceCommand {
-    fn action(self) -> Result<CommandAction, ApiError> {
-        let percent = |p: u8| {
-            if p > MAX_PERCENT {
-                Err(ApiError::validation(vec![FieldError::new(
-                    "percent",
-                    format!("must be 0–{MAX_PERCENT}"),
-                )]))
-            } else {
-                Ok(p)
-            }
-        };
-        Ok(match self {
-            Self::Ping => CommandAction::Ping,
-            Self::Brightness { percent: p } => CommandAction::Brightness { percent: percent(p)? },
-            Self::Volume { percent: p } => CommandAction::Volume { percent: percent(p)? },
-            Self::DisplayPower { on } => CommandAction::DisplayPower { on },
-        })
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    /// How long to wait for the outcome before answering 202 with the job, in milliseconds
+    /// (0–30000; default 10000, 30000 for screenshots).
+    wait_ms: Option<u64>,
+}
+
+impl WaitQuery {
+    fn wait(&self, default_ms: u64) -> Duration {
+        Duration::from_millis(self.wait_ms.unwrap_or(default_ms).min(MAX_COMMAND_TIMEOUT_MS))
     }
 }
 
-/// The device's answer to a command.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct CommandResult {
-    pub command_id: String,
-    /// `ping`, `brightness`, `volume` or `display_power`.
-    pub action: &'static str,
-    /// `ok`: done; `error`: tried and failed; `unsupported`: this screen cannot (its
-    /// hardware or agent version), `detail` says why.
-    pub status: AckStatus,
-    pub detail: Option<String>,
-    pub round_trip_ms: f64,
+/// Makes a one-screen job (404 for a screen the tenant does not have) and waits for it.
+async fn single(
+    state: &AppState,
+    caller: &crate::auth::Principal,
+    scope: &TenantScope,
+    device: &DeviceId,
+    request: DeviceCommandRequest,
+    wait: Duration,
+) -> Result<CommandOutcome, ApiError> {
+    let online = state
+        .store
+        .tenant(scope)
+        .device(device)
+        .await?
+        .ok_or_else(|| ApiError::not_found("device"))?
+        .status
+        == crate::store::DeviceStatus::Online;
+    // An offline screen gets the command when it returns; there is nothing to wait for now.
+    let wait = if online { wait } else { Duration::ZERO };
+    let spec = JobRequest {
+        command: request.command,
+        target: Target {
+            devices: Some(vec![device.to_string()]),
+            ..Target::default()
+        },
+        mode: Default::default(),
+        concurrency: None,
+        rate_per_minute: None,
+        retries: 0,
+        retry_backoff_s: None,
+        timeout_s: request.timeout_s,
+        expires_in_s: request.expires_in_s,
+        abort: None,
+        emergency: request.emergency,
+    }
+    .check()
+    .map_err(ApiError::validation)?;
+    let updates = state.jobs.subscribe();
+    let (job, _) = create_job(state, caller, scope, spec, None).await?;
+    wait_for_single(state, scope, job, updates, wait).await
 }
 
-/// `POST /devices/{id}/commands`.
+/// `POST /devices/{id}/commands`: a one-screen job. 200 with the job and its execution once
+/// the screen answered within `wait_ms`; 202 with both while it has not (an offline screen
+/// gets it when it returns).
 pub async fn command(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     Scope(scope): Scope,
     Path(id): Path<String>,
-    ValidQuery(q): ValidQuery<TimeoutQuery>,
-    ValidJson(body): ValidJson<DeviceCommand>,
-) -> Result<Json<DataBody<CommandResult>>, ApiError> {
+    ValidQuery(q): ValidQuery<WaitQuery>,
+    ValidJson(body): ValidJson<DeviceCommandRequest>,
+) -> Result<Either<Json<DataBody<CommandOutcome>>, Accepted<CommandOutcome>>, ApiError> {
     let id = parse_device(&id)?;
-    let action = body.action()?;
-    let name = action.name();
-    let answered = send(&state, &scope, &id, |_| action, q.timeout(10_000)).await?;
-    Ok(data(CommandResult {
-        command_id: answered.ack.command_id,
-        action: name,
-        status: answered.ack.status,
-        detail: answered.ack.detail,
-        round_trip_ms: answered.round_trip_ms,
-    }))
+    let outcome = single(&state, &caller, &scope, &id, body, q.wait(10_000)).await?;
+    Ok(if outcome.execution.state.is_final() {
+        Either::A(data(outcome))
+    } else {
+        Either::B(Accepted(outcome))
+    })
 }
 
 async fn existing_device(state: &AppState, scope: &TenantScope, id: &str) -> Result<DeviceId, ApiError> {
@@ -190,40 +195,44 @@ fn io_error(e: &std::io::Error) -> ApiError {
 }
 
 /// `POST /devices/{id}/screenshots`: the screen uploads what it shows; answers the stored
-/// screenshot.
+/// screenshot (201), or the job (202) when the screen has not answered within `wait_ms` (an
+/// offline screen takes it when it returns).
 pub async fn take(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     Scope(scope): Scope,
     Path(id): Path<String>,
-    ValidQuery(q): ValidQuery<TimeoutQuery>,
-) -> Result<Created<Screenshot>, ApiError> {
+    ValidQuery(q): ValidQuery<WaitQuery>,
+) -> Result<Either<Created<Screenshot>, Accepted<CommandOutcome>>, ApiError> {
     let id = parse_device(&id)?;
-    let shot = uuid::Uuid::now_v7();
-    let auth = &state.auth;
-    let tenant = scope.tenant().clone();
-    let device = id.clone();
-    let answered = send(
-        &state,
-        &scope,
-        &id,
-        |prefix| CommandAction::Screenshot {
-            path: format!("/api/v1/agent/screenshots/{}", shot.hyphenated()),
-            token: auth.device_token(&device, &tenant, prefix).0,
-        },
-        q.timeout(MAX_COMMAND_TIMEOUT_MS),
-    )
-    .await?;
-    if answered.ack.status != AckStatus::Ok {
-        return Err(ApiError::new(
-            ErrorCode::DeviceFailed,
-            format!(
-                "the screen did not take the screenshot: {}",
-                answered.ack.detail.as_deref().unwrap_or("no reason given")
-            ),
-        ));
+    let request = DeviceCommandRequest {
+        command: JobCommand::Screenshot,
+        emergency: false,
+        timeout_s: None,
+        expires_in_s: None,
+    };
+    let outcome = single(&state, &caller, &scope, &id, request, q.wait(MAX_COMMAND_TIMEOUT_MS)).await?;
+    let execution = &outcome.execution;
+    match execution.state {
+        ExecState::Succeeded => {}
+        state if state.is_final() => {
+            return Err(ApiError::new(
+                ErrorCode::DeviceFailed,
+                format!(
+                    "the screen did not take the screenshot: {}",
+                    execution.detail.as_deref().unwrap_or("no reason given")
+                ),
+            ));
+        }
+        _ => return Ok(Either::B(Accepted(outcome))),
     }
+    let shot = execution
+        .detail
+        .as_deref()
+        .and_then(parse_id)
+        .ok_or_else(|| ApiError::new(ErrorCode::DeviceFailed, "the screen answered without a screenshot id"))?;
     match state.screenshots.tenant(&scope).get(&id, &shot).await {
-        Ok(Some((record, _))) => Ok(Created(record)),
+        Ok(Some((record, _))) => Ok(Either::A(Created(record))),
         Ok(None) => Err(ApiError::new(
             ErrorCode::DeviceFailed,
             "the screen answered, but its screenshot did not arrive",

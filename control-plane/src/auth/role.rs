@@ -52,6 +52,7 @@ impl Role {
                 DevicesRead,
                 DevicesWrite,
                 DevicesCommand,
+                CommandsEmergency,
                 ContentRead,
                 ContentWrite,
                 UsersManage,
@@ -80,6 +81,8 @@ pub enum Permission {
     DevicesRead,
     DevicesWrite,
     DevicesCommand,
+    /// Send a command that goes through during Shabbat and Yom Tov.
+    CommandsEmergency,
     ContentRead,
     ContentWrite,
     UsersManage,
@@ -87,10 +90,11 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 8] = [
         Permission::DevicesRead,
         Permission::DevicesWrite,
         Permission::DevicesCommand,
+        Permission::CommandsEmergency,
         Permission::ContentRead,
         Permission::ContentWrite,
         Permission::UsersManage,
@@ -102,6 +106,7 @@ impl Permission {
             Self::DevicesRead => "devices:read",
             Self::DevicesWrite => "devices:write",
             Self::DevicesCommand => "devices:command",
+            Self::CommandsEmergency => "commands:emergency",
             Self::ContentRead => "content:read",
             Self::ContentWrite => "content:write",
             Self::UsersManage => "users:manage",

@@ -65,6 +65,8 @@ pub struct Writer {
     pub sweep_every: Duration,
     /// Told of every hello, so a connecting screen learns its bundle version.
     pub bundles: Option<crate::bundle::BundleNotifier>,
+    /// Given every acknowledgement of a job's command, and woken when a screen comes online.
+    pub jobs: Option<crate::jobs::Jobs>,
     /// Resolved prefixes (the store is asked once per prefix, not per message).
     routes: HashMap<TopicPrefix, Route>,
     routes_since: Instant,
@@ -97,6 +99,7 @@ impl Writer {
             // Check often enough that a silent device is noticed within ~1/4 of the timeout.
             sweep_every: (offline_after / 4).max(Duration::from_millis(500)),
             bundles: None,
+            jobs: None,
             routes: HashMap::new(),
             routes_since: Instant::now(),
             unknown: HashMap::new(),
@@ -176,7 +179,13 @@ impl Writer {
                     }
                     let (obs, ack) = observation(message);
                     if let Some(ack) = ack {
-                        self.commands.acknowledge(&route.device, ack);
+                        if let Some(jobs) = &self.jobs
+                            && jobs.ack(&route.tenant, &route.device, &ack)
+                        {
+                            // A job's execution: the engine records its outcome.
+                        } else {
+                            self.commands.acknowledge(&route.device, ack);
+                        }
                     }
                     self.tracker.observe(&route.device, &route.tenant, obs, received, batch);
                 }
@@ -267,6 +276,14 @@ impl Writer {
         self.metrics
             .devices_connected
             .set(i64::try_from(self.tracker.online_count()).unwrap_or(i64::MAX));
+        if let Some(jobs) = &self.jobs
+            && events
+                .iter()
+                .any(|e| matches!(e, crate::live::LiveEvent::Online { .. }))
+        {
+            // A screen that came back gets its waiting executions now, not at the next tick.
+            jobs.wake();
+        }
         for event in events {
             self.live.send(event);
         }

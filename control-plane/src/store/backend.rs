@@ -18,6 +18,7 @@ use super::StoreResult;
 use super::docs::{DocKind, StoredDoc};
 use super::enrolment::{CertificateRecord, DeviceCertificate, EnrolmentRequest, EnrolmentToken, RequestState};
 use super::identity::{Revoke, Tenant, TokenKind, TokenRecord, User};
+use super::jobs::{Counts, ExecFilter, ExecState, ExecUpdate, Execution, JobFilter, JobMove, JobRecord};
 use super::migrate::Applied;
 use super::model::{Device, DeviceFilter, Page, PageRequest, PresenceWrite};
 use crate::chain::{AuditRecord, Entry, Heads};
@@ -215,10 +216,72 @@ pub(crate) trait AuditBackend: Send + Sync {
     async fn audit_heads(&self) -> StoreResult<Heads>;
 }
 
+/// Jobs and their executions (see [`super::jobs`]).
+#[async_trait]
+pub(crate) trait JobBackend: Send + Sync {
+    /// Inserts a job and every execution in one transaction, with its audit entry. `Conflict`
+    /// when the tenant has a job with the same idempotency key.
+    async fn insert_job(&self, job: &JobRecord, executions: &[Execution], audit: Entry) -> StoreResult<()>;
+    async fn get_job(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<JobRecord>>;
+    /// The job created with an idempotency key.
+    async fn job_by_key(&self, tenant: &TenantId, key: &str) -> StoreResult<Option<JobRecord>>;
+    /// Forgets a job's idempotency key (it outlived its life and may be used again).
+    async fn clear_job_key(&self, tenant: &TenantId, id: &str) -> StoreResult<()>;
+    /// The tenant's jobs, newest first; `after` is the last id of the previous page. Also
+    /// returns how many match in all.
+    async fn list_jobs(
+        &self,
+        tenant: &TenantId,
+        filter: &JobFilter,
+        limit: u32,
+        after: Option<&str>,
+    ) -> StoreResult<(Vec<JobRecord>, u64)>;
+    /// Compare-and-set of a job's state (and reason), with its audit entry when given.
+    async fn set_job_state(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        change: &JobMove,
+        audit: Option<Entry>,
+    ) -> StoreResult<bool>;
+    /// Executions of a job per state, and how many were ever sent (`attempt` ≥ 1).
+    async fn job_counts(&self, tenant: &TenantId, id: &str) -> StoreResult<(Counts, u64)>;
+    /// A job's executions in roll-out order; `after` is the last `seq` of the previous page.
+    async fn list_executions(
+        &self,
+        tenant: &TenantId,
+        job: &str,
+        filter: &ExecFilter,
+        limit: u32,
+        after: Option<u32>,
+    ) -> StoreResult<(Vec<Execution>, u64)>;
+    async fn get_execution(&self, tenant: &TenantId, job: &str, seq: u32) -> StoreResult<Option<Execution>>;
+    /// Applies each compare-and-set in one transaction; says which applied.
+    async fn update_executions(&self, tenant: &TenantId, job: &str, updates: &[ExecUpdate]) -> StoreResult<Vec<bool>>;
+    /// Moves every execution of `job` in `from` to `to` with `detail`; returns how many moved.
+    async fn move_executions(
+        &self,
+        tenant: &TenantId,
+        job: &str,
+        from: ExecState,
+        to: ExecState,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+    /// Running and paused jobs of every tenant, oldest first.
+    async fn active_jobs(&self) -> StoreResult<Vec<JobRecord>>;
+    /// Which of the tenant's `devices` are online, with the topic prefix they listen under.
+    async fn online_prefixes(
+        &self,
+        tenant: &TenantId,
+        devices: &[DeviceId],
+    ) -> StoreResult<HashMap<DeviceId, TopicPrefix>>;
+}
+
 /// A storage backend: every aggregate, plus its schema and health.
 #[async_trait]
 pub(crate) trait Backend:
-    DeviceBackend + DocBackend + IngestBackend + IdentityBackend + EnrolmentBackend + AuditBackend
+    DeviceBackend + DocBackend + IngestBackend + IdentityBackend + EnrolmentBackend + AuditBackend + JobBackend
 {
     /// Applies the migrations the database lacks, in order; returns what ran.
     async fn migrate(&self, dry_run: bool) -> StoreResult<Vec<Applied>>;

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::enrolment::{DeviceCertificate, EnrolmentToken};
 use super::identity::{Quota, Tenant, TokenRecord, User};
+use super::jobs::{JobRecord, JobState};
 use super::{Device, DevicePatch, DocKind};
 use crate::chain::{Change, INSTALLATION};
 
@@ -158,4 +159,21 @@ pub(super) fn enrolment_token_revoked(tenant: &str, id: &str) -> Change {
 pub(super) fn login(chain: &str, target: String, ok: bool, reason: &str, peer: Option<&str>) -> Change {
     let action = if ok { "login.success" } else { "login.failure" };
     Change::new(chain, action, target, json!({"reason": reason, "peer": peer}))
+}
+
+/// A job created: its command, target and roll-out as accepted (never a secret: commands
+/// carry none until they are sent).
+pub(super) fn job_created(job: &JobRecord) -> Change {
+    let detail = json!({"spec": job.spec, "executions": job.total, "expires_at": job.expires_at});
+    Change::new(job.tenant_id.as_str(), "job.create", format!("jobs/{}", job.id), detail)
+}
+
+/// An operator paused, resumed or cancelled a job.
+pub(super) fn job_state(tenant: &str, id: &str, to: JobState, reason: Option<&str>) -> Change {
+    Change::new(
+        tenant,
+        format!("job.{}", to.as_str()),
+        format!("jobs/{id}"),
+        json!({"reason": reason}),
+    )
 }

@@ -32,6 +32,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "per-screen board settings (layout, theme, language)",
     },
+    Migration {
+        version: 4,
+        name: "jobs and their executions (the command outbox)",
+    },
 ];
 
 /// The newest schema version this binary knows.

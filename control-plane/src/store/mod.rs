@@ -32,6 +32,7 @@ mod docs;
 mod enrolment;
 mod handle;
 mod identity;
+mod jobs;
 pub mod migrate;
 mod model;
 mod mongo;
@@ -54,6 +55,10 @@ pub use enrolment::{
 };
 pub use handle::{InstallationStore, Store};
 pub use identity::{Quota, Revoke, Tenant, TokenKind, TokenRecord, User};
+pub use jobs::{
+    Counts, ExecFilter, ExecState, ExecUpdate, Execution, JobFilter, JobMove, JobRecord, JobState, MAX_JOB_PAGE,
+    TenantJobs,
+};
 pub use memorial::{Memorial, MemorialInput, PassingDate};
 pub use migrate::Applied;
 pub use model::{

@@ -382,4 +382,9 @@ impl SystemStore {
     pub async fn audit_heads(&self) -> StoreResult<Heads> {
         self.inner.timed("audit.heads", self.inner.backend.audit_heads()).await
     }
+
+    /// Running and paused jobs of every tenant, oldest first (the job engine's work list).
+    pub async fn active_jobs(&self) -> StoreResult<Vec<super::JobRecord>> {
+        self.inner.timed("jobs.active", self.inner.backend.active_jobs()).await
+    }
 }

@@ -49,6 +49,11 @@ impl<'a> TenantStore<'a> {
         self.inner.backend.as_ref()
     }
 
+    /// The tenant's jobs and their executions.
+    pub fn jobs(&self) -> super::jobs::TenantJobs<'a> {
+        super::jobs::TenantJobs::new(self.inner, self.scope)
+    }
+
     // ---- the tenant and its quota ----
 
     pub async fn record(&self) -> StoreResult<Option<Tenant>> {

@@ -13,17 +13,16 @@ export interface Screenshot {
   bytes: number;
 }
 
-/** The screen's answer to a command (`POST …/commands`). */
-interface CommandResult {
-  action: string;
-  status: "ok" | "error" | "unsupported";
+/** A one-screen command's execution (`POST …/commands` answers it with its job). */
+export interface CommandExecution {
+  state: "queued" | "sent" | "received" | "succeeded" | "failed" | "timed_out" | "cancelled" | "skipped";
   detail: string | null;
 }
 
 /** One line telling how the last request went: our words, then the screen's own (which are
  * in the screen's language, English, so they are isolated from the page's direction). */
 interface Outcome {
-  kind: "ok" | "error" | "unsupported" | "busy";
+  kind: "ok" | "error" | "unsupported" | "busy" | "queued";
   text: string;
   detail?: string;
 }
@@ -33,14 +32,22 @@ async function failure(resp: Response): Promise<Outcome> {
   return { kind: "error", text: errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; ") };
 }
 
-/** What the screen answered, in the page's language. */
-export function outcomeOf(result: CommandResult): Outcome {
-  const detail = result.detail ?? "";
-  switch (result.status) {
-    case "ok":
+/** What the screen answered (or that it will get the command when it can), in the page's
+ * language. */
+export function outcomeOf(execution: CommandExecution): Outcome {
+  const detail = execution.detail ?? "";
+  switch (execution.state) {
+    case "succeeded":
       return { kind: "ok", text: t("screen.done"), detail };
-    case "unsupported":
-      return { kind: "unsupported", text: t("screen.unsupported"), detail };
+    case "failed":
+      if (detail.startsWith("unsupported: ")) {
+        return { kind: "unsupported", text: t("screen.unsupported"), detail: detail.slice("unsupported: ".length) };
+      }
+      return { kind: "error", text: t("screen.failed"), detail };
+    case "queued":
+    case "sent":
+    case "received":
+      return { kind: "queued", text: t("screen.queued") };
     default:
       return { kind: "error", text: t("screen.failed"), detail };
   }
@@ -102,21 +109,29 @@ export class DeviceScreen {
       this.render();
       return;
     }
+    if (resp.status === 202) {
+      // The screen has not answered yet (offline): the job keeps the request for it.
+      this.shotOutcome = { kind: "queued", text: t("screen.queued") };
+      this.render();
+      return;
+    }
     const shot = (await resp.json()).data as Screenshot;
     this.shotOutcome = null;
     this.shots = [shot, ...this.shots.filter((s) => s.id !== shot.id)];
     await this.show(shot);
   }
 
-  private async send(body: Record<string, string | number | boolean>): Promise<void> {
+  private async send(command: Record<string, string | number | boolean>): Promise<void> {
     this.controlOutcome = { kind: "busy", text: t("screen.sending") };
     this.render();
     const resp = await authFetch(this.path("commands"), {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
+      body: JSON.stringify({ command }),
     });
-    this.controlOutcome = resp.ok ? outcomeOf((await resp.json()).data as CommandResult) : await failure(resp);
+    this.controlOutcome = resp.ok
+      ? outcomeOf((await resp.json()).data.execution as CommandExecution)
+      : await failure(resp);
     this.render();
   }
 
@@ -172,7 +187,7 @@ export class DeviceScreen {
       shown.textContent = `${input.value}%`;
     });
     const set = el("button", { type: "button", "data-testid": `set-${name}` }, t(`screen.set.${name}` as MessageKey));
-    set.addEventListener("click", () => void this.send({ action: name, percent: this[name] }));
+    set.addEventListener("click", () => void this.send({ type: name, percent: this[name] }));
     const label = el("label", { class: "field" });
     label.append(el("span", {}, t(`screen.${name}` as MessageKey)), input, shown);
     row.append(label, set);
@@ -184,7 +199,7 @@ export class DeviceScreen {
     const power = el("div", { class: "power" });
     for (const on of [true, false]) {
       const button = el("button", { type: "button", "data-testid": on ? "display-on" : "display-off" }, t(on ? "screen.on" : "screen.off"));
-      button.addEventListener("click", () => void this.send({ action: "display_power", on }));
+      button.addEventListener("click", () => void this.send({ type: "display_power", on }));
       power.append(button);
     }
     part.append(

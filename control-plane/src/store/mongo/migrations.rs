@@ -39,6 +39,36 @@ impl MongoStore {
         Ok(())
     }
 
+    /// Version 4: jobs (newest first per tenant, active ones, idempotency keys) and their
+    /// executions (per job in roll-out order and by state).
+    async fn v4(&self) -> StoreResult<()> {
+        self.indexes(
+            "jobs",
+            vec![
+                index(doc! {"tenant_id": 1, "_id": -1}),
+                index(doc! {"state": 1, "_id": 1}),
+                IndexModel::builder()
+                    .keys(doc! {"tenant_id": 1, "idem_key": 1})
+                    .options(
+                        IndexOptions::builder()
+                            .unique(true)
+                            .partial_filter_expression(doc! {"idem_key": {"$exists": true}})
+                            .build(),
+                    )
+                    .build(),
+            ],
+        )
+        .await?;
+        self.indexes(
+            "executions",
+            vec![
+                index(doc! {"tenant_id": 1, "job_id": 1, "seq": 1}),
+                index(doc! {"tenant_id": 1, "job_id": 1, "state": 1, "seq": 1}),
+            ],
+        )
+        .await
+    }
+
     /// Version 1: the indexes of the first release.
     async fn v1(&self) -> StoreResult<()> {
         self.indexes(
@@ -203,6 +233,7 @@ impl MongoStore {
             // Board settings live in the device document; a document without them reads as
             // the defaults, so there is nothing to rewrite.
             3 => Ok(()),
+            4 => self.v4().await,
             v => Err(StoreError::Corrupt(format!(
                 "no mongodb migration for schema version {v}"
             ))),

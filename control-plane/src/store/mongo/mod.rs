@@ -13,6 +13,7 @@ mod documents;
 mod enrolment;
 mod identity;
 mod ingest;
+mod jobs;
 mod migrations;
 
 use async_trait::async_trait;

@@ -155,11 +155,50 @@ const V3: &str = r#"
 ALTER TABLE devices ADD COLUMN board TEXT NOT NULL DEFAULT '{}';
 "#;
 
+/// Version 4: jobs and their executions, the command outbox.
+const V4: &str = r#"
+CREATE TABLE jobs (
+    tenant_id   TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    spec        TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    reason      TEXT,
+    created_by  TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    total       INTEGER NOT NULL,
+    idem_key    TEXT,
+    idem_digest TEXT,
+    PRIMARY KEY (tenant_id, id)
+) STRICT;
+CREATE UNIQUE INDEX jobs_idem ON jobs (tenant_id, idem_key) WHERE idem_key IS NOT NULL;
+CREATE INDEX jobs_state ON jobs (state, id);
+CREATE TABLE executions (
+    tenant_id  TEXT NOT NULL,
+    job_id     TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    device_id  TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    attempt    INTEGER NOT NULL,
+    command_id TEXT,
+    detail     TEXT,
+    not_before INTEGER,
+    sent_at    INTEGER,
+    deadline   INTEGER,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, job_id, seq)
+) STRICT;
+CREATE INDEX executions_state ON executions (tenant_id, job_id, state, seq);
+CREATE INDEX executions_device ON executions (tenant_id, device_id, job_id);
+"#;
+
 fn script(version: u32) -> StoreResult<&'static str> {
     match version {
         1 => Ok(V1),
         2 => Ok(V2),
         3 => Ok(V3),
+        4 => Ok(V4),
         v => Err(StoreError::Corrupt(format!(
             "no sqlite migration for schema version {v}"
         ))),

@@ -1,0 +1,383 @@
+//! What an operator asks for: a command, a target and the roll-out settings, checked with
+//! field paths before anything is stored. The checked [`JobSpec`] is what the store keeps.
+
+use chrono::Duration;
+use luach_schemas::messages::{CommandAction, MAX_PERCENT};
+use serde::{Deserialize, Serialize};
+
+use crate::error::FieldError;
+
+/// Most screens one job may target.
+pub const MAX_JOB_DEVICES: usize = 50_000;
+/// Most executions in flight at once for one job.
+pub const MAX_CONCURRENCY: u32 = 10_000;
+/// Most retries of one execution.
+pub const MAX_RETRIES: u32 = 10;
+/// Longest per-execution time-out (a day).
+pub const MAX_TIMEOUT_S: u32 = 86_400;
+/// Longest job life (30 days): a screen away longer than that gets a new job, not this one.
+pub const MAX_EXPIRES_IN_S: u64 = 30 * 86_400;
+/// Longest pause between retries (an hour; it doubles from `retry_backoff_s` up to this).
+pub const MAX_BACKOFF_S: u32 = 3_600;
+
+/// A command for screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum JobCommand {
+    /// Only an acknowledgement: is the screen there and does it take commands?
+    Ping,
+    /// Upload the frame the screen shows; the execution's detail is the screenshot id.
+    Screenshot,
+    /// Backlight or picture brightness, 0–100 %.
+    Brightness {
+        #[schemars(range(max = 100))]
+        percent: u8,
+    },
+    /// Audio output volume, 0–100 %.
+    Volume {
+        #[schemars(range(max = 100))]
+        percent: u8,
+    },
+    /// Display on or off (the agent keeps running and drawing).
+    DisplayPower { on: bool },
+    /// Fetch the screen's content bundle again now.
+    RefreshContent,
+    /// Restart the agent process.
+    RestartAgent,
+    /// Restart the device (where the platform allows it).
+    Reboot,
+}
+
+impl JobCommand {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ping => "ping",
+            Self::Screenshot => "screenshot",
+            Self::Brightness { .. } => "brightness",
+            Self::Volume { .. } => "volume",
+            Self::DisplayPower { .. } => "display_power",
+            Self::RefreshContent => "refresh_content",
+            Self::RestartAgent => "restart_agent",
+            Self::Reboot => "reboot",
+        }
+    }
+
+    fn check(self, errors: &mut Vec<FieldError>) {
+        if let Self::Brightness { percent } | Self::Volume { percent } = self
+            && percent > MAX_PERCENT
+        {
+            errors.push(FieldError::new("command.percent", format!("must be 0–{MAX_PERCENT}")));
+        }
+    }
+
+    /// The message for the screen; `screenshot` gives the upload path and token made for this
+    /// send.
+    pub fn action(self, screenshot: impl FnOnce() -> (String, String)) -> CommandAction {
+        match self {
+            Self::Ping => CommandAction::Ping,
+            Self::Screenshot => {
+                let (path, token) = screenshot();
+                CommandAction::Screenshot { path, token }
+            }
+            Self::Brightness { percent } => CommandAction::Brightness { percent },
+            Self::Volume { percent } => CommandAction::Volume { percent },
+            Self::DisplayPower { on } => CommandAction::DisplayPower { on },
+            Self::RefreshContent => CommandAction::RefreshContent,
+            Self::RestartAgent => CommandAction::RestartAgent,
+            Self::Reboot => CommandAction::Reboot,
+        }
+    }
+}
+
+/// Which screens: exactly one of the four.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// These device ids, in this order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<Vec<String>>,
+    /// Every screen carrying any of these tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// Every screen of this group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Every screen of the tenant (`true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all: Option<bool>,
+}
+
+/// Parallel: up to `concurrency` at once. Sequential: one at a time, in order, stopping at the
+/// first failure.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Parallel,
+    Sequential,
+}
+
+/// Stop the job when more than `failure_percent` % of at least `min_executions` finished
+/// executions failed or timed out.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AbortRule {
+    #[schemars(range(min = 0, max = 100))]
+    pub failure_percent: f64,
+    #[schemars(range(min = 1))]
+    pub min_executions: u32,
+}
+
+/// `POST /jobs`: a command, its target and how to roll it out.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    pub command: JobCommand,
+    pub target: Target,
+    /// `parallel` (default) or `sequential`.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Executions in flight at once (1–10000; default 100; sequential: 1).
+    pub concurrency: Option<u32>,
+    /// Screens started per minute at most (default: no limit).
+    pub rate_per_minute: Option<u32>,
+    /// Retries after a failure or time-out (0–10; default 0).
+    #[serde(default)]
+    pub retries: u32,
+    /// Pause before the first retry, doubling for each further one (1–3600 s; default 30).
+    pub retry_backoff_s: Option<u32>,
+    /// How long a screen has to answer one attempt (1–86400 s; default 60).
+    pub timeout_s: Option<u32>,
+    /// When the job ends even if screens never came online (1 s–30 days; default 7 days).
+    pub expires_in_s: Option<u64>,
+    pub abort: Option<AbortRule>,
+    /// Goes through during Shabbat and Yom Tov. Tenant admins only; audited.
+    #[serde(default)]
+    pub emergency: bool,
+}
+
+/// A checked job request, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct JobSpec {
+    pub command: JobCommand,
+    pub target: Target,
+    pub mode: Mode,
+    pub concurrency: u32,
+    pub rate_per_minute: Option<u32>,
+    pub retries: u32,
+    pub retry_backoff_s: u32,
+    pub timeout_s: u32,
+    pub expires_in_s: u64,
+    pub abort: Option<AbortRule>,
+    pub emergency: bool,
+}
+
+fn within<T: PartialOrd + Copy + std::fmt::Display>(
+    errors: &mut Vec<FieldError>,
+    path: &str,
+    value: Option<T>,
+    min: T,
+    max: T,
+    default: T,
+) -> T {
+    match value {
+        Some(v) if v < min || v > max => {
+            errors.push(FieldError::new(path, format!("must be {min}–{max}")));
+            default
+        }
+        Some(v) => v,
+        None => default,
+    }
+}
+
+impl JobRequest {
+    /// Checks every field; the errors carry body paths.
+    pub fn check(self) -> Result<JobSpec, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        self.command.check(&mut errors);
+        check_target(&self.target, &mut errors);
+        let concurrency = within(&mut errors, "concurrency", self.concurrency, 1, MAX_CONCURRENCY, 100);
+        let spec = JobSpec {
+            command: self.command,
+            target: self.target,
+            mode: self.mode,
+            concurrency: if self.mode == Mode::Sequential { 1 } else { concurrency },
+            rate_per_minute: self
+                .rate_per_minute
+                .map(|r| within(&mut errors, "rate_per_minute", Some(r), 1, 1_000_000, 1)),
+            retries: within(&mut errors, "retries", Some(self.retries), 0, MAX_RETRIES, 0),
+            retry_backoff_s: within(
+                &mut errors,
+                "retry_backoff_s",
+                self.retry_backoff_s,
+                1,
+                MAX_BACKOFF_S,
+                30,
+            ),
+            timeout_s: within(&mut errors, "timeout_s", self.timeout_s, 1, MAX_TIMEOUT_S, 60),
+            expires_in_s: within(
+                &mut errors,
+                "expires_in_s",
+                self.expires_in_s,
+                1,
+                MAX_EXPIRES_IN_S,
+                7 * 86_400,
+            ),
+            abort: self.abort,
+            emergency: self.emergency,
+        };
+        if let Some(rule) = spec.abort {
+            if !(0.0..=100.0).contains(&rule.failure_percent) {
+                errors.push(FieldError::new("abort.failure_percent", "must be 0–100"));
+            }
+            if rule.min_executions == 0 {
+                errors.push(FieldError::new("abort.min_executions", "must be at least 1"));
+            }
+        }
+        if errors.is_empty() { Ok(spec) } else { Err(errors) }
+    }
+}
+
+fn check_target(t: &Target, errors: &mut Vec<FieldError>) {
+    let given = [
+        t.devices.is_some(),
+        t.tags.is_some(),
+        t.group.is_some(),
+        t.all.is_some(),
+    ]
+    .iter()
+    .filter(|g| **g)
+    .count();
+    if given != 1 {
+        errors.push(FieldError::new(
+            "target",
+            "give exactly one of devices, tags, group or all",
+        ));
+        return;
+    }
+    match (&t.devices, &t.tags, &t.group, t.all) {
+        (Some(devices), ..) => {
+            if devices.is_empty() {
+                errors.push(FieldError::new("target.devices", "name at least one device"));
+            }
+            if devices.len() > MAX_JOB_DEVICES {
+                errors.push(FieldError::new(
+                    "target.devices",
+                    format!("at most {MAX_JOB_DEVICES} devices"),
+                ));
+            }
+            let mut seen = std::collections::HashSet::new();
+            for (i, d) in devices.iter().enumerate() {
+                if !seen.insert(d) {
+                    errors.push(FieldError::new(format!("target.devices[{i}]"), "named twice"));
+                }
+            }
+        }
+        (_, Some(tags), ..) if tags.is_empty() => {
+            errors.push(FieldError::new("target.tags", "name at least one tag"));
+        }
+        (_, _, Some(group), _) if group.is_empty() => {
+            errors.push(FieldError::new("target.group", "must not be empty"));
+        }
+        (.., Some(false)) => errors.push(FieldError::new("target.all", "must be true")),
+        _ => {}
+    }
+}
+
+impl JobSpec {
+    pub fn timeout(&self) -> Duration {
+        Duration::seconds(i64::from(self.timeout_s))
+    }
+
+    /// The pause before retry number `retry` (1 for the first).
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let s = u64::from(self.retry_backoff_s) << retry.saturating_sub(1).min(16);
+        Duration::seconds(i64::try_from(s.min(u64::from(MAX_BACKOFF_S))).unwrap_or(3_600))
+    }
+
+    pub fn expires_in(&self) -> Duration {
+        Duration::seconds(i64::try_from(self.expires_in_s).unwrap_or(i64::MAX / 1_000))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(v: serde_json::Value) -> JobRequest {
+        serde_json::from_value(v).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_documented_shape_is_accepted_with_defaults() {
+        let spec = request(serde_json::json!({"command": {"type": "ping"}, "target": {"devices": ["a1"]}}))
+            .check()
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(spec.concurrency, 100);
+        assert_eq!(spec.timeout_s, 60);
+        assert_eq!(spec.retries, 0);
+        assert_eq!(spec.expires_in_s, 7 * 86_400);
+        assert!(!spec.emergency);
+    }
+
+    #[test]
+    fn errors_name_their_fields() {
+        let errors = request(serde_json::json!({
+            "command": {"type": "brightness", "percent": 140},
+            "target": {"devices": ["a", "a"], "all": true},
+            "concurrency": 0, "timeout_s": 100000, "abort": {"failure_percent": 120.0, "min_executions": 0}
+        }))
+        .check()
+        .err()
+        .unwrap_or_default();
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        for p in [
+            "command.percent",
+            "target",
+            "concurrency",
+            "timeout_s",
+            "abort.failure_percent",
+            "abort.min_executions",
+        ] {
+            assert!(paths.contains(&p), "{p} missing from {paths:?}");
+        }
+        let errors = request(serde_json::json!({"command": {"type": "ping"}, "target": {"devices": ["a", "b", "a"]}}))
+            .check()
+            .err()
+            .unwrap_or_default();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].path, "target.devices[2]");
+    }
+
+    #[test]
+    fn sequential_runs_one_at_a_time_and_backoff_doubles() {
+        let spec = request(serde_json::json!({
+            "command": {"type": "reboot"}, "target": {"all": true}, "mode": "sequential",
+            "concurrency": 50, "retries": 3, "retry_backoff_s": 10
+        }))
+        .check()
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(spec.concurrency, 1);
+        assert_eq!(spec.backoff(1), Duration::seconds(10));
+        assert_eq!(spec.backoff(3), Duration::seconds(40));
+        assert_eq!(
+            JobSpec {
+                retry_backoff_s: 3_000,
+                ..spec
+            }
+            .backoff(5),
+            Duration::seconds(3_600)
+        );
+    }
+
+    #[test]
+    fn unknown_commands_and_fields_are_refused() {
+        for bad in [
+            serde_json::json!({"command": {"type": "format_disk"}, "target": {"all": true}}),
+            serde_json::json!({"command": {"type": "ping", "x": 1}, "target": {"all": true}}),
+            serde_json::json!({"command": {"type": "ping"}, "target": {"all": true}, "speed": 1}),
+        ] {
+            assert!(serde_json::from_value::<JobRequest>(bad).is_err());
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! Jobs end to end with the real binaries: `luach-server` killed and restarted, `luach-agent
+//! sim` screens that log every effect they apply.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use luach_tests::{Api, Must, Server, ServerOptions, Sim, spawn_app, wait_for};
+use serde_json::{Value, json};
+
+async fn wait_online(api: &Api, online: u64, limit: Duration) {
+    wait_for(&format!("{online} screens online"), limit, || {
+        let api = api.clone();
+        async move { (api.count("online").await? == online).then_some(()) }
+    })
+    .await;
+}
+
+async fn create(api: &Api, body: Value) -> String {
+    let (status, answer) = api.post("/api/v1/jobs", &body).await;
+    assert_eq!(status, 201, "{answer}");
+    answer["data"]["id"].as_str().must().to_owned()
+}
+
+/// Waits until job `id` is in `state`; returns the job.
+async fn wait_state(api: &Api, id: &str, state: &str, limit: Duration) -> Value {
+    let path = format!("/api/v1/jobs/{id}");
+    wait_for(&format!("job {id} {state}"), limit, || {
+        let (api, path) = (api.clone(), path.clone());
+        async move {
+            let (_, body) = api.get(&path).await;
+            (body["data"]["state"] == state).then(|| body["data"].clone())
+        }
+    })
+    .await
+}
+
+/// Every execution of job `id`.
+async fn executions(api: &Api, id: &str) -> Vec<Value> {
+    let (status, body) = api.get(&format!("/api/v1/jobs/{id}/executions?limit=1000")).await;
+    assert_eq!(status, 200, "{body}");
+    body["data"]["items"].as_array().must().clone()
+}
+
+/// The effects the simulated screens applied: (device, command id, action), in order.
+fn effects(log: &Path) -> Vec<(String, String, String)> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| {
+            let f = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+            (f("device"), f("command_id"), f("action"))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_survives_three_server_kills_and_every_screen_applies_it_once() {
+    const FLEET: u64 = 200;
+    let dir = tempfile::tempdir().must();
+    let log = dir.path().join("effects.jsonl");
+    let options = ServerOptions::new(dir.path());
+    let mut server = Server::start(options.clone()).await;
+    let log_arg = log.display().to_string();
+    // Each brightness change takes a while, so kills land while executions are in flight.
+    let _sim = Sim::start(
+        &server.api,
+        FLEET as usize,
+        "crash",
+        &[
+            "--effects-log",
+            &log_arg,
+            "--delay-ms",
+            "brightness=1000",
+            "--enrol-concurrency",
+            "32",
+        ],
+    )
+    .await;
+    wait_online(&server.api, FLEET, Duration::from_secs(120)).await;
+
+    let id = create(
+        &server.api,
+        json!({"command": {"type": "brightness", "percent": 30}, "target": {"all": true}, "concurrency": 20}),
+    )
+    .await;
+    for kill in 0..3 {
+        // Let some executions be sent, answered or in flight, then kill the server.
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        let (_, job) = server.api.get(&format!("/api/v1/jobs/{id}")).await;
+        let counts = &job["data"]["counts"];
+        eprintln!("kill {kill}: {counts}");
+        assert!(
+            counts["queued"].as_u64().must() > 0,
+            "the job ended before kill {kill}: {counts}"
+        );
+        server.kill();
+        server = Server::start(options.clone()).await;
+    }
+    let job = wait_state(&server.api, &id, "completed", Duration::from_secs(240)).await;
+    assert_eq!(job["counts"]["succeeded"], FLEET, "{job}");
+    assert_eq!(job["total"], FLEET, "{job}");
+
+    // Every screen applied the command exactly once, under the command id its execution ended
+    // with.
+    let applied = effects(&log);
+    let mut per_device: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (device, command_id, action) in &applied {
+        assert_eq!(action, "brightness");
+        per_device.entry(device.clone()).or_default().push(command_id.clone());
+    }
+    assert_eq!(per_device.len() as u64, FLEET, "screens that applied it");
+    let twice: Vec<_> = per_device.iter().filter(|(_, ids)| ids.len() != 1).collect();
+    assert!(twice.is_empty(), "applied more than once: {twice:?}");
+    for e in executions(&server.api, &id).await {
+        assert_eq!(e["state"], "succeeded", "{e}");
+        let device = e["device_id"].as_str().must();
+        assert_eq!(
+            per_device[device],
+            vec![e["command_id"].as_str().must().to_owned()],
+            "{e}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_screen_gets_its_commands_in_order_and_never_expired_ones() {
+    let dir = tempfile::tempdir().must();
+    let log = dir.path().join("effects.jsonl");
+    let log_arg = log.display().to_string();
+    let mut options = ServerOptions::new(dir.path());
+    options.offline_after_secs = 5;
+    let server = Server::start(options).await;
+    let api = &server.api;
+    let plain = format!("http://{}", server.options.http);
+    let sim_args = ["--effects-log", log_arg.as_str()];
+    let mut sim = Sim::start_plain(&plain, 2, "order", &sim_args);
+    wait_online(api, 2, Duration::from_secs(60)).await;
+    sim.kill();
+    wait_online(api, 0, Duration::from_secs(30)).await;
+
+    // While both screens are away: three commands, one of which expires before they return.
+    let target = json!({"devices": ["order00000", "order00001"]});
+    let first = create(
+        api,
+        json!({"command": {"type": "brightness", "percent": 10}, "target": target}),
+    )
+    .await;
+    let expiring = create(
+        api,
+        json!({"command": {"type": "reboot"}, "target": target, "expires_in_s": 1}),
+    )
+    .await;
+    let second = create(
+        api,
+        json!({"command": {"type": "volume", "percent": 20}, "target": target}),
+    )
+    .await;
+    let third = create(api, json!({"command": {"type": "refresh_content"}, "target": target})).await;
+    let job = wait_state(api, &expiring, "completed", Duration::from_secs(30)).await;
+    assert_eq!(job["counts"]["skipped"], 2, "{job}");
+    let (_, job) = api.get(&format!("/api/v1/jobs/{first}")).await;
+    assert_eq!(job["data"]["counts"]["queued"], 2, "{job}");
+
+    let _back = Sim::start_plain(&plain, 2, "order", &sim_args);
+    for id in [&first, &second, &third] {
+        let job = wait_state(api, id, "completed", Duration::from_secs(60)).await;
+        assert_eq!(job["counts"]["succeeded"], 2, "{job}");
+    }
+    let mut per_device: HashMap<String, Vec<String>> = HashMap::new();
+    for (device, _, action) in effects(&log) {
+        per_device.entry(device).or_default().push(action);
+    }
+    for device in ["order00000", "order00001"] {
+        assert_eq!(
+            per_device.get(device).cloned().unwrap_or_default(),
+            ["brightness", "volume", "refresh_content"],
+            "{device}"
+        );
+    }
+    for e in executions(api, &expiring).await {
+        assert_eq!(e["state"], "skipped", "{e}");
+        assert!(e["detail"].as_str().must().contains("expired"), "{e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_threshold_pause_resume_and_sequential_stop() {
+    let dir = tempfile::tempdir().must();
+    let server = Server::start(ServerOptions::new(dir.path())).await;
+    let api = &server.api;
+    let plain = format!("http://{}", server.options.http);
+    let _sim = Sim::start_plain(
+        &plain,
+        60,
+        "roll",
+        &[
+            "--fail",
+            "brightness=0.3",
+            "--fail",
+            "display_power=1",
+            "--delay-ms",
+            "volume=300",
+        ],
+    );
+    wait_online(api, 60, Duration::from_secs(60)).await;
+
+    // 30% of brightness changes fail: the job stops once more than 10% of at least 20 failed.
+    let aborted = create(
+        api,
+        json!({"command": {"type": "brightness", "percent": 50}, "target": {"all": true},
+               "concurrency": 4, "abort": {"failure_percent": 10.0, "min_executions": 20}}),
+    )
+    .await;
+    let job = wait_state(api, &aborted, "aborted", Duration::from_secs(60)).await;
+    let counts = &job["counts"];
+    let finished = counts["succeeded"].as_u64().must() + counts["failed"].as_u64().must();
+    assert!(finished >= 20, "{job}");
+    assert!(counts["cancelled"].as_u64().must() > 0, "{job}");
+    assert_eq!(counts["queued"], 0, "{job}");
+    assert!(job["reason"].as_str().must().contains("more than 10%"), "{job}");
+
+    // Pause: nothing new starts; resume: it finishes.
+    let paused = create(
+        api,
+        json!({"command": {"type": "volume", "percent": 5}, "target": {"all": true}, "concurrency": 2}),
+    )
+    .await;
+    let (status, body) = api.post(&format!("/api/v1/jobs/{paused}/pause"), &json!({})).await;
+    assert_eq!(
+        (status, body["data"]["state"].as_str()),
+        (200, Some("paused")),
+        "{body}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, before) = api.get(&format!("/api/v1/jobs/{paused}")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, after) = api.get(&format!("/api/v1/jobs/{paused}")).await;
+    assert_eq!(before["data"]["counts"], after["data"]["counts"], "a paused job moved");
+    assert!(after["data"]["counts"]["queued"].as_u64().must() > 0, "{after}");
+    // Pausing twice is a conflict, not a silent success.
+    assert_eq!(
+        api.post(&format!("/api/v1/jobs/{paused}/pause"), &json!({})).await.0,
+        409
+    );
+    let (status, _) = api.post(&format!("/api/v1/jobs/{paused}/resume"), &json!({})).await;
+    assert_eq!(status, 200);
+    let job = wait_state(api, &paused, "completed", Duration::from_secs(90)).await;
+    assert_eq!(job["counts"]["succeeded"], 60, "{job}");
+
+    // Sequential: one screen at a time, stopping at the first failure (every display_power
+    // fails on these screens).
+    let sequential = create(
+        api,
+        json!({"command": {"type": "display_power", "on": false}, "mode": "sequential",
+               "target": {"devices": ["roll00003", "roll00001", "roll00002"]}}),
+    )
+    .await;
+    let job = wait_state(api, &sequential, "aborted", Duration::from_secs(30)).await;
+    assert_eq!(
+        (job["counts"]["failed"].as_u64(), job["counts"]["skipped"].as_u64()),
+        (Some(1), Some(2)),
+        "{job}"
+    );
+    let list = executions(api, &sequential).await;
+    let order: Vec<(&str, &str)> = list
+        .iter()
+        .map(|e| {
+            (
+                e["device_id"].as_str().unwrap_or_default(),
+                e["state"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("roll00003", "failed"),
+            ("roll00001", "skipped"),
+            ("roll00002", "skipped")
+        ]
+    );
+    assert!(
+        list[0]["detail"].as_str().must().contains("injected failure"),
+        "{list:?}"
+    );
+
+    // Cancel: queued executions end as cancelled; a cancelled job cannot resume.
+    let cancelled = create(
+        api,
+        json!({"command": {"type": "ping"}, "target": {"all": true}, "rate_per_minute": 1}),
+    )
+    .await;
+    let (status, body) = api.post(&format!("/api/v1/jobs/{cancelled}/cancel"), &json!({})).await;
+    assert_eq!(
+        (status, body["data"]["state"].as_str()),
+        (200, Some("cancelled")),
+        "{body}"
+    );
+    assert!(body["data"]["counts"]["cancelled"].as_u64().must() >= 59, "{body}");
+    assert_eq!(
+        api.post(&format!("/api/v1/jobs/{cancelled}/resume"), &json!({}))
+            .await
+            .0,
+        409
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_replay_creates_one_job() {
+    let app = spawn_app(|_| {}).await;
+    let api = &app.api;
+    assert_eq!(
+        api.post("/api/v1/devices", &json!({"id": "idem01", "name": "Hall"}))
+            .await
+            .0,
+        201
+    );
+    let body = json!({"command": {"type": "ping"}, "target": {"devices": ["idem01"]}});
+    let post = |key: &str, body: &Value| {
+        let req = api
+            .http
+            .post(api.url("/api/v1/jobs"))
+            .header("Idempotency-Key", key)
+            .json(body);
+        api.send(req)
+    };
+    let (status, first) = post("key-1", &body).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = post("key-1", &body).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["data"]["id"], first["data"]["id"]);
+    // The same key with another body is refused; another key makes another job.
+    let other = json!({"command": {"type": "reboot"}, "target": {"devices": ["idem01"]}});
+    let (status, refused) = post("key-1", &other).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{refused}"
+    );
+    assert_eq!(post("key-2", &other).await.0, 201);
+    let (_, list) = api.get("/api/v1/jobs").await;
+    assert_eq!(list["data"]["total"], 2, "{list}");
+    assert_eq!(post("", &body).await.0, 422);
+
+    // Bad requests name their fields; a missing screen is named by its position.
+    let (status, answer) = api
+        .post(
+            "/api/v1/jobs",
+            &json!({"command": {"type": "volume", "percent": 150}, "target": {"devices": ["idem01", "nosuch"]}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"]["fields"][0]["path"], "command.percent", "{answer}");
+    let (status, answer) = api
+        .post(
+            "/api/v1/jobs",
+            &json!({"command": {"type": "ping"}, "target": {"devices": ["nosuch"]}}),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["fields"][0]["path"].as_str()),
+        (422, Some("target.devices[0]")),
+        "{answer}"
+    );
+    let (status, answer) = api
+        .post(
+            "/api/v1/jobs",
+            &json!({"command": {"type": "ping"}, "target": {"tags": ["none-here"]}}),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["fields"][0]["path"].as_str()),
+        (422, Some("target")),
+        "{answer}"
+    );
+
+    // Emergency commands are for tenant admins only.
+    let operator = app.user("default", "operator", "op@idem.example").await;
+    let emergency = json!({"command": {"type": "ping"}, "target": {"devices": ["idem01"]}, "emergency": true});
+    assert_eq!(operator.post("/api/v1/jobs", &emergency).await.0, 403);
+    assert_eq!(api.post("/api/v1/jobs", &emergency).await.0, 201);
+    // The creation is in the audit log, emergency flag and all.
+    let (_, audit) = api.get("/api/v1/audit?limit=500").await;
+    let created: Vec<&Value> = audit["data"]
+        .as_array()
+        .must()
+        .iter()
+        .filter(|r| r["action"] == "job.create")
+        .collect();
+    assert_eq!(created.len(), 3, "{audit}");
+    assert!(
+        created.iter().any(|r| r["detail"]["spec"]["emergency"] == true),
+        "{created:?}"
+    );
+}
