@@ -15,6 +15,7 @@ pub mod day;
 pub mod limits;
 pub mod model;
 pub mod power;
+pub mod rest;
 
 use serde::{Deserialize, Serialize};
 

@@ -395,3 +395,56 @@ async fn an_idempotency_key_replay_creates_one_job() {
         "{created:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_shabbat_a_command_waits_for_havdalah_and_an_emergency_goes_through() {
+    use luach_control_plane::auth::ManualClock;
+    // Friday 4 December 2026, 18:00 in Jerusalem: Shabbat has begun there.
+    let clock = ManualClock::new("2026-12-04T16:00:00Z".parse().must());
+    let app = luach_tests::spawn_app_with_clock(|_| {}, std::sync::Arc::new(clock.clone())).await;
+    let api = &app.api;
+    let profile = json!({
+        "name": "Ohel Moshe", "latitude": 31.778, "longitude": 35.2354, "timezone": "Asia/Jerusalem",
+        "israel": true, "nusach": "ashkenaz", "language": "he", "candle_lighting_minutes": 40
+    });
+    assert_eq!(api.put("/api/v1/synagogues/main", &profile).await.0, 201);
+    let dir = tempfile::tempdir().must();
+    let log = dir.path().join("effects.jsonl");
+    let log_arg = log.display().to_string();
+    let _sim = Sim::start_plain(&api.base, 1, "shab", &["--effects-log", &log_arg]);
+    wait_online(api, 1, Duration::from_secs(60)).await;
+
+    let held = create(
+        api,
+        json!({"command": {"type": "brightness", "percent": 10}, "target": {"devices": ["shab00000"]}}),
+    )
+    .await;
+    let emergency = create(
+        api,
+        json!({"command": {"type": "brightness", "percent": 70}, "target": {"devices": ["shab00000"]},
+               "emergency": true}),
+    )
+    .await;
+    wait_state(api, &emergency, "completed", Duration::from_secs(30)).await;
+    let waiting = executions(api, &held).await;
+    assert_eq!(waiting[0]["state"], "queued", "{waiting:?}");
+    assert!(waiting[0]["detail"].as_str().must().contains("Shabbat"), "{waiting:?}");
+    let until: chrono::DateTime<chrono::Utc> = waiting[0]["not_before"].as_str().must().parse().must();
+    assert!(
+        until.to_rfc3339().starts_with("2026-12-05T15:"),
+        "havdalah in Jerusalem: {until}"
+    );
+    let applied: Vec<String> = effects(&log).into_iter().map(|(_, id, _)| id).collect();
+    assert_eq!(applied.len(), 1, "only the emergency went through: {applied:?}");
+    assert!(applied[0].starts_with(&emergency), "{applied:?}");
+
+    // After havdalah the held command goes out by itself.
+    clock.advance(chrono::Duration::hours(24));
+    // (A day later the first sign-in has expired; sign in again.)
+    let api = &app.user("default", "tenant_admin", "motzei@shabbat.example").await;
+    let job = wait_state(api, &held, "completed", Duration::from_secs(30)).await;
+    assert_eq!(job["counts"]["succeeded"], 1, "{job}");
+    let applied: Vec<String> = effects(&log).into_iter().map(|(_, id, _)| id).collect();
+    assert_eq!(applied.len(), 2, "{applied:?}");
+    assert!(applied[1].starts_with(&held), "{applied:?}");
+}

@@ -146,6 +146,44 @@ impl std::fmt::Debug for JobEngine {
     }
 }
 
+/// Screens that cannot start a new execution in this pass.
+#[derive(Default)]
+struct Busy {
+    /// An execution is sent or received.
+    in_flight: HashSet<(TenantId, DeviceId)>,
+    /// An earlier job's execution waits (queued, perhaps held).
+    waiting: HashSet<(TenantId, DeviceId)>,
+}
+
+/// When the Shabbat or Yom Tov each of `devices` is inside (at the synagogue it shows) ends.
+async fn rest_ends(
+    store: &crate::store::TenantStore<'_>,
+    devices: &[DeviceId],
+    now: DateTime<Utc>,
+) -> StoreResult<HashMap<DeviceId, DateTime<Utc>>> {
+    let synagogues = store.synagogues(luach_content::bundle::MAX_PER_KIND).await?;
+    let mut out = HashMap::new();
+    if synagogues.is_empty() {
+        return Ok(out);
+    }
+    for id in devices {
+        let Some(device) = store.device(id).await? else {
+            continue;
+        };
+        let Some(synagogue) = crate::bundle::synagogue_of(&device, &synagogues) else {
+            continue;
+        };
+        match luach_content::rest::rest_until(&synagogue.profile, now) {
+            Ok(Some(end)) => {
+                out.insert(id.clone(), end);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(device_id = %id, error = %e, "no Shabbat times for the screen's synagogue"),
+        }
+    }
+    Ok(out)
+}
+
 /// Every execution of `job` in `state`, in roll-out order.
 async fn all_in(tj: &TenantJobs<'_>, job: &str, state: ExecState) -> StoreResult<Vec<Execution>> {
     let filter = ExecFilter {
@@ -328,7 +366,7 @@ impl JobEngine {
     /// One pass over every active job, oldest first.
     async fn pass(&mut self) -> StoreResult<()> {
         let jobs = self.system.active_jobs().await?;
-        let mut busy: HashSet<(TenantId, DeviceId)> = HashSet::new();
+        let mut busy = Busy::default();
         for job in &jobs {
             if let Err(e) = self.pass_job(job, &mut busy).await {
                 tracing::error!(error = %e, job_id = %job.id, "job not advanced");
@@ -339,7 +377,7 @@ impl JobEngine {
         Ok(())
     }
 
-    async fn pass_job(&mut self, job: &JobRecord, busy: &mut HashSet<(TenantId, DeviceId)>) -> StoreResult<()> {
+    async fn pass_job(&mut self, job: &JobRecord, busy: &mut Busy) -> StoreResult<()> {
         let spec = spec_of(job)?;
         let tenant = &job.tenant_id;
         let system = self.system.clone();
@@ -368,7 +406,7 @@ impl JobEngine {
         let mut timeouts = Vec::new();
         let mut resend = Vec::new();
         for e in &in_flight {
-            busy.insert((tenant.clone(), e.device_id.clone()));
+            busy.in_flight.insert((tenant.clone(), e.device_id.clone()));
             if let Some(u) = rules::on_timeout(e, &spec, now) {
                 timeouts.push(u);
             } else if e
@@ -423,7 +461,12 @@ impl JobEngine {
         let mut candidates = Vec::new();
         for (i, e) in queued.iter().enumerate() {
             let key = (tenant.clone(), e.device_id.clone());
-            if !busy.insert(key) {
+            // A screen does one thing at a time, in the order jobs were made; an emergency
+            // waits only for what the screen is doing now, not for earlier commands still
+            // waiting (held over Shabbat, say).
+            let free = !busy.in_flight.contains(&key) && (spec.emergency || !busy.waiting.contains(&key));
+            busy.waiting.insert(key);
+            if !free {
                 continue;
             }
             let ready = job.state == JobState::Running
@@ -443,11 +486,29 @@ impl JobEngine {
                 .filter_map(|e| online.get(&e.device_id).map(|p| (e, p)))
                 .take(room)
                 .collect();
-            let updates: Vec<ExecUpdate> = picked.iter().map(|(e, _)| rules::send(e, &spec, now)).collect();
+            // Shabbat and Yom Tov at each screen's synagogue hold all but emergencies.
+            let resting = if spec.emergency {
+                HashMap::new()
+            } else {
+                let devices: Vec<DeviceId> = picked.iter().map(|(e, _)| e.device_id.clone()).collect();
+                rest_ends(&store, &devices, now).await?
+            };
+            let updates: Vec<ExecUpdate> = picked
+                .iter()
+                .map(|(e, _)| match resting.get(&e.device_id) {
+                    Some(end) => rules::hold(
+                        e,
+                        *end,
+                        format!("held for Shabbat or Yom Tov at the screen's synagogue until havdalah ({end})"),
+                        now,
+                    ),
+                    None => rules::send(e, &spec, now),
+                })
+                .collect();
             let applied = tj.update(&job.id, &updates).await?;
             self.announce(tenant, &updates, &applied);
             for ((u, ok), (_, prefix)) in updates.iter().zip(&applied).zip(&picked) {
-                if *ok {
+                if *ok && u.next.state == ExecState::Sent {
                     self.publish(job, &spec, &u.next, prefix).await;
                     changed = true;
                 }
