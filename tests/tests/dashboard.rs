@@ -410,3 +410,51 @@ async fn operator_sees_what_a_screen_shows_and_controls_its_display() {
     let (_, list) = app.api.get("/api/v1/devices/hall1/screenshots").await;
     assert_eq!(list["data"].as_array().map(Vec::len), Some(1), "{list}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_sends_a_command_to_many_screens_and_follows_it() {
+    let app = spawn_app(|c| c.http.web_dir = Some(web_dist())).await;
+    let base = format!("http://{}", app.http);
+    let shots = std::env::var_os("LUACH_SCREENSHOT_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    std::fs::create_dir_all(&shots).must();
+    // Three simulated screens that cannot reboot.
+    let _sim = Sim::start_plain(&app.api.base, 3, "jobs", &["--fail", "reboot=1"]);
+    let api = &app.api;
+    luach_tests::wait_for("three screens online", Duration::from_secs(60), || async move {
+        (api.count("online").await? == 3).then_some(())
+    })
+    .await;
+    let operator = "jobs@default.example";
+    app.user("default", "operator", operator).await;
+    let out = browser_script("jobs.mjs", operator, &[base.as_str(), shots.to_str().must()]).await;
+    let seen: Value = serde_json::from_slice(out.trim_ascii()).must();
+    // In Hebrew: three of three screens done, each failure with the screen's reason.
+    assert_eq!(seen["brightness"]["progress"], "3 מתוך 3 מסכים הסתיימו", "{seen}");
+    assert!(
+        seen["brightness"]["counts"].as_str().must().contains("בוצעה 3"),
+        "{seen}"
+    );
+    let failures = seen["failures"].as_array().must();
+    assert_eq!(failures.len(), 2, "{seen}");
+    assert!(
+        failures.iter().all(|f| f.as_str().must().contains("injected failure")),
+        "{seen}"
+    );
+    assert!(
+        seen["invalid"]["text"].as_str().must().contains("command.percent"),
+        "{seen}"
+    );
+    assert_eq!(seen["invalid"]["marked"], "true", "{seen}");
+    assert_eq!(seen["paused"], "מושהית", "{seen}");
+    assert_eq!(seen["cancelled"]["state"], "בוטלה", "{seen}");
+    assert_eq!(seen["cancelled"]["actions"], 0, "{seen}");
+    // What the page showed is what the server holds.
+    let (_, jobs) = app.api.get("/api/v1/jobs").await;
+    let states: Vec<&str> = jobs["data"]["items"]
+        .as_array()
+        .must()
+        .iter()
+        .map(|j| j["state"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(states, ["cancelled", "completed", "completed"], "{jobs}");
+}

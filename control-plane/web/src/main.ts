@@ -6,6 +6,7 @@ import { SynagoguePage } from "./synagogue";
 import { ContentPage } from "./content";
 import { ProgrammePage } from "./programme";
 import { HolidayTimesPage } from "./holidays";
+import { JobsPage } from "./jobs";
 import { LoginForm } from "./login";
 import { currentUser, logout, refresh, whenSignedOut } from "./session";
 
@@ -37,6 +38,7 @@ const pages: { route: string; label: MessageKey; root: HTMLElement }[] = [
   { route: "#/content", label: "nav.content", root: document.createElement("main") },
   { route: "#/programme", label: "nav.programme", root: document.createElement("main") },
   { route: "#/holidays", label: "nav.holidays", root: document.createElement("main") },
+  { route: "#/jobs", label: "nav.jobs", root: document.createElement("main") },
 ];
 app.append(header, ...pages.map((p) => p.root));
 
@@ -45,6 +47,7 @@ const synagogue = new SynagoguePage(pages[1].root);
 const content = new ContentPage(pages[2].root);
 const programme = new ProgrammePage(pages[3].root);
 const holidays = new HolidayTimesPage(pages[4].root);
+const jobs = new JobsPage(pages[5].root);
 const loginRoot = document.createElement("main");
 app.append(loginRoot);
 const loginForm = new LoginForm(loginRoot, () => void signedIn());
@@ -93,6 +96,7 @@ switcher.addEventListener("click", () => {
   content.render();
   programme.render();
   holidays.render();
+  jobs.render();
   loginForm.render();
 });
 window.addEventListener("hashchange", route);
@@ -106,6 +110,7 @@ async function signedIn(): Promise<void> {
     void content.start();
     void programme.start();
     void holidays.start();
+    void jobs.start();
   }
 }
 

@@ -1,0 +1,64 @@
+import { describe, expect, it } from "vitest";
+import { actionsFor, done, jobBody, segments, type Counts, type JobForm } from "./jobs-model";
+
+const form: JobForm = {
+  command: "brightness",
+  percent: 40,
+  on: true,
+  target: "tags",
+  targetText: "lobby, hall  upstairs",
+  concurrency: "",
+  ratePerMinute: "120",
+  retries: "",
+  abortPercent: "",
+  abortMin: "",
+};
+
+const zero: Counts = { queued: 0, sent: 0, received: 0, succeeded: 0, failed: 0, timed_out: 0, cancelled: 0, skipped: 0 };
+
+describe("job form", () => {
+  it("makes the documented body, leaving empty boxes to the server", () => {
+    expect(jobBody(form)).toEqual({
+      command: { type: "brightness", percent: 40 },
+      target: { tags: ["lobby", "hall", "upstairs"] },
+      rate_per_minute: 120,
+    });
+  });
+
+  it("carries only the parameters a command has", () => {
+    expect(jobBody({ ...form, command: "display_power", on: false, target: "all" })).toEqual({
+      command: { type: "display_power", on: false },
+      target: { all: true },
+      rate_per_minute: 120,
+    });
+    expect(jobBody({ ...form, command: "reboot", target: "group", targetText: " upstairs ", ratePerMinute: "" })).toEqual({
+      command: { type: "reboot" },
+      target: { group: "upstairs" },
+    });
+  });
+
+  it("adds an abort rule with a default minimum", () => {
+    const body = jobBody({ ...form, target: "devices", targetText: "a1,b2", abortPercent: "10", ratePerMinute: "" });
+    expect(body.target).toEqual({ devices: ["a1", "b2"] });
+    expect(body.abort).toEqual({ failure_percent: 10, min_executions: 20 });
+  });
+});
+
+describe("progress", () => {
+  it("shows one segment per state with executions, in order", () => {
+    const s = segments({ ...zero, queued: 2, succeeded: 6, failed: 2 });
+    expect(s.map((x) => [x.state, x.count, x.percent])).toEqual([
+      ["succeeded", 6, 60],
+      ["failed", 2, 20],
+      ["queued", 2, 20],
+    ]);
+    expect(segments(zero)).toEqual([]);
+    expect(done({ ...zero, queued: 2, succeeded: 6, failed: 2, skipped: 1 })).toBe(9);
+  });
+
+  it("offers pause and resume only where they apply", () => {
+    expect(actionsFor("running")).toEqual(["pause", "cancel"]);
+    expect(actionsFor("paused")).toEqual(["resume", "cancel"]);
+    expect(actionsFor("aborted")).toEqual([]);
+  });
+});
