@@ -14,9 +14,11 @@
 //! ```text
 //! cargo build --release --bins && target/release/luach-bench --count 1000
 //! target/release/luach-bench --quota
+//! target/release/luach-bench --jobs --count 1000
 //! ```
 
 mod board;
+mod jobs;
 mod quota;
 
 use std::collections::HashSet;
@@ -29,7 +31,7 @@ use clap::Parser;
 use luach_tests::{Api, free_port};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(about = "Luach fleet benchmark, with Mosquitto on the same machine as the yardstick")]
 struct Args {
     /// Simulated screens.
@@ -75,6 +77,16 @@ struct Args {
     /// private Xvfb against Chromium showing an HTML board; see `board.rs`).
     #[arg(long)]
     board: bool,
+    /// Instead of the fleet: batch commands to every screen as jobs, against Mosquitto plus a
+    /// bare controller (see `jobs.rs`).
+    #[arg(long)]
+    jobs: bool,
+    /// Batches measured with `--jobs`.
+    #[arg(long, default_value_t = 5)]
+    rounds: u64,
+    /// Internal: run as the bare controller against Mosquitto on this port (`--jobs` starts it).
+    #[arg(long, hide = true)]
+    bare_controller: Option<u16>,
 }
 
 /// CPU seconds (user + system) and RSS bytes of a process, from /proc.
@@ -306,7 +318,8 @@ async fn bench_luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Figu
     })
 }
 
-async fn bench_mosquitto(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Figures> {
+/// Starts a private Mosquitto (no persistence, no logs) on a free loopback port.
+fn start_mosquitto(dir: &Path) -> anyhow::Result<(Killed, u16)> {
     let port = free_port();
     let conf = dir.join("mosquitto.conf");
     std::fs::write(
@@ -322,14 +335,19 @@ async fn bench_mosquitto(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<
         .stderr(Stdio::null())
         .spawn();
     let broker = Killed(broker.context("starting mosquitto (Debian package `mosquitto`)")?);
-    let pid = broker.0.id();
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > deadline {
             bail!("mosquitto did not listen");
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        std::thread::sleep(Duration::from_millis(50));
     }
+    Ok((broker, port))
+}
+
+async fn bench_mosquitto(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Figures> {
+    let (broker, port) = start_mosquitto(dir)?;
+    let pid = broker.0.id();
     // One QoS 1 subscriber plays the control plane's part: it sees every device message.
     let mut options = MqttOptions::new("bench-subscriber", "127.0.0.1", port);
     options.set_keep_alive(Duration::from_secs(30));
@@ -396,6 +414,9 @@ fn mib(b: f64) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(port) = args.bare_controller {
+        return jobs::bare_controller(port, args.count, args.rounds).await;
+    }
     let bin = match &args.bin_dir {
         Some(d) => d.clone(),
         None => std::env::current_exe()?
@@ -413,6 +434,13 @@ async fn main() -> anyhow::Result<()> {
         let dir = dir.path().to_owned();
         let window = args.window_secs;
         tokio::task::spawn_blocking(move || board::run(&bin, window, &dir)).await??;
+        return Ok(());
+    }
+    if args.jobs {
+        jobs::run(&bin, &args, dir.path()).await?;
+        if args.keep_logs {
+            let _ = dir.keep();
+        }
         return Ok(());
     }
     if args.quota {
