@@ -394,7 +394,7 @@ async fn schemathesis_as_every_role_finds_nothing() {
         tokens.push(app.token("default", role, &format!("{role}@fuzz.example"), None).await);
     }
     let dir = tempfile::tempdir().must();
-    let seconds = std::env::var("LUACH_FUZZ_SECONDS").unwrap_or_else(|_| "40".into());
+    let seconds = std::env::var("LUACH_FUZZ_SECONDS").unwrap_or_else(|_| "60".into());
     let (_, doc) = app.api.get("/api/v1/openapi.json").await;
     let operations: BTreeSet<String> = doc["paths"]
         .as_object()

@@ -206,7 +206,7 @@ pub async fn take(
 ) -> Result<Either<Created<Screenshot>, Accepted<CommandOutcome>>, ApiError> {
     let id = parse_device(&id)?;
     let request = DeviceCommandRequest {
-        command: JobCommand::Screenshot,
+        command: JobCommand::Screenshot {},
         emergency: false,
         timeout_s: None,
         expires_in_s: None,

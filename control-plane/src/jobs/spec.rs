@@ -20,14 +20,16 @@ pub const MAX_EXPIRES_IN_S: u64 = 30 * 86_400;
 /// Longest pause between retries (an hour; it doubles from `retry_backoff_s` up to this).
 pub const MAX_BACKOFF_S: u32 = 3_600;
 
-/// A command for screens.
+/// A command for screens. Commands without parameters are written as empty struct variants
+/// so that `deny_unknown_fields` refuses stray fields on them too (serde ignores it for unit
+/// variants of an internally tagged enum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum JobCommand {
     /// Only an acknowledgement: is the screen there and does it take commands?
-    Ping,
+    Ping {},
     /// Upload the frame the screen shows; the execution's detail is the screenshot id.
-    Screenshot,
+    Screenshot {},
     /// Backlight or picture brightness, 0–100 %.
     Brightness {
         #[schemars(range(max = 100))]
@@ -41,24 +43,24 @@ pub enum JobCommand {
     /// Display on or off (the agent keeps running and drawing).
     DisplayPower { on: bool },
     /// Fetch the screen's content bundle again now.
-    RefreshContent,
+    RefreshContent {},
     /// Restart the agent process.
-    RestartAgent,
+    RestartAgent {},
     /// Restart the device (where the platform allows it).
-    Reboot,
+    Reboot {},
 }
 
 impl JobCommand {
     pub fn name(self) -> &'static str {
         match self {
-            Self::Ping => "ping",
-            Self::Screenshot => "screenshot",
+            Self::Ping {} => "ping",
+            Self::Screenshot {} => "screenshot",
             Self::Brightness { .. } => "brightness",
             Self::Volume { .. } => "volume",
             Self::DisplayPower { .. } => "display_power",
-            Self::RefreshContent => "refresh_content",
-            Self::RestartAgent => "restart_agent",
-            Self::Reboot => "reboot",
+            Self::RefreshContent {} => "refresh_content",
+            Self::RestartAgent {} => "restart_agent",
+            Self::Reboot {} => "reboot",
         }
     }
 
@@ -74,17 +76,17 @@ impl JobCommand {
     /// send.
     pub fn action(self, screenshot: impl FnOnce() -> (String, String)) -> CommandAction {
         match self {
-            Self::Ping => CommandAction::Ping,
-            Self::Screenshot => {
+            Self::Ping {} => CommandAction::Ping,
+            Self::Screenshot {} => {
                 let (path, token) = screenshot();
                 CommandAction::Screenshot { path, token }
             }
             Self::Brightness { percent } => CommandAction::Brightness { percent },
             Self::Volume { percent } => CommandAction::Volume { percent },
             Self::DisplayPower { on } => CommandAction::DisplayPower { on },
-            Self::RefreshContent => CommandAction::RefreshContent,
-            Self::RestartAgent => CommandAction::RestartAgent,
-            Self::Reboot => CommandAction::Reboot,
+            Self::RefreshContent {} => CommandAction::RefreshContent,
+            Self::RestartAgent {} => CommandAction::RestartAgent,
+            Self::Reboot {} => CommandAction::Reboot,
         }
     }
 }
