@@ -36,8 +36,7 @@ use crate::chain::Actor;
 use crate::live::{LiveEvent, LiveSink};
 use crate::metrics::Metrics;
 use crate::store::{
-    Counts, ExecFilter, ExecState, ExecUpdate, Execution, JobRecord, JobState, StoreError, StoreResult, SystemStore,
-    TenantJobs,
+    Counts, ExecFilter, ExecState, ExecUpdate, Execution, JobRecord, JobState, StoreResult, SystemStore, TenantJobs,
 };
 
 /// Acknowledgements waiting for the engine; when full, acks are dropped and recovered by the
@@ -202,10 +201,6 @@ async fn all_in(tj: &TenantJobs<'_>, job: &str, state: ExecState) -> StoreResult
     }
 }
 
-fn spec_of(job: &JobRecord) -> StoreResult<JobSpec> {
-    serde_json::from_value(job.spec.clone()).map_err(|e| StoreError::Corrupt(format!("job {} spec: {e}", job.id)))
-}
-
 impl JobEngine {
     pub fn new(
         system: SystemStore,
@@ -292,7 +287,7 @@ impl JobEngine {
         let Some(job) = tj.get(job_id).await? else {
             return Ok(());
         };
-        let spec = spec_of(&job)?;
+        let spec = JobSpec::of(&job)?;
         let now = self.jobs.now();
         // The latest known state of each execution in this batch, so a "received" and the
         // outcome arriving together chain instead of racing.
@@ -378,7 +373,7 @@ impl JobEngine {
     }
 
     async fn pass_job(&mut self, job: &JobRecord, busy: &mut Busy) -> StoreResult<()> {
-        let spec = spec_of(job)?;
+        let spec = JobSpec::of(job)?;
         let tenant = &job.tenant_id;
         let system = self.system.clone();
         let scope = system.scope(tenant.clone(), Actor::system());

@@ -53,8 +53,7 @@ pub struct JobView {
 
 impl JobView {
     pub fn new(job: JobRecord, counts: Counts) -> Result<Self, StoreError> {
-        let spec: JobSpec =
-            serde_json::from_value(job.spec).map_err(|e| StoreError::Corrupt(format!("job {} spec: {e}", job.id)))?;
+        let spec = JobSpec::of(&job)?;
         Ok(Self {
             id: job.id,
             state: job.state,

@@ -287,6 +287,12 @@ fn check_target(t: &Target, errors: &mut Vec<FieldError>) {
 }
 
 impl JobSpec {
+    /// The checked spec a stored job was created with.
+    pub fn of(job: &crate::store::JobRecord) -> Result<Self, crate::store::StoreError> {
+        serde_json::from_value(job.spec.clone())
+            .map_err(|e| crate::store::StoreError::Corrupt(format!("job {} spec: {e}", job.id)))
+    }
+
     pub fn timeout(&self) -> Duration {
         Duration::seconds(i64::from(self.timeout_s))
     }

@@ -335,20 +335,6 @@ pub struct TenantJobs<'a> {
 /// Largest page of jobs or executions.
 pub const MAX_JOB_PAGE: u32 = 1_000;
 
-fn page<T>(mut items: Vec<T>, limit: u32, total: u64, key: impl Fn(&T) -> String) -> Page<T> {
-    let next_after = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(key)
-    } else {
-        None
-    };
-    Page {
-        items,
-        next_after,
-        total,
-    }
-}
-
 fn refused(what: String) -> StoreError {
     StoreError::Corrupt(format!("refused transition: {what}"))
 }
@@ -407,7 +393,7 @@ impl<'a> TenantJobs<'a> {
             .inner
             .timed("jobs.list", self.b().list_jobs(self.tenant(), filter, limit + 1, after))
             .await?;
-        Ok(page(items, limit, total, |j| j.id.clone()))
+        Ok(Page::from_fetched(items, limit, total, |j| j.id.clone()))
     }
 
     /// Executions per state, and how many were ever sent.
@@ -432,7 +418,7 @@ impl<'a> TenantJobs<'a> {
                 self.b().list_executions(self.tenant(), id, filter, limit + 1, after),
             )
             .await?;
-        Ok(page(items, limit, total, |e| e.seq.to_string()))
+        Ok(Page::from_fetched(items, limit, total, |e| e.seq.to_string()))
     }
 
     pub async fn execution(&self, id: &str, seq: u32) -> StoreResult<Option<Execution>> {

@@ -153,13 +153,13 @@ pub struct Page<T> {
     pub total: u64,
 }
 
-impl Page<Device> {
-    /// A page from up to `limit + 1` devices read in id order: the extra one only shows that
-    /// another page follows.
-    pub(super) fn from_fetched(mut items: Vec<Device>, limit: u32, total: u64) -> Self {
+impl<T> Page<T> {
+    /// A page from up to `limit + 1` items read in page order: the extra one only shows that
+    /// another page follows; `key` names the last kept item for `next_after`.
+    pub(super) fn from_fetched(mut items: Vec<T>, limit: u32, total: u64, key: impl Fn(&T) -> String) -> Self {
         let next_after = if items.len() > limit as usize {
             items.truncate(limit as usize);
-            items.last().map(|d| d.id.to_string())
+            items.last().map(key)
         } else {
             None
         };

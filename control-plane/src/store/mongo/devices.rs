@@ -142,7 +142,7 @@ impl DeviceBackend for MongoStore {
             .into_iter()
             .map(DeviceDoc::into_device)
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_fetched(items, page.limit, total))
+        Ok(Page::from_fetched(items, page.limit, total, |d| d.id.to_string()))
     }
 
     async fn get_device(&self, tenant: &TenantId, id: &DeviceId) -> StoreResult<Option<Device>> {

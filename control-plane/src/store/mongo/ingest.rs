@@ -43,6 +43,35 @@ fn presence_update(w: &PresenceWrite) -> StoreResult<Document> {
     Ok(update)
 }
 
+impl MongoStore {
+    /// The topic prefix of each of `devices` that has one; with `online_in`, only of the
+    /// devices of that tenant that are online now.
+    pub(super) async fn device_prefixes(
+        &self,
+        devices: &[DeviceId],
+        online_in: Option<&TenantId>,
+    ) -> StoreResult<HashMap<DeviceId, TopicPrefix>> {
+        let raw = self.collection("devices");
+        let mut found = HashMap::new();
+        for chunk in devices.chunks(CHUNK) {
+            let wanted: Vec<&str> = chunk.iter().map(DeviceId::as_str).collect();
+            let mut filter = doc! {"_id": {"$in": wanted}, "prefix": {"$exists": true}};
+            if let Some(tenant) = online_in {
+                filter.insert("tenant_id", tenant.as_str());
+                filter.insert("status", "online");
+            }
+            let mut cursor = raw.find(filter).projection(doc! {"prefix": 1}).await?;
+            while let Some(d) = cursor.try_next().await? {
+                found.insert(
+                    parsed(&d, "_id", DeviceId::parse)?,
+                    parsed(&d, "prefix", TopicPrefix::parse)?,
+                );
+            }
+        }
+        Ok(found)
+    }
+}
+
 #[async_trait]
 impl IngestBackend for MongoStore {
     async fn resolve_prefixes(
@@ -71,22 +100,7 @@ impl IngestBackend for MongoStore {
     }
 
     async fn prefixes_of(&self, devices: &[DeviceId]) -> StoreResult<HashMap<DeviceId, TopicPrefix>> {
-        let raw = self.collection("devices");
-        let mut found = HashMap::new();
-        for chunk in devices.chunks(CHUNK) {
-            let wanted: Vec<&str> = chunk.iter().map(DeviceId::as_str).collect();
-            let mut cursor = raw
-                .find(doc! {"_id": {"$in": wanted}, "prefix": {"$exists": true}})
-                .projection(doc! {"prefix": 1})
-                .await?;
-            while let Some(d) = cursor.try_next().await? {
-                found.insert(
-                    parsed(&d, "_id", DeviceId::parse)?,
-                    parsed(&d, "prefix", TopicPrefix::parse)?,
-                );
-            }
-        }
-        Ok(found)
+        self.device_prefixes(devices, None).await
     }
 
     async fn register_devices(&self, tenant: &TenantId, ids: &[DeviceId], now: DateTime<Utc>) -> StoreResult<()> {

@@ -346,26 +346,6 @@ impl JobBackend for MongoStore {
         tenant: &TenantId,
         devices: &[DeviceId],
     ) -> StoreResult<HashMap<DeviceId, TopicPrefix>> {
-        let mut found = HashMap::new();
-        for chunk in devices.chunks(CHUNK) {
-            let wanted: Vec<&str> = chunk.iter().map(DeviceId::as_str).collect();
-            let mut cursor = self
-                .collection("devices")
-                .find(doc! {
-                    "tenant_id": tenant.as_str(),
-                    "_id": {"$in": wanted},
-                    "status": "online",
-                    "prefix": {"$exists": true},
-                })
-                .projection(doc! {"prefix": 1})
-                .await?;
-            while let Some(d) = cursor.try_next().await? {
-                found.insert(
-                    parsed(&d, "_id", DeviceId::parse)?,
-                    parsed(&d, "prefix", TopicPrefix::parse)?,
-                );
-            }
-        }
-        Ok(found)
+        self.device_prefixes(devices, Some(tenant)).await
     }
 }

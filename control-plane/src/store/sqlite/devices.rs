@@ -90,7 +90,12 @@ impl DeviceBackend for SqliteStore {
             while let Some(row) = rows.next()? {
                 items.push(device_from_row(row)?);
             }
-            Ok(Page::from_fetched(items, page.limit, u64::try_from(total).unwrap_or(0)))
+            Ok(Page::from_fetched(
+                items,
+                page.limit,
+                u64::try_from(total).unwrap_or(0),
+                |d| d.id.to_string(),
+            ))
         })
         .await
     }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use luach_schemas::{DeviceId, TenantId, TopicPrefix};
-use rusqlite::{params, params_from_iter};
+use rusqlite::{Connection, params, params_from_iter};
 
 use super::{SqliteStore, device_id, ms, prefix, tenant_id, to_json};
 use crate::store::backend::IngestBackend;
@@ -14,6 +14,36 @@ use crate::store::{PresenceWrite, StoreResult};
 
 /// SQLite caps bound parameters; 500 per query stays far below every build's limit.
 const CHUNK: usize = 500;
+
+/// The topic prefix of each of `devices` that has one; with `online_in`, only of the devices
+/// of that tenant that are online now.
+pub(super) fn device_prefixes(
+    conn: &Connection,
+    devices: &[String],
+    online_in: Option<&str>,
+) -> StoreResult<HashMap<DeviceId, TopicPrefix>> {
+    let scope = if online_in.is_some() {
+        "tenant_id = ? AND status = 'online' AND"
+    } else {
+        ""
+    };
+    let mut found = HashMap::new();
+    for chunk in devices.chunks(CHUNK) {
+        let marks = vec!["?"; chunk.len()].join(",");
+        let mut stmt = conn.prepare(&format!(
+            "SELECT id, prefix FROM devices WHERE {scope} id IN ({marks}) AND prefix IS NOT NULL"
+        ))?;
+        let args = online_in.into_iter().chain(chunk.iter().map(String::as_str));
+        let mut rows = stmt.query(params_from_iter(args))?;
+        while let Some(row) = rows.next()? {
+            found.insert(
+                device_id(&row.get::<_, String>(0)?)?,
+                prefix(&row.get::<_, String>(1)?)?,
+            );
+        }
+    }
+    Ok(found)
+}
 
 #[async_trait]
 impl IngestBackend for SqliteStore {
@@ -47,24 +77,7 @@ impl IngestBackend for SqliteStore {
 
     async fn prefixes_of(&self, devices: &[DeviceId]) -> StoreResult<HashMap<DeviceId, TopicPrefix>> {
         let wanted: Vec<String> = devices.iter().map(ToString::to_string).collect();
-        self.read(move |conn| {
-            let mut found = HashMap::new();
-            for chunk in wanted.chunks(CHUNK) {
-                let marks = vec!["?"; chunk.len()].join(",");
-                let mut stmt = conn.prepare(&format!(
-                    "SELECT id, prefix FROM devices WHERE id IN ({marks}) AND prefix IS NOT NULL"
-                ))?;
-                let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
-                while let Some(row) = rows.next()? {
-                    found.insert(
-                        device_id(&row.get::<_, String>(0)?)?,
-                        prefix(&row.get::<_, String>(1)?)?,
-                    );
-                }
-            }
-            Ok(found)
-        })
-        .await
+        self.read(move |conn| device_prefixes(conn, &wanted, None)).await
     }
 
     async fn register_devices(&self, tenant: &TenantId, ids: &[DeviceId], now: DateTime<Utc>) -> StoreResult<()> {

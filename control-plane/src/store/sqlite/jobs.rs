@@ -20,8 +20,6 @@ const JOB_COLUMNS: &str =
     "tenant_id, id, spec, state, reason, created_by, created_at, updated_at, expires_at, total, idem_key, idem_digest";
 const EXEC_COLUMNS: &str =
     "job_id, seq, device_id, state, attempt, command_id, detail, not_before, sent_at, deadline, updated_at";
-/// Rows bound per statement.
-const CHUNK: usize = 500;
 
 fn job_from_row(row: &Row<'_>) -> StoreResult<JobRecord> {
     let state: String = row.get(3)?;
@@ -370,26 +368,7 @@ impl JobBackend for SqliteStore {
     ) -> StoreResult<HashMap<DeviceId, TopicPrefix>> {
         let tenant = tenant.to_string();
         let wanted: Vec<String> = devices.iter().map(ToString::to_string).collect();
-        self.read(move |conn| {
-            let mut found = HashMap::new();
-            for chunk in wanted.chunks(CHUNK) {
-                let marks = vec!["?"; chunk.len()].join(",");
-                let mut stmt = conn.prepare(&format!(
-                    "SELECT id, prefix FROM devices WHERE tenant_id = ? AND id IN ({marks}) \
-                     AND status = 'online' AND prefix IS NOT NULL"
-                ))?;
-                let args = std::iter::once(&tenant).chain(chunk.iter());
-                let mut rows = stmt.query(params_from_iter(args))?;
-                while let Some(row) = rows.next()? {
-                    let prefix: String = row.get(1)?;
-                    found.insert(
-                        device_id(&row.get::<_, String>(0)?)?,
-                        TopicPrefix::parse(&prefix).map_err(|e| corrupt("prefix", e))?,
-                    );
-                }
-            }
-            Ok(found)
-        })
-        .await
+        self.read(move |conn| super::ingest::device_prefixes(conn, &wanted, Some(&tenant)))
+            .await
     }
 }
