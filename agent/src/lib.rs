@@ -8,6 +8,11 @@
 //! hello and the MQTT last will, so the control plane can tell a stale will from a live
 //! session.
 //!
+//! Metrics samples and events go through the telemetry queue ([`outbox`]): numbered, written
+//! to disk within a byte budget before they are sent, and deleted only when the control plane
+//! answers that it stored them, so an outage or a restart loses none (a full budget drops the
+//! oldest and counts them).
+//!
 //! The session runs over mutual TLS with a certificate from the control plane's device CA
 //! ([`credentials`]): on first start the agent generates its own P-256 key, asks to be
 //! enrolled ([`enrol`]) with a bulk token or with a claim code that someone types into the
@@ -34,6 +39,7 @@ pub mod credentials;
 pub mod display;
 pub mod enrol;
 pub mod identity;
+pub mod outbox;
 pub mod platform;
 pub mod render;
 pub mod renew;

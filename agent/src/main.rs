@@ -74,6 +74,11 @@ struct Link {
     /// MQTT keep-alive in seconds; the broker declares the link dead after 1.5× this.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..=600))]
     keep_alive_secs: u64,
+    /// Bytes of telemetry kept per screen while the control plane cannot be reached; beyond
+    /// it the oldest records are dropped (and counted).
+    #[arg(long, env = "LUACH_TELEMETRY_BUDGET_BYTES", default_value_t = luach_agent::outbox::DEFAULT_BUDGET_BYTES,
+          value_parser = clap::value_parser!(u64).range(luach_agent::outbox::MIN_BUDGET_BYTES..))]
+    telemetry_budget_bytes: u64,
 }
 
 impl Link {
@@ -236,7 +241,8 @@ struct SimArgs {
     /// Enrolment requests in flight at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
     enrol_concurrency: u64,
-    /// Keep each screen's key and certificate under DIR/<device id>/ and reuse them next time.
+    /// Keep each screen's key, certificate and telemetry queue under DIR/<device id>/ and
+    /// reuse them next time.
     #[arg(long)]
     state_dir: Option<PathBuf>,
     /// Make this share (0–1) of commands of a kind fail, e.g. `--fail reboot=0.3`; repeatable.
@@ -417,6 +423,22 @@ async fn connect(
     let shutdown = shutdown.clone();
     // Command ids seen by every session of this screen, kept across restarts.
     let seen = luach_agent::seen::SeenCommands::open(&args.state_dir);
+    // Telemetry waiting to be stored, kept across restarts.
+    let outbox = luach_agent::outbox::Outbox::open(
+        &args.state_dir.join("telemetry"),
+        luach_agent::outbox::OutboxConfig {
+            budget_bytes: args.link.telemetry_budget_bytes,
+            sync: true,
+        },
+    )
+    .context("opening the telemetry queue")?;
+    outbox.push(
+        chrono::Utc::now(),
+        luach_schemas::messages::TelemetryData::Event {
+            name: "agent_started".into(),
+            detail: Some(luach_agent::sampler::AGENT_VERSION.into()),
+        },
+    );
     let show = |code: &str, expires_at: chrono::DateTime<chrono::Utc>| {
         show_claim_code(code, expires_at);
         if let Ok(mut shown) = claim_code.lock() {
@@ -430,7 +452,10 @@ async fn connect(
         println!("luach-agent: device {device_id}, broker {host}:{port} (plain TCP, development)");
         let notices = spawn_bundles(args.link.server.as_deref(), &args.state_dir, &device_id, &shutdown)?;
         let config = session_config(&args.link, device_id, host, port, None);
-        let mut session = DeviceSession::new(config, stats).with_actions(actions).with_seen(seen);
+        let mut session = DeviceSession::new(config, stats)
+            .with_actions(actions)
+            .with_seen(seen)
+            .with_outbox(outbox);
         if let Some(notices) = notices {
             session = session.with_bundle_notices(notices);
         }
@@ -484,7 +509,8 @@ async fn connect(
         let mut session = DeviceSession::new(config, stats.clone())
             .with_tls_updates(rx)
             .with_actions(actions.clone())
-            .with_seen(seen.clone());
+            .with_seen(seen.clone())
+            .with_outbox(outbox.clone());
         if let Some(notices) = &notices {
             session = session.with_bundle_notices(notices.clone());
         }
@@ -545,6 +571,8 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
         keep_alive: Duration::from_secs(args.link.keep_alive_secs),
         connect_rate: args.connect_rate,
         report_every: Duration::from_secs(args.report_secs),
+        state_dir: args.state_dir.clone(),
+        telemetry_budget: args.link.telemetry_budget_bytes,
         behaviour: std::sync::Arc::new(luach_agent::simfx::SimBehaviour::new(
             luach_agent::simfx::parse_pairs(&args.fail, "--fail")?,
             luach_agent::simfx::parse_pairs::<u64>(&args.delay_ms, "--delay-ms")?

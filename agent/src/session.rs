@@ -5,8 +5,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use luach_schemas::messages::TelemetryData;
 use luach_schemas::messages::{Ack, AckStatus, BundleNotice, Command, CommandAction, Event, Heartbeat, Hello, Metrics};
-use luach_schemas::{DeviceId, DownKind, Envelope, Topic, TopicPrefix, UpKind, decode_bundle_notice, decode_down};
+use luach_schemas::{
+    DeviceId, DownKind, Envelope, Topic, TopicPrefix, UpKind, decode_bundle_notice, decode_down, decode_stored,
+};
 use rumqttc::{AsyncClient, ConnectReturnCode, Event as MqttEvent, LastWill, MqttOptions, NetworkOptions, Packet, QoS};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -15,11 +18,19 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::credentials::TlsIdentity;
+use crate::outbox::Outbox;
 use crate::sampler::AGENT_VERSION;
 use crate::seen::{Seen, SeenCommands};
 
 /// Requests queued towards the MQTT event loop; periodic messages are dropped when full.
 const REQUEST_QUEUE: usize = 64;
+/// While records wait in the telemetry queue, at most one batch is sent this often (a screen
+/// back from an outage replays its backlog at up to 100 records a second, not all at once).
+const REPLAY_EVERY: Duration = Duration::from_secs(1);
+/// A batch without an answer from the control plane within this long is sent again.
+const STORED_WAIT: Duration = Duration::from_secs(10);
+/// Bytes an in-memory telemetry queue keeps (sessions given no queue of their own).
+const IN_MEMORY_BUDGET: u64 = 1024 * 1024;
 
 /// Settings of one device session.
 #[derive(Debug, Clone)]
@@ -42,6 +53,8 @@ pub struct SessionStats {
     pub connects: AtomicU64,
     pub published: AtomicU64,
     pub commands: AtomicU64,
+    /// Telemetry batches the control plane confirmed stored.
+    pub telemetry_stored: AtomicU64,
 }
 
 /// The prefix of a session's topics: the certificate's organisation over mutual TLS, the
@@ -71,6 +84,10 @@ pub struct DeviceSession {
     actions: Option<Arc<dyn crate::actions::Executor>>,
     /// Command ids seen, so each runs once (kept on disk with [`DeviceSession::with_seen`]).
     seen: SeenCommands,
+    /// Telemetry waiting to be stored (kept on disk with [`DeviceSession::with_outbox`]).
+    outbox: Outbox,
+    /// When the batch awaiting its `stored` answer was sent.
+    in_flight: Option<Instant>,
 }
 
 /// The next renewed identity, or never (no updates, or their sender is gone).
@@ -105,7 +122,15 @@ impl DeviceSession {
             bundle_notices: None,
             actions: None,
             seen: SeenCommands::in_memory(),
+            outbox: Outbox::in_memory(IN_MEMORY_BUDGET),
+            in_flight: None,
         }
+    }
+
+    /// Queues telemetry in `outbox` (kept in the state directory across restarts).
+    pub fn with_outbox(mut self, outbox: Outbox) -> Self {
+        self.outbox = outbox;
+        self
     }
 
     /// Uses each identity sent on `updates` (renewed certificates) from the next connection on.
@@ -197,6 +222,37 @@ impl DeviceSession {
             self.stats.published.fetch_add(1, Ordering::Relaxed);
         } else {
             tracing::debug!(device_id = %self.config.device_id, kind = kind.as_str(), "request queue full; message dropped");
+        }
+    }
+
+    /// Sends the oldest queued records, unless a batch is still awaiting its answer.
+    fn send_telemetry(&mut self, client: &AsyncClient) {
+        if self.in_flight.is_some_and(|sent| sent.elapsed() < STORED_WAIT) {
+            return;
+        }
+        let Some(batch) = self.outbox.batch() else { return };
+        let payload = envelope(UpKind::Telemetry, batch);
+        if client
+            .try_publish(self.topic(UpKind::Telemetry), QoS::AtLeastOnce, false, payload)
+            .is_ok()
+        {
+            self.stats.published.fetch_add(1, Ordering::Relaxed);
+            self.in_flight = Some(Instant::now());
+        }
+    }
+
+    /// The control plane stored a batch: its records leave the queue.
+    fn telemetry_stored(&mut self, payload: &[u8]) {
+        match decode_stored(payload) {
+            Ok(env) => {
+                if self.outbox.stored(&env.body) {
+                    self.in_flight = None;
+                    self.stats.telemetry_stored.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(device_id = %self.config.device_id, error = %e, "unreadable telemetry answer ignored")
+            }
         }
     }
 
@@ -330,7 +386,11 @@ impl DeviceSession {
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut metrics_tick = interval_at(start + self.config.metrics_every, self.config.metrics_every);
         metrics_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut replay = tokio::time::interval(REPLAY_EVERY);
+        replay.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut down = Topic::down_filter(&self.prefix);
+        // While set, the next connection attempt waits until then (backoff).
+        let mut retry_at: Option<Instant> = None;
 
         loop {
             tokio::select! {
@@ -339,10 +399,13 @@ impl DeviceSession {
                     let hb = Heartbeat { session: self.session.clone(), uptime_s: sysinfo::System::uptime() };
                     self.publish(&client, UpKind::Heartbeat, envelope(UpKind::Heartbeat, hb));
                 }
-                _ = metrics_tick.tick(), if connected => {
+                _ = metrics_tick.tick() => {
+                    // Queued whether or not the broker is reachable: nothing is lost offline.
                     let m = metrics.borrow().clone();
-                    self.publish(&client, UpKind::Metrics, envelope(UpKind::Metrics, m));
+                    self.outbox.push(Utc::now(), TelemetryData::Metrics { metrics: m });
                 }
+                _ = self.outbox.pushed(), if connected => self.send_telemetry(&client),
+                _ = replay.tick(), if connected => self.send_telemetry(&client),
                 identity = next_identity(&mut self.tls_updates) => {
                     // The live connection keeps its handshake; the next one presents this.
                     eventloop.mqtt_options.set_transport(identity.transport());
@@ -350,7 +413,10 @@ impl DeviceSession {
                     self.prefix = prefix_of(&self.config);
                     down = Topic::down_filter(&self.prefix);
                 }
-                event = eventloop.poll() => match event {
+                _ = tokio::time::sleep_until(retry_at.unwrap_or_else(Instant::now)), if retry_at.is_some() => {
+                    retry_at = None;
+                }
+                event = eventloop.poll(), if retry_at.is_none() => match event {
                     Ok(MqttEvent::Incoming(Packet::ConnAck(ack))) if ack.code == ConnectReturnCode::Success => {
                         connected = true;
                         backoff.reset();
@@ -361,14 +427,18 @@ impl DeviceSession {
                             tracing::warn!(device_id = %self.config.device_id, "could not queue command subscription");
                         }
                         self.hello(&client);
-                        // Metrics right after hello, so a fresh screen shows numbers at once.
+                        // Metrics right after hello, so a fresh screen shows numbers at once
+                        // (the live value; its history comes through the telemetry queue).
                         let m = metrics.borrow().clone();
                         self.publish(&client, UpKind::Metrics, envelope(UpKind::Metrics, m));
+                        self.in_flight = None;
+                        self.send_telemetry(&client);
                     }
                     Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
                         match Topic::parse(&p.topic) {
                             Ok(Topic::Down(_, DownKind::Command)) => self.answer(&client, &seen, &p.payload),
                             Ok(Topic::Down(_, DownKind::Bundle)) => self.bundle_notice(&p.payload),
+                            Ok(Topic::Down(_, DownKind::Stored)) => self.telemetry_stored(&p.payload),
                             _ => {}
                         }
                     }
@@ -378,15 +448,14 @@ impl DeviceSession {
                             connected = false;
                             self.stats.connected.fetch_sub(1, Ordering::Relaxed);
                         }
+                        self.in_flight = None;
                         // The next connection is a new session with its own last will.
                         self.session = new_session_id();
                         eventloop.mqtt_options.set_last_will(self.last_will());
                         let delay = backoff.next_delay(&mut rand::rng());
                         tracing::warn!(device_id = %self.config.device_id, error = %e, retry_in_ms = delay.as_millis() as u64, "mqtt connection lost");
-                        tokio::select! {
-                            _ = shutdown.cancelled() => break,
-                            _ = tokio::time::sleep(delay) => {}
-                        }
+                        // Wait in the loop, not here: metrics are still recorded meanwhile.
+                        retry_at = Some(Instant::now() + delay);
                     }
                 }
             }

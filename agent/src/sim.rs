@@ -14,12 +14,14 @@ use std::time::Duration;
 use futures::StreamExt;
 use luach_pki::DeviceKey;
 use luach_schemas::DeviceId;
+use luach_schemas::messages::TelemetryData;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::credentials::{CredentialStore, TlsIdentity};
 use crate::enrol::{EnrolError, Enroller};
+use crate::outbox::{Outbox, OutboxConfig};
 use crate::renew::keep_renewed;
 use crate::sampler;
 use crate::session::{DeviceSession, SessionConfig, SessionStats};
@@ -59,6 +61,36 @@ pub struct SimConfig {
     pub report_every: Duration,
     /// What commands do on the simulated screens.
     pub behaviour: Arc<SimBehaviour>,
+    /// Keep each screen's telemetry queue in `{state_dir}/{device id}/telemetry` across runs
+    /// (in memory without it).
+    pub state_dir: Option<PathBuf>,
+    /// Bytes of telemetry each screen keeps.
+    pub telemetry_budget: u64,
+}
+
+/// Screen `id`'s telemetry queue, with an event saying it started.
+///
+/// Simulated queues are not synced per record: a killed simulator loses nothing the kernel
+/// has, and thousands of screens syncing on one disk would measure the disk.
+fn outbox_of(config: &SimConfig, id: &DeviceId) -> anyhow::Result<Outbox> {
+    let outbox = match &config.state_dir {
+        Some(dir) => Outbox::open(
+            &dir.join(id.as_str()).join("telemetry"),
+            OutboxConfig {
+                budget_bytes: config.telemetry_budget,
+                sync: false,
+            },
+        )?,
+        None => Outbox::in_memory(config.telemetry_budget),
+    };
+    outbox.push(
+        chrono::Utc::now(),
+        TelemetryData::Event {
+            name: "agent_started".into(),
+            detail: Some(sampler::AGENT_VERSION.into()),
+        },
+    );
+    Ok(outbox)
 }
 
 /// The id of simulated screen `index`.
@@ -220,7 +252,7 @@ pub async fn run(config: SimConfig, shutdown: CancellationToken) -> anyhow::Resu
             _ = shutdown.cancelled() => break,
             _ = report.tick() => {
                 println!(
-                    "sim: {}/{} connected, {} enrolled, {} enrolment failures, {} connects, {} messages published, {} commands answered",
+                    "sim: {}/{} connected, {} enrolled, {} enrolment failures, {} connects, {} messages published, {} commands answered, {} telemetry batches stored",
                     stats.connected.load(Ordering::Relaxed),
                     config.count,
                     enrol_stats.enrolled.load(Ordering::Relaxed),
@@ -228,6 +260,7 @@ pub async fn run(config: SimConfig, shutdown: CancellationToken) -> anyhow::Resu
                     stats.connects.load(Ordering::Relaxed),
                     stats.published.load(Ordering::Relaxed),
                     stats.commands.load(Ordering::Relaxed),
+                    stats.telemetry_stored.load(Ordering::Relaxed),
                 );
             }
             next = ready_rx.recv(), if accepting => {
@@ -255,7 +288,8 @@ pub async fn run(config: SimConfig, shutdown: CancellationToken) -> anyhow::Resu
                     },
                     stats.clone(),
                 )
-                .with_actions(SimEffects::new(ready.id.clone(), config.behaviour.clone()));
+                .with_actions(SimEffects::new(ready.id.clone(), config.behaviour.clone()))
+                .with_outbox(outbox_of(&config, &ready.id)?);
                 match (renewal, &renewer) {
                     (Some((key, identity)), Some(renewer)) => {
                         let (updates, rx) = watch::channel(identity.clone());

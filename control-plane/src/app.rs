@@ -135,7 +135,15 @@ impl Application {
         let bundles = crate::bundle::BundleNotifier::default();
         writer.bundles = Some(bundles.clone());
         writer.jobs = Some(jobs.clone());
+        writer.publisher = Some(publisher.clone());
+        writer.retention = config.telemetry.retention();
         tasks.spawn(writer.run(rx, shutdown.clone()));
+        tasks.spawn(crate::ingest::compact_telemetry(
+            system.clone(),
+            config.telemetry.retention(),
+            std::time::Duration::from_secs(config.telemetry.compact_every_secs),
+            shutdown.clone(),
+        ));
         tasks.spawn(bundles.clone().run(
             system.clone(),
             publisher,

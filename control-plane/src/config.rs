@@ -33,6 +33,39 @@ pub struct Config {
     pub commands: CommandsConfig,
     pub live: LiveConfig,
     pub screenshots: ScreenshotsConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+/// Telemetry history kept from what screens send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Days every record is kept as sent; later, metrics are kept per hour. Records that
+    /// arrive older than this are not stored (1–365).
+    pub raw_retention_days: u32,
+    /// Days hourly metrics are kept (at least `raw_retention_days`, at most 3650).
+    pub hourly_retention_days: u32,
+    /// Seconds between roll-ups of records past the raw retention (60–86400).
+    pub compact_every_secs: u64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            raw_retention_days: 7,
+            hourly_retention_days: 400,
+            compact_every_secs: 3_600,
+        }
+    }
+}
+
+impl TelemetryConfig {
+    pub fn retention(&self) -> crate::store::Retention {
+        crate::store::Retention {
+            raw: chrono::Duration::days(i64::from(self.raw_retention_days)),
+            hourly: chrono::Duration::days(i64::from(self.hourly_retention_days)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -308,6 +341,7 @@ impl Default for Config {
             commands: CommandsConfig::default(),
             live: LiveConfig::default(),
             screenshots: ScreenshotsConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -533,6 +567,19 @@ impl Config {
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.screenshots.max_bytes) {
             return invalid("screenshots.max_bytes", "must be 1 KiB–64 MiB");
+        }
+        let t = &self.telemetry;
+        if !(1..=365).contains(&t.raw_retention_days) {
+            return invalid("telemetry.raw_retention_days", "must be 1–365");
+        }
+        if !(t.raw_retention_days..=3_650).contains(&t.hourly_retention_days) {
+            return invalid(
+                "telemetry.hourly_retention_days",
+                "must be at least telemetry.raw_retention_days and at most 3650",
+            );
+        }
+        if !(60..=86_400).contains(&t.compact_every_secs) {
+            return invalid("telemetry.compact_every_secs", "must be 60–86400");
         }
         if !matches!(self.log.format.as_str(), "json" | "pretty") {
             return invalid("log.format", "must be `json` or `pretty`");

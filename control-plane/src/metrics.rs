@@ -24,6 +24,7 @@ pub struct Metrics {
     pub http_connections_refused: IntCounter,
     pub audit_checkpoint_refusals: IntCounter,
     pub job_executions: IntCounterVec,
+    pub telemetry_records: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -96,6 +97,12 @@ impl Metrics {
                 "luach_job_executions_total",
                 "Job executions that ended, by final state.",
                 &["state"],
+            ),
+            telemetry_records: counter_vec(
+                &registry,
+                "luach_telemetry_records_total",
+                "Telemetry records received, by outcome (stored, duplicate, too_old).",
+                &["outcome"],
             ),
             mqtt_bad_payloads: counter_vec(
                 &registry,

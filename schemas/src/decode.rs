@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 
 use crate::envelope::{Envelope, MAX_PAYLOAD_BYTES, SCHEMA_VERSION};
-use crate::messages::{Ack, BundleNotice, Command, Event, Heartbeat, Hello, Metrics};
+use crate::messages::{Ack, BundleNotice, Command, Event, Heartbeat, Hello, Metrics, Stored, TelemetryBatch};
 use crate::topic::{DownKind, UpKind};
 
 /// A decoded device-to-cloud message.
@@ -12,8 +12,8 @@ pub enum UpMessage {
     Hello(Envelope<Hello>),
     Heartbeat(Envelope<Heartbeat>),
     Metrics(Envelope<Metrics>),
-    /// Free-form telemetry; its body is kept as JSON.
-    Telemetry(Envelope<serde_json::Value>),
+    /// Records from the screen's telemetry queue (validated).
+    Telemetry(Envelope<TelemetryBatch>),
     Ack(Envelope<Ack>),
     Event(Envelope<Event>),
 }
@@ -79,7 +79,13 @@ pub fn decode_up(kind: UpKind, payload: &[u8]) -> Result<UpMessage, DecodeError>
         UpKind::Hello => UpMessage::Hello(envelope(k, payload)?),
         UpKind::Heartbeat => UpMessage::Heartbeat(envelope(k, payload)?),
         UpKind::Metrics => UpMessage::Metrics(envelope(k, payload)?),
-        UpKind::Telemetry => UpMessage::Telemetry(envelope(k, payload)?),
+        UpKind::Telemetry => {
+            let env: Envelope<TelemetryBatch> = envelope(k, payload)?;
+            env.body
+                .validate()
+                .map_err(|detail| DecodeError::Schema { kind: k, detail })?;
+            UpMessage::Telemetry(env)
+        }
         UpKind::Ack => UpMessage::Ack(envelope(k, payload)?),
         UpKind::Event => UpMessage::Event(envelope(k, payload)?),
     })
@@ -99,6 +105,11 @@ pub fn decode_down(kind: DownKind, payload: &[u8]) -> Result<Envelope<Command>, 
 /// Decodes a bundle notice that arrived on `down/bundle`.
 pub fn decode_bundle_notice(payload: &[u8]) -> Result<Envelope<BundleNotice>, DecodeError> {
     envelope(DownKind::Bundle.as_str(), payload)
+}
+
+/// Decodes a telemetry acknowledgement that arrived on `down/stored`.
+pub fn decode_stored(payload: &[u8]) -> Result<Envelope<Stored>, DecodeError> {
+    envelope(DownKind::Stored.as_str(), payload)
 }
 
 #[cfg(test)]
@@ -152,6 +163,50 @@ mod tests {
             decode_up(UpKind::Heartbeat, v2.as_bytes()).map_err(|e| e.label()),
             Err("version")
         );
+    }
+
+    fn telemetry(stream: &str, seqs: &[u64]) -> Vec<u8> {
+        use crate::messages::{TelemetryData, TelemetryRecord};
+        let records = seqs
+            .iter()
+            .map(|&seq| TelemetryRecord {
+                seq,
+                at: Utc::now(),
+                data: TelemetryData::Event {
+                    name: "agent_started".into(),
+                    detail: None,
+                },
+            })
+            .collect();
+        let batch = TelemetryBatch {
+            stream: stream.into(),
+            records,
+            dropped: 0,
+        };
+        Envelope::new("m1", "telemetry", Utc::now(), batch).to_bytes()
+    }
+
+    #[test]
+    fn telemetry_batches_are_checked_beyond_their_shape() {
+        let ok = decode_up(UpKind::Telemetry, &telemetry("abcdef12", &[4, 5, 6]));
+        assert!(matches!(ok, Ok(UpMessage::Telemetry(e)) if e.body.range() == (4, 6)));
+        for (stream, seqs, says) in [
+            ("short", &[1u64][..], "stream"),
+            ("ABCDEFGH", &[1][..], "stream"),
+            ("abcdef12", &[][..], "records"),
+            ("abcdef12", &[0][..], "records/0/seq"),
+            ("abcdef12", &[3, 3][..], "records/1/seq"),
+        ] {
+            match decode_up(UpKind::Telemetry, &telemetry(stream, seqs)) {
+                Err(err) => {
+                    assert_eq!(err.label(), "schema");
+                    assert!(err.to_string().contains(says), "{stream} {seqs:?}: {err}");
+                }
+                Ok(_) => panic!("{stream} {seqs:?} was accepted"),
+            }
+        }
+        let unknown = String::from_utf8_lossy(&telemetry("abcdef12", &[1])).replace("\"name\"", "\"nome\"");
+        assert!(decode_up(UpKind::Telemetry, unknown.as_bytes()).is_err());
     }
 
     proptest! {

@@ -22,7 +22,7 @@ mod ids;
 pub mod messages;
 mod topic;
 
-pub use decode::{DecodeError, UpMessage, decode_bundle_notice, decode_down, decode_up};
+pub use decode::{DecodeError, UpMessage, decode_bundle_notice, decode_down, decode_stored, decode_up};
 pub use envelope::{Envelope, MAX_PAYLOAD_BYTES, SCHEMA_VERSION};
 pub use ids::{DeviceId, IdError, TenantId, TopicPrefix};
 pub use topic::{DownKind, Topic, TopicError, UpKind};

@@ -155,6 +155,120 @@ pub struct BundleNotice {
     pub token_expires_at: DateTime<Utc>,
 }
 
+/// Most records in one telemetry message.
+pub const MAX_TELEMETRY_RECORDS: usize = 100;
+
+/// Records from a screen's on-disk telemetry queue, oldest first, sent on `up/telemetry`.
+///
+/// `stream` names the queue (a random id made when the queue was created, so a screen whose
+/// state was wiped starts a new stream rather than reusing sequence numbers); `seq` numbers its
+/// records from 1 without gaps. The control plane stores each (device, stream, seq) once and
+/// answers on `down/stored`; the screen deletes records only then. Sequence numbers only grow;
+/// a number is skipped where the screen dropped a record it could not keep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryBatch {
+    /// The queue's id: 8 to 32 characters, lower-case letters and digits.
+    pub stream: String,
+    /// Records with increasing sequence numbers, oldest first; 1 to 100.
+    pub records: Vec<TelemetryRecord>,
+    /// Records this stream has dropped since it was created, because its disk budget was full.
+    #[serde(default)]
+    pub dropped: u64,
+}
+
+/// One telemetry record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryRecord {
+    /// Position in the stream, from 1.
+    pub seq: u64,
+    /// When the screen made the record (its clock).
+    pub at: DateTime<Utc>,
+    pub data: TelemetryData,
+}
+
+/// What a telemetry record holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TelemetryData {
+    /// A metrics sample.
+    Metrics { metrics: Metrics },
+    /// Something that happened on the screen (`name` is a short snake_case word).
+    Event {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+}
+
+impl TelemetryData {
+    /// The record kind's name (`metrics`, `event`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Metrics { .. } => "metrics",
+            Self::Event { .. } => "event",
+        }
+    }
+}
+
+impl TelemetryBatch {
+    /// Checks what the schema cannot say: the stream id, the record count, increasing
+    /// sequence numbers from at least 1, and short event texts.
+    pub fn validate(&self) -> Result<(), String> {
+        let id_ok = (8..=32).contains(&self.stream.len())
+            && self
+                .stream
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !id_ok {
+            return Err("stream must be 8 to 32 lower-case letters and digits".into());
+        }
+        if self.records.is_empty() || self.records.len() > MAX_TELEMETRY_RECORDS {
+            return Err(format!("records must hold 1 to {MAX_TELEMETRY_RECORDS} records"));
+        }
+        let mut previous = 0;
+        for (i, r) in self.records.iter().enumerate() {
+            if r.seq <= previous {
+                return Err(format!(
+                    "records/{i}/seq must be at least 1 and above the one before it"
+                ));
+            }
+            previous = r.seq;
+            if let TelemetryData::Event { name, detail } = &r.data {
+                let name_ok = (1..=64).contains(&name.len())
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                if !name_ok {
+                    return Err(format!("records/{i}/name must be 1 to 64 characters of a-z, 0-9 and _"));
+                }
+                if detail.as_ref().is_some_and(|d| d.len() > 1_024) {
+                    return Err(format!("records/{i}/detail must be at most 1024 bytes"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The first and last sequence numbers (a validated batch has at least one record).
+    pub fn range(&self) -> (u64, u64) {
+        let first = self.records.first().map_or(0, |r| r.seq);
+        let last = self.records.last().map_or(0, |r| r.seq);
+        (first, last)
+    }
+}
+
+/// The control plane's answer to a telemetry batch on `down/stored`: records `first..=last`
+/// of `stream` are in its store (or were already), so the screen may delete them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stored {
+    pub stream: String,
+    pub first: u64,
+    pub last: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,8 @@ pub enum DownKind {
     Command,
     Bundle,
     Ota,
+    /// The control plane stored a telemetry batch.
+    Stored,
 }
 
 impl UpKind {
@@ -55,7 +57,7 @@ impl UpKind {
 }
 
 impl DownKind {
-    pub const ALL: [DownKind; 3] = [Self::Command, Self::Bundle, Self::Ota];
+    pub const ALL: [DownKind; 4] = [Self::Command, Self::Bundle, Self::Ota, Self::Stored];
 
     /// The last topic segment, also the envelope's `type`.
     pub fn as_str(self) -> &'static str {
@@ -63,6 +65,7 @@ impl DownKind {
             Self::Command => "command",
             Self::Bundle => "bundle",
             Self::Ota => "ota",
+            Self::Stored => "stored",
         }
     }
 

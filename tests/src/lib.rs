@@ -4,6 +4,7 @@
 //!   in-process on port 0), each with its own data directory.
 //! - [`Agent`] runs one `luach-agent run`; [`Sim`] runs `luach-agent sim`, as child processes.
 //! - [`MongoWire`] starts a SecantusDB MongoDB-wire server; [`redis_url`] starts a private Redis.
+//! - [`CuttingProxy`] cuts a screen's network on loopback and restores it.
 //! - [`wait_for`] polls a condition until a deadline: tests never sleep to wait.
 //!
 //! Binaries are found beside the test executable (`target/<profile>/`); `scripts/test.sh`
@@ -13,6 +14,7 @@
 mod api;
 mod live;
 mod process;
+mod proxy;
 mod services;
 mod xvfb;
 
@@ -22,6 +24,7 @@ pub use process::{
     ADMIN_EMAIL, ADMIN_PASSWORD, Agent, Server, ServerOptions, Sim, admin, bin_path, bulk_token, free_port,
     seed_tenant, seed_tenant_admin,
 };
+pub use proxy::CuttingProxy;
 pub use services::{MongoWire, RedisServer, node_script, python};
 pub use xvfb::Xvfb;
 

@@ -145,6 +145,42 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
         .await;
     assert_eq!(status, 201, "{b}");
     let job = b["data"]["id"].as_str().must().to_owned();
+    // Telemetry history of the screen: a metrics sample and an event carrying the canary.
+    let at = chrono::Utc::now() - chrono::Duration::hours(1);
+    let (tenant_id, device_id) = (
+        luach_schemas::TenantId::parse(&format!("t-{tenant}")).must(),
+        luach_schemas::DeviceId::parse(&device).must(),
+    );
+    let row = |seq: u64, kind: &str, body: Value| luach_control_plane::store::TelemetryRow {
+        tenant_id: tenant_id.clone(),
+        device_id: device_id.clone(),
+        stream: "isolation1".into(),
+        seq,
+        at,
+        received: at,
+        kind: kind.into(),
+        body,
+    };
+    let rows = [
+        row(1, "metrics", json!({"cpu_percent": 12.5, "agent_version": mark})),
+        row(2, "event", json!({"name": "agent_started", "detail": mark})),
+    ];
+    let report = luach_control_plane::store::StreamReport {
+        tenant_id: tenant_id.clone(),
+        device_id: device_id.clone(),
+        stream: "isolation1".into(),
+        dropped: 0,
+        highest_seq: 2,
+        stored: 0,
+        missing: 0,
+        updated_at: at,
+    };
+    assert_eq!(app.system.store_telemetry(&rows, &[report]).await.must(), 2);
+    let window = format!(
+        "from={}&to={}",
+        (at - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ"),
+        (at + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ")
+    );
     let ids = BTreeMap::from([
         (
             "id",
@@ -166,6 +202,7 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
         ),
         ("device_id", vec![device.clone(), enrolled.clone()]),
         ("shot", vec![shot.clone()]),
+        ("metric", vec!["cpu_percent".to_owned()]),
     ]);
     let items = vec![
         format!("/api/v1/devices/{device}"),
@@ -174,6 +211,9 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
         format!("/api/v1/devices/{enrolled}/screenshots"),
         format!("/api/v1/jobs/{job}"),
         format!("/api/v1/jobs/{job}/executions"),
+        format!("/api/v1/devices/{device}/telemetry"),
+        format!("/api/v1/devices/{device}/telemetry/streams"),
+        format!("/api/v1/devices/{device}/metrics/cpu_percent?{window}"),
         format!("/api/v1/memorials/{memorial}"),
         format!("/api/v1/announcements/{announcement}"),
         format!("/api/v1/synagogues/{synagogue}"),

@@ -195,6 +195,13 @@ async fn seed(app: &TestApp, round: usize) -> Seeded {
         jobs.push(answer["data"]["id"].as_str().must().to_owned());
     }
     seeded.ids.insert("jobs", jobs);
+    seeded.ids.insert(
+        "metrics",
+        luach_control_plane::store::METRICS
+            .iter()
+            .map(|m| (*m).to_owned())
+            .collect(),
+    );
     seeded.ids.insert("devices", devices);
     let profile = json!({
         "name": "Beth El", "latitude": 40.7128, "longitude": -74.006, "timezone": "America/New_York",
@@ -270,7 +277,11 @@ fn config(seeded: &Seeded, users: &[String]) -> String {
     }
     dictionary("users", users);
     for (regex, param, dict) in [
-        (r"^/api/v1/devices/\{id\}(?!/screenshots/\{shot\})", "id", "devices"),
+        (
+            r"^/api/v1/devices/\{id\}(?!/screenshots/\{shot\}|/metrics/\{metric\})",
+            "id",
+            "devices",
+        ),
         (r"^/api/v1/enrolment/requests/\{device_id\}", "device_id", "devices"),
         (r"^/api/v1/memorials/\{id\}", "id", "memorials"),
         (r"^/api/v1/announcements/\{id\}", "id", "announcements"),
@@ -295,6 +306,9 @@ fn config(seeded: &Seeded, users: &[String]) -> String {
         "[[operations]]\ninclude-path-regex = \"^/api/v1/devices/\\\\{id\\\\}/screenshots/\\\\{shot\\\\}$\"\n",
         "parameters = { \"path.id\" = { dictionary = \"devices\", probability = 0.8 }, ",
         "\"path.shot\" = { dictionary = \"screenshots\", probability = 0.8 } }\n\n",
+        "[[operations]]\ninclude-path-regex = \"^/api/v1/devices/\\\\{id\\\\}/metrics/\\\\{metric\\\\}$\"\n",
+        "parameters = { \"path.id\" = { dictionary = \"devices\", probability = 0.8 }, ",
+        "\"path.metric\" = { dictionary = \"metrics\", probability = 0.8 } }\n\n",
     ));
     out
 }

@@ -175,7 +175,114 @@ conformance!(
     migrations_are_recorded_once,
     jobs_and_executions_move_by_compare_and_set_in_their_tenant,
     job_idempotency_keys_are_unique_per_tenant,
+    telemetry_is_stored_once_rolled_up_and_kept_in_its_tenant,
 );
+
+fn sample(seq: u64, at: &str, cpu: f64) -> store::TelemetryRow {
+    let at: DateTime<Utc> = at.parse().must();
+    store::TelemetryRow {
+        tenant_id: tenant("shul-a"),
+        device_id: id("tel01"),
+        stream: "stream01".into(),
+        seq,
+        at,
+        received: now(),
+        kind: "metrics".into(),
+        body: serde_json::json!({"cpu_percent": cpu, "uptime_s": seq}),
+    }
+}
+
+fn report(highest_seq: u64, dropped: u64) -> store::StreamReport {
+    store::StreamReport {
+        tenant_id: tenant("shul-a"),
+        device_id: id("tel01"),
+        stream: "stream01".into(),
+        dropped,
+        highest_seq,
+        stored: 0,
+        missing: 0,
+        updated_at: now(),
+    }
+}
+
+async fn telemetry_is_stored_once_rolled_up_and_kept_in_its_tenant(ctx: Ctx) {
+    ctx.tenants().await;
+    let (a, b) = (ctx.scope("shul-a"), ctx.scope("shul-b"));
+    let sa = ctx.system.tenant(&a);
+    sa.create_device(new("tel01", &[], None), now()).await.must();
+    let mut rows = vec![
+        sample(1, "2026-02-01T10:05:00Z", 10.0),
+        sample(2, "2026-02-01T10:30:00Z", 30.0),
+        sample(3, "2026-02-01T11:10:00Z", 50.0),
+        sample(4, "2026-02-28T12:00:00Z", 70.0),
+    ];
+    let mut event = sample(6, "2026-02-28T12:01:00Z", 0.0);
+    event.kind = "event".into();
+    event.body = serde_json::json!({"name": "agent_started", "detail": "0.1.0"});
+    rows.push(event);
+    assert_eq!(ctx.system.store_telemetry(&rows, &[report(6, 1)]).await.must(), 5);
+    // Sent again (a lost answer): nothing new; the report only rises.
+    assert_eq!(ctx.system.store_telemetry(&rows[1..], &[report(4, 0)]).await.must(), 0);
+    let history = sa.telemetry();
+    let streams = history.streams(&id("tel01")).await.must();
+    assert_eq!(streams.len(), 1);
+    assert_eq!(
+        (
+            streams[0].stored,
+            streams[0].dropped,
+            streams[0].highest_seq,
+            streams[0].missing
+        ),
+        (5, 1, 6, 1)
+    );
+    let first = history.records(&id("tel01"), None, None, 3).await.must();
+    assert_eq!(first.total, 5);
+    assert_eq!(first.next_after.as_deref(), Some("stream01:3"));
+    let after = store::After::parse("stream01:3").must();
+    let rest = history.records(&id("tel01"), None, Some(&after), 3).await.must();
+    let seqs: Vec<u64> = rest.items.iter().map(|r| r.seq).collect();
+    assert_eq!((seqs, rest.next_after), (vec![4, 6], None));
+    let events = history.records(&id("tel01"), Some("event"), None, 10).await.must();
+    assert_eq!(events.items.len(), 1);
+    assert_eq!(events.items[0].body["name"], "agent_started");
+
+    // Another tenant reaches none of it.
+    let hb = ctx.system.tenant(&b).telemetry();
+    assert_eq!(hb.records(&id("tel01"), None, None, 10).await.must().total, 0);
+    assert!(hb.streams(&id("tel01")).await.must().is_empty());
+    let (from, to) = ("2026-02-01T00:00:00Z".parse().must(), now());
+    assert!(
+        hb.series(&id("tel01"), "cpu_percent", from, to, 3600)
+            .await
+            .must()
+            .points
+            .is_empty()
+    );
+
+    let series = || async { history.series(&id("tel01"), "cpu_percent", from, to, 3600).await.must() };
+    let before = series().await;
+    let summary: Vec<(f64, u64)> = before.points.iter().map(|p| (p.avg, p.count)).collect();
+    assert_eq!(summary, [(20.0, 2), (50.0, 1), (70.0, 1)]);
+
+    // Past the raw retention, hours replace the raw records: the series reads the same, and a
+    // second roll-up changes nothing.
+    let retention = store::Retention::default();
+    assert_eq!(ctx.system.compact_telemetry(retention, now()).await.must(), (3, 0));
+    assert_eq!(series().await, before);
+    assert_eq!(ctx.system.compact_telemetry(retention, now()).await.must(), (0, 0));
+    assert_eq!(series().await, before);
+    assert_eq!(history.records(&id("tel01"), None, None, 10).await.must().total, 2);
+    // Hours go after the hourly retention.
+    let later = now() + Duration::days(400);
+    assert_eq!(ctx.system.compact_telemetry(retention, later).await.must(), (2, 6));
+    assert!(series().await.points.is_empty());
+
+    // A deleted screen's history goes with it.
+    assert_eq!(ctx.system.store_telemetry(&rows[3..4], &[report(6, 1)]).await.must(), 1);
+    assert!(sa.delete_device(&id("tel01")).await.must());
+    assert!(history.streams(&id("tel01")).await.must().is_empty());
+    assert_eq!(history.records(&id("tel01"), None, None, 10).await.must().total, 0);
+}
 
 async fn devices_are_created_once_across_tenants(ctx: Ctx) {
     ctx.tenants().await;

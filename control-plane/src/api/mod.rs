@@ -18,6 +18,7 @@ pub mod routes;
 mod screen;
 mod shape;
 mod synagogues;
+mod telemetry;
 mod tenant;
 mod users;
 
@@ -90,6 +91,17 @@ pub fn routes() -> Routes {
         .post("/devices/{id}/commands", Allowed(DevicesCommand), screen::command)
         .post("/devices/{id}/screenshots", Allowed(DevicesCommand), screen::take)
         .get("/devices/{id}/screenshots", Allowed(DevicesRead), screen::list)
+        .get("/devices/{id}/telemetry", Allowed(DevicesRead), telemetry::records)
+        .get(
+            "/devices/{id}/telemetry/streams",
+            Allowed(DevicesRead),
+            telemetry::streams,
+        )
+        .get(
+            "/devices/{id}/metrics/{metric}",
+            Allowed(DevicesRead),
+            telemetry::series,
+        )
         .get("/devices/{id}/screenshots/{shot}", Allowed(DevicesRead), screen::image)
         .delete(
             "/devices/{id}/screenshots/{shot}",

@@ -179,7 +179,7 @@ pub async fn command(
     })
 }
 
-async fn existing_device(state: &AppState, scope: &TenantScope, id: &str) -> Result<DeviceId, ApiError> {
+pub(super) async fn existing_device(state: &AppState, scope: &TenantScope, id: &str) -> Result<DeviceId, ApiError> {
     let id = parse_device(id)?;
     state
         .store

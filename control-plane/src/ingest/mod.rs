@@ -10,6 +10,10 @@
 //! system writes each message at once. When the queue is full the reader waits and messages
 //! wait in the broker's commit log for the ingest filter (`mqtt.ingest_buffer_bytes`); a
 //! writer stalled for longer than that buffer covers loses the oldest messages.
+//!
+//! Telemetry batches are the exception to "fire and forget": the writer stores their records
+//! (once per device, stream and sequence number) at its next flush and only then answers each
+//! screen on `down/stored`, so a screen deletes a record only once it is in the store.
 
 mod presence;
 mod writer;
@@ -123,6 +127,29 @@ pub async fn read_link(
                 }
             }
             Err(e) => bad.report(&metrics, prefix.as_str(), &topic_text, e.label(), &e),
+        }
+    }
+}
+
+/// Rolls telemetry past its raw retention up into hours, a minute after start and then every
+/// `every` (idempotent, so replicas may all run it).
+pub async fn compact_telemetry(
+    system: crate::store::SystemStore,
+    retention: crate::store::Retention,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut wait = Duration::from_secs(60).min(every);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = every;
+        match system.compact_telemetry(retention, Utc::now()).await {
+            Ok((0, 0)) => {}
+            Ok((raw, hours)) => tracing::info!(raw_deleted = raw, hours_deleted = hours, "telemetry history compacted"),
+            Err(e) => tracing::error!(error = %e, "telemetry compaction failed; trying again next time"),
         }
     }
 }

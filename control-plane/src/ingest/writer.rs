@@ -4,16 +4,18 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use luach_schemas::{DeviceId, TenantId, TopicPrefix, UpMessage};
+use chrono::{DateTime, Utc};
+use luach_broker::Publisher;
+use luach_schemas::messages::{Stored, TelemetryBatch, TelemetryData};
+use luach_schemas::{DeviceId, DownKind, Envelope, TenantId, Topic, TopicPrefix, UpMessage};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Batch, PresenceTracker, Work, observation};
+use super::{Batch, Observation, PresenceTracker, Work, observation};
 use crate::commands::Commands;
 use crate::live::LiveSink;
 use crate::metrics::Metrics;
-use crate::store::SystemStore;
+use crate::store::{Retention, StreamReport, SystemStore, TelemetryRow};
 
 /// How long an unknown prefix is remembered before the store is asked again.
 const UNKNOWN_PREFIX_RETRY: Duration = Duration::from_secs(60);
@@ -22,6 +24,17 @@ const DEFAULT_BATCH_MAX: usize = 2_000;
 /// Resolved prefixes are forgotten this often, so a revocation made through another replica
 /// takes effect here too.
 const ROUTE_TTL: Duration = Duration::from_secs(300);
+/// A telemetry metrics record this fresh also updates the screen's latest metrics; older ones
+/// (a backlog replayed after an outage) go to history only.
+const LIVE_METRICS_AGE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
+/// A telemetry batch waiting for the next flush.
+struct PendingTelemetry {
+    prefix: TopicPrefix,
+    route: Route,
+    batch: TelemetryBatch,
+    received: DateTime<Utc>,
+}
 
 /// Sends work to the writer (the API uses it to forget deleted or revoked devices).
 #[derive(Debug, Clone)]
@@ -67,6 +80,12 @@ pub struct Writer {
     pub bundles: Option<crate::bundle::BundleNotifier>,
     /// Given every acknowledgement of a job's command, and woken when a screen comes online.
     pub jobs: Option<crate::jobs::Jobs>,
+    /// Answers stored telemetry batches (`down/stored`); without it nothing is answered and
+    /// screens send their records again.
+    pub publisher: Option<Publisher>,
+    /// How long telemetry history is kept (records older than the raw window are not stored).
+    pub retention: Retention,
+    telemetry: Vec<PendingTelemetry>,
     /// Resolved prefixes (the store is asked once per prefix, not per message).
     routes: HashMap<TopicPrefix, Route>,
     routes_since: Instant,
@@ -100,6 +119,9 @@ impl Writer {
             sweep_every: (offline_after / 4).max(Duration::from_millis(500)),
             bundles: None,
             jobs: None,
+            publisher: None,
+            retention: Retention::default(),
+            telemetry: Vec::new(),
             routes: HashMap::new(),
             routes_since: Instant::now(),
             unknown: HashMap::new(),
@@ -176,6 +198,17 @@ impl Writer {
                     };
                     if let (Some(bundles), UpMessage::Hello(_)) = (&self.bundles, &message) {
                         bundles.device_connected(route.tenant.clone(), route.device.clone());
+                    }
+                    if let UpMessage::Telemetry(env) = message {
+                        let obs = live_metrics(&env.body, received);
+                        self.tracker.observe(&route.device, &route.tenant, obs, received, batch);
+                        self.telemetry.push(PendingTelemetry {
+                            prefix,
+                            route,
+                            batch: env.body,
+                            received,
+                        });
+                        continue;
                     }
                     let (obs, ack) = observation(message);
                     if let Some(ack) = ack {
@@ -255,7 +288,92 @@ impl Writer {
         }
     }
 
+    /// Stores the pending telemetry batches (each record once) and answers each screen with
+    /// the ranges stored. On a store error nothing is answered: the screens send again.
+    async fn flush_telemetry(&mut self) {
+        if self.telemetry.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.telemetry);
+        let now = Utc::now();
+        let mut rows = Vec::new();
+        let mut streams: HashMap<(DeviceId, String), StreamReport> = HashMap::new();
+        let mut too_old = 0u64;
+        for p in &pending {
+            let (_, last) = p.batch.range();
+            let report = streams
+                .entry((p.route.device.clone(), p.batch.stream.clone()))
+                .or_insert_with(|| StreamReport {
+                    tenant_id: p.route.tenant.clone(),
+                    device_id: p.route.device.clone(),
+                    stream: p.batch.stream.clone(),
+                    dropped: 0,
+                    highest_seq: 0,
+                    stored: 0,
+                    missing: 0,
+                    updated_at: now,
+                });
+            report.dropped = report.dropped.max(p.batch.dropped);
+            report.highest_seq = report.highest_seq.max(last);
+            for r in &p.batch.records {
+                if self.retention.too_old(r.at, now) {
+                    too_old += 1;
+                    continue;
+                }
+                let body = match &r.data {
+                    TelemetryData::Metrics { metrics } => serde_json::to_value(metrics),
+                    TelemetryData::Event { name, detail } => Ok(serde_json::json!({"name": name, "detail": detail})),
+                };
+                let Ok(body) = body else { continue };
+                rows.push(TelemetryRow {
+                    tenant_id: p.route.tenant.clone(),
+                    device_id: p.route.device.clone(),
+                    stream: p.batch.stream.clone(),
+                    seq: r.seq,
+                    at: r.at,
+                    received: p.received,
+                    kind: r.data.kind().to_owned(),
+                    body,
+                });
+            }
+        }
+        let streams: Vec<StreamReport> = streams.into_values().collect();
+        let new = match self.system.store_telemetry(&rows, &streams).await {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::error!(error = %e, records = rows.len(), "telemetry not stored; screens will send it again");
+                return;
+            }
+        };
+        let outcomes = &self.metrics.telemetry_records;
+        outcomes.with_label_values(&["stored"]).inc_by(new);
+        outcomes
+            .with_label_values(&["duplicate"])
+            .inc_by((rows.len() as u64).saturating_sub(new));
+        outcomes.with_label_values(&["too_old"]).inc_by(too_old);
+        let Some(publisher) = &self.publisher else { return };
+        for p in pending {
+            let (first, last) = p.batch.range();
+            let stored = Stored {
+                stream: p.batch.stream,
+                first,
+                last,
+            };
+            let payload =
+                Envelope::new(uuid::Uuid::now_v7().to_string(), DownKind::Stored.as_str(), now, stored).to_bytes();
+            let topic = Topic::Down(p.prefix, DownKind::Stored).to_string();
+            if publisher.publish(topic, payload).await.is_err() {
+                return;
+            }
+            self.metrics
+                .mqtt_messages_out
+                .with_label_values(&[DownKind::Stored.as_str()])
+                .inc();
+        }
+    }
+
     async fn flush(&mut self, batch: &mut Batch) {
+        self.flush_telemetry().await;
         if batch.is_empty() {
             return;
         }
@@ -288,4 +406,20 @@ impl Writer {
             self.live.send(event);
         }
     }
+}
+
+/// What a telemetry batch tells about presence: its newest metrics sample when that is fresh
+/// (the screen's latest numbers), activity otherwise.
+fn live_metrics(batch: &TelemetryBatch, received: DateTime<Utc>) -> Observation {
+    batch
+        .records
+        .iter()
+        .rev()
+        .find_map(|r| match &r.data {
+            TelemetryData::Metrics { metrics } if received - r.at <= LIVE_METRICS_AGE => {
+                Some(Observation::Metrics(metrics.clone()))
+            }
+            _ => None,
+        })
+        .unwrap_or(Observation::Activity)
 }

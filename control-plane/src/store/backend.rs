@@ -21,6 +21,7 @@ use super::identity::{Revoke, Tenant, TokenKind, TokenRecord, User};
 use super::jobs::{Counts, ExecFilter, ExecState, ExecUpdate, Execution, JobFilter, JobMove, JobRecord};
 use super::migrate::Applied;
 use super::model::{Device, DeviceFilter, Page, PageRequest, PresenceWrite};
+use super::telemetry::{After, HourRow, StreamReport, TelemetryRow};
 use crate::chain::{AuditRecord, Entry, Heads};
 
 /// Tenant-owned screens.
@@ -278,10 +279,76 @@ pub(crate) trait JobBackend: Send + Sync {
     ) -> StoreResult<HashMap<DeviceId, TopicPrefix>>;
 }
 
+/// Telemetry history (see [`super::telemetry`]).
+#[async_trait]
+pub(crate) trait TelemetryBackend: Send + Sync {
+    /// Stores the rows not stored yet (one per tenant, device, stream and seq) and raises each
+    /// stream's report to the highest `dropped` and `highest_seq` seen; returns how many rows
+    /// were new.
+    async fn insert_telemetry(&self, rows: &[TelemetryRow], streams: &[StreamReport]) -> StoreResult<u64>;
+    /// A device's records in (stream, seq) order after `after`, `kind` only when given, with
+    /// how many match in all.
+    async fn telemetry_records(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+        kind: Option<&str>,
+        after: Option<&After>,
+        limit: u32,
+    ) -> StoreResult<(Vec<TelemetryRow>, u64)>;
+    /// A device's streams with their reports and the records of each in history.
+    async fn telemetry_streams(&self, tenant: &TenantId, device: &DeviceId) -> StoreResult<Vec<StreamReport>>;
+    /// `metric` of every raw metrics record of a device made in `[from, to)`.
+    async fn metric_samples(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+        metric: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<(DateTime<Utc>, f64)>>;
+    /// Hourly rows of `metric` of a device for hours starting in `[from, to)`.
+    async fn metric_hours(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+        metric: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<HourRow>>;
+    /// Devices with raw records made before `cutoff`.
+    async fn telemetry_devices_before(&self, cutoff: DateTime<Utc>) -> StoreResult<Vec<(TenantId, DeviceId)>>;
+    /// A device's raw metrics records made before `cutoff`: when, and the sample.
+    async fn metrics_before(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+        cutoff: DateTime<Utc>,
+    ) -> StoreResult<Vec<(DateTime<Utc>, Value)>>;
+    /// Inserts each hourly row whose (tenant, device, metric, hour) is not stored yet.
+    async fn insert_hours_absent(&self, rows: &[HourRow]) -> StoreResult<()>;
+    /// Deletes a device's raw records made before `cutoff`; returns how many.
+    async fn delete_telemetry_before(
+        &self,
+        tenant: &TenantId,
+        device: &DeviceId,
+        cutoff: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+    /// Deletes hourly rows of hours before `cutoff`; returns how many.
+    async fn delete_hours_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
+}
+
 /// A storage backend: every aggregate, plus its schema and health.
 #[async_trait]
 pub(crate) trait Backend:
-    DeviceBackend + DocBackend + IngestBackend + IdentityBackend + EnrolmentBackend + AuditBackend + JobBackend
+    DeviceBackend
+    + DocBackend
+    + IngestBackend
+    + IdentityBackend
+    + EnrolmentBackend
+    + AuditBackend
+    + JobBackend
+    + TelemetryBackend
 {
     /// Applies the migrations the database lacks, in order; returns what ran.
     async fn migrate(&self, dry_run: bool) -> StoreResult<Vec<Applied>>;

@@ -36,6 +36,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "jobs and their executions (the command outbox)",
     },
+    Migration {
+        version: 5,
+        name: "telemetry history: records once per device stream and sequence, stream reports, hourly metrics",
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -40,6 +40,7 @@ mod scope;
 mod sqlite;
 mod synagogue;
 mod system;
+mod telemetry;
 mod tenant;
 
 mod announcement;
@@ -68,6 +69,7 @@ pub use program::{Aliyot, AliyotInput, Honour, HonourKind, Shiur, ShiurInput, Ti
 pub use scope::{InstallationScope, TenantScope};
 pub use synagogue::{DailyContent, DisplayPreferences, Language, Nusach, Synagogue, SynagogueId, SynagogueProfile};
 pub use system::SystemStore;
+pub use telemetry::{After, HourRow, METRICS, Point, Retention, Series, StreamReport, TelemetryRow, TenantTelemetry};
 pub use tenant::{TenantStore, Usage};
 
 use crate::chain::ChainKey;

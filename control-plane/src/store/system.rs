@@ -75,6 +75,55 @@ impl SystemStore {
         self.inner.backend.name()
     }
 
+    // ---- telemetry ----
+
+    /// Stores telemetry records once each and raises the streams' reports; returns how many
+    /// records were new.
+    pub async fn store_telemetry(
+        &self,
+        rows: &[super::TelemetryRow],
+        streams: &[super::StreamReport],
+    ) -> StoreResult<u64> {
+        self.inner
+            .timed("telemetry.insert", self.inner.backend.insert_telemetry(rows, streams))
+            .await
+    }
+
+    /// Rolls raw metrics past the raw retention up into hours, deletes those raw records and
+    /// the hours past the hourly retention (see [`super::telemetry`]); returns the raw
+    /// records and hours deleted.
+    pub async fn compact_telemetry(&self, retention: super::Retention, now: DateTime<Utc>) -> StoreResult<(u64, u64)> {
+        let b = self.inner.backend.as_ref();
+        let cutoff = retention.raw_cutoff(now);
+        let mut raw_deleted = 0;
+        let devices = self
+            .inner
+            .timed("telemetry.devices_before", b.telemetry_devices_before(cutoff))
+            .await?;
+        for (tenant, device) in devices {
+            let records = self
+                .inner
+                .timed("telemetry.metrics_before", b.metrics_before(&tenant, &device, cutoff))
+                .await?;
+            let hours = super::telemetry::roll_up(&tenant, &device, &records);
+            self.inner
+                .timed("telemetry.hours_insert", b.insert_hours_absent(&hours))
+                .await?;
+            raw_deleted += self
+                .inner
+                .timed("telemetry.delete", b.delete_telemetry_before(&tenant, &device, cutoff))
+                .await?;
+        }
+        let hours_deleted = self
+            .inner
+            .timed(
+                "telemetry.hours_delete",
+                b.delete_hours_before(retention.hourly_cutoff(now)),
+            )
+            .await?;
+        Ok((raw_deleted, hours_deleted))
+    }
+
     // ---- identity ----
 
     pub async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>> {

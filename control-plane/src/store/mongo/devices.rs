@@ -214,6 +214,15 @@ impl DeviceBackend for MongoStore {
                 .await?
                 .deleted_count
                 > 0;
+            if deleted {
+                // Its history goes with it.
+                for collection in ["telemetry", "telemetry_streams", "metric_hours"] {
+                    self.collection(collection)
+                        .delete_many(doc! {"tenant_id": tenant.as_str(), "device_id": id.as_str()})
+                        .session(&mut session)
+                        .await?;
+                }
+            }
             self.commit_audited(session, deleted, &audit).await
         })
         .await

@@ -69,6 +69,30 @@ impl MongoStore {
         .await
     }
 
+    /// Version 5: telemetry history. Not time-series collections: a record must be stored once
+    /// per (device, stream, seq), and time-series collections take no unique index.
+    async fn v5(&self) -> StoreResult<()> {
+        self.indexes(
+            "telemetry",
+            vec![
+                index(doc! {"tenant_id": 1, "device_id": 1, "stream": 1, "seq": 1}),
+                index(doc! {"tenant_id": 1, "device_id": 1, "kind": 1, "at": 1}),
+                index(doc! {"at": 1}),
+            ],
+        )
+        .await?;
+        self.indexes("telemetry_streams", vec![index(doc! {"tenant_id": 1, "device_id": 1})])
+            .await?;
+        self.indexes(
+            "metric_hours",
+            vec![
+                index(doc! {"tenant_id": 1, "device_id": 1, "metric": 1, "hour": 1}),
+                index(doc! {"hour": 1}),
+            ],
+        )
+        .await
+    }
+
     /// Version 1: the indexes of the first release.
     async fn v1(&self) -> StoreResult<()> {
         self.indexes(
@@ -234,6 +258,7 @@ impl MongoStore {
             // the defaults, so there is nothing to rewrite.
             3 => Ok(()),
             4 => self.v4().await,
+            5 => self.v5().await,
             v => Err(StoreError::Corrupt(format!(
                 "no mongodb migration for schema version {v}"
             ))),

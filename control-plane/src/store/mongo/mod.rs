@@ -15,6 +15,7 @@ mod identity;
 mod ingest;
 mod jobs;
 mod migrations;
+mod telemetry;
 
 use async_trait::async_trait;
 use bson::{Document, doc};

@@ -181,6 +181,13 @@ impl DeviceBackend for SqliteStore {
                 params![tenant, id],
             )? > 0;
             if deleted {
+                // Its history goes with it.
+                for table in ["telemetry", "telemetry_streams", "metric_hours"] {
+                    tx.execute(
+                        &format!("DELETE FROM {table} WHERE tenant_id = ?1 AND device_id = ?2"),
+                        params![tenant, id],
+                    )?;
+                }
                 append_audit(tx, audit, key)?;
             }
             Ok(deleted)

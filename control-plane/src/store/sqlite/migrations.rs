@@ -193,12 +193,52 @@ CREATE INDEX executions_state ON executions (tenant_id, job_id, state, seq);
 CREATE INDEX executions_device ON executions (tenant_id, device_id, job_id);
 "#;
 
+/// Version 5: telemetry history (raw records once per device stream and sequence, reports per
+/// stream, hourly metrics).
+const V5: &str = r#"
+CREATE TABLE telemetry (
+    tenant_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    stream    TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    at        INTEGER NOT NULL,
+    received  INTEGER NOT NULL,
+    kind      TEXT NOT NULL,
+    body      TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, device_id, stream, seq)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX telemetry_time ON telemetry (tenant_id, device_id, kind, at);
+CREATE INDEX telemetry_age ON telemetry (at);
+CREATE TABLE telemetry_streams (
+    tenant_id   TEXT NOT NULL,
+    device_id   TEXT NOT NULL,
+    stream      TEXT NOT NULL,
+    dropped     INTEGER NOT NULL,
+    highest_seq INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, device_id, stream)
+) STRICT;
+CREATE TABLE metric_hours (
+    tenant_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    metric    TEXT NOT NULL,
+    hour      INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    sum       REAL NOT NULL,
+    min       REAL NOT NULL,
+    max       REAL NOT NULL,
+    PRIMARY KEY (tenant_id, device_id, metric, hour)
+) STRICT;
+CREATE INDEX metric_hours_age ON metric_hours (hour);
+"#;
+
 fn script(version: u32) -> StoreResult<&'static str> {
     match version {
         1 => Ok(V1),
         2 => Ok(V2),
         3 => Ok(V3),
         4 => Ok(V4),
+        5 => Ok(V5),
         v => Err(StoreError::Corrupt(format!(
             "no sqlite migration for schema version {v}"
         ))),

@@ -16,6 +16,7 @@ mod ingest;
 mod jobs;
 mod migrations;
 mod pool;
+mod telemetry;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
