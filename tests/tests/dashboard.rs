@@ -458,3 +458,58 @@ async fn operator_sends_a_command_to_many_screens_and_follows_it() {
         .collect();
     assert_eq!(states, ["cancelled", "completed", "completed"], "{jobs}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_filters_tags_and_commands_screens_and_reads_a_screens_history() {
+    let app = spawn_app(|c| c.http.web_dir = Some(web_dist())).await;
+    let base = format!("http://{}", app.http);
+    let shots = std::env::var_os("LUACH_SCREENSHOT_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    std::fs::create_dir_all(&shots).must();
+    let api = &app.api;
+    for i in 0..3 {
+        let id = format!("fleet{i:05}");
+        assert_eq!(
+            api.post("/api/v1/devices", &json!({"id": id, "name": format!("מסך {i}")}))
+                .await
+                .0,
+            201
+        );
+    }
+    let _sim = Sim::start_plain(&app.api.base, 3, "fleet", &["--metrics-secs", "1"]);
+    luach_tests::wait_for("three screens online", Duration::from_secs(60), || async move {
+        (api.count("online").await? == 3).then_some(())
+    })
+    .await;
+    let operator = "fleet@default.example";
+    app.user("default", "operator", operator).await;
+    let out = browser_script("fleet.mjs", operator, &[base.as_str(), shots.to_str().must(), "fleet"]).await;
+    let seen: Value = serde_json::from_slice(out.trim_ascii()).must();
+    assert_eq!(seen["searched"]["rows"], 1, "{seen}");
+    assert_eq!(
+        seen["searched"]["focused"], "filter-text",
+        "typing keeps the search box: {seen}"
+    );
+    assert_eq!(seen["searched"]["summary"], "מוצגים 1 מתוך 3", "{seen}");
+    assert_eq!(seen["selected"], "2 נבחרו", "{seen}");
+    assert_eq!(seen["tagged"], "עודכנו 2 מתוך 2 מסכים", "{seen}");
+    assert_eq!(seen["byTag"], 2, "{seen}");
+    assert!(seen["sent"].as_str().must().starts_with("נשלח ל־2 מסכים"), "{seen}");
+    for chart in ["chart-cpu_percent", "chart-mem_used_bytes", "chart-disk_used_bytes"] {
+        assert!(
+            seen["charts"].as_array().must().iter().any(|c| c == chart),
+            "{chart}: {seen}"
+        );
+    }
+    assert!(seen["command"].as_str().must().contains("30%"), "{seen}");
+    assert!(seen["kept"].as_str().must().contains("חסרות: 0"), "{seen}");
+    // What the page did is what the server holds.
+    for (id, tagged) in [("fleet00000", true), ("fleet00001", true), ("fleet00002", false)] {
+        let (_, d) = api.get(&format!("/api/v1/devices/{id}")).await;
+        assert_eq!(d["data"]["tags"] == json!(["lobby"]), tagged, "{d}");
+        assert_eq!(d["data"]["group"] == "north", tagged, "{d}");
+    }
+    let (_, jobs) = api.get("/api/v1/jobs").await;
+    let job = &jobs["data"]["items"][0];
+    assert_eq!(job["command"], json!({"type": "brightness", "percent": 30}), "{jobs}");
+    assert_eq!(job["total"], 2, "{jobs}");
+}

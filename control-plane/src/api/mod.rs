@@ -89,6 +89,7 @@ pub fn routes() -> Routes {
         .delete("/devices/{id}", Allowed(DevicesWrite), devices::delete)
         .post("/devices/{id}/ping", Allowed(DevicesCommand), devices::ping)
         .post("/devices/{id}/commands", Allowed(DevicesCommand), screen::command)
+        .get("/devices/{id}/commands", Allowed(DevicesRead), screen::history)
         .post("/devices/{id}/screenshots", Allowed(DevicesCommand), screen::take)
         .get("/devices/{id}/screenshots", Allowed(DevicesRead), screen::list)
         .get("/devices/{id}/telemetry", Allowed(DevicesRead), telemetry::records)

@@ -159,6 +159,61 @@ async fn single(
     wait_for_single(state, scope, job, updates, wait).await
 }
 
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Most entries (1–200; default 50).
+    limit: Option<u32>,
+}
+
+/// One command a screen was sent: its job's command and when it was made, and how it went.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct SentCommand {
+    pub job_id: String,
+    /// The command as the job was created with it (`{"type": …, …}`).
+    pub command: serde_json::Value,
+    pub emergency: bool,
+    pub created_by: String,
+    pub created_at: chrono::DateTime<Utc>,
+    pub execution: crate::store::Execution,
+}
+
+/// `GET /devices/{id}/commands`: the commands the screen was sent (one-screen and batch jobs),
+/// newest first.
+pub async fn history(
+    State(state): State<AppState>,
+    Scope(scope): Scope,
+    Path(id): Path<String>,
+    ValidQuery(q): ValidQuery<HistoryQuery>,
+) -> Result<Json<DataBody<Vec<SentCommand>>>, ApiError> {
+    if q.limit.is_some_and(|l| !(1..=200).contains(&l)) {
+        return Err(ApiError::invalid_query(vec![FieldError::new("limit", "must be 1–200")]));
+    }
+    let id = existing_device(&state, &scope, &id).await?;
+    let sent = state
+        .store
+        .tenant(&scope)
+        .jobs()
+        .for_device(&id, q.limit.unwrap_or(50))
+        .await?;
+    let items = sent
+        .into_iter()
+        .map(|(job, execution)| SentCommand {
+            command: job.spec.get("command").cloned().unwrap_or_default(),
+            emergency: job
+                .spec
+                .get("emergency")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
+            job_id: job.id,
+            created_by: job.created_by,
+            created_at: job.created_at,
+            execution,
+        })
+        .collect();
+    Ok(data(items))
+}
+
 /// `POST /devices/{id}/commands`: a one-screen job. 200 with the job and its execution once
 /// the screen answered within `wait_ms`; 202 with both while it has not (an offline screen
 /// gets it when it returns).

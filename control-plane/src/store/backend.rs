@@ -257,6 +257,8 @@ pub(crate) trait JobBackend: Send + Sync {
         after: Option<u32>,
     ) -> StoreResult<(Vec<Execution>, u64)>;
     async fn get_execution(&self, tenant: &TenantId, job: &str, seq: u32) -> StoreResult<Option<Execution>>;
+    /// A screen's executions across the tenant's jobs, newest job first.
+    async fn device_executions(&self, tenant: &TenantId, device: &DeviceId, limit: u32) -> StoreResult<Vec<Execution>>;
     /// Applies each compare-and-set in one transaction; says which applied.
     async fn update_executions(&self, tenant: &TenantId, job: &str, updates: &[ExecUpdate]) -> StoreResult<Vec<bool>>;
     /// Moves every execution of `job` in `from` to `to` with `detail`; returns how many moved.

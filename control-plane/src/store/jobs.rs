@@ -397,6 +397,31 @@ impl<'a> TenantJobs<'a> {
     }
 
     /// Executions per state, and how many were ever sent.
+    /// A screen's executions across the tenant's jobs, newest job first (at most `limit`,
+    /// 1–200), each with its job.
+    pub async fn for_device(&self, device: &DeviceId, limit: u32) -> StoreResult<Vec<(JobRecord, Execution)>> {
+        let executions = self
+            .inner
+            .timed(
+                "executions.by_device",
+                self.b().device_executions(self.tenant(), device, limit.clamp(1, 200)),
+            )
+            .await?;
+        let mut jobs: HashMap<String, JobRecord> = HashMap::new();
+        let mut out = Vec::with_capacity(executions.len());
+        for e in executions {
+            if !jobs.contains_key(&e.job_id)
+                && let Some(job) = self.get(&e.job_id).await?
+            {
+                jobs.insert(job.id.clone(), job);
+            }
+            if let Some(job) = jobs.get(&e.job_id) {
+                out.push((job.clone(), e));
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn counts(&self, id: &str) -> StoreResult<(Counts, u64)> {
         self.inner
             .timed("jobs.counts", self.b().job_counts(self.tenant(), id))

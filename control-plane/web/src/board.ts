@@ -6,6 +6,7 @@ import { el, errorList, errorsOf, field, select, type FieldError } from "./dom";
 import { formToPowerTime, powerTimeToForm, type PowerTimeForm } from "./power-model";
 import { ZMANIM } from "./programme-model";
 import { DeviceScreen } from "./screen";
+import { DeviceHistory } from "./history";
 
 /** A time of the synagogue's day (see the API's `PowerTime`). */
 export type PowerTime = { fixed: string } | { zman: string; offset_minutes?: number } | { first_prayer: number };
@@ -163,6 +164,7 @@ export class DeviceBoard {
   readonly root = el("section", { class: "device-board", "data-testid": "device-board" });
   private picture: BoardPicture;
   private screen: DeviceScreen;
+  private history: DeviceHistory;
 
   constructor(
     private id: string,
@@ -172,11 +174,12 @@ export class DeviceBoard {
   ) {
     this.picture = new BoardPicture(`/api/v1/devices/${encodeURIComponent(id)}/preview.png`, settings);
     this.screen = new DeviceScreen(id);
+    this.history = new DeviceHistory(id);
   }
 
   async start(): Promise<void> {
     this.render();
-    await Promise.all([this.screen.start(), this.picture.start()]);
+    await Promise.all([this.screen.start(), this.picture.start(), this.history.start()]);
   }
 
   private async save(form: HTMLFormElement): Promise<void> {
@@ -231,6 +234,7 @@ export class DeviceBoard {
     const nodes: HTMLElement[] = [
       el("h3", {}, t("board.settingsOf", { name: this.name })),
       this.screen.root,
+      this.history.root,
       el("h4", {}, t("board.settings")),
       el("p", { class: "hint" }, t("board.settingsHint")),
       form,

@@ -5,6 +5,9 @@ import { lang, t } from "./i18n";
 import { authFetch, token } from "./session";
 import { el, errorList, errorsOf, field, type FieldError } from "./dom";
 import { DEFAULT_BOARD, DeviceBoard } from "./board";
+import { allSelected, editTags, facets, filterDevices, NO_FILTER, type FleetFilter } from "./fleet-model";
+import { COMMANDS, type CommandType } from "./jobs-model";
+import type { MessageKey } from "./i18n";
 
 interface LiveEvent {
   device_id: string;
@@ -73,8 +76,30 @@ export class DeviceList {
   private live = false;
   /** The screen whose board settings and picture are open. */
   private board: DeviceBoard | null = null;
+  private filter: FleetFilter = { ...NO_FILTER };
+  private selected = new Set<string>();
+  /** What the last action on the selection did. */
+  private bulk: { text: string; errors: string[]; kind: "ok" | "busy" | "error" } | null = null;
+  private bulkCommand: CommandType = "ping";
+  private bulkPercent = 50;
+  private bulkOn = true;
+  /** The page's parts: the filter bar stays in place (typing keeps its focus), the rest is
+   * drawn again on every change. */
+  private top = el("div");
+  private filters = el("form", { class: "filters", "data-testid": "fleet-filters", role: "search" });
+  private body = el("div");
+  private search = el("input", { type: "search", name: "text", "data-testid": "filter-text" });
+  private filterRest = el("span", { class: "filter-selects" });
 
-  constructor(private root: HTMLElement) {}
+  constructor(private root: HTMLElement) {
+    this.filters.append(field("fleet.search", this.search), this.filterRest);
+    this.root.replaceChildren(this.top, this.filters, this.body);
+    this.search.addEventListener("input", () => {
+      this.filter.text = this.search.value;
+      this.render();
+    });
+    this.filters.addEventListener("submit", (e) => e.preventDefault());
+  }
 
   async start(): Promise<void> {
     // The auth callback runs on every (re)connect, so a renewed token is always the one sent.
@@ -155,6 +180,7 @@ export class DeviceList {
 
   render(): void {
     const devices = [...this.devices.values()].sort((a, b) => a.name.localeCompare(b.name, lang()) || a.id.localeCompare(b.id));
+    const shown = filterDevices(devices, this.filter);
     const online = devices.filter((d) => d.status === "online").length;
     const header = el("div", { class: "list-header" });
     header.append(
@@ -163,12 +189,164 @@ export class DeviceList {
       el("span", { class: `live ${this.live ? "on" : "off"}`, "data-testid": "live" }, this.live ? t("live.connected") : t("live.disconnected")),
     );
     const plan = this.planLine();
-    const nodes: HTMLElement[] = [header, ...(plan ? [plan] : []), this.claimForm()];
+    this.top.replaceChildren(header, ...(plan ? [plan] : []), this.claimForm());
+    this.renderFilters(devices, shown.length);
+    const nodes: HTMLElement[] = [];
     if (this.error) nodes.push(el("p", { class: "error", role: "alert" }, t("devices.loadError", { error: this.error })));
     if (devices.length === 0 && !this.error) nodes.push(el("p", { class: "empty" }, t("devices.empty")));
-    if (devices.length > 0) nodes.push(this.table(devices));
+    if (this.selected.size > 0 || this.bulk) nodes.push(this.selectionBar());
+    if (devices.length > 0) nodes.push(this.table(shown));
     if (this.board) nodes.push(this.board.root);
-    this.root.replaceChildren(...nodes);
+    this.body.replaceChildren(...nodes);
+  }
+
+  /** Search and filter selects (their options are the tags, groups and versions present). */
+  private renderFilters(devices: Device[], shown: number): void {
+    const { tags, groups, versions } = facets(devices);
+    const choice = (name: keyof FleetFilter, label: MessageKey, options: [string, string][]) => {
+      const s = el("select", { name, "data-testid": `filter-${name}` });
+      s.append(el("option", { value: "" }, t("fleet.any")));
+      for (const [value, text] of options) s.append(el("option", { value }, text));
+      s.value = this.filter[name];
+      s.addEventListener("change", () => {
+        (this.filter as Record<keyof FleetFilter, string>)[name] = s.value;
+        this.render();
+      });
+      return field(label, s);
+    };
+    const same = (xs: string[]): [string, string][] => xs.map((x) => [x, x]);
+    this.filterRest.replaceChildren(
+      choice("status", "fleet.status", [
+        ["online", t("status.online")],
+        ["offline", t("status.offline")],
+      ]),
+      choice("tag", "fleet.tag", same(tags)),
+      choice("group", "fleet.group", same(groups)),
+      choice("version", "fleet.version", same(versions)),
+      el("span", { class: "summary", "data-testid": "filter-summary" }, t("fleet.shown", { shown, total: devices.length })),
+    );
+  }
+
+  /** What can be done to the selected screens: a command for all of them (one job), and tag
+   * and group edits (one change per screen, with each failure named). */
+  private selectionBar(): HTMLElement {
+    const bar = el("section", { class: "selection", "data-testid": "selection-bar", "aria-label": t("fleet.selected", { n: this.selected.size }) });
+    const clear = el("button", { type: "button", "data-testid": "selection-clear" }, t("fleet.clear"));
+    clear.addEventListener("click", () => {
+      this.selected.clear();
+      this.bulk = null;
+      this.render();
+    });
+    bar.append(el("strong", { "data-testid": "selection-count" }, t("fleet.selected", { n: this.selected.size })), clear);
+
+    const command = el("select", { name: "command", "data-testid": "bulk-command" });
+    for (const c of COMMANDS) command.append(el("option", { value: c }, t(`jobs.command.${c}` as MessageKey)));
+    command.value = this.bulkCommand;
+    command.addEventListener("change", () => {
+      this.bulkCommand = command.value as CommandType;
+      this.render();
+    });
+    const send = el("form", { class: "bulk-command" });
+    send.append(field("jobs.command", command));
+    if (this.bulkCommand === "brightness" || this.bulkCommand === "volume") {
+      const percent = el("input", { type: "number", min: "0", max: "100", value: String(this.bulkPercent), "data-testid": "bulk-percent" });
+      percent.addEventListener("change", () => (this.bulkPercent = Number(percent.value)));
+      send.append(field("jobs.percent", percent));
+    }
+    if (this.bulkCommand === "display_power") {
+      const on = el("select", { "data-testid": "bulk-on" });
+      on.append(el("option", { value: "on" }, t("jobs.on")), el("option", { value: "off" }, t("jobs.off")));
+      on.value = this.bulkOn ? "on" : "off";
+      on.addEventListener("change", () => (this.bulkOn = on.value === "on"));
+      send.append(field("jobs.power", on));
+    }
+    send.append(el("button", { type: "submit", "data-testid": "bulk-send" }, t("fleet.send")));
+    send.addEventListener("submit", (e) => {
+      e.preventDefault();
+      void this.sendToSelection();
+    });
+
+    const tagInput = el("input", { name: "tag", "data-testid": "bulk-tag", dir: "auto" });
+    const addTag = el("button", { type: "button", "data-testid": "bulk-add-tag" }, t("fleet.addTag"));
+    const removeTag = el("button", { type: "button", "data-testid": "bulk-remove-tag" }, t("fleet.removeTag"));
+    addTag.addEventListener("click", () => void this.editSelection((d) => {
+      const tags = editTags(d.tags, tagInput.value, true);
+      return tags && { tags };
+    }));
+    removeTag.addEventListener("click", () => void this.editSelection((d) => {
+      const tags = editTags(d.tags, tagInput.value, false);
+      return tags && { tags };
+    }));
+    const groupInput = el("input", { name: "group", "data-testid": "bulk-group", dir: "auto" });
+    const setGroup = el("button", { type: "button", "data-testid": "bulk-set-group" }, t("fleet.setGroup"));
+    setGroup.addEventListener("click", () => void this.editSelection((d) => {
+      const group = groupInput.value.trim() || null;
+      return d.group === group ? null : { group };
+    }));
+    const edits = el("div", { class: "bulk-edits" });
+    edits.append(field("fleet.tagInput", tagInput), addTag, removeTag, field("fleet.groupInput", groupInput), setGroup);
+    bar.append(send, edits);
+    if (this.bulk) {
+      const line = el("p", { class: this.bulk.kind, role: this.bulk.kind === "error" ? "alert" : "status", "data-testid": "bulk-outcome" }, this.bulk.text);
+      if (this.bulk.kind === "ok" && this.bulk.text === t("fleet.sent", { n: this.selected.size })) {
+        line.append(" ", el("a", { href: "#/jobs" }, t("fleet.follow")));
+      }
+      bar.append(line);
+      if (this.bulk.errors.length) {
+        const list = el("ul", { class: "error", role: "alert", "data-testid": "bulk-errors" });
+        for (const e of this.bulk.errors) list.append(el("li", {}, e));
+        bar.append(list);
+      }
+    }
+    return bar;
+  }
+
+  /** One job for every selected screen. */
+  private async sendToSelection(): Promise<void> {
+    const command: Record<string, unknown> = { type: this.bulkCommand };
+    if (this.bulkCommand === "brightness" || this.bulkCommand === "volume") command.percent = this.bulkPercent;
+    if (this.bulkCommand === "display_power") command.on = this.bulkOn;
+    const devices = [...this.selected].sort();
+    this.bulk = { text: t("screen.sending"), errors: [], kind: "busy" };
+    this.render();
+    const resp = await authFetch("/api/v1/jobs", {
+      method: "POST",
+      headers: { "content-type": "application/json", "idempotency-key": crypto.randomUUID() },
+      body: JSON.stringify({ command, target: { devices } }),
+    });
+    this.bulk = resp.ok
+      ? { text: t("fleet.sent", { n: devices.length }), errors: [], kind: "ok" }
+      : { text: t("fleet.notSent"), errors: (await errorsOf(resp)).map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)), kind: "error" };
+    this.render();
+  }
+
+  /** Applies `change` (a PATCH body, or null for "nothing to do") to each selected screen in
+   * turn, showing progress and naming each screen that refused. */
+  private async editSelection(change: (d: Device) => Record<string, unknown> | null): Promise<void> {
+    const targets = [...this.selected].map((id) => this.devices.get(id)).filter((d): d is Device => Boolean(d));
+    const errors: string[] = [];
+    let done = 0;
+    for (const d of targets) {
+      const body = change(d);
+      if (body) {
+        const resp = await authFetch(`/api/v1/devices/${encodeURIComponent(d.id)}`, {
+          method: "PATCH",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+        });
+        if (resp.ok) {
+          this.devices.set(d.id, (await resp.json()).data as Device);
+        } else {
+          const why = (await errorsOf(resp)).map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; ");
+          errors.push(t("fleet.failed", { id: d.id, error: why }));
+        }
+      }
+      done += 1;
+      this.bulk = { text: t("fleet.updated", { done, total: targets.length }), errors, kind: errors.length ? "error" : "busy" };
+      this.render();
+    }
+    this.bulk = { text: t("fleet.updated", { done, total: targets.length }), errors, kind: errors.length ? "error" : "ok" };
+    this.render();
   }
 
   /** Adds a screen by the claim code it shows while it waits for enrolment. */
@@ -283,7 +461,19 @@ export class DeviceList {
   private table(devices: Device[]): HTMLTableElement {
     const table = el("table", { class: "devices" });
     const head = el("tr");
-    for (const key of ["devices.col.name", "devices.col.status", "devices.col.lastSeen", "devices.col.version", "devices.col.ip", "devices.col.cpu", "devices.col.memory", "devices.col.board"] as const) {
+    const all = el("input", { type: "checkbox", "data-testid": "select-all", "aria-label": t("fleet.selectAll") });
+    all.checked = allSelected(devices, this.selected);
+    all.addEventListener("change", () => {
+      for (const d of devices) {
+        if (all.checked) this.selected.add(d.id);
+        else this.selected.delete(d.id);
+      }
+      this.render();
+    });
+    const allCell = el("th", { scope: "col" });
+    allCell.append(all);
+    head.append(allCell);
+    for (const key of ["devices.col.name", "devices.col.status", "devices.col.lastSeen", "devices.col.version", "devices.col.tags", "devices.col.ip", "devices.col.cpu", "devices.col.memory", "devices.col.board"] as const) {
       head.append(el("th", { scope: "col" }, t(key)));
     }
     table.append(el("thead"), el("tbody"));
@@ -295,11 +485,25 @@ export class DeviceList {
       const status = el("td");
       status.append(el("span", { class: `badge ${d.status}` }, t(d.status === "online" ? "status.online" : "status.offline")));
       const m = d.metrics;
+      const pick = el("input", { type: "checkbox", "data-testid": "select-device", "aria-label": t("fleet.select", { name: d.name || d.id }) });
+      pick.checked = this.selected.has(d.id);
+      pick.addEventListener("change", () => {
+        if (pick.checked) this.selected.add(d.id);
+        else this.selected.delete(d.id);
+        this.render();
+      });
+      const pickCell = el("td");
+      pickCell.append(pick);
+      const tags = el("td", { class: "tags" });
+      for (const tag of d.tags) tags.append(el("span", { class: "tag", dir: "auto" }, tag));
+      if (d.group) tags.append(el("span", { class: "group", dir: "auto" }, d.group));
       row.append(
+        pickCell,
         name,
         status,
         el("td", {}, ago(d.last_seen)),
         ltrCell(d.agent_version ?? "—"),
+        tags,
         ltrCell(d.ip ?? "—"),
         el("td", {}, m ? percent(m.cpu_percent) : "—"),
         el("td", {}, m && m.mem_total_bytes > 0 ? percent((100 * m.mem_used_bytes) / m.mem_total_bytes) : "—"),

@@ -57,6 +57,15 @@ const EMPTY_FORM: JobForm = {
   abortMin: "",
 };
 
+/** A command in the page's words: "Brightness 40%", "Display on or off (off)". */
+export function commandLabel(command: { type: string; percent?: number; on?: boolean }): string {
+  return (
+    t(`jobs.command.${command.type}` as MessageKey) +
+    (command.percent !== undefined ? ` ${command.percent}%` : "") +
+    (command.on !== undefined ? ` (${t(command.on ? "jobs.on" : "jobs.off")})` : "")
+  );
+}
+
 export class JobsPage {
   private jobs: Job[] = [];
   private form: JobForm = { ...EMPTY_FORM };
@@ -205,7 +214,7 @@ export class JobsPage {
   private jobCard(job: Job): HTMLElement {
     const card = el("article", { class: `job ${job.state}`, "data-testid": "job", "data-job-id": job.id, "data-state": job.state });
     const when = new Date(job.created_at).toLocaleString(lang());
-    const what = t(`jobs.command.${job.command.type}` as MessageKey) + (job.command.percent !== undefined ? ` ${job.command.percent}%` : "") + (job.command.on !== undefined ? ` (${t(job.command.on ? "jobs.on" : "jobs.off")})` : "");
+    const what = commandLabel(job.command);
     const head = el("header");
     head.append(
       el("strong", {}, what),

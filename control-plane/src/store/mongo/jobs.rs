@@ -286,6 +286,18 @@ impl JobBackend for MongoStore {
         Ok((docs.iter().map(exec_from).collect::<StoreResult<_>>()?, total))
     }
 
+    async fn device_executions(&self, tenant: &TenantId, device: &DeviceId, limit: u32) -> StoreResult<Vec<Execution>> {
+        let docs: Vec<Document> = self
+            .executions()
+            .find(doc! {"tenant_id": tenant.as_str(), "device_id": device.as_str()})
+            .sort(doc! {"job_id": -1})
+            .limit(i64::from(limit))
+            .await?
+            .try_collect()
+            .await?;
+        docs.iter().map(exec_from).collect()
+    }
+
     async fn get_execution(&self, tenant: &TenantId, job: &str, seq: u32) -> StoreResult<Option<Execution>> {
         self.executions()
             .find_one(doc! {"tenant_id": tenant.as_str(), "_id": format!("{job}:{seq}")})

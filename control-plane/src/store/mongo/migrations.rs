@@ -69,7 +69,7 @@ impl MongoStore {
         .await
     }
 
-    /// Version 5: telemetry history. Not time-series collections: a record must be stored once
+    /// Version 5: telemetry history (and screens' command history). Not time-series collections: a record must be stored once
     /// per (device, stream, seq), and time-series collections take no unique index.
     async fn v5(&self) -> StoreResult<()> {
         self.indexes(

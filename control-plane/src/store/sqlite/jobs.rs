@@ -281,6 +281,24 @@ impl JobBackend for SqliteStore {
         .await
     }
 
+    async fn device_executions(&self, tenant: &TenantId, device: &DeviceId, limit: u32) -> StoreResult<Vec<Execution>> {
+        let (tenant, device) = (tenant.to_string(), device.to_string());
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {EXEC_COLUMNS} FROM executions WHERE tenant_id = ?1 AND device_id = ?2 \
+                 ORDER BY job_id DESC LIMIT ?3"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params![tenant, device, i64::from(limit)])?;
+            let mut items = Vec::new();
+            while let Some(row) = rows.next()? {
+                items.push(exec_from_row(row)?);
+            }
+            Ok(items)
+        })
+        .await
+    }
+
     async fn get_execution(&self, tenant: &TenantId, job: &str, seq: u32) -> StoreResult<Option<Execution>> {
         let (tenant, job) = (tenant.to_string(), job.to_owned());
         self.read(move |conn| {

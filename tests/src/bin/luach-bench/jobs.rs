@@ -18,11 +18,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use luach_schemas::messages::{Ack, AckStatus, Command as DeviceCommand, CommandAction};
 use luach_schemas::{DownKind, Envelope};
-use luach_tests::Api;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
 
-use super::{Args, Killed, proc_usage, sim, start_mosquitto, start_server};
+use super::{Args, Killed, luach_fleet, proc_usage, sim, start_mosquitto};
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -31,24 +30,8 @@ fn median(mut xs: Vec<f64>) -> f64 {
 
 /// Luach's rounds: seconds per batch, and the server's CPU share over them.
 async fn luach_rounds(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<(Vec<f64>, f64)> {
-    let token = luach_tests::seed_tenant_admin(dir, &[]);
-    let (server, base) = start_server(bin, dir, &[("LUACH_QUOTAS__API_REQUESTS_PER_MINUTE", "0")]).await?;
-    let pid = server.0.id();
-    let api = Api::new(base).with_token(&token);
-    let _sim = sim(
-        bin,
-        args,
-        &["--server", &api.base, "--plain-mqtt"],
-        "bench",
-        &dir.join("sim-luach.log"),
-    )?;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while api.count("online").await != Some(args.count) {
-        if Instant::now() > deadline {
-            bail!("not all screens came online");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let fleet = luach_fleet(bin, args, dir).await?;
+    let (pid, api) = (fleet.server.0.id(), &fleet.api);
     let mut rounds = Vec::new();
     let (cpu0, _) = proc_usage(pid)?;
     let t0 = Instant::now();

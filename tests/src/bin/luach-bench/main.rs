@@ -15,11 +15,13 @@
 //! cargo build --release --bins && target/release/luach-bench --count 1000
 //! target/release/luach-bench --quota
 //! target/release/luach-bench --jobs --count 1000
+//! target/release/luach-bench --telemetry --count 10000 --metrics-secs 1 --window-secs 120
 //! ```
 
 mod board;
 mod jobs;
 mod quota;
+mod telemetry;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -87,6 +89,13 @@ struct Args {
     /// Internal: run as the bare controller against Mosquitto on this port (`--jobs` starts it).
     #[arg(long, hide = true)]
     bare_controller: Option<u16>,
+    /// Instead of the fleet: telemetry stored end to end, against Mosquitto plus a bare
+    /// controller (see `telemetry.rs`).
+    #[arg(long)]
+    telemetry: bool,
+    /// Internal: run as the bare telemetry controller against Mosquitto on this port.
+    #[arg(long, hide = true)]
+    bare_telemetry: Option<u16>,
 }
 
 /// CPU seconds (user + system) and RSS bytes of a process, from /proc.
@@ -253,34 +262,62 @@ async fn start_server(bin: &Path, dir: &Path, env: &[(&str, &str)]) -> anyhow::R
     Ok((server, base))
 }
 
-async fn bench_luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Figures> {
+/// `luach-server` (a tenant admin seeded, no API quota) and `luach-agent sim` screens
+/// `bench…` on its plain listener, once all are online.
+struct LuachFleet {
+    server: Killed,
+    sim: Killed,
+    api: Api,
+    token: String,
+    /// RSS of the server before the screens connected.
+    rss_idle: u64,
+    /// From starting the simulator to every screen online (REST).
+    online_secs: f64,
+}
+
+async fn luach_fleet(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<LuachFleet> {
     let token = luach_tests::seed_tenant_admin(dir, &[]);
     // Latency is measured here, not the tenant's API quota (see `--quota`).
     let (server, base) = start_server(bin, dir, &[("LUACH_QUOTAS__API_REQUESTS_PER_MINUTE", "0")]).await?;
-    let pid = server.0.id();
     let api = Api::new(base).with_token(&token);
-    let (_, rss_idle) = proc_usage(pid)?;
+    let (_, rss_idle) = proc_usage(server.0.id())?;
     let started = Instant::now();
-    // The plain listener, like mosquitto's below: the comparison is about the broker and
-    // ingest, not TLS (enrolment over mutual TLS is measured in BENCHMARKS.md separately).
-    let sim_luach = sim(
+    // The plain listener, like mosquitto's: the comparisons are about the broker and ingest,
+    // not TLS (enrolment over mutual TLS is measured in BENCHMARKS.md separately).
+    let sim = sim(
         bin,
         args,
         &["--server", &api.base, "--plain-mqtt"],
         "bench",
         &dir.join("sim-luach.log"),
     )?;
-    let limit = Duration::from_secs(600);
-    loop {
-        if api.count("online").await == Some(args.count) {
-            break;
-        }
+    let limit = Duration::from_secs(900);
+    while api.count("online").await != Some(args.count) {
         if started.elapsed() > limit {
             bail!("not all {} screens online within {limit:?}", args.count);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let connect_secs = started.elapsed().as_secs_f64();
+    Ok(LuachFleet {
+        server,
+        sim,
+        api,
+        token,
+        rss_idle,
+        online_secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+async fn bench_luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Figures> {
+    let LuachFleet {
+        server,
+        sim: sim_luach,
+        api,
+        token,
+        rss_idle,
+        online_secs: connect_secs,
+    } = luach_fleet(bin, args, dir).await?;
+    let pid = server.0.id();
     // Let the first burst of hellos settle, then measure a steady window.
     tokio::time::sleep(Duration::from_secs(args.heartbeat_secs.max(args.metrics_secs))).await;
     let (cpu0, _) = proc_usage(pid)?;
@@ -417,6 +454,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(port) = args.bare_controller {
         return jobs::bare_controller(port, args.count, args.rounds).await;
     }
+    if let Some(port) = args.bare_telemetry {
+        return telemetry::bare_controller(port, args.count, args.window_secs, args.metrics_secs).await;
+    }
     let bin = match &args.bin_dir {
         Some(d) => d.clone(),
         None => std::env::current_exe()?
@@ -434,6 +474,13 @@ async fn main() -> anyhow::Result<()> {
         let dir = dir.path().to_owned();
         let window = args.window_secs;
         tokio::task::spawn_blocking(move || board::run(&bin, window, &dir)).await??;
+        return Ok(());
+    }
+    if args.telemetry {
+        telemetry::run(&bin, &args, dir.path()).await?;
+        if args.keep_logs {
+            let _ = dir.keep();
+        }
         return Ok(());
     }
     if args.jobs {

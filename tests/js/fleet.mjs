@@ -1,0 +1,82 @@
+// An operator works on the screens page (in Hebrew): finds a screen by name, picks two screens,
+// tags and groups them, sends them a command as one job, then opens one screen and reads its
+// history: metrics charts drawn from what the screen reported, and the commands it was sent
+// (Chromium, playwright-core).
+// usage: LUACH_EMAIL=… LUACH_PASSWORD=… node fleet.mjs BASE_URL SCREENSHOT_DIR PREFIX
+// Prints one JSON line with what the page showed.
+import { launchChromium, signIn } from "./browser.mjs";
+
+const [base, shots, prefix] = process.argv.slice(2);
+const browser = await launchChromium();
+try {
+  const page = await browser.newPage({ locale: "he-IL" });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`${base}/#/`);
+  await signIn(page);
+  const rows = page.locator("table.devices tbody tr");
+  await page.waitForFunction(() => document.querySelectorAll("table.devices tbody tr").length === 3);
+
+  // Search keeps its focus while the list narrows.
+  const search = page.locator('[data-testid="filter-text"]');
+  await search.click();
+  await page.keyboard.type(`${prefix}00001`);
+  await page.waitForFunction(() => document.querySelectorAll("table.devices tbody tr").length === 1);
+  const searched = {
+    rows: await rows.count(),
+    focused: await page.evaluate(() => document.activeElement?.getAttribute("data-testid")),
+    summary: await page.locator('[data-testid="filter-summary"]').innerText(),
+  };
+  await search.fill("");
+  await page.waitForFunction(() => document.querySelectorAll("table.devices tbody tr").length === 3);
+
+  // Two screens picked, tagged and grouped.
+  for (const id of [`${prefix}00000`, `${prefix}00001`]) {
+    await page.locator(`tr[data-device-id="${id}"] [data-testid="select-device"]`).check();
+  }
+  const selected = await page.locator('[data-testid="selection-count"]').innerText();
+  await page.locator('[data-testid="bulk-tag"]').fill("lobby");
+  await page.locator('[data-testid="bulk-add-tag"]').click();
+  await page.locator('[data-testid="bulk-outcome"].ok').waitFor();
+  const tagged = await page.locator('[data-testid="bulk-outcome"]').innerText();
+  await page.locator('[data-testid="bulk-group"]').fill("north");
+  await page.locator('[data-testid="bulk-set-group"]').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="bulk-outcome"]')?.classList.contains("ok") && document.querySelectorAll("td.tags .group").length === 2);
+  await page.locator('[data-testid="filter-tag"]').selectOption("lobby");
+  await page.waitForFunction(() => document.querySelectorAll("table.devices tbody tr").length === 2);
+  const byTag = await rows.count();
+  await page.locator('[data-testid="filter-tag"]').selectOption("");
+
+  // One job for the selection.
+  await page.locator('[data-testid="bulk-command"]').selectOption("brightness");
+  await page.locator('[data-testid="bulk-percent"]').fill("30");
+  await page.locator('[data-testid="bulk-send"]').click();
+  await page.locator('[data-testid="bulk-outcome"].ok a[href="#/jobs"]').waitFor();
+  const sent = await page.locator('[data-testid="bulk-outcome"]').innerText();
+
+  // The first screen's history: charts with points, and the command with its outcome.
+  await page.locator(`tr[data-device-id="${prefix}00000"] [data-testid="open-board"]`).click();
+  const history = page.locator('[data-testid="device-history"]');
+  await history.waitFor();
+  const deadline = Date.now() + 30_000;
+  const range = history.locator('[data-testid="history-range"]');
+  // Reload (by choosing the period again) until the command's outcome and a sample are in.
+  for (;;) {
+    const done = await history.locator('[data-testid="command-history"] tr[data-state="succeeded"]').count();
+    const points = Number(await history.locator('[data-testid="chart-cpu_percent"]').getAttribute("data-points"));
+    if (done > 0 && points > 0) break;
+    if (Date.now() > deadline) throw new Error(`history incomplete: ${done} commands done, ${points} points`);
+    await page.waitForTimeout(500);
+    await range.selectOption("1");
+    await range.selectOption("0");
+  }
+  // Charts are drawn for the metrics the screen has (a machine without sensors has no temperature).
+  const charts = await history.locator("figure.chart:has(canvas)").evaluateAll((figs) => figs.map((f) => f.dataset.testid));
+  const command = await history.locator('[data-testid="command-history"] tbody tr').first().innerText();
+  const kept = await history.locator('[data-testid="telemetry-summary"]').innerText();
+  await page.screenshot({ path: `${shots}/fleet.png`, fullPage: true });
+  if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
+  console.log(JSON.stringify({ searched, selected, tagged, byTag, sent, charts, command, kept }));
+} finally {
+  await browser.close();
+}
