@@ -59,10 +59,17 @@ impl Actions {
         })
     }
 
-    /// Carries out `action` (anything but `ping`, which the session answers at once).
+    /// Carries out `action` (anything but `ping` and `diagnostics`, which the session answers
+    /// at once).
     pub async fn run(&self, action: CommandAction) -> Outcome {
         let effect = match action {
             CommandAction::Ping => return (AckStatus::Ok, Some("pong".into())),
+            CommandAction::Diagnostics => {
+                return (
+                    AckStatus::Error,
+                    Some("diagnostics are answered by the agent's session".into()),
+                );
+            }
             CommandAction::Screenshot { path, token } => return self.screenshot(&path, &token).await,
             CommandAction::Brightness { percent } | CommandAction::Volume { percent } if percent > MAX_PERCENT => {
                 return (AckStatus::Error, Some(format!("percent must be 0–{MAX_PERCENT}")));

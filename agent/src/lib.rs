@@ -36,6 +36,7 @@ pub mod actions;
 pub mod backoff;
 pub mod bundle;
 pub mod credentials;
+pub mod diagnostics;
 pub mod display;
 pub mod enrol;
 pub mod identity;

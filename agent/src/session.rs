@@ -317,6 +317,12 @@ impl DeviceSession {
                 self.stats.commands.fetch_add(1, Ordering::Relaxed);
                 match (action, &self.actions) {
                     (CommandAction::Ping, _) => (command_id, AckStatus::Ok, Some("pong".to_owned())),
+                    // The session knows the agent (its queue, its log); no screen work.
+                    (CommandAction::Diagnostics, _) => (
+                        command_id,
+                        AckStatus::Ok,
+                        Some(crate::diagnostics::report(&self.outbox)),
+                    ),
                     (action, None) => (
                         command_id,
                         AckStatus::Unsupported,

@@ -132,6 +132,12 @@ impl Executor for SimEffects {
             let mut s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             match action {
                 CommandAction::Ping => "pong".to_owned(),
+                CommandAction::Diagnostics => {
+                    return (
+                        AckStatus::Error,
+                        Some("diagnostics are answered by the agent's session".into()),
+                    );
+                }
                 CommandAction::Brightness { percent } | CommandAction::Volume { percent } if percent > MAX_PERCENT => {
                     return (AckStatus::Error, Some(format!("percent must be 0–{MAX_PERCENT}")));
                 }

@@ -119,6 +119,9 @@ pub enum CommandAction {
     RestartAgent,
     /// Restart the device.
     Reboot,
+    /// Answer with what the agent knows of itself and its device (versions, addresses, memory,
+    /// disks, its telemetry queue, its recent log lines): JSON in the acknowledgement's detail.
+    Diagnostics,
 }
 
 impl CommandAction {
@@ -133,6 +136,7 @@ impl CommandAction {
             Self::RefreshContent => "refresh_content",
             Self::RestartAgent => "restart_agent",
             Self::Reboot => "reboot",
+            Self::Diagnostics => "diagnostics",
         }
     }
 }

@@ -448,3 +448,49 @@ async fn on_shabbat_a_command_waits_for_havdalah_and_an_emergency_goes_through()
     assert_eq!(applied.len(), 2, "{applied:?}");
     assert!(applied[1].starts_with(&held), "{applied:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diagnostics_report_the_screen_its_queue_and_its_log() {
+    let app = spawn_app(|_| {}).await;
+    let api = &app.api;
+    assert_eq!(api.post("/api/v1/devices", &json!({"id": "diag00000"})).await.0, 201);
+    let _sim = Sim::start_plain(&api.base, 1, "diag", &[]);
+    wait_online(api, 1, Duration::from_secs(60)).await;
+    let (status, body) = api
+        .post(
+            "/api/v1/devices/diag00000/commands?wait_ms=20000",
+            &json!({"command": {"type": "diagnostics"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let execution = &body["data"]["execution"];
+    assert_eq!(execution["state"], "succeeded", "{body}");
+    let report: Value = serde_json::from_str(execution["detail"].as_str().must()).must();
+    assert!(
+        report["agent_version"].as_str().is_some_and(|v| !v.is_empty()),
+        "{report}"
+    );
+    assert!(report["memory_total_bytes"].as_u64().must() > 0, "{report}");
+    assert!(report["telemetry"]["stream"].as_str().must().len() >= 8, "{report}");
+    assert!(report["telemetry"]["next_seq"].as_u64().must() >= 2, "{report}");
+    // The agent's own recent lines, INFO and above, whatever its console shows.
+    let log = report["recent_log"].as_array().must();
+    assert!(log.iter().any(|l| l.as_str().must().contains("connected")), "{report}");
+    // The screen's command history shows it.
+    let (status, history) = api.get("/api/v1/devices/diag00000/commands").await;
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(
+        history["data"][0]["command"],
+        json!({"type": "diagnostics"}),
+        "{history}"
+    );
+    assert_eq!(history["data"][0]["execution"]["state"], "succeeded", "{history}");
+    // Parameters are refused with their path.
+    let (status, body) = api
+        .post(
+            "/api/v1/devices/diag00000/commands",
+            &json!({"command": {"type": "diagnostics", "verbose": true}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+}

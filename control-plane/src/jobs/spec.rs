@@ -48,6 +48,9 @@ pub enum JobCommand {
     RestartAgent {},
     /// Restart the device (where the platform allows it).
     Reboot {},
+    /// The screen's versions, addresses, memory, disks, telemetry queue and recent log lines;
+    /// the execution's detail is that report as JSON.
+    Diagnostics {},
 }
 
 impl JobCommand {
@@ -61,6 +64,7 @@ impl JobCommand {
             Self::RefreshContent {} => "refresh_content",
             Self::RestartAgent {} => "restart_agent",
             Self::Reboot {} => "reboot",
+            Self::Diagnostics {} => "diagnostics",
         }
     }
 
@@ -87,6 +91,7 @@ impl JobCommand {
             Self::RefreshContent {} => CommandAction::RefreshContent,
             Self::RestartAgent {} => CommandAction::RestartAgent,
             Self::Reboot {} => CommandAction::Reboot,
+            Self::Diagnostics {} => CommandAction::Diagnostics,
         }
     }
 }

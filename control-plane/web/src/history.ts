@@ -47,6 +47,21 @@ const RANGES: [MessageKey, number, number][] = [
   ["history.range.month", 30 * 86_400, 3 * 3_600],
 ];
 
+/** A screen's answer: short ones as they are; long ones (a diagnostics report) folded, shown
+ * indented when they are JSON. The screen's words are left-to-right. */
+function answer(text: string): HTMLElement {
+  if (text.length <= 120) return el("bdi", { dir: "ltr" }, text);
+  let shown = text;
+  try {
+    shown = JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    // Not JSON: shown as it came.
+  }
+  const box = el("details", { "data-testid": "long-answer" });
+  box.append(el("summary", {}, t("history.longAnswer")), el("pre", { dir: "ltr" }, shown));
+  return box;
+}
+
 export class DeviceHistory {
   readonly root = el("section", { class: "device-history", "data-testid": "device-history" });
   private range = 0;
@@ -149,7 +164,7 @@ export class DeviceHistory {
     for (const c of this.commands) {
       const row = el("tr", { "data-state": c.execution.state, "data-job-id": c.job_id });
       const detail = el("td");
-      if (c.execution.detail) detail.append(el("bdi", { dir: "ltr" }, c.execution.detail));
+      if (c.execution.detail) detail.append(answer(c.execution.detail));
       row.append(
         el("td", {}, new Date(c.created_at).toLocaleString(lang())),
         el("td", {}, commandLabel(c.command) + (c.emergency ? ` · ${t("history.emergency")}` : "")),

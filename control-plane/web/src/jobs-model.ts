@@ -8,7 +8,7 @@ export type Counts = Record<ExecState, number>;
 /** Execution states in the order the progress bar shows them. */
 export const STATES: ExecState[] = ["succeeded", "failed", "timed_out", "received", "sent", "queued", "cancelled", "skipped"];
 
-export const COMMANDS = ["ping", "brightness", "volume", "display_power", "screenshot", "refresh_content", "restart_agent", "reboot"] as const;
+export const COMMANDS = ["ping", "brightness", "volume", "display_power", "screenshot", "refresh_content", "restart_agent", "reboot", "diagnostics"] as const;
 export type CommandType = (typeof COMMANDS)[number];
 export type TargetKind = "all" | "tags" | "group" | "devices";
 
