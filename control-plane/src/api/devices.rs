@@ -139,16 +139,19 @@ pub async fn create(
     Ok(Created(device))
 }
 
-async fn find(state: &AppState, scope: &Scope, id: &DeviceId) -> Result<Device, ApiError> {
+/// A device of the caller's tenant by the id a path names: 404 alike when the id cannot exist,
+/// belongs to another tenant or is gone.
+pub(super) async fn find(state: &AppState, scope: &crate::store::TenantScope, raw: &str) -> Result<Device, ApiError> {
+    let id = parse_id(raw)?;
     state
         .store
-        .tenant(&scope.0)
-        .device(id)
+        .tenant(scope)
+        .device(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("device"))
 }
 
-fn parse_id(raw: &str) -> Result<DeviceId, ApiError> {
+pub(super) fn parse_id(raw: &str) -> Result<DeviceId, ApiError> {
     // An id that cannot exist is simply not found: same answer as a foreign or missing id.
     DeviceId::parse(raw).map_err(|_| ApiError::not_found("device"))
 }
@@ -158,8 +161,7 @@ pub async fn get(
     scope: Scope,
     Path(id): Path<String>,
 ) -> Result<Json<DataBody<Device>>, ApiError> {
-    let id = parse_id(&id)?;
-    Ok(data(find(&state, &scope, &id).await?))
+    Ok(data(find(&state, &scope.0, &id).await?))
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

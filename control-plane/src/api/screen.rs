@@ -44,10 +44,6 @@ pub(super) struct Answered {
     pub round_trip_ms: f64,
 }
 
-fn parse_device(id: &str) -> Result<DeviceId, ApiError> {
-    DeviceId::parse(id).map_err(|_| ApiError::not_found("device"))
-}
-
 /// Sends `action` (made from the device's tenant and topic prefix) to an online device of the
 /// caller's tenant and waits for its acknowledgement.
 pub(super) async fn send(
@@ -189,7 +185,7 @@ pub async fn history(
     if q.limit.is_some_and(|l| !(1..=200).contains(&l)) {
         return Err(ApiError::invalid_query(vec![FieldError::new("limit", "must be 1–200")]));
     }
-    let id = existing_device(&state, &scope, &id).await?;
+    let id = super::devices::find(&state, &scope, &id).await?.id;
     let sent = state
         .store
         .tenant(&scope)
@@ -225,24 +221,13 @@ pub async fn command(
     ValidQuery(q): ValidQuery<WaitQuery>,
     ValidJson(body): ValidJson<DeviceCommandRequest>,
 ) -> Result<Either<Json<DataBody<CommandOutcome>>, Accepted<CommandOutcome>>, ApiError> {
-    let id = parse_device(&id)?;
+    let id = super::devices::parse_id(&id)?;
     let outcome = single(&state, &caller, &scope, &id, body, q.wait(10_000)).await?;
     Ok(if outcome.execution.state.is_final() {
         Either::A(data(outcome))
     } else {
         Either::B(Accepted(outcome))
     })
-}
-
-pub(super) async fn existing_device(state: &AppState, scope: &TenantScope, id: &str) -> Result<DeviceId, ApiError> {
-    let id = parse_device(id)?;
-    state
-        .store
-        .tenant(scope)
-        .device(&id)
-        .await?
-        .map(|d| d.id)
-        .ok_or_else(|| ApiError::not_found("device"))
 }
 
 fn io_error(e: &std::io::Error) -> ApiError {
@@ -259,7 +244,7 @@ pub async fn take(
     Path(id): Path<String>,
     ValidQuery(q): ValidQuery<WaitQuery>,
 ) -> Result<Either<Created<Screenshot>, Accepted<CommandOutcome>>, ApiError> {
-    let id = parse_device(&id)?;
+    let id = super::devices::parse_id(&id)?;
     let request = DeviceCommandRequest {
         command: JobCommand::Screenshot {},
         emergency: false,
@@ -302,7 +287,7 @@ pub async fn list(
     Scope(scope): Scope,
     Path(id): Path<String>,
 ) -> Result<Json<DataBody<Vec<Screenshot>>>, ApiError> {
-    let id = existing_device(&state, &scope, &id).await?;
+    let id = super::devices::find(&state, &scope, &id).await?.id;
     let shots = state
         .screenshots
         .tenant(&scope)
@@ -318,7 +303,7 @@ pub async fn image(
     Scope(scope): Scope,
     Path((id, shot)): Path<(String, String)>,
 ) -> Result<Png, ApiError> {
-    let id = existing_device(&state, &scope, &id).await?;
+    let id = super::devices::find(&state, &scope, &id).await?.id;
     let shot = parse_id(&shot).ok_or_else(|| ApiError::not_found("screenshot"))?;
     match state.screenshots.tenant(&scope).get(&id, &shot).await {
         Ok(Some((_, png))) => Ok(Png(png)),
@@ -333,7 +318,7 @@ pub async fn delete(
     Scope(scope): Scope,
     Path((id, shot)): Path<(String, String)>,
 ) -> Result<NoContent, ApiError> {
-    let id = existing_device(&state, &scope, &id).await?;
+    let id = super::devices::find(&state, &scope, &id).await?.id;
     let shot = parse_id(&shot).ok_or_else(|| ApiError::not_found("screenshot"))?;
     match state.screenshots.tenant(&scope).delete(&id, &shot).await {
         Ok(true) => Ok(NoContent),

@@ -7,9 +7,9 @@ use axum::extract::{Path, State};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
+use super::devices::find;
 use super::devices::{DataBody, data};
 use super::extract::ValidQuery;
-use super::screen::existing_device;
 use super::tenant::Scope;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
@@ -59,7 +59,7 @@ pub async fn records(
     if !bad.is_empty() {
         return Err(ApiError::invalid_query(bad));
     }
-    let id = existing_device(&state, &scope, &id).await?;
+    let id = find(&state, &scope, &id).await?.id;
     let page = state
         .store
         .tenant(&scope)
@@ -76,7 +76,7 @@ pub async fn streams(
     Scope(scope): Scope,
     Path(id): Path<String>,
 ) -> Result<Json<DataBody<Vec<StreamReport>>>, ApiError> {
-    let id = existing_device(&state, &scope, &id).await?;
+    let id = find(&state, &scope, &id).await?.id;
     Ok(data(state.store.tenant(&scope).telemetry().streams(&id).await?))
 }
 
@@ -115,7 +115,7 @@ pub async fn series(
     if !bad.is_empty() {
         return Err(ApiError::invalid_query(bad));
     }
-    let id = existing_device(&state, &scope, &id).await?;
+    let id = find(&state, &scope, &id).await?.id;
     if !METRICS.contains(&metric.as_str()) {
         return Err(ApiError::not_found("metric"));
     }
