@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::Utc;
 use luach_broker::Publisher;
 use luach_schemas::messages::{Ack, Command, CommandAction};
-use luach_schemas::{DeviceId, DownKind, Envelope, TenantId, Topic, TopicPrefix};
+use luach_schemas::{DeviceId, DownKind, TenantId, TopicPrefix};
 use tokio::sync::oneshot;
 
 use crate::metrics::Metrics;
@@ -162,12 +162,18 @@ impl Commands {
             expires_at: chrono::Duration::from_std(timeout).ok().map(|d| now + d),
             action,
         };
-        let envelope = Envelope::new(command_id.clone(), DownKind::Command.as_str(), now, command);
-        let topic = Topic::Down(prefix.clone(), DownKind::Command).to_string();
-        if self.publisher.publish(topic, envelope.to_bytes()).await.is_err() {
+        let sent = crate::down::publish(
+            &self.publisher,
+            &self.metrics,
+            prefix,
+            DownKind::Command,
+            command_id.clone(),
+            now,
+            command,
+        );
+        if sent.await.is_err() {
             return Err(CommandError::Link);
         }
-        self.metrics.mqtt_messages_out.with_label_values(&["command"]).inc();
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(ack)) => Ok(ack),
             _ => Err(CommandError::Timeout(timeout)),

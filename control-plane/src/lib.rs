@@ -24,6 +24,7 @@ pub mod bundle;
 pub mod chain;
 pub mod commands;
 pub mod config;
+pub mod down;
 pub mod enrolment;
 pub mod error;
 pub mod ingest;

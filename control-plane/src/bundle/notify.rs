@@ -19,7 +19,7 @@ use std::time::Duration;
 use chrono::Utc;
 use luach_broker::Publisher;
 use luach_schemas::messages::BundleNotice;
-use luach_schemas::{DeviceId, DownKind, Envelope, TenantId, Topic, TopicPrefix};
+use luach_schemas::{DeviceId, DownKind, TenantId, TopicPrefix};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -194,18 +194,19 @@ impl Worker {
             token,
             token_expires_at,
         };
-        let envelope = Envelope::new(
+        let sent = crate::down::publish(
+            &self.publisher,
+            &self.metrics,
+            prefix,
+            DownKind::Bundle,
             uuid::Uuid::now_v7().to_string(),
-            DownKind::Bundle.as_str(),
             Utc::now(),
             notice,
         );
-        let topic = Topic::Down(prefix.clone(), DownKind::Bundle).to_string();
-        if self.publisher.publish(topic, envelope.to_bytes()).await.is_err() {
+        if sent.await.is_err() {
             tracing::warn!(device_id = %device, "broker link closed; bundle notice not sent");
             return false;
         }
-        self.metrics.mqtt_messages_out.with_label_values(&["bundle"]).inc();
         tracing::debug!(device_id = %device, sha256, "bundle notice sent");
         true
     }

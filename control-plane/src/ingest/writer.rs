@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use luach_broker::Publisher;
 use luach_schemas::messages::{Stored, TelemetryBatch, TelemetryData};
-use luach_schemas::{DeviceId, DownKind, Envelope, TenantId, Topic, TopicPrefix, UpMessage};
+use luach_schemas::{DeviceId, DownKind, TenantId, TopicPrefix, UpMessage};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -359,16 +359,11 @@ impl Writer {
                 first,
                 last,
             };
-            let payload =
-                Envelope::new(uuid::Uuid::now_v7().to_string(), DownKind::Stored.as_str(), now, stored).to_bytes();
-            let topic = Topic::Down(p.prefix, DownKind::Stored).to_string();
-            if publisher.publish(topic, payload).await.is_err() {
+            let id = uuid::Uuid::now_v7().to_string();
+            let sent = crate::down::publish(publisher, &self.metrics, &p.prefix, DownKind::Stored, id, now, stored);
+            if sent.await.is_err() {
                 return;
             }
-            self.metrics
-                .mqtt_messages_out
-                .with_label_values(&[DownKind::Stored.as_str()])
-                .inc();
         }
     }
 

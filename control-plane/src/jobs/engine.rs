@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use luach_broker::Publisher;
 use luach_schemas::messages::{Ack, Command};
-use luach_schemas::{DeviceId, DownKind, Envelope, TenantId, Topic, TopicPrefix};
+use luach_schemas::{DeviceId, DownKind, TenantId, TopicPrefix};
 use serde::Serialize;
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -534,11 +534,17 @@ impl JobEngine {
             expires_at: Some(job.expires_at),
             action,
         };
-        let envelope = Envelope::new(command_id.clone(), DownKind::Command.as_str(), now, command);
-        let topic = Topic::Down(prefix.clone(), DownKind::Command).to_string();
-        match self.publisher.publish(topic, envelope.to_bytes()).await {
+        let sent = crate::down::publish(
+            &self.publisher,
+            &self.metrics,
+            prefix,
+            DownKind::Command,
+            command_id.clone(),
+            now,
+            command,
+        );
+        match sent.await {
             Ok(()) => {
-                self.metrics.mqtt_messages_out.with_label_values(&["command"]).inc();
                 self.published.insert(command_id, Instant::now());
             }
             // Stored as sent: the next pass after RESEND_AFTER (or a restart) sends it again.

@@ -2,7 +2,7 @@
 // same renderer the screen runs (`GET …/preview.png`), and a screen's board settings.
 import { t, type MessageKey } from "./i18n";
 import { authFetch } from "./session";
-import { el, errorList, errorsOf, field, select, type FieldError } from "./dom";
+import { el, errorList, errorsOf, errorText, field, select, type FieldError } from "./dom";
 import { formToPowerTime, powerTimeToForm, type PowerTimeForm } from "./power-model";
 import { ZMANIM } from "./programme-model";
 import { DeviceScreen } from "./screen";
@@ -85,7 +85,7 @@ export class BoardPicture {
       this.error = null;
     } else {
       const errors = await errorsOf(resp);
-      this.error = errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; ");
+      this.error = errors.map(errorText).join("; ");
     }
     this.render();
   }

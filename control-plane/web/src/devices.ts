@@ -3,7 +3,7 @@ import { io } from "socket.io-client";
 import { type Device, type DeviceMetrics, getDevice, listDevices } from "./api";
 import { lang, t } from "./i18n";
 import { authFetch, token } from "./session";
-import { el, errorList, errorsOf, field, type FieldError } from "./dom";
+import { el, errorList, errorsOf, errorText, field, type FieldError } from "./dom";
 import { DEFAULT_BOARD, DeviceBoard } from "./board";
 import { allSelected, editTags, facets, filterDevices, NO_FILTER, type FleetFilter } from "./fleet-model";
 import { COMMANDS, type CommandType } from "./jobs-model";
@@ -316,7 +316,7 @@ export class DeviceList {
     });
     this.bulk = resp.ok
       ? { text: t("fleet.sent", { n: devices.length }), errors: [], kind: "ok" }
-      : { text: t("fleet.notSent"), errors: (await errorsOf(resp)).map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)), kind: "error" };
+      : { text: t("fleet.notSent"), errors: (await errorsOf(resp)).map(errorText), kind: "error" };
     this.render();
   }
 
@@ -337,7 +337,7 @@ export class DeviceList {
         if (resp.ok) {
           this.devices.set(d.id, (await resp.json()).data as Device);
         } else {
-          const why = (await errorsOf(resp)).map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; ");
+          const why = (await errorsOf(resp)).map(errorText).join("; ");
           errors.push(t("fleet.failed", { id: d.id, error: why }));
         }
       }

@@ -27,11 +27,16 @@ export function field(labelKey: MessageKey, input: HTMLElement): HTMLLabelElemen
   return label;
 }
 
+/** One error as shown: its field path, then what is wrong. */
+export function errorText(e: FieldError): string {
+  return e.path ? `${e.path}: ${e.message}` : e.message;
+}
+
 /** The server's field errors as a list (role=alert), or nothing. */
 export function errorList(errors: FieldError[], testid: string): HTMLElement[] {
   if (!errors.length) return [];
   const list = el("ul", { class: "error", role: "alert", "data-testid": testid });
-  for (const e of errors) list.append(el("li", {}, e.path ? `${e.path}: ${e.message}` : e.message));
+  for (const e of errors) list.append(el("li", {}, errorText(e)));
   return [list];
 }
 

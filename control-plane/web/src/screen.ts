@@ -2,7 +2,7 @@
 // display controls (brightness, volume, display power), sent as commands the screen answers.
 import { lang, t, type MessageKey } from "./i18n";
 import { authFetch } from "./session";
-import { el, errorsOf } from "./dom";
+import { el, errorsOf, errorText } from "./dom";
 
 export interface Screenshot {
   id: string;
@@ -29,7 +29,7 @@ interface Outcome {
 
 async function failure(resp: Response): Promise<Outcome> {
   const errors = await errorsOf(resp);
-  return { kind: "error", text: errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; ") };
+  return { kind: "error", text: errors.map(errorText).join("; ") };
 }
 
 /** What the screen answered (or that it will get the command when it can), in the page's

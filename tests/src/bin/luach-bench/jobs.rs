@@ -21,7 +21,7 @@ use luach_schemas::{DownKind, Envelope};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
 
-use super::{Args, Killed, luach_fleet, proc_usage, sim, start_mosquitto};
+use super::{Args, Killed, luach_fleet, mosquitto_sim, proc_usage, start_mosquitto};
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -70,13 +70,7 @@ async fn luach_rounds(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<(Ve
 fn mosquitto_rounds(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Vec<f64>> {
     let (broker, port) = start_mosquitto(dir)?;
     let _broker: Killed = broker;
-    let _sim = sim(
-        bin,
-        args,
-        &["--mqtt", &format!("127.0.0.1:{port}"), "--plain-mqtt"],
-        "mosq",
-        &dir.join("sim-mosquitto.log"),
-    )?;
+    let _sim = mosquitto_sim(bin, args, port, dir)?;
     let out = Command::new(std::env::current_exe()?)
         .args(["--bare-controller", &port.to_string()])
         .args(["--count", &args.count.to_string(), "--rounds", &args.rounds.to_string()])

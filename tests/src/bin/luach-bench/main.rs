@@ -213,6 +213,17 @@ fn sim(bin: &Path, args: &Args, link: &[&str], prefix: &str, log: &Path) -> anyh
     Ok(Killed(child))
 }
 
+/// The simulator as `mosq…` screens on the private Mosquitto at `port` (the peer of every mode).
+fn mosquitto_sim(bin: &Path, args: &Args, port: u16, dir: &Path) -> anyhow::Result<Killed> {
+    sim(
+        bin,
+        args,
+        &["--mqtt", &format!("127.0.0.1:{port}"), "--plain-mqtt"],
+        "mosq",
+        &dir.join("sim-mosquitto.log"),
+    )
+}
+
 async fn stored_total(api: &Api) -> anyhow::Result<f64> {
     let text = api.metrics_text().await;
     text.lines()
@@ -405,13 +416,7 @@ async fn bench_mosquitto(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<
     });
     let (_, rss_idle) = proc_usage(pid)?;
     let started = Instant::now();
-    let _sim = sim(
-        bin,
-        args,
-        &["--mqtt", &format!("127.0.0.1:{port}"), "--plain-mqtt"],
-        "mosq",
-        &dir.join("sim-mosquitto.log"),
-    )?;
+    let _sim = mosquitto_sim(bin, args, port, dir)?;
     let mut hellos = HashSet::new();
     while (hellos.len() as u64) < args.count {
         match tokio::time::timeout(Duration::from_secs(600), rx.recv()).await {

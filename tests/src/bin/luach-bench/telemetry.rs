@@ -23,7 +23,7 @@ use luach_tests::Api;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
 
-use super::{Args, LuachFleet, luach_fleet, proc_usage, sim, start_mosquitto};
+use super::{Args, LuachFleet, luach_fleet, mosquitto_sim, proc_usage, start_mosquitto};
 
 /// Probed screens.
 const PROBES: u64 = 10;
@@ -143,13 +143,7 @@ async fn peer(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Value> {
         .spawn()
         .context("starting the bare controller")?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let _fleet = sim(
-        bin,
-        args,
-        &["--mqtt", &format!("127.0.0.1:{port}"), "--plain-mqtt"],
-        "mosq",
-        &dir.join("sim-mosquitto.log"),
-    )?;
+    let _fleet = mosquitto_sim(bin, args, port, dir)?;
     let (cpu0, _) = proc_usage(pid)?;
     let t0 = Instant::now();
     let out = tokio::task::spawn_blocking(move || controller.wait_with_output()).await??;
