@@ -134,7 +134,19 @@ async fn sessions_expire_rotate_and_end() {
     assert_eq!(refresh(api, &r2).await.0, 401, "reuse did not revoke the session");
     assert_eq!(me(api, &a2).await, 401, "reuse did not end the session's access token");
 
-    // Logout ends the session at once.
+    // Logout ends the session at once. Its body is optional, but what is sent must be JSON:
+    // blanks declared as JSON are refused and end nothing; no body at all is fine.
+    let (_, body) = login(api, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (a3, r3) = tokens(&body);
+    let session = api.with_token(&a3);
+    let logout = || session.http.post(session.url("/api/v1/auth/logout"));
+    let blanks = logout().header("content-type", "application/json").body(" ");
+    let (status, body) = session.send(blanks).await;
+    assert!(matches!(status, 400 | 422), "{status} {body}");
+    assert_eq!(me(api, &a3).await, 200, "a refused logout ended the session");
+    assert_eq!(session.send(logout()).await.0, 204);
+    assert_eq!(me(api, &a3).await, 401);
+    assert_eq!(refresh(api, &r3).await.0, 401);
     let (_, body) = login(api, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let (a3, r3) = tokens(&body);
     assert_eq!(api.with_token(&a3).post("/api/v1/auth/logout", &json!({})).await.0, 204);

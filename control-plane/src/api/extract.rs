@@ -111,8 +111,9 @@ fn parse<T: DeserializeOwned + JsonSchema + 'static>(bytes: &[u8]) -> Result<T, 
     }
 }
 
-/// An optional JSON body: none (or only whitespace) is `None`, anything else is read like
-/// [`ValidJson`]. The content type is not checked, so a client may send nothing at all.
+/// An optional JSON body: none (zero bytes) is `None`, anything else is read like
+/// [`ValidJson`], so a body of blanks is malformed JSON like any other. The content type is
+/// not checked, so a client may send nothing at all.
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub Option<T>);
 
@@ -121,7 +122,7 @@ impl<S: Send + Sync, T: DeserializeOwned + JsonSchema + 'static> FromRequest<S> 
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = body(req, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        if bytes.is_empty() {
             return Ok(Self(None));
         }
         parse(&bytes).map(|v| Self(Some(v)))
