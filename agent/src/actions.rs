@@ -1,22 +1,85 @@
 //! Commands that act on the screen: screenshots (the latest frame, uploaded to the control
-//! plane) and the platform's effects (brightness, volume, display power).
+//! plane), the platform's effects (brightness, volume, display power, packages), the content
+//! (`refresh_content`), what the screen keeps (`power_schedule`, `set_settings`, see
+//! [`crate::settings`]) and the process itself (`restart_agent`, `reboot`).
+//!
+//! A command that ends the process is answered first: it records the [`Exit`] it asks for in
+//! the [`Lifecycle`], the session publishes the acknowledgement and then calls
+//! [`Executor::acknowledged`], which stops the agent; `main` restarts the process in place (or
+//! restarts the device) once the session has said goodbye. The outcome is in the seen set
+//! before the process ends, so the command is never carried out twice.
 //!
 //! They run off the MQTT loop: the session hands each one to [`Actions::run`] in a task of its
 //! own and publishes the acknowledgement when it is done, so a slow upload or a hung platform
 //! command never delays heartbeats or other commands.
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use luach_content::bundle::DEVICE_TOKEN_HEADER;
 use luach_schemas::messages::{AckStatus, CommandAction, MAX_PERCENT};
+use tokio_util::sync::CancellationToken;
 
+use crate::bundle::Refresher;
 use crate::platform::{Effect, Platform, PlatformError};
 use crate::screen::LatestFrame;
+use crate::settings::PowerOverride;
 
 /// Where screenshots go on the control plane; a command naming any other path is refused, so
 /// the device token it carries is never sent elsewhere.
 pub const SCREENSHOT_PATH: &str = "/api/v1/agent/screenshots/";
+
+/// How the agent ends after answering a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Start the agent again in the same process (`exec`), with the same arguments.
+    Restart,
+    /// Restart the device through the platform.
+    Reboot,
+}
+
+/// The exit a command asked for, and the stop it triggers once its answer is on its way.
+#[derive(Debug, Clone)]
+pub struct Lifecycle {
+    pending: Arc<Mutex<Option<(String, Exit)>>>,
+    requested: Arc<Mutex<Option<Exit>>>,
+    shutdown: CancellationToken,
+}
+
+impl Lifecycle {
+    /// `shutdown` stops the agent.
+    pub fn new(shutdown: CancellationToken) -> Self {
+        Self {
+            pending: Arc::default(),
+            requested: Arc::default(),
+            shutdown,
+        }
+    }
+
+    fn ask(&self, command_id: &str, exit: Exit) {
+        *self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((command_id.to_owned(), exit));
+    }
+
+    /// The answer to `command_id` is queued: if it asked for an exit, stop now.
+    pub fn acknowledged(&self, command_id: &str) {
+        let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((id, exit)) = pending.take() {
+            if id == command_id {
+                tracing::info!(?exit, %command_id, "stopping the agent as asked");
+                *self.requested.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(exit);
+                self.shutdown.cancel();
+            } else {
+                *pending = Some((id, exit));
+            }
+        }
+    }
+
+    /// The exit asked for, once the agent has stopped.
+    pub fn requested(&self) -> Option<Exit> {
+        *self.requested.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// What a command's work needs.
 #[derive(Debug, Clone)]
@@ -26,6 +89,24 @@ pub struct Actions {
     http: reqwest::Client,
     /// Control-plane URL; without it screenshots cannot be uploaded.
     server: Option<String>,
+    /// Fetches the bundle on `refresh_content` (absent without a control-plane URL).
+    refresher: Option<Refresher>,
+    power: PowerOverride,
+    /// Where `set_settings` keeps the settings.
+    state_dir: PathBuf,
+    lifecycle: Lifecycle,
+}
+
+/// What [`Actions`] is built from.
+#[derive(Debug)]
+pub struct ActionsSetup {
+    pub platform: Arc<dyn Platform>,
+    pub latest: LatestFrame,
+    pub server: Option<String>,
+    pub refresher: Option<Refresher>,
+    pub power: PowerOverride,
+    pub state_dir: PathBuf,
+    pub lifecycle: Lifecycle,
 }
 
 /// A command's outcome, as acknowledged.
@@ -36,31 +117,50 @@ pub type Outcome = (AckStatus, Option<String>);
 #[async_trait::async_trait]
 pub trait Executor: Send + Sync + std::fmt::Debug {
     async fn run(&self, command_id: &str, action: CommandAction) -> Outcome;
+    /// The answer to `command_id` has been queued for the broker.
+    fn acknowledged(&self, _command_id: &str) {}
 }
 
 #[async_trait::async_trait]
 impl Executor for Actions {
-    async fn run(&self, _command_id: &str, action: CommandAction) -> Outcome {
-        Actions::run(self, action).await
+    async fn run(&self, command_id: &str, action: CommandAction) -> Outcome {
+        let exit = match &action {
+            CommandAction::RestartAgent | CommandAction::SetSettings { .. } => Some(Exit::Restart),
+            CommandAction::Reboot => Some(Exit::Reboot),
+            _ => None,
+        };
+        let outcome = Actions::run(self, action).await;
+        if let (Some(exit), AckStatus::Ok) = (exit, outcome.0) {
+            self.lifecycle.ask(command_id, exit);
+        }
+        outcome
+    }
+
+    fn acknowledged(&self, command_id: &str) {
+        self.lifecycle.acknowledged(command_id);
     }
 }
 
 impl Actions {
-    pub fn new(platform: Arc<dyn Platform>, latest: LatestFrame, server: Option<&str>) -> anyhow::Result<Self> {
+    pub fn new(setup: ActionsSetup) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(10))
             .build()?;
         Ok(Self {
-            platform,
-            latest,
+            platform: setup.platform,
+            latest: setup.latest,
             http,
-            server: server.map(|s| s.trim_end_matches('/').to_owned()),
+            server: setup.server.map(|s| s.trim_end_matches('/').to_owned()),
+            refresher: setup.refresher,
+            power: setup.power,
+            state_dir: setup.state_dir,
+            lifecycle: setup.lifecycle,
         })
     }
 
     /// Carries out `action` (anything but `ping` and `diagnostics`, which the session answers
-    /// at once).
+    /// at once). An exit it asks for is left to the [`Executor`].
     pub async fn run(&self, action: CommandAction) -> Outcome {
         let effect = match action {
             CommandAction::Ping => return (AckStatus::Ok, Some("pong".into())),
@@ -77,11 +177,50 @@ impl Actions {
             CommandAction::Brightness { percent } => Effect::Brightness(percent),
             CommandAction::Volume { percent } => Effect::Volume(percent),
             CommandAction::DisplayPower { on } => Effect::DisplayPower(on),
-            CommandAction::RefreshContent | CommandAction::RestartAgent | CommandAction::Reboot => {
-                return (
-                    AckStatus::Unsupported,
-                    Some(format!("this agent version does not carry out {}", action.name())),
-                );
+            CommandAction::RefreshContent { path, token } => return self.refresh(&path, &token).await,
+            CommandAction::RestartAgent => return (AckStatus::Ok, Some("the agent restarts now".into())),
+            CommandAction::Reboot => {
+                return match self.platform.reboot_way() {
+                    Ok(how) => (AckStatus::Ok, Some(format!("the device restarts now through {how}"))),
+                    Err(e) => platform_error(e),
+                };
+            }
+            CommandAction::PowerSchedule { schedule } => {
+                let cleared = schedule.is_none();
+                return match self.power.set(schedule) {
+                    Ok(()) if cleared => (
+                        AckStatus::Ok,
+                        Some("the screen follows its content's power schedule again".into()),
+                    ),
+                    Ok(()) => (AckStatus::Ok, Some("the screen follows this power schedule".into())),
+                    Err(e) => (AckStatus::Error, Some(e)),
+                };
+            }
+            CommandAction::SetSettings { settings } => {
+                return match crate::settings::save_settings(&self.state_dir, &settings) {
+                    Ok(kept) => (
+                        AckStatus::Ok,
+                        Some(format!(
+                            "settings kept: {}; the agent restarts to apply them",
+                            serde_json::to_string(&kept).unwrap_or_default()
+                        )),
+                    ),
+                    Err(e) => (AckStatus::Error, Some(e)),
+                };
+            }
+            CommandAction::InstallPackage { package } => {
+                if let Some(why) = luach_schemas::params::package_name_problem(&package) {
+                    return (AckStatus::Error, Some(format!("package: {why}")));
+                }
+                let platform = self.platform.clone();
+                return match tokio::task::spawn_blocking(move || platform.install(&package)).await {
+                    Ok(Ok(how)) => {
+                        tracing::info!(how = %how, "package installed");
+                        (AckStatus::Ok, Some(how))
+                    }
+                    Ok(Err(e)) => platform_error(e),
+                    Err(e) => (AckStatus::Error, Some(format!("the package task failed: {e}"))),
+                };
             }
         };
         let platform = self.platform.clone();
@@ -90,12 +229,25 @@ impl Actions {
                 tracing::info!(?effect, how = %how, "applied");
                 (AckStatus::Ok, Some(how))
             }
-            Ok(Err(PlatformError::Unsupported(why))) => (AckStatus::Unsupported, Some(why)),
-            Ok(Err(PlatformError::Failed(why))) => {
-                tracing::warn!(?effect, error = %why, "platform effect failed");
-                (AckStatus::Error, Some(why))
+            Ok(Err(e)) => {
+                tracing::warn!(?effect, error = %e, "platform effect not applied");
+                platform_error(e)
             }
             Err(e) => (AckStatus::Error, Some(format!("the platform task failed: {e}"))),
+        }
+    }
+
+    /// Fetches the bundle again in full; the detail of success is its SHA-256.
+    async fn refresh(&self, path: &str, token: &str) -> Outcome {
+        let Some(refresher) = &self.refresher else {
+            return (
+                AckStatus::Unsupported,
+                Some("this agent runs without --server, so it cannot fetch content".into()),
+            );
+        };
+        match refresher.refresh(path, token).await {
+            Ok(sha) => (AckStatus::Ok, Some(sha)),
+            Err(e) => (AckStatus::Error, Some(e)),
         }
     }
 
@@ -150,5 +302,13 @@ impl Actions {
             }
             Err(e) => fail(format!("uploading: {e}")),
         }
+    }
+}
+
+/// A platform refusal as an answer.
+fn platform_error(e: PlatformError) -> Outcome {
+    match e {
+        PlatformError::Unsupported(why) => (AckStatus::Unsupported, Some(why)),
+        PlatformError::Failed(why) => (AckStatus::Error, Some(why)),
     }
 }

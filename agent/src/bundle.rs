@@ -14,6 +14,9 @@
 //! bundle/current         the hash of the bundle in use, replaced atomically
 //! ```
 //!
+//! `refresh_content` asks [`keep_current`] through a [`Refresher`] to fetch the bundle in full
+//! now, without `If-None-Match`, and answers with the hash stored or the reason it failed.
+//!
 //! A bundle file is written before `current` names it, and `current` is replaced by rename,
 //! so a crash at any point leaves a complete bundle in use. At start the current bundle is
 //! checked against its hash; if it does not check out, the newest other stored bundle that
@@ -28,7 +31,7 @@ use luach_content::{Bundle, BundleError};
 use luach_pki::{FileMode, write_atomic};
 use luach_schemas::DeviceId;
 use luach_schemas::messages::BundleNotice;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
@@ -36,6 +39,52 @@ use crate::backoff::Backoff;
 pub use luach_content::bundle::{DEVICE_TOKEN_HEADER, SHA256_HEADER};
 /// Fetch attempts for one notice before waiting for the next notice.
 const ATTEMPTS: u32 = 8;
+/// The only path a refresh may fetch from (the token it carries goes nowhere else).
+pub const BUNDLE_PATH: &str = "/api/v1/agent/bundle";
+
+/// One `refresh_content`: where to fetch, with which token, and where to answer.
+#[derive(Debug)]
+struct Refresh {
+    path: String,
+    token: String,
+    reply: oneshot::Sender<Result<String, String>>,
+}
+
+/// Asks the running [`keep_current`] to fetch the bundle in full now.
+#[derive(Debug, Clone)]
+pub struct Refresher(mpsc::Sender<Refresh>);
+
+impl Refresher {
+    /// A refresher and the receiving end for [`keep_current`].
+    pub fn new() -> (Self, RefreshRequests) {
+        let (tx, rx) = mpsc::channel(4);
+        (Self(tx), RefreshRequests(rx))
+    }
+
+    /// Fetches, checks and stores the bundle; its SHA-256, or why not.
+    pub async fn refresh(&self, path: &str, token: &str) -> Result<String, String> {
+        if path != BUNDLE_PATH {
+            return Err(format!("refusing to fetch the bundle from {path:?}"));
+        }
+        let (reply, answer) = oneshot::channel();
+        let request = Refresh {
+            path: path.to_owned(),
+            token: token.to_owned(),
+            reply,
+        };
+        self.0
+            .send(request)
+            .await
+            .map_err(|_| "the bundle keeper has stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the bundle keeper stopped before answering".to_owned())?
+    }
+}
+
+/// The receiving end of a [`Refresher`].
+#[derive(Debug)]
+pub struct RefreshRequests(mpsc::Receiver<Refresh>);
 
 /// A bundle in use: its hash and content.
 #[derive(Debug, Clone, PartialEq)]
@@ -228,6 +277,7 @@ pub async fn keep_current(
     fetcher: Fetcher,
     mut notices: watch::Receiver<Option<BundleNotice>>,
     current: watch::Sender<Option<Arc<Current>>>,
+    mut refreshes: RefreshRequests,
     shutdown: CancellationToken,
 ) {
     if let Some(stored) = fetcher.store.load() {
@@ -238,6 +288,26 @@ pub async fn keep_current(
         tokio::select! {
             _ = shutdown.cancelled() => return,
             changed = notices.changed() => if changed.is_err() { return },
+            Some(refresh) = refreshes.0.recv() => {
+                let notice = BundleNotice {
+                    sha256: String::new(),
+                    path: refresh.path,
+                    token: refresh.token,
+                    token_expires_at: chrono::Utc::now(),
+                };
+                let answer = match fetcher.fetch(&notice, None).await {
+                    Ok(Some(fresh)) => {
+                        tracing::info!(sha256 = %fresh.sha256, "bundle fetched again on request");
+                        let sha = fresh.sha256.clone();
+                        current.send_replace(Some(Arc::new(fresh)));
+                        Ok(sha)
+                    }
+                    Ok(None) => Err("the control plane answered 304 to a fetch without If-None-Match".to_owned()),
+                    Err(e) => Err(format!("fetching the bundle: {e}")),
+                };
+                let _ = refresh.reply.send(answer);
+                continue;
+            }
         }
         let Some(notice) = notices.borrow_and_update().clone() else {
             continue;

@@ -48,6 +48,7 @@ pub mod sampler;
 pub mod screen;
 pub mod seen;
 pub mod session;
+pub mod settings;
 pub mod sim;
 pub mod simfx;
 pub mod zmanim;

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use luach_agent::bundle::{BundleStore, Fetcher, keep_current};
+use luach_agent::actions::{Actions, ActionsSetup, Exit, Lifecycle};
+use luach_agent::bundle::{BundleStore, Fetcher, RefreshRequests, Refresher, keep_current};
 use luach_agent::credentials::{CredentialStore, TlsIdentity};
 use luach_agent::enrol::{EnrolError, Enroller};
 use luach_agent::identity;
@@ -82,6 +83,14 @@ struct Link {
 }
 
 impl Link {
+    /// Settings received from the control plane win over the flags they name.
+    fn apply(&mut self, kept: &luach_schemas::params::AgentSettings) {
+        self.heartbeat_secs = kept.heartbeat_secs.unwrap_or(self.heartbeat_secs);
+        self.metrics_secs = kept.metrics_secs.unwrap_or(self.metrics_secs);
+        self.keep_alive_secs = kept.keep_alive_secs.unwrap_or(self.keep_alive_secs);
+        self.telemetry_budget_bytes = kept.telemetry_budget_bytes.unwrap_or(self.telemetry_budget_bytes);
+    }
+
     /// The broker address to use, retrying discovery until it answers (or shutdown).
     async fn broker(&self, shutdown: &CancellationToken) -> anyhow::Result<Option<(String, u16)>> {
         if let Some(mqtt) = &self.mqtt {
@@ -160,6 +169,21 @@ struct ScreenArgs {
     /// `sh -c COMMAND luach-agent on|off`.
     #[arg(long, env = "LUACH_DISPLAY_POWER_COMMAND")]
     display_power_command: Option<String>,
+    /// Restarts the device instead of `systemctl reboot`: `sh -c COMMAND`.
+    #[arg(long, env = "LUACH_REBOOT_COMMAND")]
+    reboot_command: Option<String>,
+    /// Installs a package instead of `apt-get install`: `sh -c COMMAND luach-agent PACKAGE`.
+    #[arg(long, env = "LUACH_PACKAGE_COMMAND")]
+    package_command: Option<String>,
+    /// A package the control plane may have installed on this screen; repeatable (the
+    /// environment variable takes a comma-separated list). Nothing else is ever installed.
+    #[arg(
+        long = "allow-package",
+        value_name = "PACKAGE",
+        env = "LUACH_ALLOW_PACKAGES",
+        value_delimiter = ','
+    )]
+    allow_packages: Vec<String>,
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {
@@ -174,6 +198,7 @@ struct Screen {
     thread: std::thread::JoinHandle<()>,
     latest: luach_agent::screen::LatestFrame,
     platform: std::sync::Arc<dyn luach_agent::platform::Platform>,
+    power: luach_agent::settings::PowerOverride,
 }
 
 /// Starts the screen thread: the board on the display (or headless), from the stored bundle;
@@ -191,13 +216,22 @@ fn start_screen(
         brightness: args.brightness_command.clone(),
         volume: args.volume_command.clone(),
         display_power: args.display_power_command.clone(),
+        reboot: args.reboot_command.clone(),
+        package: args.package_command.clone(),
+        allowed_packages: args.allow_packages.clone(),
     };
+    for package in &args.allow_packages {
+        if let Some(why) = luach_schemas::params::package_name_problem(package) {
+            anyhow::bail!("--allow-package {package:?}: {why}");
+        }
+    }
     let host = luach_agent::platform::Host::real(surface.as_ref().and_then(|s| s.x_display()));
     let platform = luach_agent::platform::Linux::detect(&configured, &host);
     for line in luach_agent::platform::Platform::describe(&platform) {
         tracing::info!("platform {line}");
     }
     let latest = luach_agent::screen::LatestFrame::default();
+    let power = luach_agent::settings::PowerOverride::open(state_dir);
     let platform: std::sync::Arc<dyn luach_agent::platform::Platform> = std::sync::Arc::new(platform);
     let clock = match args.clock_start {
         Some(start) => luach_agent::screen::Clock::simulated(start, args.clock_speed),
@@ -210,11 +244,13 @@ fn start_screen(
         claim_code: claim_code.clone(),
         latest: latest.clone(),
         platform: platform.clone(),
+        power: power.clone(),
     };
     Ok(Screen {
         thread: luach_agent::screen::spawn(surface, clock, inputs, shutdown.clone())?,
         latest,
         platform,
+        power,
     })
 }
 
@@ -360,21 +396,23 @@ fn show(args: &ShowArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fetches announced bundles in the background; the session passes notices to it.
+/// Fetches announced bundles in the background; the session passes notices to it, and
+/// `refresh_content` asks through `refreshes`.
 fn spawn_bundles(
     server: Option<&str>,
     state_dir: &std::path::Path,
     device_id: &DeviceId,
+    refreshes: Option<RefreshRequests>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Option<watch::Sender<Option<BundleNotice>>>> {
-    let Some(server) = server else {
+    let (Some(server), Some(refreshes)) = (server, refreshes) else {
         tracing::warn!("no --server: content bundles are not fetched");
         return Ok(None);
     };
     let fetcher = Fetcher::new(server, BundleStore::new(state_dir, device_id.clone()))?;
     let (notices, rx) = watch::channel(None);
     let (current, _) = watch::channel(None);
-    tokio::spawn(keep_current(fetcher, rx, current, shutdown.clone()));
+    tokio::spawn(keep_current(fetcher, rx, current, refreshes, shutdown.clone()));
     Ok(Some(notices))
 }
 
@@ -394,11 +432,19 @@ async fn wait_or_stop(shutdown: &CancellationToken, delay: Duration) -> bool {
 /// `luach-agent run`: enrol if needed, then keep one mutual-TLS session and the certificate
 /// current; when renewal is refused, keep going until the certificate expires, then enrol again
 /// with a new key.
-async fn run(args: RunArgs) -> anyhow::Result<()> {
+async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     let device_id = match args.device_id.clone() {
         Some(id) => id,
         None => identity::load_or_create(&args.state_dir)?,
     };
+    let kept = luach_agent::settings::load_settings(&args.state_dir);
+    if kept != luach_schemas::params::AgentSettings::default() {
+        println!(
+            "luach-agent: settings from the control plane: {}",
+            serde_json::to_string(&kept).unwrap_or_default()
+        );
+        args.link.apply(&kept);
+    }
     let shutdown = stop_on_signal();
     let metrics = luach_agent::sampler::spawn(Duration::from_secs(args.link.metrics_secs.min(30)), shutdown.clone());
     let stats = std::sync::Arc::new(SessionStats::default());
@@ -411,23 +457,92 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         &claim_code,
         &shutdown,
     )?;
-    let actions = luach_agent::actions::Actions::new(screen.platform, screen.latest, args.link.server.as_deref())?;
-    let result = connect(args, device_id, stats, claim_code, metrics, actions, &shutdown).await;
+    let lifecycle = Lifecycle::new(shutdown.clone());
+    let (refresher, refreshes) = Refresher::new();
+    let has_server = args.link.server.is_some();
+    let platform = screen.platform.clone();
+    let actions = Actions::new(ActionsSetup {
+        platform: screen.platform,
+        latest: screen.latest,
+        server: args.link.server.clone(),
+        refresher: has_server.then_some(refresher),
+        power: screen.power,
+        state_dir: args.state_dir.clone(),
+        lifecycle: lifecycle.clone(),
+    })?;
+    let shared = Shared {
+        stats,
+        claim_code,
+        metrics,
+        actions,
+        refreshes,
+    };
+    let result = connect(args, device_id, shared, &shutdown).await;
     shutdown.cancel();
     let _ = screen.thread.join();
-    result
+    match lifecycle.requested() {
+        None => result,
+        Some(Exit::Restart) => restart_in_place(),
+        Some(Exit::Reboot) => match tokio::task::spawn_blocking(move || platform.reboot()).await {
+            Ok(Ok(())) => {
+                println!("luach-agent: the device is restarting");
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "the device could not be restarted; restarting the agent instead");
+                restart_in_place()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the reboot task failed; restarting the agent instead");
+                restart_in_place()
+            }
+        },
+    }
+}
+
+/// Starts the agent again in this process, with the same arguments (`exec`); returns only
+/// when that fails.
+fn restart_in_place() -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("finding the agent's executable")?;
+    println!("luach-agent: restarting");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let err = std::process::Command::new(&exe)
+            .args(std::env::args_os().skip(1))
+            .exec();
+        Err(anyhow::anyhow!("restarting {}: {err}", exe.display()))
+    }
+    #[cfg(not(unix))]
+    {
+        anyhow::bail!("restarting {} in place needs a Unix system", exe.display())
+    }
 }
 
 /// The link half of `run`: enrolment, session, renewal.
+/// What the link half of `run` shares with the screen.
+struct Shared {
+    stats: std::sync::Arc<SessionStats>,
+    /// The claim code on screen while the screen waits to be enrolled.
+    claim_code: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    metrics: watch::Receiver<luach_schemas::messages::Metrics>,
+    actions: Actions,
+    refreshes: RefreshRequests,
+}
+
 async fn connect(
     args: RunArgs,
     device_id: DeviceId,
-    stats: std::sync::Arc<SessionStats>,
-    claim_code: std::sync::Arc<std::sync::Mutex<Option<String>>>,
-    metrics: watch::Receiver<luach_schemas::messages::Metrics>,
-    actions: luach_agent::actions::Actions,
+    shared: Shared,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
+    let Shared {
+        stats,
+        claim_code,
+        metrics,
+        actions,
+        refreshes,
+    } = shared;
     let shutdown = shutdown.clone();
     // Command ids seen by every session of this screen, kept across restarts.
     let seen = luach_agent::seen::SeenCommands::open(&args.state_dir);
@@ -458,7 +573,13 @@ async fn connect(
             return Ok(());
         };
         println!("luach-agent: device {device_id}, broker {host}:{port} (plain TCP, development)");
-        let notices = spawn_bundles(args.link.server.as_deref(), &args.state_dir, &device_id, &shutdown)?;
+        let notices = spawn_bundles(
+            args.link.server.as_deref(),
+            &args.state_dir,
+            &device_id,
+            Some(refreshes),
+            &shutdown,
+        )?;
         let config = session_config(&args.link, device_id, host, port, None);
         let mut session = DeviceSession::new(config, stats)
             .with_actions(actions)
@@ -472,7 +593,13 @@ async fn connect(
     }
     let enroller = Enroller::new(args.link.server()?)?;
     let store = CredentialStore::new(&args.state_dir);
-    let notices = spawn_bundles(args.link.server.as_deref(), &args.state_dir, &device_id, &shutdown)?;
+    let notices = spawn_bundles(
+        args.link.server.as_deref(),
+        &args.state_dir,
+        &device_id,
+        Some(refreshes),
+        &shutdown,
+    )?;
     loop {
         let key = store.key()?;
         let identity = match store.identity(&key)? {

@@ -8,10 +8,16 @@
 //! | brightness | `--brightness-command` | backlight in `/sys/class/backlight` | — |
 //! | volume | `--volume-command` | ALSA `amixer` with a `Master` control | — |
 //! | display power | `--display-power-command` | HDMI-CEC (`cec-ctl`, `/dev/cec*`) | DPMS on the X display, then the backlight's `bl_power` |
+//! | reboot | `--reboot-command` | `systemctl reboot` (systemd, as root) | — |
+//! | package install | `--package-command` | `apt-get install` (as root) | — |
+//!
+//! A package is installed only when the screen's own allow-list (`--allow-package`, set by
+//! whoever installed the screen) names it: the control plane can ask, never decide.
 //!
 //! A configured command is run as `sh -c COMMAND luach-agent VALUE`: the value (`0`–`100` or
-//! `on`/`off`) is `$1`, and also in `LUACH_VALUE`. It has [`COMMAND_TIMEOUT`] to finish; a
-//! non-zero exit is an error with the end of its standard error.
+//! `on`/`off`, the package name; nothing for reboot) is `$1`, and also in `LUACH_VALUE`. It has
+//! [`COMMAND_TIMEOUT`] to finish ([`PACKAGE_TIMEOUT`] for a package); a non-zero exit is an
+//! error with the end of its standard error.
 //!
 //! When nothing can carry an effect out, [`Platform::apply`] answers
 //! [`PlatformError::Unsupported`] with the reason; it never reports a success it did not have.
@@ -24,6 +30,8 @@ use std::time::{Duration, Instant};
 
 /// Longest a platform command may run.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a package installation may run.
+pub const PACKAGE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// One change to the screen's hardware.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +79,24 @@ pub trait Platform: Send + Sync + std::fmt::Debug {
     fn apply(&self, effect: Effect) -> Result<String, PlatformError>;
     /// One line per effect: how it would be carried out, or why it cannot.
     fn describe(&self) -> Vec<String>;
+    /// How the device would be restarted, or why it cannot be.
+    fn reboot_way(&self) -> Result<String, PlatformError> {
+        Err(PlatformError::Unsupported(
+            "this platform cannot restart the device".into(),
+        ))
+    }
+    /// Restarts the device (returns when the restart is under way).
+    fn reboot(&self) -> Result<(), PlatformError> {
+        Err(PlatformError::Unsupported(
+            "this platform cannot restart the device".into(),
+        ))
+    }
+    /// Installs `package` when the allow-list names it; `Ok` says how.
+    fn install(&self, package: &str) -> Result<String, PlatformError> {
+        Err(PlatformError::Unsupported(format!(
+            "this platform has no package manager the agent can drive ({package} not installed)"
+        )))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +112,10 @@ pub struct Configured {
     pub brightness: Option<String>,
     pub volume: Option<String>,
     pub display_power: Option<String>,
+    pub reboot: Option<String>,
+    pub package: Option<String>,
+    /// Packages that may be installed on the control plane's request.
+    pub allowed_packages: Vec<String>,
 }
 
 /// How one effect is carried out on this machine.
@@ -99,6 +129,8 @@ enum Way {
     Amixer,
     Cec(PathBuf),
     Dpms(String),
+    Systemctl,
+    Apt,
     None(String),
 }
 
@@ -108,6 +140,9 @@ pub struct Linux {
     brightness: Way,
     volume: Way,
     display_power: Way,
+    reboot: Way,
+    package: Way,
+    allowed_packages: std::collections::BTreeSet<String>,
 }
 
 /// Where the host keeps things; tests point these at temporary directories.
@@ -119,6 +154,8 @@ pub struct Host {
     pub dev: PathBuf,
     /// The X display for DPMS, when the board is drawn on one.
     pub x_display: Option<String>,
+    /// `/run/systemd/system` (present when systemd runs the machine).
+    pub systemd: PathBuf,
 }
 
 impl Host {
@@ -127,8 +164,16 @@ impl Host {
             backlights: PathBuf::from("/sys/class/backlight"),
             dev: PathBuf::from("/dev"),
             x_display,
+            systemd: PathBuf::from("/run/systemd/system"),
         }
     }
+}
+
+/// The process's effective user id, from `/proc/self/status`.
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
 }
 
 fn on_path(program: &str) -> bool {
@@ -214,10 +259,24 @@ impl Linux {
                     .into(),
             ),
         };
+        let root = effective_uid() == Some(0);
+        let reboot = match &configured.reboot {
+            Some(c) => Way::Command(c.clone()),
+            None if host.systemd.is_dir() && on_path("systemctl") && root => Way::Systemctl,
+            None => Way::None("no --reboot-command, and `systemctl reboot` needs systemd and root".into()),
+        };
+        let package = match &configured.package {
+            Some(c) => Way::Command(c.clone()),
+            None if on_path("apt-get") && root => Way::Apt,
+            None => Way::None("no --package-command, and `apt-get install` needs apt and root".into()),
+        };
         Self {
             brightness,
             volume,
             display_power,
+            reboot,
+            package,
+            allowed_packages: configured.allowed_packages.iter().cloned().collect(),
         }
     }
 
@@ -238,6 +297,8 @@ fn describe_way(way: &Way) -> String {
         Way::Amixer => "ALSA Master through amixer".into(),
         Way::Cec(d) => format!("HDMI-CEC through cec-ctl on {}", d.display()),
         Way::Dpms(d) => format!("DPMS on X display {d}"),
+        Way::Systemctl => "systemctl reboot".into(),
+        Way::Apt => "apt-get install".into(),
         Way::None(why) => format!("unsupported: {why}"),
     }
 }
@@ -247,7 +308,7 @@ impl Platform for Linux {
         let way = self.way(effect.kind());
         match (way, effect) {
             (Way::None(why), _) => return Err(PlatformError::Unsupported(why.clone())),
-            (Way::Command(c), _) => run_configured(c, &effect.value())?,
+            (Way::Command(c), _) => run_configured(c, &effect.value(), COMMAND_TIMEOUT)?,
             (Way::Backlight(path, max), Effect::Brightness(p)) => {
                 let level = (u64::from(p) * max).div_ceil(100);
                 write_sysfs(&path.join("brightness"), &level.to_string())?;
@@ -274,14 +335,53 @@ impl Platform for Linux {
     }
 
     fn describe(&self) -> Vec<String> {
+        let allowed: Vec<&str> = self.allowed_packages.iter().map(String::as_str).collect();
         [
             ("brightness", &self.brightness),
             ("volume", &self.volume),
             ("display power", &self.display_power),
+            ("reboot", &self.reboot),
+            ("packages", &self.package),
         ]
         .iter()
         .map(|(name, way)| format!("{name}: {}", describe_way(way)))
+        .chain([format!("packages allowed: {}", allowed.join(", "))])
         .collect()
+    }
+
+    fn reboot_way(&self) -> Result<String, PlatformError> {
+        match &self.reboot {
+            Way::None(why) => Err(PlatformError::Unsupported(why.clone())),
+            way => Ok(describe_way(way)),
+        }
+    }
+
+    fn reboot(&self) -> Result<(), PlatformError> {
+        match &self.reboot {
+            Way::None(why) => Err(PlatformError::Unsupported(why.clone())),
+            Way::Command(c) => run_configured(c, "", COMMAND_TIMEOUT),
+            _ => run("systemctl", &["reboot"]),
+        }
+    }
+
+    fn install(&self, package: &str) -> Result<String, PlatformError> {
+        if !self.allowed_packages.contains(package) {
+            return Err(PlatformError::Failed(format!(
+                "{package} is not on this screen's allow-list (--allow-package)"
+            )));
+        }
+        match &self.package {
+            Way::None(why) => return Err(PlatformError::Unsupported(why.clone())),
+            Way::Command(c) => run_configured(c, package, PACKAGE_TIMEOUT)?,
+            _ => {
+                let mut command = Command::new("apt-get");
+                command
+                    .args(["install", "-y", "--no-install-recommends", package])
+                    .env("DEBIAN_FRONTEND", "noninteractive");
+                finish(command, "apt-get", PACKAGE_TIMEOUT)?;
+            }
+        }
+        Ok(format!("{package} installed through {}", describe_way(&self.package)))
     }
 }
 
@@ -308,26 +408,26 @@ fn dpms(display: &str, on: bool) -> Result<(), PlatformError> {
 fn run_quiet(program: &str, args: &[&str]) -> bool {
     let mut command = Command::new(program);
     command.args(args);
-    finish(command, program).is_ok()
+    finish(command, program, COMMAND_TIMEOUT).is_ok()
 }
 
 fn run(program: &str, args: &[&str]) -> Result<(), PlatformError> {
     let mut command = Command::new(program);
     command.args(args);
-    finish(command, program)
+    finish(command, program, COMMAND_TIMEOUT)
 }
 
-fn run_configured(script: &str, value: &str) -> Result<(), PlatformError> {
+fn run_configured(script: &str, value: &str, timeout: Duration) -> Result<(), PlatformError> {
     let mut command = Command::new("sh");
     command
         .args(["-c", script, "luach-agent", value])
         .env("LUACH_VALUE", value);
-    finish(command, "the configured command")
+    finish(command, "the configured command", timeout)
 }
 
-/// Runs `command` with no input, at most [`COMMAND_TIMEOUT`]; an error carries the end of its
-/// standard error.
-fn finish(mut command: Command, name: &str) -> Result<(), PlatformError> {
+/// Runs `command` with no input, at most `timeout`; an error carries the end of its standard
+/// error.
+fn finish(mut command: Command, name: &str, timeout: Duration) -> Result<(), PlatformError> {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -338,13 +438,13 @@ fn finish(mut command: Command, name: &str) -> Result<(), PlatformError> {
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() < COMMAND_TIMEOUT => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) if started.elapsed() < timeout => std::thread::sleep(Duration::from_millis(10)),
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(PlatformError::Failed(format!(
                     "{name} did not finish within {} s",
-                    COMMAND_TIMEOUT.as_secs()
+                    timeout.as_secs()
                 )));
             }
             Err(e) => return Err(PlatformError::Failed(format!("{name}: {e}"))),
@@ -382,6 +482,7 @@ mod tests {
             backlights,
             dev,
             x_display: None,
+            systemd: root.join("systemd"),
         }
     }
 
@@ -435,7 +536,7 @@ mod tests {
         let configured = Configured {
             volume: Some(format!("echo \"$1 $LUACH_VALUE\" > '{}'", out.display())),
             display_power: Some("echo 'no TV on this port' >&2; exit 3".into()),
-            brightness: None,
+            ..Configured::default()
         };
         let linux = Linux::detect(&configured, &bare(root.path()));
         linux.apply(Effect::Volume(7)).unwrap_or_else(|e| panic!("{e}"));
@@ -444,6 +545,28 @@ mod tests {
             Err(PlatformError::Failed(why)) => assert!(why.contains("no TV on this port"), "{why}"),
             other => panic!("{other:?}"),
         }
-        assert_eq!(linux.describe().len(), 3);
+        assert_eq!(linux.describe().len(), 6);
+    }
+
+    #[test]
+    fn packages_install_only_from_the_allow_list_and_reboot_needs_a_way() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let out = root.path().join("installed");
+        let configured = Configured {
+            package: Some(format!("echo \"$1\" >> '{}'", out.display())),
+            allowed_packages: vec!["fonts-noto-core".into()],
+            ..Configured::default()
+        };
+        let linux = Linux::detect(&configured, &bare(root.path()));
+        let how = linux.install("fonts-noto-core").unwrap_or_else(|e| panic!("{e}"));
+        assert!(how.contains("fonts-noto-core installed"), "{how}");
+        match linux.install("openssh-server") {
+            Err(PlatformError::Failed(why)) => assert!(why.contains("allow-list"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(std::fs::read_to_string(&out).unwrap_or_default(), "fonts-noto-core\n");
+        // No systemd directory in this host and no configured command.
+        assert!(matches!(linux.reboot_way(), Err(PlatformError::Unsupported(_))));
+        assert!(matches!(linux.reboot(), Err(PlatformError::Unsupported(_))));
     }
 }

@@ -8,7 +8,8 @@
 //! last and only the rows that changed go to the display. The clock can be injected (a start
 //! instant and a speed) so tests and demos can run a screen through an evening in seconds.
 //!
-//! The bundle's display power schedule is followed here too, offline: when the state it asks
+//! The display power schedule is followed here too, offline: an operator's (`power_schedule`,
+//! kept in the state directory) when there is one, else the bundle's. When the state it asks
 //! for changes (and once at start), the platform switches the display. Between switches an
 //! operator's `display_power` command stands.
 
@@ -96,6 +97,8 @@ pub struct ScreenInputs {
     pub latest: LatestFrame,
     /// Switches the display by the power schedule.
     pub platform: Arc<dyn Platform>,
+    /// An operator's power schedule, followed instead of the bundle's.
+    pub power: crate::settings::PowerOverride,
 }
 
 /// Follows the bundle's power schedule: switches the display when the state it asks for
@@ -109,8 +112,17 @@ struct PowerFollower {
 }
 
 impl PowerFollower {
-    fn follow(&mut self, bundle: Option<&Bundle>, at: DateTime<Utc>, platform: &Arc<dyn Platform>) {
-        let wanted = bundle.filter(|b| b.board.power.is_some()).map(|b| b.display_on(at));
+    fn follow(
+        &mut self,
+        bundle: Option<&Bundle>,
+        operator: Option<&luach_content::PowerSchedule>,
+        at: DateTime<Utc>,
+        platform: &Arc<dyn Platform>,
+    ) {
+        let wanted = match (bundle, operator) {
+            (Some(b), Some(schedule)) => Some(b.display_on_by(schedule, at)),
+            (b, _) => b.filter(|b| b.board.power.is_some()).map(|b| b.display_on(at)),
+        };
         let switch = match (self.asked, wanted) {
             // The schedule asks for another state (or for the first time).
             (asked, Some(w)) if asked != Some(w) => Some(w),
@@ -184,7 +196,7 @@ fn run(mut surface: Option<Box<dyn Surface>>, clock: Clock, inputs: ScreenInputs
         let status = Status {
             offline_since: (!connected).then_some(last_contact),
         };
-        power.follow(bundle.as_ref(), at, &inputs.platform);
+        power.follow(bundle.as_ref(), inputs.power.get().as_ref(), at, &inputs.platform);
         let claim = inputs.claim_code.lock().ok().and_then(|c| c.clone());
         let drawn = match (&bundle, claim) {
             (Some(b), _) => board.render(b, at, Options::size(width, height), status),

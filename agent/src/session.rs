@@ -340,7 +340,7 @@ impl DeviceSession {
                             let (status, detail) = actions.run(&command_id, action).await;
                             seen.finish(&command_id, status, detail.clone());
                             let ack = Ack {
-                                command_id,
+                                command_id: command_id.clone(),
                                 status,
                                 detail,
                             };
@@ -348,6 +348,8 @@ impl DeviceSession {
                             if client.publish(topic, QoS::AtLeastOnce, false, payload).await.is_ok() {
                                 stats.published.fetch_add(1, Ordering::Relaxed);
                             }
+                            // Queued ahead of the goodbye, so it leaves before a stop it asks for.
+                            actions.acknowledged(&command_id);
                         });
                         return;
                     }

@@ -98,6 +98,9 @@ struct SimState {
     reboots: u64,
     restarts: u64,
     refreshes: u64,
+    power: Option<luach_content::PowerSchedule>,
+    settings: luach_schemas::params::AgentSettings,
+    packages: Vec<String>,
 }
 
 impl SimEffects {
@@ -112,6 +115,9 @@ impl SimEffects {
                 reboots: 0,
                 restarts: 0,
                 refreshes: 0,
+                power: None,
+                settings: luach_schemas::params::AgentSettings::default(),
+                packages: Vec::new(),
             }),
         }
     }
@@ -153,7 +159,7 @@ impl Executor for SimEffects {
                     s.display_on = on;
                     format!("simulated display {}", if on { "on" } else { "off" })
                 }
-                CommandAction::RefreshContent => {
+                CommandAction::RefreshContent { .. } => {
                     s.refreshes += 1;
                     format!("simulated refresh {}", s.refreshes)
                 }
@@ -164,6 +170,37 @@ impl Executor for SimEffects {
                 CommandAction::Reboot => {
                     s.reboots += 1;
                     format!("simulated reboot {}", s.reboots)
+                }
+                CommandAction::PowerSchedule { schedule } => {
+                    if let Some(Err(e)) = schedule.as_ref().map(luach_content::PowerSchedule::validate) {
+                        return (AckStatus::Error, Some(format!("schedule.{}: {}", e.path, e.message)));
+                    }
+                    let detail = match &schedule {
+                        Some(_) => "simulated power schedule kept",
+                        None => "simulated power schedule cleared",
+                    };
+                    s.power = schedule;
+                    detail.to_owned()
+                }
+                CommandAction::SetSettings { settings } => {
+                    let problems = settings.problems();
+                    if !problems.is_empty() {
+                        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                        return (AckStatus::Error, Some(list.join("; ")));
+                    }
+                    s.settings = s.settings.merged(&settings);
+                    format!(
+                        "simulated settings {}",
+                        serde_json::to_string(&s.settings).unwrap_or_default()
+                    )
+                }
+                CommandAction::InstallPackage { package } => {
+                    if let Some(why) = luach_schemas::params::package_name_problem(&package) {
+                        return (AckStatus::Error, Some(format!("package: {why}")));
+                    }
+                    let detail = format!("simulated install of {package}");
+                    s.packages.push(package);
+                    detail
                 }
                 CommandAction::Screenshot { .. } => {
                     return (

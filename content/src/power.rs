@@ -107,7 +107,16 @@ fn rule_set(spec: &TimeSpec) -> RuleSet {
 impl Bundle {
     /// Whether the screen's display is on at `at` by its power schedule (see the module).
     pub fn display_on(&self, at: DateTime<Utc>) -> bool {
-        let (Some(schedule), Some(synagogue)) = (&self.board.power, &self.synagogue) else {
+        self.board
+            .power
+            .as_ref()
+            .is_none_or(|schedule| self.display_on_by(schedule, at))
+    }
+
+    /// Whether the display is on at `at` by `schedule` (an operator's, in place of the
+    /// bundle's), with this bundle's synagogue giving the times.
+    pub fn display_on_by(&self, schedule: &PowerSchedule, at: DateTime<Utc>) -> bool {
+        let Some(synagogue) = &self.synagogue else {
             return true;
         };
         let Ok(location) = day::location(&synagogue.input) else {

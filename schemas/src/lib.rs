@@ -20,6 +20,7 @@ mod decode;
 mod envelope;
 mod ids;
 pub mod messages;
+pub mod params;
 mod topic;
 
 pub use decode::{DecodeError, UpMessage, decode_bundle_notice, decode_down, decode_stored, decode_up};

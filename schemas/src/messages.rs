@@ -113,8 +113,10 @@ pub enum CommandAction {
     Volume { percent: u8 },
     /// Turn the display on or off (the agent keeps running and drawing).
     DisplayPower { on: bool },
-    /// Fetch the content bundle again now, whatever the last notice said.
-    RefreshContent,
+    /// Fetch the content bundle again now, in full, whatever the screen holds: `GET` `path`
+    /// (`/api/v1/agent/bundle`) with the device token `token`. The ack's detail names the
+    /// bundle's SHA-256.
+    RefreshContent { path: String, token: String },
     /// Restart the agent process (its supervisor starts it again).
     RestartAgent,
     /// Restart the device.
@@ -122,6 +124,16 @@ pub enum CommandAction {
     /// Answer with what the agent knows of itself and its device (versions, addresses, memory,
     /// disks, its telemetry queue, its recent log lines): JSON in the acknowledgement's detail.
     Diagnostics,
+    /// Follow this display power schedule instead of the one in the bundle's board settings,
+    /// until changed; `null` goes back to the bundle's.
+    PowerSchedule {
+        schedule: Option<luach_content::PowerSchedule>,
+    },
+    /// Change the agent's settings (kept across restarts; the agent restarts to apply them).
+    SetSettings { settings: crate::params::AgentSettings },
+    /// Install `package` through the platform's package manager, when it is on the screen's
+    /// own allow-list.
+    InstallPackage { package: String },
 }
 
 impl CommandAction {
@@ -133,10 +145,13 @@ impl CommandAction {
             Self::Brightness { .. } => "brightness",
             Self::Volume { .. } => "volume",
             Self::DisplayPower { .. } => "display_power",
-            Self::RefreshContent => "refresh_content",
+            Self::RefreshContent { .. } => "refresh_content",
             Self::RestartAgent => "restart_agent",
             Self::Reboot => "reboot",
             Self::Diagnostics => "diagnostics",
+            Self::PowerSchedule { .. } => "power_schedule",
+            Self::SetSettings { .. } => "set_settings",
+            Self::InstallPackage { .. } => "install_package",
         }
     }
 }

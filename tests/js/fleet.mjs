@@ -1,7 +1,8 @@
 // An operator works on the screens page (in Hebrew): finds a screen by name, picks two screens,
-// tags and groups them, sends them a command as one job, then opens one screen and reads its
-// history: metrics charts drawn from what the screen reported, and the commands it was sent
-// (Chromium, playwright-core).
+// tags and groups them, saves the tag filter as a query and applies it again, sends the
+// selection a command as one job, then opens one screen and reads its history: metrics charts
+// drawn from what the screen reported, and the commands it was sent. Last, on the jobs page, a
+// display power schedule goes to the saved query (Chromium, playwright-core).
 // usage: LUACH_EMAIL=… LUACH_PASSWORD=… node fleet.mjs BASE_URL SCREENSHOT_DIR PREFIX
 // Prints one JSON line with what the page showed.
 import { launchChromium, signIn } from "./browser.mjs";
@@ -45,6 +46,17 @@ try {
   await page.locator('[data-testid="filter-tag"]').selectOption("lobby");
   await page.waitForFunction(() => document.querySelectorAll("table.devices tbody tr").length === 2);
   const byTag = await rows.count();
+
+  // The filter saved as a query (a name typed while screens report live), then applied again.
+  await page.locator('[data-testid="saved-name"]').click();
+  await page.keyboard.type("לובי", { delay: 150 });
+  await page.locator('[data-testid="saved-save"]').click();
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="saved-query"] option')].some((o) => o.textContent === "לובי"));
+  await page.locator('[data-testid="filter-tag"]').selectOption("");
+  await page.waitForFunction(() => document.querySelectorAll("table.devices tbody tr").length === 3);
+  await page.locator('[data-testid="saved-query"]').selectOption({ label: "לובי" });
+  await page.waitForFunction(() => document.querySelectorAll("table.devices tbody tr").length === 2);
+  const bySaved = { rows: await rows.count(), tag: await page.locator('[data-testid="filter-tag"]').inputValue() };
   await page.locator('[data-testid="filter-tag"]').selectOption("");
 
   // One job for the selection.
@@ -75,8 +87,26 @@ try {
   const command = await history.locator('[data-testid="command-history"] tbody tr').first().innerText();
   const kept = await history.locator('[data-testid="telemetry-summary"]').innerText();
   await page.screenshot({ path: `${shots}/fleet.png`, fullPage: true });
+
+  // The jobs page: a power schedule (off 23:00, on half an hour before the first prayer) for
+  // the screens of the saved query.
+  await page.goto(`${base}/#/jobs`);
+  const form = page.locator('[data-testid="job-form"]');
+  await form.waitFor();
+  await form.locator('[data-testid="job-command"]').selectOption("power_schedule");
+  await form.locator('[data-testid="job-schedule-enabled"]').check();
+  await form.locator('[data-testid="power-off"] input.fixed').fill("23:00");
+  await form.locator('select[name="power_on_kind"]').selectOption("first_prayer");
+  await form.locator('[data-testid="power-on"] input.minutes').fill("-30");
+  await form.locator('[data-testid="job-target"]').selectOption("query");
+  await form.locator('[data-testid="job-target-query"]').selectOption({ label: "לובי" });
+  await form.locator('[data-testid="job-send"]').click();
+  const scheduled = page.locator('[data-testid="job"]').filter({ hasText: "לוח זמנים" }).first();
+  await scheduled.locator('[data-testid="job-state"]').waitFor();
+  const schedule = await scheduled.locator("header strong").innerText();
+  await page.screenshot({ path: `${shots}/jobs-schedule.png`, fullPage: true });
   if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
-  console.log(JSON.stringify({ searched, selected, tagged, byTag, sent, charts, command, kept }));
+  console.log(JSON.stringify({ searched, selected, tagged, byTag, bySaved, sent, charts, command, kept, schedule }));
 } finally {
   await browser.close();
 }

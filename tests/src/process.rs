@@ -370,6 +370,25 @@ impl Agent {
 }
 
 impl Agent {
+    /// The agent's process id (kept across a restart in place).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `within` for the agent to exit by itself; its exit status.
+    pub async fn exit_within(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let until = std::time::Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= until {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Stops the agent as a service manager does (SIGTERM) and waits for it to exit.
     pub fn terminate(&mut self) {
         let _ = Command::new("kill")

@@ -493,6 +493,8 @@ async fn operator_filters_tags_and_commands_screens_and_reads_a_screens_history(
     assert_eq!(seen["selected"], "2 נבחרו", "{seen}");
     assert_eq!(seen["tagged"], "עודכנו 2 מתוך 2 מסכים", "{seen}");
     assert_eq!(seen["byTag"], 2, "{seen}");
+    assert_eq!(seen["bySaved"], json!({"rows": 2, "tag": "lobby"}), "{seen}");
+    assert_eq!(seen["schedule"], "לוח זמנים להדלקת התצוגה", "{seen}");
     assert!(seen["sent"].as_str().must().starts_with("נשלח ל־2 מסכים"), "{seen}");
     for chart in ["chart-cpu_percent", "chart-mem_used_bytes", "chart-disk_used_bytes"] {
         assert!(
@@ -508,8 +510,23 @@ async fn operator_filters_tags_and_commands_screens_and_reads_a_screens_history(
         assert_eq!(d["data"]["tags"] == json!(["lobby"]), tagged, "{d}");
         assert_eq!(d["data"]["group"] == "north", tagged, "{d}");
     }
+    let (_, queries) = api.get("/api/v1/queries").await;
+    assert_eq!(queries["data"][0]["name"], "לובי", "{queries}");
+    assert_eq!(queries["data"][0]["query"], json!({"tag": "lobby"}), "{queries}");
     let (_, jobs) = api.get("/api/v1/jobs").await;
-    let job = &jobs["data"]["items"][0];
-    assert_eq!(job["command"], json!({"type": "brightness", "percent": 30}), "{jobs}");
-    assert_eq!(job["total"], 2, "{jobs}");
+    // Newest first: the schedule for the saved query, then the selection's brightness.
+    let items = jobs["data"]["items"].as_array().must();
+    assert_eq!(
+        items[0]["command"],
+        json!({"type": "power_schedule", "schedule": {"off": {"fixed": "23:00"}, "on": {"first_prayer": -30}}}),
+        "{jobs}"
+    );
+    assert_eq!(items[0]["target"]["query"], queries["data"][0]["id"], "{jobs}");
+    assert_eq!(items[0]["total"], 2, "{jobs}");
+    assert_eq!(
+        items[1]["command"],
+        json!({"type": "brightness", "percent": 30}),
+        "{jobs}"
+    );
+    assert_eq!(items[1]["total"], 2, "{jobs}");
 }

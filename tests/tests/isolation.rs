@@ -1,6 +1,6 @@
 //! Cross-tenant attack suite. Three tenants are seeded with a canary string in every kind of
 //! record (devices, certificates, screenshots, synagogues, memorials, announcements, aliyot, shiurim,
-//! timers, users, personal tokens, bulk enrolment tokens). Each tenant's users then call every
+//! timers, saved fleet queries, users, personal tokens, bulk enrolment tokens). Each tenant's users then call every
 //! route of the route table (new routes join by themselves) with every path parameter filled
 //! with the other tenants' ids of every kind, forged tenant fields, NoSQL operator injection and
 //! bodies carrying a "plant" canary. Nothing of another tenant may come back, no answer may be a
@@ -79,6 +79,12 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
         .await;
     assert_eq!(status, 201, "{b}");
     let enrolment_token = b["data"]["id"].as_str().must().to_owned();
+    let query = created(
+        &admin,
+        "/api/v1/queries",
+        json!({"name": mark, "query": {"text": mark, "status": "online"}}),
+    )
+    .await;
     let memorial = created(
         &admin,
         "/api/v1/memorials",
@@ -185,6 +191,7 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
         (
             "id",
             vec![
+                query.clone(),
                 job.clone(),
                 device.clone(),
                 enrolled.clone(),
@@ -215,6 +222,7 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
         format!("/api/v1/devices/{device}/telemetry/streams"),
         format!("/api/v1/devices/{device}/metrics/cpu_percent?{window}"),
         format!("/api/v1/memorials/{memorial}"),
+        format!("/api/v1/queries/{query}"),
         format!("/api/v1/announcements/{announcement}"),
         format!("/api/v1/synagogues/{synagogue}"),
         format!("/api/v1/aliyot/{aliyot}"),
@@ -252,8 +260,9 @@ async fn snapshot(s: &Seeded) -> Vec<Value> {
 }
 
 /// Lists whose whole content is read for leaks and plants.
-const LISTS: [&str; 11] = [
+const LISTS: [&str; 12] = [
     "/api/v1/devices",
+    "/api/v1/queries",
     "/api/v1/memorials",
     "/api/v1/announcements",
     "/api/v1/synagogues",
@@ -278,6 +287,8 @@ fn hostile_bodies(attacker: &str, victim: &str, victim_ids: &[String]) -> Vec<Va
         json!({"id": {"$ne": null}, "tenant_id": {"$ne": null}, "name": {"$gt": ""}}),
         json!({"email": {"$ne": null}, "password": {"$ne": null}, "claim_code": {"$ne": null}}),
         json!({"text_en": p, "text_he": p, "targets": {"devices": [first]}, "tenant_id": tenant}),
+        // A job aimed at the victim's saved query (the first of its ids).
+        json!({"command": {"type": "ping"}, "target": {"query": first}, "name": p, "query": {"text": p}}),
         json!({"name": p, "family": p, "passed": {"civil": {"date": "2001-02-03"}}, "tenant_id": tenant}),
         json!({"email": format!("plant@{attacker}.example"), "name": p, "role": "tenant_admin",
                "password": "long-enough-pass", "tenant_id": tenant, "max_uses": 1}),

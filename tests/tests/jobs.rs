@@ -494,3 +494,90 @@ async fn diagnostics_report_the_screen_its_queue_and_its_log() {
         .await;
     assert_eq!(status, 422, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_query_names_its_screens_and_simulated_screens_take_every_command() {
+    let app = spawn_app(|_| {}).await;
+    let api = &app.api;
+    for (id, name, tags) in [
+        ("sq00000", "Lobby east", json!(["lobby"])),
+        ("sq00001", "Lobby west", json!(["lobby"])),
+        ("sq00002", "Hall", json!(["hall"])),
+        ("sq00003", "Lobby spare", json!(["lobby"])),
+    ] {
+        let body = json!({"id": id, "name": name, "tags": tags});
+        assert_eq!(api.post("/api/v1/devices", &body).await.0, 201);
+    }
+    let dir = tempfile::tempdir().must();
+    let log = dir.path().join("effects.jsonl");
+    let log_arg = log.display().to_string();
+    // Three of the four run; the spare stays offline.
+    let _sim = Sim::start_plain(&api.base, 3, "sq", &["--effects-log", &log_arg]);
+    wait_online(api, 3, Duration::from_secs(60)).await;
+
+    let (status, body) = api
+        .post(
+            "/api/v1/queries",
+            &json!({"name": "Lobby, online", "query": {"tag": "lobby", "status": "online", "text": "LOBBY"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let query = body["data"]["id"].as_str().must().to_owned();
+    let (status, body) = api
+        .post("/api/v1/queries", &json!({"name": "", "query": {"colour": "red"}}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+
+    // Each command the agent knows, to the screens the query names when the job is made.
+    let commands = [
+        json!({"type": "power_schedule", "schedule": {"off": {"fixed": "23:00"}, "on": {"first_prayer": -30}}}),
+        json!({"type": "power_schedule", "schedule": null}),
+        json!({"type": "set_settings", "settings": {"metrics_secs": 30}}),
+        json!({"type": "install_package", "package": "fonts-noto-core"}),
+        json!({"type": "refresh_content"}),
+        json!({"type": "restart_agent"}),
+        json!({"type": "reboot"}),
+    ];
+    for command in &commands {
+        let id = create(api, json!({"command": command, "target": {"query": query}})).await;
+        let job = wait_state(api, &id, "completed", Duration::from_secs(60)).await;
+        assert_eq!(
+            (job["total"].as_u64(), job["counts"]["succeeded"].as_u64()),
+            (Some(2), Some(2)),
+            "{job}"
+        );
+        let mut devices: Vec<String> = executions(api, &id)
+            .await
+            .iter()
+            .map(|e| e["device_id"].as_str().must().to_owned())
+            .collect();
+        devices.sort();
+        assert_eq!(devices, ["sq00000", "sq00001"], "{command}");
+    }
+    let applied = effects(&log);
+    assert_eq!(applied.len(), 2 * commands.len(), "{applied:?}");
+    for action in [
+        "power_schedule",
+        "set_settings",
+        "install_package",
+        "refresh_content",
+        "restart_agent",
+        "reboot",
+    ] {
+        assert!(applied.iter().any(|(_, _, a)| a == action), "{action}: {applied:?}");
+    }
+
+    // A query that is gone (or never was) is named in the refusal.
+    assert_eq!(api.delete(&format!("/api/v1/queries/{query}")).await.0, 204);
+    let (status, body) = api
+        .post(
+            "/api/v1/jobs",
+            &json!({"command": {"type": "ping"}, "target": {"query": query}}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["fields"][0]["path"].as_str()),
+        (422, Some("target.query")),
+        "{body}"
+    );
+}

@@ -239,6 +239,11 @@ async fn seed(app: &TestApp, round: usize) -> Seeded {
         announcements.push(created(api, "/api/v1/announcements", json!({"text_en": format!("Notice {i}")})).await);
     }
     seeded.ids.insert("announcements", announcements);
+    let mut queries = Vec::new();
+    for (name, tag) in [("Lobby", "lobby"), ("Hall", "hall")] {
+        queries.push(created(api, "/api/v1/queries", json!({"name": name, "query": {"tag": tag}})).await);
+    }
+    seeded.ids.insert("queries", queries);
     let today = chrono::Utc::now().date_naive();
     let aliyah = json!({"date": today, "honours": [{"honour": "kohen", "name": "Reuven"}]});
     seeded
@@ -285,6 +290,7 @@ fn config(seeded: &Seeded, users: &[String]) -> String {
         (r"^/api/v1/enrolment/requests/\{device_id\}", "device_id", "devices"),
         (r"^/api/v1/memorials/\{id\}", "id", "memorials"),
         (r"^/api/v1/announcements/\{id\}", "id", "announcements"),
+        (r"^/api/v1/queries/\{id\}", "id", "queries"),
         (r"^/api/v1/aliyot/\{id\}", "id", "aliyot"),
         (r"^/api/v1/shiurim/\{id\}", "id", "shiurim"),
         (r"^/api/v1/timers/\{id\}", "id", "timers"),

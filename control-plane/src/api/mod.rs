@@ -13,6 +13,7 @@ mod memorials;
 mod openapi;
 mod ops;
 mod program;
+mod queries;
 pub mod reply;
 pub mod routes;
 mod screen;
@@ -154,6 +155,8 @@ pub fn routes() -> Routes {
         .documents::<L>("/aliyot", "/aliyot/{id}")
         .documents::<S>("/shiurim", "/shiurim/{id}")
         .documents::<T>("/timers", "/timers/{id}")
+        // Fleet.
+        .documents_as::<crate::store::SavedQueryInput>("/queries", "/queries/{id}", DevicesRead, DevicesWrite)
         .get("/synagogues", Allowed(ContentRead), synagogues::list)
         .get("/synagogues/{id}", Allowed(ContentRead), synagogues::get)
         .put("/synagogues/{id}", Allowed(ContentWrite), synagogues::put)
@@ -173,19 +176,37 @@ pub fn routes() -> Routes {
 
 /// The five routes of a document collection served by the generic handlers: list and create
 /// on `collection`, get, replace and delete on `item`; reading needs `content:read`, writing
-/// `content:write`.
+/// `content:write` (unless given others).
 trait DocumentRoutes {
     fn documents<T: documents::ApiDocument>(self, collection: &'static str, item: &'static str) -> Self;
+    /// [`DocumentRoutes::documents`] with other permissions for reading and writing.
+    fn documents_as<T: documents::ApiDocument>(
+        self,
+        collection: &'static str,
+        item: &'static str,
+        read: crate::auth::Permission,
+        write: crate::auth::Permission,
+    ) -> Self;
 }
 
 impl DocumentRoutes for Routes {
     fn documents<T: documents::ApiDocument>(self, collection: &'static str, item: &'static str) -> Self {
         use crate::auth::Permission::{ContentRead, ContentWrite};
-        self.get(collection, Access::Allowed(ContentRead), documents::list::<T>)
-            .post(collection, Access::Allowed(ContentWrite), documents::create::<T>)
-            .get(item, Access::Allowed(ContentRead), documents::get::<T>)
-            .put(item, Access::Allowed(ContentWrite), documents::replace::<T>)
-            .delete(item, Access::Allowed(ContentWrite), documents::delete::<T>)
+        self.documents_as::<T>(collection, item, ContentRead, ContentWrite)
+    }
+
+    fn documents_as<T: documents::ApiDocument>(
+        self,
+        collection: &'static str,
+        item: &'static str,
+        read: crate::auth::Permission,
+        write: crate::auth::Permission,
+    ) -> Self {
+        self.get(collection, Access::Allowed(read), documents::list::<T>)
+            .post(collection, Access::Allowed(write), documents::create::<T>)
+            .get(item, Access::Allowed(read), documents::get::<T>)
+            .put(item, Access::Allowed(write), documents::replace::<T>)
+            .delete(item, Access::Allowed(write), documents::delete::<T>)
     }
 }
 
@@ -297,7 +318,7 @@ fn method_label(method: &axum::http::Method) -> &'static str {
 
 /// Counts requests by route template (never the raw path, which would explode cardinality).
 /// Where screens upload screenshots; its bodies may be larger than the API's other bodies.
-const SCREENSHOT_UPLOADS: &str = "/api/v1/agent/screenshots/";
+pub(crate) const SCREENSHOT_UPLOADS: &str = "/api/v1/agent/screenshots/";
 
 /// Caps request bodies: `screenshots.max_bytes` for screenshot uploads, `http.body_limit_bytes`
 /// for everything else. A declared length over the limit is refused at once; a body that grows

@@ -521,13 +521,9 @@ impl JobEngine {
             return;
         };
         let auth = &self.auth;
-        let action = spec.command.action(|| {
-            let shot = uuid::Uuid::now_v7();
-            (
-                format!("/api/v1/agent/screenshots/{}", shot.hyphenated()),
-                auth.device_token(&e.device_id, &job.tenant_id, prefix).0,
-            )
-        });
+        let action = spec
+            .command
+            .action(|| auth.device_token(&e.device_id, &job.tenant_id, prefix).0);
         let now = Utc::now();
         let command = Command {
             command_id: command_id.clone(),

@@ -25,7 +25,7 @@ pub use engine::{ExecEvent, JobEngine, Jobs, Progress};
 pub use spec::{JobCommand, JobRequest, JobSpec, Target};
 
 use crate::error::FieldError;
-use crate::store::{Counts, DeviceFilter, JobRecord, JobState, PageRequest, StoreError, TenantStore};
+use crate::store::{Counts, DeviceFilter, JobRecord, JobState, PageRequest, SavedQueryInput, StoreError, TenantStore};
 
 /// How long an `Idempotency-Key` names its job.
 pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
@@ -88,7 +88,8 @@ pub fn body_digest(body: &[u8]) -> String {
 }
 
 /// The tenant's screens a target names, in order: the listed ids (each must exist), or every
-/// screen with any of the tags, of the group, or of the tenant, by id.
+/// screen with any of the tags, of the group, matching the saved query, or of the tenant, by
+/// id.
 pub async fn resolve_target(store: &TenantStore<'_>, target: &Target) -> Result<Vec<DeviceId>, CreateError> {
     if let Some(ids) = &target.devices {
         let mut out = Vec::with_capacity(ids.len());
@@ -105,15 +106,29 @@ pub async fn resolve_target(store: &TenantStore<'_>, target: &Target) -> Result<
             Err(CreateError::Invalid(errors))
         };
     }
-    let filters: Vec<DeviceFilter> = match (&target.tags, &target.group) {
-        (Some(tags), _) => tags
+    // A saved query: its store filter, then the rest of it on each screen.
+    let query = match &target.query {
+        Some(id) => match store.get::<SavedQueryInput>(id).await? {
+            Some(saved) => Some(saved.input.query),
+            None => {
+                return Err(CreateError::Invalid(vec![FieldError::new(
+                    "target.query",
+                    "no such saved query",
+                )]));
+            }
+        },
+        None => None,
+    };
+    let filters: Vec<DeviceFilter> = match (&target.tags, &target.group, &query) {
+        (_, _, Some(q)) => vec![q.store_filter()],
+        (Some(tags), ..) => tags
             .iter()
             .map(|t| DeviceFilter {
                 tag: Some(t.clone()),
                 ..DeviceFilter::default()
             })
             .collect(),
-        (_, Some(group)) => vec![DeviceFilter {
+        (_, Some(group), _) => vec![DeviceFilter {
             group: Some(group.clone()),
             ..DeviceFilter::default()
         }],
@@ -134,6 +149,9 @@ pub async fn resolve_target(store: &TenantStore<'_>, target: &Target) -> Result<
                 )
                 .await?;
             for d in page.items {
+                if query.as_ref().is_some_and(|q| !q.matches(&d)) {
+                    continue;
+                }
                 if seen.insert(d.id.clone()) {
                     out.push(d.id);
                 }

@@ -3,6 +3,7 @@
 
 use chrono::Duration;
 use luach_schemas::messages::{CommandAction, MAX_PERCENT};
+use luach_schemas::params::{AgentSettings, package_name_problem};
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
@@ -23,7 +24,7 @@ pub const MAX_BACKOFF_S: u32 = 3_600;
 /// A command for screens. Commands without parameters are written as empty struct variants
 /// so that `deny_unknown_fields` refuses stray fields on them too (serde ignores it for unit
 /// variants of an internally tagged enum).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum JobCommand {
     /// Only an acknowledgement: is the screen there and does it take commands?
@@ -51,10 +52,24 @@ pub enum JobCommand {
     /// The screen's versions, addresses, memory, disks, telemetry queue and recent log lines;
     /// the execution's detail is that report as JSON.
     Diagnostics {},
+    /// Switch the display off and on by this schedule (as in the board settings: fixed
+    /// times, zmanim or the first prayer) instead of the one the screen's content gives, until
+    /// changed; `null` goes back to the content's schedule.
+    PowerSchedule {
+        schedule: Option<luach_content::PowerSchedule>,
+    },
+    /// Change agent settings (at least one); the agent keeps them and restarts to apply them.
+    SetSettings { settings: AgentSettings },
+    /// Install a package through the screen's package manager; each screen installs only
+    /// what its own allow-list (`--allow-package`) names, and says so otherwise.
+    InstallPackage {
+        #[schemars(length(min = 1, max = 128))]
+        package: String,
+    },
 }
 
 impl JobCommand {
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Self::Ping {} => "ping",
             Self::Screenshot {} => "screenshot",
@@ -65,38 +80,85 @@ impl JobCommand {
             Self::RestartAgent {} => "restart_agent",
             Self::Reboot {} => "reboot",
             Self::Diagnostics {} => "diagnostics",
+            Self::PowerSchedule { .. } => "power_schedule",
+            Self::SetSettings { .. } => "set_settings",
+            Self::InstallPackage { .. } => "install_package",
         }
     }
 
-    fn check(self, errors: &mut Vec<FieldError>) {
-        if let Self::Brightness { percent } | Self::Volume { percent } = self
-            && percent > MAX_PERCENT
-        {
-            errors.push(FieldError::new("command.percent", format!("must be 0–{MAX_PERCENT}")));
-        }
-    }
-
-    /// The message for the screen; `screenshot` gives the upload path and token made for this
-    /// send.
-    pub fn action(self, screenshot: impl FnOnce() -> (String, String)) -> CommandAction {
-        match self {
-            Self::Ping {} => CommandAction::Ping,
-            Self::Screenshot {} => {
-                let (path, token) = screenshot();
-                CommandAction::Screenshot { path, token }
+    fn check(&self, errors: &mut Vec<FieldError>) {
+        let problems = match self {
+            Self::Brightness { percent } | Self::Volume { percent } if *percent > MAX_PERCENT => {
+                errors.push(FieldError::new("command.percent", format!("must be 0–{MAX_PERCENT}")));
+                return;
             }
+            Self::PowerSchedule {
+                schedule: Some(schedule),
+            } => match schedule.validate() {
+                Ok(()) => return,
+                Err(invalid) => vec![luach_schemas::params::Problem {
+                    path: format!("schedule.{}", invalid.path),
+                    message: invalid.message,
+                }],
+            },
+            Self::SetSettings { settings } => settings
+                .problems()
+                .into_iter()
+                .map(|mut p| {
+                    p.path = if p.path.is_empty() {
+                        "settings".into()
+                    } else {
+                        format!("settings.{}", p.path)
+                    };
+                    p
+                })
+                .collect(),
+            Self::InstallPackage { package } => {
+                if let Some(why) = package_name_problem(package) {
+                    errors.push(FieldError::new("command.package", why));
+                }
+                return;
+            }
+            _ => return,
+        };
+        errors.extend(
+            problems
+                .into_iter()
+                .map(|p| FieldError::new(format!("command.{}", p.path), p.message)),
+        );
+    }
+
+    /// The message for the screen; `token` makes a device token for this send, for the
+    /// commands that call the control plane back (screenshot upload, bundle fetch).
+    pub fn action(&self, token: impl FnOnce() -> String) -> CommandAction {
+        match self.clone() {
+            Self::Ping {} => CommandAction::Ping,
+            Self::Screenshot {} => CommandAction::Screenshot {
+                path: format!(
+                    "{}{}",
+                    crate::api::SCREENSHOT_UPLOADS,
+                    uuid::Uuid::now_v7().hyphenated()
+                ),
+                token: token(),
+            },
             Self::Brightness { percent } => CommandAction::Brightness { percent },
             Self::Volume { percent } => CommandAction::Volume { percent },
             Self::DisplayPower { on } => CommandAction::DisplayPower { on },
-            Self::RefreshContent {} => CommandAction::RefreshContent,
+            Self::RefreshContent {} => CommandAction::RefreshContent {
+                path: crate::bundle::notify::FETCH_PATH.to_owned(),
+                token: token(),
+            },
             Self::RestartAgent {} => CommandAction::RestartAgent,
             Self::Reboot {} => CommandAction::Reboot,
             Self::Diagnostics {} => CommandAction::Diagnostics,
+            Self::PowerSchedule { schedule } => CommandAction::PowerSchedule { schedule },
+            Self::SetSettings { settings } => CommandAction::SetSettings { settings },
+            Self::InstallPackage { package } => CommandAction::InstallPackage { package },
         }
     }
 }
 
-/// Which screens: exactly one of the four.
+/// Which screens: exactly one of the five.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
@@ -112,6 +174,9 @@ pub struct Target {
     /// Every screen of the tenant (`true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all: Option<bool>,
+    /// Every screen matching this saved fleet query (`/queries/{id}`) when the job is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
 }
 
 /// Parallel: up to `concurrency` at once. Sequential: one at a time, in order, stopping at the
@@ -251,6 +316,7 @@ fn check_target(t: &Target, errors: &mut Vec<FieldError>) {
         t.tags.is_some(),
         t.group.is_some(),
         t.all.is_some(),
+        t.query.is_some(),
     ]
     .iter()
     .filter(|g| **g)
@@ -258,8 +324,12 @@ fn check_target(t: &Target, errors: &mut Vec<FieldError>) {
     if given != 1 {
         errors.push(FieldError::new(
             "target",
-            "give exactly one of devices, tags, group or all",
+            "give exactly one of devices, tags, group, all or query",
         ));
+        return;
+    }
+    if t.query.as_ref().is_some_and(String::is_empty) {
+        errors.push(FieldError::new("target.query", "must not be empty"));
         return;
     }
     match (&t.devices, &t.tags, &t.group, t.all) {

@@ -1,5 +1,5 @@
 //! Tenant-owned documents: records read and written whole (synagogue profiles, memorial
-//! plaques, announcements, the programme). One table or collection per backend serves every
+//! plaques, announcements, the programme, saved fleet queries). One table or collection per backend serves every
 //! kind; [`TenantStore`](super::TenantStore) gives typed access to each [`Document`] type.
 
 use chrono::{DateTime, Utc};
@@ -19,16 +19,19 @@ pub enum DocKind {
     Aliyot,
     Shiur,
     Timer,
+    /// Saved fleet queries (not shown on screens).
+    Query,
 }
 
 impl DocKind {
-    pub const ALL: [DocKind; 6] = [
+    pub const ALL: [DocKind; 7] = [
         Self::Synagogue,
         Self::Memorial,
         Self::Announcement,
         Self::Aliyot,
         Self::Shiur,
         Self::Timer,
+        Self::Query,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +42,7 @@ impl DocKind {
             Self::Aliyot => "aliyot",
             Self::Shiur => "shiur",
             Self::Timer => "timer",
+            Self::Query => "query",
         }
     }
 }

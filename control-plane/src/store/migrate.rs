@@ -40,6 +40,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 5,
         name: "telemetry history: records once per device stream and sequence, stream reports, hourly metrics",
     },
+    Migration {
+        version: 6,
+        name: "saved fleet queries (a document kind)",
+    },
 ];
 
 /// The newest schema version this binary knows.

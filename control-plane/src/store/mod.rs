@@ -46,6 +46,7 @@ mod tenant;
 mod announcement;
 mod memorial;
 mod program;
+mod query;
 
 use std::sync::Arc;
 
@@ -66,6 +67,7 @@ pub use model::{
     Device, DeviceFilter, DevicePatch, DeviceStatus, HelloInfo, NewDevice, Page, PageRequest, PresenceWrite,
 };
 pub use program::{Aliyot, AliyotInput, Honour, HonourKind, Shiur, ShiurInput, Timer, TimerInput, TimerTarget};
+pub use query::{FleetQuery, MAX_QUERY_FIELD, MAX_QUERY_NAME, SavedQuery, SavedQueryInput};
 pub use scope::{InstallationScope, TenantScope};
 pub use synagogue::{DailyContent, DisplayPreferences, Language, Nusach, Synagogue, SynagogueId, SynagogueProfile};
 pub use system::SystemStore;

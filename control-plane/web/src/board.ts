@@ -121,15 +121,16 @@ export class BoardPicture {
 }
 
 /** The inputs of one switch time: its kind, then the time, the zman or the minutes it needs
- * (the row shows the inputs of the chosen kind). */
-function powerTimeRow(name: "off" | "on", form: PowerTimeForm): HTMLElement {
+ * (the row shows the inputs of the chosen kind). `path` is where the server names its
+ * errors (`board.power` in board settings, `command.schedule` in a job). */
+export function powerTimeRow(name: "off" | "on", form: PowerTimeForm, path = "board.power"): HTMLElement {
   const row = el("div", { class: "power-time", "data-kind": form.kind, "data-testid": `power-${name}` });
   const kinds = (["fixed", "zman", "first_prayer"] as const).map((k): [string, string] => [k, t(`board.power.kind.${k}` as MessageKey)]);
-  const kind = select(`power_${name}_kind`, kinds, form.kind, { "data-path": `board.power.${name}` });
+  const kind = select(`power_${name}_kind`, kinds, form.kind, { "data-path": `${path}.${name}` });
   kind.addEventListener("change", () => (row.dataset.kind = kind.value));
-  const fixed = el("input", { type: "time", dir: "ltr", name: `power_${name}_fixed`, value: form.fixed, class: "fixed", "data-path": `board.power.${name}.fixed` });
+  const fixed = el("input", { type: "time", dir: "ltr", name: `power_${name}_fixed`, value: form.fixed, class: "fixed", "data-path": `${path}.${name}.fixed` });
   const zman = select(`power_${name}_zman`, ZMANIM.map((z) => [z, t(`zman.${z}` as MessageKey)]), form.zman, { class: "zman" });
-  const minutes = el("input", { type: "number", dir: "ltr", step: "1", name: `power_${name}_minutes`, value: form.minutes, class: "minutes", "data-path": `board.power.${name}` });
+  const minutes = el("input", { type: "number", dir: "ltr", step: "1", name: `power_${name}_minutes`, value: form.minutes, class: "minutes", "data-path": `${path}.${name}` });
   const label = (key: MessageKey, input: HTMLElement, cls: string) => {
     const f = field(key, input);
     f.classList.add(cls);
@@ -145,7 +146,7 @@ function powerTimeRow(name: "off" | "on", form: PowerTimeForm): HTMLElement {
 }
 
 /** The schedule the form gives, or none when it is switched off. */
-function powerOf(data: FormData): BoardSettings["power"] {
+export function powerOf(data: FormData): BoardSettings["power"] {
   if (!data.get("power_enabled")) return undefined;
   const time = (name: string): PowerTimeForm => ({
     kind: String(data.get(`power_${name}_kind`)) as PowerTimeForm["kind"],

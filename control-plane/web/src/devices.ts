@@ -5,8 +5,10 @@ import { lang, t } from "./i18n";
 import { authFetch, token } from "./session";
 import { el, errorList, errorsOf, errorText, field, type FieldError } from "./dom";
 import { DEFAULT_BOARD, DeviceBoard } from "./board";
-import { allSelected, editTags, facets, filterDevices, NO_FILTER, type FleetFilter } from "./fleet-model";
-import { COMMANDS, type CommandType } from "./jobs-model";
+import { getData, send } from "./documents";
+import { allSelected, editTags, facets, filterDevices, filterOf, NO_FILTER, queryOf, type FleetFilter, type SavedQuery } from "./fleet-model";
+import { commandOf, EMPTY_COMMAND, type CommandForm } from "./jobs-model";
+import { commandInputs } from "./jobs";
 import type { MessageKey } from "./i18n";
 
 interface LiveEvent {
@@ -77,12 +79,13 @@ export class DeviceList {
   /** The screen whose board settings and picture are open. */
   private board: DeviceBoard | null = null;
   private filter: FleetFilter = { ...NO_FILTER };
+  /** The tenant's saved fleet queries, and what saving the last one said. */
+  private saved: SavedQuery[] = [];
+  private savedErrors: FieldError[] = [];
   private selected = new Set<string>();
   /** What the last action on the selection did. */
   private bulk: { text: string; errors: string[]; kind: "ok" | "busy" | "error" } | null = null;
-  private bulkCommand: CommandType = "ping";
-  private bulkPercent = 50;
-  private bulkOn = true;
+  private bulkCommand: CommandForm = structuredClone(EMPTY_COMMAND);
   /** The page's parts: the filter bar stays in place (typing keeps its focus), the rest is
    * drawn again on every change. */
   private top = el("div");
@@ -90,9 +93,15 @@ export class DeviceList {
   private body = el("div");
   private search = el("input", { type: "search", name: "text", "data-testid": "filter-text" });
   private filterRest = el("span", { class: "filter-selects" });
+  private savedPick = el("span");
+  private savedName = el("input", { name: "query_name", dir: "auto", "data-path": "name", "data-testid": "saved-name" });
 
   constructor(private root: HTMLElement) {
-    this.filters.append(field("fleet.search", this.search), this.filterRest);
+    const save = el("button", { type: "button", "data-testid": "saved-save" }, t("fleet.savedSave"));
+    save.addEventListener("click", () => void this.editSaved("POST", "/api/v1/queries", { name: this.savedName.value.trim(), query: queryOf(this.filter) }));
+    const saved = el("span", { class: "saved-queries", "data-testid": "saved-queries" });
+    saved.append(this.savedPick, field("fleet.savedName", this.savedName), save);
+    this.filters.append(field("fleet.search", this.search), this.filterRest, saved);
     this.root.replaceChildren(this.top, this.filters, this.body);
     this.search.addEventListener("input", () => {
       this.filter.text = this.search.value;
@@ -129,7 +138,42 @@ export class DeviceList {
       this.error = err instanceof Error ? err.message : String(err);
     }
     await this.loadPlan();
+    await this.loadSaved();
+    this.renderSaved();
     this.render();
+  }
+
+  private async loadSaved(): Promise<void> {
+    this.saved = (await getData<SavedQuery[]>("/api/v1/queries?limit=500")) ?? [];
+  }
+
+  /** Saves the filters as a named query (the server checks the name), or deletes one. */
+  private async editSaved(method: "POST" | "DELETE", path: string, body?: unknown): Promise<void> {
+    this.savedErrors = await send(method, path, body);
+    if (!this.savedErrors.length && method === "POST") this.savedName.value = "";
+    await this.loadSaved();
+    this.renderSaved();
+    this.render();
+  }
+
+  /** Saved queries: apply one (its filters), delete it, or save the filters shown now. Drawn
+   * again only when the list changes, so a name being typed survives live updates. */
+  private renderSaved(): void {
+    const pick = el("select", { name: "saved", "data-testid": "saved-query" });
+    pick.append(el("option", { value: "" }, t("fleet.savedPick")));
+    for (const q of this.saved) pick.append(el("option", { value: q.id }, q.name));
+    pick.addEventListener("change", () => {
+      const q = this.saved.find((x) => x.id === pick.value);
+      if (!q) return;
+      this.filter = filterOf(q.query);
+      this.search.value = this.filter.text;
+      this.render();
+    });
+    const remove = el("button", { type: "button", "data-testid": "saved-delete" }, t("fleet.savedDelete"));
+    remove.addEventListener("click", () => {
+      if (pick.value) void this.editSaved("DELETE", `/api/v1/queries/${pick.value}`);
+    });
+    this.savedPick.replaceChildren(field("fleet.saved", pick), remove, ...errorList(this.savedErrors, "saved-errors"));
   }
 
   /** Only tenant admins see the plan; for others the request is refused and nothing shows. */
@@ -239,27 +283,8 @@ export class DeviceList {
     });
     bar.append(el("strong", { "data-testid": "selection-count" }, t("fleet.selected", { n: this.selected.size })), clear);
 
-    const command = el("select", { name: "command", "data-testid": "bulk-command" });
-    for (const c of COMMANDS) command.append(el("option", { value: c }, t(`jobs.command.${c}` as MessageKey)));
-    command.value = this.bulkCommand;
-    command.addEventListener("change", () => {
-      this.bulkCommand = command.value as CommandType;
-      this.render();
-    });
     const send = el("form", { class: "bulk-command" });
-    send.append(field("jobs.command", command));
-    if (this.bulkCommand === "brightness" || this.bulkCommand === "volume") {
-      const percent = el("input", { type: "number", min: "0", max: "100", value: String(this.bulkPercent), "data-testid": "bulk-percent" });
-      percent.addEventListener("change", () => (this.bulkPercent = Number(percent.value)));
-      send.append(field("jobs.percent", percent));
-    }
-    if (this.bulkCommand === "display_power") {
-      const on = el("select", { "data-testid": "bulk-on" });
-      on.append(el("option", { value: "on" }, t("jobs.on")), el("option", { value: "off" }, t("jobs.off")));
-      on.value = this.bulkOn ? "on" : "off";
-      on.addEventListener("change", () => (this.bulkOn = on.value === "on"));
-      send.append(field("jobs.power", on));
-    }
+    send.append(...commandInputs(this.bulkCommand, () => this.render(), "bulk"));
     send.append(el("button", { type: "submit", "data-testid": "bulk-send" }, t("fleet.send")));
     send.addEventListener("submit", (e) => {
       e.preventDefault();
@@ -303,9 +328,7 @@ export class DeviceList {
 
   /** One job for every selected screen. */
   private async sendToSelection(): Promise<void> {
-    const command: Record<string, unknown> = { type: this.bulkCommand };
-    if (this.bulkCommand === "brightness" || this.bulkCommand === "volume") command.percent = this.bulkPercent;
-    if (this.bulkCommand === "display_power") command.on = this.bulkOn;
+    const command = commandOf(this.bulkCommand);
     const devices = [...this.selected].sort();
     this.bulk = { text: t("screen.sending"), errors: [], kind: "busy" };
     this.render();

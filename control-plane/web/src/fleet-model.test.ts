@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { allSelected, columns, editTags, facets, filterDevices, NO_FILTER, type FleetDevice } from "./fleet-model";
+import { allSelected, columns, editTags, facets, filterDevices, filterOf, NO_FILTER, queryOf, type FleetDevice } from "./fleet-model";
 
 const fleet: FleetDevice[] = [
   { id: "hall01", name: "Main hall", tags: ["hall", "lobby"], group: "north", status: "online", agent_version: "0.2.0" },
@@ -55,5 +55,14 @@ describe("chart columns", () => {
     expect(avg).toEqual([1, 2, null, 3]);
     expect(min).toEqual([0.5, 2, null, 2.5]);
     expect(max).toEqual([1.5, 2, null, 3.5]);
+  });
+});
+
+describe("saved queries", () => {
+  it("save only the filters set and give them back", () => {
+    const f = { ...NO_FILTER, text: "  lobby ", status: "online" as const, tag: "hall" };
+    expect(queryOf(f)).toEqual({ text: "lobby", status: "online", tag: "hall" });
+    expect(filterOf(queryOf(f))).toEqual({ ...f, text: "lobby" });
+    expect(queryOf(NO_FILTER)).toEqual({});
   });
 });

@@ -23,6 +23,30 @@ export interface FleetFilter {
 
 export const NO_FILTER: FleetFilter = { text: "", status: "", tag: "", group: "", version: "" };
 
+/** A saved fleet query as the server keeps it (`/api/v1/queries`): absent fields match all. */
+export type FleetQuery = Partial<Record<keyof FleetFilter, string>>;
+
+export interface SavedQuery {
+  id: string;
+  name: string;
+  query: FleetQuery;
+}
+
+/** The query a filter saves: only the fields set, the text trimmed. */
+export function queryOf(f: FleetFilter): FleetQuery {
+  const out: FleetQuery = {};
+  for (const key of Object.keys(NO_FILTER) as (keyof FleetFilter)[]) {
+    const value = f[key].trim();
+    if (value) out[key] = value;
+  }
+  return out;
+}
+
+/** The filter a saved query sets. */
+export function filterOf(q: FleetQuery): FleetFilter {
+  return { ...NO_FILTER, ...q } as FleetFilter;
+}
+
 /** Most tags a screen may carry (the server's limit). */
 export const MAX_TAGS = 20;
 

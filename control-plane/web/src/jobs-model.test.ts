@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { actionsFor, done, jobBody, segments, type Counts, type JobForm } from "./jobs-model";
+import { actionsFor, done, EMPTY_COMMAND, jobBody, segments, type Counts, type JobForm } from "./jobs-model";
 
 const form: JobForm = {
+  ...EMPTY_COMMAND,
   command: "brightness",
   percent: 40,
-  on: true,
   target: "tags",
   targetText: "lobby, hall  upstairs",
   concurrency: "",
@@ -35,6 +35,25 @@ describe("job form", () => {
       command: { type: "reboot" },
       target: { group: "upstairs" },
     });
+  });
+
+  it("sends a schedule, a package name and only the settings typed", () => {
+    const schedule = { off: { fixed: "23:00" }, on: { first_prayer: -30 } };
+    expect(jobBody({ ...form, command: "power_schedule", schedule, target: "all", ratePerMinute: "" }).command).toEqual({
+      type: "power_schedule",
+      schedule,
+    });
+    expect(jobBody({ ...form, command: "power_schedule", schedule: null }).command).toEqual({ type: "power_schedule", schedule: null });
+    expect(jobBody({ ...form, command: "install_package", package: " fonts-noto-core " }).command).toEqual({
+      type: "install_package",
+      package: "fonts-noto-core",
+    });
+    const settings = { ...EMPTY_COMMAND.settings, metrics_secs: "15", keep_alive_secs: " " };
+    expect(jobBody({ ...form, command: "set_settings", settings }).command).toEqual({ type: "set_settings", settings: { metrics_secs: 15 } });
+  });
+
+  it("aims at a saved query by its id", () => {
+    expect(jobBody({ ...form, target: "query", targetText: "0193abc", ratePerMinute: "" }).target).toEqual({ query: "0193abc" });
   });
 
   it("adds an abort rule with a default minimum", () => {

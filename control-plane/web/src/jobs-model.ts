@@ -8,16 +8,55 @@ export type Counts = Record<ExecState, number>;
 /** Execution states in the order the progress bar shows them. */
 export const STATES: ExecState[] = ["succeeded", "failed", "timed_out", "received", "sent", "queued", "cancelled", "skipped"];
 
-export const COMMANDS = ["ping", "brightness", "volume", "display_power", "screenshot", "refresh_content", "restart_agent", "reboot", "diagnostics"] as const;
+export const COMMANDS = [
+  "ping",
+  "brightness",
+  "volume",
+  "display_power",
+  "power_schedule",
+  "screenshot",
+  "refresh_content",
+  "restart_agent",
+  "reboot",
+  "diagnostics",
+  "set_settings",
+  "install_package",
+] as const;
 export type CommandType = (typeof COMMANDS)[number];
-export type TargetKind = "all" | "tags" | "group" | "devices";
+export type TargetKind = "all" | "tags" | "group" | "devices" | "query";
 
-export interface JobForm {
+/** Agent settings `set_settings` may change, in the order the form shows them. */
+export const SETTINGS = ["heartbeat_secs", "metrics_secs", "keep_alive_secs", "telemetry_budget_bytes"] as const;
+export type SettingName = (typeof SETTINGS)[number];
+
+/** A display power schedule as sent (the board settings' shape). */
+export type Schedule = { off: unknown; on: unknown };
+
+/** A command and its parameters as typed (the jobs page and the fleet's selection bar). */
+export interface CommandForm {
   command: CommandType;
   percent: number;
   on: boolean;
+  /** `power_schedule`: the schedule, or null to go back to the content's. */
+  schedule: Schedule | null;
+  /** `install_package`: its name. */
+  package: string;
+  /** `set_settings`: values as typed; empty ones are left unchanged. */
+  settings: Record<SettingName, string>;
+}
+
+export const EMPTY_COMMAND: CommandForm = {
+  command: "ping",
+  percent: 50,
+  on: true,
+  schedule: null,
+  package: "",
+  settings: { heartbeat_secs: "", metrics_secs: "", keep_alive_secs: "", telemetry_budget_bytes: "" },
+};
+
+export interface JobForm extends CommandForm {
   target: TargetKind;
-  /** Tags or device ids separated by commas or spaces; a group's name. */
+  /** Tags or device ids separated by commas or spaces; a group's name; a saved query's id. */
   targetText: string;
   concurrency: string;
   ratePerMinute: string;
@@ -39,11 +78,27 @@ function optionalNumber(text: string): number | undefined {
   return s === "" ? undefined : Number(s);
 }
 
-/** The `POST /api/v1/jobs` body a form makes; the server checks every field. */
-export function jobBody(form: JobForm): Record<string, unknown> {
+/** The `command` of a job: its type with the parameters that type has. */
+export function commandOf(form: CommandForm): Record<string, unknown> {
   const command: Record<string, unknown> = { type: form.command };
   if (form.command === "brightness" || form.command === "volume") command.percent = form.percent;
   if (form.command === "display_power") command.on = form.on;
+  if (form.command === "power_schedule") command.schedule = form.schedule;
+  if (form.command === "install_package") command.package = form.package.trim();
+  if (form.command === "set_settings") {
+    const settings: Record<string, number> = {};
+    for (const name of SETTINGS) {
+      const n = optionalNumber(form.settings[name]);
+      if (n !== undefined) settings[name] = n;
+    }
+    command.settings = settings;
+  }
+  return command;
+}
+
+/** The `POST /api/v1/jobs` body a form makes; the server checks every field. */
+export function jobBody(form: JobForm): Record<string, unknown> {
+  const command = commandOf(form);
   let target: Record<string, unknown>;
   switch (form.target) {
     case "all":
@@ -51,6 +106,9 @@ export function jobBody(form: JobForm): Record<string, unknown> {
       break;
     case "group":
       target = { group: form.targetText.trim() };
+      break;
+    case "query":
+      target = { query: form.targetText };
       break;
     default:
       target = { [form.target]: words(form.targetText) };

@@ -5,26 +5,31 @@ import { io } from "socket.io-client";
 import { el, errorList, errorsOf, field, markInvalid, select, type FieldError } from "./dom";
 import { getData } from "./documents";
 import { lang, t, type MessageKey } from "./i18n";
+import { powerOf, powerTimeRow, type PowerTime } from "./board";
 import {
   actionsFor,
   COMMANDS,
   done,
+  EMPTY_COMMAND,
   jobBody,
   segments,
+  SETTINGS,
   type Action,
+  type CommandForm,
   type CommandType,
   type Counts,
   type JobForm,
   type JobState,
   type TargetKind,
 } from "./jobs-model";
+import { powerTimeToForm } from "./power-model";
 import { authFetch, token } from "./session";
 
 interface Job {
   id: string;
   state: JobState;
   reason: string | null;
-  command: { type: CommandType; percent?: number; on?: boolean };
+  command: { type: CommandType; percent?: number; on?: boolean; package?: string };
   counts: Counts;
   total: number;
   created_by: string;
@@ -45,9 +50,7 @@ interface Progress {
 }
 
 const EMPTY_FORM: JobForm = {
-  command: "ping",
-  percent: 50,
-  on: true,
+  ...EMPTY_COMMAND,
   target: "all",
   targetText: "",
   concurrency: "",
@@ -58,12 +61,87 @@ const EMPTY_FORM: JobForm = {
 };
 
 /** A command in the page's words: "Brightness 40%", "Display on or off (off)". */
-export function commandLabel(command: { type: string; percent?: number; on?: boolean }): string {
+export function commandLabel(command: { type: string; percent?: number; on?: boolean; package?: string }): string {
   return (
     t(`jobs.command.${command.type}` as MessageKey) +
     (command.percent !== undefined ? ` ${command.percent}%` : "") +
-    (command.on !== undefined ? ` (${t(command.on ? "jobs.on" : "jobs.off")})` : "")
+    (command.on !== undefined ? ` (${t(command.on ? "jobs.on" : "jobs.off")})` : "") +
+    (command.package !== undefined ? ` ${command.package}` : "")
   );
+}
+
+/** The command picker and the inputs of the chosen command's parameters, bound to `form`;
+ * `rerender` runs when the command changes (other inputs only update `form`). Test ids start
+ * with `prefix` (`job-command`, `bulk-percent`, …); error paths are the server's. */
+export function commandInputs(form: CommandForm, rerender: () => void, prefix: string): HTMLElement[] {
+  const commandSelect = select(
+    "command",
+    COMMANDS.map((c) => [c, t(`jobs.command.${c}` as MessageKey)]),
+    form.command,
+    { "data-path": "command", "data-testid": `${prefix}-command` },
+  );
+  commandSelect.addEventListener("change", () => {
+    form.command = commandSelect.value as CommandType;
+    rerender();
+  });
+  const out: HTMLElement[] = [field("jobs.command", commandSelect)];
+  switch (form.command) {
+    case "brightness":
+    case "volume": {
+      const percent = el("input", { type: "number", min: "0", max: "100", value: String(form.percent), "data-path": "command.percent", "data-testid": `${prefix}-percent` });
+      percent.addEventListener("input", () => (form.percent = Number(percent.value)));
+      out.push(field("jobs.percent", percent));
+      break;
+    }
+    case "display_power": {
+      const on = select("on", [["on", t("jobs.on")], ["off", t("jobs.off")]], form.on ? "on" : "off", { "data-path": "command.on", "data-testid": `${prefix}-on` });
+      on.addEventListener("change", () => (form.on = on.value === "on"));
+      out.push(field("jobs.power", on));
+      break;
+    }
+    case "power_schedule": {
+      const box = el("fieldset", { class: "power", "data-testid": `${prefix}-schedule` });
+      const enabled = el("input", { type: "checkbox", name: "power_enabled", value: "1", "data-testid": `${prefix}-schedule-enabled` });
+      enabled.checked = form.schedule !== null;
+      const toggle = el("label", { class: "check" });
+      toggle.append(enabled, " ", t("jobs.schedule.enabled"));
+      box.append(
+        el("legend", {}, t("jobs.command.power_schedule")),
+        el("p", { class: "hint" }, t("jobs.schedule.hint")),
+        toggle,
+        powerTimeRow("off", powerTimeToForm(form.schedule?.off as PowerTime | undefined, "23:00"), "command.schedule"),
+        powerTimeRow("on", powerTimeToForm(form.schedule?.on as PowerTime | undefined, "06:00"), "command.schedule"),
+      );
+      const read = () => {
+        const owner = box.closest("form");
+        if (owner) form.schedule = powerOf(new FormData(owner)) ?? null;
+      };
+      box.addEventListener("change", read);
+      box.addEventListener("input", read);
+      out.push(box);
+      break;
+    }
+    case "install_package": {
+      const name = el("input", { type: "text", dir: "ltr", value: form.package, "data-path": "command.package", "data-testid": `${prefix}-package` });
+      name.addEventListener("input", () => (form.package = name.value));
+      out.push(field("jobs.package", name), el("p", { class: "hint" }, t("jobs.packageHint")));
+      break;
+    }
+    case "set_settings": {
+      const box = el("fieldset", { class: "settings", "data-testid": `${prefix}-settings` });
+      box.append(el("legend", {}, t("jobs.command.set_settings")), el("p", { class: "hint" }, t("jobs.settingsHint")));
+      for (const name of SETTINGS) {
+        const input = el("input", { type: "number", min: "0", dir: "ltr", value: form.settings[name], "data-path": `command.settings.${name}`, "data-testid": `${prefix}-setting-${name}` });
+        input.addEventListener("input", () => (form.settings[name] = input.value));
+        box.append(field(`jobs.setting.${name}` as MessageKey, input));
+      }
+      out.push(box);
+      break;
+    }
+    default:
+      break;
+  }
+  return out;
 }
 
 export class JobsPage {
@@ -74,6 +152,8 @@ export class JobsPage {
   /** Failed executions of the jobs whose list is open. */
   private failures = new Map<string, Execution[]>();
   private readonly list = el("section", { class: "jobs", "data-testid": "jobs" });
+  /** The tenant's saved fleet queries, for the target. */
+  private queries: { id: string; name: string }[] = [];
 
   constructor(private root: HTMLElement) {}
 
@@ -86,6 +166,7 @@ export class JobsPage {
   }
 
   private async reload(): Promise<void> {
+    this.queries = (await getData<{ id: string; name: string }[]>("/api/v1/queries?limit=500")) ?? [];
     const page = await getData<{ items: Job[] }>("/api/v1/jobs?limit=50");
     this.jobs = page?.items ?? [];
     for (const id of this.failures.keys()) await this.loadFailures(id);
@@ -139,30 +220,10 @@ export class JobsPage {
   render(): void {
     // The server checks every field and names the wrong ones; the browser does not block first.
     const form = el("form", { class: "job-form", "data-testid": "job-form", novalidate: "" });
-    const commandSelect = select(
-      "command",
-      COMMANDS.map((c) => [c, t(`jobs.command.${c}` as MessageKey)]),
-      this.form.command,
-      { "data-path": "command", "data-testid": "job-command" },
-    );
-    commandSelect.addEventListener("change", () => {
-      this.form.command = commandSelect.value as CommandType;
-      this.render();
-    });
-    form.append(field("jobs.command", commandSelect));
-    if (this.form.command === "brightness" || this.form.command === "volume") {
-      const percent = el("input", { type: "number", min: "0", max: "100", value: String(this.form.percent), "data-path": "command.percent", "data-testid": "job-percent" });
-      percent.addEventListener("input", () => (this.form.percent = Number(percent.value)));
-      form.append(field("jobs.percent", percent));
-    }
-    if (this.form.command === "display_power") {
-      const on = select("on", [["on", t("jobs.on")], ["off", t("jobs.off")]], this.form.on ? "on" : "off", { "data-path": "command.on" });
-      on.addEventListener("change", () => (this.form.on = on.value === "on"));
-      form.append(field("jobs.power", on));
-    }
+    form.append(...commandInputs(this.form, () => this.render(), "job"));
     const target = select(
       "target",
-      (["all", "tags", "group", "devices"] as TargetKind[]).map((k) => [k, t(`jobs.target.${k}` as MessageKey)]),
+      (["all", "tags", "group", "devices", "query"] as TargetKind[]).map((k) => [k, t(`jobs.target.${k}` as MessageKey)]),
       this.form.target,
       { "data-path": "target", "data-testid": "job-target" },
     );
@@ -171,7 +232,13 @@ export class JobsPage {
       this.render();
     });
     form.append(field("jobs.target", target));
-    if (this.form.target !== "all") {
+    if (this.form.target === "query") {
+      // The tenant's saved queries (made on the screens page), by name.
+      const options: [string, string][] = this.queries.map((q) => [q.id, q.name]);
+      const pick = select("query", [["", t("fleet.savedPick")], ...options], this.form.targetText, { "data-path": "target.query", "data-testid": "job-target-query" });
+      pick.addEventListener("change", () => (this.form.targetText = pick.value));
+      form.append(field("jobs.targetText.query", pick));
+    } else if (this.form.target !== "all") {
       const text = el("input", { type: "text", value: this.form.targetText, "data-path": `target.${this.form.target}`, "data-testid": "job-target-text", dir: "ltr" });
       text.addEventListener("input", () => (this.form.targetText = text.value));
       form.append(field(`jobs.targetText.${this.form.target}` as MessageKey, text));

@@ -49,6 +49,7 @@ pub(super) fn collection_name(kind: DocKind) -> &'static str {
         DocKind::Aliyot => "aliyot",
         DocKind::Shiur => "shiurim",
         DocKind::Timer => "timers",
+        DocKind::Query => "fleet_queries",
     }
 }
 

@@ -259,6 +259,14 @@ impl MongoStore {
             3 => Ok(()),
             4 => self.v4().await,
             5 => self.v5().await,
+            // A new document kind: its collection and index (v2 indexed the kinds it knew).
+            6 => {
+                self.indexes(
+                    collection_name(DocKind::Query),
+                    vec![index(doc! {"tenant_id": 1, "id": 1})],
+                )
+                .await
+            }
             v => Err(StoreError::Corrupt(format!(
                 "no mongodb migration for schema version {v}"
             ))),

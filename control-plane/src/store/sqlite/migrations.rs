@@ -232,6 +232,9 @@ CREATE TABLE metric_hours (
 CREATE INDEX metric_hours_age ON metric_hours (hour);
 "#;
 
+/// Saved fleet queries are `documents` rows of kind `query`: no table changes.
+const V6: &str = "-- saved fleet queries: documents of kind 'query'\n";
+
 fn script(version: u32) -> StoreResult<&'static str> {
     match version {
         1 => Ok(V1),
@@ -239,6 +242,7 @@ fn script(version: u32) -> StoreResult<&'static str> {
         3 => Ok(V3),
         4 => Ok(V4),
         5 => Ok(V5),
+        6 => Ok(V6),
         v => Err(StoreError::Corrupt(format!(
             "no sqlite migration for schema version {v}"
         ))),
