@@ -31,6 +31,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod keys;
 pub mod live;
+mod live_redis;
 pub mod metrics;
 pub mod screenshots;
 pub mod serve;

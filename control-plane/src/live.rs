@@ -5,7 +5,8 @@
 //! (`tenant:{id}`) only; a handshake without valid credentials, or from a caller who may not
 //! read devices, is refused with `connect_error`. Every event goes to exactly one tenant room.
 //! With Redis configured, socketioxide's Redis adapter carries each emit to the clients of
-//! every replica.
+//! every replica, over our own reconnecting driver ([`crate::live_redis`]) so a Redis restart
+//! does not cut replicas apart.
 //!
 //! A connection lives no longer than its credentials: the [`Rechecker`] checks every
 //! connection of this replica again every `live.recheck_secs`, and at once the connections of
@@ -21,7 +22,12 @@ use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::{SocketIo, layer::SocketIoLayer};
 
-use socketioxide_redis::{RedisAdapter, RedisAdapterCtr};
+use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+
+use crate::live_redis::ManagedDriver;
+
+/// The Redis adapter on our reconnecting driver.
+type RedisAdapter<E> = CustomRedisAdapter<E, ManagedDriver>;
 
 use crate::auth::{ActAs, AuthService, Permission, Role};
 use crate::metrics::Metrics;
@@ -229,7 +235,8 @@ impl LiveIo {
                     format!("{url}?protocol=resp3")
                 };
                 let client = redis::Client::open(url)?;
-                let adapter = RedisAdapterCtr::new_with_redis(&client).await?;
+                let driver = ManagedDriver::connect(client).await?;
+                let adapter = RedisAdapterCtr::new_with_driver(driver, RedisAdapterConfig::default());
                 let (layer, io) = SocketIo::builder()
                     .with_state(metrics)
                     .with_state(auth)

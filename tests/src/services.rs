@@ -85,6 +85,27 @@ pub struct RedisServer {
 impl RedisServer {
     pub fn start() -> Self {
         let port = free_port();
+        Self {
+            child: Self::spawn(port),
+            url: format!("redis://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Stops Redis (SIGKILL: its clients see the connection drop) and starts it again, empty,
+    /// on the same port.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("redis url {}", self.url));
+        self.child = Self::spawn(port);
+    }
+
+    fn spawn(port: u16) -> Child {
         let mut child = Command::new("redis-server")
             .args([
                 "--port",
@@ -101,10 +122,7 @@ impl RedisServer {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start redis-server ({e}); scripts/test.sh installs it"));
         wait_port(port, &mut child, "redis-server", Duration::from_secs(20));
-        Self {
-            child,
-            url: format!("redis://127.0.0.1:{port}"),
-        }
+        child
     }
 }
 

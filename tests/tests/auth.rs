@@ -604,7 +604,7 @@ async fn tenant_admins_manage_their_own_users_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lockouts_are_shared_through_redis_between_replicas() {
-    let redis = luach_tests::RedisServer::start();
+    let mut redis = luach_tests::RedisServer::start();
     let clock = clock();
     let with_redis = |c: &mut luach_control_plane::Config| {
         c.redis = Some(redis.url.clone().into());
@@ -623,6 +623,22 @@ async fn lockouts_are_shared_through_redis_between_replicas() {
     }
     clock.advance(chrono::Duration::seconds(900));
     assert_eq!(login(&b.api, ADMIN_EMAIL, ADMIN_PASSWORD).await.0, 200);
+
+    // Redis restarts (empty): the API keeps answering, counting in each replica meanwhile…
+    redis.restart();
+    for api in [&a.api, &b.api, &a.api, &b.api] {
+        let (status, body) = login(api, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // …and shares lockouts through Redis again once it answers.
+    clock.advance(chrono::Duration::seconds(900));
+    for api in [&a.api, &b.api] {
+        assert_eq!(login(api, ADMIN_EMAIL, "wrong-password-2").await.0, 401);
+    }
+    for api in [&a.api, &b.api] {
+        let (status, body) = login(api, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(status, 429, "{body}");
+    }
 }
 
 /// Concurrent guesses cannot slip past the lockout: each attempt counts before the password is

@@ -1,11 +1,11 @@
-//! Jobs end to end with the real binaries: `luach-server` killed and restarted, `luach-agent
-//! sim` screens that log every effect they apply.
+//! Jobs end to end with the real binaries: `luach-server` killed and restarted (and its Redis
+//! restarted), `luach-agent sim` screens that log every effect they apply.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
-use luach_tests::{Api, Must, Server, ServerOptions, Sim, spawn_app, wait_for};
+use luach_tests::{Api, Must, RedisServer, Server, ServerOptions, Sim, spawn_app, wait_for};
 use serde_json::{Value, json};
 
 async fn wait_online(api: &Api, online: u64, limit: Duration) {
@@ -60,7 +60,10 @@ async fn a_job_survives_three_server_kills_and_every_screen_applies_it_once() {
     const FLEET: u64 = 200;
     let dir = tempfile::tempdir().must();
     let log = dir.path().join("effects.jsonl");
-    let options = ServerOptions::new(dir.path());
+    // Live events go through a Redis, which is restarted once while the job runs.
+    let mut redis = RedisServer::start();
+    let mut options = ServerOptions::new(dir.path());
+    options.extra_args = vec!["--redis".into(), redis.url.clone()];
     let mut server = Server::start(options.clone()).await;
     let log_arg = log.display().to_string();
     // Each brightness change takes a while, so kills land while executions are in flight.
@@ -88,6 +91,9 @@ async fn a_job_survives_three_server_kills_and_every_screen_applies_it_once() {
     for kill in 0..3 {
         // Let some executions be sent, answered or in flight, then kill the server.
         tokio::time::sleep(Duration::from_millis(1_200)).await;
+        if kill == 1 {
+            redis.restart();
+        }
         let (_, job) = server.api.get(&format!("/api/v1/jobs/{id}")).await;
         let counts = &job["data"]["counts"];
         eprintln!("kill {kill}: {counts}");

@@ -55,3 +55,21 @@ async fn redis_adapter_fans_events_out_between_replicas() {
     watcher.expect("offline: last_will").await;
     watcher.expect_success().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_events_cross_replicas_again_after_redis_restarts() {
+    let mut redis = RedisServer::start();
+    let with_redis = |c: &mut luach_control_plane::Config| c.redis = Some(redis.url.clone().into());
+    let a = spawn_app(with_redis).await;
+    let b = spawn_app(with_redis).await;
+    // Redis goes away under both replicas and comes back empty.
+    redis.restart();
+    let mut watcher = LiveWatcher::start(&format!("http://{}", b.http), "return00000", b.api.token.as_deref());
+    watcher.expect("ready").await;
+    let mut sim = Sim::start(&a.api, 1, "return", &[]).await;
+    watcher.expect("online").await;
+    watcher.expect("metrics").await;
+    sim.kill();
+    watcher.expect("offline: last_will").await;
+    watcher.expect_success().await;
+}

@@ -4,6 +4,10 @@
 //! into the next. Keys expire with their window: Redis by `EXPIRE`, the in-process limiter by
 //! sweeping ended windows (and it holds at most [`MEMORY_MAX_KEYS`] keys). Time comes from the caller (see [`super::Clock`]), which keeps both
 //! implementations testable without sleeping. Redis makes limits shared by every replica.
+//!
+//! While Redis cannot be reached, [`RedisLimiter`] counts in this process instead (each
+//! replica then limits on its own, which still bounds a client) and goes back to Redis by
+//! itself when it answers again: a Redis restart never takes the API down.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -167,9 +171,12 @@ impl Limiter for MemoryLimiter {
     }
 }
 
-/// Counters in Redis, shared by every replica.
+/// Counters in Redis, shared by every replica; in this process while Redis is unreachable.
 pub struct RedisLimiter {
     conn: redis::aio::ConnectionManager,
+    local: MemoryLimiter,
+    /// Counting locally since Redis last failed.
+    degraded: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for RedisLimiter {
@@ -184,21 +191,32 @@ impl RedisLimiter {
         let conn = redis::aio::ConnectionManager::new(client)
             .await
             .map_err(|e| LimiterError(e.to_string()))?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            local: MemoryLimiter::default(),
+            degraded: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
     fn key(key: &str, index: i64) -> String {
         format!("luach:limit:{key}:{index}")
     }
-}
 
-fn redis_err(e: redis::RedisError) -> LimiterError {
-    LimiterError(e.to_string())
-}
+    /// Redis answered: leave local counting if it was on.
+    fn answered(&self) {
+        if self.degraded.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            tracing::info!("redis answers again; rate limits are shared by every replica again");
+        }
+    }
 
-#[async_trait]
-impl Limiter for RedisLimiter {
-    async fn hit(&self, key: &str, window: Duration, now: DateTime<Utc>) -> Result<Window, LimiterError> {
+    /// Redis failed: count locally (said once per outage).
+    fn failed(&self, e: &redis::RedisError) {
+        if !self.degraded.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(error = %e, "redis unreachable; rate limits count in this replica until it answers");
+        }
+    }
+
+    async fn redis_hit(&self, key: &str, window: Duration, now: DateTime<Utc>) -> redis::RedisResult<Window> {
         let (index, resets_in_secs) = window_of(window, now);
         let name = Self::key(key, index);
         let mut conn = self.conn.clone();
@@ -208,34 +226,75 @@ impl Limiter for RedisLimiter {
             .expire(&name, (window.as_secs().max(1) * 2) as i64)
             .ignore()
             .query_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
+            .await?;
         Ok(Window { count, resets_in_secs })
     }
 
-    async fn peek(&self, key: &str, window: Duration, now: DateTime<Utc>) -> Result<Window, LimiterError> {
+    async fn redis_peek(&self, key: &str, window: Duration, now: DateTime<Utc>) -> redis::RedisResult<Window> {
         let (index, resets_in_secs) = window_of(window, now);
         let mut conn = self.conn.clone();
         let count: Option<u64> = redis::cmd("GET")
             .arg(Self::key(key, index))
             .query_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
+            .await?;
         Ok(Window {
             count: count.unwrap_or(0),
             resets_in_secs,
         })
     }
 
-    async fn clear(&self, key: &str, window: Duration, now: DateTime<Utc>) -> Result<(), LimiterError> {
+    async fn redis_clear(&self, key: &str, window: Duration, now: DateTime<Utc>) -> redis::RedisResult<()> {
         let (index, _) = window_of(window, now);
         let mut conn = self.conn.clone();
         let _: u64 = redis::cmd("DEL")
             .arg(Self::key(key, index))
             .query_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
+            .await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Limiter for RedisLimiter {
+    async fn hit(&self, key: &str, window: Duration, now: DateTime<Utc>) -> Result<Window, LimiterError> {
+        match self.redis_hit(key, window, now).await {
+            Ok(w) => {
+                self.answered();
+                Ok(w)
+            }
+            Err(e) => {
+                self.failed(&e);
+                self.local.hit(key, window, now).await
+            }
+        }
+    }
+
+    async fn peek(&self, key: &str, window: Duration, now: DateTime<Utc>) -> Result<Window, LimiterError> {
+        match self.redis_peek(key, window, now).await {
+            Ok(w) => {
+                self.answered();
+                Ok(w)
+            }
+            Err(e) => {
+                self.failed(&e);
+                self.local.peek(key, window, now).await
+            }
+        }
+    }
+
+    async fn clear(&self, key: &str, window: Duration, now: DateTime<Utc>) -> Result<(), LimiterError> {
+        // Both: a window counted locally during an outage is cleared too.
+        self.local.clear(key, window, now).await?;
+        match self.redis_clear(key, window, now).await {
+            Ok(()) => {
+                self.answered();
+                Ok(())
+            }
+            Err(e) => {
+                self.failed(&e);
+                Ok(())
+            }
+        }
     }
 }
 
