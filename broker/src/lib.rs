@@ -150,6 +150,11 @@ impl EmbeddedBroker {
         let (tx, rx) = broker
             .link("luach-control-plane")
             .map_err(|e| BrokerError::Link(e.to_string()))?;
+        // Subscribed before a listener can accept a device: the request is queued to the
+        // router ahead of any device's messages, so nothing a device sends on connecting (its
+        // hello) can reach the router before the control plane listens.
+        let mut link = LocalLink::new(tx, rx);
+        link.subscribe(ingest_filter).await?;
         let thread = std::thread::Builder::new().name("mqtt-broker".into()).spawn(move || {
             if let Err(e) = broker.start() {
                 tracing::error!(error = %e, "embedded mqtt broker stopped");
@@ -160,8 +165,6 @@ impl EmbeddedBroker {
             broker.wait_listening(*addr, Duration::from_secs(10))?;
         }
         tracing::info!(plain = ?plain, tls = ?tls, "embedded mqtt broker listening");
-        let mut link = LocalLink::new(tx, rx);
-        link.subscribe(ingest_filter).await?;
         Ok((broker, link))
     }
 

@@ -104,6 +104,27 @@ async fn a_job_survives_three_server_kills_and_every_screen_applies_it_once() {
         server.kill();
         server = Server::start(options.clone()).await;
     }
+    // Every screen said hello to the last server: none of them was lost in the moment between
+    // its broker accepting connections and its ingest listening.
+    let api = server.api.clone();
+    wait_for(
+        "every screen's hello after the last restart",
+        Duration::from_secs(120),
+        || {
+            let api = api.clone();
+            async move {
+                let text = api.http.get(api.url("/metrics")).send().await.ok()?.text().await.ok()?;
+                let hellos = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("luach_mqtt_messages_in_total{kind=\"hello\"} "))?
+                    .trim()
+                    .parse::<f64>()
+                    .ok()?;
+                (hellos >= FLEET as f64).then_some(())
+            }
+        },
+    )
+    .await;
     let job = wait_state(&server.api, &id, "completed", Duration::from_secs(240)).await;
     assert_eq!(job["counts"]["succeeded"], FLEET, "{job}");
     assert_eq!(job["total"], FLEET, "{job}");

@@ -9,8 +9,16 @@
 //! that publishes the same N command envelopes at QoS 1 and waits for the N outcome acks,
 //! keeping nothing. The simulated screens do the same work in both (a `received` ack, then
 //! the outcome).
+//!
+//! With `--storm`, after the rounds the broker is restarted under the connected screens —
+//! `luach-server` killed and started again on the same ports and data (its embedded broker
+//! starts empty), Mosquitto killed and started again on its port — and the bench times every
+//! screen's return (Luach: N `hello`s counted by the new server's
+//! `luach_mqtt_messages_in_total`; peer: N screens heard from again by the reconnected bare
+//! controller), then the first batch after it and the one after that.
 
 use std::collections::HashSet;
+use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,162 +29,304 @@ use luach_schemas::{DownKind, Envelope};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
 
-use super::{Args, Killed, luach_fleet, mosquitto_sim, proc_usage, start_mosquitto};
+use luach_tests::{Api, free_port};
+
+use super::{
+    Args, FLEET_ENV, Killed, luach_fleet_at, mosquitto_sim, proc_usage, start_mosquitto, start_mosquitto_at,
+    start_server_at,
+};
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Luach's rounds: seconds per batch, and the server's CPU share over them.
-async fn luach_rounds(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<(Vec<f64>, f64)> {
-    let fleet = luach_fleet(bin, args, dir).await?;
-    let (pid, api) = (fleet.server.0.id(), &fleet.api);
+/// The `--storm` figures, in seconds: every screen back after the broker restarted, the first
+/// batch after that, and the next one.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+struct Storm {
+    reconnect: f64,
+    first_batch: f64,
+    second_batch: f64,
+}
+
+/// One job of `brightness` to every screen: seconds from the REST call until it completed
+/// with every screen succeeded.
+async fn luach_batch(api: &Api, args: &Args, round: u64) -> anyhow::Result<f64> {
+    let body = json!({
+        "command": {"type": "brightness", "percent": 40 + round % 50},
+        "target": {"all": true},
+        "concurrency": args.count.min(10_000),
+    });
+    let started = Instant::now();
+    let (status, answer) = api.post("/api/v1/jobs", &body).await;
+    if status != 201 {
+        bail!("job not created: {status} {answer}");
+    }
+    let id = answer["data"]["id"].as_str().context("job id")?.to_owned();
+    loop {
+        let (_, job) = api.get(&format!("/api/v1/jobs/{id}")).await;
+        if job["data"]["state"] == "completed" {
+            if job["data"]["counts"]["succeeded"].as_u64() != Some(args.count) {
+                bail!("job ended without every screen: {job}");
+            }
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("job not completed: {job}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Hellos the server at `base` has received since it started (its Prometheus counter).
+async fn hellos(api: &Api) -> anyhow::Result<u64> {
+    let text = api
+        .http
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix("luach_mqtt_messages_in_total{kind=\"hello\"} "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as u64)
+}
+
+/// Luach's rounds: seconds per batch, the server's CPU share over them, and with `--storm`
+/// the figures after a server restart.
+async fn luach_rounds(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<(Vec<f64>, f64, Option<Storm>)> {
+    let ports = (free_port(), free_port());
+    let fleet = luach_fleet_at(bin, args, dir, ports).await?;
+    let (pid, api) = (fleet.server.0.id(), fleet.api.clone());
     let mut rounds = Vec::new();
     let (cpu0, _) = proc_usage(pid)?;
     let t0 = Instant::now();
     for round in 0..args.rounds {
-        let body = json!({
-            "command": {"type": "brightness", "percent": 40 + round},
-            "target": {"all": true},
-            "concurrency": args.count.min(10_000),
-        });
-        let started = Instant::now();
-        let (status, answer) = api.post("/api/v1/jobs", &body).await;
-        if status != 201 {
-            bail!("job not created: {status} {answer}");
-        }
-        let id = answer["data"]["id"].as_str().context("job id")?.to_owned();
-        loop {
-            let (_, job) = api.get(&format!("/api/v1/jobs/{id}")).await;
-            if job["data"]["state"] == "completed" {
-                if job["data"]["counts"]["succeeded"].as_u64() != Some(args.count) {
-                    bail!("job ended without every screen: {job}");
-                }
-                break;
-            }
-            if started.elapsed() > Duration::from_secs(600) {
-                bail!("job not completed: {job}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        rounds.push(started.elapsed().as_secs_f64());
+        rounds.push(luach_batch(&api, args, round).await?);
     }
     let (cpu1, _) = proc_usage(pid)?;
-    Ok((rounds, 100.0 * (cpu1 - cpu0) / t0.elapsed().as_secs_f64()))
+    let cpu = 100.0 * (cpu1 - cpu0) / t0.elapsed().as_secs_f64();
+    if !args.storm {
+        return Ok((rounds, cpu, None));
+    }
+    // SIGKILL, then the same ports and data: the screens all come back at once.
+    let (server, _sim) = (fleet.server, fleet.sim);
+    drop(server);
+    let restarted = Instant::now();
+    let (_server, _) = start_server_at(bin, dir, &FLEET_ENV, ports).await?;
+    while hellos(&api).await? < args.count {
+        if restarted.elapsed() > Duration::from_secs(900) {
+            bail!("not every screen came back within 900 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let reconnect = restarted.elapsed().as_secs_f64();
+    let first_batch = luach_batch(&api, args, args.rounds).await?;
+    let second_batch = luach_batch(&api, args, args.rounds + 1).await?;
+    Ok((
+        rounds,
+        cpu,
+        Some(Storm {
+            reconnect,
+            first_batch,
+            second_batch,
+        }),
+    ))
 }
 
-/// The peer: Mosquitto, the same simulator, and the bare controller in its own process.
-fn mosquitto_rounds(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Vec<f64>> {
+/// The peer: Mosquitto, the same simulator, and the bare controller in its own process
+/// (which prints its rounds as one JSON line, and with `--storm` the storm figures as another
+/// once Mosquitto has been restarted under it).
+fn mosquitto_rounds(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<(Vec<f64>, Option<Storm>)> {
     let (broker, port) = start_mosquitto(dir)?;
-    let _broker: Killed = broker;
     let _sim = mosquitto_sim(bin, args, port, dir)?;
-    let out = Command::new(std::env::current_exe()?)
+    let mut controller = Command::new(std::env::current_exe()?)
         .args(["--bare-controller", &port.to_string()])
         .args(["--count", &args.count.to_string(), "--rounds", &args.rounds.to_string()])
+        .args(args.storm.then_some("--storm"))
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()
+        .spawn()
         .context("running the bare controller")?;
-    if !out.status.success() {
-        bail!("the bare controller failed");
-    }
-    serde_json::from_slice(&out.stdout).context("bare controller output")
+    let stdout = controller.stdout.take().context("controller output")?;
+    let controller = Killed(controller);
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let mut line =
+        || -> anyhow::Result<String> { lines.next().transpose()?.context("the bare controller stopped early") };
+    let rounds: Vec<f64> = serde_json::from_str(&line()?).context("bare controller rounds")?;
+    let storm = if args.storm {
+        drop(broker);
+        let (broker, _) = start_mosquitto_at(dir, port)?;
+        let storm: Storm = serde_json::from_str(&line()?).context("bare controller storm")?;
+        drop(broker);
+        Some(storm)
+    } else {
+        drop(broker);
+        None
+    };
+    drop(controller);
+    Ok((rounds, storm))
 }
 
-/// `--bare-controller PORT`: waits for `count` screens `mosq…` to say hello on Mosquitto, then
+/// What the bare controller's MQTT task reports.
+enum Heard {
+    /// Any message from a screen (hello, heartbeat, metrics) but an ack.
+    Up(String),
+    Ack(Ack),
+    /// The connection to the broker dropped (it reconnects by itself).
+    Lost,
+}
+
+/// `--bare-controller PORT`: waits for `count` screens `mosq…` to be heard on Mosquitto, then
 /// runs `rounds` batches (publish one command to each, wait for every `ok`) and prints the
-/// seconds per round as a JSON array.
-pub async fn bare_controller(port: u16, count: u64, rounds: u64) -> anyhow::Result<()> {
+/// seconds per round as a JSON array. With `storm`, it then waits for the broker to go away,
+/// reconnects, waits for every screen to be heard again and runs two more batches, printing
+/// [`Storm`] as a JSON line.
+pub async fn bare_controller(port: u16, count: u64, rounds: u64, storm: bool) -> anyhow::Result<()> {
     let mut options = MqttOptions::new("bench-controller", "127.0.0.1", port);
     options.set_keep_alive(Duration::from_secs(30));
     options.set_inflight(1_000);
     let (client, mut eventloop) = AsyncClient::new(options, 20_000);
-    client.subscribe("/tenants/+/up/#", QoS::AtLeastOnce).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Option<Ack>)>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Heard>();
+    let resubscribe = client.clone();
     tokio::spawn(async move {
         loop {
-            let event = match eventloop.poll().await {
-                Ok(event) => event,
-                Err(e) => {
-                    eprintln!("bare controller: mqtt: {e}");
-                    break;
+            let heard = match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    // Every connection (a clean session) subscribes again.
+                    if resubscribe.try_subscribe("/tenants/+/up/#", QoS::AtLeastOnce).is_err() {
+                        eprintln!("bare controller: cannot subscribe");
+                    }
+                    continue;
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if p.topic.ends_with("/up/ack") {
+                        match serde_json::from_slice::<Envelope<Ack>>(&p.payload) {
+                            Ok(e) => Heard::Ack(e.body),
+                            Err(_) => continue,
+                        }
+                    } else {
+                        Heard::Up(p.topic.split('/').nth(2).unwrap_or("").to_owned())
+                    }
+                }
+                Ok(_) => continue,
+                Err(_) => {
+                    // rumqttc reconnects on the next poll.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    Heard::Lost
                 }
             };
-            if let Event::Incoming(Packet::Publish(p)) = event {
-                let device = p.topic.split('/').nth(2).unwrap_or("").to_owned();
-                let ack = p
-                    .topic
-                    .ends_with("/up/ack")
-                    .then(|| serde_json::from_slice::<Envelope<Ack>>(&p.payload).ok())
-                    .flatten()
-                    .map(|e| e.body);
-                let hello = p.topic.ends_with("/up/hello");
-                if (hello || ack.is_some()) && tx.send((if hello { device } else { String::new() }, ack)).is_err() {
-                    break;
-                }
+            if tx.send(heard).is_err() {
+                break;
             }
         }
     });
-    let mut hellos = HashSet::new();
-    while (hellos.len() as u64) < count {
-        match tokio::time::timeout(Duration::from_secs(600), rx.recv()).await {
-            Ok(Some((device, None))) if !device.is_empty() => {
-                hellos.insert(device);
-            }
-            Ok(Some(_)) => {}
-            _ => bail!("not all screens connected to mosquitto"),
-        }
-    }
-    let mut devices: Vec<String> = hellos.into_iter().collect();
-    devices.sort();
+    let devices = heard_from(&mut rx, count).await?;
     let mut out = Vec::new();
     for round in 0..rounds {
-        let started = Instant::now();
-        let mut waiting = HashSet::new();
-        for device in &devices {
-            let id = format!("bare.{round}.{device}");
-            let command = DeviceCommand {
-                command_id: id.clone(),
-                expires_at: None,
-                action: CommandAction::Brightness {
-                    percent: u8::try_from(40 + round).unwrap_or(40),
-                },
-            };
-            let envelope = Envelope::new(id.clone(), DownKind::Command.as_str(), chrono::Utc::now(), command);
-            client
-                .publish(
-                    format!("/tenants/{device}/down/command"),
-                    QoS::AtLeastOnce,
-                    false,
-                    envelope.to_bytes(),
-                )
-                .await?;
-            waiting.insert(id);
-        }
-        while !waiting.is_empty() {
-            match tokio::time::timeout(Duration::from_secs(600), rx.recv()).await {
-                Ok(Some((_, Some(ack)))) if ack.status == AckStatus::Ok => {
-                    waiting.remove(&ack.command_id);
-                }
-                Ok(Some(_)) => {}
-                _ => bail!("{} commands unanswered", waiting.len()),
-            }
-        }
-        out.push(started.elapsed().as_secs_f64());
+        out.push(bare_batch(&client, &mut rx, &devices, round).await?);
     }
     println!("{}", serde_json::to_string(&out)?);
+    if !storm {
+        return Ok(());
+    }
+    // The parent restarts Mosquitto now; time from the drop until every screen is back.
+    loop {
+        match tokio::time::timeout(Duration::from_secs(600), rx.recv()).await {
+            Ok(Some(Heard::Lost)) => break,
+            Ok(Some(_)) => {}
+            _ => bail!("the broker never went away"),
+        }
+    }
+    let lost = Instant::now();
+    heard_from(&mut rx, count).await?;
+    let reconnect = lost.elapsed().as_secs_f64();
+    let first_batch = bare_batch(&client, &mut rx, &devices, rounds).await?;
+    let second_batch = bare_batch(&client, &mut rx, &devices, rounds + 1).await?;
+    let storm = Storm {
+        reconnect,
+        first_batch,
+        second_batch,
+    };
+    println!("{}", serde_json::to_string(&storm)?);
     Ok(())
 }
 
+/// Waits until `count` distinct screens have been heard from; their ids, sorted.
+async fn heard_from(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Heard>, count: u64) -> anyhow::Result<Vec<String>> {
+    let mut seen = HashSet::new();
+    while (seen.len() as u64) < count {
+        match tokio::time::timeout(Duration::from_secs(900), rx.recv()).await {
+            Ok(Some(Heard::Up(device))) if !device.is_empty() => {
+                seen.insert(device);
+            }
+            Ok(Some(_)) => {}
+            _ => bail!("only {} of {count} screens heard from on mosquitto", seen.len()),
+        }
+    }
+    let mut devices: Vec<String> = seen.into_iter().collect();
+    devices.sort();
+    Ok(devices)
+}
+
+/// One batch: a command to each screen, then every `ok`; seconds.
+async fn bare_batch(
+    client: &AsyncClient,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Heard>,
+    devices: &[String],
+    round: u64,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let mut waiting = HashSet::new();
+    for device in devices {
+        let id = format!("bare.{round}.{device}");
+        let command = DeviceCommand {
+            command_id: id.clone(),
+            expires_at: None,
+            action: CommandAction::Brightness {
+                percent: u8::try_from(40 + round % 50).unwrap_or(40),
+            },
+        };
+        let envelope = Envelope::new(id.clone(), DownKind::Command.as_str(), chrono::Utc::now(), command);
+        client
+            .publish(
+                format!("/tenants/{device}/down/command"),
+                QoS::AtLeastOnce,
+                false,
+                envelope.to_bytes(),
+            )
+            .await?;
+        waiting.insert(id);
+    }
+    while !waiting.is_empty() {
+        match tokio::time::timeout(Duration::from_secs(600), rx.recv()).await {
+            Ok(Some(Heard::Ack(ack))) if ack.status == AckStatus::Ok => {
+                waiting.remove(&ack.command_id);
+            }
+            Ok(Some(_)) => {}
+            _ => bail!("{} commands unanswered", waiting.len()),
+        }
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
 pub async fn run(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<()> {
-    eprintln!("luach-bench --jobs: {} screens, {} rounds", args.count, args.rounds);
+    eprintln!(
+        "luach-bench --jobs: {} screens, {} rounds{}",
+        args.count,
+        args.rounds,
+        if args.storm { ", then a broker restart" } else { "" }
+    );
     let luach_dir = dir.join("luach");
     std::fs::create_dir_all(&luach_dir)?;
-    let (luach, cpu) = luach_rounds(bin, args, &luach_dir).await?;
+    let (luach, cpu, luach_storm) = luach_rounds(bin, args, &luach_dir).await?;
     let mosq_dir = dir.join("mosquitto");
     std::fs::create_dir_all(&mosq_dir)?;
     let (bin2, args2, dir2) = (bin.to_owned(), args.clone(), mosq_dir.clone());
-    let bare = tokio::task::spawn_blocking(move || mosquitto_rounds(&bin2, &args2, &dir2)).await??;
+    let (bare, bare_storm) = tokio::task::spawn_blocking(move || mosquitto_rounds(&bin2, &args2, &dir2)).await??;
     let (l, b) = (median(luach.clone()), median(bare.clone()));
     println!("| figure | luach-server (jobs) | mosquitto + bare controller | luach / peer |");
     println!("|---|---|---|---|");
@@ -192,5 +342,14 @@ pub async fn run(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<()> {
         bare.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(", ")
     );
     println!("| luach-server CPU over the rounds | {cpu:.0} % | | |");
+    if let (Some(l), Some(b)) = (luach_storm, bare_storm) {
+        for (what, x, y) in [
+            ("broker restarted → every screen back", l.reconnect, b.reconnect),
+            ("first batch after the reconnect storm", l.first_batch, b.first_batch),
+            ("the batch after that", l.second_batch, b.second_batch),
+        ] {
+            println!("| {what} | {x:.3} s | {y:.3} s | {:.2} |", x / y);
+        }
+    }
     Ok(())
 }

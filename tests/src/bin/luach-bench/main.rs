@@ -86,6 +86,10 @@ struct Args {
     /// Batches measured with `--jobs`.
     #[arg(long, default_value_t = 5)]
     rounds: u64,
+    /// With `--jobs`: then restart the server (and Mosquitto) under the connected screens and
+    /// time their reconnection and the first batch after it.
+    #[arg(long)]
+    storm: bool,
     /// Internal: run as the bare controller against Mosquitto on this port (`--jobs` starts it).
     #[arg(long, hide = true)]
     bare_controller: Option<u16>,
@@ -237,9 +241,21 @@ async fn stored_total(api: &Api) -> anyhow::Result<f64> {
 /// Starts `luach-server serve` on `dir` (plain listener on, logs to `dir/server.log`) with the
 /// extra environment `env`, and waits until it is ready; returns it and its HTTP base URL.
 async fn start_server(bin: &Path, dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<(Killed, String)> {
-    let http = free_port();
-    let mqtt = free_port();
-    let log = std::fs::File::create(dir.join("server.log"))?;
+    start_server_at(bin, dir, env, (free_port(), free_port())).await
+}
+
+/// [`start_server`] on given HTTP and plain MQTT ports (a restart where screens expect it);
+/// the log is appended to.
+async fn start_server_at(
+    bin: &Path,
+    dir: &Path,
+    env: &[(&str, &str)],
+    (http, mqtt): (u16, u16),
+) -> anyhow::Result<(Killed, String)> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))?;
     let server = Command::new(bin.join("luach-server"))
         .args([
             "serve",
@@ -286,10 +302,18 @@ struct LuachFleet {
     online_secs: f64,
 }
 
+/// The environment of the fleet's server: latency is measured here, not the tenant's API
+/// quota (see `--quota`).
+const FLEET_ENV: [(&str, &str); 1] = [("LUACH_QUOTAS__API_REQUESTS_PER_MINUTE", "0")];
+
 async fn luach_fleet(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<LuachFleet> {
+    luach_fleet_at(bin, args, dir, (free_port(), free_port())).await
+}
+
+/// [`luach_fleet`] with the server on given HTTP and MQTT ports.
+async fn luach_fleet_at(bin: &Path, args: &Args, dir: &Path, ports: (u16, u16)) -> anyhow::Result<LuachFleet> {
     let token = luach_tests::seed_tenant_admin(dir, &[]);
-    // Latency is measured here, not the tenant's API quota (see `--quota`).
-    let (server, base) = start_server(bin, dir, &[("LUACH_QUOTAS__API_REQUESTS_PER_MINUTE", "0")]).await?;
+    let (server, base) = start_server_at(bin, dir, &FLEET_ENV, ports).await?;
     let api = Api::new(base).with_token(&token);
     let (_, rss_idle) = proc_usage(server.0.id())?;
     let started = Instant::now();
@@ -368,7 +392,11 @@ async fn bench_luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Figu
 
 /// Starts a private Mosquitto (no persistence, no logs) on a free loopback port.
 fn start_mosquitto(dir: &Path) -> anyhow::Result<(Killed, u16)> {
-    let port = free_port();
+    start_mosquitto_at(dir, free_port())
+}
+
+/// [`start_mosquitto`] on a given port (a restart where screens expect it).
+fn start_mosquitto_at(dir: &Path, port: u16) -> anyhow::Result<(Killed, u16)> {
     let conf = dir.join("mosquitto.conf");
     std::fs::write(
         &conf,
@@ -457,7 +485,7 @@ fn mib(b: f64) -> String {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(port) = args.bare_controller {
-        return jobs::bare_controller(port, args.count, args.rounds).await;
+        return jobs::bare_controller(port, args.count, args.rounds, args.storm).await;
     }
     if let Some(port) = args.bare_telemetry {
         return telemetry::bare_controller(port, args.count, args.window_secs, args.metrics_secs).await;
