@@ -402,10 +402,10 @@ fn spawn_bundles(
     server: Option<&str>,
     state_dir: &std::path::Path,
     device_id: &DeviceId,
-    refreshes: Option<RefreshRequests>,
+    refreshes: RefreshRequests,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Option<watch::Sender<Option<BundleNotice>>>> {
-    let (Some(server), Some(refreshes)) = (server, refreshes) else {
+    let Some(server) = server else {
         tracing::warn!("no --server: content bundles are not fetched");
         return Ok(None);
     };
@@ -568,18 +568,18 @@ async fn connect(
             *shown = Some(code.to_owned());
         }
     };
+    let notices = spawn_bundles(
+        args.link.server.as_deref(),
+        &args.state_dir,
+        &device_id,
+        refreshes,
+        &shutdown,
+    )?;
     if args.link.plain_mqtt {
         let Some((host, port)) = args.link.broker(&shutdown).await? else {
             return Ok(());
         };
         println!("luach-agent: device {device_id}, broker {host}:{port} (plain TCP, development)");
-        let notices = spawn_bundles(
-            args.link.server.as_deref(),
-            &args.state_dir,
-            &device_id,
-            Some(refreshes),
-            &shutdown,
-        )?;
         let config = session_config(&args.link, device_id, host, port, None);
         let mut session = DeviceSession::new(config, stats)
             .with_actions(actions)
@@ -593,13 +593,6 @@ async fn connect(
     }
     let enroller = Enroller::new(args.link.server()?)?;
     let store = CredentialStore::new(&args.state_dir);
-    let notices = spawn_bundles(
-        args.link.server.as_deref(),
-        &args.state_dir,
-        &device_id,
-        Some(refreshes),
-        &shutdown,
-    )?;
     loop {
         let key = store.key()?;
         let identity = match store.identity(&key)? {

@@ -326,3 +326,52 @@ pub async fn publish_hello(client: &rumqttc::AsyncClient, device: &str) {
         .await
         .must();
 }
+
+/// Starts `luach-agent run` as `device` against `app` (enrolled with a bulk token, headless,
+/// its board clock stopped at `clock`, with `extra` arguments and `env`), and waits until it is
+/// online with its bundle stored.
+pub async fn online_agent(
+    app: &TestApp,
+    device: &str,
+    state: &std::path::Path,
+    clock: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Agent {
+    let token = bulk_token(&app.api, 1).await;
+    let mut all_env = vec![("LUACH_DISPLAY_OUTPUT", "none")];
+    all_env.extend_from_slice(env);
+    let mut args = vec![
+        "--device-id",
+        device,
+        "--enrolment-token",
+        &token,
+        "--clock-start",
+        clock,
+        "--clock-speed",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    let agent = Agent::start_with_env(&app.api.base, state, &args, &all_env);
+    let api = &app.api;
+    wait_for(
+        "the screen to be online",
+        std::time::Duration::from_secs(60),
+        || async move {
+            let (_, body) = api.get(&format!("/api/v1/devices/{device}")).await;
+            (body["data"]["status"] == "online").then_some(())
+        },
+    )
+    .await;
+    let current = state.join("bundle").join("current");
+    wait_for(
+        "the screen to store its bundle",
+        std::time::Duration::from_secs(60),
+        || {
+            let current = current.clone();
+            async move { std::fs::read_to_string(current).ok() }
+        },
+    )
+    .await;
+    agent
+}

@@ -4,46 +4,10 @@
 //! Each is checked on the screen's side (its files, its configured platform commands, its
 //! process), not only in the execution's state.
 
-use std::path::Path;
 use std::time::Duration;
 
-use luach_tests::{Agent, Api, Must, TestApp, bulk_token, spawn_app, wait_for};
+use luach_tests::{Api, Must, online_agent, spawn_app, wait_for};
 use serde_json::{Value, json};
-
-/// Starts `luach-agent run` as `device` (headless, clock stopped at `clock`) and waits until
-/// it is online with its bundle stored.
-async fn online_agent(
-    app: &TestApp,
-    device: &str,
-    state: &Path,
-    clock: &str,
-    extra: &[&str],
-    env: &[(&str, &str)],
-) -> Agent {
-    let token = bulk_token(&app.api, 1).await;
-    let mut all_env = vec![("LUACH_DISPLAY_OUTPUT", "none")];
-    all_env.extend_from_slice(env);
-    let mut args = vec![
-        "--device-id",
-        device,
-        "--enrolment-token",
-        &token,
-        "--clock-start",
-        clock,
-        "--clock-speed",
-        "0",
-    ];
-    args.extend_from_slice(extra);
-    let agent = Agent::start_with_env(&app.api.base, state, &args, &all_env);
-    wait_online(&app.api, device).await;
-    let current = state.join("bundle").join("current");
-    wait_for("the screen to store its bundle", Duration::from_secs(60), || {
-        let current = current.clone();
-        async move { std::fs::read_to_string(current).ok() }
-    })
-    .await;
-    agent
-}
 
 async fn wait_online(api: &Api, device: &str) {
     wait_for("the screen to be online", Duration::from_secs(60), || async move {

@@ -7,43 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use luach_board::{Board, Options, Status};
-use luach_tests::{Agent, Api, Must, TestApp, board_png, bulk_token, spawn_app, wait_for};
+use luach_tests::{Agent, Api, Must, TestApp, board_png, spawn_app, wait_for};
 use serde_json::{Value, json};
 
-/// Starts `luach-agent run` as `device` (headless, clock stopped at `clock`) and waits until
-/// it is online with its bundle stored.
 async fn online_agent(app: &TestApp, device: &str, state: &Path, clock: &str, env: &[(&str, &str)]) -> Agent {
-    let token = bulk_token(&app.api, 1).await;
-    let mut all_env = vec![("LUACH_DISPLAY_OUTPUT", "none")];
-    all_env.extend_from_slice(env);
-    let agent = Agent::start_with_env(
-        &app.api.base,
-        state,
-        &[
-            "--device-id",
-            device,
-            "--enrolment-token",
-            &token,
-            "--clock-start",
-            clock,
-            "--clock-speed",
-            "0",
-        ],
-        &all_env,
-    );
-    let api = &app.api;
-    wait_for("the screen to be online", Duration::from_secs(60), || async move {
-        let (_, body) = api.get(&format!("/api/v1/devices/{device}")).await;
-        (body["data"]["status"] == "online").then_some(())
-    })
-    .await;
-    let current = state.join("bundle").join("current");
-    wait_for("the screen to store its bundle", Duration::from_secs(60), || {
-        let current = current.clone();
-        async move { std::fs::read_to_string(current).ok() }
-    })
-    .await;
-    agent
+    luach_tests::online_agent(app, device, state, clock, &[], env).await
 }
 
 async fn command(api: &Api, device: &str, body: Value) -> (u16, Value) {
