@@ -16,20 +16,25 @@ try {
   await page.goto(`${base}/#/`);
   await signIn(page);
   const rows = page.locator("table.devices tbody tr");
-  await page.waitForFunction(() => document.querySelectorAll("table.devices tbody tr").length === 3);
+  // A wait that says what it waited for when it times out.
+  const until = (fn) =>
+    page.waitForFunction(fn).catch((e) => {
+      throw new Error(`waiting for ${fn}: ${e.message}`);
+    });
+  await until(() => document.querySelectorAll("table.devices tbody tr").length === 3);
 
   // Search keeps its focus while the list narrows.
   const search = page.locator('[data-testid="filter-text"]');
   await search.click();
   await page.keyboard.type(`${prefix}00001`);
-  await page.waitForFunction(() => document.querySelectorAll("table.devices tbody tr").length === 1);
+  await until(() => document.querySelectorAll("table.devices tbody tr").length === 1);
   const searched = {
     rows: await rows.count(),
     focused: await page.evaluate(() => document.activeElement?.getAttribute("data-testid")),
     summary: await page.locator('[data-testid="filter-summary"]').innerText(),
   };
   await search.fill("");
-  await page.waitForFunction(() => document.querySelectorAll("table.devices tbody tr").length === 3);
+  await until(() => document.querySelectorAll("table.devices tbody tr").length === 3);
 
   // Two screens picked, tagged and grouped.
   for (const id of [`${prefix}00000`, `${prefix}00001`]) {
@@ -42,20 +47,20 @@ try {
   const tagged = await page.locator('[data-testid="bulk-outcome"]').innerText();
   await page.locator('[data-testid="bulk-group"]').fill("north");
   await page.locator('[data-testid="bulk-set-group"]').click();
-  await page.waitForFunction(() => document.querySelector('[data-testid="bulk-outcome"]')?.classList.contains("ok") && document.querySelectorAll("td.tags .group").length === 2);
+  await until(() => document.querySelector('[data-testid="bulk-outcome"]')?.classList.contains("ok") && document.querySelectorAll("td.tags .group").length === 2);
   await page.locator('[data-testid="filter-tag"]').selectOption("lobby");
-  await page.waitForFunction(() => document.querySelectorAll("table.devices tbody tr").length === 2);
+  await until(() => document.querySelectorAll("table.devices tbody tr").length === 2);
   const byTag = await rows.count();
 
   // The filter saved as a query (a name typed while screens report live), then applied again.
   await page.locator('[data-testid="saved-name"]').click();
   await page.keyboard.type("לובי", { delay: 150 });
   await page.locator('[data-testid="saved-save"]').click();
-  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="saved-query"] option')].some((o) => o.textContent === "לובי"));
+  await until(() => [...document.querySelectorAll('[data-testid="saved-query"] option')].some((o) => o.textContent === "לובי"));
   await page.locator('[data-testid="filter-tag"]').selectOption("");
-  await page.waitForFunction(() => document.querySelectorAll("table.devices tbody tr").length === 3);
+  await until(() => document.querySelectorAll("table.devices tbody tr").length === 3);
   await page.locator('[data-testid="saved-query"]').selectOption({ label: "לובי" });
-  await page.waitForFunction(() => document.querySelectorAll("table.devices tbody tr").length === 2);
+  await until(() => document.querySelectorAll("table.devices tbody tr").length === 2);
   const bySaved = { rows: await rows.count(), tag: await page.locator('[data-testid="filter-tag"]').inputValue() };
   await page.locator('[data-testid="filter-tag"]').selectOption("");
 

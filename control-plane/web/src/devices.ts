@@ -86,6 +86,8 @@ export class DeviceList {
   /** What the last action on the selection did. */
   private bulk: { text: string; errors: string[]; kind: "ok" | "busy" | "error" } | null = null;
   private bulkCommand: CommandForm = structuredClone(EMPTY_COMMAND);
+  private bulkTag = "";
+  private bulkGroup = "";
   /** The page's parts: the filter bar stays in place (typing keeps its focus), the rest is
    * drawn again on every change. */
   private top = el("div");
@@ -93,6 +95,9 @@ export class DeviceList {
   private body = el("div");
   private search = el("input", { type: "search", name: "text", "data-testid": "filter-text" });
   private filterRest = el("span", { class: "filter-selects" });
+  /** What the filter selects were last made from (see `renderFilters`). */
+  private filterKey = "";
+  private summary = el("span", { class: "summary", "data-testid": "filter-summary" });
   private savedPick = el("span");
   private savedName = el("input", { name: "query_name", dir: "auto", "data-path": "name", "data-testid": "saved-name" });
 
@@ -247,28 +252,38 @@ export class DeviceList {
   /** Search and filter selects (their options are the tags, groups and versions present). */
   private renderFilters(devices: Device[], shown: number): void {
     const { tags, groups, versions } = facets(devices);
-    const choice = (name: keyof FleetFilter, label: MessageKey, options: [string, string][]) => {
-      const s = el("select", { name, "data-testid": `filter-${name}` });
-      s.append(el("option", { value: "" }, t("fleet.any")));
-      for (const [value, text] of options) s.append(el("option", { value }, text));
-      s.value = this.filter[name];
-      s.addEventListener("change", () => {
-        (this.filter as Record<keyof FleetFilter, string>)[name] = s.value;
-        this.render();
-      });
-      return field(label, s);
-    };
-    const same = (xs: string[]): [string, string][] => xs.map((x) => [x, x]);
-    this.filterRest.replaceChildren(
-      choice("status", "fleet.status", [
-        ["online", t("status.online")],
-        ["offline", t("status.offline")],
-      ]),
-      choice("tag", "fleet.tag", same(tags)),
-      choice("group", "fleet.group", same(groups)),
-      choice("version", "fleet.version", same(versions)),
-      el("span", { class: "summary", "data-testid": "filter-summary" }, t("fleet.shown", { shown, total: devices.length })),
-    );
+    // A value the filter holds (from a saved query) stays choosable when no screen has it.
+    const keep = (xs: string[], current: string) => (current && !xs.includes(current) ? [...xs, current] : xs);
+    const lists = { tag: keep(tags, this.filter.tag), group: keep(groups, this.filter.group), version: keep(versions, this.filter.version) };
+    // The selects are made again only when their choices change: a live update must not close
+    // a list the operator has open, nor swallow a choice being made.
+    const key = JSON.stringify([lang(), lists]);
+    if (key !== this.filterKey) {
+      this.filterKey = key;
+      const choice = (name: keyof FleetFilter, label: MessageKey, options: [string, string][]) => {
+        const s = el("select", { name, "data-testid": `filter-${name}` });
+        s.append(el("option", { value: "" }, t("fleet.any")));
+        for (const [value, text] of options) s.append(el("option", { value }, text));
+        s.addEventListener("change", () => {
+          (this.filter as Record<keyof FleetFilter, string>)[name] = s.value;
+          this.render();
+        });
+        return field(label, s);
+      };
+      const same = (xs: string[]): [string, string][] => xs.map((x) => [x, x]);
+      this.filterRest.replaceChildren(
+        choice("status", "fleet.status", [
+          ["online", t("status.online")],
+          ["offline", t("status.offline")],
+        ]),
+        choice("tag", "fleet.tag", same(lists.tag)),
+        choice("group", "fleet.group", same(lists.group)),
+        choice("version", "fleet.version", same(lists.version)),
+        this.summary,
+      );
+    }
+    for (const s of this.filterRest.querySelectorAll("select")) s.value = this.filter[s.name as keyof FleetFilter];
+    this.summary.textContent = t("fleet.shown", { shown, total: devices.length });
   }
 
   /** What can be done to the selected screens: a command for all of them (one job), and tag
@@ -291,7 +306,9 @@ export class DeviceList {
       void this.sendToSelection();
     });
 
-    const tagInput = el("input", { name: "tag", "data-testid": "bulk-tag", dir: "auto" });
+    // What is typed lives in the page's state: live updates redraw this bar.
+    const tagInput = el("input", { name: "tag", "data-testid": "bulk-tag", dir: "auto", value: this.bulkTag });
+    tagInput.addEventListener("input", () => (this.bulkTag = tagInput.value));
     const addTag = el("button", { type: "button", "data-testid": "bulk-add-tag" }, t("fleet.addTag"));
     const removeTag = el("button", { type: "button", "data-testid": "bulk-remove-tag" }, t("fleet.removeTag"));
     addTag.addEventListener("click", () => void this.editSelection((d) => {
@@ -302,7 +319,8 @@ export class DeviceList {
       const tags = editTags(d.tags, tagInput.value, false);
       return tags && { tags };
     }));
-    const groupInput = el("input", { name: "group", "data-testid": "bulk-group", dir: "auto" });
+    const groupInput = el("input", { name: "group", "data-testid": "bulk-group", dir: "auto", value: this.bulkGroup });
+    groupInput.addEventListener("input", () => (this.bulkGroup = groupInput.value));
     const setGroup = el("button", { type: "button", "data-testid": "bulk-set-group" }, t("fleet.setGroup"));
     setGroup.addEventListener("click", () => void this.editSelection((d) => {
       const group = groupInput.value.trim() || null;
