@@ -25,9 +25,13 @@
 //! (`luach-agent show` prints the day it draws, computed offline with `luach-content`).
 //!
 //! The screen itself ([`screen`], drawn by `luach-board`) answers commands that act on it
-//! ([`actions`]): screenshots of the latest frame uploaded to the control plane, and
-//! brightness, volume and display power through the [`platform`] (sysfs backlight, ALSA,
-//! HDMI-CEC, DPMS, or configured commands; `unsupported` with the reason where absent).
+//! ([`actions`]): screenshots of the latest frame uploaded to the control plane; brightness,
+//! volume, display power, device restarts and allow-listed packages through the [`platform`]
+//! (sysfs backlight, ALSA, HDMI-CEC, DPMS, systemd, apt, or configured commands;
+//! `unsupported` with the reason where absent); a full content fetch through the bundle task;
+//! an operator's power schedule and agent settings kept in the state directory ([`settings`]);
+//! and a restart of the agent in place, after the answer is on its way
+//! ([`actions::Lifecycle`]). Every command id runs at most once across restarts ([`seen`]).
 //!
 //! [`sim`] runs many simulated screens in one process, each with its own connection and
 //! identity, for tests, demos and benchmarks.
