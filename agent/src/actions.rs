@@ -212,25 +212,28 @@ impl Actions {
                 if let Some(why) = luach_schemas::params::package_name_problem(&package) {
                     return (AckStatus::Error, Some(format!("package: {why}")));
                 }
-                let platform = self.platform.clone();
-                return match tokio::task::spawn_blocking(move || platform.install(&package)).await {
-                    Ok(Ok(how)) => {
-                        tracing::info!(how = %how, "package installed");
-                        (AckStatus::Ok, Some(how))
-                    }
-                    Ok(Err(e)) => platform_error(e),
-                    Err(e) => (AckStatus::Error, Some(format!("the package task failed: {e}"))),
-                };
+                let what = format!("install {package}");
+                return self.on_platform(what, move |p| p.install(&package)).await;
             }
         };
+        self.on_platform(format!("{effect:?}"), move |p| p.apply(effect)).await
+    }
+
+    /// Runs `work` on the platform off the async runtime's workers (it may run processes);
+    /// its answer.
+    async fn on_platform(
+        &self,
+        what: String,
+        work: impl FnOnce(&dyn Platform) -> Result<String, PlatformError> + Send + 'static,
+    ) -> Outcome {
         let platform = self.platform.clone();
-        match tokio::task::spawn_blocking(move || platform.apply(effect)).await {
+        match tokio::task::spawn_blocking(move || work(platform.as_ref())).await {
             Ok(Ok(how)) => {
-                tracing::info!(?effect, how = %how, "applied");
+                tracing::info!(%what, how = %how, "done on the platform");
                 (AckStatus::Ok, Some(how))
             }
             Ok(Err(e)) => {
-                tracing::warn!(?effect, error = %e, "platform effect not applied");
+                tracing::warn!(%what, error = %e, "not done on the platform");
                 platform_error(e)
             }
             Err(e) => (AckStatus::Error, Some(format!("the platform task failed: {e}"))),

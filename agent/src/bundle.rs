@@ -39,8 +39,6 @@ use crate::backoff::Backoff;
 pub use luach_content::bundle::{DEVICE_TOKEN_HEADER, SHA256_HEADER};
 /// Fetch attempts for one notice before waiting for the next notice.
 const ATTEMPTS: u32 = 8;
-/// The only path a refresh may fetch from (the token it carries goes nowhere else).
-pub const BUNDLE_PATH: &str = "/api/v1/agent/bundle";
 
 /// One `refresh_content`: where to fetch, with which token, and where to answer.
 #[derive(Debug)]
@@ -63,7 +61,8 @@ impl Refresher {
 
     /// Fetches, checks and stores the bundle; its SHA-256, or why not.
     pub async fn refresh(&self, path: &str, token: &str) -> Result<String, String> {
-        if path != BUNDLE_PATH {
+        // The token it carries goes nowhere else.
+        if path != luach_content::bundle::FETCH_PATH {
             return Err(format!("refusing to fetch the bundle from {path:?}"));
         }
         let (reply, answer) = oneshot::channel();

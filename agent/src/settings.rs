@@ -50,11 +50,11 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
 /// Settings received from the control plane, as kept in `settings.json`.
 pub fn load_settings(state_dir: &Path) -> AgentSettings {
     let settings: AgentSettings = read_json(&state_dir.join(SETTINGS_FILE)).unwrap_or_default();
-    let problems = settings.problems();
     // An empty file is fine (nothing set); out-of-range values are not applied.
-    if settings != AgentSettings::default() && !problems.is_empty() {
-        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        tracing::warn!(problems = %list.join("; "), "settings.json ignored");
+    if settings != AgentSettings::default()
+        && let Err(problems) = settings.check()
+    {
+        tracing::warn!(%problems, "settings.json ignored");
         return AgentSettings::default();
     }
     settings
@@ -63,11 +63,7 @@ pub fn load_settings(state_dir: &Path) -> AgentSettings {
 /// Checks `newer`, merges it over the kept settings and keeps the result; the merged
 /// settings, or the problems as one line.
 pub fn save_settings(state_dir: &Path, newer: &AgentSettings) -> Result<AgentSettings, String> {
-    let problems = newer.problems();
-    if !problems.is_empty() {
-        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        return Err(list.join("; "));
-    }
+    newer.check()?;
     let merged = load_settings(state_dir).merged(newer);
     let bytes = serde_json::to_vec_pretty(&merged).map_err(|e| e.to_string())?;
     keep(&state_dir.join(SETTINGS_FILE), &bytes)?;
@@ -79,13 +75,19 @@ struct PowerFile {
     schedule: Option<PowerSchedule>,
 }
 
+/// Why `schedule` cannot be followed, as one line with its path (`schedule.off.fixed: …`).
+pub fn check_schedule(schedule: &PowerSchedule) -> Result<(), String> {
+    schedule
+        .validate()
+        .map_err(|e| format!("schedule.{}: {}", e.path, e.message))
+}
+
 /// The operator's power schedule, shared by the screen (which follows it) and the command
 /// that changes it.
 #[derive(Debug, Clone)]
 pub struct PowerOverride {
     current: Arc<Mutex<Option<PowerSchedule>>>,
-    /// `None`: kept in memory only.
-    file: Option<PathBuf>,
+    file: PathBuf,
 }
 
 impl PowerOverride {
@@ -103,15 +105,7 @@ impl PowerOverride {
             });
         Self {
             current: Arc::new(Mutex::new(schedule)),
-            file: Some(file),
-        }
-    }
-
-    /// No schedule, kept in memory only.
-    pub fn in_memory() -> Self {
-        Self {
-            current: Arc::new(Mutex::new(None)),
-            file: None,
+            file,
         }
     }
 
@@ -125,25 +119,20 @@ impl PowerOverride {
     /// Checks and keeps `schedule` (`None` removes it); the screen follows it from its next
     /// frame.
     pub fn set(&self, schedule: Option<PowerSchedule>) -> Result<(), String> {
-        if let Some(s) = &schedule {
-            s.validate()
-                .map_err(|e| format!("schedule.{}: {}", e.path, e.message))?;
-        }
-        if let Some(file) = &self.file {
-            match &schedule {
-                Some(_) => {
-                    let bytes = serde_json::to_vec_pretty(&PowerFile {
-                        schedule: schedule.clone(),
-                    })
-                    .map_err(|e| e.to_string())?;
-                    keep(file, &bytes)?;
-                }
-                None => match std::fs::remove_file(file) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(format!("removing {POWER_FILE}: {e}")),
-                },
+        match &schedule {
+            Some(s) => {
+                check_schedule(s)?;
+                let bytes = serde_json::to_vec_pretty(&PowerFile {
+                    schedule: schedule.clone(),
+                })
+                .map_err(|e| e.to_string())?;
+                keep(&self.file, &bytes)?;
             }
+            None => match std::fs::remove_file(&self.file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("removing {POWER_FILE}: {e}")),
+            },
         }
         *self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = schedule;
         Ok(())

@@ -172,8 +172,8 @@ impl Executor for SimEffects {
                     format!("simulated reboot {}", s.reboots)
                 }
                 CommandAction::PowerSchedule { schedule } => {
-                    if let Some(Err(e)) = schedule.as_ref().map(luach_content::PowerSchedule::validate) {
-                        return (AckStatus::Error, Some(format!("schedule.{}: {}", e.path, e.message)));
+                    if let Some(Err(e)) = schedule.as_ref().map(crate::settings::check_schedule) {
+                        return (AckStatus::Error, Some(e));
                     }
                     let detail = match &schedule {
                         Some(_) => "simulated power schedule kept",
@@ -183,10 +183,8 @@ impl Executor for SimEffects {
                     detail.to_owned()
                 }
                 CommandAction::SetSettings { settings } => {
-                    let problems = settings.problems();
-                    if !problems.is_empty() {
-                        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-                        return (AckStatus::Error, Some(list.join("; ")));
+                    if let Err(problems) = settings.check() {
+                        return (AckStatus::Error, Some(problems));
                     }
                     s.settings = s.settings.merged(&settings);
                     format!(

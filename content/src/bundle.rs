@@ -23,6 +23,9 @@ use crate::{Error, Item};
 pub const FORMAT: u32 = 1;
 /// HTTP header carrying a served bundle's hex SHA-256 (its `ETag` is the same, quoted).
 pub const SHA256_HEADER: &str = "x-luach-bundle-sha256";
+/// Where screens fetch their bundle on the control plane (a notice or a `refresh_content`
+/// names it; a screen fetches from nowhere else).
+pub const FETCH_PATH: &str = "/api/v1/agent/bundle";
 /// HTTP header carrying a screen's device token when it fetches its bundle.
 pub const DEVICE_TOKEN_HEADER: &str = "x-luach-device-token";
 /// Largest bundle, in bytes, that is built or accepted.

@@ -68,6 +68,16 @@ impl AgentSettings {
         ]
     }
 
+    /// The problems as one line (`path: message; …`), for an agent's answer or log.
+    pub fn check(&self) -> Result<(), String> {
+        let problems: Vec<String> = self.problems().iter().map(ToString::to_string).collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
     /// Every problem, with the field names as paths.
     pub fn problems(&self) -> Vec<Problem> {
         let mut out = Vec::new();

@@ -89,6 +89,15 @@ impl Api {
         }
     }
 
+    /// The value of one series in `/metrics` (`name` with its labels, e.g.
+    /// `luach_mqtt_messages_in_total{kind="hello"}`), or None when absent or unreachable.
+    pub async fn counter(&self, series: &str) -> Option<f64> {
+        let text = self.metrics_text().await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
     /// Counts devices with `status` (following every page), or None if the server is down.
     pub async fn count(&self, status: &str) -> Option<u64> {
         let (code, body) = self.get(&format!("/api/v1/devices?status={status}&limit=1")).await;

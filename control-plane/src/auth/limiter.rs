@@ -216,6 +216,25 @@ impl RedisLimiter {
         }
     }
 
+    /// `redis`'s answer, or while Redis cannot be reached, `local`'s (futures do nothing until
+    /// awaited, so the one not needed never runs).
+    async fn redis_or_local<T>(
+        &self,
+        redis: impl std::future::Future<Output = redis::RedisResult<T>>,
+        local: impl std::future::Future<Output = Result<T, LimiterError>>,
+    ) -> Result<T, LimiterError> {
+        match redis.await {
+            Ok(v) => {
+                self.answered();
+                Ok(v)
+            }
+            Err(e) => {
+                self.failed(&e);
+                local.await
+            }
+        }
+    }
+
     async fn redis_hit(&self, key: &str, window: Duration, now: DateTime<Utc>) -> redis::RedisResult<Window> {
         let (index, resets_in_secs) = window_of(window, now);
         let name = Self::key(key, index);
@@ -257,44 +276,20 @@ impl RedisLimiter {
 #[async_trait]
 impl Limiter for RedisLimiter {
     async fn hit(&self, key: &str, window: Duration, now: DateTime<Utc>) -> Result<Window, LimiterError> {
-        match self.redis_hit(key, window, now).await {
-            Ok(w) => {
-                self.answered();
-                Ok(w)
-            }
-            Err(e) => {
-                self.failed(&e);
-                self.local.hit(key, window, now).await
-            }
-        }
+        self.redis_or_local(self.redis_hit(key, window, now), self.local.hit(key, window, now))
+            .await
     }
 
     async fn peek(&self, key: &str, window: Duration, now: DateTime<Utc>) -> Result<Window, LimiterError> {
-        match self.redis_peek(key, window, now).await {
-            Ok(w) => {
-                self.answered();
-                Ok(w)
-            }
-            Err(e) => {
-                self.failed(&e);
-                self.local.peek(key, window, now).await
-            }
-        }
+        self.redis_or_local(self.redis_peek(key, window, now), self.local.peek(key, window, now))
+            .await
     }
 
     async fn clear(&self, key: &str, window: Duration, now: DateTime<Utc>) -> Result<(), LimiterError> {
         // Both: a window counted locally during an outage is cleared too.
         self.local.clear(key, window, now).await?;
-        match self.redis_clear(key, window, now).await {
-            Ok(()) => {
-                self.answered();
-                Ok(())
-            }
-            Err(e) => {
-                self.failed(&e);
-                Ok(())
-            }
-        }
+        self.redis_or_local(self.redis_clear(key, window, now), async { Ok(()) })
+            .await
     }
 }
 

@@ -29,8 +29,7 @@ use crate::chain::Actor;
 use crate::metrics::Metrics;
 use crate::store::{DeviceFilter, DeviceStatus, PageRequest, SystemStore};
 
-/// Path screens fetch their bundle from.
-pub const FETCH_PATH: &str = "/api/v1/agent/bundle";
+pub use luach_content::bundle::FETCH_PATH;
 /// Quiet time after a trigger before bundles are rebuilt, so a burst of edits sends one notice.
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
 /// How often online screens are checked even without a trigger.

@@ -87,45 +87,35 @@ impl JobCommand {
     }
 
     fn check(&self, errors: &mut Vec<FieldError>) {
-        let problems = match self {
+        match self {
             Self::Brightness { percent } | Self::Volume { percent } if *percent > MAX_PERCENT => {
                 errors.push(FieldError::new("command.percent", format!("must be 0–{MAX_PERCENT}")));
-                return;
             }
             Self::PowerSchedule {
                 schedule: Some(schedule),
-            } => match schedule.validate() {
-                Ok(()) => return,
-                Err(invalid) => vec![luach_schemas::params::Problem {
-                    path: format!("schedule.{}", invalid.path),
-                    message: invalid.message,
-                }],
-            },
-            Self::SetSettings { settings } => settings
-                .problems()
-                .into_iter()
-                .map(|mut p| {
-                    p.path = if p.path.is_empty() {
-                        "settings".into()
-                    } else {
-                        format!("settings.{}", p.path)
-                    };
-                    p
-                })
-                .collect(),
+            } => {
+                if let Err(invalid) = schedule.validate() {
+                    errors.push(FieldError::new(
+                        format!("command.schedule.{}", invalid.path),
+                        invalid.message,
+                    ));
+                }
+            }
+            Self::SetSettings { settings } => errors.extend(settings.problems().into_iter().map(|p| {
+                let path = if p.path.is_empty() {
+                    "command.settings".to_owned()
+                } else {
+                    format!("command.settings.{}", p.path)
+                };
+                FieldError::new(path, p.message)
+            })),
             Self::InstallPackage { package } => {
                 if let Some(why) = package_name_problem(package) {
                     errors.push(FieldError::new("command.package", why));
                 }
-                return;
             }
-            _ => return,
-        };
-        errors.extend(
-            problems
-                .into_iter()
-                .map(|p| FieldError::new(format!("command.{}", p.path), p.message)),
-        );
+            _ => {}
+        }
     }
 
     /// The message for the screen; `token` makes a device token for this send, for the

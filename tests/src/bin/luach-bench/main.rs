@@ -229,13 +229,9 @@ fn mosquitto_sim(bin: &Path, args: &Args, port: u16, dir: &Path) -> anyhow::Resu
 }
 
 async fn stored_total(api: &Api) -> anyhow::Result<f64> {
-    let text = api.metrics_text().await;
-    text.lines()
-        .find_map(|l| l.strip_prefix("luach_ingest_messages_stored_total "))
-        .context("stored counter missing")?
-        .trim()
-        .parse()
-        .context("stored counter")
+    api.counter("luach_ingest_messages_stored_total")
+        .await
+        .context("stored counter missing")
 }
 
 /// Starts `luach-server serve` on `dir` (plain listener on, logs to `dir/server.log`) with the

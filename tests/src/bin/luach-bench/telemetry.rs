@@ -36,13 +36,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-async fn counter(api: &Api, line: &str) -> f64 {
-    api.metrics_text()
-        .await
-        .lines()
-        .find_map(|l| l.strip_prefix(line))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+async fn counter(api: &Api, series: &str) -> f64 {
+    api.counter(series).await.unwrap_or(0.0)
 }
 
 /// Where probing `device` starts: after its newest stored record.
@@ -81,7 +76,7 @@ async fn luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Value> {
     for d in &devices {
         after.push(tail(&api, d).await.context("a probed screen has no telemetry")?);
     }
-    let stored = "luach_telemetry_records_total{outcome=\"stored\"} ";
+    let stored = "luach_telemetry_records_total{outcome=\"stored\"}";
     let (cpu0, _) = proc_usage(pid)?;
     let stored0 = counter(&api, stored).await;
     let t0 = Instant::now();
@@ -111,7 +106,7 @@ async fn luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Value> {
     let secs = t0.elapsed().as_secs_f64();
     let (cpu1, rss) = proc_usage(pid)?;
     let stored1 = counter(&api, stored).await;
-    let duplicates = counter(&api, "luach_telemetry_records_total{outcome=\"duplicate\"} ").await;
+    let duplicates = counter(&api, "luach_telemetry_records_total{outcome=\"duplicate\"}").await;
     drop(fleet);
     drop(server);
     let (missing, in_history) = gaps(&dir.join("luach.sqlite3"))?;
