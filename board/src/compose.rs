@@ -140,13 +140,6 @@ fn local(at: DateTime<Utc>, tz: Tz) -> chrono::DateTime<Tz> {
     at.with_timezone(&tz)
 }
 
-/// `HH:MM` of a local ISO 8601 time (`2026-12-04T16:05:31+02:00`).
-fn hh_mm(iso: &str) -> Option<String> {
-    DateTime::parse_from_rfc3339(iso)
-        .ok()
-        .map(|t| t.format("%H:%M").to_string())
-}
-
 /// Composes the sheet of `bundle` at `at`. `language` is the screen's choice.
 pub fn sheet(
     bundle: &Bundle,
@@ -266,13 +259,9 @@ pub fn sheet(
     })
 }
 
+/// The zman as the synagogue shows it to the minute (rounded by its minute policy).
 fn zman_time(day: &ScreenDay, z: Zman) -> Option<String> {
-    day.synagogue_day
-        .day
-        .zmanim
-        .get(z.key())
-        .and_then(|t| t.as_deref())
-        .and_then(hh_mm)
+    day.synagogue_day.day.shown.get(z.key()).cloned()
 }
 
 fn schedule_rows(day: &ScreenDay, words: &Words<'_>) -> Vec<Row> {
@@ -282,9 +271,8 @@ fn schedule_rows(day: &ScreenDay, words: &Words<'_>) -> Vec<Row> {
         .map(|p| {
             Row::new(
                 p.name.clone(),
-                p.time
-                    .as_deref()
-                    .and_then(hh_mm)
+                p.shown
+                    .clone()
                     .unwrap_or_else(|| names::label(Label::NoTime, words.primary()).to_owned()),
             )
         })
@@ -439,9 +427,8 @@ fn cards(
                     }
                     Row::new(
                         label,
-                        s.time
-                            .as_deref()
-                            .and_then(hh_mm)
+                        s.shown
+                            .clone()
                             .unwrap_or_else(|| names::label(Label::NoTime, words.primary()).to_owned()),
                     )
                 })

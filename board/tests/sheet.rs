@@ -109,3 +109,85 @@ fn pages_advance_with_page_seconds() {
     assert_eq!(a.page, b.page);
     assert_eq!(a.page + 1, c.page);
 }
+
+/// Every zman on the board to the minute it is shown at: by default a deadline rounded down
+/// and a start rounded up, on a day when each has seconds to round; a synagogue's other rules
+/// and exceptions are followed.
+#[test]
+fn each_zman_is_shown_rounded_by_its_role() {
+    use luach_board::names::{self, Lang};
+    use luach_calendar::{MinuteRounding, Role, RoundingMode, Zman};
+
+    let when = "2026-12-04T08:00:00Z";
+    let mut bundle = demo::bundle_at(at(when));
+    let synagogue = bundle
+        .synagogue
+        .as_mut()
+        .unwrap_or_else(|| panic!("demo has a synagogue"));
+    synagogue.input.display.zmanim = Zman::ALL.to_vec();
+    let profile = synagogue.input.clone();
+    let location = luach_content::day::location(&profile).unwrap_or_else(|e| panic!("{e}"));
+    let day =
+        luach_content::day::compute_day(&profile, &location, at(when).date_naive()).unwrap_or_else(|e| panic!("{e}"));
+    let shown = |bundle: &luach_content::bundle::Bundle| {
+        let sheet =
+            sheet(bundle, at(when), BoardLanguage::English, Status::default()).unwrap_or_else(|e| panic!("{e}"));
+        sheet.zmanim.rows
+    };
+    let exact = |z: Zman| {
+        let t = day.get(z).unwrap_or_else(|m| panic!("{}: {m:?}", z.key()));
+        day.local_iso(t)
+    };
+    let expect = |z: Zman, rounding: MinuteRounding| -> String {
+        let iso = exact(z);
+        let (minute, seconds) = (&iso[11..16], &iso[17..19]);
+        let t = chrono::NaiveTime::parse_from_str(minute, "%H:%M").unwrap_or_else(|e| panic!("{e}"));
+        let up = match rounding {
+            MinuteRounding::Down => false,
+            MinuteRounding::Up => seconds != "00",
+            MinuteRounding::Nearest => seconds >= "30",
+        };
+        (if up { t + Duration::minutes(1) } else { t })
+            .format("%H:%M")
+            .to_string()
+    };
+    let check = |bundle: &luach_content::bundle::Bundle, rule: &dyn Fn(Zman) -> MinuteRounding| {
+        let rows = shown(bundle);
+        let mut with_seconds = 0;
+        for z in Zman::ALL {
+            if day.get(z).is_err() {
+                continue; // no candle lighting or havdalah that day
+            }
+            let label = names::zman(z, Lang::En);
+            let row = rows
+                .iter()
+                .find(|r| r.label == label)
+                .unwrap_or_else(|| panic!("{label} not on the board: {rows:?}"));
+            assert_eq!(row.value, expect(z, rule(z)), "{} (exact {})", z.key(), exact(z));
+            with_seconds += usize::from(!exact(z).ends_with(":00+02:00"));
+        }
+        // The day tests rounding: nearly every time has seconds to round.
+        assert!(with_seconds >= 15, "{with_seconds}");
+    };
+
+    check(&bundle, &|z| match z.role() {
+        Role::Deadline => MinuteRounding::Down,
+        Role::Start => MinuteRounding::Up,
+    });
+    let policy = &mut bundle
+        .synagogue
+        .as_mut()
+        .unwrap_or_else(|| panic!("demo"))
+        .input
+        .display
+        .minutes;
+    policy.mode = RoundingMode::Nearest;
+    policy.zmanim.insert(Zman::Tzeit8_5, MinuteRounding::Down);
+    check(&bundle, &|z| {
+        if z == Zman::Tzeit8_5 {
+            MinuteRounding::Down
+        } else {
+            MinuteRounding::Nearest
+        }
+    });
+}

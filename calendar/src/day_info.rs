@@ -11,6 +11,7 @@ use crate::candles::{EveningEvent, evening_event};
 use crate::daf_yomi::{Daf, daf_yomi};
 use crate::hebrew_date::{HebrewDate, civil_to_abs, day_of_week};
 use crate::holidays::{Holiday, holidays_on};
+use crate::minutes::{MinutePolicy, MinuteRounding, shown_minute};
 use crate::parsha::{Reading, coming_reading};
 use crate::zmanim::{Missing, SolarDay, Zman, ZmanTime, ZmanimOptions};
 use crate::{Error, Location};
@@ -116,14 +117,21 @@ impl DayInfo {
         serde_json::to_string_pretty(&OrderedDay(self)).map_err(|e| Error::Serialize(e.to_string()))
     }
 
-    /// The day as the API and the screens show it; see [`DayView`].
-    pub fn view(&self) -> DayView {
+    /// `HH:MM` of `t` on the local clock, rounded as `rounding` says (see [`crate::minutes`]).
+    pub fn local_minute(&self, t: DateTime<Utc>, rounding: MinuteRounding) -> String {
+        shown_minute(t, &self.location.tz(), rounding)
+    }
+
+    /// The day as the API and the screens show it, minutes rounded by `policy`; see [`DayView`].
+    pub fn view(&self, policy: &MinutePolicy) -> DayView {
         let mut zmanim = BTreeMap::new();
+        let mut shown = BTreeMap::new();
         let mut missing = BTreeMap::new();
         for (z, t) in &self.zmanim {
             match t {
                 Ok(t) => {
                     zmanim.insert(z.key().to_owned(), Some(self.local_iso(*t)));
+                    shown.insert(z.key().to_owned(), self.local_minute(*t, policy.for_zman(*z)));
                 }
                 Err(m) => {
                     zmanim.insert(z.key().to_owned(), None);
@@ -139,13 +147,15 @@ impl DayInfo {
             daf_yomi: self.daf_yomi.clone(),
             omer: self.omer,
             zmanim,
+            shown,
             missing,
         }
     }
 
-    /// The JSON document of the day as a value (keys sorted); see [`DayInfo::to_json_string`].
+    /// The JSON document of the day as a value (keys sorted, minutes rounded stringently);
+    /// see [`DayInfo::to_json_string`].
     pub fn to_json(&self) -> Value {
-        serde_json::to_value(self.view()).unwrap_or(Value::Null)
+        serde_json::to_value(self.view(&MinutePolicy::default())).unwrap_or(Value::Null)
     }
 }
 
@@ -166,6 +176,9 @@ pub struct DayView {
     pub omer: Option<u8>,
     /// Every zman's local time (ISO 8601 with offset), `null` when it does not occur that day.
     pub zmanim: BTreeMap<String, Option<String>>,
+    /// Every occurring zman as a screen shows it, `HH:MM` rounded by the synagogue's
+    /// [`MinutePolicy`] (by default a deadline down, a start up; see [`crate::minutes`]).
+    pub shown: BTreeMap<String, String>,
     /// Why each missing zman is missing.
     pub missing: BTreeMap<String, String>,
 }

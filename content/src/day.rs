@@ -4,7 +4,10 @@
 //! this one computation, so they cannot disagree.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use luach_calendar::{DayInfo, DayOptions, DayView, HebrewDate, Location, RuleSet, ZmanimOptions, yahrzeit};
+use luach_calendar::{
+    DayInfo, DayOptions, DayView, HebrewDate, Location, MinutePolicy, MinuteRounding, RuleSet, Zman, ZmanimOptions,
+    yahrzeit,
+};
 use serde::Serialize;
 
 use crate::model::{
@@ -47,6 +50,8 @@ pub struct PrayerTime {
     pub name: String,
     /// Local time (ISO 8601 with offset), `null` when the rule gives none today.
     pub time: Option<String>,
+    /// `HH:MM` as a screen shows it (see [`minute_of`]), `null` with `time`.
+    pub shown: Option<String>,
     /// Index of the schedule rule that gave it, `null` for an override.
     pub rule: Option<usize>,
     /// Why there is no time today.
@@ -54,15 +59,26 @@ pub struct PrayerTime {
     pub unavailable: Option<String>,
 }
 
+/// `HH:MM` of a time computed from `anchor` (a zman, or `None` for a fixed time): it rounds
+/// the way its zman does under the synagogue's `policy`, so Mincha at sunset − 15 minutes
+/// rounds down with sunset and Maariv at nightfall rounds up with it. A rule that rounds
+/// explicitly (to 5 minutes, say) already gives a whole minute, and so does a fixed time.
+pub fn minute_of(day: &DayInfo, at: DateTime<Utc>, anchor: Option<Zman>, policy: &MinutePolicy) -> String {
+    let rounding = anchor.map_or(MinuteRounding::Down, |z| policy.for_zman(z));
+    day.local_minute(at, rounding)
+}
+
 /// The day's prayer times as shown and as instants by name.
 pub fn schedule_of(p: &SynagogueProfile, day: &DayInfo) -> (Vec<PrayerTime>, PrayerTimes) {
     let evaluated = p.schedule.evaluate(day);
     let prayers = evaluated.iter().map(|t| (t.name.clone(), t.time.ok())).collect();
+    let minutes = &p.display.minutes;
     let shown = evaluated
         .into_iter()
         .map(|t| PrayerTime {
             name: t.name,
             time: t.time.ok().map(|at| day.local_iso(at)),
+            shown: t.time.ok().map(|at| minute_of(day, at, t.anchor, minutes)),
             rule: t.rule,
             unavailable: t.time.err().map(|why| format!("{why:?}")),
         })
@@ -80,10 +96,16 @@ pub struct ShiurTime {
     pub location: String,
     /// Local time (ISO 8601 with offset), `null` when its rule gives none today.
     pub time: Option<String>,
+    /// `HH:MM` as a screen shows it (see [`minute_of`]), `null` with `time`.
+    pub shown: Option<String>,
 }
 
 /// The shiurim that take place on `day`, with their times.
-pub fn shiurim_on<'a>(day: &DayInfo, shiurim: impl IntoIterator<Item = (&'a str, &'a ShiurInput)>) -> Vec<ShiurTime> {
+pub fn shiurim_on<'a>(
+    day: &DayInfo,
+    shiurim: impl IntoIterator<Item = (&'a str, &'a ShiurInput)>,
+    minutes: &MinutePolicy,
+) -> Vec<ShiurTime> {
     let mut out = Vec::new();
     for (id, s) in shiurim {
         let rules = RuleSet {
@@ -97,6 +119,7 @@ pub fn shiurim_on<'a>(day: &DayInfo, shiurim: impl IntoIterator<Item = (&'a str,
                 teacher: s.teacher.clone(),
                 location: s.location.clone(),
                 time: t.time.ok().map(|at| day.local_iso(at)),
+                shown: t.time.ok().map(|at| minute_of(day, at, t.anchor, minutes)),
             });
         }
     }
@@ -286,12 +309,78 @@ pub fn synagogue_day(
     let shown = SynagogueDay {
         synagogue: id.to_owned(),
         date,
-        day: day.view(),
+        day: day.view(&profile.display.minutes),
         schedule,
         aliyot,
-        shiurim: shiurim_on(&day, pairs(programme.shiurim)),
+        shiurim: shiurim_on(&day, pairs(programme.shiurim), &profile.display.minutes),
         timers: timers_on(&day, &prayers, pairs(programme.timers)),
         display: profile.display.clone(),
     };
     Ok((day, shown))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(rules: serde_json::Value) -> SynagogueProfile {
+        serde_json::from_value(serde_json::json!({
+            "name": "Ohel Moshe", "latitude": 31.778, "longitude": 35.2354, "timezone": "Asia/Jerusalem",
+            "israel": true, "nusach": "ashkenaz", "language": "he", "schedule": {"rules": rules}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `HH:MM` of an exact local ISO time, up or down.
+    fn minute(iso: &str, up: bool) -> String {
+        let t = chrono::DateTime::parse_from_rfc3339(iso).unwrap_or_else(|e| panic!("{e}"));
+        let bump = up && chrono::Timelike::second(&t) > 0;
+        (if bump { t + Duration::minutes(1) } else { t })
+            .format("%H:%M")
+            .to_string()
+    }
+
+    #[test]
+    fn a_prayer_time_rounds_the_way_its_zman_does() {
+        let p = profile(serde_json::json!([
+            {"name": "Mincha", "time": {"zman": "sunset", "offset_minutes": -15}, "days": ["every_day"]},
+            {"name": "Maariv", "time": {"zman": "tzeit_8_5", "offset_minutes": 5}, "days": ["every_day"]},
+            // Clamped by nightfall: it rounds as nightfall does.
+            {"name": "Late", "time": {"fixed": "23:00"}, "not_after": {"zman": "tzeit_8_5"}, "days": ["every_day"]},
+            {"name": "Shiur", "time": {"fixed": "20:30"}, "days": ["every_day"]}
+        ]));
+        let date = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap_or_default();
+        let loc = location(&p).unwrap_or_else(|e| panic!("{e}"));
+        let day = compute_day(&p, &loc, date).unwrap_or_else(|e| panic!("{e}"));
+        let (shown, _) = schedule_of(&p, &day);
+        let get = |name: &str| {
+            shown
+                .iter()
+                .find(|t| t.name == name)
+                .unwrap_or_else(|| panic!("{name}"))
+        };
+        for (name, up) in [("Mincha", false), ("Maariv", true), ("Late", true)] {
+            let t = get(name);
+            let exact = t.time.as_deref().unwrap_or_else(|| panic!("{name}"));
+            assert!(
+                !exact.ends_with(":00+02:00"),
+                "{name} {exact}: no seconds to round on this day"
+            );
+            assert_eq!(t.shown.as_deref(), Some(minute(exact, up).as_str()), "{name} {exact}");
+        }
+        assert_eq!(get("Shiur").shown.as_deref(), Some("20:30"));
+
+        // Seconds dropped for the whole synagogue.
+        let mut p = p;
+        p.display.minutes.mode = luach_calendar::RoundingMode::Down;
+        let (shown, _) = schedule_of(&p, &day);
+        let maariv = shown
+            .iter()
+            .find(|t| t.name == "Maariv")
+            .unwrap_or_else(|| panic!("maariv"));
+        assert_eq!(
+            maariv.shown.as_deref(),
+            maariv.time.as_deref().map(|iso| minute(iso, false)).as_deref()
+        );
+    }
 }

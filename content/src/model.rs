@@ -3,7 +3,7 @@
 //! tenant documents and validates them at its API; screens receive them in their bundle.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use luach_calendar::{Havdalah, HebrewDate, HebrewMonth, Rule, RuleSet, Zman};
+use luach_calendar::{Havdalah, HebrewDate, HebrewMonth, MinutePolicy, Rule, RuleSet, Zman};
 use serde::{Deserialize, Serialize};
 
 /// Which screens show an announcement.
@@ -141,6 +141,9 @@ pub struct DisplayPreferences {
     pub page_seconds: u32,
     /// The Hebrew date turns at nightfall (tzeit) instead of midnight.
     pub hebrew_date_at_nightfall: bool,
+    /// How times are rounded to the minute they are shown at (by default stringently: a
+    /// deadline down, a start up; docs/zmanim.md lists each zman's direction).
+    pub minutes: MinutePolicy,
 }
 
 impl Default for DisplayPreferences {
@@ -167,6 +170,7 @@ impl Default for DisplayPreferences {
             ],
             page_seconds: 15,
             hebrew_date_at_nightfall: true,
+            minutes: MinutePolicy::default(),
         }
     }
 }

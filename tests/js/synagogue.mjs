@@ -1,6 +1,8 @@
 // A gabbai edits the synagogue in the dashboard and sees the preview (Chromium, playwright-core).
 // usage: LUACH_EMAIL=… LUACH_PASSWORD=… node synagogue.mjs BASE_URL SCREENSHOT_DIR (a gabbai)
-// Prints the Mincha time the preview shows for 2026-12-04; exits 0 on success.
+// Prints, as JSON, the times the preview shows for 2026-12-04 with the stringent minute rule
+// (Mincha, Maariv, candle lighting, nightfall) and nightfall again after the gabbai chose
+// "seconds dropped" (with the date that preview shows); exits 0 on success.
 import { launchChromium, signIn } from "./browser.mjs";
 
 const [base, shots] = process.argv.slice(2);
@@ -25,7 +27,10 @@ try {
 
   // Fixed, it saves and the preview shows the computed prayer time.
   await form.locator('textarea[name="schedule"]').fill(JSON.stringify({
-    rules: [{ name: "Mincha", time: { zman: "sunset", offset_minutes: -15 }, round: { mode: "down", minutes: 5 }, days: ["every_day"] }],
+    rules: [
+      { name: "Mincha", time: { zman: "sunset", offset_minutes: -15 }, round: { mode: "down", minutes: 5 }, days: ["every_day"] },
+      { name: "Maariv", time: { zman: "tzeit_8_5" }, days: ["every_day"] },
+    ],
   }));
   await page.click('[data-testid="save"]');
   await page.locator('[role="status"]').waitFor();
@@ -35,9 +40,15 @@ try {
   // Wait for the table of the chosen day, not the one of today that may still be showing.
   await page.locator('[data-testid="preview"][data-date="2026-12-04"]').waitFor();
   if (!(await page.locator('[data-testid="hebrew-date"]').innerText()).includes("Kislev")) throw new Error("not Kislev");
-  const time = (await mincha.innerText()).trim();
-  const candles = (await page.locator('tr[data-kind="candle_lighting"] td').innerText()).trim();
-  if (candles === "—") throw new Error("no candle lighting on a Friday");
+  const cell = async (selector) => (await page.locator(`${selector} td`).innerText()).trim();
+  const times = {
+    mincha: (await mincha.innerText()).trim(),
+    maariv: await cell('tr[data-kind="prayer"][data-name="Maariv"]'),
+    candle_lighting: await cell('tr[data-kind="candle_lighting"]'),
+    tzeit_8_5: await cell('tr[data-kind="tzeit_8_5"]'),
+  };
+  if (times.candle_lighting === "—") throw new Error("no candle lighting on a Friday");
+  if (!(await page.locator('[data-testid="minutes"]').innerText()).includes("Stringent")) throw new Error("no minute rule shown");
   await page.screenshot({ path: `${shots}/synagogue-en.png`, fullPage: true });
 
   // The board's picture: drawn by the server's renderer, re-drawn when the look changes.
@@ -78,8 +89,17 @@ try {
   if ((await page.getAttribute("html", "dir")) !== "rtl") throw new Error("not right-to-left");
   if (!(await page.locator("main:not([hidden]) h2").innerText()).includes("בית הכנסת")) throw new Error("heading not translated");
   await page.screenshot({ path: `${shots}/synagogue-he.png`, fullPage: true });
+  // The minute rule: seconds dropped, saved, and the preview follows.
+  await form.locator('select[name="minutes"]').selectOption("down");
+  await page.click('[data-testid="save"]');
+  const preview = page.locator('[data-testid="preview"][data-minutes="down"]');
+  await preview.waitFor();
+  if (await page.locator('[data-testid="errors"]').count()) {
+    throw new Error(`minute rule refused: ${await page.locator('[data-testid="errors"]').innerText()}`);
+  }
+  times.down = { date: await preview.getAttribute("data-date"), tzeit_8_5: await cell('tr[data-kind="tzeit_8_5"]') };
   if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
-  console.log(time);
+  console.log(JSON.stringify(times));
 } finally {
   await browser.close();
 }

@@ -96,18 +96,31 @@ async fn gabbai_edits_the_schedule_and_sees_the_preview() {
     let gabbai = "gabbai@default.example";
     app.user("default", "gabbai", gabbai).await;
     let stdout = browser_script("synagogue.mjs", gabbai, &[base.as_str(), shots.to_str().must()]).await;
-    let shown = String::from_utf8_lossy(&stdout).trim().to_owned();
-    // What the page showed is what the API computes.
+    let shown: serde_json::Value = serde_json::from_slice(&stdout).must();
+    // What the page showed is what the API computes, to the minute: first stringently (the
+    // default), where nightfall (a start) rounds up and Maariv at nightfall with it, while
+    // candle lighting (a deadline) rounds down...
     let (code, body) = app.api.get("/api/v1/synagogues/main/preview?date=2026-12-04").await;
     assert_eq!(code, 200, "{body}");
-    let mincha = body["data"]["schedule"][0]["time"].as_str().unwrap_or_default();
+    let day = &body["data"]["day"];
+    assert_eq!(day["hebrew_date"]["month"], "Kislev");
+    let exact = |key: &str| day["zmanim"][key].as_str().must().to_owned();
     assert_eq!(body["data"]["schedule"][0]["name"], "Mincha");
-    assert_eq!(
-        shown,
-        mincha.get(11..16).unwrap_or_default(),
-        "page showed {shown}, API says {mincha}"
-    );
-    assert_eq!(body["data"]["day"]["hebrew_date"]["month"], "Kislev");
+    let mincha = body["data"]["schedule"][0]["time"].as_str().must();
+    assert_eq!(shown["mincha"], mincha[11..16], "{shown} {mincha}");
+    assert_eq!(shown["candle_lighting"], exact("candle_lighting")[11..16], "{shown}");
+    assert_eq!(shown["tzeit_8_5"], minute_up(&exact("tzeit_8_5")), "{shown}");
+    assert_eq!(shown["maariv"], shown["tzeit_8_5"]);
+    // ...then with the rule the gabbai chose, "seconds dropped", saved and followed.
+    let (_, stored) = app.api.get("/api/v1/synagogues/main").await;
+    assert_eq!(stored["data"]["display"]["minutes"]["mode"], "down", "{stored}");
+    let date = shown["down"]["date"].as_str().must();
+    let (_, later) = app
+        .api
+        .get(&format!("/api/v1/synagogues/main/preview?date={date}"))
+        .await;
+    let tzeit = later["data"]["day"]["zmanim"]["tzeit_8_5"].as_str().must();
+    assert_eq!(shown["down"]["tzeit_8_5"], tzeit[11..16], "{tzeit}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,10 +163,20 @@ async fn gabbai_manages_announcements_and_memorials() {
 }
 
 /// `HH:MM` of a local time from the API, as the dashboard shows it ("—" for none).
+/// `HH:MM` of a local ISO time with seconds, rounded up to the whole minute.
+fn minute_up(iso: &str) -> String {
+    let t = chrono::DateTime::parse_from_rfc3339(iso).must();
+    let up = if chrono::Timelike::second(&t) > 0 {
+        t + chrono::Duration::seconds(60)
+    } else {
+        t
+    };
+    up.format("%H:%M").to_string()
+}
+
+/// A shown time as the page writes it (a dash for none).
 fn clock(v: &serde_json::Value) -> String {
-    v.as_str()
-        .and_then(|s| s.get(11..16))
-        .map_or_else(|| "—".to_owned(), str::to_owned)
+    v.as_str().map_or_else(|| "—".to_owned(), str::to_owned)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,7 +277,7 @@ async fn gabbai_edits_the_programme_and_reads_holiday_times() {
         .as_array()
         .must()
         .iter()
-        .map(|d| json!({"date": d["date"], "candle_lighting": clock(&d["candle_lighting"]), "havdalah": clock(&d["havdalah"])}))
+        .map(|d| json!({"date": d["date"], "candle_lighting": clock(&d["candle_lighting_shown"]), "havdalah": clock(&d["havdalah_shown"])}))
         .collect();
     assert_eq!(shown["holidays"], json!(expected));
     let friday = expected.iter().find(|d| d["date"] == "2026-12-04").must();

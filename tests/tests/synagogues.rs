@@ -197,6 +197,43 @@ async fn holiday_times_page_lists_the_holidays_of_the_window() {
         .must()
         .clone();
     assert!(friday["candle_lighting"].is_string(), "{friday}");
+    // Shown to the minute stringently: candle lighting (a deadline) down, havdalah (a start)
+    // up, the fast's beginning down and its end up.
+    let minute = |v: &Value, up: bool| {
+        let t = chrono::DateTime::parse_from_rfc3339(v.as_str().must()).must();
+        let bump = up && chrono::Timelike::second(&t) > 0;
+        Value::from(
+            (if bump { t + chrono::Duration::minutes(1) } else { t })
+                .format("%H:%M")
+                .to_string(),
+        )
+    };
+    assert_eq!(
+        friday["candle_lighting_shown"],
+        minute(&friday["candle_lighting"], false)
+    );
+    let saturday = with_shabbat["data"]["days"]
+        .as_array()
+        .must()
+        .iter()
+        .find(|d| d["date"] == "2026-12-12")
+        .must()
+        .clone();
+    assert_eq!(
+        saturday["havdalah_shown"],
+        minute(&saturday["havdalah"], true),
+        "{saturday}"
+    );
+    assert_eq!(
+        fast["fast"]["begins_shown"],
+        minute(&fast["fast"]["begins"], false),
+        "{fast}"
+    );
+    assert_eq!(
+        fast["fast"]["ends_shown"],
+        minute(&fast["fast"]["ends"], true),
+        "{fast}"
+    );
     let (code, _) = api.get("/api/v1/synagogues/hagadol/holiday-times?days=61").await;
     assert_eq!(code, 400);
 }
@@ -216,12 +253,44 @@ async fn display_preferences_round_trip_and_are_checked() {
     assert_eq!(code, 200, "{body}");
     let (_, preview) = api.get("/api/v1/synagogues/hagadol/preview?date=2026-12-04").await;
     assert_eq!(preview["data"]["display"]["daily"], json!(["daf_yomi", "omer"]));
+    assert_eq!(
+        preview["data"]["display"]["minutes"],
+        json!({"mode": "stringent", "zmanim": {}}),
+        "stringent by default"
+    );
+    // Nearest minute, sunset as an exception: the preview's shown times follow.
+    profile["display"]["minutes"] = json!({"mode": "nearest", "zmanim": {"sunset": "up"}});
+    let (code, body) = api.put("/api/v1/synagogues/hagadol", &profile).await;
+    assert_eq!(code, 200, "{body}");
+    let (_, preview) = api.get("/api/v1/synagogues/hagadol/preview?date=2026-12-04").await;
+    let day = &preview["data"]["day"];
+    for (key, expected) in [
+        ("sunset", "up"),
+        ("tzeit_8_5", "nearest"),
+        ("candle_lighting", "nearest"),
+    ] {
+        let exact = chrono::DateTime::parse_from_rfc3339(day["zmanim"][key].as_str().must()).must();
+        let seconds = chrono::Timelike::second(&exact);
+        let up = match expected {
+            "up" => seconds > 0,
+            _ => seconds >= 30,
+        };
+        let minute = if up {
+            exact + chrono::Duration::minutes(1)
+        } else {
+            exact
+        };
+        assert_eq!(day["shown"][key], minute.format("%H:%M").to_string(), "{key}: {exact}");
+    }
     for (display, path) in [
         (json!({"daily": ["omer", "omer"]}), "display.daily"),
         (json!({"page_seconds": 1}), "display.page_seconds"),
         (json!({"zmanim": ["sunrise", "sunrise"]}), "display.zmanim"),
         (json!({"zmanim": ["moonrise"]}), "display"),
         (json!({"colour": "blue"}), "display"),
+        (json!({"minutes": {"mode": "sideways"}}), "display"),
+        (json!({"minutes": {"zmanim": {"noon": "up"}}}), "display"),
+        (json!({"minutes": {"zmanim": {"sunset": "later"}}}), "display"),
     ] {
         profile["display"] = display.clone();
         let (code, body) = api.put("/api/v1/synagogues/hagadol", &profile).await;

@@ -82,6 +82,19 @@ pub struct ScheduledTime {
     pub time: Result<DateTime<Utc>, Unavailable>,
     /// Index of the rule in [`RuleSet::rules`], or `None` for an override.
     pub rule: Option<usize>,
+    /// The zman the time was computed from (the rule's time, or the bound that clamped it);
+    /// `None` for a fixed time. Shown to the minute, the time rounds the way this zman does.
+    pub anchor: Option<Zman>,
+}
+
+impl TimeSpec {
+    /// The zman a relative time is computed from.
+    pub fn zman(&self) -> Option<Zman> {
+        match self {
+            TimeSpec::Fixed { .. } => None,
+            TimeSpec::Relative { zman, .. } => Some(*zman),
+        }
+    }
 }
 
 fn eval_spec(spec: &TimeSpec, day: &DayInfo) -> Result<DateTime<Utc>, Unavailable> {
@@ -131,13 +144,18 @@ impl RuleSet {
             if let (Ok(t), Some(round)) = (time, r.round) {
                 time = Ok(round_local(t, round, day));
             }
+            let mut anchor = r.time.zman();
             if let Ok(t) = time {
                 let mut t = t;
-                if let Some(Ok(lo)) = r.not_before.as_ref().map(|s| eval_spec(s, day)) {
-                    t = t.max(lo);
+                if let Some((Ok(lo), spec)) = r.not_before.as_ref().map(|s| (eval_spec(s, day), s))
+                    && lo > t
+                {
+                    (t, anchor) = (lo, spec.zman());
                 }
-                if let Some(Ok(hi)) = r.not_after.as_ref().map(|s| eval_spec(s, day)) {
-                    t = t.min(hi);
+                if let Some((Ok(hi), spec)) = r.not_after.as_ref().map(|s| (eval_spec(s, day), s))
+                    && hi < t
+                {
+                    (t, anchor) = (hi, spec.zman());
                 }
                 time = Ok(t);
             }
@@ -146,6 +164,7 @@ impl RuleSet {
                 name: r.name.clone(),
                 time,
                 rule: Some(i),
+                anchor,
             });
         }
         for o in self.overrides.iter().filter(|o| o.date == day.date) {
@@ -159,6 +178,7 @@ impl RuleSet {
                     name: o.name.clone(),
                     time,
                     rule: None,
+                    anchor: None,
                 });
             }
         }

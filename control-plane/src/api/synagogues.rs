@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{NaiveDate, Utc};
-use luach_calendar::{DayInfo, Havdalah, Location};
+use luach_calendar::{DayInfo, Havdalah, Location, Role, Zman};
 use luach_content::day::{self, day_options, schedule_of};
 use luach_content::limits;
 use serde::{Deserialize, Serialize};
@@ -206,6 +206,9 @@ pub struct HolidayDay {
     /// Local times (ISO 8601 with offset); `null` when there is none that day.
     candle_lighting: Option<String>,
     havdalah: Option<String>,
+    /// The same as a screen shows them, `HH:MM` rounded by the synagogue's minute policy.
+    candle_lighting_shown: Option<String>,
+    havdalah_shown: Option<String>,
     fast: Option<FastShown>,
     schedule: Vec<day::PrayerTime>,
 }
@@ -216,6 +219,9 @@ pub struct FastShown {
     name: String,
     begins: Option<String>,
     ends: Option<String>,
+    /// `HH:MM`: the beginning is a deadline (the last moment to eat), the end a start.
+    begins_shown: Option<String>,
+    ends_shown: Option<String>,
 }
 
 /// The holiday-times page: every day in the window with a holiday or a fast (and, on request,
@@ -248,18 +254,27 @@ pub async fn holiday_times(
         if shabbat_only && !(q.shabbat.unwrap_or(false) && day.evening.is_some()) {
             continue;
         }
+        let minutes = &p.display.minutes;
         let at = |z| day.get(z).ok().map(|t| day.local_iso(t));
+        let shown = |z| day.get(z).ok().map(|t| day.local_minute(t, minutes.for_zman(z)));
         let (schedule, _) = schedule_of(p, &day);
         out.push(HolidayDay {
             date,
             hebrew_date: day.hebrew_date,
             holidays: day.holidays.iter().map(|h| h.name.clone()).collect(),
-            candle_lighting: at(luach_calendar::Zman::CandleLighting),
-            havdalah: at(luach_calendar::Zman::Havdalah),
+            candle_lighting: at(Zman::CandleLighting),
+            havdalah: at(Zman::Havdalah),
+            candle_lighting_shown: shown(Zman::CandleLighting),
+            havdalah_shown: shown(Zman::Havdalah),
             fast: fast.map(|f| FastShown {
                 name: f.name,
                 begins: f.begins.ok().map(|t| day.local_iso(t)),
                 ends: f.ends.ok().map(|t| day.local_iso(t)),
+                begins_shown: f
+                    .begins
+                    .ok()
+                    .map(|t| day.local_minute(t, minutes.for_role(Role::Deadline))),
+                ends_shown: f.ends.ok().map(|t| day.local_minute(t, minutes.for_role(Role::Start))),
             }),
             schedule,
         });

@@ -2,10 +2,12 @@
 // the API's forms, Hebrew dates. Pure functions (unit-tested).
 import type { Lang } from "./i18n";
 
-/** `HH:MM` of a local-time ISO string from the server (`2026-12-04T16:02:00+02:00`), or "—". */
-export function localTime(iso: string | null | undefined): string {
-  if (!iso) return "—";
-  return iso.slice(11, 16);
+/**
+ * A time as the server shows it to the minute (its `shown` fields, already rounded by the
+ * synagogue's rule; never cut from an exact ISO time here), or "—" when there is none.
+ */
+export function minute(shown: string | null | undefined): string {
+  return shown || "—";
 }
 
 /** `datetime-local` value → RFC 3339 in UTC, or null when empty. */

@@ -4,17 +4,18 @@
 import { authFetch } from "./session";
 import { el, errorList, errorsOf, type FieldError } from "./dom";
 import { getData } from "./documents";
-import { hebrewDate, localTime, weekdayOf, type HebrewDate } from "./format";
+import { hebrewDate, minute, weekdayOf, type HebrewDate } from "./format";
 import { lang, t, type MessageKey } from "./i18n";
 
 interface HolidayDay {
   date: string;
   hebrew_date: HebrewDate;
   holidays: string[];
-  candle_lighting: string | null;
-  havdalah: string | null;
-  fast: { name: string; begins: string | null; ends: string | null } | null;
-  schedule: { name: string; time: string | null }[];
+  /** Times as a screen shows them: `HH:MM`, rounded by the synagogue's minute rule. */
+  candle_lighting_shown: string | null;
+  havdalah_shown: string | null;
+  fast: { name: string; begins_shown: string | null; ends_shown: string | null } | null;
+  schedule: { name: string; shown: string | null }[];
 }
 
 interface Query {
@@ -113,9 +114,9 @@ export class HolidayTimesPage {
       head.append(el("th", { scope: "col" }, t(`holidays.col.${key}` as MessageKey)));
     }
     table.append(head);
-    const time = (kind: string, iso: string | null) => {
+    const time = (kind: string, shown: string | null) => {
       const cell = el("td", { "data-kind": kind });
-      cell.append(el("bdi", { dir: "ltr" }, localTime(iso)));
+      cell.append(el("bdi", { dir: "ltr" }, minute(shown)));
       return cell;
     };
     for (const d of this.result) {
@@ -125,21 +126,21 @@ export class HolidayTimesPage {
       date.append(el("bdi", { dir: "ltr" }, d.date), el("span", { class: "muted" }, weekday ? ` ${t(`day.${weekday}` as MessageKey)}` : ""));
       const fast = el("td", { "data-kind": "fast" });
       if (d.fast) {
-        fast.append(`${d.fast.name}: `, el("bdi", { dir: "ltr" }, `${localTime(d.fast.begins)}–${localTime(d.fast.ends)}`));
+        fast.append(`${d.fast.name}: `, el("bdi", { dir: "ltr" }, `${minute(d.fast.begins_shown)}–${minute(d.fast.ends_shown)}`));
       }
       const prayers = el("td", { "data-kind": "prayers" });
       d.schedule.forEach((p, i) => {
         if (i) prayers.append(", ");
         const item = el("span", { "data-name": p.name });
-        item.append(`${p.name} `, el("bdi", { dir: "ltr" }, localTime(p.time)));
+        item.append(`${p.name} `, el("bdi", { dir: "ltr" }, minute(p.shown)));
         prayers.append(item);
       });
       tr.append(
         date,
         el("td", { "data-kind": "hebrew_date" }, hebrewDate(d.hebrew_date, lang())),
         el("td", { "data-kind": "holidays" }, d.holidays.join(", ")),
-        time("candle_lighting", d.candle_lighting),
-        time("havdalah", d.havdalah),
+        time("candle_lighting", d.candle_lighting_shown),
+        time("havdalah", d.havdalah_shown),
         fast,
         prayers,
       );

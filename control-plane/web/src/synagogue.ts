@@ -3,8 +3,8 @@
 import { lang, t, type MessageKey } from "./i18n";
 import { authFetch } from "./session";
 import { el, errorList, field, type FieldError } from "./dom";
-import { localTime } from "./format";
 import { BoardPicture } from "./board";
+import { minute } from "./format";
 
 interface Profile {
   name: string;
@@ -18,7 +18,13 @@ interface Profile {
   language: string;
   candle_lighting_minutes: number;
   schedule: { rules: unknown[]; overrides: unknown[] };
+  /** The screens' display preferences; only the minute rule is edited here. */
+  display?: { minutes?: { mode?: RoundingMode; zmanim?: Record<string, string> } } & Record<string, unknown>;
 }
+
+/** How times are rounded to the minute they are shown at. */
+const ROUNDING_MODES = ["stringent", "nearest", "down"] as const;
+type RoundingMode = (typeof ROUNDING_MODES)[number];
 
 const ID = "main";
 const DEFAULT: Profile = {
@@ -35,12 +41,18 @@ const DEFAULT: Profile = {
   schedule: { rules: [], overrides: [] },
 };
 
+/** The editable profile of a stored synagogue (without the record's id, tenant and dates). */
+function profileOf(stored: Profile & { id?: string; tenant_id?: string; created_at?: string; updated_at?: string }): Profile {
+  const { id: _id, tenant_id: _tenant, created_at: _created, updated_at: _updated, ...profile } = stored;
+  return { ...DEFAULT, ...profile };
+}
+
 export class SynagoguePage {
   private profile: Profile = structuredClone(DEFAULT);
   private date = new Date().toISOString().slice(0, 10);
   private errors: FieldError[] = [];
   private previewDate: string | null = null;
-  private preview: { day: { zmanim: Record<string, string | null>; hebrew_date: { day: number; month: string; year: number }; holidays: string[]; parsha: string[] }; schedule: { name: string; time: string | null }[] } | null = null;
+  private preview: { day: { shown: Record<string, string>; hebrew_date: { day: number; month: string; year: number }; holidays: string[]; parsha: string[] }; schedule: { name: string; shown: string | null }[] } | null = null;
   private saved = false;
   /** The board's picture, once the synagogue exists. */
   private picture: BoardPicture | null = null;
@@ -53,7 +65,7 @@ export class SynagoguePage {
     if (resp.ok) {
       const saved = ((await resp.json()).data as ({ id: string } & Profile)[]).find((s) => s.id === ID);
       if (saved) {
-        this.profile = { ...DEFAULT, ...saved };
+        this.profile = profileOf(saved);
         await this.loadPreview();
       }
     }
@@ -84,6 +96,10 @@ export class SynagoguePage {
       israel: data.get("israel") === "on",
       candle_lighting_minutes: Number(data.get("candle_lighting_minutes")),
       schedule,
+      display: {
+        ...this.profile.display,
+        minutes: { ...this.profile.display?.minutes, mode: String(data.get("minutes")) as RoundingMode },
+      },
     };
     // Keep what was typed even if the server refuses it, so nothing has to be typed again.
     this.profile = profile;
@@ -94,7 +110,7 @@ export class SynagoguePage {
     });
     const body = await resp.json();
     if (resp.ok) {
-      this.profile = { ...DEFAULT, ...body.data };
+      this.profile = profileOf(body.data);
       this.errors = [];
       this.saved = true;
       await this.loadPreview();
@@ -119,6 +135,13 @@ export class SynagoguePage {
     israel.checked = this.profile.israel;
     const schedule = el("textarea", { name: "schedule", rows: "10", dir: "ltr", spellcheck: "false" });
     schedule.value = JSON.stringify(this.profile.schedule, null, 2);
+    const minutes = el("select", { name: "minutes", "data-testid": "minutes" });
+    const mode = this.profile.display?.minutes?.mode ?? "stringent";
+    for (const m of ROUNDING_MODES) {
+      const option = el("option", { value: m }, t(`synagogue.minutes.${m}` as MessageKey));
+      option.selected = m === mode;
+      minutes.append(option);
+    }
     form.append(
       field("synagogue.name", input("name", this.profile.name)),
       field("synagogue.address", input("address", this.profile.address)),
@@ -128,6 +151,8 @@ export class SynagoguePage {
       field("synagogue.timezone", input("timezone", this.profile.timezone)),
       field("synagogue.candleMinutes", input("candle_lighting_minutes", this.profile.candle_lighting_minutes, "number")),
       field("synagogue.israel", israel),
+      field("synagogue.minutes", minutes),
+      el("p", { class: "muted" }, t("synagogue.minutesHelp")),
       field("synagogue.schedule", schedule),
     );
     const save = el("button", { type: "submit", "data-testid": "save" }, t("synagogue.save"));
@@ -151,7 +176,13 @@ export class SynagoguePage {
 
   private previewSection(): HTMLElement {
     // `data-date` names the day the table shows, so readers (and tests) can wait for a reload.
-    const section = el("section", { class: "preview", "data-testid": "preview", "data-date": this.previewDate ?? "" });
+    // `data-minutes` names the minute rule of the saved profile the preview was computed with.
+    const section = el("section", {
+      class: "preview",
+      "data-testid": "preview",
+      "data-date": this.previewDate ?? "",
+      "data-minutes": this.profile.display?.minutes?.mode ?? "stringent",
+    });
     const date = el("input", { type: "date", value: this.date, "data-testid": "preview-date" });
     date.addEventListener("change", async () => {
       this.date = date.value;
@@ -168,15 +199,15 @@ export class SynagoguePage {
     section.append(el("p", { "data-testid": "hebrew-date" }, [hebrew, ...d.holidays, ...d.parsha].join(" · ")));
     const table = el("table", { class: "devices" });
     const rows: [string, string | null, string][] = [
-      ...this.preview.schedule.map((s): [string, string | null, string] => [s.name, s.time, "prayer"]),
+      ...this.preview.schedule.map((s): [string, string | null, string] => [s.name, s.shown, "prayer"]),
       ...(["sunrise", "sunset", "candle_lighting", "havdalah", "tzeit_8_5"] as const).map(
-        (k): [string, string | null, string] => [t(`zman.${k}` as MessageKey), d.zmanim[k] ?? null, k],
+        (k): [string, string | null, string] => [t(`zman.${k}` as MessageKey), d.shown[k] ?? null, k],
       ),
     ];
     for (const [name, time, kind] of rows) {
       const tr = el("tr", { "data-kind": kind, "data-name": name });
       const cell = el("td");
-      cell.append(el("bdi", { dir: "ltr" }, localTime(time)));
+      cell.append(el("bdi", { dir: "ltr" }, minute(time)));
       tr.append(el("th", { scope: "row" }, name), cell);
       table.append(tr);
     }
