@@ -661,7 +661,7 @@ impl MtlsDevice {
                             let _ = notice_tx.send(env.body);
                         }
                     }
-                    Event::Incoming(p @ (Packet::ConnAck(_) | Packet::PubAck(_))) => {
+                    Event::Incoming(p @ (Packet::ConnAck(_) | Packet::PubAck(_) | Packet::SubAck(_))) => {
                         let Ok(()) = tx.send(p).await else { break };
                     }
                     _ => {}
@@ -681,12 +681,15 @@ impl MtlsDevice {
         }
     }
 
-    /// Subscribes to its own down topics, as the agent does.
+    /// Subscribes to its own down topics, as the agent does, and waits for the broker's
+    /// acknowledgement.
     async fn listen(&mut self) {
         self.client
             .subscribe(Topic::down_filter(&self.prefix), QoS::AtLeastOnce)
             .await
             .must();
+        let ack = tokio::time::timeout(Duration::from_secs(10), self.acks.recv()).await;
+        assert!(matches!(ack, Ok(Some(Packet::SubAck(_)))), "{}: {ack:?}", self.id);
     }
 
     /// The next bundle notice within `within`, if any.

@@ -34,6 +34,8 @@ pub use luach_content::bundle::FETCH_PATH;
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
 /// How often online screens are checked even without a trigger.
 pub const REFRESH: Duration = Duration::from_secs(3600);
+/// Wait before a tenant whose refresh failed (a store error) is tried again.
+pub const RETRY: Duration = Duration::from_secs(1);
 /// Devices listed per store page while refreshing a tenant.
 const PAGE: u32 = 500;
 
@@ -90,6 +92,7 @@ impl BundleNotifier {
         let mut refresh = tokio::time::interval(REFRESH);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         refresh.tick().await;
+        let mut retry = None;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -103,8 +106,22 @@ impl BundleNotifier {
                     let tenants: HashSet<TenantId> = worker.sent.values().map(|(t, _)| t.clone()).collect();
                     self.lock().tenants.extend(tenants);
                 }
+                () = async {
+                    match retry {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
             }
-            worker.apply(self.take()).await;
+            let failed = worker.apply(self.take()).await;
+            // What failed is tried again (with whatever arrived meanwhile), so a screen that
+            // said hello during a store hiccup still gets its notice.
+            retry = (!failed.tenants.is_empty()).then(|| tokio::time::Instant::now() + RETRY);
+            let mut pending = self.lock();
+            pending.tenants.extend(failed.tenants);
+            for (device, tenant) in failed.devices {
+                pending.devices.entry(device).or_insert(tenant);
+            }
         }
     }
 }
@@ -119,9 +136,11 @@ struct Worker {
 }
 
 impl Worker {
-    async fn apply(&mut self, pending: Pending) {
+    /// Refreshes every tenant in `pending`; returns the work of the tenants that failed.
+    async fn apply(&mut self, pending: Pending) -> Pending {
         let mut tenants = pending.tenants;
         tenants.extend(pending.devices.values().cloned());
+        let mut failed = Pending::default();
         for tenant in tenants {
             let connected: HashSet<&DeviceId> = pending
                 .devices
@@ -130,9 +149,14 @@ impl Worker {
                 .map(|(d, _)| d)
                 .collect();
             if let Err(e) = self.refresh_tenant(&tenant, &connected).await {
-                tracing::error!(tenant_id = %tenant, error = %e, "bundle notices not sent");
+                tracing::warn!(tenant_id = %tenant, error = %e, "bundle notices not sent; trying again");
+                failed
+                    .devices
+                    .extend(connected.into_iter().map(|d| (d.clone(), tenant.clone())));
+                failed.tenants.insert(tenant);
             }
         }
+        failed
     }
 
     /// Rebuilds the bundles of `tenant`'s online screens (and of the just-connected ones) and
