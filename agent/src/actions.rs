@@ -25,6 +25,8 @@ use crate::bundle::Refresher;
 use crate::platform::{Effect, Platform, PlatformError};
 use crate::screen::LatestFrame;
 use crate::settings::PowerOverride;
+use crate::update::Updater;
+use crate::update::install::Installed;
 
 /// Where screenshots go on the control plane; a command naming any other path is refused, so
 /// the device token it carries is never sent elsewhere.
@@ -37,6 +39,9 @@ pub enum Exit {
     Restart,
     /// Restart the device through the platform.
     Reboot,
+    /// Exit with [`crate::update::EXIT_SWITCHED`]: the supervisor starts the version just
+    /// switched in.
+    Switched,
 }
 
 /// The exit a command asked for, and the stop it triggers once its answer is on its way.
@@ -95,6 +100,8 @@ pub struct Actions {
     /// Where `set_settings` keeps the settings.
     state_dir: PathBuf,
     lifecycle: Lifecycle,
+    /// Carries out `update`, or why updates are off (no supervisor, no trusted root).
+    updater: Result<Updater, String>,
 }
 
 /// What [`Actions`] is built from.
@@ -107,6 +114,7 @@ pub struct ActionsSetup {
     pub power: PowerOverride,
     pub state_dir: PathBuf,
     pub lifecycle: Lifecycle,
+    pub updater: Result<Updater, String>,
 }
 
 /// A command's outcome, as acknowledged.
@@ -124,6 +132,9 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
 #[async_trait::async_trait]
 impl Executor for Actions {
     async fn run(&self, command_id: &str, action: CommandAction) -> Outcome {
+        if let CommandAction::Update { metadata, path, token } = &action {
+            return self.update(command_id, metadata, path, token).await;
+        }
         let exit = match &action {
             CommandAction::RestartAgent | CommandAction::SetSettings { .. } => Some(Exit::Restart),
             CommandAction::Reboot => Some(Exit::Reboot),
@@ -156,7 +167,42 @@ impl Actions {
             power: setup.power,
             state_dir: setup.state_dir,
             lifecycle: setup.lifecycle,
+            updater: setup.updater,
         })
+    }
+
+    /// `update`: verify, fetch, stage and switch (see [`crate::update::install`]); once
+    /// switched, the answer is `received` and the outcome follows from the new version (or
+    /// from this one after a rollback).
+    async fn update(&self, command_id: &str, metadata: &str, path: &str, token: &str) -> Outcome {
+        let updater = match &self.updater {
+            Ok(updater) => updater,
+            Err(why) => return (AckStatus::Unsupported, Some(why.clone())),
+        };
+        if !path.starts_with(crate::update::ARTIFACT_PATH) {
+            return (
+                AckStatus::Error,
+                Some(format!("path: artifacts come from {}", crate::update::ARTIFACT_PATH)),
+            );
+        }
+        let stop = CancellationToken::new();
+        match updater
+            .install(command_id, metadata.as_bytes(), path, token, &stop)
+            .await
+        {
+            Ok(Installed::Switched(version)) => {
+                self.lifecycle.ask(command_id, Exit::Switched);
+                (
+                    AckStatus::Received,
+                    Some(format!("{version} installed; starting it for its health check")),
+                )
+            }
+            Ok(Installed::AlreadyRunning(version)) => (AckStatus::Ok, Some(format!("already running {version}"))),
+            Err(e) => {
+                tracing::warn!(%command_id, code = e.code(), error = %e, "update refused");
+                (AckStatus::Error, Some(format!("{}: {e}", e.code())))
+            }
+        }
     }
 
     /// Carries out `action` (anything but `ping` and `diagnostics`, which the session answers
@@ -214,6 +260,12 @@ impl Actions {
                 }
                 let what = format!("install {package}");
                 return self.on_platform(what, move |p| p.install(&package)).await;
+            }
+            CommandAction::Update { .. } => {
+                return (
+                    AckStatus::Error,
+                    Some("updates are carried out with their command id".into()),
+                );
             }
         };
         self.on_platform(format!("{effect:?}"), move |p| p.apply(effect)).await

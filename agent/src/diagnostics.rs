@@ -17,7 +17,6 @@ use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 
 use crate::outbox::Outbox;
-use crate::sampler::AGENT_VERSION;
 
 /// Largest answer, in bytes of JSON (an acknowledgement must stay under 16 KiB).
 pub const MAX_BYTES: usize = 8 * 1024;
@@ -143,7 +142,7 @@ pub fn report(outbox: &Outbox) -> String {
     addresses.truncate(MAX_ITEMS);
     let stats = outbox.stats();
     let mut report = Report {
-        agent_version: AGENT_VERSION,
+        agent_version: crate::sampler::agent_version(),
         platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
         hostname: sysinfo::System::host_name(),
         os: sysinfo::System::long_os_version(),
@@ -202,7 +201,7 @@ mod tests {
         let text = report(&outbox);
         assert!(text.len() <= MAX_BYTES, "{} bytes", text.len());
         let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        assert_eq!(v["agent_version"], AGENT_VERSION);
+        assert_eq!(v["agent_version"], crate::sampler::agent_version());
         assert_eq!(v["telemetry"]["queued"], 0);
         let lines = v["recent_log"].as_array().cloned().unwrap_or_default();
         assert!(!lines.is_empty() && lines.len() <= LOG_LINES);

@@ -131,7 +131,7 @@ impl Enroller {
             http,
             base: server.trim_end_matches('/').to_owned(),
             platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
-            agent_version: crate::sampler::AGENT_VERSION.to_owned(),
+            agent_version: crate::sampler::agent_version().to_owned(),
         }
     }
 

@@ -33,6 +33,13 @@
 //! and a restart of the agent in place, after the answer is on its way
 //! ([`actions::Lifecycle`]). Every command id runs at most once across restarts ([`seen`]).
 //!
+//! The agent updates itself from signed releases ([`update`]): the `update` command's
+//! metadata is verified against the screen's trusted root and counters, the artifact fetched
+//! resumably and checked, staged in a slot of its own and switched in atomically; the
+//! supervisor (`luach-agent supervise`, what the service runs) starts it on trial and rolls it
+//! back when it does not connect, draw and report within the health window or keeps failing
+//! to start.
+//!
 //! [`sim`] runs many simulated screens in one process, each with its own connection and
 //! identity, for tests, demos and benchmarks.
 
@@ -55,6 +62,7 @@ pub mod session;
 pub mod settings;
 pub mod sim;
 pub mod simfx;
+pub mod update;
 pub mod zmanim;
 
 /// Makes ring rustls's process-wide crypto provider. rustls 0.23 cannot pick one by itself

@@ -39,6 +39,39 @@ enum Command {
     Show(ShowArgs),
     /// Draw one frame of the board as a PNG (offline); without --bundle, a demo synagogue.
     Render(luach_agent::render::RenderArgs),
+    /// The screen's service: start DIR/current/luach-agent with the arguments after `--`,
+    /// start it again when it ends, and roll a new version back when it fails its health check.
+    Supervise(SuperviseArgs),
+    /// Make an install directory from this executable (a screen's first install).
+    Install(InstallArgs),
+}
+
+#[derive(Debug, Args)]
+struct SuperviseArgs {
+    /// The install directory (made by `luach-agent install`).
+    #[arg(long, default_value = "/opt/luach")]
+    install_dir: PathBuf,
+    /// Seconds a new version has, from its first start, to connect, draw the board and be
+    /// heard by the control plane before it is rolled back.
+    #[arg(long, default_value_t = luach_agent::update::supervise::DEFAULT_HEALTH_WINDOW.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    health_window_secs: u64,
+    /// The agent's arguments, e.g. `-- run --server https://luach.example`.
+    #[arg(last = true, required = true)]
+    agent: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+struct InstallArgs {
+    /// The install directory to make.
+    #[arg(long, default_value = "/opt/luach")]
+    install_dir: PathBuf,
+    /// The release root this screen trusts (`root.pub` from `luach-ota keygen`).
+    #[arg(long)]
+    trust: PathBuf,
+    /// The version this executable is installed as (default: the version it was built as).
+    #[arg(long)]
+    version: Option<luach_ota::Version>,
 }
 
 #[derive(Debug, Args)]
@@ -140,8 +173,19 @@ struct RunArgs {
     /// Enrol with this bulk enrolment token (`le_…`) instead of showing a claim code.
     #[arg(long, env = "LUACH_ENROLMENT_TOKEN", hide_env_values = true)]
     enrolment_token: Option<String>,
+    /// The release root updates must be signed under (default: the install directory's
+    /// `root.pub`; updates need `luach-agent supervise`).
+    #[arg(long, env = "LUACH_OTA_ROOT")]
+    ota_root: Option<PathBuf>,
+    /// Accept only releases of this channel (default: any).
+    #[arg(long, env = "LUACH_OTA_CHANNEL", value_parser = parse_channel)]
+    ota_channel: Option<luach_ota::Channel>,
     #[command(flatten)]
     screen: ScreenArgs,
+}
+
+fn parse_channel(s: &str) -> Result<luach_ota::Channel, String> {
+    luach_ota::Channel::parse(s).map_err(|e| e.to_string())
 }
 
 /// How the board is drawn.
@@ -350,6 +394,8 @@ async fn main() -> anyhow::Result<()> {
     luach_agent::install_crypto_provider();
     match cli.command {
         Command::Zmanim(_) | Command::Show(_) | Command::Render(_) => Ok(()),
+        Command::Install(args) => install(&args),
+        Command::Supervise(args) => supervise(args).await,
         Command::Run(args) => run(args).await,
         Command::Sim(args) => run_sim(args).await,
     }
@@ -458,6 +504,25 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         &shutdown,
     )?;
     let lifecycle = Lifecycle::new(shutdown.clone());
+    let updater = updater(&args);
+    if let Err(why) = &updater {
+        tracing::info!("{why}");
+    }
+    let (report_tx, reports) = tokio::sync::mpsc::unbounded_channel();
+    if let Ok(updater) = &updater {
+        let health = luach_agent::update::trial::Health {
+            stats: stats.clone(),
+            latest: screen.latest.clone(),
+        };
+        let running = luach_ota::Version::parse(luach_agent::sampler::agent_version())?;
+        tokio::spawn(luach_agent::update::trial::watch(
+            updater.layout().clone(),
+            running,
+            health,
+            report_tx,
+            shutdown.clone(),
+        ));
+    }
     let (refresher, refreshes) = Refresher::new();
     let has_server = args.link.server.is_some();
     let platform = screen.platform.clone();
@@ -469,6 +534,7 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         power: screen.power,
         state_dir: args.state_dir.clone(),
         lifecycle: lifecycle.clone(),
+        updater,
     })?;
     let shared = Shared {
         stats,
@@ -476,6 +542,7 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         metrics,
         actions,
         refreshes,
+        reports: Some(reports),
     };
     let result = connect(args, device_id, shared, &shutdown).await;
     shutdown.cancel();
@@ -483,6 +550,10 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     match lifecycle.requested() {
         None => result,
         Some(Exit::Restart) => restart_in_place(),
+        Some(Exit::Switched) => {
+            println!("luach-agent: a new version is switched in; the supervisor starts it");
+            std::process::exit(luach_agent::update::EXIT_SWITCHED)
+        }
         Some(Exit::Reboot) => match tokio::task::spawn_blocking(move || platform.reboot()).await {
             Ok(Ok(())) => {
                 println!("luach-agent: the device is restarting");
@@ -498,6 +569,75 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
             }
         },
     }
+}
+
+/// `luach-agent install`: this executable becomes the first slot of a new install directory.
+fn install(args: &InstallArgs) -> anyhow::Result<()> {
+    let layout = luach_agent::update::Layout::new(&args.install_dir);
+    if layout.version(luach_agent::update::layout::Link::Current)?.is_some() {
+        anyhow::bail!(
+            "{} is installed already; later versions come as signed updates",
+            args.install_dir.display()
+        );
+    }
+    luach_ota::TrustedRoot::from_file(&args.trust).context("--trust")?;
+    let version = match &args.version {
+        Some(v) => v.clone(),
+        None => luach_ota::Version::parse(luach_agent::sampler::AGENT_VERSION)?,
+    };
+    let exe = std::env::current_exe().context("finding this executable")?;
+    layout
+        .install_first(&exe, &version, Some(&args.trust))
+        .with_context(|| format!("installing into {}", args.install_dir.display()))?;
+    println!(
+        "luach-agent {version} installed in {}; run `{} supervise --install-dir {} -- run …`",
+        args.install_dir.display(),
+        layout.supervisor_binary().display(),
+        args.install_dir.display()
+    );
+    Ok(())
+}
+
+/// `luach-agent supervise`: see [`luach_agent::update::supervise`].
+async fn supervise(args: SuperviseArgs) -> anyhow::Result<()> {
+    let supervisor = luach_agent::update::supervise::Supervisor {
+        layout: luach_agent::update::Layout::new(&args.install_dir),
+        args: args.agent,
+        health_window: Duration::from_secs(args.health_window_secs),
+    };
+    if supervisor
+        .layout
+        .version(luach_agent::update::layout::Link::Current)?
+        .is_none()
+    {
+        anyhow::bail!(
+            "{} has no current version; make it with `luach-agent install`",
+            args.install_dir.display()
+        );
+    }
+    supervisor.run(stop_on_signal()).await.context("supervising the agent")
+}
+
+/// The updater of an agent started by its supervisor, or why there is none.
+fn updater(args: &RunArgs) -> Result<luach_agent::update::Updater, String> {
+    let Some(dir) = std::env::var_os(luach_agent::update::INSTALL_DIR_ENV) else {
+        return Err(luach_agent::update::UpdateError::NotSupervised.to_string());
+    };
+    let server = args
+        .link
+        .server
+        .clone()
+        .ok_or_else(|| "updates need --server (artifacts come from the control plane)".to_owned())?;
+    let running = luach_ota::Version::parse(luach_agent::sampler::agent_version()).map_err(|e| e.to_string())?;
+    luach_agent::update::Updater::open(luach_agent::update::install::UpdaterSetup {
+        install_dir: PathBuf::from(dir),
+        trust: args.ota_root.clone(),
+        server,
+        running,
+        channel: args.ota_channel.clone(),
+        fixed_now: None,
+    })
+    .map_err(|e| format!("updates are off: {e}"))
 }
 
 /// Starts the agent again in this process, with the same arguments (`exec`); returns only
@@ -528,6 +668,8 @@ struct Shared {
     metrics: watch::Receiver<luach_schemas::messages::Metrics>,
     actions: Actions,
     refreshes: RefreshRequests,
+    /// Outcomes of updates, answered by the session.
+    reports: Option<tokio::sync::mpsc::UnboundedReceiver<luach_agent::update::trial::Report>>,
 }
 
 async fn connect(
@@ -542,6 +684,7 @@ async fn connect(
         metrics,
         actions,
         refreshes,
+        mut reports,
     } = shared;
     let shutdown = shutdown.clone();
     // Command ids seen by every session of this screen, kept across restarts.
@@ -559,7 +702,7 @@ async fn connect(
         chrono::Utc::now(),
         luach_schemas::messages::TelemetryData::Event {
             name: "agent_started".into(),
-            detail: Some(luach_agent::sampler::AGENT_VERSION.into()),
+            detail: Some(luach_agent::sampler::agent_version().into()),
         },
     );
     let show = |code: &str, expires_at: chrono::DateTime<chrono::Utc>| {
@@ -587,6 +730,9 @@ async fn connect(
             .with_outbox(outbox);
         if let Some(notices) = notices {
             session = session.with_bundle_notices(notices);
+        }
+        if let Some(reports) = reports {
+            session = session.with_reports(reports);
         }
         session.run(metrics, shutdown).await;
         return Ok(());
@@ -641,6 +787,9 @@ async fn connect(
             .with_outbox(outbox.clone());
         if let Some(notices) = &notices {
             session = session.with_bundle_notices(notices.clone());
+        }
+        if let Some(reports) = reports.take() {
+            session = session.with_reports(reports);
         }
         let running = tokio::spawn(session.run(metrics.clone(), session_stop.clone()));
         let end = keep_renewed(&enroller, &device_id, &key, identity, Some(&store), &updates, &shutdown).await;

@@ -10,6 +10,18 @@ use tokio_util::sync::CancellationToken;
 /// This agent's version, reported in hello and metrics.
 pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The version the agent reports: its install slot's when it runs from one (the version the
+/// signed release it was installed from names), else the version it was built as.
+pub fn agent_version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| crate::update::layout::slot_version_of(&exe))
+            .map_or_else(|| AGENT_VERSION.to_owned(), |v| v.to_string())
+    })
+}
+
 fn sample(system: &mut System, disks: &mut Disks, components: &mut Components) -> Metrics {
     system.refresh_cpu_usage();
     system.refresh_memory();
@@ -33,7 +45,7 @@ fn sample(system: &mut System, disks: &mut Disks, components: &mut Components) -
         disk_total_bytes: disk_total,
         temperature_c,
         uptime_s: System::uptime(),
-        agent_version: AGENT_VERSION.to_owned(),
+        agent_version: agent_version().to_owned(),
     }
 }
 
@@ -42,7 +54,7 @@ fn sample(system: &mut System, disks: &mut Disks, components: &mut Components) -
 /// One sampler serves every simulated screen of a process: they share one machine.
 pub fn spawn(every: Duration, shutdown: CancellationToken) -> watch::Receiver<Metrics> {
     let (tx, rx) = watch::channel(Metrics {
-        agent_version: AGENT_VERSION.to_owned(),
+        agent_version: agent_version().to_owned(),
         uptime_s: System::uptime(),
         ..Metrics::default()
     });

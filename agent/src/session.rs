@@ -19,7 +19,6 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::Backoff;
 use crate::credentials::TlsIdentity;
 use crate::outbox::Outbox;
-use crate::sampler::AGENT_VERSION;
 use crate::seen::{Seen, SeenCommands};
 
 /// Requests queued towards the MQTT event loop; periodic messages are dropped when full.
@@ -88,6 +87,22 @@ pub struct DeviceSession {
     outbox: Outbox,
     /// When the batch awaiting its `stored` answer was sent.
     in_flight: Option<Instant>,
+    /// Final answers that arrive outside a command's run (an update's outcome, reported by
+    /// the version that runs after it), published while connected.
+    reports: Option<tokio::sync::mpsc::UnboundedReceiver<crate::update::trial::Report>>,
+}
+
+/// The next report, or never (none configured, or their sender is gone).
+async fn next_report(
+    reports: &mut Option<tokio::sync::mpsc::UnboundedReceiver<crate::update::trial::Report>>,
+) -> crate::update::trial::Report {
+    if let Some(rx) = reports {
+        if let Some(report) = rx.recv().await {
+            return report;
+        }
+        *reports = None;
+    }
+    std::future::pending().await
 }
 
 /// The next renewed identity, or never (no updates, or their sender is gone).
@@ -124,7 +139,15 @@ impl DeviceSession {
             seen: SeenCommands::in_memory(),
             outbox: Outbox::in_memory(IN_MEMORY_BUDGET),
             in_flight: None,
+            reports: None,
         }
+    }
+
+    /// Publishes each report from `reports` as its command's answer (and records it in the
+    /// seen set), while connected.
+    pub fn with_reports(mut self, reports: tokio::sync::mpsc::UnboundedReceiver<crate::update::trial::Report>) -> Self {
+        self.reports = Some(reports);
+        self
     }
 
     /// Queues telemetry in `outbox` (kept in the state directory across restarts).
@@ -258,7 +281,7 @@ impl DeviceSession {
 
     fn hello(&self, client: &AsyncClient) {
         let hello = Hello {
-            agent_version: AGENT_VERSION.to_owned(),
+            agent_version: crate::sampler::agent_version().to_owned(),
             session: self.session.clone(),
             platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
             ip: self.ip.clone(),
@@ -413,6 +436,11 @@ impl DeviceSession {
                     self.outbox.push(Utc::now(), TelemetryData::Metrics { metrics: m });
                 }
                 _ = self.outbox.pushed(), if connected => self.send_telemetry(&client),
+                report = next_report(&mut self.reports), if connected => {
+                    tracing::info!(device_id = %self.config.device_id, command_id = %report.command_id, status = ?report.status, "reporting a command's outcome");
+                    seen.finish(&report.command_id, report.status, report.detail.clone());
+                    self.acknowledge(&client, report.command_id, report.status, report.detail);
+                }
                 _ = replay.tick(), if connected => self.send_telemetry(&client),
                 identity = next_identity(&mut self.tls_updates) => {
                     // The live connection keeps its handshake; the next one presents this.

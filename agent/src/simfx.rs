@@ -200,6 +200,12 @@ impl Executor for SimEffects {
                     s.packages.push(package);
                     detail
                 }
+                CommandAction::Update { .. } => {
+                    return (
+                        AckStatus::Unsupported,
+                        Some("simulated screens do not carry out updates".into()),
+                    );
+                }
                 CommandAction::Screenshot { .. } => {
                     return (
                         AckStatus::Unsupported,

@@ -134,6 +134,16 @@ pub enum CommandAction {
     /// Install `package` through the platform's package manager, when it is on the screen's
     /// own allow-list.
     InstallPackage { package: String },
+    /// Update the agent to a signed release: `metadata` is the release's metadata file (JSON,
+    /// `luach-ota` format, at most 64 KiB), the artifact is fetched from `path` on the control
+    /// plane with the device token `token`. The screen verifies both against its own trusted
+    /// root and counters; the first answer is `received`, the outcome comes after the new
+    /// version passed its health check (`ok`) or was rolled back (`error`, with the reason).
+    Update {
+        metadata: String,
+        path: String,
+        token: String,
+    },
 }
 
 impl CommandAction {
@@ -152,6 +162,7 @@ impl CommandAction {
             Self::PowerSchedule { .. } => "power_schedule",
             Self::SetSettings { .. } => "set_settings",
             Self::InstallPackage { .. } => "install_package",
+            Self::Update { .. } => "update",
         }
     }
 }

@@ -1,0 +1,95 @@
+//! Signed updates of the agent itself, with automatic rollback.
+//!
+//! A screen on a synagogue wall may be out of reach for weeks, so an update must never leave
+//! it without a working agent, and only a release signed under the installation's root may
+//! ever run. The pieces:
+//!
+//! - [`layout`]: the install directory, one slot per version, `current`/`previous` links
+//!   switched atomically;
+//! - [`journal`]: what survives crashes (anti-rollback counters, bad versions, the update in
+//!   progress, the trial, the last outcome);
+//! - [`install`]: the old version's half: verify the metadata (`luach-ota`: signature chain to
+//!   the trusted root, expiry, target, anti-rollback, key-list floor) → fetch the artifact
+//!   resumably ([`fetch`]), checked as it arrives and again from disk → stage the slot →
+//!   switch `current` → exit for the supervisor;
+//! - [`supervise`]: `luach-agent supervise`, the small process systemd runs: it starts
+//!   `current`, counts the starts of a version on trial, and rolls back after
+//!   [`supervise::MAX_STARTS`] failed starts or when the health window passes;
+//! - [`trial`]: the new version's half: healthy means connected, the board drawn, and the
+//!   control plane storing its telemetry; then it commits (the counter moves up, the supervisor
+//!   copy is refreshed) and answers the command.
+//!
+//! Every step that changes files is ordered so that a power cut or `SIGKILL` at any moment
+//! leaves `current` naming a complete slot of the old or the new version, and the journal
+//! saying which (see `docs/ota.md`, "On the screen").
+
+pub mod fetch;
+pub mod install;
+pub mod journal;
+pub mod layout;
+pub mod supervise;
+pub mod trial;
+
+use luach_ota::{OtaError, Version};
+
+pub use install::Updater;
+pub use journal::{Journal, JournalFile};
+pub use layout::Layout;
+
+/// Where release artifacts come from on the control plane; an `update` command naming any
+/// other path is refused, so the device token it carries is never sent elsewhere.
+pub const ARTIFACT_PATH: &str = "/api/v1/agent/releases/";
+/// The supervisor sets this to the install directory in the agent's environment; updates
+/// are carried out only under a supervisor.
+pub const INSTALL_DIR_ENV: &str = "LUACH_INSTALL_DIR";
+/// The agent's exit status asking the supervisor to start `current` again at once (a new
+/// version was switched in).
+pub const EXIT_SWITCHED: i32 = 75;
+/// Crash-consistency tests only: the agent or supervisor kills itself with `SIGKILL` when it
+/// reaches the named point (`download`, `verify`, `stage`, `swap`, `first_start`, `health`,
+/// `commit`, `rollback`).
+pub const KILL_AT_ENV: &str = "LUACH_TEST_KILL_AT";
+
+/// Why an update did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error(transparent)]
+    Ota(#[from] OtaError),
+    #[error("download failed: {0}")]
+    Download(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("version {0} failed its health check on this screen before; it is not tried again")]
+    KnownBad(Version),
+    #[error("version {0} is on trial; the next update waits for its outcome")]
+    Busy(Version),
+    #[error("updates need the agent to run under `luach-agent supervise` (the screen's service)")]
+    NotSupervised,
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
+}
+
+impl UpdateError {
+    /// A stable code for the control plane: `luach-ota`'s for verification failures.
+    pub fn code(&self) -> &'static str {
+        match self {
+            UpdateError::Ota(e) => e.code().as_str(),
+            UpdateError::Download(_) => "download",
+            UpdateError::Io(_) => "io",
+            UpdateError::KnownBad(_) => "known_bad",
+            UpdateError::Busy(_) => "busy",
+            UpdateError::NotSupervised => "not_supervised",
+            UpdateError::Journal(_) => "journal",
+        }
+    }
+}
+
+/// Crash-consistency tests: dies here with `SIGKILL` when [`KILL_AT_ENV`] names `point`.
+pub fn kill_point(point: &str) {
+    if std::env::var(KILL_AT_ENV).is_ok_and(|p| p == point) {
+        tracing::warn!(point, "killing myself for a crash test");
+        let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+        // The signal is delivered before this returns; never go on past the point.
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
