@@ -161,10 +161,13 @@ impl Application {
             shutdown.clone(),
         ));
 
+        let releases = crate::releases::Releases::open(config.release_dir(), config.releases.trusted_root.as_deref())
+            .context("releases.trusted_root")?;
         let listener = TcpListener::bind(config.http.addr)
             .await
             .with_context(|| format!("binding http address {}", config.http.addr))?;
         let state = AppState {
+            releases,
             auth,
             proxies: Arc::new(config.trusted_proxies()),
             screenshots: crate::screenshots::Screenshots::new(

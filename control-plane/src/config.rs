@@ -34,6 +34,30 @@ pub struct Config {
     pub live: LiveConfig,
     pub screenshots: ScreenshotsConfig,
     pub telemetry: TelemetryConfig,
+    pub releases: ReleasesConfig,
+}
+
+/// Signed agent releases (see `releases.rs` and docs/ota.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReleasesConfig {
+    /// Where releases are kept; absent: `<data_dir>/releases`. Replicas must share it.
+    pub dir: Option<PathBuf>,
+    /// The release root (`root.pub` from `luach-ota keygen`), the one the screens trust.
+    /// Absent: releases cannot be uploaded.
+    pub trusted_root: Option<PathBuf>,
+    /// Largest artifact accepted, in bytes (at most `luach-ota`'s 2 GiB).
+    pub max_artifact_bytes: u64,
+}
+
+impl Default for ReleasesConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            trusted_root: None,
+            max_artifact_bytes: 512 * 1024 * 1024,
+        }
+    }
 }
 
 /// Telemetry history kept from what screens send.
@@ -342,6 +366,7 @@ impl Default for Config {
             live: LiveConfig::default(),
             screenshots: ScreenshotsConfig::default(),
             telemetry: TelemetryConfig::default(),
+            releases: ReleasesConfig::default(),
         }
     }
 }
@@ -517,7 +542,7 @@ impl Config {
     /// (the agent's `LUACH_SERVER`, tooling's `LUACH_PYTHON`, …) belong to other programs and
     /// are not configuration errors; a misspelt key *below* a known one still is.
     fn env() -> Env {
-        const TOP_LEVEL: [&str; 16] = [
+        const TOP_LEVEL: [&str; 18] = [
             "http",
             "mqtt",
             "data_dir",
@@ -534,6 +559,8 @@ impl Config {
             "commands",
             "live",
             "screenshots",
+            "telemetry",
+            "releases",
         ];
         Env::prefixed("LUACH_").split("__").filter(|key| {
             let key = key.as_str().to_ascii_lowercase();
@@ -561,6 +588,9 @@ impl Config {
         }
         if self.http.body_limit_bytes < 1024 {
             return invalid("http.body_limit_bytes", "must be at least 1024");
+        }
+        if !(1..=luach_ota::MAX_ARTIFACT_BYTES).contains(&self.releases.max_artifact_bytes) {
+            return invalid("releases.max_artifact_bytes", "must be 1 byte–2 GiB");
         }
         if self.screenshots.keep_per_device == 0 || self.screenshots.keep_per_device > 1_000 {
             return invalid("screenshots.keep_per_device", "must be 1–1000");
@@ -721,6 +751,14 @@ impl Config {
     /// The trusted proxies, parsed (`validate` checked them).
     pub fn trusted_proxies(&self) -> crate::auth::TrustedProxies {
         crate::auth::TrustedProxies::parse(&self.http.trusted_proxies).unwrap_or_default()
+    }
+
+    /// Where releases are kept.
+    pub fn release_dir(&self) -> PathBuf {
+        self.releases
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("releases"))
     }
 
     /// Where screenshots are kept.

@@ -33,6 +33,7 @@ pub mod keys;
 pub mod live;
 mod live_redis;
 pub mod metrics;
+pub mod releases;
 pub mod screenshots;
 pub mod serve;
 pub mod state;

@@ -36,6 +36,8 @@ pub struct AppState {
     pub proxies: Arc<TrustedProxies>,
     /// Screenshots uploaded by screens.
     pub screenshots: Screenshots,
+    /// Signed agent releases.
+    pub releases: crate::releases::Releases,
 }
 
 impl std::fmt::Debug for AppState {

@@ -121,4 +121,7 @@ pub use metadata::{Metadata, inspect, read_metadata_file, write_metadata_file};
 pub use names::{Channel, KeyId, MAX_NAME_LEN, Sha256Digest, Target};
 pub use release::{Artifact, RELEASE_PAYLOAD_TYPE, Release};
 pub use semver::Version;
+
+/// The target triple this crate was built for: what releases for this build must name.
+pub const BUILD_TARGET: &str = env!("LUACH_OTA_BUILD_TARGET");
 pub use verify::{Policy, TrustedRoot, VerifiedRelease, verify_metadata, verify_signatures};

@@ -375,3 +375,35 @@ pub async fn online_agent(
     .await;
     agent
 }
+
+/// Signs `artifact` as release `version` (this build's target, channel `stable`, valid for 30
+/// days) with the release keys in `keys`, registers it through `admin` (a super admin) and
+/// uploads the artifact; the release's id.
+pub async fn register_release(admin: &Api, keys: &luach_ota::KeyDir, version: &str, artifact: &[u8]) -> String {
+    let now = chrono::Utc::now();
+    let release = luach_ota::Release {
+        version: luach_ota::Version::parse(version).must(),
+        target: luach_ota::Target::parse(luach_ota::BUILD_TARGET).must(),
+        channel: luach_ota::Channel::parse("stable").must(),
+        artifact: luach_ota::Artifact::of_bytes(artifact),
+        min_from_version: None,
+        issued_at: now - chrono::Duration::minutes(1),
+        expires: now + chrono::Duration::days(30),
+    };
+    let metadata = String::from_utf8(keys.sign_release(&release).must()).must();
+    let (status, body) = admin
+        .post("/api/v1/releases", &serde_json::json!({"metadata": metadata}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["data"]["status"], "awaiting_artifact");
+    let id = body["data"]["id"].as_str().must().to_owned();
+    let req = admin
+        .http
+        .put(admin.url(&format!("/api/v1/releases/{id}/artifact")))
+        .header("content-type", "application/octet-stream")
+        .body(artifact.to_vec());
+    let (status, body) = admin.send(req).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "ready");
+    id
+}

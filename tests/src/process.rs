@@ -305,6 +305,25 @@ pub async fn bulk_token(api: &Api, uses: u32) -> String {
     body["data"]["token"].as_str().must().to_owned()
 }
 
+/// `run --server SERVER --heartbeat-secs 2 --metrics-secs 2 --state-dir STATE_DIR`.
+fn run_args(server: &str, state_dir: &std::path::Path) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = [
+        "run",
+        "--server",
+        server,
+        "--heartbeat-secs",
+        "2",
+        "--metrics-secs",
+        "2",
+        "--state-dir",
+    ]
+    .into_iter()
+    .map(Into::into)
+    .collect();
+    args.push(state_dir.as_os_str().to_owned());
+    args
+}
+
 /// A `luach-agent run` process whose stdout lines arrive on a channel.
 pub struct Agent {
     child: Child,
@@ -320,19 +339,33 @@ impl Agent {
 
     /// [`Agent::start`] with extra environment (a `DISPLAY` to draw the board on).
     pub fn start_with_env(server: &str, state_dir: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(bin_path("luach-agent"))
-            .args([
-                "run",
-                "--server",
-                server,
-                "--heartbeat-secs",
-                "2",
-                "--metrics-secs",
-                "2",
-            ])
-            .arg("--state-dir")
-            .arg(state_dir)
-            .args(extra)
+        let mut cmd = Command::new(bin_path("luach-agent"));
+        cmd.args(run_args(server, state_dir)).args(extra);
+        Self::spawn(cmd, env)
+    }
+
+    /// `INSTALL/bin/luach-agent supervise --install-dir INSTALL --health-window-secs WINDOW --
+    /// run …` (as [`Agent::start`]): the screen's service, which updates and rolls back.
+    pub fn supervised(
+        install: &std::path::Path,
+        window_secs: u64,
+        server: &str,
+        state_dir: &std::path::Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut cmd = Command::new(install.join("bin").join("luach-agent"));
+        cmd.arg("supervise")
+            .arg("--install-dir")
+            .arg(install)
+            .args(["--health-window-secs", &window_secs.to_string(), "--"])
+            .args(run_args(server, state_dir))
+            .args(extra);
+        Self::spawn(cmd, env)
+    }
+
+    fn spawn(mut cmd: Command, env: &[(&str, &str)]) -> Self {
+        let mut child = cmd
             .env("RUST_LOG", "warn")
             .env_remove("LUACH_ENROLMENT_TOKEN")
             .envs(env.iter().copied())

@@ -155,7 +155,7 @@ async fn created(api: &Api, path: &str, body: Value) -> String {
 /// Gives the tenant `default` (again before each role's run, as the previous run may have
 /// deleted or revoked what it found) enrolled screens, a synagogue with a schedule, plaques,
 /// announcements, the programme, a bulk token and users.
-async fn seed(app: &TestApp, round: usize) -> Seeded {
+async fn seed(app: &TestApp, round: usize, releases: &luach_ota::KeyDir) -> Seeded {
     // A fresh tenant admin each round: an earlier run may have disabled the previous one.
     let token = app
         .token("default", "tenant_admin", &format!("seed{round}@fuzz.example"), None)
@@ -266,6 +266,13 @@ async fn seed(app: &TestApp, round: usize) -> Seeded {
         .map(str::to_owned);
     seeded.ids.insert("enrolment_tokens", token_ids.collect());
     seeded.ids.insert("tenants", vec!["default".into(), "other".into()]);
+    // A signed release of the installation's registry (a new version each round: the last
+    // round's super admin may delete it).
+    let root = app
+        .user("default", "super_admin", &format!("releases{round}@fuzz.example"))
+        .await;
+    let release = luach_tests::register_release(&root, releases, &format!("0.{}.0", round + 1), b"fuzz").await;
+    seeded.ids.insert("releases", vec![release]);
     seeded.token = token;
     seeded
 }
@@ -298,6 +305,8 @@ fn config(seeded: &Seeded, users: &[String]) -> String {
         (r"^/api/v1/tenants/\{id\}", "id", "tenants"),
         (r"^/api/v1/users/\{id\}", "id", "users"),
         (r"^/api/v1/jobs/\{id\}", "id", "jobs"),
+        (r"^/api/v1/releases/\{id\}", "id", "releases"),
+        (r"^/api/v1/agent/releases/\{id\}", "id", "releases"),
     ] {
         out.push_str(&format!(
             "[[operations]]\ninclude-path-regex = {regex:?}\nparameters = {{ \"path.{param}\" = {{ dictionary = \"{dict}\", probability = 0.8 }} }}\n\n"
@@ -395,8 +404,12 @@ async fn fuzz(app: &TestApp, token: &str, dir: &std::path::Path, seconds: &str) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_as_every_role_finds_nothing() {
+    let keys_dir = tempfile::tempdir().must();
+    let (releases, _) = luach_ota::KeyDir::keygen(keys_dir.path().join("keys"), 1, 1, chrono::Utc::now()).must();
+    let trusted = keys_dir.path().join("keys").join(luach_ota::ROOT_PUB_FILE);
     // Limits that would answer most generated requests with 429 are raised for the run.
-    let app = spawn_app(|c| {
+    let app = spawn_app(move |c| {
+        c.releases.trusted_root = Some(trusted);
         c.auth.login_attempts_per_ip_per_minute = 1_000_000;
         c.auth.max_failed_logins = 1_000_000;
         c.enrolment.requests_per_ip_per_minute = 1_000_000;
@@ -432,7 +445,7 @@ async fn schemathesis_as_every_role_finds_nothing() {
     let mut operations = operations;
     operations.remove("GET /api/v1/openapi.json");
     for (round, (role, token)) in roles.iter().zip(&tokens).enumerate() {
-        let seeded = seed(&app, round).await;
+        let seeded = seed(&app, round, &releases).await;
         let (_, users) = app.api.with_token(&seeded.token).get("/api/v1/users").await;
         let user_ids: Vec<String> = users["data"]
             .as_array()

@@ -35,7 +35,7 @@ pub enum Installed {
 }
 
 /// The target triple this agent was built for (what releases must name).
-pub const BUILD_TARGET: &str = env!("LUACH_AGENT_BUILD_TARGET");
+pub use luach_ota::BUILD_TARGET;
 
 /// Carries out updates for the running agent.
 #[derive(Debug, Clone)]

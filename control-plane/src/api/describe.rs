@@ -150,6 +150,13 @@ impl Input for super::extract::PngBody {
     }
 }
 
+impl Input for super::extract::ArtifactBody {
+    fn describe(op: &mut Operation, _g: &mut Generators) {
+        op.body = Some(json!({"type": "string", "format": "binary"}));
+        op.body_media = Some("application/octet-stream");
+    }
+}
+
 impl<T: JsonSchema> Input for OptionalJson<T> {
     fn describe(op: &mut Operation, g: &mut Generators) {
         op.optional_body = Some(schema_value(g.input.subschema_for::<T>()));
@@ -323,6 +330,16 @@ impl Output for Png {
             Some(serde_json::json!({"type": "string", "format": "binary"})),
         )
         .media = "image/png";
+    }
+}
+
+impl Output for super::reply::ArtifactFile {
+    fn describe(op: &mut Operation, _g: &mut Generators) {
+        let binary = Some(serde_json::json!({"type": "string", "format": "binary"}));
+        op.answer(200, "the artifact's bytes", binary.clone()).media = "application/octet-stream";
+        op.answer(206, "the part a `Range` header asked for (a resumed download)", binary)
+            .media = "application/octet-stream";
+        op.answer(416, "the range is outside the artifact", None);
     }
 }
 

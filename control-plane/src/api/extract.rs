@@ -71,6 +71,18 @@ impl<S: Send + Sync> FromRequest<S> for PngBody {
     }
 }
 
+/// A release artifact's bytes, streamed (any media type; the size limit is
+/// `releases.max_artifact_bytes`).
+pub struct ArtifactBody(pub axum::body::Body);
+
+impl<S: Send + Sync> FromRequest<S> for ArtifactBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(req.into_body()))
+    }
+}
+
 /// The request body: 413 `payload_too_large` over the limit.
 async fn body<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
     axum::body::Bytes::from_request(req, state).await.map_err(|e| {

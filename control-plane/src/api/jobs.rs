@@ -55,7 +55,9 @@ pub(super) async fn create_job(
     spec: JobSpec,
     key: Option<String>,
 ) -> Result<(JobView, bool), ApiError> {
+    let mut spec = spec;
     check_emergency(caller, &spec)?;
+    super::releases::resolve(state, &mut spec).await?;
     let idempotency = key.map(|k| {
         let digest = jobs::body_digest(&serde_json::to_vec(&spec).unwrap_or_default());
         (k, digest)

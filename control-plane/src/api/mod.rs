@@ -14,6 +14,7 @@ mod openapi;
 mod ops;
 mod program;
 mod queries;
+mod releases;
 pub mod reply;
 pub mod routes;
 mod screen;
@@ -119,6 +120,17 @@ pub fn routes() -> Routes {
         .post("/jobs/{id}/pause", Allowed(DevicesCommand), jobs::pause)
         .post("/jobs/{id}/resume", Allowed(DevicesCommand), jobs::resume)
         .post("/jobs/{id}/cancel", Allowed(DevicesCommand), jobs::cancel)
+        // Signed agent releases: the installation's registry, and downloads for screens.
+        .post("/releases", Allowed(ReleasesManage), releases::create)
+        .get("/releases", Allowed(ReleasesRead), releases::list)
+        .get("/releases/{id}", Allowed(ReleasesRead), releases::get)
+        .delete("/releases/{id}", Allowed(ReleasesManage), releases::delete)
+        .put(
+            "/releases/{id}/artifact",
+            Allowed(ReleasesManage),
+            releases::put_artifact,
+        )
+        .get("/agent/releases/{id}/artifact", Device, releases::download)
         // Enrolment and device certificates.
         .post("/enrolment/requests", Public, enrolment::request)
         .get("/enrolment/requests/{device_id}", Public, enrolment::poll)
@@ -320,12 +332,19 @@ fn method_label(method: &axum::http::Method) -> &'static str {
 /// Where screens upload screenshots; its bodies may be larger than the API's other bodies.
 pub(crate) const SCREENSHOT_UPLOADS: &str = "/api/v1/agent/screenshots/";
 
-/// Caps request bodies: `screenshots.max_bytes` for screenshot uploads, `http.body_limit_bytes`
-/// for everything else. A declared length over the limit is refused at once; a body that grows
+/// Where screens download release artifacts (`{id}/artifact` below it).
+pub(crate) const RELEASE_DOWNLOADS: &str = "/api/v1/agent/releases/";
+
+/// Caps request bodies: `screenshots.max_bytes` for screenshot uploads,
+/// `releases.max_artifact_bytes` for release artifacts, `http.body_limit_bytes` for everything
+/// else. A declared length over the limit is refused at once; a body that grows
 /// past it fails when read (both 413).
 async fn limit_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let limit = if req.uri().path().starts_with(SCREENSHOT_UPLOADS) {
+    let path = req.uri().path();
+    let limit = if path.starts_with(SCREENSHOT_UPLOADS) {
         state.config.screenshots.max_bytes
+    } else if path.starts_with("/api/v1/releases/") && path.ends_with("/artifact") {
+        usize::try_from(state.config.releases.max_artifact_bytes).unwrap_or(usize::MAX)
     } else {
         state.config.http.body_limit_bytes
     };

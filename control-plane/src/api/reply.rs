@@ -135,3 +135,12 @@ impl IntoResponse for BundleFile {
         response
     }
 }
+
+/// A release artifact as a file download (`Range` honoured: 206 with the part asked for).
+pub struct ArtifactFile(pub Response);
+
+impl IntoResponse for ArtifactFile {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}

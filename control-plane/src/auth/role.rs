@@ -45,9 +45,9 @@ impl Role {
     pub fn permissions(self) -> Permissions {
         use Permission::*;
         let set: &[Permission] = match self {
-            Self::Viewer => &[DevicesRead, ContentRead],
-            Self::Gabbai => &[DevicesRead, ContentRead, ContentWrite],
-            Self::Operator => &[DevicesRead, DevicesWrite, DevicesCommand, ContentRead],
+            Self::Viewer => &[DevicesRead, ContentRead, ReleasesRead],
+            Self::Gabbai => &[DevicesRead, ContentRead, ContentWrite, ReleasesRead],
+            Self::Operator => &[DevicesRead, DevicesWrite, DevicesCommand, ContentRead, ReleasesRead],
             Self::TenantAdmin => &[
                 DevicesRead,
                 DevicesWrite,
@@ -56,8 +56,9 @@ impl Role {
                 ContentRead,
                 ContentWrite,
                 UsersManage,
+                ReleasesRead,
             ],
-            Self::SuperAdmin => &[TenantsManage],
+            Self::SuperAdmin => &[TenantsManage, ReleasesRead, ReleasesManage],
         };
         Permissions::of(set)
     }
@@ -87,10 +88,14 @@ pub enum Permission {
     ContentWrite,
     UsersManage,
     TenantsManage,
+    /// See the installation's signed releases (to roll them out).
+    ReleasesRead,
+    /// Upload and remove releases: the installation's administrators.
+    ReleasesManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 10] = [
         Permission::DevicesRead,
         Permission::DevicesWrite,
         Permission::DevicesCommand,
@@ -99,6 +104,8 @@ impl Permission {
         Permission::ContentWrite,
         Permission::UsersManage,
         Permission::TenantsManage,
+        Permission::ReleasesRead,
+        Permission::ReleasesManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -111,12 +118,14 @@ impl Permission {
             Self::ContentWrite => "content:write",
             Self::UsersManage => "users:manage",
             Self::TenantsManage => "tenants:manage",
+            Self::ReleasesRead => "releases:read",
+            Self::ReleasesManage => "releases:manage",
         }
     }
 
     /// True when the permission acts on a tenant's data (and so needs a tenant scope).
     pub fn is_tenant_permission(self) -> bool {
-        self != Self::TenantsManage
+        !matches!(self, Self::TenantsManage | Self::ReleasesRead | Self::ReleasesManage)
     }
 }
 

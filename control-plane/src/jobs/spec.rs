@@ -66,6 +66,19 @@ pub enum JobCommand {
         #[schemars(length(min = 1, max = 128))]
         package: String,
     },
+    /// Update the agent to a release of the installation's registry (`GET /releases`): each
+    /// screen verifies it against its own trusted root and counters, installs it, and answers
+    /// once the new version passed its health check or was rolled back.
+    Update {
+        /// The release's id.
+        #[schemars(length(min = 16, max = 16))]
+        release: String,
+        /// The release's signed metadata, filled in from the registry when the job is made
+        /// (anything sent here is replaced).
+        #[serde(default)]
+        #[schemars(skip)]
+        metadata: String,
+    },
 }
 
 impl JobCommand {
@@ -83,6 +96,7 @@ impl JobCommand {
             Self::PowerSchedule { .. } => "power_schedule",
             Self::SetSettings { .. } => "set_settings",
             Self::InstallPackage { .. } => "install_package",
+            Self::Update { .. } => "update",
         }
     }
 
@@ -144,6 +158,11 @@ impl JobCommand {
             Self::PowerSchedule { schedule } => CommandAction::PowerSchedule { schedule },
             Self::SetSettings { settings } => CommandAction::SetSettings { settings },
             Self::InstallPackage { package } => CommandAction::InstallPackage { package },
+            Self::Update { release, metadata } => CommandAction::Update {
+                metadata,
+                path: format!("{}{release}/artifact", crate::api::RELEASE_DOWNLOADS),
+                token: token(),
+            },
         }
     }
 }
