@@ -1,92 +1,29 @@
 //! Files: keys written once with the right mode, replacements written atomically, bounded reads.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 use zeroize::Zeroizing;
 
 use crate::OtaError;
 
-/// Who may read a file this crate writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// Owner read/write only (0600): private keys.
-    Private,
-    /// World-readable (0644): public keys and metadata.
-    Public,
-}
-
-fn options(mode: Mode) -> std::fs::OpenOptions {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(match mode {
-            Mode::Private => 0o600,
-            Mode::Public => 0o644,
-        });
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    options
-}
-
-fn write_synced(file: &mut std::fs::File, path: &Path, contents: &[u8]) -> Result<(), OtaError> {
-    file.write_all(contents).map_err(|e| OtaError::io("write", path, e))?;
-    file.sync_all().map_err(|e| OtaError::io("sync", path, e))
-}
-
-fn sync_dir(path: &Path) {
-    #[cfg(unix)]
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && let Ok(d) = std::fs::File::open(dir)
-    {
-        // Best effort: makes the new directory entry durable.
-        let _ = d.sync_all();
-    }
-}
+pub(crate) use luach_files::Mode;
 
 /// Creates `path` with `contents`, refusing to replace an existing file (`O_EXCL`). The file is
 /// created with its final mode, so a private key is never briefly readable by others.
 pub(crate) fn write_new(path: &Path, contents: &[u8], mode: Mode) -> Result<(), OtaError> {
-    let mut file = options(mode).open(path).map_err(|e| {
+    luach_files::write_new(path, contents, mode).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             OtaError::FileExists { path: path.to_owned() }
         } else {
             OtaError::io("create", path, e)
         }
-    })?;
-    let written = write_synced(&mut file, path, contents);
-    drop(file);
-    if written.is_err() {
-        let _ = std::fs::remove_file(path);
-    }
-    written?;
-    sync_dir(path);
-    Ok(())
+    })
 }
 
-/// Replaces `path` so that readers see the old or the new file, never a partial one: a
-/// temporary file beside it, synced, then renamed over it.
+/// Replaces `path` so that readers see the old or the new file, never a partial one.
 pub(crate) fn write_replace(path: &Path, contents: &[u8], mode: Mode) -> Result<(), OtaError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{:016x}", rand::random::<u64>()));
-    let result = (|| {
-        let mut file = options(mode).open(&tmp).map_err(|e| OtaError::io("create", &tmp, e))?;
-        write_synced(&mut file, &tmp, contents)?;
-        drop(file);
-        std::fs::rename(&tmp, path).map_err(|e| OtaError::io("replace", path, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result?;
-    sync_dir(path);
-    Ok(())
+    luach_files::write_atomic(path, contents, mode).map_err(|e| OtaError::io("replace", path, e))
 }
 
 /// Reads at most `limit` bytes; a larger file is refused from its size (or, if it grows while
@@ -115,19 +52,13 @@ pub(crate) fn read_text(path: &Path, action: &'static str) -> Result<String, Ota
 
 /// Reads a private key file, refusing one that group or others can access (as ssh does).
 pub(crate) fn read_private(path: &Path) -> Result<Zeroizing<String>, OtaError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|e| OtaError::io("read private key", path, e))?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(OtaError::InsecureKeyFile {
-                path: path.to_owned(),
-                mode,
-            });
-        }
-    }
-    read_text(path, "read private key").map(Zeroizing::new)
+    luach_files::read_private(path).map_err(|e| match e {
+        luach_files::PrivateReadError::Io(e) => OtaError::io("read private key", path, e),
+        luach_files::PrivateReadError::Insecure { mode } => OtaError::InsecureKeyFile {
+            path: path.to_owned(),
+            mode,
+        },
+    })
 }
 
 #[cfg(test)]
