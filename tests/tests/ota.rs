@@ -12,8 +12,8 @@ use luach_tests::{Agent, bin_path, bulk_token};
 use luach_tests::{Must, TestApp, register_release, spawn_app, wait_for};
 use serde_json::{Value, json};
 
-/// Rolls `release` out to `device` and waits for the execution's outcome.
-async fn roll_out(app: &TestApp, release: &str, device: &str) -> Value {
+/// Rolls `release` out to `device`; the job's id.
+async fn start_roll_out(app: &TestApp, release: &str, device: &str) -> String {
     let (status, job) = app
         .api
         .post(
@@ -23,17 +23,84 @@ async fn roll_out(app: &TestApp, release: &str, device: &str) -> Value {
         )
         .await;
     assert_eq!(status, 201, "{job}");
-    let id = job["data"]["id"].as_str().must().to_owned();
+    job["data"]["id"].as_str().must().to_owned()
+}
+
+/// The job's one execution once it ended.
+async fn outcome(app: &TestApp, job: &str) -> Value {
     let api = &app.api;
-    wait_for("the update's outcome", Duration::from_secs(240), || {
-        let id = id.clone();
-        async move {
-            let (_, body) = api.get(&format!("/api/v1/jobs/{id}/executions")).await;
-            let execution = body["data"]["items"][0].clone();
-            matches!(execution["state"].as_str(), Some("succeeded" | "failed" | "timed_out")).then_some(execution)
-        }
+    wait_for("the update's outcome", Duration::from_secs(240), || async move {
+        let (_, body) = api.get(&format!("/api/v1/jobs/{job}/executions")).await;
+        let execution = body["data"]["items"][0].clone();
+        matches!(execution["state"].as_str(), Some("succeeded" | "failed" | "timed_out")).then_some(execution)
     })
     .await
+}
+
+/// Rolls `release` out to `device` and waits for the execution's outcome.
+async fn roll_out(app: &TestApp, release: &str, device: &str) -> Value {
+    let job = start_roll_out(app, release, device).await;
+    outcome(app, &job).await
+}
+
+/// A screen: this build of the agent installed as 0.1.0 in `dir/install`, trusting `root_pub`,
+/// started by its supervisor (with `env`) and online as `device`.
+struct Screen {
+    install: std::path::PathBuf,
+    state: std::path::PathBuf,
+    token: String,
+    device: String,
+    supervisor: Agent,
+}
+
+impl Screen {
+    async fn start(app: &TestApp, dir: &Path, root_pub: &Path, device: &str, env: &[(&str, &str)]) -> Self {
+        let install = dir.join("install");
+        let made = std::process::Command::new(bin_path("luach-agent"))
+            .args(["install", "--version", "0.1.0", "--install-dir"])
+            .arg(&install)
+            .arg("--trust")
+            .arg(root_pub)
+            .output()
+            .must();
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        let token = bulk_token(&app.api, 1).await;
+        let state = dir.join("state");
+        let supervisor = Self::supervise(app, &install, &state, device, &token, env);
+        reported_version(app, device, "0.1.0").await;
+        Self {
+            install,
+            state,
+            token,
+            device: device.to_owned(),
+            supervisor,
+        }
+    }
+
+    fn supervise(
+        app: &TestApp,
+        install: &Path,
+        state: &Path,
+        device: &str,
+        token: &str,
+        env: &[(&str, &str)],
+    ) -> Agent {
+        let mut all = vec![("LUACH_DISPLAY_OUTPUT", "none")];
+        all.extend_from_slice(env);
+        Agent::supervised(
+            install,
+            90,
+            &app.api.base,
+            state,
+            &["--device-id", device, "--enrolment-token", token],
+            &all,
+        )
+    }
+
+    /// The service manager starts the supervisor again (as systemd's `Restart=always`).
+    fn restart(&mut self, app: &TestApp) {
+        self.supervisor = Self::supervise(app, &self.install, &self.state, &self.device, &self.token, &[]);
+    }
 }
 
 async fn reported_version(app: &TestApp, device: &str, version: &str) {
@@ -72,26 +139,8 @@ async fn a_signed_update_is_installed_and_a_broken_one_rolled_back() {
     assert!(body.to_string().contains("malformed_metadata"), "{body}");
 
     // The screen: this build of the agent installed as 0.1.0, trusting the root.
-    let install = dir.path().join("install");
-    let made = std::process::Command::new(bin_path("luach-agent"))
-        .args(["install", "--version", "0.1.0", "--install-dir"])
-        .arg(&install)
-        .arg("--trust")
-        .arg(&root_pub)
-        .output()
-        .must();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    let token = bulk_token(&app.api, 1).await;
-    let state = dir.path().join("state");
-    let _screen = Agent::supervised(
-        &install,
-        90,
-        &app.api.base,
-        &state,
-        &["--device-id", "ota1", "--enrolment-token", &token],
-        &[("LUACH_DISPLAY_OUTPUT", "none")],
-    );
-    reported_version(&app, "ota1", "0.1.0").await;
+    let screen = Screen::start(&app, dir.path(), &root_pub, "ota1", &[]).await;
+    let install = screen.install.clone();
 
     // 0.2.0 is the same build, signed as the next version: it installs, passes its health
     // check, commits, and the screen reports it.
@@ -132,4 +181,78 @@ async fn a_signed_update_is_installed_and_a_broken_one_rolled_back() {
         again["detail"].as_str().is_some_and(|d| d.contains("known_bad")),
         "{again}"
     );
+}
+
+/// `SIGKILL` at each step of an update, in the agent or in the supervisor: the screen always
+/// comes back running exactly the old or the new version from a complete slot, the command is
+/// answered, and an interrupted update can be rolled out again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_killed_at_any_step_leaves_the_old_or_the_new_version() {
+    let dir = tempfile::tempdir().must();
+    let (keys, _) = KeyDir::keygen(dir.path().join("keys"), 1, 1, Utc::now()).must();
+    let root_pub = dir.path().join("keys").join(luach_ota::ROOT_PUB_FILE);
+    let trusted = root_pub.clone();
+    let app = spawn_app(move |c| c.releases.trusted_root = Some(trusted)).await;
+    let root = app.user("default", "super_admin", "root@example.org").await;
+    let agent = std::fs::read(bin_path("luach-agent")).must();
+    let release = register_release(&root, &keys, "0.2.0", &agent).await;
+    // Steps before the switch leave the old version (the update is reported interrupted);
+    // steps after it end in the new one.
+    let steps = [
+        ("download", false),
+        ("verify", false),
+        ("stage", false),
+        ("swap", false),
+        ("first_start", true),
+        ("health", true),
+        ("commit", true),
+    ];
+    // Every step in every round (`LUACH_CRASH_ROUNDS`, 3 by default), each on a fresh screen.
+    let rounds: usize = std::env::var("LUACH_CRASH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    for (round, (step, switched)) in (0..rounds).flat_map(|r| steps.into_iter().map(move |s| (r, s))) {
+        let device = format!("crash{round}{}", step.replace('_', ""));
+        let home = dir.path().join(&device);
+        let marker = home.join("killed");
+        std::fs::create_dir_all(&home).must();
+        let marker_text = marker.display().to_string();
+        // The agent's crash-test switches (`luach_agent::update::KILL_AT_ENV`, `KILL_ONCE_ENV`).
+        let env = [
+            ("LUACH_TEST_KILL_AT", step),
+            ("LUACH_TEST_KILL_ONCE", marker_text.as_str()),
+        ];
+        let mut screen = Screen::start(&app, &home, &root_pub, &device, &env).await;
+        let job = start_roll_out(&app, &release, &device).await;
+        if step == "first_start" {
+            // The supervisor itself died; the service manager starts it again.
+            let died = screen.supervisor.exit_within(Duration::from_secs(60)).await;
+            assert!(
+                died.is_some_and(|s| !s.success()),
+                "{step}: the supervisor did not die: {died:?}"
+            );
+            screen.restart(&app);
+        }
+        let execution = outcome(&app, &job).await;
+        assert!(marker.exists(), "{step}: the kill point was never reached");
+        let expected = if switched { "0.2.0" } else { "0.1.0" };
+        let slot = format!("versions/{expected}");
+        reported_version(&app, &device, expected).await;
+        assert_eq!(current(&screen.install), slot, "{step}");
+        assert!(screen.install.join(&slot).join("luach-agent").is_file(), "{step}");
+        if switched {
+            assert_eq!(execution["state"], "succeeded", "{step}: {execution}");
+        } else {
+            assert_eq!(execution["state"], "failed", "{step}: {execution}");
+            assert!(
+                execution["detail"].as_str().is_some_and(|d| d.contains("interrupted")),
+                "{step}: {execution}"
+            );
+            // Rolled out again, it goes through.
+            let again = roll_out(&app, &release, &device).await;
+            assert_eq!(again["state"], "succeeded", "{step}: {again}");
+            reported_version(&app, &device, "0.2.0").await;
+        }
+    }
 }

@@ -49,6 +49,8 @@ pub const EXIT_SWITCHED: i32 = 75;
 /// reaches the named point (`download`, `verify`, `stage`, `swap`, `first_start`, `health`,
 /// `commit`, `rollback`).
 pub const KILL_AT_ENV: &str = "LUACH_TEST_KILL_AT";
+/// With [`KILL_AT_ENV`]: kill only once, the first process to create this file.
+pub const KILL_ONCE_ENV: &str = "LUACH_TEST_KILL_ONCE";
 
 /// Why an update did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +88,15 @@ impl UpdateError {
 
 /// Crash-consistency tests: dies here with `SIGKILL` when [`KILL_AT_ENV`] names `point`.
 pub fn kill_point(point: &str) {
-    if std::env::var(KILL_AT_ENV).is_ok_and(|p| p == point) {
+    let once = || match std::env::var_os(KILL_ONCE_ENV) {
+        Some(marker) => std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(marker)
+            .is_ok(),
+        None => true,
+    };
+    if std::env::var(KILL_AT_ENV).is_ok_and(|p| p == point) && once() {
         tracing::warn!(point, "killing myself for a crash test");
         let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
         // The signal is delivered before this returns; never go on past the point.
