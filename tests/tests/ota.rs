@@ -175,7 +175,17 @@ async fn a_signed_update_is_installed_and_a_broken_one_rolled_back() {
     );
     reported_version(&app, "ota1", "0.2.0").await;
     assert_eq!(current(&install), "versions/0.2.0");
-    let again = roll_out(&app, &broken, "ota1").await;
+    // Without a time-out of its own, an update job gives each screen an hour.
+    let (status, job) = app
+        .api
+        .post(
+            "/api/v1/jobs",
+            &json!({"command": {"type": "update", "release": broken}, "target": {"devices": ["ota1"]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(job["data"]["timeout_s"], 3600, "{job}");
+    let again = outcome(&app, job["data"]["id"].as_str().must()).await;
     assert_eq!(again["state"], "failed", "{again}");
     assert!(
         again["detail"].as_str().is_some_and(|d| d.contains("known_bad")),

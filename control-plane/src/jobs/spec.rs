@@ -18,6 +18,8 @@ pub const MAX_RETRIES: u32 = 10;
 pub const MAX_TIMEOUT_S: u32 = 86_400;
 /// Longest job life (30 days): a screen away longer than that gets a new job, not this one.
 pub const MAX_EXPIRES_IN_S: u64 = 30 * 86_400;
+/// Default time a screen has to carry out an `update` (see [`JobCommand::default_timeout_s`]).
+pub const UPDATE_TIMEOUT_S: u32 = 3_600;
 /// Longest pause between retries (an hour; it doubles from `retry_backoff_s` up to this).
 pub const MAX_BACKOFF_S: u32 = 3_600;
 
@@ -97,6 +99,15 @@ impl JobCommand {
             Self::SetSettings { .. } => "set_settings",
             Self::InstallPackage { .. } => "install_package",
             Self::Update { .. } => "update",
+        }
+    }
+
+    /// How long a screen has to answer one attempt unless the job says: a minute, and for an
+    /// update an hour (the download, the restart and the new version's health window).
+    pub fn default_timeout_s(&self) -> u32 {
+        match self {
+            Self::Update { .. } => UPDATE_TIMEOUT_S,
+            _ => 60,
         }
     }
 
@@ -278,6 +289,7 @@ impl JobRequest {
         self.command.check(&mut errors);
         check_target(&self.target, &mut errors);
         let concurrency = within(&mut errors, "concurrency", self.concurrency, 1, MAX_CONCURRENCY, 100);
+        let default_timeout_s = self.command.default_timeout_s();
         let spec = JobSpec {
             command: self.command,
             target: self.target,
@@ -295,7 +307,14 @@ impl JobRequest {
                 MAX_BACKOFF_S,
                 30,
             ),
-            timeout_s: within(&mut errors, "timeout_s", self.timeout_s, 1, MAX_TIMEOUT_S, 60),
+            timeout_s: within(
+                &mut errors,
+                "timeout_s",
+                self.timeout_s,
+                1,
+                MAX_TIMEOUT_S,
+                default_timeout_s,
+            ),
             expires_in_s: within(
                 &mut errors,
                 "expires_in_s",
