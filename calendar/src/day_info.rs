@@ -11,7 +11,7 @@ use crate::candles::{EveningEvent, evening_event};
 use crate::daf_yomi::{Daf, daf_yomi};
 use crate::hebrew_date::{HebrewDate, civil_to_abs, day_of_week};
 use crate::holidays::{Holiday, holidays_on};
-use crate::minutes::{MinutePolicy, MinuteRounding, shown_minute};
+use crate::minutes::{MinutePolicy, MinuteRounding, shown_minute, whole_second};
 use crate::parsha::{Reading, coming_reading};
 use crate::zmanim::{Missing, SolarDay, Zman, ZmanTime, ZmanimOptions};
 use crate::{Error, Location};
@@ -105,8 +105,7 @@ impl DayInfo {
 
     /// Format an instant as local ISO 8601 with offset, to the nearest second.
     pub fn local_iso(&self, t: DateTime<Utc>) -> String {
-        let rounded = DateTime::<Utc>::from_timestamp((t.timestamp_millis() + 500).div_euclid(1000), 0).unwrap_or(t);
-        rounded
+        whole_second(t)
             .with_timezone(&self.location.tz())
             .to_rfc3339_opts(SecondsFormat::Secs, false)
     }

@@ -119,11 +119,15 @@ impl Zman {
     }
 }
 
+/// `t` to the nearest second (half a second rounds up): the precision every time is shown at.
+pub fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp((t.timestamp_millis() + 500).div_euclid(1000), 0).unwrap_or(t)
+}
+
 /// `t` to the nearest second, then to a whole minute of the local clock in `tz` the way
 /// `rounding` says.
 pub fn round_to_minute<Z: TimeZone>(t: DateTime<Utc>, tz: &Z, rounding: MinuteRounding) -> DateTime<Z> {
-    let whole = DateTime::<Utc>::from_timestamp((t.timestamp_millis() + 500).div_euclid(1000), 0).unwrap_or(t);
-    let local = whole.with_timezone(tz);
+    let local = whole_second(t).with_timezone(tz);
     let seconds = i64::from(local.second());
     let down = local.clone() - Duration::seconds(seconds);
     let up = seconds > 0 && matches!(rounding, MinuteRounding::Up)

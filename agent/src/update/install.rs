@@ -119,7 +119,9 @@ impl Updater {
             keys_version_floor: journal.keys_floor,
             channel: self.channel.clone(),
         };
-        let release = luach_ota::verify_metadata(&self.root, metadata, &policy)?;
+        // The rest of `verify_metadata`, on the release already found authentic.
+        policy.check(&authentic)?;
+        let release = authentic;
         if journal.bad.contains(release.version()) {
             return Err(UpdateError::KnownBad(release.version().clone()));
         }
