@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use luach_content::bundle::DEVICE_TOKEN_HEADER;
-use luach_schemas::messages::{AckStatus, CommandAction, MAX_PERCENT};
+use luach_schemas::messages::{AckStatus, CommandAction, MAX_PERCENT, RELEASE_DOWNLOADS};
 use tokio_util::sync::CancellationToken;
 
 use crate::bundle::Refresher;
@@ -179,10 +179,10 @@ impl Actions {
             Ok(updater) => updater,
             Err(why) => return (AckStatus::Unsupported, Some(why.clone())),
         };
-        if !path.starts_with(crate::update::ARTIFACT_PATH) {
+        if !path.starts_with(RELEASE_DOWNLOADS) {
             return (
                 AckStatus::Error,
-                Some(format!("path: artifacts come from {}", crate::update::ARTIFACT_PATH)),
+                Some(format!("path: artifacts come from {}", RELEASE_DOWNLOADS)),
             );
         }
         let stop = CancellationToken::new();

@@ -126,18 +126,15 @@ impl Releases {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(ReleaseError::Exists),
             Err(e) => return Err(e.into()),
         }
-        tokio::fs::write(dir.join("metadata.json"), metadata).await?;
+        write(dir.join("metadata.json"), metadata.to_vec()).await?;
         self.save(&release).await?;
         Ok(release)
     }
 
+    /// Writes the record (replaced atomically: readers never see half of it).
     async fn save(&self, release: &Release) -> Result<(), ReleaseError> {
-        let dir = self.root.join(&release.id);
-        let tmp = dir.join(".release.json.tmp");
         let bytes = serde_json::to_vec_pretty(release).map_err(std::io::Error::other)?;
-        tokio::fs::write(&tmp, bytes).await?;
-        tokio::fs::rename(&tmp, dir.join("release.json")).await?;
-        Ok(())
+        write(self.root.join(&release.id).join("release.json"), bytes).await
     }
 
     /// Every release, newest upload first.
@@ -234,6 +231,14 @@ impl Releases {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Replaces `path` with `bytes` atomically and durably, off the async workers.
+async fn write(path: PathBuf, bytes: Vec<u8>) -> Result<(), ReleaseError> {
+    tokio::task::spawn_blocking(move || luach_files::write_atomic(&path, &bytes, luach_files::Mode::Public))
+        .await
+        .map_err(std::io::Error::other)??;
+    Ok(())
 }
 
 fn record(id: &str, verified: &VerifiedRelease, by: &str, now: DateTime<Utc>) -> Release {

@@ -40,15 +40,21 @@ fn create(path: &Path, mode: Mode) -> std::io::Result<std::fs::File> {
     options.open(path)
 }
 
-/// Flushes the directory holding `path`, so a new or renamed entry survives a power cut.
-pub fn sync_parent(path: &Path) -> std::io::Result<()> {
+/// Flushes the directory `dir`, so entries made or renamed in it survive a power cut.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
+    std::fs::File::open(dir)?.sync_all()?;
     #[cfg(not(unix))]
-    let _ = path;
+    let _ = dir;
     Ok(())
+}
+
+/// Flushes the directory holding `path` (see [`sync_dir`]).
+pub fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => sync_dir(dir),
+        None => Ok(()),
+    }
 }
 
 /// Creates `path` with `contents`; an existing file is an `AlreadyExists` error and stays

@@ -167,6 +167,11 @@ impl CommandAction {
     }
 }
 
+/// Where release artifacts are downloaded from on the control plane (`{id}/artifact` below
+/// it): the path an [`CommandAction::Update`] names, and the only one a screen sends its
+/// device token to for one.
+pub const RELEASE_DOWNLOADS: &str = "/api/v1/agent/releases/";
+
 /// Largest percentage a [`CommandAction::Brightness`] or [`CommandAction::Volume`] carries.
 pub const MAX_PERCENT: u8 = 100;
 

@@ -187,7 +187,7 @@ impl JournalFile {
             std::fs::create_dir_all(dir).map_err(|e| self.error(e))?;
         }
         let bytes = serde_json::to_vec_pretty(journal).map_err(|e| self.error(e))?;
-        luach_pki::write_atomic(&self.path, &bytes, luach_pki::FileMode::Private).map_err(|e| self.error(e))
+        luach_files::write_atomic(&self.path, &bytes, luach_files::Mode::Private).map_err(|e| self.error(e))
     }
 
     /// Loads, changes and saves; returns the saved journal.

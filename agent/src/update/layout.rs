@@ -17,9 +17,9 @@
 //! and a link changes with one `rename` of a new link over the old, so a power cut at any
 //! moment leaves `current` naming a complete slot: the old one or the new one.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use luach_files::{Mode, sync_dir};
 use luach_ota::Version;
 
 /// The agent's file name inside a slot and in `bin/`.
@@ -148,7 +148,7 @@ impl Layout {
         remove_dir_if_present(&staging)?;
         std::fs::create_dir(&staging)?;
         copy_executable(artifact, &staging.join(BINARY))?;
-        write_file(&staging.join(RELEASE_FILE), metadata, 0o644)?;
+        luach_files::write_new(&staging.join(RELEASE_FILE), metadata, Mode::Public)?;
         sync_dir(&staging)?;
         let slot = self.slot(version);
         if slot.exists() {
@@ -213,7 +213,7 @@ impl Layout {
         std::fs::create_dir_all(&self.root)?;
         if let Some(root_pub) = root_pub {
             let pem = std::fs::read(root_pub)?;
-            write_file(&self.root_key(), &pem, 0o644)?;
+            luach_files::write_atomic(&self.root_key(), &pem, Mode::Public)?;
         }
         self.stage(version, executable, b"{}")?;
         self.point(Link::Current, version)?;
@@ -239,21 +239,6 @@ fn remove_dir_if_present(path: &Path) -> std::io::Result<()> {
     }
 }
 
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
 /// Copies `from` to a new file `to` with mode 0755, flushed.
 fn copy_executable(from: &Path, to: &Path) -> std::io::Result<()> {
     let mut source = std::fs::File::open(from)?;
@@ -267,14 +252,6 @@ fn copy_executable(from: &Path, to: &Path) -> std::io::Result<()> {
     let mut file = options.open(to)?;
     std::io::copy(&mut source, &mut file)?;
     file.sync_all()
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 #[cfg(unix)]

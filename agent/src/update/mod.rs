@@ -36,9 +36,6 @@ pub use install::Updater;
 pub use journal::{Journal, JournalFile};
 pub use layout::Layout;
 
-/// Where release artifacts come from on the control plane; an `update` command naming any
-/// other path is refused, so the device token it carries is never sent elsewhere.
-pub const ARTIFACT_PATH: &str = "/api/v1/agent/releases/";
 /// The supervisor sets this to the install directory in the agent's environment; updates
 /// are carried out only under a supervisor.
 pub const INSTALL_DIR_ENV: &str = "LUACH_INSTALL_DIR";

@@ -332,9 +332,6 @@ fn method_label(method: &axum::http::Method) -> &'static str {
 /// Where screens upload screenshots; its bodies may be larger than the API's other bodies.
 pub(crate) const SCREENSHOT_UPLOADS: &str = "/api/v1/agent/screenshots/";
 
-/// Where screens download release artifacts (`{id}/artifact` below it).
-pub(crate) const RELEASE_DOWNLOADS: &str = "/api/v1/agent/releases/";
-
 /// Caps request bodies: `screenshots.max_bytes` for screenshot uploads,
 /// `releases.max_artifact_bytes` for release artifacts, `http.body_limit_bytes` for everything
 /// else. A declared length over the limit is refused at once; a body that grows

@@ -171,7 +171,7 @@ impl JobCommand {
             Self::InstallPackage { package } => CommandAction::InstallPackage { package },
             Self::Update { release, metadata } => CommandAction::Update {
                 metadata,
-                path: format!("{}{release}/artifact", crate::api::RELEASE_DOWNLOADS),
+                path: format!("{}{release}/artifact", luach_schemas::messages::RELEASE_DOWNLOADS),
                 token: token(),
             },
         }
