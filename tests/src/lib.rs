@@ -407,3 +407,16 @@ pub async fn register_release(admin: &Api, keys: &luach_ota::KeyDir, version: &s
     assert_eq!(body["data"]["status"], "ready");
     id
 }
+
+/// `HH:MM` of a local ISO 8601 time with seconds (`2026-12-04T17:14:10+02:00`), moved to the
+/// next minute when `bump` says so for its seconds: the tests' own statement of a rounding,
+/// independent of the code under test.
+pub fn minute_of(iso: &str, bump: impl Fn(u32) -> bool) -> String {
+    let t = chrono::DateTime::parse_from_rfc3339(iso).must();
+    let t = if bump(chrono::Timelike::second(&t)) {
+        t + chrono::Duration::minutes(1)
+    } else {
+        t
+    };
+    t.format("%H:%M").to_string()
+}

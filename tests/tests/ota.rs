@@ -103,6 +103,15 @@ impl Screen {
     }
 }
 
+/// The execution ended in `state` with `detail` in its detail.
+fn assert_ended(execution: &Value, state: &str, detail: &str) {
+    assert_eq!(execution["state"], state, "{execution}");
+    assert!(
+        execution["detail"].as_str().is_some_and(|d| d.contains(detail)),
+        "{execution}"
+    );
+}
+
 async fn reported_version(app: &TestApp, device: &str, version: &str) {
     let api = &app.api;
     wait_for(
@@ -152,13 +161,7 @@ async fn a_signed_update_is_installed_and_a_broken_one_rolled_back() {
         "tenants see the registry: {listed}"
     );
     let execution = roll_out(&app, &good, "ota1").await;
-    assert_eq!(execution["state"], "succeeded", "{execution}");
-    assert!(
-        execution["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("updated to 0.2.0")),
-        "{execution}"
-    );
+    assert_ended(&execution, "succeeded", "updated to 0.2.0");
     reported_version(&app, "ota1", "0.2.0").await;
     assert_eq!(current(&install), "versions/0.2.0");
 
@@ -166,13 +169,7 @@ async fn a_signed_update_is_installed_and_a_broken_one_rolled_back() {
     // screen says why, and the same release is refused from then on.
     let broken = register_release(&root, &keys, "0.3.0", b"#!/bin/sh\nexit 1\n").await;
     let execution = roll_out(&app, &broken, "ota1").await;
-    assert_eq!(execution["state"], "failed", "{execution}");
-    assert!(
-        execution["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("crashed_at_start")),
-        "{execution}"
-    );
+    assert_ended(&execution, "failed", "crashed_at_start");
     reported_version(&app, "ota1", "0.2.0").await;
     assert_eq!(current(&install), "versions/0.2.0");
     // Without a time-out of its own, an update job gives each screen an hour.
@@ -186,11 +183,7 @@ async fn a_signed_update_is_installed_and_a_broken_one_rolled_back() {
     assert_eq!(status, 201, "{job}");
     assert_eq!(job["data"]["timeout_s"], 3600, "{job}");
     let again = outcome(&app, job["data"]["id"].as_str().must()).await;
-    assert_eq!(again["state"], "failed", "{again}");
-    assert!(
-        again["detail"].as_str().is_some_and(|d| d.contains("known_bad")),
-        "{again}"
-    );
+    assert_ended(&again, "failed", "known_bad");
 }
 
 /// `SIGKILL` at each step of an update, in the agent or in the supervisor: the screen always
@@ -254,11 +247,7 @@ async fn an_update_killed_at_any_step_leaves_the_old_or_the_new_version() {
         if switched {
             assert_eq!(execution["state"], "succeeded", "{step}: {execution}");
         } else {
-            assert_eq!(execution["state"], "failed", "{step}: {execution}");
-            assert!(
-                execution["detail"].as_str().is_some_and(|d| d.contains("interrupted")),
-                "{step}: {execution}"
-            );
+            assert_ended(&execution, "failed", "interrupted");
             // Rolled out again, it goes through.
             let again = roll_out(&app, &release, &device).await;
             assert_eq!(again["state"], "succeeded", "{step}: {again}");

@@ -199,15 +199,7 @@ async fn holiday_times_page_lists_the_holidays_of_the_window() {
     assert!(friday["candle_lighting"].is_string(), "{friday}");
     // Shown to the minute stringently: candle lighting (a deadline) down, havdalah (a start)
     // up, the fast's beginning down and its end up.
-    let minute = |v: &Value, up: bool| {
-        let t = chrono::DateTime::parse_from_rfc3339(v.as_str().must()).must();
-        let bump = up && chrono::Timelike::second(&t) > 0;
-        Value::from(
-            (if bump { t + chrono::Duration::minutes(1) } else { t })
-                .format("%H:%M")
-                .to_string(),
-        )
-    };
+    let minute = |v: &Value, up: bool| Value::from(luach_tests::minute_of(v.as_str().must(), |s| up && s > 0));
     assert_eq!(
         friday["candle_lighting_shown"],
         minute(&friday["candle_lighting"], false)
@@ -269,18 +261,12 @@ async fn display_preferences_round_trip_and_are_checked() {
         ("tzeit_8_5", "nearest"),
         ("candle_lighting", "nearest"),
     ] {
-        let exact = chrono::DateTime::parse_from_rfc3339(day["zmanim"][key].as_str().must()).must();
-        let seconds = chrono::Timelike::second(&exact);
-        let up = match expected {
+        let exact = day["zmanim"][key].as_str().must();
+        let minute = luach_tests::minute_of(exact, |seconds| match expected {
             "up" => seconds > 0,
             _ => seconds >= 30,
-        };
-        let minute = if up {
-            exact + chrono::Duration::minutes(1)
-        } else {
-            exact
-        };
-        assert_eq!(day["shown"][key], minute.format("%H:%M").to_string(), "{key}: {exact}");
+        });
+        assert_eq!(day["shown"][key], minute, "{key}: {exact}");
     }
     for (display, path) in [
         (json!({"daily": ["omer", "omer"]}), "display.daily"),
