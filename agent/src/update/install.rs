@@ -98,10 +98,6 @@ impl Updater {
         &self.layout
     }
 
-    pub fn journal(&self) -> &JournalFile {
-        &self.journal
-    }
-
     /// Checks `metadata` as of `now` against this screen's counters and history.
     pub fn check(&self, metadata: &[u8], now: DateTime<Utc>) -> Result<Checked, UpdateError> {
         let journal = self.journal.load()?;

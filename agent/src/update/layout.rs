@@ -130,14 +130,6 @@ impl Layout {
         sync_dir(&self.root)
     }
 
-    /// Removes `link`.
-    pub fn unlink(&self, link: Link) -> std::io::Result<()> {
-        match std::fs::remove_file(self.root.join(link.name())) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => sync_dir(&self.root),
-        }
-    }
-
     /// Makes the slot of `version` from the verified artifact at `artifact` and its metadata:
     /// written under a temporary name, flushed, then renamed into place. An existing complete
     /// slot of that version is replaced the same way.
