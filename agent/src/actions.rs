@@ -127,6 +127,11 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
     async fn run(&self, command_id: &str, action: CommandAction) -> Outcome;
     /// The answer to `command_id` has been queued for the broker.
     fn acknowledged(&self, _command_id: &str) {}
+    /// The version this screen reports, when it is not the running binary's (a simulated
+    /// screen that carried out an update).
+    fn agent_version(&self) -> Option<String> {
+        None
+    }
 }
 
 #[async_trait::async_trait]

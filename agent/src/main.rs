@@ -335,6 +335,11 @@ struct SimArgs {
     /// (`{"device", "command_id", "action"}`).
     #[arg(long, value_name = "FILE")]
     effects_log: Option<PathBuf>,
+    /// Carry out `update` commands for releases signed under this root (`root.pub`): check
+    /// the metadata, download and check the artifact, then report the new version. Without
+    /// it, updates are answered `unsupported`. Needs --server.
+    #[arg(long, value_name = "ROOT.pub")]
+    ota_root: Option<PathBuf>,
 }
 
 fn init_tracing() {
@@ -479,6 +484,21 @@ async fn wait_or_stop(shutdown: &CancellationToken, delay: Duration) -> bool {
 /// current; when renewal is refused, keep going until the certificate expires, then enrol again
 /// with a new key.
 async fn run(mut args: RunArgs) -> anyhow::Result<()> {
+    use luach_agent::update::Fault;
+    match Fault::injected() {
+        Some(Fault::Exit) => anyhow::bail!("test fault: this version exits at start"),
+        Some(Fault::Hang) => {
+            tracing::warn!("test fault: this version hangs without connecting");
+            stop_on_signal().cancelled().await;
+            return Ok(());
+        }
+        Some(Fault::Offline) => {
+            tracing::warn!("test fault: this version cannot reach the control plane");
+            args.link.server = Some("http://127.0.0.1:9".into());
+            args.link.mqtt = None;
+        }
+        None => {}
+    }
     let device_id = match args.device_id.clone() {
         Some(id) => id,
         None => identity::load_or_create(&args.state_dir)?,
@@ -837,6 +857,19 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
         "sim: {} screens as {id_prefix}00000…, broker {host}:{port} ({mode})",
         args.count
     );
+    let mut behaviour = luach_agent::simfx::SimBehaviour::new(
+        luach_agent::simfx::parse_pairs(&args.fail, "--fail")?,
+        luach_agent::simfx::parse_pairs::<u64>(&args.delay_ms, "--delay-ms")?
+            .into_iter()
+            .map(|(k, ms)| (k, Duration::from_millis(ms)))
+            .collect(),
+        args.effects_log.as_deref(),
+    )?;
+    if let Some(root) = &args.ota_root {
+        let server = (args.link.server.as_deref())
+            .context("--ota-root needs --server URL (artifacts are downloaded from it)")?;
+        behaviour = behaviour.with_updates(luach_agent::simfx::SimUpdates::new(root, server)?);
+    }
     let config = SimConfig {
         count: args.count as usize,
         id_prefix,
@@ -850,14 +883,7 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
         report_every: Duration::from_secs(args.report_secs),
         state_dir: args.state_dir.clone(),
         telemetry_budget: args.link.telemetry_budget_bytes,
-        behaviour: std::sync::Arc::new(luach_agent::simfx::SimBehaviour::new(
-            luach_agent::simfx::parse_pairs(&args.fail, "--fail")?,
-            luach_agent::simfx::parse_pairs::<u64>(&args.delay_ms, "--delay-ms")?
-                .into_iter()
-                .map(|(k, ms)| (k, Duration::from_millis(ms)))
-                .collect(),
-            args.effects_log.as_deref(),
-        )?),
+        behaviour: std::sync::Arc::new(behaviour),
     };
     sim::run(config, shutdown).await
 }

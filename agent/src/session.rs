@@ -279,14 +279,34 @@ impl DeviceSession {
         }
     }
 
-    fn hello(&self, client: &AsyncClient) {
-        let hello = Hello {
-            agent_version: crate::sampler::agent_version().to_owned(),
+    /// The version this screen reports.
+    fn version(&self) -> String {
+        self.actions
+            .as_ref()
+            .and_then(|a| a.agent_version())
+            .unwrap_or_else(|| crate::sampler::agent_version().to_owned())
+    }
+
+    /// Metrics as reported: the shared sample with this screen's version.
+    fn metrics_of(&self, sample: &watch::Receiver<Metrics>) -> Metrics {
+        Metrics {
+            agent_version: self.version(),
+            ..sample.borrow().clone()
+        }
+    }
+
+    fn hello_of(&self, agent_version: String) -> Hello {
+        Hello {
+            agent_version,
             session: self.session.clone(),
             platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
             ip: self.ip.clone(),
             uptime_s: sysinfo::System::uptime(),
-        };
+        }
+    }
+
+    fn hello(&self, client: &AsyncClient) {
+        let hello = self.hello_of(self.version());
         self.publish(client, UpKind::Hello, envelope(UpKind::Hello, hello));
     }
 
@@ -359,9 +379,22 @@ impl DeviceSession {
                         let topic = self.topic(UpKind::Ack);
                         let stats = self.stats.clone();
                         let seen = seen.clone();
+                        let hello = (self.topic(UpKind::Hello), self.hello_of(self.version()));
                         tokio::spawn(async move {
                             let (status, detail) = actions.run(&command_id, action).await;
                             seen.finish(&command_id, status, detail.clone());
+                            // A screen that now runs another version (a simulated update) says
+                            // so before the outcome, as it would after a restart.
+                            if let Some(now) = actions.agent_version().filter(|v| *v != hello.1.agent_version) {
+                                let (topic, hello) = hello;
+                                let hello = Hello {
+                                    agent_version: now,
+                                    ..hello
+                                };
+                                let _ = client
+                                    .publish(topic, QoS::AtLeastOnce, false, envelope(UpKind::Hello, hello))
+                                    .await;
+                            }
                             let ack = Ack {
                                 command_id: command_id.clone(),
                                 status,
@@ -432,7 +465,7 @@ impl DeviceSession {
                 }
                 _ = metrics_tick.tick() => {
                     // Queued whether or not the broker is reachable: nothing is lost offline.
-                    let m = metrics.borrow().clone();
+                    let m = self.metrics_of(&metrics);
                     self.outbox.push(Utc::now(), TelemetryData::Metrics { metrics: m });
                 }
                 _ = self.outbox.pushed(), if connected => self.send_telemetry(&client),
@@ -465,7 +498,7 @@ impl DeviceSession {
                         self.hello(&client);
                         // Metrics right after hello, so a fresh screen shows numbers at once
                         // (the live value; its history comes through the telemetry queue).
-                        let m = metrics.borrow().clone();
+                        let m = self.metrics_of(&metrics);
                         self.publish(&client, UpKind::Metrics, envelope(UpKind::Metrics, m));
                         self.in_flight = None;
                         self.send_telemetry(&client);

@@ -6,6 +6,12 @@
 //! `{"device": …, "command_id": …, "action": …}` before the command is acknowledged, so a test
 //! can count how often each command took effect (exactly once, whatever the control plane went
 //! through). An injected failure has no effect and writes nothing.
+//!
+//! With [`SimUpdates`] (`luach-agent sim --ota-root ROOT.pub`), a simulated screen carries out
+//! `update` the way a real one checks it: the metadata against the trusted root, its target,
+//! expiry and the screen's own anti-rollback counter, then the whole artifact downloaded with
+//! the device token and checked as it streams (length and SHA-256), without being written
+//! anywhere. On success the screen reports the new version (a new hello, as after a restart).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -14,8 +20,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use luach_ota::{ArtifactCheck, Policy, Target, TrustedRoot, Version};
 use luach_schemas::DeviceId;
-use luach_schemas::messages::{AckStatus, CommandAction, MAX_PERCENT};
+use luach_schemas::messages::{AckStatus, CommandAction, MAX_PERCENT, RELEASE_DOWNLOADS};
 use rand::Rng;
 
 use crate::actions::{Executor, Outcome};
@@ -28,6 +35,87 @@ pub struct SimBehaviour {
     /// How long commands of a kind take, by action name.
     pub delay: HashMap<String, Duration>,
     log: Option<Mutex<File>>,
+    updates: Option<SimUpdates>,
+}
+
+/// What simulated screens need to carry out updates.
+#[derive(Debug)]
+pub struct SimUpdates {
+    root: TrustedRoot,
+    server: String,
+    http: reqwest::Client,
+    target: Target,
+}
+
+impl SimUpdates {
+    /// Screens trusting `root` (a `root.pub` file), downloading from the control plane at
+    /// `server`, built for this agent's target.
+    pub fn new(root: &Path, server: &str) -> anyhow::Result<Self> {
+        let root = TrustedRoot::from_file(root).map_err(|e| anyhow::anyhow!("--ota-root {}: {e}", root.display()))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| anyhow::anyhow!("building the http client: {e}"))?;
+        Ok(Self {
+            root,
+            server: server.trim_end_matches('/').to_owned(),
+            http,
+            target: Target::parse(luach_ota::BUILD_TARGET)?,
+        })
+    }
+
+    /// Checks `metadata` for a screen running `running` that has installed up to `highest`,
+    /// then streams the artifact through its check. The new version and the bytes received.
+    async fn install(
+        &self,
+        metadata: &str,
+        path: &str,
+        token: &str,
+        running: &Version,
+        highest: &Version,
+    ) -> Result<Option<(Version, u64)>, String> {
+        if !path.starts_with(RELEASE_DOWNLOADS) {
+            return Err(format!("path: artifacts come from {RELEASE_DOWNLOADS}"));
+        }
+        let release = luach_ota::verify_signatures(&self.root, metadata.as_bytes(), 0).map_err(|e| e.to_string())?;
+        if release.version() == running {
+            return Ok(None);
+        }
+        let policy = Policy {
+            highest_installed: Some(highest.clone()),
+            installed: Some(running.clone()),
+            ..Policy::new(self.target.clone(), chrono::Utc::now())
+        };
+        policy
+            .check(&release)
+            .map_err(|e| format!("{}: {e}", e.code().as_str()))?;
+        let url = format!("{}{path}", self.server);
+        let mut response = self
+            .http
+            .get(&url)
+            .header(luach_content::bundle::DEVICE_TOKEN_HEADER, token)
+            .send()
+            .await
+            .map_err(|e| format!("download: GET {url}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("download: GET {url}: HTTP {}", response.status()));
+        }
+        let mut check = ArtifactCheck::new(&release);
+        let mut received = 0u64;
+        loop {
+            let chunk = tokio::time::timeout(crate::update::fetch::STALL_TIMEOUT, response.chunk())
+                .await
+                .map_err(|_| "download: the server stopped sending".to_owned())?
+                .map_err(|e| format!("download: {e}"))?;
+            let Some(chunk) = chunk else { break };
+            check
+                .update(&chunk)
+                .map_err(|e| format!("{}: {e}", e.code().as_str()))?;
+            received += chunk.len() as u64;
+        }
+        check.finish().map_err(|e| format!("{}: {e}", e.code().as_str()))?;
+        Ok(Some((release.version().clone(), received)))
+    }
 }
 
 /// Parses `KIND=VALUE` pairs (`reboot=0.3`) given on the command line.
@@ -69,7 +157,14 @@ impl SimBehaviour {
             failure_rate,
             delay,
             log,
+            updates: None,
         })
+    }
+
+    /// Simulated screens carry out updates (otherwise they answer `unsupported`).
+    pub fn with_updates(mut self, updates: SimUpdates) -> Self {
+        self.updates = Some(updates);
+        self
     }
 
     fn record(&self, device: &DeviceId, command_id: &str, action: &str) -> Result<(), String> {
@@ -101,10 +196,14 @@ struct SimState {
     power: Option<luach_content::PowerSchedule>,
     settings: luach_schemas::params::AgentSettings,
     packages: Vec<String>,
+    /// The version the screen runs and the highest it ever installed.
+    version: Version,
+    highest: Version,
 }
 
 impl SimEffects {
     pub fn new(device: DeviceId, behaviour: Arc<SimBehaviour>) -> Self {
+        let version = Version::parse(crate::sampler::agent_version()).unwrap_or_else(|_| Version::new(0, 0, 0));
         Self {
             device,
             behaviour,
@@ -118,7 +217,36 @@ impl SimEffects {
                 power: None,
                 settings: luach_schemas::params::AgentSettings::default(),
                 packages: Vec::new(),
+                highest: version.clone(),
+                version,
             }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, SimState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn update(&self, updates: &SimUpdates, command_id: &str, metadata: &str, path: &str, token: &str) -> Outcome {
+        let (running, highest) = {
+            let s = self.state();
+            (s.version.clone(), s.highest.clone())
+        };
+        match updates.install(metadata, path, token, &running, &highest).await {
+            Ok(None) => (AckStatus::Ok, Some(format!("already running {running}"))),
+            Ok(Some((version, received))) => {
+                if let Err(e) = self.behaviour.record(&self.device, command_id, "update") {
+                    return (AckStatus::Error, Some(e));
+                }
+                let mut s = self.state();
+                s.highest = s.highest.clone().max(version.clone());
+                s.version = version.clone();
+                (
+                    AckStatus::Ok,
+                    Some(format!("simulated update to {version} ({received} bytes checked)")),
+                )
+            }
+            Err(e) => (AckStatus::Error, Some(e)),
         }
     }
 }
@@ -134,8 +262,11 @@ impl Executor for SimEffects {
         if rate > 0.0 && rand::rng().random_bool(rate) {
             return (AckStatus::Error, Some(format!("injected failure ({name})")));
         }
+        if let (CommandAction::Update { metadata, path, token }, Some(updates)) = (&action, &self.behaviour.updates) {
+            return self.update(updates, command_id, metadata, path, token).await;
+        }
         let detail = {
-            let mut s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut s = self.state();
             match action {
                 CommandAction::Ping => "pong".to_owned(),
                 CommandAction::Diagnostics => {
@@ -203,7 +334,7 @@ impl Executor for SimEffects {
                 CommandAction::Update { .. } => {
                     return (
                         AckStatus::Unsupported,
-                        Some("simulated screens do not carry out updates".into()),
+                        Some("this simulator trusts no release root (--ota-root)".into()),
                     );
                 }
                 CommandAction::Screenshot { .. } => {
@@ -218,6 +349,10 @@ impl Executor for SimEffects {
             Ok(()) => (AckStatus::Ok, Some(detail)),
             Err(e) => (AckStatus::Error, Some(e)),
         }
+    }
+
+    fn agent_version(&self) -> Option<String> {
+        Some(self.state().version.to_string())
     }
 }
 

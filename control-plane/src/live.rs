@@ -64,6 +64,12 @@ pub enum LiveEvent {
         #[serde(flatten)]
         progress: crate::jobs::Progress,
     },
+    /// One screen's execution of a job changed (`job:execution`).
+    Execution {
+        tenant_id: TenantId,
+        #[serde(flatten)]
+        execution: crate::store::Execution,
+    },
 }
 
 impl LiveEvent {
@@ -74,6 +80,7 @@ impl LiveEvent {
             Self::Offline { .. } => "device:offline",
             Self::Metrics { .. } => "device:metrics",
             Self::Job { .. } => "job:progress",
+            Self::Execution { .. } => "job:execution",
         }
     }
 
@@ -82,7 +89,8 @@ impl LiveEvent {
             Self::Online { tenant_id, .. }
             | Self::Offline { tenant_id, .. }
             | Self::Metrics { tenant_id, .. }
-            | Self::Job { tenant_id, .. } => tenant_id,
+            | Self::Job { tenant_id, .. }
+            | Self::Execution { tenant_id, .. } => tenant_id,
         }
     }
 

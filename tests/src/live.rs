@@ -19,6 +19,18 @@ pub struct LiveWatcher {
 impl LiveWatcher {
     /// Watches `device` on the server at `base` with `token` (None: no credentials).
     pub fn start(base: &str, device: &str, token: Option<&str>) -> Self {
+        Self::spawn(base, device, token, None)
+    }
+
+    /// Watches the job executions of `device` instead: it prints `execution: STATE` for each
+    /// `job:execution` event and exits after a final state.
+    pub async fn connect_jobs(base: &str, device: &str, token: &str) -> Self {
+        let mut watcher = Self::spawn(base, device, Some(token), Some("jobs"));
+        watcher.expect("ready").await;
+        watcher
+    }
+
+    fn spawn(base: &str, device: &str, token: Option<&str>, mode: Option<&str>) -> Self {
         let mut command = Command::new("node");
         if let Some(t) = token {
             command.env("LUACH_TOKEN", t);
@@ -26,6 +38,7 @@ impl LiveWatcher {
         let mut child = command
             .arg(node_script("live_watch.mjs"))
             .args([base, device])
+            .args(mode)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()

@@ -44,8 +44,10 @@ async fn roll_out(app: &TestApp, release: &str, device: &str) -> Value {
 }
 
 /// A screen: this build of the agent installed as 0.1.0 in `dir/install`, trusting `root_pub`,
-/// started by its supervisor (with `env`) and online as `device`.
+/// started by its supervisor (with `env` and a health window of `window` seconds) and online
+/// as `device`.
 struct Screen {
+    window: u64,
     install: std::path::PathBuf,
     state: std::path::PathBuf,
     token: String,
@@ -54,7 +56,14 @@ struct Screen {
 }
 
 impl Screen {
-    async fn start(app: &TestApp, dir: &Path, root_pub: &Path, device: &str, env: &[(&str, &str)]) -> Self {
+    async fn start(
+        app: &TestApp,
+        dir: &Path,
+        root_pub: &Path,
+        device: &str,
+        env: &[(&str, &str)],
+        window: u64,
+    ) -> Self {
         let install = dir.join("install");
         let made = std::process::Command::new(bin_path("luach-agent"))
             .args(["install", "--version", "0.1.0", "--install-dir"])
@@ -66,9 +75,10 @@ impl Screen {
         assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
         let token = bulk_token(&app.api, 1).await;
         let state = dir.join("state");
-        let supervisor = Self::supervise(app, &install, &state, device, &token, env);
+        let supervisor = Self::supervise(app, &install, &state, device, &token, env, window);
         reported_version(app, device, "0.1.0").await;
         Self {
+            window,
             install,
             state,
             token,
@@ -84,12 +94,13 @@ impl Screen {
         device: &str,
         token: &str,
         env: &[(&str, &str)],
+        window: u64,
     ) -> Agent {
         let mut all = vec![("LUACH_DISPLAY_OUTPUT", "none")];
         all.extend_from_slice(env);
         Agent::supervised(
             install,
-            90,
+            window,
             &app.api.base,
             state,
             &["--device-id", device, "--enrolment-token", token],
@@ -99,7 +110,15 @@ impl Screen {
 
     /// The service manager starts the supervisor again (as systemd's `Restart=always`).
     fn restart(&mut self, app: &TestApp) {
-        self.supervisor = Self::supervise(app, &self.install, &self.state, &self.device, &self.token, &[]);
+        self.supervisor = Self::supervise(
+            app,
+            &self.install,
+            &self.state,
+            &self.device,
+            &self.token,
+            &[],
+            self.window,
+        );
     }
 }
 
@@ -148,7 +167,7 @@ async fn a_signed_update_is_installed_and_a_broken_one_rolled_back() {
     assert!(body.to_string().contains("malformed_metadata"), "{body}");
 
     // The screen: this build of the agent installed as 0.1.0, trusting the root.
-    let screen = Screen::start(&app, dir.path(), &root_pub, "ota1", &[]).await;
+    let screen = Screen::start(&app, dir.path(), &root_pub, "ota1", &[], 90).await;
     let install = screen.install.clone();
 
     // 0.2.0 is the same build, signed as the next version: it installs, passes its health
@@ -226,7 +245,7 @@ async fn an_update_killed_at_any_step_leaves_the_old_or_the_new_version() {
             ("LUACH_TEST_KILL_AT", step),
             ("LUACH_TEST_KILL_ONCE", marker_text.as_str()),
         ];
-        let mut screen = Screen::start(&app, &home, &root_pub, &device, &env).await;
+        let mut screen = Screen::start(&app, &home, &root_pub, &device, &env, 90).await;
         let job = start_roll_out(&app, &release, &device).await;
         if step == "first_start" {
             // The supervisor itself died; the service manager starts it again.
@@ -254,4 +273,43 @@ async fn an_update_killed_at_any_step_leaves_the_old_or_the_new_version() {
             reported_version(&app, &device, "0.2.0").await;
         }
     }
+}
+
+/// Real builds of the agent (this one, signed as later versions, told by `LUACH_TEST_FAULT`
+/// to misbehave as that version) that exit at start, hang without reporting, or cannot reach
+/// the server: each is rolled back by itself, the screen reports why and keeps its version,
+/// and a release that failed is never tried again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_builds_that_crash_hang_or_cannot_connect_are_rolled_back() {
+    let dir = tempfile::tempdir().must();
+    let (keys, _) = KeyDir::keygen(dir.path().join("keys"), 1, 1, Utc::now()).must();
+    let root_pub = dir.path().join("keys").join(luach_ota::ROOT_PUB_FILE);
+    let trusted = root_pub.clone();
+    let app = spawn_app(move |c| c.releases.trusted_root = Some(trusted)).await;
+    let root = app.user("default", "super_admin", "root@example.org").await;
+    let faults = [("LUACH_TEST_FAULT", "0.3.0:exit,0.4.0:hang,0.5.0:offline")];
+    let screen = Screen::start(&app, dir.path(), &root_pub, "ota3", &faults, 30).await;
+    let agent = std::fs::read(bin_path("luach-agent")).must();
+    let mut failed = Vec::new();
+    for (version, code) in [
+        ("0.3.0", "crashed_at_start"),
+        ("0.4.0", "health_timeout"),
+        ("0.5.0", "health_timeout"),
+    ] {
+        let release = register_release(&root, &keys, version, &agent).await;
+        let execution = roll_out(&app, &release, "ota3").await;
+        assert_ended(&execution, "failed", code);
+        reported_version(&app, "ota3", "0.1.0").await;
+        assert_eq!(current(&screen.install), "versions/0.1.0", "{version}");
+        failed.push(release);
+    }
+    // A newer release does not bring the failed ones back: each is refused as known bad.
+    for release in &failed {
+        let execution = roll_out(&app, release, "ota3").await;
+        assert_ended(&execution, "failed", "known_bad");
+    }
+    let good = register_release(&root, &keys, "0.6.0", &agent).await;
+    let execution = roll_out(&app, &good, "ota3").await;
+    assert_ended(&execution, "succeeded", "updated to 0.6.0");
+    reported_version(&app, "ota3", "0.6.0").await;
 }

@@ -1311,6 +1311,8 @@ fn job(id: &str, key: Option<(&str, &str)>) -> JobRecord {
         expires_at: now() + Duration::days(7),
         total: 0,
         idempotency: key.map(|(k, d)| (k.to_owned(), d.to_owned())),
+        phase: 0,
+        phase_at: None,
     }
 }
 
@@ -1376,6 +1378,27 @@ async fn jobs_and_executions_move_by_compare_and_set_in_their_tenant(ctx: Ctx) {
 
     let (counts, ever_sent) = jobs.counts("0190-a").await.must();
     assert_eq!((counts.queued, counts.sent, ever_sent), (2, 1, 1));
+    // A range of the roll-out order counts only its own executions.
+    let first_phase = jobs.tally("0190-a", 0..1).await.must();
+    assert_eq!(
+        (
+            first_phase.counts.sent,
+            first_phase.counts.total(),
+            first_phase.ever_sent
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(first_phase.last_final, None, "nothing final yet");
+    assert_eq!(jobs.tally("0190-a", 1..3).await.must().counts.queued, 2);
+    assert_eq!(sb.jobs().tally("0190-a", 0..3).await.must().counts.total(), 0);
+    // A roll-out's phase opens by compare-and-set, forward only, in its tenant.
+    let opened = now() + Duration::seconds(2);
+    assert!(jobs.set_phase("0190-a", 0, 1, opened).await.must());
+    assert!(!jobs.set_phase("0190-a", 0, 1, opened).await.must(), "stale");
+    assert!(!sb.jobs().set_phase("0190-a", 1, 2, opened).await.must());
+    assert!(jobs.set_phase("0190-a", 1, 1, opened).await.is_err());
+    let phased = jobs.get("0190-a").await.must().must();
+    assert_eq!((phased.phase, phased.phase_at), (1, Some(opened)));
     let queued = jobs
         .executions(
             "0190-a",

@@ -49,6 +49,48 @@ pub const KILL_AT_ENV: &str = "LUACH_TEST_KILL_AT";
 /// With [`KILL_AT_ENV`]: kill only once, the first process to create this file.
 pub const KILL_ONCE_ENV: &str = "LUACH_TEST_KILL_ONCE";
 
+/// Rollback tests only: makes this build behave as a broken release would when it runs as a
+/// named version: `LUACH_TEST_FAULT=0.3.0:exit,0.4.0:hang,0.5.0:offline` (see [`Fault`]).
+/// The supervisor passes its environment on, so one screen can be sent several broken
+/// releases that are all real builds of the agent.
+pub const FAULT_ENV: &str = "LUACH_TEST_FAULT";
+
+/// How a build misbehaves under [`FAULT_ENV`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Exits with an error as soon as it starts.
+    Exit,
+    /// Runs but never connects, draws or reports.
+    Hang,
+    /// Runs, but every address of the control plane it tries is unreachable.
+    Offline,
+}
+
+impl Fault {
+    /// The fault `spec` (the value of [`FAULT_ENV`]) names for `version`. Malformed entries
+    /// name nothing.
+    pub fn parse(spec: &str, version: &str) -> Option<Self> {
+        spec.split(',').find_map(|entry| {
+            let (v, kind) = entry.trim().split_once(':')?;
+            if v != version {
+                return None;
+            }
+            match kind {
+                "exit" => Some(Self::Exit),
+                "hang" => Some(Self::Hang),
+                "offline" => Some(Self::Offline),
+                _ => None,
+            }
+        })
+    }
+
+    /// The fault this process was started with, for the version it runs as.
+    pub fn injected() -> Option<Self> {
+        let spec = std::env::var(FAULT_ENV).ok()?;
+        Self::parse(&spec, crate::sampler::agent_version())
+    }
+}
+
 /// Why an update did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
@@ -98,5 +140,20 @@ pub fn kill_point(point: &str) {
         let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
         // The signal is delivered before this returns; never go on past the point.
         std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fault;
+
+    #[test]
+    fn faults_are_named_per_version() {
+        let spec = "0.3.0:exit, 0.4.0:hang,0.5.0:offline,0.6.0:melt,junk";
+        assert_eq!(Fault::parse(spec, "0.3.0"), Some(Fault::Exit));
+        assert_eq!(Fault::parse(spec, "0.4.0"), Some(Fault::Hang));
+        assert_eq!(Fault::parse(spec, "0.5.0"), Some(Fault::Offline));
+        assert_eq!(Fault::parse(spec, "0.6.0"), None);
+        assert_eq!(Fault::parse(spec, "0.2.0"), None);
     }
 }

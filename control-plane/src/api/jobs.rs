@@ -242,12 +242,25 @@ pub async fn pause(
     ))
 }
 
-/// `POST /jobs/{id}/resume`.
+/// `POST /jobs/{id}/resume`. A staged roll-out paused because its open phase failed too
+/// often goes on with the next phase: resuming accepts the failed one.
 pub async fn resume(
     State(state): State<AppState>,
     Scope(scope): Scope,
     Path(id): Path<String>,
 ) -> Result<Json<DataBody<JobView>>, ApiError> {
+    let job = existing(&state, &scope, &id).await?;
+    if job.state == JobState::Paused
+        && let Some(rollout) = JobSpec::of(&job)?.rollout
+    {
+        let bounds = jobs::rollout::bounds(&rollout, job.total);
+        let tj = state.store.tenant(&scope).jobs();
+        let tally = tj.tally(&job.id, jobs::rollout::range(&bounds, job.phase)).await?;
+        if (job.phase as usize) < bounds.len() && jobs::rollout::failed_too_often(&rollout, &tally) {
+            tj.set_phase(&job.id, job.phase, job.phase + 1, state.jobs.now())
+                .await?;
+        }
+    }
     Ok(data(
         transition(&state, &scope, &id, &[JobState::Paused], JobState::Running).await?,
     ))

@@ -147,6 +147,8 @@ async fn single(
         expires_in_s: request.expires_in_s,
         abort: None,
         emergency: request.emergency,
+        rollout: None,
+        windows: Vec::new(),
     }
     .check()
     .map_err(ApiError::validation)?;

@@ -28,6 +28,7 @@ use serde::Serialize;
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::rollout::{self, PhaseStatus, PhaseView, Step};
 use super::rules;
 use super::spec::JobSpec;
 use crate::auth::AuthService;
@@ -65,7 +66,12 @@ pub struct ExecEvent {
 pub struct Progress {
     pub id: String,
     pub state: JobState,
+    /// Why it is in its state (who paused it, which phase failed).
+    pub reason: Option<String>,
     pub counts: Counts,
+    /// A staged roll-out's phases and the open one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<PhaseStatus>,
 }
 
 struct AckIn {
@@ -154,30 +160,46 @@ struct Busy {
     waiting: HashSet<(TenantId, DeviceId)>,
 }
 
-/// When the Shabbat or Yom Tov each of `devices` is inside (at the synagogue it shows) ends.
-async fn rest_ends(
+/// Why each of `devices` may not start now, and until when: Shabbat or Yom Tov at the
+/// synagogue it shows (not for emergencies), or the job's maintenance windows in that
+/// synagogue's time zone (UTC for a screen of no synagogue).
+async fn holds(
     store: &crate::store::TenantStore<'_>,
+    spec: &JobSpec,
     devices: &[DeviceId],
     now: DateTime<Utc>,
-) -> StoreResult<HashMap<DeviceId, DateTime<Utc>>> {
-    let synagogues = store.synagogues(luach_content::bundle::MAX_PER_KIND).await?;
+) -> StoreResult<HashMap<DeviceId, (DateTime<Utc>, String)>> {
     let mut out = HashMap::new();
-    if synagogues.is_empty() {
+    if spec.emergency && spec.windows.is_empty() {
         return Ok(out);
     }
+    let synagogues = store.synagogues(luach_content::bundle::MAX_PER_KIND).await?;
     for id in devices {
         let Some(device) = store.device(id).await? else {
             continue;
         };
-        let Some(synagogue) = crate::bundle::synagogue_of(&device, &synagogues) else {
-            continue;
-        };
-        match luach_content::rest::rest_until(&synagogue.profile, now) {
-            Ok(Some(end)) => {
-                out.insert(id.clone(), end);
+        let synagogue = crate::bundle::synagogue_of(&device, &synagogues);
+        if !spec.emergency
+            && let Some(s) = synagogue
+        {
+            match luach_content::rest::rest_until(&s.profile, now) {
+                Ok(Some(end)) => {
+                    let why = format!("held for Shabbat or Yom Tov at the screen's synagogue until havdalah ({end})");
+                    out.insert(id.clone(), (end, why));
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(device_id = %id, error = %e, "no Shabbat times for the screen's synagogue"),
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(device_id = %id, error = %e, "no Shabbat times for the screen's synagogue"),
+        }
+        let zone = synagogue.and_then(|s| s.profile.timezone.parse::<chrono_tz::Tz>().ok());
+        let opens = match zone {
+            Some(tz) => rollout::window_wait(&spec.windows, &tz, now),
+            None => rollout::window_wait(&spec.windows, &Utc, now),
+        };
+        if let Some(opens) = opens {
+            let why = format!("outside the job's maintenance windows; the next opens at {opens}");
+            out.insert(id.clone(), (opens, why));
         }
     }
     Ok(out)
@@ -331,6 +353,10 @@ impl JobEngine {
                     seq: u.seq,
                     state: u.next.state,
                 });
+                self.live.send(LiveEvent::Execution {
+                    tenant_id: tenant.clone(),
+                    execution: u.next.clone(),
+                });
                 if u.next.state.is_final() {
                     self.metrics
                         .job_executions
@@ -348,12 +374,15 @@ impl JobEngine {
         let Ok((counts, _)) = tj.counts(&job.id).await else {
             return;
         };
+        let phase = JobSpec::of(&fresh).ok().and_then(|spec| PhaseStatus::of(&fresh, &spec));
         self.live.send(LiveEvent::Job {
             tenant_id: fresh.tenant_id.clone(),
             progress: Progress {
                 id: fresh.id,
                 state: fresh.state,
+                reason: fresh.reason,
                 counts,
+                phase,
             },
         });
     }
@@ -453,6 +482,15 @@ impl JobEngine {
 
         // Queued executions, in order: each screen's earlier work goes first.
         let queued = all_in(&tj, &job.id, ExecState::Queued).await?;
+        // A staged roll-out sends only within its open phase, which may open the next or
+        // pause the job.
+        let reach = match &spec.rollout {
+            Some(r) if job.state == JobState::Running => match self.gate(&tj, job, r, &queued, now).await? {
+                Some(reach) => reach,
+                None => return Ok(()),
+            },
+            _ => u32::MAX,
+        };
         let mut candidates = Vec::new();
         for (i, e) in queued.iter().enumerate() {
             let key = (tenant.clone(), e.device_id.clone());
@@ -465,6 +503,7 @@ impl JobEngine {
                 continue;
             }
             let ready = job.state == JobState::Running
+                && e.seq < reach
                 && e.not_before.is_none_or(|t| t <= now)
                 && (spec.mode == super::spec::Mode::Parallel || i == 0);
             if ready {
@@ -481,22 +520,12 @@ impl JobEngine {
                 .filter_map(|e| online.get(&e.device_id).map(|p| (e, p)))
                 .take(room)
                 .collect();
-            // Shabbat and Yom Tov at each screen's synagogue hold all but emergencies.
-            let resting = if spec.emergency {
-                HashMap::new()
-            } else {
-                let devices: Vec<DeviceId> = picked.iter().map(|(e, _)| e.device_id.clone()).collect();
-                rest_ends(&store, &devices, now).await?
-            };
+            let devices: Vec<DeviceId> = picked.iter().map(|(e, _)| e.device_id.clone()).collect();
+            let held = holds(&store, &spec, &devices, now).await?;
             let updates: Vec<ExecUpdate> = picked
                 .iter()
-                .map(|(e, _)| match resting.get(&e.device_id) {
-                    Some(end) => rules::hold(
-                        e,
-                        *end,
-                        format!("held for Shabbat or Yom Tov at the screen's synagogue until havdalah ({end})"),
-                        now,
-                    ),
+                .map(|(e, _)| match held.get(&e.device_id) {
+                    Some((until, why)) => rules::hold(e, *until, why.clone(), now),
                     None => rules::send(e, &spec, now),
                 })
                 .collect();
@@ -513,6 +542,62 @@ impl JobEngine {
             self.progress(&tj, job).await;
         }
         Ok(())
+    }
+
+    /// Applies a running roll-out's phase gate: opens the next phase when the open one is
+    /// healthy, or pauses the job when it failed. Returns how far executions may start
+    /// (their `seq` below it), or `None` when the job was paused.
+    async fn gate(
+        &self,
+        tj: &TenantJobs<'_>,
+        job: &JobRecord,
+        rollout: &super::spec::Rollout,
+        queued: &[Execution],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<u32>> {
+        let bounds = rollout::bounds(rollout, job.total);
+        let mut phase = job.phase;
+        // Opening one phase may settle nothing new, so at most one step per phase per pass.
+        loop {
+            let range = rollout::range(&bounds, phase);
+            let tally = tj.tally(&job.id, range.clone()).await?;
+            let waiting: Vec<DeviceId> = queued
+                .iter()
+                .filter(|e| range.contains(&e.seq))
+                .map(|e| e.device_id.clone())
+                .collect();
+            let online = if waiting.is_empty() {
+                HashMap::new()
+            } else {
+                tj.online(&waiting).await?
+            };
+            let view = PhaseView {
+                tally,
+                waiting_offline: waiting.iter().filter(|d| !online.contains_key(*d)).count() as u64,
+            };
+            match rollout::step(rollout, &bounds, phase, &view, now) {
+                Step::Stay(_) => return Ok(Some(rollout::reach(&bounds, phase))),
+                Step::Open => {
+                    if !tj.set_phase(&job.id, phase, phase + 1, now).await? {
+                        // Moved on elsewhere (an operator's resume): the next pass reads it.
+                        return Ok(None);
+                    }
+                    phase += 1;
+                    tracing::info!(job_id = %job.id, tenant_id = %job.tenant_id, phase = phase + 1, "roll-out phase opened");
+                    self.progress(tj, job).await;
+                }
+                Step::Pause(why) => {
+                    if tj
+                        .set_state(&job.id, JobState::Running, JobState::Paused, Some(&why), now, false)
+                        .await?
+                    {
+                        tracing::warn!(job_id = %job.id, tenant_id = %job.tenant_id, reason = %why, "roll-out paused");
+                        self.progress(tj, job).await;
+                    }
+                    return Ok(None);
+                }
+            }
+        }
     }
 
     /// Publishes execution `e` (stored as sent) to its screen.

@@ -11,6 +11,7 @@
 //! again after a restart, a lost acknowledgement or a time-out is answered, not repeated.
 
 pub mod engine;
+pub mod rollout;
 pub mod rules;
 pub mod spec;
 
@@ -45,6 +46,9 @@ pub struct JobView {
     pub counts: Counts,
     /// Executions in all.
     pub total: u64,
+    /// A staged roll-out's phases and the open one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<rollout::PhaseStatus>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -54,7 +58,9 @@ pub struct JobView {
 impl JobView {
     pub fn new(job: JobRecord, counts: Counts) -> Result<Self, StoreError> {
         let spec = JobSpec::of(&job)?;
+        let phase = rollout::PhaseStatus::of(&job, &spec);
         Ok(Self {
+            phase,
             id: job.id,
             state: job.state,
             reason: job.reason,
@@ -197,11 +203,16 @@ pub async fn create(
         tj.clear_key(&existing.id).await?;
     }
     let devices = resolve_target(store, &spec.target).await?;
+    let id = uuid::Uuid::now_v7().to_string();
+    // A roll-out over a fleet query starts with a different sample of it each time; a list
+    // of screens is rolled out in the order given.
+    let shuffle = spec.rollout.is_some() && spec.target.devices.is_none();
+    let devices = rollout::order(&id, devices, shuffle, spec.target.percent);
     if devices.is_empty() {
         return Err(CreateError::NoDevices);
     }
     let record = JobRecord {
-        id: uuid::Uuid::now_v7().to_string(),
+        id,
         tenant_id: store.scope().tenant().clone(),
         state: JobState::Running,
         reason: None,
@@ -211,6 +222,8 @@ pub async fn create(
         expires_at: now + spec.expires_in(),
         total: 0,
         idempotency: idempotency.clone(),
+        phase: 0,
+        phase_at: None,
         spec: serde_json::to_value(&spec).map_err(|e| StoreError::Corrupt(e.to_string()))?,
     };
     match tj.create(record, &devices, now).await {

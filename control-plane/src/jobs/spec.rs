@@ -22,6 +22,15 @@ pub const MAX_EXPIRES_IN_S: u64 = 30 * 86_400;
 pub const UPDATE_TIMEOUT_S: u32 = 3_600;
 /// Longest pause between retries (an hour; it doubles from `retry_backoff_s` up to this).
 pub const MAX_BACKOFF_S: u32 = 3_600;
+/// Most phases of a staged roll-out.
+pub const MAX_PHASES: usize = 10;
+/// Longest wait after a healthy phase before the next opens (a week).
+pub const MAX_SOAK_S: u32 = 7 * 86_400;
+/// Most maintenance windows of one job.
+pub const MAX_WINDOWS: usize = 14;
+/// A phase pauses its job when more than this share of its finished executions failed,
+/// unless the roll-out says otherwise.
+pub const DEFAULT_PAUSE_PERCENT: f64 = 20.0;
 
 /// A command for screens. Commands without parameters are written as empty struct variants
 /// so that `deny_unknown_fields` refuses stray fields on them too (serde ignores it for unit
@@ -197,6 +206,74 @@ pub struct Target {
     /// Every screen matching this saved fleet query (`/queries/{id}`) when the job is made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
+    /// With any of the above: only this share of those screens (0–100 %, at least one
+    /// screen), a stable sample chosen by the job's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<f64>,
+}
+
+/// How far one phase of a staged roll-out reaches, counted over all the job's screens and
+/// including the earlier phases: a number of screens or a percentage (exactly one).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub screens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub percent: Option<f64>,
+}
+
+/// A staged roll-out: the job's screens in phases, each opening by itself once the one before
+/// is healthy (every screen that is online has answered, and no more than
+/// `pause_failure_percent` % failed), after `soak_s`; the screens a phase did not reach form a
+/// last phase. A phase that fails more pauses the job; resuming it accepts that phase and opens
+/// the next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rollout {
+    /// 1–10 phases, each reaching further than the one before (for example 1 screen, 10 %,
+    /// 50 %).
+    pub phases: Vec<Phase>,
+    /// Seconds to wait after a phase is healthy before the next opens (0–604800; default 0).
+    #[serde(default)]
+    pub soak_s: u32,
+    /// A phase whose failed share of its finished executions passes this pauses the job
+    /// (0–100; default 20).
+    #[serde(default = "default_pause_percent")]
+    pub pause_failure_percent: f64,
+}
+
+fn default_pause_percent() -> f64 {
+    DEFAULT_PAUSE_PERCENT
+}
+
+/// A maintenance window in the local time of each screen's synagogue (UTC for a screen of no
+/// synagogue): from `start` to `end` (`HH:MM`; an `end` not after `start` is on the next day),
+/// on the given days (0 = Sunday … 6 = Saturday; default every day). A screen outside every
+/// window waits for the next one to open.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<Vec<u8>>,
+    #[schemars(regex(pattern = r"^\d{2}:\d{2}$"))]
+    pub start: String,
+    #[schemars(regex(pattern = r"^\d{2}:\d{2}$"))]
+    pub end: String,
+}
+
+impl Window {
+    /// The window's times; `None` when either does not read as `HH:MM`.
+    pub fn times(&self) -> Option<(chrono::NaiveTime, chrono::NaiveTime)> {
+        let parse = |t: &str| {
+            (t.len() == 5)
+                .then(|| chrono::NaiveTime::parse_from_str(t, "%H:%M").ok())
+                .flatten()
+        };
+        Some((parse(&self.start)?, parse(&self.end)?))
+    }
 }
 
 /// Parallel: up to `concurrency` at once. Sequential: one at a time, in order, stopping at the
@@ -246,6 +323,11 @@ pub struct JobRequest {
     /// Goes through during Shabbat and Yom Tov. Tenant admins only; audited.
     #[serde(default)]
     pub emergency: bool,
+    /// Roll out in phases that open by themselves (see [`Rollout`]).
+    pub rollout: Option<Rollout>,
+    /// Start executions only inside these windows (0–14; none: at any time).
+    #[serde(default)]
+    pub windows: Vec<Window>,
 }
 
 /// A checked job request, as stored.
@@ -262,6 +344,10 @@ pub struct JobSpec {
     pub expires_in_s: u64,
     pub abort: Option<AbortRule>,
     pub emergency: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<Window>,
 }
 
 fn within<T: PartialOrd + Copy + std::fmt::Display>(
@@ -325,7 +411,13 @@ impl JobRequest {
             ),
             abort: self.abort,
             emergency: self.emergency,
+            rollout: self.rollout,
+            windows: self.windows,
         };
+        if let Some(rollout) = &spec.rollout {
+            check_rollout(rollout, &mut errors);
+        }
+        check_windows(&spec.windows, &mut errors);
         if let Some(rule) = spec.abort {
             if !(0.0..=100.0).contains(&rule.failure_percent) {
                 errors.push(FieldError::new("abort.failure_percent", "must be 0–100"));
@@ -335,6 +427,76 @@ impl JobRequest {
             }
         }
         if errors.is_empty() { Ok(spec) } else { Err(errors) }
+    }
+}
+
+fn check_rollout(r: &Rollout, errors: &mut Vec<FieldError>) {
+    if r.phases.is_empty() || r.phases.len() > MAX_PHASES {
+        errors.push(FieldError::new("rollout.phases", format!("give 1–{MAX_PHASES} phases")));
+    }
+    // Each phase must reach further than the one before: screens counts and percentages are
+    // each compared with their own kind (a count and a percentage compare only once the job
+    // knows its screens).
+    let (mut screens, mut percent) = (0u32, 0.0f64);
+    for (i, p) in r.phases.iter().enumerate() {
+        let path = format!("rollout.phases[{i}]");
+        match (p.screens, p.percent) {
+            (Some(0), None) => errors.push(FieldError::new(format!("{path}.screens"), "must be at least 1")),
+            (Some(n), None) if n <= screens => errors.push(FieldError::new(
+                format!("{path}.screens"),
+                "must reach more screens than the phase before",
+            )),
+            (Some(n), None) => screens = n,
+            (None, Some(x)) if !(x > 0.0 && x <= 100.0) => {
+                errors.push(FieldError::new(
+                    format!("{path}.percent"),
+                    "must be more than 0 and at most 100",
+                ));
+            }
+            (None, Some(x)) if x <= percent => errors.push(FieldError::new(
+                format!("{path}.percent"),
+                "must reach a larger share than the phase before",
+            )),
+            (None, Some(x)) => percent = x,
+            _ => errors.push(FieldError::new(path, "give exactly one of screens or percent")),
+        }
+    }
+    if r.soak_s > MAX_SOAK_S {
+        errors.push(FieldError::new("rollout.soak_s", format!("must be 0–{MAX_SOAK_S}")));
+    }
+    if !(0.0..=100.0).contains(&r.pause_failure_percent) {
+        errors.push(FieldError::new("rollout.pause_failure_percent", "must be 0–100"));
+    }
+}
+
+fn check_windows(windows: &[Window], errors: &mut Vec<FieldError>) {
+    if windows.len() > MAX_WINDOWS {
+        errors.push(FieldError::new("windows", format!("at most {MAX_WINDOWS} windows")));
+    }
+    for (i, w) in windows.iter().enumerate() {
+        let path = format!("windows[{i}]");
+        if w.times().is_none() {
+            errors.push(FieldError::new(
+                path.clone(),
+                "start and end must be HH:MM (00:00–23:59)",
+            ));
+        }
+        match &w.days {
+            Some(days) if days.is_empty() => {
+                errors.push(FieldError::new(format!("{path}.days"), "name at least one day"))
+            }
+            Some(days) => {
+                for (j, d) in days.iter().enumerate() {
+                    if *d > 6 {
+                        errors.push(FieldError::new(
+                            format!("{path}.days[{j}]"),
+                            "must be 0 (Sunday)–6 (Saturday)",
+                        ));
+                    }
+                }
+            }
+            None => {}
+        }
     }
 }
 
@@ -355,6 +517,9 @@ fn check_target(t: &Target, errors: &mut Vec<FieldError>) {
             "give exactly one of devices, tags, group, all or query",
         ));
         return;
+    }
+    if t.percent.is_some_and(|p| !(p > 0.0 && p <= 100.0)) {
+        errors.push(FieldError::new("target.percent", "must be more than 0 and at most 100"));
     }
     if t.query.as_ref().is_some_and(String::is_empty) {
         errors.push(FieldError::new("target.query", "must not be empty"));
@@ -490,5 +655,67 @@ mod tests {
         ] {
             assert!(serde_json::from_value::<JobRequest>(bad).is_err());
         }
+    }
+
+    #[test]
+    fn rollouts_and_windows_are_checked_with_field_paths() {
+        let spec = request(serde_json::json!({
+            "command": {"type": "ping"}, "target": {"tags": ["lobby"], "percent": 50},
+            "rollout": {"phases": [{"screens": 1}, {"percent": 10}, {"percent": 50}]},
+            "windows": [{"start": "02:00", "end": "05:00"}, {"days": [5], "start": "22:00", "end": "01:00"}]
+        }))
+        .check()
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let rollout = spec.rollout.clone().unwrap_or_else(|| panic!("rollout"));
+        assert_eq!(
+            (rollout.soak_s, rollout.pause_failure_percent),
+            (0, DEFAULT_PAUSE_PERCENT)
+        );
+        assert_eq!(spec.windows.len(), 2);
+        // Stored specs without the new fields still read.
+        let mut old = serde_json::to_value(&spec).unwrap_or_default();
+        if let Some(o) = old.as_object_mut() {
+            o.remove("rollout");
+            o.remove("windows");
+        }
+        let old: JobSpec = serde_json::from_value(old).unwrap_or_else(|e| panic!("{e}"));
+        assert!(old.rollout.is_none() && old.windows.is_empty());
+
+        let errors = request(serde_json::json!({
+            "command": {"type": "ping"}, "target": {"all": true, "percent": 0},
+            "rollout": {
+                "phases": [{"screens": 5}, {"screens": 5}, {"percent": 120}, {"screens": 0}, {"screens": 1, "percent": 1.0}, {}],
+                "soak_s": 10000000, "pause_failure_percent": -1
+            },
+            "windows": [{"start": "25:00", "end": "01:00"}, {"days": [], "start": "01:00", "end": "02:00"},
+                        {"days": [7], "start": "1:00", "end": "02:00"}]
+        }))
+        .check()
+        .err()
+        .unwrap_or_default();
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        for p in [
+            "target.percent",
+            "rollout.phases[1].screens",
+            "rollout.phases[2].percent",
+            "rollout.phases[3].screens",
+            "rollout.phases[4]",
+            "rollout.phases[5]",
+            "rollout.soak_s",
+            "rollout.pause_failure_percent",
+            "windows[0]",
+            "windows[1].days",
+            "windows[2]",
+            "windows[2].days[0]",
+        ] {
+            assert!(paths.contains(&p), "{p} missing from {paths:?}");
+        }
+        let none = request(
+            serde_json::json!({"command": {"type": "ping"}, "target": {"all": true}, "rollout": {"phases": []}}),
+        )
+        .check()
+        .err()
+        .unwrap_or_default();
+        assert_eq!(none.first().map(|e| e.path.as_str()), Some("rollout.phases"));
     }
 }

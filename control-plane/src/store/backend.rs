@@ -8,6 +8,7 @@
 //! only handle an HTTP handler holds is scoped to its caller's tenant.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,7 +19,7 @@ use super::StoreResult;
 use super::docs::{DocKind, StoredDoc};
 use super::enrolment::{CertificateRecord, DeviceCertificate, EnrolmentRequest, EnrolmentToken, RequestState};
 use super::identity::{Revoke, Tenant, TokenKind, TokenRecord, User};
-use super::jobs::{Counts, ExecFilter, ExecState, ExecUpdate, Execution, JobFilter, JobMove, JobRecord};
+use super::jobs::{ExecFilter, ExecState, ExecUpdate, Execution, JobFilter, JobMove, JobRecord, Tally};
 use super::migrate::Applied;
 use super::model::{Device, DeviceFilter, Page, PageRequest, PresenceWrite};
 use super::telemetry::{After, HourRow, StreamReport, TelemetryRow};
@@ -245,8 +246,18 @@ pub(crate) trait JobBackend: Send + Sync {
         change: &JobMove,
         audit: Option<Entry>,
     ) -> StoreResult<bool>;
-    /// Executions of a job per state, and how many were ever sent (`attempt` ≥ 1).
-    async fn job_counts(&self, tenant: &TenantId, id: &str) -> StoreResult<(Counts, u64)>;
+    /// Executions of a job at positions `seqs` per state, how many were ever sent
+    /// (`attempt` ≥ 1), and when the last of them became final.
+    async fn job_counts(&self, tenant: &TenantId, id: &str, seqs: Range<u32>) -> StoreResult<Tally>;
+    /// Compare-and-set of a staged roll-out's open phase.
+    async fn set_job_phase(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        from: u32,
+        to: u32,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// A job's executions in roll-out order; `after` is the last `seq` of the previous page.
     async fn list_executions(
         &self,

@@ -217,6 +217,16 @@ impl Counts {
     }
 }
 
+/// Executions of a range of a job's roll-out order, per state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub counts: Counts,
+    /// How many were ever sent (`attempt` ≥ 1).
+    pub ever_sent: u64,
+    /// When the last of them reached a final state.
+    pub last_final: Option<DateTime<Utc>>,
+}
+
 /// A job as stored. Its command, target and roll-out are kept as the JSON the API accepted
 /// (`spec`), so the store never needs to know every command.
 #[derive(Debug, Clone, PartialEq)]
@@ -235,6 +245,10 @@ pub struct JobRecord {
     pub total: u64,
     /// The `Idempotency-Key` it was created with and the SHA-256 of the request body.
     pub idempotency: Option<(String, String)>,
+    /// A staged roll-out's open phase (0 for the first; see `crate::jobs::rollout`).
+    pub phase: u32,
+    /// When that phase opened (none for the first).
+    pub phase_at: Option<DateTime<Utc>>,
 }
 
 /// One (job, screen) execution.
@@ -396,7 +410,6 @@ impl<'a> TenantJobs<'a> {
         Ok(Page::from_fetched(items, limit, total, |j| j.id.clone()))
     }
 
-    /// Executions per state, and how many were ever sent.
     /// A screen's executions across the tenant's jobs, newest job first (at most `limit`,
     /// 1–200), each with its job.
     pub async fn for_device(&self, device: &DeviceId, limit: u32) -> StoreResult<Vec<(JobRecord, Execution)>> {
@@ -422,9 +435,29 @@ impl<'a> TenantJobs<'a> {
         Ok(out)
     }
 
+    /// Executions per state, and how many were ever sent.
     pub async fn counts(&self, id: &str) -> StoreResult<(Counts, u64)> {
+        let t = self.tally(id, 0..u32::MAX).await?;
+        Ok((t.counts, t.ever_sent))
+    }
+
+    /// The executions at positions `seqs` of job `id`, per state.
+    pub async fn tally(&self, id: &str, seqs: std::ops::Range<u32>) -> StoreResult<Tally> {
         self.inner
-            .timed("jobs.counts", self.b().job_counts(self.tenant(), id))
+            .timed("jobs.counts", self.b().job_counts(self.tenant(), id, seqs))
+            .await
+    }
+
+    /// Opens phase `to` of job `id` at `at`; false when its open phase was no longer `from`.
+    pub async fn set_phase(&self, id: &str, from: u32, to: u32, at: DateTime<Utc>) -> StoreResult<bool> {
+        if to <= from {
+            return Err(refused(format!("job {id} phase {from} → {to}")));
+        }
+        self.inner
+            .timed(
+                "jobs.set_phase",
+                self.b().set_job_phase(self.tenant(), id, from, to, at),
+            )
             .await
     }
 

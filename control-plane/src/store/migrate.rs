@@ -44,6 +44,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 6,
         name: "saved fleet queries (a document kind)",
     },
+    Migration {
+        version: 7,
+        name: "staged roll-outs: a job's open phase and when it opened",
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -58,7 +58,7 @@ pub use enrolment::{
 pub use handle::{InstallationStore, Store};
 pub use identity::{Quota, Revoke, Tenant, TokenKind, TokenRecord, User};
 pub use jobs::{
-    Counts, ExecFilter, ExecState, ExecUpdate, Execution, JobFilter, JobMove, JobRecord, JobState, MAX_JOB_PAGE,
+    Counts, ExecFilter, ExecState, ExecUpdate, Execution, JobFilter, JobMove, JobRecord, JobState, MAX_JOB_PAGE, Tally,
     TenantJobs,
 };
 pub use memorial::{Memorial, MemorialInput, PassingDate};

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { actionsFor, done, EMPTY_COMMAND, jobBody, segments, type Counts, type JobForm } from "./jobs-model";
+import { actionsFor, done, EMPTY_COMMAND, jobBody, phaseOf, phasesOf, segments, type Counts, type JobForm } from "./jobs-model";
 
 const form: JobForm = {
   ...EMPTY_COMMAND,
@@ -12,6 +12,13 @@ const form: JobForm = {
   retries: "",
   abortPercent: "",
   abortMin: "",
+  targetPercent: "",
+  phases: "",
+  soakMinutes: "",
+  pausePercent: "",
+  windowStart: "",
+  windowEnd: "",
+  windowDays: [],
 };
 
 const zero: Counts = { queued: 0, sent: 0, received: 0, succeeded: 0, failed: 0, timed_out: 0, cancelled: 0, skipped: 0 };
@@ -79,5 +86,45 @@ describe("progress", () => {
     expect(actionsFor("running")).toEqual(["pause", "cancel"]);
     expect(actionsFor("paused")).toEqual(["resume", "cancel"]);
     expect(actionsFor("aborted")).toEqual([]);
+  });
+});
+
+describe("staged roll-outs", () => {
+  it("reads phases as screens or percentages, leaving a bad word for the server to name", () => {
+    expect(phasesOf("1, 10%  50.5%")).toEqual([{ screens: 1 }, { percent: 10 }, { percent: 50.5 }]);
+    expect(phasesOf("1, ten")).toEqual([{ screens: 1 }, {}]);
+    expect(phasesOf("  ")).toEqual([]);
+  });
+
+  it("sends an update with phases, a window and a share of the target", () => {
+    const body = jobBody({
+      ...form,
+      command: "update",
+      release: "3f2a9c0d1e4b5a67",
+      ratePerMinute: "",
+      targetPercent: "25",
+      phases: "1, 10%",
+      soakMinutes: "30",
+      pausePercent: "",
+      windowStart: "02:00",
+      windowEnd: "05:00",
+      windowDays: [4, 0],
+    });
+    expect(body).toEqual({
+      command: { type: "update", release: "3f2a9c0d1e4b5a67" },
+      target: { tags: ["lobby", "hall", "upstairs"], percent: 25 },
+      rollout: { phases: [{ screens: 1 }, { percent: 10 }], soak_s: 1800 },
+      windows: [{ start: "02:00", end: "05:00", days: [0, 4] }],
+    });
+    // Every day ticked is the same as none: no days field.
+    const everyDay = jobBody({ ...form, windowStart: "22:00", windowEnd: "01:00", windowDays: [0, 1, 2, 3, 4, 5, 6] });
+    expect(everyDay.windows).toEqual([{ start: "22:00", end: "01:00" }]);
+    expect(jobBody(form).rollout).toBeUndefined();
+  });
+
+  it("names the open phase and its screens", () => {
+    expect(phaseOf({ index: 0, ends: [1, 100, 1000], opened_at: null })).toEqual({ n: 1, of: 3, from: 1, to: 1, accepted: false });
+    expect(phaseOf({ index: 1, ends: [1, 100, 1000], opened_at: null })).toEqual({ n: 2, of: 3, from: 2, to: 100, accepted: false });
+    expect(phaseOf({ index: 3, ends: [1, 100, 1000], opened_at: null })).toEqual({ n: 3, of: 3, from: 101, to: 1000, accepted: true });
   });
 });

@@ -21,6 +21,7 @@ export const COMMANDS = [
   "diagnostics",
   "set_settings",
   "install_package",
+  "update",
 ] as const;
 export type CommandType = (typeof COMMANDS)[number];
 export type TargetKind = "all" | "tags" | "group" | "devices" | "query";
@@ -41,6 +42,8 @@ export interface CommandForm {
   schedule: Schedule | null;
   /** `install_package`: its name. */
   package: string;
+  /** `update`: the release's id in the registry. */
+  release: string;
   /** `set_settings`: values as typed; empty ones are left unchanged. */
   settings: Record<SettingName, string>;
 }
@@ -51,6 +54,7 @@ export const EMPTY_COMMAND: CommandForm = {
   on: true,
   schedule: null,
   package: "",
+  release: "",
   settings: { heartbeat_secs: "", metrics_secs: "", keep_alive_secs: "", telemetry_budget_bytes: "" },
 };
 
@@ -63,6 +67,35 @@ export interface JobForm extends CommandForm {
   retries: string;
   abortPercent: string;
   abortMin: string;
+  /** Only this share of the target's screens (empty: all of them). */
+  targetPercent: string;
+  /** Phases of a staged roll-out as typed: "1, 10%, 50%" (empty: no phases). */
+  phases: string;
+  /** Minutes to wait after a healthy phase before the next. */
+  soakMinutes: string;
+  /** A phase with more than this % failed pauses the roll-out. */
+  pausePercent: string;
+  /** A maintenance window ("HH:MM"; both empty: any time) and its days (0 = Sunday; none: every day). */
+  windowStart: string;
+  windowEnd: string;
+  windowDays: number[];
+}
+
+/** One phase of a staged roll-out, as the API takes it. */
+export interface Phase {
+  screens?: number;
+  percent?: number;
+}
+
+/** The phases typed as "1, 10%, 50%": a number of screens or a percentage each. A word that is
+ * neither is sent as an empty phase, so the server names it (`rollout.phases[i]`). */
+export function phasesOf(text: string): Phase[] {
+  return words(text).map((w): Phase => {
+    const percent = /^(\d+(?:\.\d+)?)%$/.exec(w);
+    if (percent) return { percent: Number(percent[1]) };
+    if (/^\d+$/.test(w)) return { screens: Number(w) };
+    return {};
+  });
 }
 
 function words(text: string): string[] {
@@ -85,6 +118,7 @@ export function commandOf(form: CommandForm): Record<string, unknown> {
   if (form.command === "display_power") command.on = form.on;
   if (form.command === "power_schedule") command.schedule = form.schedule;
   if (form.command === "install_package") command.package = form.package.trim();
+  if (form.command === "update") command.release = form.release;
   if (form.command === "set_settings") {
     const settings: Record<string, number> = {};
     for (const name of SETTINGS) {
@@ -113,7 +147,23 @@ export function jobBody(form: JobForm): Record<string, unknown> {
     default:
       target = { [form.target]: words(form.targetText) };
   }
+  const share = optionalNumber(form.targetPercent);
+  if (share !== undefined) target.percent = share;
   const body: Record<string, unknown> = { command, target };
+  const phases = phasesOf(form.phases);
+  if (phases.length > 0) {
+    const rollout: Record<string, unknown> = { phases };
+    const soak = optionalNumber(form.soakMinutes);
+    if (soak !== undefined) rollout.soak_s = Math.round(soak * 60);
+    const pause = optionalNumber(form.pausePercent);
+    if (pause !== undefined) rollout.pause_failure_percent = pause;
+    body.rollout = rollout;
+  }
+  if (form.windowStart !== "" || form.windowEnd !== "") {
+    const window: Record<string, unknown> = { start: form.windowStart, end: form.windowEnd };
+    if (form.windowDays.length > 0 && form.windowDays.length < 7) window.days = [...form.windowDays].sort();
+    body.windows = [window];
+  }
   const numbers: [string, string][] = [
     ["concurrency", form.concurrency],
     ["rate_per_minute", form.ratePerMinute],
@@ -159,4 +209,21 @@ export function actionsFor(state: JobState): Action[] {
     default:
       return [];
   }
+}
+
+/** Where a staged roll-out stands, as jobs carry it. */
+export interface PhaseStatus {
+  /** The open phase from 0; the number of phases once every phase was accepted. */
+  index: number;
+  /** Cumulative screen counts at which each phase ends. */
+  ends: number[];
+  opened_at: string | null;
+}
+
+/** The open phase in words' numbers: phase `n` of `of`, its screens `from`–`to` (1-based, in
+ * roll-out order); `accepted` once every phase is open. */
+export function phaseOf(p: PhaseStatus): { n: number; of: number; from: number; to: number; accepted: boolean } {
+  const of = p.ends.length;
+  const open = Math.min(p.index, of - 1);
+  return { n: open + 1, of, from: (open === 0 ? 0 : p.ends[open - 1]) + 1, to: p.ends[open], accepted: p.index >= of };
 }

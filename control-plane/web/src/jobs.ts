@@ -1,6 +1,8 @@
 // Jobs page: send one command to many screens (all, by tag, by group or by id) with roll-out
-// settings, and follow every job live: a progress bar per state, pause, resume, cancel, and
-// the failed executions with the screens' reasons. Kept current by `job:progress` events.
+// settings (pace, phases that open by themselves, a maintenance window), and follow every job
+// live: a progress bar per state, the open phase, the latest screen's outcome, pause, resume,
+// cancel, and the failed executions with the screens' reasons. Kept current by `job:progress`
+// and `job:execution` events.
 import { io } from "socket.io-client";
 import { el, errorList, errorsOf, field, markInvalid, select, type FieldError } from "./dom";
 import { getData } from "./documents";
@@ -12,6 +14,7 @@ import {
   done,
   EMPTY_COMMAND,
   jobBody,
+  phaseOf,
   segments,
   SETTINGS,
   type Action,
@@ -20,6 +23,7 @@ import {
   type Counts,
   type JobForm,
   type JobState,
+  type PhaseStatus,
   type TargetKind,
 } from "./jobs-model";
 import { powerTimeToForm } from "./power-model";
@@ -35,9 +39,11 @@ interface Job {
   created_by: string;
   created_at: string;
   emergency: boolean;
+  phase?: PhaseStatus;
 }
 
 interface Execution {
+  job_id?: string;
   device_id: string;
   state: string;
   detail: string | null;
@@ -46,7 +52,27 @@ interface Execution {
 interface Progress {
   id: string;
   state: JobState;
+  reason: string | null;
   counts: Counts;
+  phase?: PhaseStatus;
+}
+
+/** A release of the registry, as `GET /api/v1/releases` lists it. */
+interface Release {
+  id: string;
+  version: string;
+  channel: string;
+  status: string;
+  expires: string;
+}
+
+/** The releases an update may name (complete and unexpired), loaded once per page load. */
+let releases: Release[] | null = null;
+
+async function loadReleases(): Promise<Release[]> {
+  const all = (await getData<Release[]>("/api/v1/releases")) ?? [];
+  releases = all.filter((r) => r.status === "ready" && new Date(r.expires) > new Date());
+  return releases;
 }
 
 const EMPTY_FORM: JobForm = {
@@ -58,6 +84,13 @@ const EMPTY_FORM: JobForm = {
   retries: "",
   abortPercent: "",
   abortMin: "",
+  targetPercent: "",
+  phases: "",
+  soakMinutes: "",
+  pausePercent: "",
+  windowStart: "",
+  windowEnd: "",
+  windowDays: [],
 };
 
 /** A command in the page's words: "Brightness 40%", "Display on or off (off)". */
@@ -127,6 +160,23 @@ export function commandInputs(form: CommandForm, rerender: () => void, prefix: s
       out.push(field("jobs.package", name), el("p", { class: "hint" }, t("jobs.packageHint")));
       break;
     }
+    case "update": {
+      if (releases === null) {
+        void loadReleases().then(rerender);
+        out.push(el("p", { class: "hint" }, t("jobs.releasesLoading")));
+        break;
+      }
+      if (!form.release && releases.length > 0) form.release = releases[0].id;
+      const pick = select(
+        "release",
+        releases.map((r) => [r.id, `${r.version} (${r.channel})`]),
+        form.release,
+        { "data-path": "command.release", "data-testid": `${prefix}-release` },
+      );
+      pick.addEventListener("change", () => (form.release = pick.value));
+      out.push(field("jobs.release", pick), el("p", { class: "hint" }, t(releases.length > 0 ? "jobs.releaseHint" : "jobs.noReleases")));
+      break;
+    }
     case "set_settings": {
       const box = el("fieldset", { class: "settings", "data-testid": `${prefix}-settings` });
       box.append(el("legend", {}, t("jobs.command.set_settings")), el("p", { class: "hint" }, t("jobs.settingsHint")));
@@ -151,6 +201,8 @@ export class JobsPage {
   private sending = false;
   /** Failed executions of the jobs whose list is open. */
   private failures = new Map<string, Execution[]>();
+  /** The latest execution change of each job seen live. */
+  private latest = new Map<string, Execution>();
   private readonly list = el("section", { class: "jobs", "data-testid": "jobs" });
   /** The tenant's saved fleet queries, for the target. */
   private queries: { id: string; name: string }[] = [];
@@ -161,6 +213,7 @@ export class JobsPage {
     const socket = io("/live", { transports: ["websocket"], auth: (cb) => cb({ token: token() ?? "" }) });
     socket.on("connect", () => void this.reload());
     socket.on("job:progress", (p: Progress) => this.onProgress(p));
+    socket.on("job:execution", (e: Execution) => this.onExecution(e));
     this.render();
     await this.reload();
   }
@@ -180,9 +233,17 @@ export class JobsPage {
       return;
     }
     job.state = p.state;
+    job.reason = p.reason;
     job.counts = p.counts;
+    job.phase = p.phase;
     if (this.failures.has(p.id)) void this.loadFailures(p.id).then(() => this.renderList());
     else this.renderList();
+  }
+
+  private onExecution(e: Execution): void {
+    if (!e.job_id || !this.jobs.some((j) => j.id === e.job_id)) return;
+    this.latest.set(e.job_id, e);
+    this.renderList();
   }
 
   private async loadFailures(id: string): Promise<void> {
@@ -243,7 +304,11 @@ export class JobsPage {
       text.addEventListener("input", () => (this.form.targetText = text.value));
       form.append(field(`jobs.targetText.${this.form.target}` as MessageKey, text));
     }
-    const numberBox = (key: "concurrency" | "ratePerMinute" | "retries" | "abortPercent" | "abortMin", label: MessageKey, path: string) => {
+    const numberBox = (
+      key: "concurrency" | "ratePerMinute" | "retries" | "abortPercent" | "abortMin" | "targetPercent" | "soakMinutes" | "pausePercent",
+      label: MessageKey,
+      path: string,
+    ) => {
       const input = el("input", { type: "number", min: "0", value: this.form[key], "data-path": path, "data-testid": `job-${path.replace(/[._]/g, "-")}` });
       input.addEventListener("input", () => (this.form[key] = input.value));
       return field(label, input);
@@ -257,10 +322,41 @@ export class JobsPage {
       numberBox("retries", "jobs.retries", "retries"),
       numberBox("abortPercent", "jobs.abortPercent", "abort.failure_percent"),
       numberBox("abortMin", "jobs.abortMin", "abort.min_executions"),
+      numberBox("targetPercent", "jobs.targetPercent", "target.percent"),
+    );
+    // Phases that open by themselves, and a maintenance window at each screen's synagogue.
+    const staged = el("fieldset", { class: "rollout" });
+    const phases = el("input", { type: "text", dir: "ltr", value: this.form.phases, placeholder: "1, 10%, 50%", "data-path": "rollout.phases", "data-testid": "job-phases" });
+    phases.addEventListener("input", () => (this.form.phases = phases.value));
+    const time = (key: "windowStart" | "windowEnd", label: MessageKey, testid: string) => {
+      const input = el("input", { type: "time", value: this.form[key], "data-path": "windows[0]", "data-testid": testid });
+      input.addEventListener("input", () => (this.form[key] = input.value));
+      return field(label, input);
+    };
+    const days = el("div", { class: "days", "data-path": "windows[0].days" });
+    for (let d = 0; d < 7; d++) {
+      const box = el("input", { type: "checkbox", value: String(d), "data-testid": `job-window-day-${d}` });
+      box.checked = this.form.windowDays.includes(d);
+      box.addEventListener("change", () => {
+        this.form.windowDays = box.checked ? [...this.form.windowDays, d] : this.form.windowDays.filter((x) => x !== d);
+      });
+      const label = el("label", { class: "check" });
+      label.append(box, " ", t(`jobs.day.${d}` as MessageKey));
+      days.append(label);
+    }
+    staged.append(
+      el("legend", {}, t("jobs.staged")),
+      el("p", { class: "hint" }, t("jobs.stagedHint")),
+      field("jobs.phases", phases),
+      numberBox("soakMinutes", "jobs.soak", "rollout.soak_s"),
+      numberBox("pausePercent", "jobs.pausePercent", "rollout.pause_failure_percent"),
+      time("windowStart", "jobs.windowStart", "job-window-start"),
+      time("windowEnd", "jobs.windowEnd", "job-window-end"),
+      field("jobs.windowDays", days),
     );
     const send = el("button", { type: "submit", "data-testid": "job-send" }, t("jobs.send"));
     send.disabled = this.sending;
-    form.append(rollout, send, ...errorList(this.errors, "job-errors"));
+    form.append(rollout, staged, send, ...errorList(this.errors, "job-errors"));
     markInvalid(form, this.errors);
     form.addEventListener("submit", (e) => {
       e.preventDefault();
@@ -299,6 +395,17 @@ export class JobsPage {
       .map((s) => `${t(`exec.${s.state}` as MessageKey)} ${s.count}`)
       .join(" · ");
     card.append(head, bar, counts);
+    if (job.phase) {
+      const p = phaseOf(job.phase);
+      const text = p.accepted ? t("jobs.phaseAll", { of: p.of }) : t("jobs.phase", { n: p.n, of: p.of, from: p.from, to: p.to });
+      card.append(el("p", { class: "phase", "data-testid": "job-phase", "data-phase": String(job.phase.index) }, text));
+    }
+    const latest = this.latest.get(job.id);
+    if (latest) {
+      const line = el("p", { class: "hint", "data-testid": "job-latest" });
+      line.append(t("jobs.latest"), " ", el("bdi", { dir: "ltr" }, latest.device_id), ": ", t(`exec.${latest.state}` as MessageKey));
+      card.append(line);
+    }
     // Why it stopped, in the server's words (English, so isolated from a Hebrew page).
     if (job.reason && job.state !== "completed") {
       const why = el("p", { class: "hint", "data-testid": "job-reason" });

@@ -3,6 +3,7 @@
 //! inserted in one transaction; executions change by compare-and-set on (state, attempt).
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 
 use async_trait::async_trait;
 use bson::{Bson, Document, doc};
@@ -16,7 +17,7 @@ use crate::chain::Entry;
 use crate::store::backend::JobBackend;
 use crate::store::{
     Counts, ExecFilter, ExecState, ExecUpdate, Execution, JobFilter, JobMove, JobRecord, JobState, StoreError,
-    StoreResult,
+    StoreResult, Tally,
 };
 
 /// Executions inserted or looked up per round trip.
@@ -34,6 +35,8 @@ fn job_doc(job: &JobRecord) -> StoreResult<Document> {
         "updated_at": ms(job.updated_at),
         "expires_at": ms(job.expires_at),
         "total": i64::try_from(job.total).unwrap_or(i64::MAX),
+        "phase": i64::from(job.phase),
+        "phase_at": job.phase_at.map(ms),
     };
     if let Some((key, digest)) = &job.idempotency {
         d.insert("idem_key", key);
@@ -57,6 +60,8 @@ fn job_from(d: &Document) -> StoreResult<JobRecord> {
         expires_at: required_time(d, "expires_at")?,
         total: u64::try_from(d.get_i64("total").unwrap_or(0)).unwrap_or(0),
         idempotency: optional_text(d, "idem_key").zip(optional_text(d, "idem_digest")),
+        phase: u32::try_from(d.get_i64("phase").unwrap_or(0)).unwrap_or(0),
+        phase_at: time(d, "phase_at"),
     })
 }
 
@@ -227,18 +232,23 @@ impl JobBackend for MongoStore {
         }
     }
 
-    async fn job_counts(&self, tenant: &TenantId, id: &str) -> StoreResult<(Counts, u64)> {
+    async fn job_counts(&self, tenant: &TenantId, id: &str, seqs: Range<u32>) -> StoreResult<Tally> {
         let pipeline = vec![
-            doc! {"$match": {"tenant_id": tenant.as_str(), "job_id": id}},
+            doc! {"$match": {
+                "tenant_id": tenant.as_str(),
+                "job_id": id,
+                "seq": {"$gte": i64::from(seqs.start), "$lt": i64::from(seqs.end)},
+            }},
             doc! {"$group": {
                 "_id": "$state",
                 "n": {"$sum": 1},
                 "sent": {"$sum": {"$cond": [{"$gt": ["$attempt", 0]}, 1, 0]}},
+                "last": {"$max": "$updated_at"},
             }},
         ];
         let mut cursor = self.executions().aggregate(pipeline).await?;
         let mut map = BTreeMap::new();
-        let mut sent = 0u64;
+        let mut tally = Tally::default();
         let number = |d: &Document, key: &str| -> u64 {
             match d.get(key) {
                 Some(Bson::Int32(n)) => u64::try_from(*n).unwrap_or(0),
@@ -251,9 +261,32 @@ impl JobBackend for MongoStore {
             let state = text(&d, "_id")?;
             let state = ExecState::parse(&state).ok_or_else(|| corrupt("execution state", &state))?;
             map.insert(state, number(&d, "n"));
-            sent += number(&d, "sent");
+            tally.ever_sent += number(&d, "sent");
+            if state.is_final() {
+                tally.last_final = tally.last_final.max(time(&d, "last"));
+            }
         }
-        Ok((Counts::from_map(&map), sent))
+        tally.counts = Counts::from_map(&map);
+        Ok(tally)
+    }
+
+    async fn set_job_phase(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        from: u32,
+        to: u32,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        // A job stored before phases existed has no field: it is in phase 0.
+        let at_phase = if from == 0 {
+            doc! {"$in": [0_i64, Bson::Null]}
+        } else {
+            doc! {"$eq": i64::from(from)}
+        };
+        let filter = doc! {"tenant_id": tenant.as_str(), "_id": id, "phase": at_phase};
+        let update = doc! {"$set": {"phase": i64::from(to), "phase_at": ms(at), "updated_at": ms(at)}};
+        Ok(self.jobs().update_one(filter, update).await?.matched_count == 1)
     }
 
     async fn list_executions(

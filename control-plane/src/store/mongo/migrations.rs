@@ -267,6 +267,8 @@ impl MongoStore {
                 )
                 .await
             }
+            // A job without a phase reads as phase 0 opened at creation: nothing to rewrite.
+            7 => Ok(()),
             v => Err(StoreError::Corrupt(format!(
                 "no mongodb migration for schema version {v}"
             ))),

@@ -2,6 +2,7 @@
 //! (state, attempt), many in one transaction.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -13,11 +14,11 @@ use crate::chain::Entry;
 use crate::store::backend::JobBackend;
 use crate::store::{
     Counts, ExecFilter, ExecState, ExecUpdate, Execution, JobFilter, JobMove, JobRecord, JobState, StoreError,
-    StoreResult,
+    StoreResult, Tally,
 };
 
-const JOB_COLUMNS: &str =
-    "tenant_id, id, spec, state, reason, created_by, created_at, updated_at, expires_at, total, idem_key, idem_digest";
+const JOB_COLUMNS: &str = "tenant_id, id, spec, state, reason, created_by, created_at, updated_at, expires_at, total, idem_key, idem_digest, \
+     phase, phase_at";
 const EXEC_COLUMNS: &str =
     "job_id, seq, device_id, state, attempt, command_id, detail, not_before, sent_at, deadline, updated_at";
 
@@ -38,6 +39,8 @@ fn job_from_row(row: &Row<'_>) -> StoreResult<JobRecord> {
         expires_at: time(row, 8, "expires_at")?,
         total: u64::try_from(row.get::<_, i64>(9)?).unwrap_or(0),
         idempotency: key.zip(digest),
+        phase: row.get(12)?,
+        phase_at: from_ms(row.get(13)?),
     })
 }
 
@@ -97,7 +100,8 @@ impl JobBackend for SqliteStore {
             let (idem_key, idem_digest) = job.idempotency.clone().unzip();
             let inserted = tx.execute(
                 "INSERT INTO jobs (tenant_id, id, spec, state, reason, created_by, created_at, updated_at, \
-                 expires_at, total, idem_key, idem_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 expires_at, total, idem_key, idem_digest, phase, phase_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 params![
                     job.tenant_id.as_str(),
                     job.id,
@@ -111,6 +115,8 @@ impl JobBackend for SqliteStore {
                     i64::try_from(job.total).unwrap_or(i64::MAX),
                     idem_key,
                     idem_digest,
+                    job.phase,
+                    job.phase_at.map(ms),
                 ],
             );
             match inserted {
@@ -219,22 +225,46 @@ impl JobBackend for SqliteStore {
         .await
     }
 
-    async fn job_counts(&self, tenant: &TenantId, id: &str) -> StoreResult<(Counts, u64)> {
+    async fn job_counts(&self, tenant: &TenantId, id: &str, seqs: Range<u32>) -> StoreResult<Tally> {
         let (tenant, id) = (tenant.to_string(), id.to_owned());
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT state, COUNT(*), SUM(attempt > 0) FROM executions WHERE tenant_id = ?1 AND job_id = ?2 GROUP BY state",
+                "SELECT state, COUNT(*), SUM(attempt > 0), MAX(updated_at) FROM executions \
+                 WHERE tenant_id = ?1 AND job_id = ?2 AND seq >= ?3 AND seq < ?4 GROUP BY state",
             )?;
-            let mut rows = stmt.query(params![tenant, id])?;
+            let mut rows = stmt.query(params![tenant, id, seqs.start, seqs.end])?;
             let mut map = BTreeMap::new();
-            let mut sent = 0u64;
+            let mut tally = Tally::default();
             while let Some(row) = rows.next()? {
                 let state: String = row.get(0)?;
                 let state = ExecState::parse(&state).ok_or_else(|| corrupt("execution state", &state))?;
                 map.insert(state, u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0));
-                sent += u64::try_from(row.get::<_, Option<i64>>(2)?.unwrap_or(0)).unwrap_or(0);
+                tally.ever_sent += u64::try_from(row.get::<_, Option<i64>>(2)?.unwrap_or(0)).unwrap_or(0);
+                if state.is_final() {
+                    tally.last_final = tally.last_final.max(from_ms(row.get(3)?));
+                }
             }
-            Ok((Counts::from_map(&map), sent))
+            tally.counts = Counts::from_map(&map);
+            Ok(tally)
+        })
+        .await
+    }
+
+    async fn set_job_phase(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        from: u32,
+        to: u32,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (tenant, id) = (tenant.to_string(), id.to_owned());
+        self.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE jobs SET phase = ?1, phase_at = ?2, updated_at = ?2 WHERE tenant_id = ?3 AND id = ?4 AND phase = ?5",
+                params![to, ms(at), tenant, id, from],
+            )?;
+            Ok(n == 1)
         })
         .await
     }

@@ -235,6 +235,13 @@ CREATE INDEX metric_hours_age ON metric_hours (hour);
 /// Saved fleet queries are `documents` rows of kind `query`: no table changes.
 const V6: &str = "-- saved fleet queries: documents of kind 'query'\n";
 
+/// Version 7: a staged roll-out's open phase and when it opened (0 and none for every
+/// earlier job, which had one phase).
+const V7: &str = r#"
+ALTER TABLE jobs ADD COLUMN phase INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN phase_at INTEGER;
+"#;
+
 fn script(version: u32) -> StoreResult<&'static str> {
     match version {
         1 => Ok(V1),
@@ -243,6 +250,7 @@ fn script(version: u32) -> StoreResult<&'static str> {
         4 => Ok(V4),
         5 => Ok(V5),
         6 => Ok(V6),
+        7 => Ok(V7),
         v => Err(StoreError::Corrupt(format!(
             "no sqlite migration for schema version {v}"
         ))),
