@@ -475,6 +475,63 @@ async fn operator_sends_a_command_to_many_screens_and_follows_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_rolls_a_release_out_in_phases_and_resumes_it_after_a_failed_phase() {
+    let dir = tempfile::tempdir().must();
+    let (keys, _) = luach_ota::KeyDir::keygen(dir.path().join("keys"), 1, 1, chrono::Utc::now()).must();
+    let root_pub = dir.path().join("keys").join(luach_ota::ROOT_PUB_FILE);
+    let trusted = root_pub.clone();
+    let app = spawn_app(move |c| {
+        c.http.web_dir = Some(web_dist());
+        c.releases.trusted_root = Some(trusted);
+    })
+    .await;
+    let root = app.user("default", "super_admin", "releases@example.org").await;
+    luach_tests::register_release(&root, &keys, "0.2.0", &[7u8; 64 * 1024]).await;
+    let base = format!("http://{}", app.http);
+    let shots = std::env::var_os("LUACH_SCREENSHOT_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    std::fs::create_dir_all(&shots).must();
+    // Two screens that take updates and one whose updates fail.
+    let root_arg = root_pub.display().to_string();
+    let _good = Sim::start_plain(&app.api.base, 2, "good", &["--ota-root", &root_arg]);
+    let _bad = Sim::start_plain(
+        &app.api.base,
+        1,
+        "bad",
+        &["--ota-root", &root_arg, "--fail", "update=1"],
+    );
+    let api = &app.api;
+    luach_tests::wait_for("three screens online", Duration::from_secs(60), || async move {
+        (api.count("online").await? == 3).then_some(())
+    })
+    .await;
+    let operator = "rollout@default.example";
+    app.user("default", "operator", operator).await;
+    let devices = "good00000, bad00000, good00001";
+    let out = browser_script(
+        "rollout.mjs",
+        operator,
+        &[base.as_str(), shots.to_str().must(), devices],
+    )
+    .await;
+    let seen: Value = serde_json::from_slice(out.trim_ascii()).must();
+    assert_eq!(seen["release"], "0.2.0 (stable)", "{seen}");
+    // Phase 2 (the failing screen) paused the roll-out by itself, in Hebrew, with the reason.
+    assert_eq!(seen["paused"]["state"], "מושהית", "{seen}");
+    assert_eq!(seen["paused"]["phase"], "שלב 2 מתוך 3: מסכים 2–2", "{seen}");
+    assert!(
+        seen["paused"]["reason"].as_str().must().contains("phase 2 of 3"),
+        "{seen}"
+    );
+    assert!(seen["paused"]["latest"].as_str().must().contains("bad00000"), "{seen}");
+    // Resuming accepted it; the last phase completed the job.
+    assert_eq!(seen["completed"]["phase"], "שלב 3 מתוך 3: מסכים 3–3", "{seen}");
+    let (_, good) = api.get("/api/v1/devices/good00001").await;
+    assert_eq!(good["data"]["agent_version"], "0.2.0", "{good}");
+    let (_, bad) = api.get("/api/v1/devices/bad00000").await;
+    assert_ne!(bad["data"]["agent_version"], "0.2.0", "{bad}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_filters_tags_and_commands_screens_and_reads_a_screens_history() {
     let app = spawn_app(|c| c.http.web_dir = Some(web_dist())).await;
     let base = format!("http://{}", app.http);

@@ -171,7 +171,7 @@ export function commandInputs(form: CommandForm, rerender: () => void, prefix: s
         "release",
         releases.map((r) => [r.id, `${r.version} (${r.channel})`]),
         form.release,
-        { "data-path": "command.release", "data-testid": `${prefix}-release` },
+        { dir: "ltr", "data-path": "command.release", "data-testid": `${prefix}-release` },
       );
       pick.addEventListener("change", () => (form.release = pick.value));
       out.push(field("jobs.release", pick), el("p", { class: "hint" }, t(releases.length > 0 ? "jobs.releaseHint" : "jobs.noReleases")));
