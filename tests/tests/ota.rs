@@ -12,6 +12,17 @@ use luach_tests::{Agent, bin_path, bulk_token};
 use luach_tests::{Must, TestApp, register_release, spawn_app, wait_for};
 use serde_json::{Value, json};
 
+/// An installation trusting a fresh release root made in `dir/keys`: the app, the release
+/// keys, the root's public key (what screens trust) and an installation administrator.
+async fn installation(dir: &Path) -> (TestApp, KeyDir, std::path::PathBuf, luach_tests::Api) {
+    let (keys, _) = KeyDir::keygen(dir.join("keys"), 1, 1, Utc::now()).must();
+    let root_pub = dir.join("keys").join(luach_ota::ROOT_PUB_FILE);
+    let trusted = root_pub.clone();
+    let app = spawn_app(move |c| c.releases.trusted_root = Some(trusted)).await;
+    let root = app.user("default", "super_admin", "root@example.org").await;
+    (app, keys, root_pub, root)
+}
+
 /// Rolls `release` out to `device`; the job's id.
 async fn start_roll_out(app: &TestApp, release: &str, device: &str) -> String {
     let (status, job) = app
@@ -153,11 +164,7 @@ fn current(install: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_update_is_installed_and_a_broken_one_rolled_back() {
     let dir = tempfile::tempdir().must();
-    let (keys, _) = KeyDir::keygen(dir.path().join("keys"), 1, 1, Utc::now()).must();
-    let root_pub = dir.path().join("keys").join(luach_ota::ROOT_PUB_FILE);
-    let trusted = root_pub.clone();
-    let app = spawn_app(move |c| c.releases.trusted_root = Some(trusted)).await;
-    let root = app.user("default", "super_admin", "root@example.org").await;
+    let (app, keys, root_pub, root) = installation(dir.path()).await;
 
     // Only the installation's administrators register releases; a tenant admin may not.
     let (status, _) = app.api.post("/api/v1/releases", &json!({"metadata": "{}"})).await;
@@ -211,11 +218,7 @@ async fn a_signed_update_is_installed_and_a_broken_one_rolled_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_killed_at_any_step_leaves_the_old_or_the_new_version() {
     let dir = tempfile::tempdir().must();
-    let (keys, _) = KeyDir::keygen(dir.path().join("keys"), 1, 1, Utc::now()).must();
-    let root_pub = dir.path().join("keys").join(luach_ota::ROOT_PUB_FILE);
-    let trusted = root_pub.clone();
-    let app = spawn_app(move |c| c.releases.trusted_root = Some(trusted)).await;
-    let root = app.user("default", "super_admin", "root@example.org").await;
+    let (app, keys, root_pub, root) = installation(dir.path()).await;
     let agent = std::fs::read(bin_path("luach-agent")).must();
     let release = register_release(&root, &keys, "0.2.0", &agent).await;
     // Steps before the switch leave the old version (the update is reported interrupted);
@@ -282,11 +285,7 @@ async fn an_update_killed_at_any_step_leaves_the_old_or_the_new_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_builds_that_crash_hang_or_cannot_connect_are_rolled_back() {
     let dir = tempfile::tempdir().must();
-    let (keys, _) = KeyDir::keygen(dir.path().join("keys"), 1, 1, Utc::now()).must();
-    let root_pub = dir.path().join("keys").join(luach_ota::ROOT_PUB_FILE);
-    let trusted = root_pub.clone();
-    let app = spawn_app(move |c| c.releases.trusted_root = Some(trusted)).await;
-    let root = app.user("default", "super_admin", "root@example.org").await;
+    let (app, keys, root_pub, root) = installation(dir.path()).await;
     let faults = [("LUACH_TEST_FAULT", "0.3.0:exit,0.4.0:hang,0.5.0:offline")];
     let screen = Screen::start(&app, dir.path(), &root_pub, "ota3", &faults, 30).await;
     let agent = std::fs::read(bin_path("luach-agent")).must();

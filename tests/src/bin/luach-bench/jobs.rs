@@ -58,8 +58,28 @@ async fn luach_batch(api: &Api, args: &Args, round: u64) -> anyhow::Result<f64> 
         "target": {"all": true},
         "concurrency": args.count.min(10_000),
     });
+    let (secs, _) = job_until_completed(
+        api,
+        &body,
+        args.count,
+        Duration::from_millis(20),
+        Duration::from_secs(600),
+    )
+    .await?;
+    Ok(secs)
+}
+
+/// Creates the job `body` and polls it every `poll` until it completed with `count` screens
+/// succeeded (at most `limit`); seconds from the REST call, and the job's id.
+pub(crate) async fn job_until_completed(
+    api: &Api,
+    body: &serde_json::Value,
+    count: u64,
+    poll: Duration,
+    limit: Duration,
+) -> anyhow::Result<(f64, String)> {
     let started = Instant::now();
-    let (status, answer) = api.post("/api/v1/jobs", &body).await;
+    let (status, answer) = api.post("/api/v1/jobs", body).await;
     if status != 201 {
         bail!("job not created: {status} {answer}");
     }
@@ -67,15 +87,15 @@ async fn luach_batch(api: &Api, args: &Args, round: u64) -> anyhow::Result<f64> 
     loop {
         let (_, job) = api.get(&format!("/api/v1/jobs/{id}")).await;
         if job["data"]["state"] == "completed" {
-            if job["data"]["counts"]["succeeded"].as_u64() != Some(args.count) {
+            if job["data"]["counts"]["succeeded"].as_u64() != Some(count) {
                 bail!("job ended without every screen: {job}");
             }
-            return Ok(started.elapsed().as_secs_f64());
+            return Ok((started.elapsed().as_secs_f64(), id));
         }
-        if started.elapsed() > Duration::from_secs(600) {
+        if started.elapsed() > limit {
             bail!("job not completed: {job}");
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(poll).await;
     }
 }
 

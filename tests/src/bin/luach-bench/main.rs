@@ -16,11 +16,13 @@
 //! target/release/luach-bench --quota
 //! target/release/luach-bench --jobs --count 1000
 //! target/release/luach-bench --telemetry --count 10000 --metrics-secs 1 --window-secs 120
+//! target/release/luach-bench --rollout --count 1000 --artifact-mb 20
 //! ```
 
 mod board;
 mod jobs;
 mod quota;
+mod rollout;
 mod telemetry;
 
 use std::collections::HashSet;
@@ -100,6 +102,22 @@ struct Args {
     /// Internal: run as the bare telemetry controller against Mosquitto on this port.
     #[arg(long, hide = true)]
     bare_telemetry: Option<u16>,
+    /// Instead of the fleet: a signed release rolled out to every screen as an update job,
+    /// against nginx plus a bare downloader (see `rollout.rs`).
+    #[arg(long)]
+    rollout: bool,
+    /// Size of the release's artifact with `--rollout`, MB.
+    #[arg(long, default_value_t = 20)]
+    artifact_mb: u64,
+    /// Screens downloading at once with `--rollout` (the job's concurrency).
+    #[arg(long, default_value_t = 100)]
+    rollout_concurrency: u64,
+    /// Screens started per minute at most with `--rollout` (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    rollout_rate: u64,
+    /// Internal: download this URL `--count` times (`--rollout` starts it).
+    #[arg(long, hide = true)]
+    bare_downloads: Option<String>,
 }
 
 /// CPU seconds (user + system) and RSS bytes of a process, from /proc.
@@ -483,6 +501,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(port) = args.bare_controller {
         return jobs::bare_controller(port, args.count, args.rounds, args.storm).await;
     }
+    if let Some(url) = &args.bare_downloads {
+        return rollout::bare_downloads(url, args.count, args.rollout_concurrency).await;
+    }
     if let Some(port) = args.bare_telemetry {
         return telemetry::bare_controller(port, args.count, args.window_secs, args.metrics_secs).await;
     }
@@ -514,6 +535,13 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.jobs {
         jobs::run(&bin, &args, dir.path()).await?;
+        if args.keep_logs {
+            let _ = dir.keep();
+        }
+        return Ok(());
+    }
+    if args.rollout {
+        rollout::run(&bin, &args, dir.path()).await?;
         if args.keep_logs {
             let _ = dir.keep();
         }

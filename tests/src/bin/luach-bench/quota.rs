@@ -19,7 +19,7 @@ const SCREENS: usize = 100;
 const PLAQUES: usize = 20;
 
 /// A super admin's personal token, through the admin CLI.
-fn super_admin_token(dir: &Path) -> anyhow::Result<String> {
+pub(crate) fn super_admin_token(dir: &Path) -> anyhow::Result<String> {
     let email = "root@bench.example";
     let (ok, out) = luach_tests::admin(
         dir,
