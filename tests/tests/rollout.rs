@@ -186,6 +186,28 @@ async fn a_failing_phase_pauses_the_roll_out_and_resuming_accepts_it() {
     )
     .await;
     let id = job["id"].as_str().must().to_owned();
+    // Another tenant may roll the release out only to its own screens: it has none, and
+    // names none of these; the roll-out itself is not there for it.
+    let other = s.app.user("t-other", "tenant_admin", "admin@other.example").await;
+    for target in [json!({"devices": ["bad00000"]}), json!({"all": true})] {
+        let (status, body) = other
+            .post(
+                "/api/v1/jobs",
+                &json!({"command": {"type": "update", "release": s.release}, "target": target,
+                        "rollout": {"phases": [{"screens": 1}]}}),
+            )
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert!(
+            body["error"]["fields"][0]["path"].as_str().must().starts_with("target"),
+            "{body}"
+        );
+    }
+    assert_eq!(other.get(&format!("/api/v1/jobs/{id}")).await.0, 404);
+    assert_eq!(
+        other.post(&format!("/api/v1/jobs/{id}/resume"), &json!({})).await.0,
+        404
+    );
     // Phase 1 (two screens) may lose one; both fail, so the job pauses by itself and the
     // other four screens are never sent the release.
     let paused = job_when(api, &id, "the roll-out paused", |j| j["state"] == "paused").await;

@@ -135,6 +135,11 @@ async fn records_made_offline_arrive_once_after_an_outage_with_two_agent_kills()
         // 15 s offline at one record a second, plus the two restarts' events.
         let report = drained(api, d, before[d] + 12, Duration::from_secs(90)).await;
         assert_eq!(report["dropped"], 0, "{d}: {report}");
+    }
+    // The screens stop, so the history and the series below are read from the same records.
+    fleet.kill();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for d in &devices {
         let records = all_records(api, d).await;
         let keys: Vec<(String, u64)> = records
             .iter()
