@@ -73,6 +73,7 @@
 //!   rustls clients (rumqttc) and Python's `ssl` omit SNI for IP addresses and are unaffected.
 
 mod config;
+pub mod edge;
 mod link;
 
 use std::net::SocketAddr;

@@ -85,6 +85,11 @@ pub fn inspect_certificate(pem: &str) -> Result<CertificateInfo, PkiError> {
     describe(&cert)
 }
 
+/// Describes a DER certificate (as a TLS peer presents it).
+pub fn inspect_certificate_der(der: &[u8]) -> Result<CertificateInfo, PkiError> {
+    describe(&parse_der(der, "certificate")?)
+}
+
 /// Checks that the certificate in `cert_pem` was issued by the CA certificate in `ca_pem`:
 /// the issuer name matches the CA's subject, the CA certificate is a CA, and the signature
 /// verifies with the CA's public key. Validity dates are not checked (see

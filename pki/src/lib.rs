@@ -71,7 +71,9 @@ pub use csr::{CsrInfo, verify_csr};
 pub use encoding::KeyType;
 pub use error::PkiError;
 pub use fs::{Mode as FileMode, write_atomic};
-pub use inspect::{CertificateInfo, inspect_certificate, inspect_chain, verify_key_matches, verify_signed_by};
+pub use inspect::{
+    CertificateInfo, inspect_certificate, inspect_certificate_der, inspect_chain, verify_key_matches, verify_signed_by,
+};
 pub use keys::DeviceKey;
 pub use time::{Duration, OffsetDateTime};
 pub use zeroize::Zeroizing;
