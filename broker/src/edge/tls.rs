@@ -107,7 +107,7 @@ impl ClientCertVerifier for RevocationVerifier {
     }
 }
 
-fn certificates(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+pub(crate) fn certificates(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
     let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsSetupError::Pem {
@@ -171,55 +171,13 @@ pub async fn handshake(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use luach_pki::{DeviceCa, DeviceKey, Duration as Validity, OffsetDateTime};
-    use rustls::ClientConfig;
+    use crate::edge::testing::{ca_and_acceptor, client_config, device, must};
+    use luach_pki::{DeviceCa, Duration as Validity};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
-    fn must<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
-        r.unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    struct Device {
-        chain: String,
-        key: String,
-        serial: String,
-    }
-
-    fn device(ca: &DeviceCa, id: &str) -> Device {
-        let key = must(DeviceKey::generate());
-        let now = OffsetDateTime::now_utc();
-        let issued = must(ca.issue_device_certificate(
-            &must(key.csr_pem(id)),
-            id,
-            id,
-            now - Validity::minutes(5),
-            now + Validity::days(30),
-        ));
-        Device {
-            chain: issued.pem.clone(),
-            key: key.to_pem().to_string(),
-            serial: issued.serial,
-        }
-    }
-
-    fn client(ca: &DeviceCa, d: &Device) -> tokio_rustls::TlsConnector {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = RootCertStore::empty();
-        for c in must(certificates(ca.certificate_pem(), "ca")) {
-            must(roots.add(c));
-        }
-        let config = must(
-            ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string()),
-        )
-        .with_root_certificates(roots)
-        .with_client_auth_cert(
-            must(certificates(&d.chain, "device")),
-            must(PrivateKeyDer::from_pem_slice(d.key.as_bytes())),
-        );
-        tokio_rustls::TlsConnector::from(Arc::new(must(config)))
+    fn client(ca: &DeviceCa, d: &crate::edge::testing::Device) -> tokio_rustls::TlsConnector {
+        tokio_rustls::TlsConnector::from(client_config(ca, d))
     }
 
     /// A device connects and exchanges one byte both ways; the server's view of it.
@@ -249,19 +207,11 @@ mod tests {
 
     #[tokio::test]
     async fn revoked_certificates_are_refused_at_the_handshake_and_idle_sockets_time_out() {
-        let ca = must(DeviceCa::generate("Luach device CA", Validity::days(365)));
-        let server = must(ca.issue_server_certificate(&["localhost".into()], Validity::days(30)));
         let revoked = Revoked::default();
-        let config = must(server_config(
-            &[ca.certificate_pem()],
-            &server.certificate.pem,
-            &server.key_pem,
-            revoked.clone(),
-        ));
-        let acceptor = TlsAcceptor::from(config);
+        let (ca, acceptor) = ca_and_acceptor(revoked.clone());
         let listener = must(TcpListener::bind("127.0.0.1:0").await);
 
-        let (good, old) = (device(&ca, "screen1"), device(&ca, "screen2"));
+        let (good, old) = (device(&ca, "screen1", "p1"), device(&ca, "screen2", "p2"));
         must(connect(&acceptor, &listener, client(&ca, &good)).await);
         must(connect(&acceptor, &listener, client(&ca, &old)).await);
         // Superseded: the same device renewed, its old serial may not connect again.
