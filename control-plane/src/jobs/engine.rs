@@ -174,6 +174,9 @@ async fn holds(
         return Ok(out);
     }
     let synagogues = store.synagogues(luach_content::bundle::MAX_PER_KIND).await?;
+    if synagogues.is_empty() && spec.windows.is_empty() {
+        return Ok(out);
+    }
     for id in devices {
         let Some(device) = store.device(id).await? else {
             continue;
@@ -557,7 +560,8 @@ impl JobEngine {
     ) -> StoreResult<Option<u32>> {
         let bounds = rollout::bounds(rollout, job.total);
         let mut phase = job.phase;
-        // Opening one phase may settle nothing new, so at most one step per phase per pass.
+        // A phase just opened is judged at once: it may already pause (or, with every screen
+        // of it offline, wait); each turn of the loop moves one phase forward or returns.
         loop {
             let range = rollout::range(&bounds, phase);
             let tally = tj.tally(&job.id, range.clone()).await?;

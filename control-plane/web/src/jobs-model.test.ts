@@ -1,24 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { actionsFor, done, EMPTY_COMMAND, jobBody, phaseOf, phasesOf, segments, type Counts, type JobForm } from "./jobs-model";
+import { actionsFor, done, EMPTY_COMMAND, EMPTY_FORM, jobBody, phaseOf, phasesOf, segments, type Counts, type JobForm } from "./jobs-model";
 
 const form: JobForm = {
-  ...EMPTY_COMMAND,
+  ...EMPTY_FORM,
   command: "brightness",
   percent: 40,
   target: "tags",
   targetText: "lobby, hall  upstairs",
-  concurrency: "",
   ratePerMinute: "120",
-  retries: "",
-  abortPercent: "",
-  abortMin: "",
-  targetPercent: "",
-  phases: "",
-  soakMinutes: "",
-  pausePercent: "",
-  windowStart: "",
-  windowEnd: "",
-  windowDays: [],
 };
 
 const zero: Counts = { queued: 0, sent: 0, received: 0, succeeded: 0, failed: 0, timed_out: 0, cancelled: 0, skipped: 0 };

@@ -81,6 +81,25 @@ export interface JobForm extends CommandForm {
   windowDays: number[];
 }
 
+/** A job form with every box empty (the server's defaults) and no window. */
+export const EMPTY_FORM: JobForm = {
+  ...EMPTY_COMMAND,
+  target: "all",
+  targetText: "",
+  concurrency: "",
+  ratePerMinute: "",
+  retries: "",
+  abortPercent: "",
+  abortMin: "",
+  targetPercent: "",
+  phases: "",
+  soakMinutes: "",
+  pausePercent: "",
+  windowStart: "",
+  windowEnd: "",
+  windowDays: [],
+};
+
 /** One phase of a staged roll-out, as the API takes it. */
 export interface Phase {
   screens?: number;

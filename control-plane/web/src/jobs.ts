@@ -12,7 +12,7 @@ import {
   actionsFor,
   COMMANDS,
   done,
-  EMPTY_COMMAND,
+  EMPTY_FORM,
   jobBody,
   phaseOf,
   segments,
@@ -74,24 +74,6 @@ async function loadReleases(): Promise<Release[]> {
   releases = all.filter((r) => r.status === "ready" && new Date(r.expires) > new Date());
   return releases;
 }
-
-const EMPTY_FORM: JobForm = {
-  ...EMPTY_COMMAND,
-  target: "all",
-  targetText: "",
-  concurrency: "",
-  ratePerMinute: "",
-  retries: "",
-  abortPercent: "",
-  abortMin: "",
-  targetPercent: "",
-  phases: "",
-  soakMinutes: "",
-  pausePercent: "",
-  windowStart: "",
-  windowEnd: "",
-  windowDays: [],
-};
 
 /** A command in the page's words: "Brightness 40%", "Display on or off (off)". */
 export function commandLabel(command: { type: string; percent?: number; on?: boolean; package?: string }): string {
