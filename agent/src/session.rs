@@ -50,6 +50,8 @@ pub struct SessionConfig {
 pub struct SessionStats {
     pub connected: AtomicU64,
     pub connects: AtomicU64,
+    /// Connection attempts that failed (refused, timed out) and connections lost.
+    pub failures: AtomicU64,
     pub published: AtomicU64,
     pub commands: AtomicU64,
     /// Telemetry batches the control plane confirmed stored.
@@ -513,6 +515,7 @@ impl DeviceSession {
                     }
                     Ok(_) => {}
                     Err(e) => {
+                        self.stats.failures.fetch_add(1, Ordering::Relaxed);
                         if connected {
                             connected = false;
                             self.stats.connected.fetch_sub(1, Ordering::Relaxed);

@@ -252,12 +252,13 @@ pub async fn run(config: SimConfig, shutdown: CancellationToken) -> anyhow::Resu
             _ = shutdown.cancelled() => break,
             _ = report.tick() => {
                 println!(
-                    "sim: {}/{} connected, {} enrolled, {} enrolment failures, {} connects, {} messages published, {} commands answered, {} telemetry batches stored",
+                    "sim: {}/{} connected, {} enrolled, {} enrolment failures, {} connects, {} connection failures, {} messages published, {} commands answered, {} telemetry batches stored",
                     stats.connected.load(Ordering::Relaxed),
                     config.count,
                     enrol_stats.enrolled.load(Ordering::Relaxed),
                     enrol_stats.failed.load(Ordering::Relaxed),
                     stats.connects.load(Ordering::Relaxed),
+                    stats.failures.load(Ordering::Relaxed),
                     stats.published.load(Ordering::Relaxed),
                     stats.commands.load(Ordering::Relaxed),
                     stats.telemetry_stored.load(Ordering::Relaxed),

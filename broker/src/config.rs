@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use rumqttd::{Config, ConnectionSettings, RouterConfig, SegmentConfig, ServerSettings, TlsConfig};
+use rumqttd::{Config, ConnectionSettings, RouterConfig, SegmentConfig, ServerSettings};
+
+use crate::edge::EdgeSettings;
 
 /// Broker settings exposed in `luach-server`'s configuration.
 ///
@@ -33,9 +35,10 @@ pub struct BrokerSettings {
     /// [`BrokerSettings::tls`], which the embedding program provides.
     pub tls_listener: bool,
     /// Address of the mutual-TLS listener (default `0.0.0.0:8883`). Port 0 picks a free port.
-    /// Each client must present a certificate from the device CA; rumqttd confines it to
-    /// `/tenants/{O}/…` where O is the certificate's organisation, and renames its client id
-    /// to `{O}.{client id}`.
+    /// Served by the connection edge ([`crate::edge`]): each client must present a
+    /// certificate from the device CA that is not refused, and is confined to publishing
+    /// `/tenants/{O}/up/{kind}` and subscribing inside `/tenants/{O}/`, where O is the
+    /// certificate's organisation (its topic prefix).
     pub tls_listen: SocketAddr,
     /// Host names and IP addresses devices use to reach the TLS listener, besides
     /// `localhost`, `127.0.0.1` and `::1`: they become the broker certificate's subject
@@ -46,9 +49,10 @@ pub struct BrokerSettings {
     /// [`crate::EmbeddedBroker::start`].
     #[serde(skip)]
     pub tls: Option<TlsFiles>,
-    /// Most simultaneous connections, devices plus internal links.
+    /// Most simultaneous device connections on each listener.
     pub max_connections: usize,
-    /// Largest MQTT payload the broker accepts, in bytes.
+    /// Largest MQTT payload the broker accepts, in bytes (a packet may be 1 KiB larger, for
+    /// its topic and header).
     pub max_payload_bytes: usize,
     /// QoS 1/2 messages in flight per connection.
     pub max_inflight: usize,
@@ -63,6 +67,8 @@ pub struct BrokerSettings {
     /// filter and skips the oldest messages of a reader that falls further behind than this,
     /// so it must cover the longest stall of the ingest writer at peak traffic.
     pub ingest_buffer_bytes: usize,
+    /// The connection edge's limits (the mutual-TLS port).
+    pub edge: EdgeSettings,
 }
 
 impl Default for BrokerSettings {
@@ -81,6 +87,7 @@ impl Default for BrokerSettings {
             segment_count: 2,
             connect_timeout_ms: 10_000,
             ingest_buffer_bytes: 64 * 1024 * 1024,
+            edge: EdgeSettings::default(),
         }
     }
 }
@@ -108,26 +115,21 @@ impl BrokerSettings {
                 return Err(format!("tls_hostnames: {name:?} is not a host name or IP address"));
             }
         }
-        if let Some(tls) = &self.tls {
-            for (key, path) in [
-                ("tls.cert_path", &tls.cert_path),
-                ("tls.key_path", &tls.key_path),
-                ("tls.ca_path", &tls.ca_path),
-            ] {
-                if path.to_str().is_none() {
-                    return Err(format!("{key} must be valid UTF-8 (rumqttd takes paths as strings)"));
-                }
-            }
-        }
-        Ok(())
+        self.edge.validate()
+    }
+
+    /// Largest MQTT packet a device may send: the payload limit plus room for the topic and
+    /// header.
+    pub fn max_packet_bytes(&self) -> usize {
+        self.max_payload_bytes.saturating_add(1024)
     }
 
     /// Segments of the ingest filter's commit log.
     const INGEST_SEGMENTS: usize = 4;
 
-    /// rumqttd's configuration; `plain` and `tls` are the resolved listen addresses of the
-    /// listeners to start.
-    pub(crate) fn to_rumqttd(&self, plain: Option<SocketAddr>, tls: Option<SocketAddr>, ingest_filter: &str) -> Config {
+    /// rumqttd's configuration; `plain` is the resolved address of the plain listener, if it
+    /// runs (the mutual-TLS port is the edge's, not rumqttd's).
+    pub(crate) fn to_rumqttd(&self, plain: Option<SocketAddr>, ingest_filter: &str) -> Config {
         let connections = ConnectionSettings {
             connection_timeout_ms: self.connect_timeout_ms,
             max_payload_size: self.max_payload_bytes,
@@ -136,25 +138,22 @@ impl BrokerSettings {
             external_auth: None,
             dynamic_filters: true,
         };
-        let server = |name: &str, listen, tls| ServerSettings {
-            name: name.into(),
-            listen,
-            tls,
-            next_connection_delay_ms: 0,
-            connections: connections.clone(),
-        };
         let mut servers = HashMap::new();
         if let Some(listen) = plain {
-            servers.insert("1".to_owned(), server("mqtt-plain", listen, None));
-        }
-        if let (Some(listen), Some(settings)) = (tls, &self.tls) {
-            servers.insert("2".to_owned(), server("mqtt-tls", listen, Some(settings.to_rumqttd())));
+            let server = ServerSettings {
+                name: "mqtt-plain".into(),
+                listen,
+                tls: None,
+                next_connection_delay_ms: 0,
+                connections,
+            };
+            servers.insert("1".to_owned(), server);
         }
         Config {
             id: 0,
             router: RouterConfig {
-                // One extra slot for the control plane's in-process link.
-                max_connections: self.max_connections + 1,
+                // Two extra slots: the control plane's link and the edge's uplink.
+                max_connections: self.max_connections + 2,
                 max_outgoing_packet_count: 200,
                 max_segment_size: self.segment_bytes,
                 max_segment_count: self.segment_count,
@@ -176,10 +175,7 @@ impl BrokerSettings {
     }
 }
 
-/// The mutual-TLS listener's files.
-///
-/// rumqttd reads these files again for every connection it accepts (so replacing them
-/// atomically takes effect without a restart), and the broker checks them once at start-up.
+/// The mutual-TLS listener's files, read once when the broker starts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TlsFiles {
     /// The broker's certificate (PEM, leaf first, intermediates may follow), e.g. from
@@ -187,22 +183,9 @@ pub struct TlsFiles {
     pub cert_path: PathBuf,
     /// The broker's private key (PKCS#8 `PRIVATE KEY` PEM, as `luach_pki` writes it).
     pub key_path: PathBuf,
-    /// The device CA certificate that client certificates must chain to (PEM). Exactly one
-    /// certificate: rumqttd 0.20 trusts only the first one in the file, so a bundle is refused
-    /// (rotate with a cross-certificate, see `luach_pki`).
+    /// The device CA certificates that client certificates must chain to (PEM, one or more:
+    /// during a CA rotation both the old and the new CA).
     pub ca_path: PathBuf,
-}
-
-impl TlsFiles {
-    fn to_rumqttd(&self) -> TlsConfig {
-        // `validate` checked the paths are UTF-8.
-        let text = |p: &PathBuf| p.to_string_lossy().into_owned();
-        TlsConfig::Rustls {
-            capath: Some(text(&self.ca_path)),
-            certpath: text(&self.cert_path),
-            keypath: text(&self.key_path),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -277,21 +260,29 @@ mod tests {
     }
 
     #[test]
-    fn rumqttd_gets_one_server_per_enabled_listener() {
+    fn rumqttd_serves_only_the_plain_listener() {
         let settings = BrokerSettings {
             tls: Some(files()),
             ..BrokerSettings::default()
         };
         let plain = Some(SocketAddr::from(([127, 0, 0, 1], 1883)));
-        let tls = Some(SocketAddr::from(([127, 0, 0, 1], 8883)));
-        let servers = |p, t| settings.to_rumqttd(p, t, "/tenants/+/up/#").v4.map(|v| v.len());
-        assert_eq!(servers(plain, tls), Some(2));
-        assert_eq!(servers(None, tls), Some(1));
-        let config = settings.to_rumqttd(None, tls, "/tenants/+/up/#");
+        let servers = |p| settings.to_rumqttd(p, "/tenants/+/up/#").v4.map(|v| v.len());
+        assert_eq!(servers(plain), Some(1));
+        assert_eq!(servers(None), Some(0));
+        let config = settings.to_rumqttd(plain, "/tenants/+/up/#");
         let server = config.v4.as_ref().and_then(|v| v.values().next()).expect("server");
-        assert!(matches!(
-            &server.tls,
-            Some(TlsConfig::Rustls { capath: Some(ca), .. }) if ca == "ca.pem"
-        ));
+        assert!(server.tls.is_none());
+        assert_eq!(config.router.max_connections, settings.max_connections + 2);
+    }
+
+    #[test]
+    fn edge_limits_must_be_positive() {
+        let mut settings = BrokerSettings::default();
+        settings.edge.max_handshakes = 0;
+        let err = settings.validate().expect_err("zero handshakes");
+        assert!(err.contains("edge.max_handshakes"), "{err}");
+        let parsed: BrokerSettings = toml::from_str("[edge]\nmessages_per_sec = 20").expect("edge table");
+        assert_eq!(parsed.edge.messages_per_sec, 20);
+        assert_eq!(parsed.edge.message_burst, EdgeSettings::default().message_burst);
     }
 }

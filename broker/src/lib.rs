@@ -2,75 +2,50 @@
 //!
 //! `luach-server` runs [rumqttd] in-process so a single install needs nothing else. This crate
 //! owns the broker's configuration (tuned for a fleet of many small, chatty devices rather than
-//! rumqttd's throughput-oriented defaults, see [`BrokerSettings`]) and hands the control plane
-//! an in-process link ([`LocalLink`]) that sees every device's subtree without a TCP loop-back
-//! client: one QoS 1 TCP subscription tops out around 2.4k msg/s, the in-process link does not.
+//! rumqttd's throughput-oriented defaults, see [`BrokerSettings`]), the connection edge that
+//! serves devices on the mutual-TLS port ([`edge`]), and hands the control plane an in-process
+//! link ([`LocalLink`]) that sees every device's messages without a TCP loop-back client.
 //!
-//! rumqttd keeps nothing across restarts and has no shutdown call; the broker threads live as
-//! long as the process. Every delivery guarantee therefore lives in the control plane and the
-//! agent, never in the broker.
+//! rumqttd keeps nothing across restarts and has no shutdown call; its threads live as long as
+//! the process. Every delivery guarantee therefore lives in the control plane and the agent,
+//! never in the broker.
 //!
 //! # Listeners and device isolation
 //!
 //! Two listeners, each optional ([`BrokerSettings::plain_listener`],
 //! [`BrokerSettings::tls_listener`] with the files in [`BrokerSettings::tls`]):
 //!
-//! - **Plain TCP** (development): no authentication and no topic restriction.
-//! - **Mutual TLS** (devices): rumqttd is built with `use-rustls,verify-client-cert,
-//!   validate-tenant-prefix`. A client must present a certificate that chains to the CA in
-//!   `ca_path` (rustls `WebPkiClientVerifier`: X.509 v3, clientAuth, in its validity period),
-//!   and its subject must carry an alphanumeric organisation O (rumqttd
-//!   `src/server/tls.rs:62-85`). rumqttd then prefixes its client id with `O.`
-//!   (`src/server/broker.rs:531-536`, `src/router/connection.rs:46-55`), so no device can take
-//!   over another's session, and confines it to `/tenants/{O}/`: a publish elsewhere
-//!   (`src/router/routing.rs:1219-1228`), a will message elsewhere (`:1290-1299`) or a
-//!   subscription filter outside it (`:1728-1734`, so `#` and `/tenants/+/#` too) is an error
-//!   that disconnects the client.
+//! - **Mutual TLS** (devices), served by the [`edge`], the project's own code: TLS under a
+//!   time-out in each connection's own task, caps on connections per source, in total and on
+//!   handshakes in progress, a client certificate from the device CA(s) that is not refused
+//!   ([`Revoked`]: revoked or superseded enrolments, by serial and by topic prefix), then MQTT
+//!   3.1.1 with each device jailed to its certificate's organisation O: it publishes only
+//!   `/tenants/{O}/up/{kind}` for the kinds in [`TopicRules`], subscribes only inside
+//!   `/tenants/{O}/`, no retained messages, QoS ≤ 1, packet, message and byte rate limits.
+//!   Anything else closes the connection.
+//! - **Plain TCP** (development), served by rumqttd: no authentication and no topic
+//!   restriction. Its clients see what edge devices send (the uplink passes the router) but
+//!   cannot reach edge devices' sessions. Keep it off in production.
 //!
-//! The tenant prefix is derived only from a TLS client certificate: the plain listener passes
-//! no tenant (`src/server/broker.rs:369-378`) and the control plane's in-process
-//! [`LocalLink`] is built without one (`src/link/local.rs:59`), so both keep seeing and
-//! publishing to every `/tenants/{device}/…` subtree exactly as without the features. The
-//! plain listener is unauthenticated and lets a client pick any client id, including a TLS
-//! device's `{device}.{id}` or the control plane's `luach-control-plane` (rumqttd drops the
-//! older connection of a duplicate id, `src/router/routing.rs:282-294`): keep it off in
-//! production.
+//! The edge hands what devices send to the router through one local link, and delivers what
+//! the control plane sends ([`Publisher`]) straight to the device's session: the router holds
+//! one filter however large the fleet (see [`edge`] for why).
 //!
-//! # Revocation: what rumqttd 0.20 can and cannot do
+//! # rumqttd 0.20 facts this design works around
 //!
-//! - **No CRL or OCSP.** The client verifier is built from the first certificate of `ca_path`
-//!   with no CRLs (`src/server/tls.rs:217-237`), and [`rumqttd::TlsConfig`] holds only three
-//!   paths: there is no way to inject a custom rustls `ClientCertVerifier`.
-//! - **Only the first CA certificate is trusted** (`src/server/tls.rs:221-223` takes
-//!   `certs(..).next()`), so a CA bundle cannot be used for rotation; this crate refuses a
-//!   `ca_path` with more than one certificate rather than silently ignoring the rest.
-//! - **Files are re-read for every connection** (`TLSAcceptor::new` is called per accept,
-//!   `src/server/broker.rs:373`): replacing `ca_path`, `cert_path` or `key_path` atomically
-//!   takes effect for the next connection without a restart; connected clients stay.
-//! - **No API disconnects a client.** rumqttd has no admin call for it; the only lever is the
-//!   duplicate client id takeover above, which needs a router handle that [`rumqttd::Broker`]
-//!   hides once started. TLS checks certificates only during the handshake, so a connected
-//!   device stays connected past its certificate's expiry until it reconnects.
-//!
-//! The strongest available combination: short-lived device certificates renewed over the
-//! device's own session, renewal refused for a revoked device, and the control plane ignoring
-//! messages from revoked devices (the prefix jail means nothing else receives them). Re-keying
-//! the CA (new `ca_path`) revokes everyone at once.
-//!
-//! # Known weaknesses (rumqttd 0.20)
-//!
-//! - rumqttd performs the TLS handshake inside its accept loop, without a timeout
-//!   (`src/server/broker.rs:393-409`): one client that opens a TCP connection to the TLS port
-//!   and sends nothing stalls every other TLS connection until it goes away (checked: a
-//!   device's connect waited the full 5 s an idle socket stayed open). Keep the TLS port behind
-//!   something that bounds handshakes, or accept the risk on trusted networks.
-//! - A publish or subscription outside the device's prefix disconnects the client without an
-//!   MQTT error code (`src/router/routing.rs:625-638`, `:661-667`): at QoS 0 the client cannot
-//!   tell its message was dropped.
-//! - Clients must connect by host name, not IP address: rustls 0.22 answers an IP address in
-//!   SNI with a `decode_error` alert (rustls `src/msgs/handshake.rs:225-237`), and libmosquitto
-//!   (mosquitto_pub, many OpenSSL-based clients) sends the host as SNI even when it is an IP.
-//!   rustls clients (rumqttc) and Python's `ssl` omit SNI for IP addresses and are unaffected.
+//! - Its TLS listener runs the handshake inside the accept loop without a time-out
+//!   (`src/server/broker.rs:393-409`: one idle socket stalls every device), trusts only the
+//!   first certificate of its CA file and has no CRL or custom verifier (`src/server/tls.rs`),
+//!   and no call disconnects a client. The edge replaces that listener.
+//! - `DataLog::matches` compares each new topic with every filter and `next_native_offset`
+//!   each new filter with every topic seen, neither ever removed (`src/router/logs.rs`): a
+//!   filter per device makes a fleet's reconnection quadratic. The edge keeps per-device
+//!   filters out of the router.
+//! - On the plain listener, rumqttd drops the older connection of a duplicate client id
+//!   (`src/router/routing.rs:282-294`), so any client there may take any client id (the
+//!   control plane's `luach-control-plane` included).
+//! - libmosquitto clients send the host as SNI even when it is an IP address, and rustls answers
+//!   an IP address in SNI with a `decode_error` alert: such clients connect by host name.
 
 mod config;
 pub mod edge;
@@ -82,7 +57,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use config::{BrokerSettings, TlsFiles};
+pub use edge::tls::Revoked;
+pub use edge::topics::TopicRules;
+pub use edge::{Edge, EdgeCounts, EdgeSettings};
 pub use link::{Inbound, LinkClosed, LocalLink, Publisher};
+
+use edge::EdgeSetup;
+use edge::uplink::Uplink;
 
 /// Errors starting the broker.
 #[derive(Debug, thiserror::Error)]
@@ -105,29 +86,56 @@ pub enum BrokerError {
         path: PathBuf,
         source: luach_pki::PkiError,
     },
-    #[error(
-        "mqtt tls listener: ca_path {path} holds {count} certificates; rumqttd trusts only the first, \
-         so it must hold exactly one (rotate the device CA with a cross-certificate)"
-    )]
-    TlsCaBundle { path: PathBuf, count: usize },
+    #[error("mqtt tls listener: {0}")]
+    Tls(#[from] edge::tls::TlsSetupError),
+}
+
+/// What the edge needs to know about devices: the topics they may publish to, and the
+/// certificates that no longer count (kept up to date by the embedding program through
+/// [`Edge::refuse_prefix`] and [`Edge::refuse_serial`]).
+#[derive(Debug, Clone)]
+pub struct Devices {
+    pub rules: TopicRules,
+    pub revoked: Revoked,
 }
 
 /// A running embedded broker.
-#[derive(Debug)]
 pub struct EmbeddedBroker {
     plain: Option<SocketAddr>,
-    tls: Option<SocketAddr>,
-    thread: JoinHandle<()>,
+    edge: Option<Edge>,
+    /// rumqttd's listener thread, when the plain listener runs.
+    thread: Option<JoinHandle<()>>,
+    /// Keeps the router's channel open when no listener thread owns the broker.
+    _router: Option<rumqttd::Broker>,
+    _uplink: Option<JoinHandle<()>>,
 }
 
+impl std::fmt::Debug for EmbeddedBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedBroker")
+            .field("plain", &self.plain)
+            .field("tls", &self.tls_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Client id of the control plane's link into the router.
+const CONTROL_PLANE_LINK: &str = "luach-control-plane";
+/// Client id of the edge's uplink into the router.
+const EDGE_LINK: &str = "luach-edge";
+
 impl EmbeddedBroker {
-    /// Starts rumqttd with `settings`, returning the broker and the control plane's link,
-    /// already subscribed to `ingest_filter` (which gets the large ingest buffer).
+    /// Starts the broker with `settings`, returning it and the control plane's link, already
+    /// subscribed to `ingest_filter` (which gets the large ingest buffer).
     ///
-    /// A listen port of 0 picks a free port first (rumqttd cannot report the port it bound).
-    /// The TLS listener's files are checked first (rumqttd itself reads them only when a client
-    /// connects). Returns once every listener is bound.
-    pub async fn start(settings: &BrokerSettings, ingest_filter: &str) -> Result<(Self, LocalLink), BrokerError> {
+    /// The mutual-TLS port is served by the [`edge`] on the current tokio runtime, with
+    /// `devices`' rules; the plain listener (development) by rumqttd. A listen port of 0
+    /// picks a free port. Returns once every listener is bound.
+    pub async fn start(
+        settings: &BrokerSettings,
+        ingest_filter: &str,
+        devices: Devices,
+    ) -> Result<(Self, LocalLink), BrokerError> {
         settings.validate().map_err(BrokerError::Config)?;
         let tls_files = match (settings.tls_listener, &settings.tls) {
             (false, _) => None,
@@ -138,34 +146,73 @@ impl EmbeddedBroker {
                 ));
             }
         };
-        if let Some(files) = tls_files {
-            check_tls_files(files)?;
-        }
+        let acceptor = tls_files
+            .map(|files| acceptor(files, devices.revoked.clone()))
+            .transpose()?;
         let plain = settings
             .plain_listener
             .then(|| resolve_port(settings.listen))
             .transpose()?;
-        let tls = tls_files.map(|_| resolve_port(settings.tls_listen)).transpose()?;
-        let config = settings.to_rumqttd(plain, tls, ingest_filter);
+        let config = settings.to_rumqttd(plain, ingest_filter);
         let mut broker = rumqttd::Broker::new(config);
         let (tx, rx) = broker
-            .link("luach-control-plane")
+            .link(CONTROL_PLANE_LINK)
             .map_err(|e| BrokerError::Link(e.to_string()))?;
-        // Subscribed before a listener can accept a device: the request is queued to the
-        // router ahead of any device's messages, so nothing a device sends on connecting (its
-        // hello) can reach the router before the control plane listens.
-        let mut link = LocalLink::new(tx, rx);
+        // Subscribed before any device can connect: the request is queued to the router ahead
+        // of any device's messages, so nothing a device sends on connecting (its hello) can
+        // reach the router before the control plane listens.
+        let mut link = LocalLink::new(tx, rx, plain.is_some());
         link.subscribe(ingest_filter).await?;
-        let thread = std::thread::Builder::new().name("mqtt-broker".into()).spawn(move || {
-            if let Err(e) = broker.start() {
-                tracing::error!(error = %e, "embedded mqtt broker stopped");
-            }
-        })?;
-        let broker = Self { plain, tls, thread };
-        for addr in plain.iter().chain(tls.iter()) {
-            broker.wait_listening(*addr, Duration::from_secs(10))?;
+
+        let mut edge = None;
+        let mut uplink_thread = None;
+        if let Some(acceptor) = acceptor {
+            let (up_tx, _up_rx) = broker.link(EDGE_LINK).map_err(|e| BrokerError::Link(e.to_string()))?;
+            let (uplink, thread) = Uplink::spawn(up_tx, settings.edge.uplink_queue)?;
+            let listener = tokio::net::TcpListener::bind(settings.tls_listen)
+                .await
+                .map_err(|source| BrokerError::Bind {
+                    addr: settings.tls_listen,
+                    source,
+                })?;
+            let started = Edge::start(
+                &settings.edge,
+                EdgeSetup {
+                    listener,
+                    acceptor,
+                    revoked: devices.revoked,
+                    max_connections: settings.max_connections,
+                    max_packet: settings.max_packet_bytes(),
+                    connect_timeout: Duration::from_millis(u64::from(settings.connect_timeout_ms)),
+                    rules: devices.rules,
+                    uplink,
+                },
+            )?;
+            link.attach_edge(started.clone());
+            edge = Some(started);
+            uplink_thread = Some(thread);
         }
-        tracing::info!(plain = ?plain, tls = ?tls, "embedded mqtt broker listening");
+
+        let (thread, router) = match plain {
+            Some(addr) => {
+                let thread = std::thread::Builder::new().name("mqtt-broker".into()).spawn(move || {
+                    if let Err(e) = broker.start() {
+                        tracing::error!(error = %e, "embedded mqtt broker stopped");
+                    }
+                })?;
+                wait_listening(&thread, addr, Duration::from_secs(10))?;
+                (Some(thread), None)
+            }
+            None => (None, Some(broker)),
+        };
+        let broker = Self {
+            plain,
+            edge,
+            thread,
+            _router: router,
+            _uplink: uplink_thread,
+        };
+        tracing::info!(plain = ?plain, tls = ?broker.tls_addr(), "embedded mqtt broker listening");
         Ok((broker, link))
     }
 
@@ -174,7 +221,7 @@ impl EmbeddedBroker {
     pub fn listen_addr(&self) -> SocketAddr {
         // `start` refuses settings without any listener, so one of them is set.
         self.plain
-            .or(self.tls)
+            .or(self.tls_addr())
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
@@ -185,33 +232,47 @@ impl EmbeddedBroker {
 
     /// The mutual-TLS listener's bound address, if it runs.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
-        self.tls
+        self.edge.as_ref().map(Edge::addr)
     }
 
-    /// True while the broker's listener threads run (rumqttd's `start` returns only when
-    /// every listener has stopped). Pair with [`Publisher::probe`] to check the router.
+    /// The edge serving the mutual-TLS port, if it runs.
+    pub fn edge(&self) -> Option<&Edge> {
+        self.edge.as_ref()
+    }
+
+    /// True while the plain listener's thread runs (rumqttd's `start` returns only when
+    /// every listener has stopped), or always without it. Pair with [`Publisher::probe`] to
+    /// check the router.
     pub fn listener_running(&self) -> bool {
-        !self.thread.is_finished()
+        self.thread.as_ref().is_none_or(|t| !t.is_finished())
     }
 
-    fn wait_listening(&self, addr: SocketAddr, limit: Duration) -> Result<(), BrokerError> {
-        let deadline = std::time::Instant::now() + limit;
-        while std::time::Instant::now() < deadline {
-            if is_listening(addr) {
-                return Ok(());
-            }
-            if self.thread.is_finished() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+    /// Stops accepting devices on the edge and closes their sessions (rumqttd's plain
+    /// listener has no stop call and lives as long as the process).
+    pub fn stop(&self) {
+        if let Some(edge) = &self.edge {
+            edge.stop();
         }
-        Err(BrokerError::NotListening(addr, limit))
     }
 }
 
-/// Checks what rumqttd would otherwise only find out (and log) when a device connects: the
-/// certificate chain parses and matches the key, and the CA file holds exactly one CA.
-fn check_tls_files(tls: &TlsFiles) -> Result<(), BrokerError> {
+fn wait_listening(thread: &JoinHandle<()>, addr: SocketAddr, limit: Duration) -> Result<(), BrokerError> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if is_listening(addr) {
+            return Ok(());
+        }
+        if thread.is_finished() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(BrokerError::NotListening(addr, limit))
+}
+
+/// The edge's TLS acceptor from the listener's files, checked the way a device will use them:
+/// the certificate chain parses and matches the key, the CA file holds at least one CA.
+fn acceptor(tls: &TlsFiles, revoked: Revoked) -> Result<tokio_rustls::TlsAcceptor, BrokerError> {
     let read = |what: &'static str, path: &Path| {
         std::fs::read_to_string(path).map_err(|e| BrokerError::TlsFile {
             what,
@@ -231,15 +292,10 @@ fn check_tls_files(tls: &TlsFiles) -> Result<(), BrokerError> {
     luach_pki::inspect_chain(&cert).map_err(file_error("cert_path", &tls.cert_path))?;
     let key = luach_pki::Zeroizing::new(read("key_path", &tls.key_path)?);
     luach_pki::verify_key_matches(&cert, &key).map_err(file_error("key_path", &tls.key_path))?;
-    let ca =
-        luach_pki::CaBundle::from_pem(&read("ca_path", &tls.ca_path)?).map_err(file_error("ca_path", &tls.ca_path))?;
-    if ca.len() != 1 {
-        return Err(BrokerError::TlsCaBundle {
-            path: tls.ca_path.clone(),
-            count: ca.len(),
-        });
-    }
-    Ok(())
+    let ca = read("ca_path", &tls.ca_path)?;
+    luach_pki::CaBundle::from_pem(&ca).map_err(file_error("ca_path", &tls.ca_path))?;
+    let config = edge::tls::server_config(&[&ca], &cert, &key, revoked)?;
+    Ok(tokio_rustls::TlsAcceptor::from(config))
 }
 
 /// True once something listens on `addr`: binding it ourselves fails with `AddrInUse`.

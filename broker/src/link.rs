@@ -1,12 +1,14 @@
 //! The control plane's in-process connection to the broker router.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Mutex;
 
 use bytes::Bytes;
 use rumqttd::Notification;
 use rumqttd::local::{LinkRx, LinkTx};
+
+use crate::edge::Edge;
 
 /// The router went away (the broker thread died).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -33,13 +35,22 @@ impl std::fmt::Debug for LocalLink {
 }
 
 impl LocalLink {
-    pub(crate) fn new(tx: LinkTx, rx: LinkRx) -> Self {
+    /// `to_router`: also publish device messages into the router (for clients of the plain
+    /// listener, which the router serves).
+    pub(crate) fn new(tx: LinkTx, rx: LinkRx, to_router: bool) -> Self {
         Self {
             rx,
             publisher: Publisher {
                 inner: Arc::new(Mutex::new(PublisherInner { tx })),
+                edge: Arc::new(OnceLock::new()),
+                to_router,
             },
         }
+    }
+
+    /// Sends device messages through `edge` from now on.
+    pub(crate) fn attach_edge(&self, edge: Edge) {
+        let _ = self.publisher.edge.set(edge);
     }
 
     /// Subscribes the link to a topic filter (e.g. `/tenants/+/up/#`).
@@ -86,10 +97,13 @@ struct PublisherInner {
     tx: LinkTx,
 }
 
-/// Publishes to device topics through the in-process link. Cheap to clone.
+/// Publishes to device topics: to a device on the mutual-TLS port through the edge (straight
+/// to its session), and into the router for clients of the plain listener. Cheap to clone.
 #[derive(Clone)]
 pub struct Publisher {
     inner: Arc<Mutex<PublisherInner>>,
+    edge: Arc<OnceLock<Edge>>,
+    to_router: bool,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -101,14 +115,29 @@ impl std::fmt::Debug for Publisher {
 impl Publisher {
     /// Publishes to a device topic.
     ///
-    /// Local links publish at QoS 0 into the router; rumqttd forwards with the *subscriber's*
-    /// QoS, so agents (which subscribe at QoS 1) still receive with acknowledgement and
-    /// retransmission. This only pushes into the router's buffer and signals it.
+    /// A device on the edge gets the message at the QoS it subscribed with (agents subscribe
+    /// at QoS 1: acknowledged); a device that is offline or does not read its queue misses it,
+    /// as with a broker and a clean session (the command outbox sends again). Never waits for
+    /// a device.
+    ///
+    /// Into the router, local links publish at QoS 0; rumqttd forwards with the
+    /// *subscriber's* QoS. This only pushes into the router's buffer and signals it.
     pub async fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), LinkClosed> {
+        let payload = Bytes::from(payload);
+        if let Some(edge) = self.edge.get()
+            && edge.deliver(&topic, payload.clone()).is_some()
+            && !self.to_router
+        {
+            return Ok(());
+        }
+        self.to_router_now(topic, payload).await
+    }
+
+    async fn to_router_now(&self, topic: String, payload: Bytes) -> Result<(), LinkClosed> {
         let mut inner = self.inner.lock().await;
         inner
             .tx
-            .publish(Bytes::from(topic), Bytes::from(payload))
+            .publish(Bytes::from(topic), payload)
             .map(|_| ())
             .map_err(|e| LinkClosed(e.to_string()))
     }
@@ -116,7 +145,7 @@ impl Publisher {
     /// Checks that the router accepts messages, by publishing an empty message to a topic
     /// no device can subscribe to (it is outside every device's prefix).
     pub async fn probe(&self) -> Result<(), LinkClosed> {
-        self.publish(PROBE_TOPIC.to_owned(), Vec::new()).await
+        self.to_router_now(PROBE_TOPIC.to_owned(), Bytes::new()).await
     }
 }
 

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use luach_broker::EmbeddedBroker;
-use luach_schemas::Topic;
+use luach_broker::{Devices, EmbeddedBroker, Revoked, TopicRules};
+use luach_schemas::{Topic, UpKind};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -68,7 +68,22 @@ impl Application {
         if mqtt.tls_listener {
             mqtt.tls = Some(pki.broker_files().clone());
         }
-        let (broker, link) = EmbeddedBroker::start(&mqtt, Topic::ALL_UP_FILTER)
+        // Enrolments that ended (revoked, superseded) are refused at the broker's edge from
+        // the first connection on.
+        let revoked = Revoked::default();
+        for (serial, prefix) in system
+            .refused_certificates(chrono::Utc::now())
+            .await
+            .context("reading refused device certificates")?
+        {
+            revoked.insert(&serial);
+            revoked.insert_prefix(prefix.as_str());
+        }
+        let devices = Devices {
+            rules: TopicRules::new(UpKind::ALL.map(UpKind::as_str)),
+            revoked,
+        };
+        let (broker, link) = EmbeddedBroker::start(&mqtt, Topic::ALL_UP_FILTER, devices)
             .await
             .context("starting the embedded mqtt broker")?;
         let commands = Commands::new(
@@ -87,7 +102,8 @@ impl Application {
             config.auth.clone(),
             config.quotas.as_quota(),
         );
-        let enrolment = EnrolmentService::new(system.clone(), pki, limiter, clock.clone(), config.enrolment.clone());
+        let enrolment = EnrolmentService::new(system.clone(), pki, limiter, clock.clone(), config.enrolment.clone())
+            .with_edge(broker.edge().cloned());
         let redis = config.redis.as_ref().map(|r| r.expose_secret().to_owned());
         let (live_layer, live) = LiveIo::build(redis.as_deref(), metrics.clone(), auth.clone())
             .await
@@ -245,6 +261,9 @@ impl Application {
         .await
         .context("http server failed")?;
         self.shutdown.cancel();
+        // Devices on the edge are let go with the rest (an in-process restart, as tests do,
+        // then finds the port and the prefixes free).
+        self.state.broker.stop();
         while self.tasks.join_next().await.is_some() {}
         Ok(())
     }

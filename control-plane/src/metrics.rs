@@ -157,12 +157,88 @@ impl Metrics {
         }
     }
 
-    /// Renders every family in the Prometheus text exposition format.
-    pub fn render(&self) -> String {
+    /// Renders every family in the Prometheus text exposition format, with the MQTT edge's
+    /// counters when it runs.
+    pub fn render(&self, edge: Option<&luach_broker::Edge>) -> String {
+        let mut families = self.registry.gather();
+        if let Some(edge) = edge {
+            families.extend(edge_families(edge));
+        }
         let mut buf = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+        if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {
             tracing::error!(error = %e, "metrics encoding failed");
         }
         String::from_utf8(buf).unwrap_or_default()
     }
+}
+
+/// The edge's counters as metric families, read from its atomics at scrape time (a registry of
+/// their own, so the edge keeps no Prometheus types).
+fn edge_families(edge: &luach_broker::Edge) -> Vec<prometheus::proto::MetricFamily> {
+    let c = edge.counts();
+    let registry = Registry::new();
+    let gauge = |name: &str, help: &str, value: usize| {
+        let g = IntGauge::new(name, help).map_err(|e| e.to_string())?;
+        g.set(i64::try_from(value).unwrap_or(i64::MAX));
+        registry.register(Box::new(g)).map_err(|e| e.to_string())
+    };
+    let counter = |name: &str, help: &str, label: &str, values: &[(&str, u64)]| {
+        let family = IntCounterVec::new(Opts::new(name, help), &[label]).map_err(|e| e.to_string())?;
+        for (value, n) in values {
+            family.with_label_values(&[value]).inc_by(*n);
+        }
+        registry.register(Box::new(family)).map_err(|e| e.to_string())
+    };
+    let registered = [
+        gauge(
+            "luach_mqtt_edge_sockets",
+            "Sockets open on the MQTT TLS port (handshaking or connected).",
+            c.open,
+        ),
+        gauge(
+            "luach_mqtt_edge_handshakes",
+            "TLS handshakes and CONNECTs in progress on the MQTT TLS port.",
+            c.handshaking,
+        ),
+        gauge(
+            "luach_mqtt_edge_sessions",
+            "Device sessions connected through the edge.",
+            c.sessions,
+        ),
+        gauge(
+            "luach_mqtt_edge_refused_enrolments",
+            "Enrolments (topic prefixes) whose certificates the edge refuses: revoked or superseded.",
+            edge.refused().1,
+        ),
+        counter(
+            "luach_mqtt_edge_session_ends_total",
+            "Device sessions ended, by why.",
+            "reason",
+            &[
+                ("disconnect", c.ended_clean),
+                ("lost", c.ended_lost),
+                ("taken_over", c.taken_over),
+                ("refused", c.refused),
+                ("violation", c.violations),
+                ("over_rate", c.over_rate),
+                ("bad_will", c.bad_will),
+            ],
+        ),
+        counter(
+            "luach_mqtt_edge_downlink_total",
+            "Messages for devices handed to the edge, by what became of them.",
+            "result",
+            &[
+                ("queued", c.downlink_queued),
+                ("offline", c.downlink_offline),
+                ("full", c.downlink_full),
+            ],
+        ),
+    ];
+    for r in registered {
+        if let Err(e) = r {
+            tracing::error!(error = %e, "edge metric not rendered");
+        }
+    }
+    registry.gather()
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use luach_pki::DeviceKey;
-use luach_schemas::messages::{Heartbeat, Hello};
+use luach_schemas::messages::Hello;
 use luach_schemas::{DeviceId, Envelope, Topic, TopicPrefix, UpKind};
 use luach_tests::{Agent, Api, Must, Sim, TestApp, bulk_token, spawn_app, wait_for};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
@@ -639,6 +639,13 @@ struct MtlsDevice {
 
 impl MtlsDevice {
     async fn connect(port: u16, id: &str, key: &DeviceKey, issued: &Value) -> Self {
+        Self::try_connect(port, id, key, issued)
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e}"))
+    }
+
+    /// Connects with the certificate in `issued`; the error when no CONNACK comes.
+    async fn try_connect(port: u16, id: &str, key: &DeviceKey, issued: &Value) -> Result<Self, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut options = MqttOptions::new(id, "127.0.0.1", port);
         options.set_keep_alive(Duration::from_secs(30));
@@ -653,31 +660,52 @@ impl MtlsDevice {
         let (client, mut eventloop) = AsyncClient::new(options, 16);
         let (tx, mut acks) = tokio::sync::mpsc::channel(64);
         let (notice_tx, notices) = tokio::sync::mpsc::unbounded_channel();
+        let (failed_tx, mut failed) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {
-            while let Ok(event) = eventloop.poll().await {
-                match event {
-                    Event::Incoming(Packet::Publish(p)) => {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
                         if let Ok(env) = luach_schemas::decode_bundle_notice(&p.payload) {
                             let _ = notice_tx.send(env.body);
                         }
                     }
-                    Event::Incoming(p @ (Packet::ConnAck(_) | Packet::PubAck(_) | Packet::SubAck(_))) => {
+                    Ok(Event::Incoming(p @ (Packet::ConnAck(_) | Packet::PubAck(_) | Packet::SubAck(_)))) => {
                         let Ok(()) = tx.send(p).await else { break };
                     }
-                    _ => {}
+                    Ok(_) => {}
+                    // The connection is gone: the channels close and tell the test.
+                    Err(e) => {
+                        let _ = failed_tx.send(e.to_string());
+                        break;
+                    }
                 }
             }
         });
         let connected = tokio::time::timeout(Duration::from_secs(10), acks.recv()).await;
-        assert!(matches!(connected, Ok(Some(Packet::ConnAck(_)))), "{id}: {connected:?}");
+        if !matches!(connected, Ok(Some(Packet::ConnAck(_)))) {
+            let why = failed.recv().await.unwrap_or_else(|| format!("{connected:?}"));
+            return Err(why);
+        }
         let chain = luach_pki::inspect_chain(issued["data"]["certificate_pem"].as_str().must()).must();
         let prefix = TopicPrefix::parse(chain[0].organisation.as_deref().must()).must();
-        Self {
+        Ok(Self {
             client,
             acks,
             notices,
             id: DeviceId::parse(id).must(),
             prefix,
+        })
+    }
+
+    /// True when the broker closes the connection within `within`.
+    async fn closed_within(&mut self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.acks.recv()).await {
+                Ok(None) => return true,
+                Ok(Some(_)) => {}
+                Err(_) => return false,
+            }
         }
     }
 
@@ -725,11 +753,28 @@ impl MtlsDevice {
     }
 }
 
-/// (e) Messages of a revoked device are ignored by ingest, while the broker (which cannot drop
-/// the connection) still accepts them.
+/// (e) A revoked certificate is cut off at once, refused at the TLS handshake when it comes
+/// back, and still refused after the server restarts (the refusals are loaded from the store
+/// before the first device connects).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_devices_messages_are_ignored() {
-    let app = tls_only_app(|_| {}).await;
+async fn a_revoked_certificate_is_disconnected_and_refused_at_connect() {
+    revoked_certificate_refused(None).await;
+}
+
+/// The same on MongoDB (the refusals are read back from its `certificates` collection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_certificate_is_refused_after_a_restart_on_mongodb() {
+    let mongo = luach_tests::MongoWire::start();
+    revoked_certificate_refused(Some(mongo.url.clone())).await;
+}
+
+async fn revoked_certificate_refused(store: Option<String>) {
+    let with_store = |c: &mut luach_control_plane::Config| {
+        if let Some(url) = &store {
+            c.store.url = url.clone().into();
+        }
+    };
+    let app = tls_only_app(with_store).await;
     let token = bulk_token(&app.api, 2).await;
     let port = tls_port(&app);
     let (key, csr1) = csr("revoked1");
@@ -743,43 +788,45 @@ async fn a_revoked_devices_messages_are_ignored() {
 
     let (status, _) = app.api.post("/api/v1/devices/revoked1/revoke", &json!({})).await;
     assert_eq!(status, 200);
+    assert!(
+        device.closed_within(Duration::from_secs(5)).await,
+        "the revoked device stayed connected"
+    );
     wait_status(&app.api, "revoked1", "offline").await;
-    let (_, before) = app.api.get("/api/v1/devices/revoked1").await;
-
-    // Still connected (rumqttd cannot drop it): its messages reach the broker...
-    device.hello("s2").await;
-    device
-        .send(
-            UpKind::Heartbeat,
-            Heartbeat {
-                session: "s2".into(),
-                uptime_s: 2,
-            },
-        )
-        .await;
-    // ...and a later message of a healthy device shows ingest has processed them.
+    let refused = MtlsDevice::try_connect(port, "revoked1", &key, &issued).await;
+    assert!(refused.is_err(), "a revoked certificate connected again");
+    // A healthy device is untouched.
     let mut sentinel = MtlsDevice::connect(port, "sentinel1", &sentinel_key, &sentinel_issued).await;
     sentinel.hello("t1").await;
     wait_status(&app.api, "sentinel1", "online").await;
-    let metrics = app.api.metrics_text().await;
-    let dropped: u64 = metrics
-        .lines()
-        .filter(|l| l.starts_with("luach_mqtt_bad_payloads_total{reason=\"unknown_device\"}"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum();
-    let (_, after) = app.api.get("/api/v1/devices/revoked1").await;
-    assert_eq!(after["data"]["status"], "offline", "{after}");
-    assert_eq!(after["data"]["last_seen"], before["data"]["last_seen"], "{after}");
+
+    // The same installation after a restart.
+    let dir = app.data_dir().to_owned();
+    app.shutdown.cancel();
     assert!(
-        dropped >= 2,
-        "the revoked device's messages were not dropped:\n{metrics}"
+        sentinel.closed_within(Duration::from_secs(10)).await,
+        "the edge let go on shutdown"
+    );
+    let again = tls_only_app(|c| {
+        with_store(c);
+        c.data_dir = dir;
+    })
+    .await;
+    let port = tls_port(&again);
+    let refused = MtlsDevice::try_connect(port, "revoked1", &key, &issued).await;
+    assert!(refused.is_err(), "a revoked certificate connected after a restart");
+    let mut sentinel = MtlsDevice::connect(port, "sentinel1", &sentinel_key, &sentinel_issued).await;
+    sentinel.hello("t2").await;
+    let metrics = again.api.metrics_text().await;
+    assert!(
+        metrics.contains("luach_mqtt_edge_refused_enrolments 1"),
+        "the refused enrolment is loaded:\n{metrics}"
     );
 }
 
-/// The issue with revoking by device id: after a stolen screen is revoked and enrolled again
-/// (or deleted and enrolled by another tenant), the thief's old certificate still connects
-/// (rumqttd checks no revocation), but it names a topic prefix nothing answers to: ingest drops
-/// what it publishes, it receives no bundle notices, and its old device token is refused.
+/// After a stolen screen is revoked and enrolled again (or deleted and enrolled by another
+/// tenant), the thief's old certificate is cut off and refused at connect, its old device token
+/// is refused, and the replacement gets everything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_or_superseded_certificate_gets_nothing() {
     let app = tls_only_app(|_| {}).await;
@@ -812,6 +859,10 @@ async fn a_revoked_or_superseded_certificate_gets_nothing() {
     let (status, _) = app.api.post("/api/v1/devices/stolen1/revoke", &json!({})).await;
     assert_eq!(status, 200);
     assert_eq!(fetch(old_token.clone()).await, 401, "a revoked certificate's token");
+    assert!(
+        thief.closed_within(Duration::from_secs(5)).await,
+        "the thief stayed connected"
+    );
     let (new_key, new_csr) = csr("stolen1");
     let (_, pending) = request(&app.api, &json!({"device_id": "stolen1", "csr_pem": new_csr})).await;
     let claim = pending["data"]["claim_code"].as_str().must();
@@ -829,37 +880,18 @@ async fn a_revoked_or_superseded_certificate_gets_nothing() {
     assert_eq!(fetch(new_token).await, 200);
     assert_eq!(fetch(old_token).await, 401, "the old token stays dead");
 
-    // The thief, still connected with the old certificate, publishes: nothing lands.
-    let (_, before) = app.api.get("/api/v1/devices/stolen1").await;
-    thief
-        .send(
-            UpKind::Metrics,
-            luach_schemas::messages::Metrics {
-                cpu_percent: 99.5,
-                mem_used_bytes: 1,
-                mem_total_bytes: 2,
-                disk_used_bytes: 1,
-                disk_total_bytes: 2,
-                temperature_c: None,
-                uptime_s: 1,
-                agent_version: "thief".into(),
-            },
-        )
-        .await;
-    // An edit sends the replacement a notice; the thief hears nothing.
+    // The thief cannot come back with the old certificate; an edit reaches the replacement.
+    assert!(
+        MtlsDevice::try_connect(port, "stolen1", &stolen_key, &stolen)
+            .await
+            .is_err()
+    );
     let (status, _) = app
         .api
         .post("/api/v1/announcements", &json!({"text_en": "New notice"}))
         .await;
     assert_eq!(status, 201);
     assert!(replacement.notice(Duration::from_secs(10)).await.is_some());
-    assert!(
-        thief.notice(Duration::from_secs(2)).await.is_none(),
-        "the superseded certificate heard a notice"
-    );
-    let (_, after) = app.api.get("/api/v1/devices/stolen1").await;
-    assert_ne!(after["data"]["metrics"]["agent_version"], "thief", "{after}");
-    assert_eq!(after["data"]["metrics"], before["data"]["metrics"]);
 
     // A device deleted in one tenant and enrolled in another: the old certificate gets nothing
     // of the new tenant, and the move is on the record in the new tenant's audit.
@@ -868,6 +900,10 @@ async fn a_revoked_or_superseded_certificate_gets_nothing() {
     let mut old = MtlsDevice::connect(port, "moved1", &moved_key, &moved).await;
     old.listen().await;
     assert_eq!(app.api.delete("/api/v1/devices/moved1").await.0, 204);
+    assert!(
+        old.closed_within(Duration::from_secs(5)).await,
+        "the deleted device stayed connected"
+    );
     let shul_b = app.user("shul-b", "tenant_admin", "admin@shul-b.example").await;
     let (fresh_key, fresh_csr) = csr("moved1");
     let (_, pending) = request(&app.api, &json!({"device_id": "moved1", "csr_pem": fresh_csr})).await;
@@ -881,8 +917,11 @@ async fn a_revoked_or_superseded_certificate_gets_nothing() {
     now_b.listen().await;
     now_b.hello("b1").await;
     assert!(now_b.notice(Duration::from_secs(10)).await.is_some());
-    old.hello("o1").await;
-    assert!(old.notice(Duration::from_secs(2)).await.is_none());
+    assert!(
+        MtlsDevice::try_connect(port, "moved1", &moved_key, &moved)
+            .await
+            .is_err()
+    );
     let (_, audit) = shul_b.get("/api/v1/audit").await;
     let enrol = audit["data"]
         .as_array()

@@ -17,22 +17,53 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-/// Serials (lower-case hex, as `luach_pki` writes them) of device certificates that may no
-/// longer connect: revoked, or superseded by a renewal. Shared with whoever learns of
-/// revocations; a change applies to the next handshake.
+/// Device certificates that may no longer connect: by serial (lower-case hex, as `luach_pki`
+/// writes them), or by topic prefix (the certificate's organisation: a prefix belongs to one
+/// enrolment of one screen, so refusing it refuses that enrolment's every certificate, renewed
+/// ones included). Shared with whoever learns of revocations; a change applies to the next
+/// handshake.
 #[derive(Debug, Clone, Default)]
-pub struct Revoked(Arc<RwLock<HashSet<String>>>);
+pub struct Revoked(Arc<RwLock<Refusals>>);
+
+#[derive(Debug, Default)]
+struct Refusals {
+    serials: HashSet<String>,
+    prefixes: HashSet<String>,
+}
 
 impl Revoked {
+    /// Refuses the certificate with this serial.
     pub fn insert(&self, serial: &str) {
-        self.0
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(serial.to_ascii_lowercase());
+        self.write().serials.insert(serial.to_ascii_lowercase());
+    }
+
+    /// Refuses every certificate with this topic prefix.
+    pub fn insert_prefix(&self, prefix: &str) {
+        self.write().prefixes.insert(prefix.to_owned());
     }
 
     pub fn contains(&self, serial: &str) -> bool {
-        self.0.read().unwrap_or_else(PoisonError::into_inner).contains(serial)
+        self.read().serials.contains(serial)
+    }
+
+    /// True when a certificate with `serial` and organisation `prefix` is refused.
+    pub fn refuses(&self, serial: &str, prefix: Option<&str>) -> bool {
+        let r = self.read();
+        r.serials.contains(serial) || prefix.is_some_and(|p| r.prefixes.contains(p))
+    }
+
+    /// Refused serials and prefixes.
+    pub fn len(&self) -> (usize, usize) {
+        let r = self.read();
+        (r.serials.len(), r.prefixes.len())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Refusals> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Refusals> {
+        self.0.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -78,7 +109,7 @@ impl ClientCertVerifier for RevocationVerifier {
         let verified = self.inner.verify_client_cert(end_entity, intermediates, now)?;
         let info = luach_pki::inspect_certificate_der(end_entity)
             .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
-        if self.revoked.contains(&info.serial) {
+        if self.revoked.refuses(&info.serial, info.organisation.as_deref()) {
             return Err(rustls::Error::InvalidCertificate(CertificateError::Revoked));
         }
         Ok(verified)
@@ -222,6 +253,10 @@ mod tests {
             "{refused:?}"
         );
         must(connect(&acceptor, &listener, client(&ca, &good)).await);
+        // Revoked: the whole enrolment (its prefix) is refused.
+        revoked.insert_prefix("p1");
+        let refused = connect(&acceptor, &listener, client(&ca, &good)).await;
+        assert!(matches!(&refused, Err(HandshakeError::Failed(_))), "{refused:?}");
 
         // A socket that never speaks is given up after the time-out, in its own task.
         let addr = must(listener.local_addr());

@@ -13,11 +13,19 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use luach_broker::{BrokerSettings, EmbeddedBroker, Publisher, TlsFiles};
+use luach_broker::{BrokerSettings, Devices, EmbeddedBroker, Publisher, Revoked, TlsFiles, TopicRules};
 use luach_pki::{DeviceCa, DeviceKey, OffsetDateTime};
 
 /// Longest wait for anything that should happen.
 pub const DEADLINE: Duration = Duration::from_secs(15);
+
+/// The device rules of the control plane: its message kinds, nothing refused yet.
+pub fn devices() -> Devices {
+    Devices {
+        rules: TopicRules::new(["hello", "heartbeat", "metrics", "telemetry", "ack", "event"]),
+        revoked: Revoked::default(),
+    }
+}
 
 /// A client certificate and key on disk.
 #[derive(Debug, Clone)]
@@ -132,7 +140,7 @@ impl Broker {
             .build()
             .unwrap();
         let (broker, mut link) = rt
-            .block_on(EmbeddedBroker::start(settings, "/tenants/+/up/#"))
+            .block_on(EmbeddedBroker::start(settings, "/tenants/+/up/#", devices()))
             .unwrap_or_else(|e| panic!("broker did not start: {e}"));
         let publisher = link.publisher();
         let (tx, inbound) = mpsc::channel();

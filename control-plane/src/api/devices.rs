@@ -222,9 +222,15 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<NoContent, ApiError> {
     let id = parse_id(&id)?;
-    // Deleting revokes the device's certificate: it can neither renew nor publish.
-    if !state.store.tenant(&scope.0).delete_device(&id).await? {
+    // Deleting revokes the device's certificate: it can neither renew nor publish, nor stay
+    // connected.
+    let store = state.store.tenant(&scope.0);
+    let certificate = store.certificate(&id).await?;
+    if !store.delete_device(&id).await? {
         return Err(ApiError::not_found("device"));
+    }
+    if let Some(certificate) = certificate {
+        state.enrolment.refuse_prefix(&certificate.prefix);
     }
     state.ingest.revoked(id.clone()).await;
     if let Err(e) = state.screenshots.tenant(&scope.0).forget_device(&id).await {

@@ -231,6 +231,8 @@ pub struct EnrolmentService {
     limiter: Arc<dyn Limiter>,
     clock: Arc<dyn Clock>,
     config: EnrolmentConfig,
+    /// The broker's connection edge, told when an enrolment's certificates stop counting.
+    edge: Option<luach_broker::Edge>,
 }
 
 impl std::fmt::Debug for EnrolmentService {
@@ -253,6 +255,21 @@ impl EnrolmentService {
             limiter,
             clock,
             config,
+            edge: None,
+        }
+    }
+
+    /// Refuses ended enrolments at the broker's connection edge from now on.
+    pub fn with_edge(mut self, edge: Option<luach_broker::Edge>) -> Self {
+        self.edge = edge;
+        self
+    }
+
+    /// The enrolment with topic prefix `prefix` was revoked or superseded: its certificates
+    /// may no longer connect, and a screen connected with one is disconnected now.
+    pub fn refuse_prefix(&self, prefix: &TopicPrefix) {
+        if let Some(edge) = &self.edge {
+            edge.refuse_prefix(prefix.as_str());
         }
     }
 
@@ -518,6 +535,10 @@ impl EnrolmentService {
         store
             .issue_certificate(&cert, &via.describe(), rekey, previous_tenant.as_deref())
             .await?;
+        if let Some(previous) = &current {
+            // Superseded: the old enrolment's certificates no longer connect.
+            self.refuse_prefix(&previous.prefix);
+        }
         if rekey {
             tracing::warn!(target: "audit", device_id = %device_id, tenant_id = %scope.tenant(), "enrolled screen re-keyed by claim");
         }
@@ -802,10 +823,12 @@ impl EnrolmentService {
             });
         }
         tracing::info!(target: "audit", device_id = %device_id, tenant_id = %scope.tenant(), "device certificate revoked");
-        store
+        let cert = store
             .certificate(device_id)
             .await?
-            .ok_or(EnrolmentError::NotFound("device"))
+            .ok_or(EnrolmentError::NotFound("device"))?;
+        self.refuse_prefix(&cert.prefix);
+        Ok(cert)
     }
 
     /// Issues a bulk enrolment token for the scope's tenant.

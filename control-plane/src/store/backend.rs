@@ -175,6 +175,10 @@ pub(crate) trait EnrolmentBackend: Send + Sync {
     async fn certificate(&self, device: &DeviceId) -> StoreResult<Option<DeviceCertificate>>;
     /// Every certificate issued to a device while it belonged to `tenant`, newest first.
     async fn certificate_history(&self, tenant: &TenantId, device: &DeviceId) -> StoreResult<Vec<CertificateRecord>>;
+    /// Certificates still in their validity period at `now` that may no longer connect: every
+    /// certificate of an enrolment (a topic prefix) that ended as revoked or superseded,
+    /// renewed ones included. `(serial, prefix)`, in any tenant.
+    async fn refused_certificates(&self, now: DateTime<Utc>) -> StoreResult<Vec<(String, TopicPrefix)>>;
     /// Revokes the current certificate of `device` in `tenant` (kept revoked if it was) and
     /// clears the device's topic prefix. False when the tenant has no certificate for it.
     async fn revoke_certificate(

@@ -414,6 +414,14 @@ impl SystemStore {
             .await
     }
 
+    /// Unexpired certificates that may no longer connect (see
+    /// [`EnrolmentBackend::refused_certificates`](super::backend::EnrolmentBackend)).
+    pub async fn refused_certificates(&self, now: DateTime<Utc>) -> StoreResult<Vec<(String, TopicPrefix)>> {
+        self.inner
+            .timed("certificates.refused", self.inner.backend.refused_certificates(now))
+            .await
+    }
+
     pub async fn mark_all_offline(&self) -> StoreResult<u64> {
         self.inner
             .timed("presence.reset", self.inner.backend.mark_all_offline())

@@ -370,6 +370,30 @@ impl EnrolmentBackend for MongoStore {
         docs.iter().map(history_from_doc).collect()
     }
 
+    async fn refused_certificates(&self, now: DateTime<Utc>) -> StoreResult<Vec<(String, TopicPrefix)>> {
+        let ended = self
+            .find_sorted(
+                "certificates",
+                doc! {"end_reason": {"$in": [CertificateEnd::Revoked.as_str(), CertificateEnd::Superseded.as_str()]}},
+                doc! {"_id": 1},
+            )
+            .await?;
+        let prefixes: Vec<String> = ended.iter().map(|d| text(d, "prefix")).collect::<StoreResult<_>>()?;
+        if prefixes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let docs = self
+            .find_sorted(
+                "certificates",
+                doc! {"prefix": {"$in": prefixes}, "not_after": {"$gt": ms(now)}},
+                doc! {"_id": 1},
+            )
+            .await?;
+        docs.iter()
+            .map(|d| Ok((text(d, "_id")?, parsed(d, "prefix", TopicPrefix::parse)?)))
+            .collect()
+    }
+
     async fn revoke_certificate(
         &self,
         tenant: &TenantId,

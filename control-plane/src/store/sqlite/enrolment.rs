@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use luach_schemas::{DeviceId, TenantId};
+use luach_schemas::{DeviceId, TenantId, TopicPrefix};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::{SqliteStore, append_audit, conflict_on_unique, corrupt, device_id, from_ms, ms, prefix, tenant_id, time};
@@ -366,6 +366,22 @@ impl EnrolmentBackend for SqliteStore {
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
                 out.push(history_from_row(row)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn refused_certificates(&self, now: DateTime<Utc>) -> StoreResult<Vec<(String, TopicPrefix)>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT serial, prefix FROM certificates WHERE not_after > ?1 AND prefix IN \
+                 (SELECT prefix FROM certificates WHERE end_reason IN ('revoked', 'superseded'))",
+            )?;
+            let mut rows = stmt.query(params![ms(now)])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push((row.get(0)?, prefix(&row.get::<_, String>(1)?)?));
             }
             Ok(out)
         })

@@ -1,18 +1,23 @@
 //! `luach-bench`: fleet benchmark (a measurement, not a test).
 //!
-//! Starts `luach-server` and `luach-agent sim --count N` as separate processes and reports the
-//! time until all N screens are online (REST), device messages stored per second, and the
-//! server's RSS and CPU. Then runs the same simulator against a private Mosquitto on the same
-//! machine and reports the same broker-level figures (all N connected, messages per second
-//! delivered to one QoS 1 subscriber, RSS and CPU), with Luach/Mosquitto ratios.
+//! The default fleet mode (`restart.rs`) enrols N simulated screens (`luach-agent sim`, its own
+//! process) once, restarts `luach-server` on the same data, and times every screen connecting
+//! at once over mutual TLS through the connection edge until the REST API shows all N online;
+//! then it measures stored messages per second, the server's RSS and CPU. Then the same
+//! screens, with the same certificates, connect to a private Mosquitto with mutual TLS on the
+//! same machine, and the same broker-level figures are reported (all N connected, messages per
+//! second delivered to one QoS 1 subscriber, RSS and CPU), with Luach/Mosquitto ratios.
+//! `--plain` measures the plain development listeners instead (no TLS, no restart).
 //!
-//! With `--rest`, REST latency is measured while the screens report and again after they
-//! stopped. `--quota` measures instead whether one tenant driving ten times its API quota
+//! With `--plain --rest`, REST latency is measured while the screens report and again after
+//! they stopped. `--quota` measures instead whether one tenant driving ten times its API quota
 //! slows another tenant down (`quota.rs`); `--board` measures the board on a screen against
 //! Chromium showing an HTML board (`board.rs`).
 //!
 //! ```text
 //! cargo build --release --bins && target/release/luach-bench --count 1000
+//! target/release/luach-bench --count 10000 --json
+//! target/release/luach-bench --plain --count 1000 --rest
 //! target/release/luach-bench --quota
 //! target/release/luach-bench --jobs --count 1000
 //! target/release/luach-bench --telemetry --count 10000 --metrics-secs 1 --window-secs 120
@@ -22,6 +27,7 @@
 mod board;
 mod jobs;
 mod quota;
+mod restart;
 mod rollout;
 mod telemetry;
 
@@ -59,6 +65,14 @@ struct Args {
     /// Skip the Mosquitto half.
     #[arg(long)]
     no_mosquitto: bool,
+    /// Fleet mode over the plain development listeners (no TLS, no enrolment, no restart), as
+    /// measured before the connection edge. Without it the fleet enrols, the server restarts,
+    /// and every screen connects over mutual TLS (against Mosquitto with mutual TLS).
+    #[arg(long)]
+    plain: bool,
+    /// Also print the fleet figures as one JSON object on the last line.
+    #[arg(long)]
+    json: bool,
     /// Keep the server and simulator logs (their directory is printed).
     #[arg(long)]
     keep_logs: bool,
@@ -559,11 +573,26 @@ async fn main() -> anyhow::Result<()> {
         "luach-bench: {} screens, heartbeat {} s, metrics {} s (≈{expected:.0} msg/s offered), window {} s",
         args.count, args.heartbeat_secs, args.metrics_secs, args.window_secs
     );
-    let luach = bench_luach(&bin, &args, dir.path()).await?;
-    let mosq = if args.no_mosquitto {
-        None
+    if args.rest && !args.plain {
+        bail!("--rest measures the plain-listener fleet: add --plain");
+    }
+    let (luach, mosq, failures) = if args.plain {
+        let luach = bench_luach(&bin, &args, dir.path()).await?;
+        let mosq = if args.no_mosquitto {
+            None
+        } else {
+            Some(bench_mosquitto(&bin, &args, dir.path()).await?)
+        };
+        (luach, mosq, None)
     } else {
-        Some(bench_mosquitto(&bin, &args, dir.path()).await?)
+        let (luach, bulk) = restart::luach(&bin, &args, dir.path()).await?;
+        let mosq = if args.no_mosquitto {
+            None
+        } else {
+            Some(restart::mosquitto(&bin, &args, dir.path(), &bulk).await?)
+        };
+        let failures = (luach.failures, mosq.as_ref().map(|m| m.failures));
+        (luach.figures, mosq.map(|m| m.figures), Some(failures))
     };
     println!("| figure | luach-server | mosquitto | luach / mosquitto |");
     println!("|---|---|---|---|");
@@ -581,6 +610,14 @@ async fn main() -> anyhow::Result<()> {
         mosq.as_ref().map(|m| format!("{:.2} s", m.connect_secs)),
         ratio(luach.connect_secs, mosq.as_ref().map(|m| m.connect_secs)),
     );
+    if let Some((l, m)) = failures {
+        row(
+            "failed connection attempts",
+            l.to_string(),
+            m.map(|m| m.to_string()),
+            None,
+        );
+    }
     row(
         "device messages/s (stored / delivered)",
         format!("{:.0}", luach.msgs_per_sec),
@@ -605,6 +642,29 @@ async fn main() -> anyhow::Result<()> {
         mosq.as_ref().map(|m| format!("{:.1} KiB", m.rss_per_conn / 1024.0)),
         ratio(luach.rss_per_conn, mosq.as_ref().map(|m| m.rss_per_conn)),
     );
+    if args.json {
+        let kib = |b: f64| (b / 1024.0 * 10.0).round() / 10.0;
+        println!(
+            "{}",
+            serde_json::json!({
+                "mode": if args.plain { "plain" } else { "mtls_restart" },
+                "broker": "embedded",
+                "count": args.count,
+                "luach_online_s": luach.connect_secs,
+                "mosquitto_online_s": mosq.as_ref().map(|m| m.connect_secs),
+                "luach_rss_per_conn_kib": kib(luach.rss_per_conn),
+                "mosquitto_rss_per_conn_kib": mosq.as_ref().map(|m| kib(m.rss_per_conn)),
+                "luach_rss_mib": luach.rss_bytes / 1024 / 1024,
+                "luach_msgs_per_s": luach.msgs_per_sec,
+                "mosquitto_msgs_per_s": mosq.as_ref().map(|m| m.msgs_per_sec),
+                // Every failed connection attempt of the screens (time-outs, refusals, losses).
+                "connect_timeouts": failures.map(|f| f.0),
+                "mosquitto_connect_timeouts": failures.and_then(|f| f.1),
+                // The fleet mode stores what arrives; lost messages are measured by --telemetry.
+                "messages_lost": serde_json::Value::Null,
+            })
+        );
+    }
     if let Some((loaded, idle)) = &luach.rest {
         let ms = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
         println!();

@@ -1,0 +1,238 @@
+//! The fleet over mutual TLS after a server restart (the default fleet mode): every screen
+//! enrolled once, then `luach-server` started again on the same data and all screens
+//! connecting at once through the connection edge; against Mosquitto with mutual TLS, the same
+//! certificates and the same simulator.
+//!
+//! Figures: time until every screen is online (Luach: stored as online, read over REST;
+//! Mosquitto: its hello seen by one QoS 1 subscriber), failed connection attempts on the way
+//! (the simulator's count: refused, timed out or lost), stored / delivered messages a second,
+//! CPU, RSS and RSS per connection (RSS with the screens minus RSS before them).
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use luach_tests::{Api, free_port};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+
+use crate::{Args, FLEET_ENV, Figures, Killed, proc_usage, start_server_at, stored_total};
+
+/// A fleet run's figures and the simulator's failed connection attempts.
+pub struct Run {
+    pub figures: Figures,
+    pub failures: u64,
+}
+
+/// The simulator over mutual TLS, printing its counters every second to `out`.
+fn tls_sim(bin: &Path, args: &Args, link: &[&str], out: &Path, log: &Path) -> anyhow::Result<Killed> {
+    let child = Command::new(bin.join("luach-agent"))
+        .arg("sim")
+        .args(link)
+        .args(["--count", &args.count.to_string(), "--id-prefix", "bench"])
+        .args(["--heartbeat-secs", &args.heartbeat_secs.to_string()])
+        .args(["--metrics-secs", &args.metrics_secs.to_string()])
+        .args(["--connect-rate", &args.connect_rate.to_string(), "--report-secs", "1"])
+        .args(["--enrol-concurrency", "64"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::fs::File::create(out)?)
+        .stderr(std::fs::File::create(log)?)
+        .spawn()
+        .context("starting luach-agent sim")?;
+    Ok(Killed(child))
+}
+
+/// The simulator's failed connection attempts, from its last status line in `out`.
+fn failures(out: &Path) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(out)?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("connection failures"))
+        .context("no status line from the simulator")?;
+    let before = line
+        .split(" connection failures")
+        .next()
+        .and_then(|s| s.rsplit(", ").next())
+        .context("status line")?;
+    before.trim().parse().context("connection failures count")
+}
+
+async fn wait_online(api: &Api, count: u64, limit: Duration) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    while api.count("online").await != Some(count) {
+        if started.elapsed() > limit {
+            bail!("not all {count} screens online within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Enrols the fleet on a first server, then measures it connecting to the restarted server.
+/// Returns the figures, and the bulk token and state directory the Mosquitto half reuses.
+pub async fn luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<(Run, String)> {
+    let token = luach_tests::seed_tenant_admin(dir, &[]);
+    let ports = (free_port(), free_port());
+    let (server, base) = start_server_at(bin, dir, &FLEET_ENV, ports).await?;
+    let api = Api::new(base.clone()).with_token(&token);
+    let bulk = luach_tests::bulk_token(&api, u32::try_from(args.count).unwrap_or(u32::MAX)).await;
+    let state = dir.join("sim-state");
+    let state = state.to_str().context("state directory")?;
+    let link = ["--server", &base, "--enrolment-token", &bulk, "--state-dir", state];
+    eprintln!("luach-bench: enrolling {} screens (not measured)", args.count);
+    {
+        let _enrol = tls_sim(bin, args, &link, &dir.join("sim-enrol.out"), &dir.join("sim-enrol.log"))?;
+        wait_online(&api, args.count, Duration::from_secs(3600)).await?;
+    }
+    drop(server);
+
+    eprintln!("luach-bench: restarting luach-server; every screen connects at once");
+    let (server, _) = start_server_at(bin, dir, &FLEET_ENV, ports).await?;
+    let pid = server.0.id();
+    let (_, rss_idle) = proc_usage(pid)?;
+    let out = dir.join("sim-luach.out");
+    let sim = tls_sim(bin, args, &link, &out, &dir.join("sim-luach.log"))?;
+    let connect_secs = wait_online(&api, args.count, Duration::from_secs(900)).await?;
+    tokio::time::sleep(Duration::from_secs(args.heartbeat_secs.max(args.metrics_secs))).await;
+    let (cpu0, _) = proc_usage(pid)?;
+    let stored0 = stored_total(&api).await?;
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.window_secs)).await;
+    let (cpu1, rss) = proc_usage(pid)?;
+    let stored1 = stored_total(&api).await?;
+    let secs = t0.elapsed().as_secs_f64();
+    let failures = failures(&out)?;
+    drop(sim);
+    drop(server);
+    let figures = Figures {
+        connect_secs,
+        msgs_per_sec: (stored1 - stored0) / secs,
+        cpu_percent: 100.0 * (cpu1 - cpu0) / secs,
+        rss_bytes: rss,
+        rss_per_conn: rss.saturating_sub(rss_idle) as f64 / args.count as f64,
+        rest: None,
+    };
+    Ok((Run { figures, failures }, bulk))
+}
+
+/// Mosquitto with mutual TLS on the server's own certificate and device CA, each client named
+/// by its certificate; a plain loopback listener for the subscriber that plays the control
+/// plane.
+fn start_mosquitto_tls(dir: &Path) -> anyhow::Result<(Killed, u16, u16)> {
+    let (tls, plain) = (free_port(), free_port());
+    let pki = dir.join("pki");
+    let conf = dir.join("mosquitto-tls.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "per_listener_settings true\n\
+             listener {tls} 127.0.0.1\n\
+             cafile {ca}\ncertfile {cert}\nkeyfile {key}\n\
+             require_certificate true\nuse_identity_as_username true\n\
+             listener {plain} 127.0.0.1\nallow_anonymous true\n\
+             persistence false\nlog_dest none\nmax_queued_messages 10000\nuser root\n",
+            ca = pki.join("broker-ca.pem").display(),
+            cert = pki.join("broker.pem").display(),
+            key = pki.join("broker.key").display(),
+        ),
+    )?;
+    let broker = Command::new("mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("mosquitto-tls.log"))?)
+        .spawn();
+    let broker = Killed(broker.context("starting mosquitto (Debian package `mosquitto`)")?);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", tls)).is_err()
+        || std::net::TcpStream::connect(("127.0.0.1", plain)).is_err()
+    {
+        if Instant::now() > deadline {
+            bail!(
+                "mosquitto did not listen (log: {})",
+                dir.join("mosquitto-tls.log").display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((broker, tls, plain))
+}
+
+/// The same screens, with the same certificates, on Mosquitto.
+pub async fn mosquitto(bin: &Path, args: &Args, dir: &Path, bulk: &str) -> anyhow::Result<Run> {
+    let (broker, tls, plain) = start_mosquitto_tls(dir)?;
+    let pid = broker.0.id();
+    let mut options = MqttOptions::new("bench-subscriber", "127.0.0.1", plain);
+    options.set_keep_alive(Duration::from_secs(30));
+    options.set_inflight(1000);
+    let (client, mut eventloop) = AsyncClient::new(options, 100);
+    client.subscribe("/tenants/+/up/#", QoS::AtLeastOnce).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(bool, String)>();
+    tokio::spawn(async move {
+        while let Ok(event) = eventloop.poll().await {
+            if let Event::Incoming(Packet::Publish(p)) = event {
+                let hello = p.topic.ends_with("/up/hello");
+                let device = p.topic.split('/').nth(2).unwrap_or("").to_owned();
+                if tx.send((hello, device)).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, rss_idle) = proc_usage(pid)?;
+    let state = dir.join("sim-state");
+    let state = state.to_str().context("state directory")?;
+    let mqtt = format!("127.0.0.1:{tls}");
+    // The server is not running: the screens have their certificates and need it for nothing.
+    let link = [
+        "--server",
+        "http://127.0.0.1:9",
+        "--mqtt",
+        &mqtt,
+        "--enrolment-token",
+        bulk,
+        "--state-dir",
+        state,
+    ];
+    let out = dir.join("sim-mosquitto.out");
+    let started = Instant::now();
+    let sim = tls_sim(bin, args, &link, &out, &dir.join("sim-mosquitto.log"))?;
+    let mut hellos = HashSet::new();
+    while (hellos.len() as u64) < args.count {
+        match tokio::time::timeout(Duration::from_secs(600), rx.recv()).await {
+            Ok(Some((true, device))) => {
+                hellos.insert(device);
+            }
+            Ok(Some(_)) => {}
+            _ => bail!("not all screens connected to mosquitto"),
+        }
+    }
+    let connect_secs = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(args.heartbeat_secs.max(args.metrics_secs))).await;
+    while rx.try_recv().is_ok() {}
+    let (cpu0, _) = proc_usage(pid)?;
+    let t0 = Instant::now();
+    let mut received = 0u64;
+    let window = Duration::from_secs(args.window_secs);
+    while let Ok(Some(_)) = tokio::time::timeout(window.saturating_sub(t0.elapsed()), rx.recv()).await {
+        received += 1;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let (cpu1, rss) = proc_usage(pid)?;
+    let failures = failures(&out)?;
+    drop(sim);
+    Ok(Run {
+        figures: Figures {
+            connect_secs,
+            msgs_per_sec: received as f64 / secs,
+            cpu_percent: 100.0 * (cpu1 - cpu0) / secs,
+            rss_bytes: rss,
+            rss_per_conn: rss.saturating_sub(rss_idle) as f64 / args.count as f64,
+            rest: None,
+        },
+        failures,
+    })
+}
