@@ -169,12 +169,10 @@ impl EmbeddedBroker {
         if let Some(acceptor) = acceptor {
             let (up_tx, _up_rx) = broker.link(EDGE_LINK).map_err(|e| BrokerError::Link(e.to_string()))?;
             let (uplink, thread) = Uplink::spawn(up_tx, settings.edge.uplink_queue)?;
-            let listener = tokio::net::TcpListener::bind(settings.tls_listen)
-                .await
-                .map_err(|source| BrokerError::Bind {
-                    addr: settings.tls_listen,
-                    source,
-                })?;
+            let listener = listen(settings.tls_listen).map_err(|source| BrokerError::Bind {
+                addr: settings.tls_listen,
+                source,
+            })?;
             let started = Edge::start(
                 &settings.edge,
                 EdgeSetup {
@@ -296,6 +294,21 @@ fn acceptor(tls: &TlsFiles, revoked: Revoked) -> Result<tokio_rustls::TlsAccepto
     luach_pki::CaBundle::from_pem(&ca).map_err(file_error("ca_path", &tls.ca_path))?;
     let config = edge::tls::server_config(&[&ca], &cert, &key, revoked)?;
     Ok(tokio_rustls::TlsAcceptor::from(config))
+}
+
+/// Sockets the kernel queues for the edge's accept loop (tokio's default is 1,024): a fleet
+/// reconnecting at once waits here while handshake places are taken, instead of having its
+/// SYNs dropped and retried a second later.
+const EDGE_BACKLOG: u32 = 8192;
+
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(EDGE_BACKLOG)
 }
 
 /// True once something listens on `addr`: binding it ourselves fails with `AddrInUse`.

@@ -144,6 +144,10 @@ pub async fn serve<F, Fut>(
 {
     let arrived = Arc::new(arrived);
     loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = gate.handshake_room() => {}
+        }
         let accepted = tokio::select! {
             _ = stop.cancelled() => return,
             accepted = listener.accept() => accepted,

@@ -73,6 +73,8 @@ struct Counts {
 pub struct Gate {
     limits: GateLimits,
     counts: Arc<Mutex<Counts>>,
+    /// Told whenever a handshake place comes back.
+    room: Arc<tokio::sync::Notify>,
 }
 
 /// An admitted connection: holds its places until dropped. It starts handshaking; call
@@ -89,7 +91,26 @@ impl Gate {
         Self {
             limits,
             counts: Arc::default(),
+            room: Arc::default(),
         }
+    }
+
+    /// Waits until a handshake place is free. The accept loop waits here rather than refusing
+    /// a burst of devices: while every place is taken, new sockets queue in the kernel's
+    /// backlog, and a place comes back within the handshake time-out at the latest.
+    pub async fn handshake_room(&self) {
+        loop {
+            let notified = self.room.notified();
+            if self.counts().handshakes < self.limits.max_handshakes {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn handshake_done(&self, c: &mut Counts) {
+        c.handshakes -= 1;
+        self.room.notify_one();
     }
 
     fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
@@ -131,7 +152,8 @@ impl Admission {
     /// The handshake and CONNECT are done: the handshake place goes back.
     pub fn connected(&mut self) {
         if std::mem::take(&mut self.handshaking) {
-            self.gate.counts().handshakes -= 1;
+            let mut c = self.gate.counts();
+            self.gate.handshake_done(&mut c);
         }
     }
 
@@ -145,7 +167,7 @@ impl Drop for Admission {
         let mut c = self.gate.counts();
         c.total -= 1;
         if self.handshaking {
-            c.handshakes -= 1;
+            self.gate.handshake_done(&mut c);
         }
         if let Some(n) = c.per_source.get_mut(&self.source) {
             *n -= 1;
@@ -183,6 +205,23 @@ mod tests {
         assert_eq!(g.open(), (2, 1));
         let _c = g.admit(ip("10.0.0.3")).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(g.open(), (3, 2));
+    }
+
+    #[tokio::test]
+    async fn the_accept_loop_waits_for_a_handshake_place() {
+        let g = gate(10, 10, 1);
+        let mut a = g.admit(ip("10.0.0.1")).unwrap_or_else(|e| panic!("{e}"));
+        let waiting = tokio::spawn({
+            let g = g.clone();
+            async move { g.handshake_room().await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "no place is free yet");
+        a.connected();
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[test]

@@ -64,8 +64,8 @@ use self::uplink::Uplink;
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EdgeSettings {
-    /// Connections open at once from one IPv4 address or IPv6 /64 (a synagogue's screens
-    /// share one address behind its router).
+    /// Connections open at once from one IPv4 address or IPv6 /64. A synagogue's screens share
+    /// one address behind its router: raise it for a network with more screens than this.
     pub max_connections_per_source: usize,
     /// TLS handshakes and CONNECTs in progress at once; a socket beyond it is closed at once,
     /// before any TLS is read (the device retries with its back-off).
@@ -99,7 +99,7 @@ pub struct EdgeSettings {
 impl Default for EdgeSettings {
     fn default() -> Self {
         Self {
-            max_connections_per_source: 1024,
+            max_connections_per_source: 4096,
             max_handshakes: 512,
             handshake_timeout_secs: 10,
             messages_per_sec: 10,

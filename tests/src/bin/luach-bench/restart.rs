@@ -8,16 +8,21 @@
 //! (the simulator's count: refused, timed out or lost), stored / delivered messages a second,
 //! CPU, RSS and RSS per connection (RSS with the screens minus RSS before them).
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use luach_tests::{Api, free_port};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-use crate::{Args, FLEET_ENV, Figures, Killed, proc_usage, start_server_at, stored_total};
+use crate::{Args, Figures, Killed, mosquitto_figures, mosquitto_listener, proc_usage, start_server_at, stored_total};
+
+/// The server's environment: no API quota (see `--quota`), and every simulated screen comes
+/// from one address, so the edge's per-source cap is lifted.
+const TLS_FLEET_ENV: [(&str, &str); 2] = [
+    ("LUACH_QUOTAS__API_REQUESTS_PER_MINUTE", "0"),
+    ("LUACH_MQTT__EDGE__MAX_CONNECTIONS_PER_SOURCE", "1000000"),
+];
 
 /// A fleet run's figures and the simulator's failed connection attempts.
 pub struct Run {
@@ -75,7 +80,7 @@ async fn wait_online(api: &Api, count: u64, limit: Duration) -> anyhow::Result<f
 pub async fn luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<(Run, String)> {
     let token = luach_tests::seed_tenant_admin(dir, &[]);
     let ports = (free_port(), free_port());
-    let (server, base) = start_server_at(bin, dir, &FLEET_ENV, ports).await?;
+    let (server, base) = start_server_at(bin, dir, &TLS_FLEET_ENV, ports).await?;
     let api = Api::new(base.clone()).with_token(&token);
     let bulk = luach_tests::bulk_token(&api, u32::try_from(args.count).unwrap_or(u32::MAX)).await;
     let state = dir.join("sim-state");
@@ -89,7 +94,7 @@ pub async fn luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<(Run, 
     drop(server);
 
     eprintln!("luach-bench: restarting luach-server; every screen connects at once");
-    let (server, _) = start_server_at(bin, dir, &FLEET_ENV, ports).await?;
+    let (server, _) = start_server_at(bin, dir, &TLS_FLEET_ENV, ports).await?;
     let pid = server.0.id();
     let (_, rss_idle) = proc_usage(pid)?;
     let out = dir.join("sim-luach.out");
@@ -106,6 +111,7 @@ pub async fn luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<(Run, 
     let failures = failures(&out)?;
     drop(sim);
     drop(server);
+    eprintln!("luach-bench: luach-server: all online in {connect_secs:.2} s, {failures} failed connection attempts");
     let figures = Figures {
         connect_secs,
         msgs_per_sec: (stored1 - stored0) / secs,
@@ -132,7 +138,7 @@ fn start_mosquitto_tls(dir: &Path) -> anyhow::Result<(Killed, u16, u16)> {
              cafile {ca}\ncertfile {cert}\nkeyfile {key}\n\
              require_certificate true\nuse_identity_as_username true\n\
              listener {plain} 127.0.0.1\nallow_anonymous true\n\
-             persistence false\nlog_dest none\nmax_queued_messages 10000\nuser root\n",
+             persistence false\nlog_dest none\nmax_queued_messages 100000\nuser root\n",
             ca = pki.join("broker-ca.pem").display(),
             cert = pki.join("broker.pem").display(),
             key = pki.join("broker.key").display(),
@@ -164,23 +170,7 @@ fn start_mosquitto_tls(dir: &Path) -> anyhow::Result<(Killed, u16, u16)> {
 pub async fn mosquitto(bin: &Path, args: &Args, dir: &Path, bulk: &str) -> anyhow::Result<Run> {
     let (broker, tls, plain) = start_mosquitto_tls(dir)?;
     let pid = broker.0.id();
-    let mut options = MqttOptions::new("bench-subscriber", "127.0.0.1", plain);
-    options.set_keep_alive(Duration::from_secs(30));
-    options.set_inflight(1000);
-    let (client, mut eventloop) = AsyncClient::new(options, 100);
-    client.subscribe("/tenants/+/up/#", QoS::AtLeastOnce).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(bool, String)>();
-    tokio::spawn(async move {
-        while let Ok(event) = eventloop.poll().await {
-            if let Event::Incoming(Packet::Publish(p)) = event {
-                let hello = p.topic.ends_with("/up/hello");
-                let device = p.topic.split('/').nth(2).unwrap_or("").to_owned();
-                if tx.send((hello, device)).is_err() {
-                    break;
-                }
-            }
-        }
-    });
+    let rx = mosquitto_listener(plain).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (_, rss_idle) = proc_usage(pid)?;
     let state = dir.join("sim-state");
@@ -200,39 +190,8 @@ pub async fn mosquitto(bin: &Path, args: &Args, dir: &Path, bulk: &str) -> anyho
     let out = dir.join("sim-mosquitto.out");
     let started = Instant::now();
     let sim = tls_sim(bin, args, &link, &out, &dir.join("sim-mosquitto.log"))?;
-    let mut hellos = HashSet::new();
-    while (hellos.len() as u64) < args.count {
-        match tokio::time::timeout(Duration::from_secs(600), rx.recv()).await {
-            Ok(Some((true, device))) => {
-                hellos.insert(device);
-            }
-            Ok(Some(_)) => {}
-            _ => bail!("not all screens connected to mosquitto"),
-        }
-    }
-    let connect_secs = started.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_secs(args.heartbeat_secs.max(args.metrics_secs))).await;
-    while rx.try_recv().is_ok() {}
-    let (cpu0, _) = proc_usage(pid)?;
-    let t0 = Instant::now();
-    let mut received = 0u64;
-    let window = Duration::from_secs(args.window_secs);
-    while let Ok(Some(_)) = tokio::time::timeout(window.saturating_sub(t0.elapsed()), rx.recv()).await {
-        received += 1;
-    }
-    let secs = t0.elapsed().as_secs_f64();
-    let (cpu1, rss) = proc_usage(pid)?;
+    let figures = mosquitto_figures(pid, args, rx, rss_idle, started).await?;
     let failures = failures(&out)?;
     drop(sim);
-    Ok(Run {
-        figures: Figures {
-            connect_secs,
-            msgs_per_sec: received as f64 / secs,
-            cpu_percent: 100.0 * (cpu1 - cpu0) / secs,
-            rss_bytes: rss,
-            rss_per_conn: rss.saturating_sub(rss_idle) as f64 / args.count as f64,
-            rest: None,
-        },
-        failures,
-    })
+    Ok(Run { figures, failures })
 }
