@@ -354,13 +354,7 @@ async fn luach_fleet_at(bin: &Path, args: &Args, dir: &Path, ports: (u16, u16)) 
         "bench",
         &dir.join("sim-luach.log"),
     )?;
-    let limit = Duration::from_secs(900);
-    while api.count("online").await != Some(args.count) {
-        if started.elapsed() > limit {
-            bail!("not all {} screens online within {limit:?}", args.count);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_online(&api, args.count, Duration::from_secs(900)).await?;
     Ok(LuachFleet {
         server,
         sim,
@@ -380,17 +374,8 @@ async fn bench_luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Figu
         rss_idle,
         online_secs: connect_secs,
     } = luach_fleet(bin, args, dir).await?;
-    let pid = server.0.id();
-    // Let the first burst of hellos settle, then measure a steady window.
-    tokio::time::sleep(Duration::from_secs(args.heartbeat_secs.max(args.metrics_secs))).await;
-    let (cpu0, _) = proc_usage(pid)?;
-    let stored0 = stored_total(&api).await?;
-    let t0 = Instant::now();
-    tokio::time::sleep(Duration::from_secs(args.window_secs)).await;
-    let (cpu1, rss) = proc_usage(pid)?;
-    let stored1 = stored_total(&api).await?;
-    let secs = t0.elapsed().as_secs_f64();
-    let rest = if args.rest {
+    let mut figures = luach_window(server.0.id(), &api, args, connect_secs, rss_idle).await?;
+    figures.rest = if args.rest {
         let loaded = rest_load(bin, args, &api.base, &token, "screens reporting")?;
         drop(sim_luach);
         // Same server, same data, no device traffic: wait until every screen is offline and
@@ -408,14 +393,40 @@ async fn bench_luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<Figu
     } else {
         None
     };
+    Ok(figures)
+}
+
+/// Luach's figures (server process `pid`): lets the first burst of hellos settle, then measures
+/// a steady window of stored messages, CPU and RSS.
+async fn luach_window(pid: u32, api: &Api, args: &Args, connect_secs: f64, rss_idle: u64) -> anyhow::Result<Figures> {
+    tokio::time::sleep(Duration::from_secs(args.heartbeat_secs.max(args.metrics_secs))).await;
+    let (cpu0, _) = proc_usage(pid)?;
+    let stored0 = stored_total(api).await?;
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.window_secs)).await;
+    let (cpu1, rss) = proc_usage(pid)?;
+    let stored1 = stored_total(api).await?;
+    let secs = t0.elapsed().as_secs_f64();
     Ok(Figures {
         connect_secs,
         msgs_per_sec: (stored1 - stored0) / secs,
         cpu_percent: 100.0 * (cpu1 - cpu0) / secs,
         rss_bytes: rss,
         rss_per_conn: rss.saturating_sub(rss_idle) as f64 / args.count as f64,
-        rest,
+        rest: None,
     })
+}
+
+/// Waits until the REST API shows `count` screens online; the seconds it took.
+async fn wait_online(api: &Api, count: u64, limit: Duration) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    while api.count("online").await != Some(count) {
+        if started.elapsed() > limit {
+            bail!("not all {count} screens online within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(started.elapsed().as_secs_f64())
 }
 
 /// Starts a private Mosquitto (no persistence, no logs) on a free loopback port.
@@ -459,8 +470,8 @@ async fn bench_mosquitto(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<
     mosquitto_figures(pid, args, rx, rss_idle, started).await
 }
 
-/// Device messages seen on Mosquitto: whether each is a hello, and its topic prefix.
-type Seen = tokio::sync::mpsc::UnboundedReceiver<(bool, String)>;
+/// The topic prefix of every device message seen on Mosquitto.
+type Seen = tokio::sync::mpsc::UnboundedReceiver<String>;
 
 /// One QoS 1 subscriber on Mosquitto at `port` plays the control plane's part: it sees every
 /// device message.
@@ -470,13 +481,12 @@ async fn mosquitto_listener(port: u16) -> anyhow::Result<Seen> {
     options.set_inflight(1000);
     let (client, mut eventloop) = AsyncClient::new(options, 100);
     client.subscribe("/tenants/+/up/#", QoS::AtLeastOnce).await?;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(bool, String)>();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     tokio::spawn(async move {
         while let Ok(event) = eventloop.poll().await {
             if let Event::Incoming(Packet::Publish(p)) = event {
-                let hello = p.topic.ends_with("/up/hello");
                 let device = p.topic.split('/').nth(2).unwrap_or("").to_owned();
-                if tx.send((hello, device)).is_err() {
+                if tx.send(device).is_err() {
                     break;
                 }
             }
@@ -500,7 +510,7 @@ async fn mosquitto_figures(
     let deadline = started + Duration::from_secs(900);
     while (seen.len() as u64) < args.count {
         match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
-            Ok(Some((_, device))) => {
+            Ok(Some(device)) => {
                 seen.insert(device);
             }
             _ => bail!("{} of {} screens heard from on mosquitto", seen.len(), args.count),

@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use luach_tests::{Api, free_port};
 
-use crate::{Args, Figures, Killed, mosquitto_figures, mosquitto_listener, proc_usage, start_server_at, stored_total};
+use crate::{
+    Args, Figures, Killed, luach_window, mosquitto_figures, mosquitto_listener, proc_usage, start_server_at,
+    wait_online,
+};
 
 /// The server's environment: no API quota (see `--quota`), and every simulated screen comes
 /// from one address, so the edge's per-source cap is lifted.
@@ -64,17 +67,6 @@ fn failures(out: &Path) -> anyhow::Result<u64> {
     before.trim().parse().context("connection failures count")
 }
 
-async fn wait_online(api: &Api, count: u64, limit: Duration) -> anyhow::Result<f64> {
-    let started = Instant::now();
-    while api.count("online").await != Some(count) {
-        if started.elapsed() > limit {
-            bail!("not all {count} screens online within {limit:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(started.elapsed().as_secs_f64())
-}
-
 /// Enrols the fleet on a first server, then measures it connecting to the restarted server.
 /// Returns the figures, and the bulk token and state directory the Mosquitto half reuses.
 pub async fn luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<(Run, String)> {
@@ -100,26 +92,11 @@ pub async fn luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<(Run, 
     let out = dir.join("sim-luach.out");
     let sim = tls_sim(bin, args, &link, &out, &dir.join("sim-luach.log"))?;
     let connect_secs = wait_online(&api, args.count, Duration::from_secs(900)).await?;
-    tokio::time::sleep(Duration::from_secs(args.heartbeat_secs.max(args.metrics_secs))).await;
-    let (cpu0, _) = proc_usage(pid)?;
-    let stored0 = stored_total(&api).await?;
-    let t0 = Instant::now();
-    tokio::time::sleep(Duration::from_secs(args.window_secs)).await;
-    let (cpu1, rss) = proc_usage(pid)?;
-    let stored1 = stored_total(&api).await?;
-    let secs = t0.elapsed().as_secs_f64();
+    let figures = luach_window(pid, &api, args, connect_secs, rss_idle).await?;
     let failures = failures(&out)?;
     drop(sim);
     drop(server);
     eprintln!("luach-bench: luach-server: all online in {connect_secs:.2} s, {failures} failed connection attempts");
-    let figures = Figures {
-        connect_secs,
-        msgs_per_sec: (stored1 - stored0) / secs,
-        cpu_percent: 100.0 * (cpu1 - cpu0) / secs,
-        rss_bytes: rss,
-        rss_per_conn: rss.saturating_sub(rss_idle) as f64 / args.count as f64,
-        rest: None,
-    };
     Ok((Run { figures, failures }, bulk))
 }
 
