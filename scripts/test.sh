@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, installing or starting everything it needs:
-# Debian packages (Redis, Mosquitto clients, promtool, Chromium, Node, tesseract with its
+# Debian packages (Redis, Mosquitto and its clients, promtool, Chromium, Node, tesseract with its
 # Hebrew model, Xvfb), cargo-nextest,
 # Python packages in a venv (SecantusDB, paho-mqtt, zmanim), npm packages, the dashboard build.
 #
@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 ensure_rust
-need_commands redis-server:redis-server mosquitto_pub:mosquitto-clients promtool:prometheus \
+need_commands redis-server:redis-server mosquitto_pub:mosquitto-clients mosquitto:mosquitto promtool:prometheus \
   chromium:chromium python3:python3 tesseract:tesseract-ocr Xvfb:xvfb
 # The board's text is read back with tesseract's Hebrew model.
 tesseract --list-langs 2>/dev/null | grep -qx heb || apt_install tesseract-ocr-heb

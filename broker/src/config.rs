@@ -7,6 +7,19 @@ use std::path::PathBuf;
 use rumqttd::{Config, ConnectionSettings, RouterConfig, SegmentConfig, ServerSettings};
 
 use crate::edge::EdgeSettings;
+use crate::external::ExternalSettings;
+
+/// Which broker devices connect to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BrokerMode {
+    /// The broker runs inside `luach-server` (rumqttd behind the connection edge).
+    #[default]
+    Embedded,
+    /// Devices connect to an existing broker; `luach-server` is its client
+    /// ([`crate::external`], settings in [`BrokerSettings::external`]).
+    External,
+}
 
 /// Broker settings exposed in `luach-server`'s configuration.
 ///
@@ -21,6 +34,11 @@ use crate::edge::EdgeSettings;
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrokerSettings {
+    /// `embedded` (default) or `external`. In external mode the listener settings below are
+    /// unused and [`BrokerSettings::external`] says where the broker is.
+    pub mode: BrokerMode,
+    /// The external broker (`mode = "external"`).
+    pub external: ExternalSettings,
     /// Plain-TCP MQTT listener (development). Port 0 picks a free port. Default
     /// `127.0.0.1:1883`: loopback only, so an installation left on defaults exposes no
     /// unauthenticated listener to the network.
@@ -74,6 +92,8 @@ pub struct BrokerSettings {
 impl Default for BrokerSettings {
     fn default() -> Self {
         Self {
+            mode: BrokerMode::Embedded,
+            external: ExternalSettings::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
             plain_listener: false,
             tls_listener: true,
@@ -106,6 +126,9 @@ impl BrokerSettings {
         }
         if self.max_connections == 0 || self.max_inflight == 0 || self.max_payload_bytes == 0 {
             return Err("max_connections, max_inflight and max_payload_bytes must be positive".into());
+        }
+        if self.mode == BrokerMode::External {
+            return self.external.validate();
         }
         if !self.plain_listener && !self.tls_listener {
             return Err("at least one listener is needed: set plain_listener = true or tls_listener = true".into());

@@ -6,6 +6,10 @@
 //! serves devices on the mutual-TLS port ([`edge`]), and hands the control plane an in-process
 //! link ([`LocalLink`]) that sees every device's messages without a TCP loop-back client.
 //!
+//! Past the embedded broker's ceiling the same link can instead be a client connection to an
+//! external broker ([`external`]): devices then connect to Mosquitto (or EMQX) configured with
+//! the same jail.
+//!
 //! rumqttd keeps nothing across restarts and has no shutdown call; its threads live as long as
 //! the process. Every delivery guarantee therefore lives in the control plane and the agent,
 //! never in the broker.
@@ -49,6 +53,7 @@
 
 mod config;
 pub mod edge;
+pub mod external;
 mod link;
 
 use std::net::SocketAddr;
@@ -56,10 +61,11 @@ use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use config::{BrokerSettings, TlsFiles};
+pub use config::{BrokerMode, BrokerSettings, TlsFiles};
 pub use edge::tls::Revoked;
 pub use edge::topics::TopicRules;
 pub use edge::{Edge, EdgeCounts, EdgeSettings};
+pub use external::{ExternalBroker, ExternalSettings, ExternalTls};
 pub use link::{Inbound, LinkClosed, LocalLink, Publisher};
 
 use edge::EdgeSetup;
@@ -86,8 +92,10 @@ pub enum BrokerError {
         path: PathBuf,
         source: luach_pki::PkiError,
     },
-    #[error("mqtt tls listener: {0}")]
+    #[error("mqtt tls: {0}")]
     Tls(#[from] edge::tls::TlsSetupError),
+    #[error("external mqtt broker {0}")]
+    External(String),
 }
 
 /// What the edge needs to know about devices: the topics they may publish to, and the
@@ -324,7 +332,7 @@ fn is_listening(addr: SocketAddr) -> bool {
 const PICKED_PORTS: std::ops::Range<u16> = 20_000..32_768;
 
 /// A random number without a dependency: `RandomState` is seeded randomly for every instance.
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     std::collections::hash_map::RandomState::new().build_hasher().finish()
 }

@@ -1,4 +1,6 @@
-//! The control plane's in-process connection to the broker router.
+//! The control plane's connection to device traffic: an in-process link into the embedded
+//! router, or a client connection to an external broker ([`crate::external`]). Either way the
+//! control plane sees one [`LocalLink`] to read from and one [`Publisher`] to send with.
 
 use std::sync::{Arc, OnceLock};
 
@@ -13,7 +15,7 @@ use crate::edge::Edge;
 /// The router went away (the broker thread died).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("broker link closed: {0}")]
-pub struct LinkClosed(String);
+pub struct LinkClosed(pub(crate) String);
 
 /// A message a device published.
 #[derive(Debug, Clone)]
@@ -24,8 +26,16 @@ pub struct Inbound {
 
 /// Receiving half of the control plane's link; subscribe first, then call [`LocalLink::next`].
 pub struct LocalLink {
-    rx: LinkRx,
+    source: Source,
     publisher: Publisher,
+}
+
+/// Where device messages come from.
+enum Source {
+    /// The embedded router.
+    Router(LinkRx),
+    /// An external broker's connection task ([`crate::external`]); it subscribed already.
+    External(tokio::sync::mpsc::Receiver<Inbound>),
 }
 
 impl std::fmt::Debug for LocalLink {
@@ -39,23 +49,42 @@ impl LocalLink {
     /// listener, which the router serves).
     pub(crate) fn new(tx: LinkTx, rx: LinkRx, to_router: bool) -> Self {
         Self {
-            rx,
+            source: Source::Router(rx),
             publisher: Publisher {
-                inner: Arc::new(Mutex::new(PublisherInner { tx })),
-                edge: Arc::new(OnceLock::new()),
-                to_router,
+                sink: Sink::Router {
+                    inner: Arc::new(Mutex::new(PublisherInner { tx })),
+                    edge: Arc::new(OnceLock::new()),
+                    to_router,
+                },
+            },
+        }
+    }
+
+    /// A link fed by an external broker's connection task, publishing through `client`.
+    pub(crate) fn external(rx: tokio::sync::mpsc::Receiver<Inbound>, connection: crate::external::Connection) -> Self {
+        Self {
+            source: Source::External(rx),
+            publisher: Publisher {
+                sink: Sink::External(connection),
             },
         }
     }
 
     /// Sends device messages through `edge` from now on.
     pub(crate) fn attach_edge(&self, edge: Edge) {
-        let _ = self.publisher.edge.set(edge);
+        if let Sink::Router { edge: slot, .. } = &self.publisher.sink {
+            let _ = slot.set(edge);
+        }
     }
 
-    /// Subscribes the link to a topic filter (e.g. `/tenants/+/up/#`).
+    /// Subscribes the link to a topic filter (e.g. `/tenants/+/up/#`). On an external broker
+    /// the connection subscribed to its filter already, and again after every reconnection;
+    /// this does nothing there.
     pub async fn subscribe(&mut self, filter: &str) -> Result<(), LinkClosed> {
-        let mut inner = self.publisher.inner.lock().await;
+        let Sink::Router { inner, .. } = &self.publisher.sink else {
+            return Ok(());
+        };
+        let mut inner = inner.lock().await;
         inner
             .tx
             .subscribe(filter)
@@ -73,8 +102,17 @@ impl LocalLink {
     /// Router bookkeeping (acks to our own publishes, flow-control pauses) is handled here and
     /// never surfaces.
     pub async fn next(&mut self) -> Result<Inbound, LinkClosed> {
+        let rx = match &mut self.source {
+            Source::Router(rx) => rx,
+            Source::External(rx) => {
+                return rx
+                    .recv()
+                    .await
+                    .ok_or_else(|| LinkClosed("the external broker connection stopped".into()));
+            }
+        };
         loop {
-            match self.rx.next().await {
+            match rx.next().await {
                 Ok(Some(Notification::Forward(forward))) => {
                     return Ok(Inbound {
                         topic: forward.publish.topic,
@@ -84,7 +122,7 @@ impl LocalLink {
                 // The router paused us because our outgoing buffer filled; we have drained it,
                 // so ask to be scheduled again.
                 Ok(Some(Notification::Unschedule)) => {
-                    self.rx.wake().await.map_err(|e| LinkClosed(e.to_string()))?;
+                    rx.wake().await.map_err(|e| LinkClosed(e.to_string()))?;
                 }
                 Ok(Some(_)) | Ok(None) => {}
                 Err(e) => return Err(LinkClosed(e.to_string())),
@@ -98,12 +136,21 @@ struct PublisherInner {
 }
 
 /// Publishes to device topics: to a device on the mutual-TLS port through the edge (straight
-/// to its session), and into the router for clients of the plain listener. Cheap to clone.
+/// to its session), and into the router for clients of the plain listener; or to the
+/// external broker. Cheap to clone.
 #[derive(Clone)]
 pub struct Publisher {
-    inner: Arc<Mutex<PublisherInner>>,
-    edge: Arc<OnceLock<Edge>>,
-    to_router: bool,
+    sink: Sink,
+}
+
+#[derive(Clone)]
+enum Sink {
+    Router {
+        inner: Arc<Mutex<PublisherInner>>,
+        edge: Arc<OnceLock<Edge>>,
+        to_router: bool,
+    },
+    External(crate::external::Connection),
 }
 
 impl std::fmt::Debug for Publisher {
@@ -122,29 +169,48 @@ impl Publisher {
     ///
     /// Into the router, local links publish at QoS 0; rumqttd forwards with the
     /// *subscriber's* QoS. This only pushes into the router's buffer and signals it.
+    ///
+    /// To an external broker: at QoS 1 through the connection's request queue, without waiting
+    /// for the broker's acknowledgement; a full queue (the broker unreachable for long) is an
+    /// error, which the command outbox answers by sending again later.
     pub async fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), LinkClosed> {
         let payload = Bytes::from(payload);
-        if let Some(edge) = self.edge.get()
-            && edge.deliver(&topic, payload.clone()).is_some()
-            && !self.to_router
-        {
-            return Ok(());
+        match &self.sink {
+            Sink::External(connection) => connection.publish(topic, payload),
+            Sink::Router { edge, to_router, .. } => {
+                if let Some(edge) = edge.get()
+                    && edge.deliver(&topic, payload.clone()).is_some()
+                    && !to_router
+                {
+                    return Ok(());
+                }
+                self.to_router_now(topic, payload).await
+            }
         }
-        self.to_router_now(topic, payload).await
     }
 
     async fn to_router_now(&self, topic: String, payload: Bytes) -> Result<(), LinkClosed> {
-        let mut inner = self.inner.lock().await;
-        inner
-            .tx
-            .publish(Bytes::from(topic), payload)
-            .map(|_| ())
-            .map_err(|e| LinkClosed(e.to_string()))
+        match &self.sink {
+            Sink::External(connection) => connection.publish(topic, payload),
+            Sink::Router { inner, .. } => {
+                let mut inner = inner.lock().await;
+                inner
+                    .tx
+                    .publish(Bytes::from(topic), payload)
+                    .map(|_| ())
+                    .map_err(|e| LinkClosed(e.to_string()))
+            }
+        }
     }
 
     /// Checks that the router accepts messages, by publishing an empty message to a topic
     /// no device can subscribe to (it is outside every device's prefix).
+    ///
+    /// On an external broker: whether the connection is up.
     pub async fn probe(&self) -> Result<(), LinkClosed> {
+        if let Sink::External(connection) = &self.sink {
+            return connection.probe();
+        }
         self.to_router_now(PROBE_TOPIC.to_owned(), Bytes::new()).await
     }
 }

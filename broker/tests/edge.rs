@@ -6,47 +6,13 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Packet, QoS, Transport};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use support::{Broker, Creds, DEADLINE, Pki};
+use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, LastWill, Packet, QoS};
+use rustls::pki_types::ServerName;
+use support::{Broker, DEADLINE, Pki, client_config, device};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-fn client_config(pki: &Pki, creds: &Creds) -> Arc<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for ca in CertificateDer::pem_file_iter(&pki.ca_path).unwrap() {
-        roots.add(ca.unwrap()).unwrap();
-    }
-    let chain = CertificateDer::pem_file_iter(&creds.cert)
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    let key = PrivateKeyDer::from_pem_file(&creds.key).unwrap();
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_client_auth_cert(chain, key)
-            .unwrap(),
-    )
-}
-
-/// A device's rumqttc client on the edge (not yet polled).
-fn device(pki: &Pki, creds: &Creds, port: u16, client_id: &str) -> MqttOptions {
-    let mut options = MqttOptions::new(client_id, "localhost", port);
-    options.set_keep_alive(Duration::from_secs(30));
-    options.set_max_packet_size(256 * 1024, 256 * 1024);
-    options.set_transport(Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(
-        client_config(pki, creds),
-    )));
-    options
-}
 
 /// Polls until the CONNACK; the error if the connection fails first.
 async fn connected(events: &mut EventLoop) -> Result<(), ConnectionError> {

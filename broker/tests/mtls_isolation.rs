@@ -10,8 +10,13 @@
 
 mod support;
 
+use luach_broker::external::mosquitto::{self as conf, Enrolled, Listeners};
+use luach_broker::{ExternalBroker, ExternalSettings, ExternalTls};
 use luach_pki::{DeviceCa, Duration, OffsetDateTime};
-use support::{Broker, Matrix, Pki, Sub, plain_publish, require_tool, tls_publish};
+use support::{
+    Broker, Device, Matrix, Mosquitto, Pki, Sub, device, devices, free_port, plain_publish, require_tool, runtime,
+    tls_publish, write_creds,
+};
 
 fn tools() {
     require_tool("mosquitto_pub", "mosquitto-clients");
@@ -220,6 +225,298 @@ fn devices_are_confined_to_their_own_subtree() {
     m.finish();
 }
 
+/// The same attacks against Mosquitto 2 configured as `luach-server broker-config mosquitto`
+/// configures it (external broker mode): the control plane on its own listener through
+/// [`ExternalBroker`], the devices on theirs. Where Mosquitto differs from the embedded edge
+/// the rows say so: a forbidden publish is dropped (no disconnect), a subscription beyond the
+/// device's downlink is granted and carries nothing it may not read, and the certificate's
+/// subject is the client id, so a device holds one connection at a time and cannot take over
+/// another's session whatever id it asks for.
+#[test]
+fn devices_are_confined_on_external_mosquitto() {
+    tools();
+    let pki = Pki::new();
+    let deva = pki.current_device("deva", "deva");
+    let devb = pki.current_device("devb", "devb");
+    let revoked = pki.current_device("devc", "devc");
+    let service_ca = DeviceCa::generate("Luach test service CA", Duration::days(30)).unwrap();
+    let control = service_ca
+        .issue_client_certificate("luach-control-plane", Duration::days(1))
+        .unwrap();
+    let control_creds = write_creds(
+        pki.dir.path(),
+        "control",
+        &control.certificate.pem,
+        &control.key_pem,
+        &control.certificate.serial,
+    );
+
+    // The broker's files as the server writes them; devc is revoked but still in the ACL, so
+    // the CRL alone has to keep it out.
+    let dir = pki.path("mosquitto");
+    std::fs::create_dir(&dir).unwrap();
+    let now = OffsetDateTime::now_utc();
+    let enrolled = ["deva", "devb", "devc"].map(|d| Enrolled {
+        device_id: d.into(),
+        prefix: d.into(),
+    });
+    for (name, text) in [
+        (conf::DEVICE_CA_FILE, pki.ca.certificate_pem().to_owned()),
+        (conf::SERVICE_CA_FILE, service_ca.certificate_pem().to_owned()),
+        (
+            conf::BROKER_CERT_FILE,
+            std::fs::read_to_string(&pki.server.cert).unwrap(),
+        ),
+        (conf::BROKER_KEY_FILE, std::fs::read_to_string(&pki.server.key).unwrap()),
+        (
+            conf::CRL_FILE,
+            pki.ca
+                .revocation_list(std::slice::from_ref(&revoked.serial), now, now + Duration::days(7), 1)
+                .unwrap(),
+        ),
+        (conf::DEVICES_ACL_FILE, conf::devices_acl(&enrolled, &devices().rules)),
+        (conf::CONTROL_ACL_FILE, conf::control_acl("luach-control-plane")),
+    ] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let listeners = Listeners {
+        devices_bind: "127.0.0.1".into(),
+        devices_port: free_port(),
+        control_bind: "127.0.0.1".into(),
+        control_port: free_port(),
+        max_connections: 100,
+        max_packet_bytes: 256 * 1024,
+    };
+    let mosquitto = Mosquitto::start(&dir, &listeners);
+    let (port, control_port) = (listeners.devices_port, listeners.control_port);
+
+    let rt = runtime();
+    let settings = ExternalSettings {
+        host: "localhost".into(),
+        port: control_port,
+        connect_timeout_secs: 15,
+        ..ExternalSettings::default()
+    };
+    let tls = ExternalTls {
+        ca_pem: pki.ca.certificate_pem().to_owned(),
+        cert_pem: control.certificate.pem.clone(),
+        key_pem: control.key_pem.clone(),
+    };
+    let (external, link) = rt
+        .block_on(ExternalBroker::connect(&settings, &tls, "/tenants/+/up/#"))
+        .unwrap_or_else(|e| panic!("control plane did not connect: {e}\n{}", mosquitto.log()));
+    let mut broker = Broker::with_link(rt, external, link);
+    let ca = pki.ca_path.clone();
+    let mut m = Matrix::default();
+
+    // Positive controls: the paths that must stay closed below work for their owners.
+    let mut b = Device::connect(&broker.rt, device(&pki, &devb, port, "agent"), "/tenants/devb/down/#");
+    b.publish(&broker.rt, "/tenants/devb/up/hello", "hello-b1");
+    broker.link_publish("/tenants/devb/down/command", "cmd-b1");
+    let (up, down) = (broker.link_wait("hello-b1"), b.received("cmd-b1"));
+    m.row(
+        "devb (one connection, as the agent) publishes its uplink and reads its downlink",
+        "the control plane receives the uplink; devb receives its command",
+        format!("uplink: {up}; command: {down}"),
+        up && down,
+    );
+    {
+        let mut sub_a = Sub::tls(port, &ca, &deva, "listener", "/tenants/deva/down/#");
+        let subscribed = sub_a.subscribed();
+        broker.link_publish("/tenants/deva/down/command", "cmd-a1");
+        let got = sub_a.received("cmd-a1");
+        m.row(
+            "deva subscribes /tenants/deva/down/# and the control plane sends it a command",
+            "deva receives it",
+            format!("suback: {subscribed}; received: {got}"),
+            subscribed && got,
+        );
+    }
+    let out = tls_publish(port, &ca, Some(&deva), "pub", "/tenants/deva/up/hello", "hello-a1", 1);
+    let got = broker.link_wait("hello-a1");
+    m.row(
+        "deva publishes /tenants/deva/up/hello (QoS 1)",
+        "the control plane receives it",
+        format!("{}; link: {got}", out.summary()),
+        out.status.success() && got,
+    );
+
+    // Subscriptions outside the device's own downlink.
+    for (i, filter) in [
+        "#",
+        "/tenants/+/#",
+        "/tenants/devb/#",
+        "/tenants/devb/down/#",
+        "/tenants/+/up/#",
+        "/tenants/deva/up/#",
+        "$share/g//tenants/devb/#",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut spy = Sub::tls(port, &ca, &deva, &format!("spy{i}"), filter);
+        let answered = spy.subscribed();
+        let token = format!("spy{i}-b");
+        b.publish(&broker.rt, "/tenants/devb/up/telemetry", &token);
+        broker.link_publish("/tenants/devb/down/command", &token);
+        let a_token = format!("spy{i}-a");
+        tls_publish(port, &ca, Some(&deva), "pub", "/tenants/deva/up/hello", &a_token, 1);
+        let sentinel_ok = broker.link_wait(&token) && b.received(&token) && broker.link_wait(&a_token);
+        for t in [&token, &a_token] {
+            if spy.saw(t) {
+                m.leak(&format!("deva subscribes {filter}"), t);
+            }
+        }
+        m.row(
+            format!("deva subscribes {filter:?}"),
+            "SUBACK (Mosquitto checks read rights per delivered message); receives nothing of devb's and no uplink",
+            format!("suback: {answered}; output: {}", spy.summary()),
+            answered && sentinel_ok,
+        );
+    }
+
+    // Publishing outside the device's own uplink kinds.
+    for qos in [0u8, 1] {
+        let token = format!("evil-cmd-q{qos}");
+        let out = tls_publish(port, &ca, Some(&deva), "pub", "/tenants/devb/down/command", &token, qos);
+        let sentinel = format!("sentinel-cmd-q{qos}");
+        broker.link_publish("/tenants/devb/down/command", &sentinel);
+        let sentinel_ok = b.received(&sentinel);
+        if b.saw(&token) {
+            m.leak("deva publishes to devb's command topic", &token);
+        }
+        m.row(
+            format!("deva publishes /tenants/devb/down/command (QoS {qos})"),
+            "dropped by the ACL; devb never sees it",
+            out.summary(),
+            sentinel_ok,
+        );
+
+        for (topic, case) in [
+            ("/tenants/devb/up/hello", "as devb"),
+            ("/tenants/deva/up/forged", "a message kind the rules do not name"),
+        ] {
+            let token = format!("evil-{}-q{qos}", m_len(case));
+            let out = tls_publish(port, &ca, Some(&deva), "pub", topic, &token, qos);
+            let sentinel = format!("sentinel-{token}");
+            b.publish(&broker.rt, "/tenants/devb/up/hello", &sentinel);
+            let sentinel_ok = broker.link_wait(&sentinel);
+            if broker.link_saw(&token) || b.saw(&token) {
+                m.leak(&format!("deva publishes {case}"), &token);
+            }
+            m.row(
+                format!("deva publishes {topic} ({case}, QoS {qos})"),
+                "dropped by the ACL; the control plane never sees it",
+                out.summary(),
+                sentinel_ok,
+            );
+        }
+    }
+
+    // Session takeover: the client id is the certificate's subject, whatever deva asks for.
+    for id in ["agent", "CN=devb,O=devb"] {
+        let token = format!("as-{}", m_len(id));
+        let out = tls_publish(port, &ca, Some(&deva), id, "/tenants/deva/up/hello", &token, 1);
+        let sentinel = format!("after-takeover-{}", m_len(id));
+        broker.link_publish("/tenants/devb/down/command", &sentinel);
+        let still = b.received(&sentinel) && b.never_dropped();
+        let delivered = broker.link_wait(&token);
+        m.row(
+            format!("deva connects with client id {id:?} while devb's \"agent\" is connected"),
+            "deva gets its own session; devb is never disconnected and keeps receiving",
+            format!(
+                "{}; link got deva's message: {delivered}; devb never dropped and receiving: {still}",
+                out.summary(),
+            ),
+            out.status.success() && delivered && still,
+        );
+    }
+
+    // Certificates the broker must refuse.
+    let stranger_ca = DeviceCa::generate("Luach test device CA", Duration::days(30)).unwrap();
+    let foreign = pki.device(
+        &stranger_ca,
+        "foreign",
+        "deva",
+        now - Duration::minutes(5),
+        now + Duration::days(1),
+    );
+    let expired = pki.device(
+        &pki.ca,
+        "expired",
+        "deva",
+        now - Duration::days(2),
+        now - Duration::days(1),
+    );
+    let server = pki.server.clone();
+    let (own, devc_up, devb_down) = (
+        "/tenants/deva/up/hello",
+        "/tenants/devc/up/hello",
+        "/tenants/devb/down/command",
+    );
+    for (i, (case, target, creds, topic)) in [
+        (
+            "certificate for O=deva from another CA with the same name",
+            port,
+            Some(&foreign),
+            own,
+        ),
+        ("expired certificate for O=deva", port, Some(&expired), own),
+        (
+            "revoked certificate (in the CRL) still named in the ACL",
+            port,
+            Some(&revoked),
+            devc_up,
+        ),
+        (
+            "the broker's server certificate (serverAuth only)",
+            port,
+            Some(&server),
+            own,
+        ),
+        ("no client certificate", port, None, own),
+        (
+            "the control plane's certificate on the devices' listener",
+            port,
+            Some(&control_creds),
+            devb_down,
+        ),
+        (
+            "devb's certificate on the control plane's listener",
+            control_port,
+            Some(&devb),
+            devb_down,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let token = format!("refused-{i}");
+        let out = tls_publish(target, &ca, creds, &format!("refused{i}"), topic, &token, 1);
+        let sentinel = format!("sentinel-{token}");
+        b.publish(&broker.rt, "/tenants/devb/up/hello", &sentinel);
+        broker.link_publish("/tenants/devb/down/command", &sentinel);
+        let sentinel_ok = broker.link_wait(&sentinel) && b.received(&sentinel);
+        if broker.link_saw(&token) || b.saw(&token) {
+            m.leak(case, &token);
+        }
+        m.row(
+            case,
+            "TLS handshake refused, nothing delivered",
+            out.summary(),
+            !out.status.success() && sentinel_ok,
+        );
+    }
+
+    m.row(
+        "devb's connection after all of the above",
+        "never disconnected",
+        format!("never dropped: {}", b.never_dropped()),
+        b.never_dropped(),
+    );
+    m.finish();
+}
+
 /// rumqttd re-reads `ca_path` for every connection and trusts only its first certificate; a
 /// cross-certificate carries devices through a CA rotation.
 #[test]
@@ -238,6 +535,7 @@ fn ca_rotation_with_a_cross_certificate() {
     let chained = support::Creds {
         cert: pki.path("newdev-chain.pem"),
         key: new_device.key.clone(),
+        serial: new_device.serial.clone(),
     };
     let leaf = std::fs::read_to_string(&new_device.cert).unwrap();
     std::fs::write(&chained.cert, format!("{leaf}{}", cross.pem)).unwrap();

@@ -118,6 +118,43 @@ async fn service(config: &Config) -> anyhow::Result<(SystemStore, AuthService)> 
     Ok((system, auth))
 }
 
+/// `luach-server broker-config mosquitto`: writes Mosquitto's configuration for this
+/// installation into `out` (see [`crate::external_broker`]).
+pub async fn broker_config_mosquitto(
+    config: &Config,
+    out_dir: &std::path::Path,
+    on_broker: Option<&std::path::Path>,
+    listeners: &luach_broker::external::mosquitto::Listeners,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let system = open(config).await?;
+    let pki_config = config.clone();
+    let pki = tokio::task::spawn_blocking(move || crate::enrolment::DevicePki::open(&pki_config))
+        .await
+        .context("opening the device CA")??;
+    let files = crate::external_broker::MosquittoFiles::new(config, out_dir.to_owned(), system, Arc::new(pki))?;
+    let written = files.write_all(listeners, on_broker, config).await?;
+    writeln!(
+        out,
+        "wrote {} files for {} current enrolments and {} refused certificates:",
+        written.files.len(),
+        written.enrolments,
+        written.refused_certificates
+    )?;
+    for file in &written.files {
+        writeln!(out, "  {}", file.display())?;
+    }
+    writeln!(
+        out,
+        "run: mosquitto -c {}",
+        on_broker
+            .unwrap_or(out_dir)
+            .join(luach_broker::external::mosquitto::CONFIG_FILE)
+            .display()
+    )?;
+    Ok(())
+}
+
 /// `luach-server migrate [--dry-run]`: applies (or lists) the schema migrations the database
 /// lacks.
 pub async fn migrate(config: &Config, dry_run: bool, out: &mut dyn Write) -> anyhow::Result<()> {

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use luach_broker::{Devices, EmbeddedBroker, Revoked, TopicRules};
+use luach_broker::{BrokerMode, Devices, EmbeddedBroker, ExternalBroker, Revoked, TopicRules};
 use luach_schemas::{Topic, UpKind};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -16,10 +16,11 @@ use crate::auth::{AuthService, Clock, SystemClock};
 use crate::commands::Commands;
 use crate::config::{Config, redact_url};
 use crate::enrolment::{DevicePki, EnrolmentService};
+use crate::external_broker::MosquittoFiles;
 use crate::ingest::{self, IngestHandle, Writer};
 use crate::live::{LiveIo, LiveSink, Rechecker};
 use crate::metrics::Metrics;
-use crate::state::AppState;
+use crate::state::{AppState, Mqtt};
 use crate::store;
 
 /// A fully started server: broker listening, store open, background tasks running.
@@ -64,28 +65,16 @@ impl Application {
             .context("opening the device CA")?
             .context("opening the device CA (pki.ca_dir)")?;
         let pki = Arc::new(pki);
-        let mut mqtt = config.mqtt.clone();
-        if mqtt.tls_listener {
-            mqtt.tls = Some(pki.broker_files().clone());
-        }
-        // Enrolments that ended (revoked, superseded) are refused at the broker's edge from
-        // the first connection on.
-        let revoked = Revoked::default();
-        for (serial, prefix) in system
-            .refused_certificates(chrono::Utc::now())
-            .await
-            .context("reading refused device certificates")?
-        {
-            revoked.insert(&serial);
-            revoked.insert_prefix(prefix.as_str());
-        }
-        let devices = Devices {
-            rules: TopicRules::new(UpKind::ALL.map(UpKind::as_str)),
-            revoked,
+        let (broker, link) = start_broker(&config, &system, &pki).await?;
+        let broker_files = match (&broker, &config.mqtt.external.config_dir) {
+            (Mqtt::External(_), Some(dir)) => Some(Arc::new(MosquittoFiles::new(
+                &config,
+                dir.clone(),
+                system.clone(),
+                pki.clone(),
+            )?)),
+            _ => None,
         };
-        let (broker, link) = EmbeddedBroker::start(&mqtt, Topic::ALL_UP_FILTER, devices)
-            .await
-            .context("starting the embedded mqtt broker")?;
         let commands = Commands::new(
             link.publisher(),
             metrics.clone(),
@@ -103,7 +92,8 @@ impl Application {
             config.quotas.as_quota(),
         );
         let enrolment = EnrolmentService::new(system.clone(), pki, limiter, clock.clone(), config.enrolment.clone())
-            .with_edge(broker.edge().cloned());
+            .with_edge(broker.edge().cloned())
+            .with_broker_files(broker_files.clone());
         let redis = config.redis.as_ref().map(|r| r.expose_secret().to_owned());
         let (live_layer, live) = LiveIo::build(redis.as_deref(), metrics.clone(), auth.clone())
             .await
@@ -116,6 +106,9 @@ impl Application {
 
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
+        if let Some(files) = broker_files {
+            tasks.spawn(files.run(shutdown.clone()));
+        }
         let (tx, rx) = mpsc::channel(config.ingest.queue_capacity);
         let log_interval = std::time::Duration::from_secs(config.ingest.bad_payload_log_interval_secs);
         tasks.spawn(ingest::read_link(
@@ -218,8 +211,9 @@ impl Application {
             .unwrap_or_else(|_| self.state.config.http.addr)
     }
 
-    /// The embedded broker's MQTT address (the plain listener's if it runs).
-    pub fn mqtt_addr(&self) -> SocketAddr {
+    /// The embedded broker's MQTT address (the plain listener's if it runs); `None` with an
+    /// external broker.
+    pub fn mqtt_addr(&self) -> Option<SocketAddr> {
         self.state.broker.listen_addr()
     }
 
@@ -267,4 +261,50 @@ impl Application {
         while self.tasks.join_next().await.is_some() {}
         Ok(())
     }
+}
+
+/// Starts the embedded broker, or connects to the external one (`mqtt.mode`), returning it and
+/// the control plane's link to device traffic.
+async fn start_broker(
+    config: &Config,
+    system: &store::SystemStore,
+    pki: &Arc<DevicePki>,
+) -> anyhow::Result<(Mqtt, luach_broker::LocalLink)> {
+    if config.mqtt.mode == BrokerMode::External {
+        let external = &config.mqtt.external;
+        let identity_config = config.clone();
+        let identity_pki = pki.clone();
+        let identity = tokio::task::spawn_blocking(move || {
+            crate::external_broker::control_plane_identity(&identity_config, &identity_pki)
+        })
+        .await
+        .context("issuing the control plane's broker certificate")??;
+        let (broker, link) = ExternalBroker::connect(external, &identity, Topic::ALL_UP_FILTER)
+            .await
+            .context("connecting to the external mqtt broker (mqtt.external)")?;
+        return Ok((Mqtt::External(broker), link));
+    }
+    let mut mqtt = config.mqtt.clone();
+    if mqtt.tls_listener {
+        mqtt.tls = Some(pki.broker_files().clone());
+    }
+    // Enrolments that ended (revoked, superseded) are refused at the broker's edge from the
+    // first connection on.
+    let revoked = Revoked::default();
+    for (serial, prefix) in system
+        .refused_certificates(chrono::Utc::now())
+        .await
+        .context("reading refused device certificates")?
+    {
+        revoked.insert(&serial);
+        revoked.insert_prefix(prefix.as_str());
+    }
+    let devices = Devices {
+        rules: TopicRules::new(UpKind::ALL.map(UpKind::as_str)),
+        revoked,
+    };
+    let (broker, link) = EmbeddedBroker::start(&mqtt, Topic::ALL_UP_FILTER, devices)
+        .await
+        .context("starting the embedded mqtt broker")?;
+    Ok((Mqtt::Embedded(broker), link))
 }

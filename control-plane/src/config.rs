@@ -580,6 +580,13 @@ impl Config {
         if let Err(m) = self.mqtt.validate() {
             return invalid("mqtt", &m);
         }
+        if self.mqtt.mode == luach_broker::BrokerMode::External && self.http.public_mqtt_tls.is_none() {
+            return invalid(
+                "http.public_mqtt_tls",
+                "is required with mqtt.mode = \"external\": the host:port of the external broker's device listener, \
+                 which enrolled screens are sent to",
+            );
+        }
         if self.presence.offline_after_secs < 2 {
             return invalid("presence.offline_after_secs", "must be at least 2");
         }

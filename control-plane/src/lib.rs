@@ -27,6 +27,7 @@ pub mod config;
 pub mod down;
 pub mod enrolment;
 pub mod error;
+pub mod external_broker;
 pub mod ingest;
 pub mod jobs;
 pub mod keys;

@@ -35,9 +35,45 @@ enum Command {
     Admin(Admin),
     /// The audit log.
     Audit(Audit),
+    /// Write an external broker's configuration for this installation (`mqtt.mode = "external"`).
+    BrokerConfig(BrokerConfig),
     /// Apply the schema migrations the database lacks (the server also does at start-up unless
     /// `store.migrate_on_start = false`).
     Migrate(Migrate),
+}
+
+#[derive(Debug, clap::Args)]
+struct BrokerConfig {
+    #[command(flatten)]
+    overrides: Overrides,
+    #[command(subcommand)]
+    broker: BrokerKind,
+}
+
+#[derive(Debug, Subcommand)]
+enum BrokerKind {
+    /// Mosquitto 2: `mosquitto.conf` with a device and a control-plane listener, the CAs, the
+    /// broker's certificate and key, the device ACL, the control plane's ACL and the CRL.
+    Mosquitto {
+        /// Directory to write into (created, mode 0700).
+        #[arg(long)]
+        out: PathBuf,
+        /// Where the broker will read the files, if not from `--out` (paths in mosquitto.conf).
+        #[arg(long)]
+        on_broker: Option<PathBuf>,
+        /// Port of the devices' listener.
+        #[arg(long, default_value_t = 8883)]
+        devices_port: u16,
+        /// Address the devices' listener binds (default: every interface).
+        #[arg(long, default_value = "")]
+        devices_bind: String,
+        /// Port of the control plane's listener.
+        #[arg(long, default_value_t = 8884)]
+        control_port: u16,
+        /// Address the control plane's listener binds; keep it on a private network.
+        #[arg(long, default_value = "")]
+        control_bind: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -196,6 +232,36 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::BrokerConfig(b) => {
+            let config = Config::load(cli.config.as_deref(), b.overrides.figment())?;
+            match b.broker {
+                BrokerKind::Mosquitto {
+                    out,
+                    on_broker,
+                    devices_port,
+                    devices_bind,
+                    control_port,
+                    control_bind,
+                } => {
+                    let listeners = luach_broker::external::mosquitto::Listeners {
+                        devices_bind,
+                        devices_port,
+                        control_bind,
+                        control_port,
+                        max_connections: config.mqtt.max_connections,
+                        max_packet_bytes: config.mqtt.max_packet_bytes(),
+                    };
+                    luach_control_plane::admin::broker_config_mosquitto(
+                        &config,
+                        &out,
+                        on_broker.as_deref(),
+                        &listeners,
+                        &mut std::io::stdout(),
+                    )
+                    .await
+                }
+            }
+        }
         Command::Migrate(m) => {
             let config = Config::load(cli.config.as_deref(), m.overrides.figment())?;
             luach_control_plane::admin::migrate(&config, m.dry_run, &mut std::io::stdout()).await
@@ -210,7 +276,7 @@ async fn main() -> anyhow::Result<()> {
             let app = Application::build(config).await.context("starting luach-server")?;
             tracing::info!(
                 http = %app.http_addr(),
-                mqtt = %app.mqtt_addr(),
+                mqtt = ?app.mqtt_addr(),
                 mqtt_tls = ?app.mqtt_tls_addr(),
                 "luach-server ready"
             );

@@ -159,10 +159,13 @@ impl Metrics {
 
     /// Renders every family in the Prometheus text exposition format, with the MQTT edge's
     /// counters when it runs.
-    pub fn render(&self, edge: Option<&luach_broker::Edge>) -> String {
+    pub fn render(&self, edge: Option<&luach_broker::Edge>, external: Option<&luach_broker::ExternalBroker>) -> String {
         let mut families = self.registry.gather();
         if let Some(edge) = edge {
             families.extend(edge_families(edge));
+        }
+        if let Some(external) = external {
+            families.extend(external_families(external));
         }
         let mut buf = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {
@@ -170,6 +173,59 @@ impl Metrics {
         }
         String::from_utf8(buf).unwrap_or_default()
     }
+}
+
+/// The external broker connection's counters, read at scrape time.
+fn external_families(external: &luach_broker::ExternalBroker) -> Vec<prometheus::proto::MetricFamily> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = external.counts();
+    let registry = Registry::new();
+    let connected = IntGauge::new(
+        "luach_mqtt_external_connected",
+        "1 while the control plane is connected to the external MQTT broker.",
+    );
+    let counters = [
+        (
+            "luach_mqtt_external_connects_total",
+            "Connections the external broker accepted.",
+            c.connects.load(Relaxed),
+        ),
+        (
+            "luach_mqtt_external_failures_total",
+            "Connections to the external broker lost or refused.",
+            c.failures.load(Relaxed),
+        ),
+        (
+            "luach_mqtt_external_received_total",
+            "Device messages received from the external broker.",
+            c.received.load(Relaxed),
+        ),
+        (
+            "luach_mqtt_external_published_total",
+            "Messages published to devices through the external broker.",
+            c.published.load(Relaxed),
+        ),
+    ];
+    let mut registered = vec![connected.map_err(|e| e.to_string()).and_then(|g| {
+        g.set(i64::from(external.connected()));
+        registry.register(Box::new(g)).map_err(|e| e.to_string())
+    })];
+    for (name, help, value) in counters {
+        registered.push(
+            IntCounter::new(name, help)
+                .map_err(|e| e.to_string())
+                .and_then(|family| {
+                    family.inc_by(value);
+                    registry.register(Box::new(family)).map_err(|e| e.to_string())
+                }),
+        );
+    }
+    for r in registered {
+        if let Err(e) = r {
+            tracing::error!(error = %e, "external broker metric not rendered");
+        }
+    }
+    registry.gather()
 }
 
 /// The edge's counters as metric families, read from its atomics at scrape time (a registry of

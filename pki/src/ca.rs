@@ -3,8 +3,9 @@
 use std::path::Path;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyIdMethod, KeyPair, KeyUsagePurpose, SanType, SerialNumber, SubjectPublicKeyInfo,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName, DnType, DnValue,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams, SanType,
+    SerialNumber, SubjectPublicKeyInfo,
 };
 use time::{Duration, OffsetDateTime};
 use x509_parser::certificate::X509Certificate;
@@ -208,6 +209,65 @@ impl DeviceCa {
         })
     }
 
+    /// Issues a client certificate (extended key usage clientAuth) with subject CN =
+    /// `common_name` and no organisation, with a fresh P-256 key, valid from now (minus
+    /// [`BACKDATE`]) for `validity`: the control plane's identity at an external broker. A
+    /// device certificate always names an organisation (its topic prefix), so a broker that
+    /// takes the certificate subject as user name never confuses the two.
+    pub fn issue_client_certificate(&self, common_name: &str, validity: Duration) -> Result<IssuedKeyPair, PkiError> {
+        check_common_name(common_name)?;
+        let now = OffsetDateTime::now_utc();
+        let (not_before, not_after) = (now - BACKDATE, now + validity);
+        self.check_within_ca(not_before, not_after)?;
+        let mut params = leaf_params(not_before, not_after);
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        params.distinguished_name = dn;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate_for(KeyType::EcdsaP256.signature_algorithm()).map_err(PkiError::signing)?;
+        let certificate = self.sign(&params, &key)?;
+        Ok(IssuedKeyPair {
+            certificate,
+            key_pem: keys::private_key_pem(&key),
+        })
+    }
+
+    /// A certificate revocation list (X.509 v2 CRL, PEM) signed by this CA, listing `serials`
+    /// (lower-case hex, as in [`IssuedCertificate::serial`]) as revoked at `now`, valid until
+    /// `next_update`. `number` is the CRL number (RFC 5280 §5.2.3), which must grow with each
+    /// list: seconds since 1970 serve. For brokers that check client certificates against a
+    /// CRL file (Mosquitto's `crlfile`).
+    pub fn revocation_list(
+        &self,
+        serials: &[String],
+        now: OffsetDateTime,
+        next_update: OffsetDateTime,
+        number: u64,
+    ) -> Result<String, PkiError> {
+        let revoked_certs = serials
+            .iter()
+            .map(|hex| {
+                Ok(RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&serial_bytes(hex)?),
+                    revocation_time: now,
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+            })
+            .collect::<Result<Vec<_>, PkiError>>()?;
+        let params = CertificateRevocationListParams {
+            this_update: now - BACKDATE,
+            next_update,
+            crl_number: SerialNumber::from_slice(&number.to_be_bytes()),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: self.issuer_params.key_identifier_method.clone(),
+        };
+        let issuer = Issuer::from_params(&self.issuer_params, &self.key);
+        let crl = params.signed_by(&issuer).map_err(PkiError::signing)?;
+        crl.pem().map_err(PkiError::signing)
+    }
+
     /// Certifies another CA's key under this CA (a cross-certificate), for rotating to that CA
     /// while the broker still trusts only this one.
     ///
@@ -358,6 +418,26 @@ fn leaf_params(not_before: OffsetDateTime, not_after: OffsetDateTime) -> Certifi
     params.serial_number = Some(random_serial());
     params.use_authority_key_identifier_extension = true;
     params
+}
+
+/// The bytes of a serial number written as hex (an even or odd number of digits).
+fn serial_bytes(hex: &str) -> Result<Vec<u8>, PkiError> {
+    let bad = || PkiError::Der {
+        what: "certificate serial number",
+        reason: format!("{hex:?} is not a hexadecimal serial number of at most 20 bytes"),
+    };
+    if hex.is_empty() || hex.len() > 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let padded = if hex.len() % 2 == 1 {
+        format!("0{hex}")
+    } else {
+        hex.to_owned()
+    };
+    (0..padded.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&padded[i..i + 2], 16).map_err(|_| bad()))
+        .collect()
 }
 
 /// 16 random bytes with the top bit clear (a positive INTEGER, RFC 5280 §4.1.2.2) and the next

@@ -385,6 +385,63 @@ fn server_certificate_for_ip_and_dns_names() {
 }
 
 #[test]
+fn client_certificate_names_no_organisation() {
+    let ca = ca();
+    let issued = ca
+        .issue_client_certificate("luach-control-plane", Duration::days(30))
+        .expect("client cert");
+    let info = inspect_certificate(&issued.certificate.pem).expect("inspect");
+    assert!(info.client_auth && !info.server_auth && !info.is_ca);
+    assert_eq!(info.common_name.as_deref(), Some("luach-control-plane"));
+    assert_eq!(info.organisation, None);
+    verify_key_matches(&issued.certificate.pem, &issued.key_pem).expect("pair");
+    verify_signed_by(&issued.certificate.pem, ca.certificate_pem()).expect("chain");
+    for bad in ["", "   ", &"x".repeat(65)] {
+        assert!(matches!(
+            ca.issue_client_certificate(bad, Duration::days(1)),
+            Err(PkiError::CommonName(_))
+        ));
+    }
+    assert!(matches!(
+        ca.issue_client_certificate("cp", Duration::days(20_000)),
+        Err(PkiError::Validity(_))
+    ));
+}
+
+#[test]
+fn revocation_list_names_the_serials_and_the_ca() {
+    use x509_parser::prelude::FromDer;
+    let ca = ca();
+    let (_, a) = issue(&ca, "deva");
+    let (_, b) = issue(&ca, "devb");
+    let at = now();
+    let pem = ca
+        .revocation_list(&[a.serial.clone(), b.serial.clone()], at, at + Duration::days(30), 7)
+        .expect("crl");
+    let der = ::pem::parse(&pem).expect("pem");
+    assert_eq!(der.tag(), "X509 CRL");
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der.contents()).expect("der");
+    let listed: Vec<String> = crl
+        .iter_revoked_certificates()
+        .map(|r| r.raw_serial_as_string().replace(':', ""))
+        .collect();
+    assert_eq!(listed, [a.serial.clone(), b.serial.clone()]);
+    assert_eq!(crl.crl_number().map(|n| n.to_string()), Some("7".to_owned()));
+    let ca_der = ::pem::parse(ca.certificate_pem()).expect("ca pem");
+    let (_, ca_cert) = x509_parser::certificate::X509Certificate::from_der(ca_der.contents()).expect("ca der");
+    assert_eq!(crl.issuer(), ca_cert.subject());
+    // An empty list is a valid list (nothing refused yet); a serial that is no hex is refused.
+    ca.revocation_list(&[], at, at + Duration::days(1), 1)
+        .expect("empty crl");
+    for bad in ["", "xyz", &"ab".repeat(21)] {
+        assert!(matches!(
+            ca.revocation_list(&[bad.to_owned()], at, at + Duration::days(1), 1),
+            Err(PkiError::Der { .. })
+        ));
+    }
+}
+
+#[test]
 fn chain_checks_name_the_failure() {
     let ca = ca();
     let (_, cert) = issue(&ca, "deva");

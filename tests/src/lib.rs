@@ -13,6 +13,7 @@
 
 mod api;
 mod live;
+pub mod mtls;
 mod process;
 mod proxy;
 mod services;
@@ -25,7 +26,7 @@ pub use process::{
     seed_tenant, seed_tenant_admin,
 };
 pub use proxy::CuttingProxy;
-pub use services::{MongoWire, RedisServer, node_script, python};
+pub use services::{MongoWire, Mosquitto, RedisServer, node_script, python};
 pub use xvfb::Xvfb;
 
 use std::future::Future;
@@ -112,7 +113,10 @@ pub async fn spawn_app_with_clock(
     let system = app.system().clone();
     let token = seed_in_process(&state, &system).await;
     let http = app.http_addr();
-    let mqtt = app.mqtt_addr();
+    // An external broker's address is the test's own; the field then holds an unused one.
+    let mqtt = app
+        .mqtt_addr()
+        .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     let shutdown = app.shutdown_token();
     tokio::spawn(async move {
         if let Err(e) = app.run_until_stopped().await {

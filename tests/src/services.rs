@@ -137,3 +137,70 @@ impl Drop for RedisServer {
 pub fn node_script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("js").join(name)
 }
+
+/// A private Mosquitto 2 run with a configuration file (the one `luach-server broker-config
+/// mosquitto` wrote); stopped on drop. Its log goes to `mosquitto.log` beside the file.
+#[derive(Debug)]
+pub struct Mosquitto {
+    child: Child,
+    conf: PathBuf,
+    /// A port it listens on, waited for at every start.
+    port: u16,
+}
+
+impl Mosquitto {
+    pub fn start(conf: &std::path::Path, port: u16) -> Self {
+        let conf = Self::runnable(conf);
+        let child = Self::spawn(&conf, port);
+        Self { child, conf, port }
+    }
+
+    /// Run as root, Mosquitto would switch to user `mosquitto`, who cannot read the test's
+    /// private directory: a copy of the file with `user root` first keeps it root.
+    fn runnable(conf: &std::path::Path) -> PathBuf {
+        let text = std::fs::read_to_string(conf).unwrap_or_else(|e| panic!("{}: {e}", conf.display()));
+        let copy = conf.with_file_name("mosquitto-test.conf");
+        std::fs::write(&copy, format!("user root\n{text}")).unwrap_or_else(|e| panic!("{}: {e}", copy.display()));
+        copy
+    }
+
+    fn spawn(conf: &std::path::Path, port: u16) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(conf.with_file_name("mosquitto.log"))
+            .unwrap_or_else(|e| panic!("mosquitto log: {e}"));
+        let mut child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start mosquitto ({e}); scripts/test.sh installs it"));
+        wait_port(port, &mut child, "mosquitto", Duration::from_secs(20));
+        child
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.conf.with_file_name("mosquitto.log")).unwrap_or_default()
+    }
+
+    /// Stops it and starts it again with the same file (it then re-reads the CRL and CAs).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(&self.conf, self.port);
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

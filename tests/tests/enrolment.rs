@@ -4,12 +4,10 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use luach_pki::DeviceKey;
-use luach_schemas::messages::Hello;
-use luach_schemas::{DeviceId, Envelope, Topic, TopicPrefix, UpKind};
+use luach_schemas::TopicPrefix;
+use luach_tests::mtls::{MtlsDevice, WAIT, csr, device_status, enrol_with_token, poll, request, wait_status};
 use luach_tests::{Agent, Api, Must, Sim, TestApp, bulk_token, spawn_app, wait_for};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use serde_json::{Value, json};
 
 /// An app whose broker runs only its mutual-TLS listener and registers nobody on hello.
@@ -24,38 +22,6 @@ async fn tls_only_app(configure: impl FnOnce(&mut luach_control_plane::Config)) 
 
 fn tls_port(app: &TestApp) -> u16 {
     app.state.broker.tls_addr().must().port()
-}
-
-/// A fresh device key and a CSR for `device`.
-fn csr(device: &str) -> (DeviceKey, String) {
-    let key = DeviceKey::generate().must();
-    let csr = key.csr_pem(device).must();
-    (key, csr)
-}
-
-async fn request(api: &Api, body: &Value) -> (u16, Value) {
-    let (status, answer) = api.anonymous().post("/api/v1/enrolment/requests", body).await;
-    assert!(status < 500, "server error for {body}: {answer}");
-    (status, answer)
-}
-
-async fn enrol_with_token(api: &Api, device: &str, csr: &str, token: &str) -> (u16, Value) {
-    request(
-        api,
-        &json!({"device_id": device, "csr_pem": csr, "enrolment_token": token}),
-    )
-    .await
-}
-
-async fn poll(api: &Api, device: &str, secret: Option<&str>) -> (u16, Value) {
-    let url = api.url(&format!("/api/v1/enrolment/requests/{device}"));
-    let req = match secret {
-        Some(s) => api.http.get(url).bearer_auth(s),
-        None => api.http.get(url),
-    };
-    let (status, body) = api.anonymous().send(req).await;
-    assert!(status < 500, "server error polling {device}: {body}");
-    (status, body)
 }
 
 /// A renewal nonce for `device` (every caller gets one; only an enrolled device's works).
@@ -88,21 +54,6 @@ async fn renew(api: &Api, device: &str, csr: &str) -> (u16, Value) {
 
 fn code(body: &Value) -> Option<&str> {
     body["error"]["code"].as_str()
-}
-
-async fn device_status(api: &Api, id: &str) -> Option<String> {
-    let (_, body) = api.get(&format!("/api/v1/devices/{id}")).await;
-    body["data"]["status"].as_str().map(str::to_owned)
-}
-
-async fn wait_status(api: &Api, id: &str, want: &str) {
-    wait_for(&format!("{id} {want}"), Duration::from_secs(30), || {
-        let api = api.clone();
-        let id = id.to_owned();
-        let want = want.to_owned();
-        async move { (device_status(&api, &id).await.as_deref() == Some(want.as_str())).then_some(()) }
-    })
-    .await;
 }
 
 /// (a) A real agent shows a claim code; a tenant admin claims it; the agent fetches its
@@ -213,7 +164,7 @@ async fn the_agent_renews_its_certificate_before_it_expires() {
     })
     .await;
     // Saved to disk for the next connection, and the screen is still online.
-    wait_for("the renewed certificate on disk", Duration::from_secs(10), || {
+    wait_for("the renewed certificate on disk", WAIT, || {
         let file = state.path().join("device.pem");
         let first_serial = first_serial.clone();
         async move {
@@ -626,133 +577,6 @@ fn leaf(chain: &str) -> &str {
     chain.find(END).map_or(chain, |i| &chain[..i + END.len()])
 }
 
-/// One device talking MQTT over mutual TLS from this test.
-struct MtlsDevice {
-    client: AsyncClient,
-    acks: tokio::sync::mpsc::Receiver<Packet>,
-    /// Bundle notices received on its down topics.
-    notices: tokio::sync::mpsc::UnboundedReceiver<luach_schemas::messages::BundleNotice>,
-    id: DeviceId,
-    /// Its certificate's organisation: the topic prefix the broker jails it to.
-    prefix: TopicPrefix,
-}
-
-impl MtlsDevice {
-    async fn connect(port: u16, id: &str, key: &DeviceKey, issued: &Value) -> Self {
-        Self::try_connect(port, id, key, issued)
-            .await
-            .unwrap_or_else(|e| panic!("{id}: {e}"))
-    }
-
-    /// Connects with the certificate in `issued`; the error when no CONNACK comes.
-    async fn try_connect(port: u16, id: &str, key: &DeviceKey, issued: &Value) -> Result<Self, String> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut options = MqttOptions::new(id, "127.0.0.1", port);
-        options.set_keep_alive(Duration::from_secs(30));
-        options.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
-            ca: issued["data"]["ca_pem"].as_str().must().as_bytes().to_vec(),
-            alpn: None,
-            client_auth: Some((
-                issued["data"]["certificate_pem"].as_str().must().as_bytes().to_vec(),
-                key.to_pem().as_bytes().to_vec(),
-            )),
-        }));
-        let (client, mut eventloop) = AsyncClient::new(options, 16);
-        let (tx, mut acks) = tokio::sync::mpsc::channel(64);
-        let (notice_tx, notices) = tokio::sync::mpsc::unbounded_channel();
-        let (failed_tx, mut failed) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        if let Ok(env) = luach_schemas::decode_bundle_notice(&p.payload) {
-                            let _ = notice_tx.send(env.body);
-                        }
-                    }
-                    Ok(Event::Incoming(p @ (Packet::ConnAck(_) | Packet::PubAck(_) | Packet::SubAck(_)))) => {
-                        let Ok(()) = tx.send(p).await else { break };
-                    }
-                    Ok(_) => {}
-                    // The connection is gone: the channels close and tell the test.
-                    Err(e) => {
-                        let _ = failed_tx.send(e.to_string());
-                        break;
-                    }
-                }
-            }
-        });
-        let connected = tokio::time::timeout(Duration::from_secs(10), acks.recv()).await;
-        if !matches!(connected, Ok(Some(Packet::ConnAck(_)))) {
-            let why = failed.recv().await.unwrap_or_else(|| format!("{connected:?}"));
-            return Err(why);
-        }
-        let chain = luach_pki::inspect_chain(issued["data"]["certificate_pem"].as_str().must()).must();
-        let prefix = TopicPrefix::parse(chain[0].organisation.as_deref().must()).must();
-        Ok(Self {
-            client,
-            acks,
-            notices,
-            id: DeviceId::parse(id).must(),
-            prefix,
-        })
-    }
-
-    /// True when the broker closes the connection within `within`.
-    async fn closed_within(&mut self, within: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            match tokio::time::timeout_at(deadline, self.acks.recv()).await {
-                Ok(None) => return true,
-                Ok(Some(_)) => {}
-                Err(_) => return false,
-            }
-        }
-    }
-
-    /// Subscribes to its own down topics, as the agent does, and waits for the broker's
-    /// acknowledgement.
-    async fn listen(&mut self) {
-        self.client
-            .subscribe(Topic::down_filter(&self.prefix), QoS::AtLeastOnce)
-            .await
-            .must();
-        let ack = tokio::time::timeout(Duration::from_secs(10), self.acks.recv()).await;
-        assert!(matches!(ack, Ok(Some(Packet::SubAck(_)))), "{}: {ack:?}", self.id);
-    }
-
-    /// The next bundle notice within `within`, if any.
-    async fn notice(&mut self, within: Duration) -> Option<luach_schemas::messages::BundleNotice> {
-        tokio::time::timeout(within, self.notices.recv()).await.ok().flatten()
-    }
-
-    /// Publishes at QoS 1 and waits until the broker acknowledged it.
-    async fn send<T: serde::Serialize>(&mut self, kind: UpKind, body: T) {
-        let payload = Envelope::new(uuid::Uuid::now_v7().to_string(), kind.as_str(), Utc::now(), body).to_bytes();
-        self.client
-            .publish(
-                Topic::Up(self.prefix.clone(), kind).to_string(),
-                QoS::AtLeastOnce,
-                false,
-                payload,
-            )
-            .await
-            .must();
-        let ack = tokio::time::timeout(Duration::from_secs(10), self.acks.recv()).await;
-        assert!(matches!(ack, Ok(Some(Packet::PubAck(_)))), "{}: {ack:?}", self.id);
-    }
-
-    async fn hello(&mut self, session: &str) {
-        let hello = Hello {
-            agent_version: "9.9.9".into(),
-            session: session.into(),
-            platform: "test".into(),
-            ip: None,
-            uptime_s: 1,
-        };
-        self.send(UpKind::Hello, hello).await;
-    }
-}
-
 /// (e) A revoked certificate is cut off at once, refused at the TLS handshake when it comes
 /// back, and still refused after the server restarts (the refusals are loaded from the store
 /// before the first device connects).
@@ -788,10 +612,7 @@ async fn revoked_certificate_refused(store: Option<String>) {
 
     let (status, _) = app.api.post("/api/v1/devices/revoked1/revoke", &json!({})).await;
     assert_eq!(status, 200);
-    assert!(
-        device.closed_within(Duration::from_secs(5)).await,
-        "the revoked device stayed connected"
-    );
+    assert!(device.closed_within(WAIT).await, "the revoked device stayed connected");
     wait_status(&app.api, "revoked1", "offline").await;
     let refused = MtlsDevice::try_connect(port, "revoked1", &key, &issued).await;
     assert!(refused.is_err(), "a revoked certificate connected again");
@@ -803,10 +624,7 @@ async fn revoked_certificate_refused(store: Option<String>) {
     // The same installation after a restart.
     let dir = app.data_dir().to_owned();
     app.shutdown.cancel();
-    assert!(
-        sentinel.closed_within(Duration::from_secs(10)).await,
-        "the edge let go on shutdown"
-    );
+    assert!(sentinel.closed_within(WAIT).await, "the edge let go on shutdown");
     let again = tls_only_app(|c| {
         with_store(c);
         c.data_dir = dir;
@@ -838,7 +656,7 @@ async fn a_revoked_or_superseded_certificate_gets_nothing() {
     thief.listen().await;
     thief.hello("t1").await;
     wait_status(&app.api, "stolen1", "online").await;
-    let old_token = thief.notice(Duration::from_secs(10)).await.must().token;
+    let old_token = thief.notice(WAIT).await.must().token;
     let fetch = |device_token: String| {
         let api = app.api.anonymous();
         async move {
@@ -859,10 +677,7 @@ async fn a_revoked_or_superseded_certificate_gets_nothing() {
     let (status, _) = app.api.post("/api/v1/devices/stolen1/revoke", &json!({})).await;
     assert_eq!(status, 200);
     assert_eq!(fetch(old_token.clone()).await, 401, "a revoked certificate's token");
-    assert!(
-        thief.closed_within(Duration::from_secs(5)).await,
-        "the thief stayed connected"
-    );
+    assert!(thief.closed_within(WAIT).await, "the thief stayed connected");
     let (new_key, new_csr) = csr("stolen1");
     let (_, pending) = request(&app.api, &json!({"device_id": "stolen1", "csr_pem": new_csr})).await;
     let claim = pending["data"]["claim_code"].as_str().must();
@@ -876,7 +691,7 @@ async fn a_revoked_or_superseded_certificate_gets_nothing() {
     assert_ne!(replacement.prefix, thief.prefix, "a new enrolment, a new prefix");
     replacement.listen().await;
     replacement.hello("r1").await;
-    let new_token = replacement.notice(Duration::from_secs(10)).await.must().token;
+    let new_token = replacement.notice(WAIT).await.must().token;
     assert_eq!(fetch(new_token).await, 200);
     assert_eq!(fetch(old_token).await, 401, "the old token stays dead");
 
@@ -891,7 +706,7 @@ async fn a_revoked_or_superseded_certificate_gets_nothing() {
         .post("/api/v1/announcements", &json!({"text_en": "New notice"}))
         .await;
     assert_eq!(status, 201);
-    assert!(replacement.notice(Duration::from_secs(10)).await.is_some());
+    assert!(replacement.notice(WAIT).await.is_some());
 
     // A device deleted in one tenant and enrolled in another: the old certificate gets nothing
     // of the new tenant, and the move is on the record in the new tenant's audit.
@@ -900,10 +715,7 @@ async fn a_revoked_or_superseded_certificate_gets_nothing() {
     let mut old = MtlsDevice::connect(port, "moved1", &moved_key, &moved).await;
     old.listen().await;
     assert_eq!(app.api.delete("/api/v1/devices/moved1").await.0, 204);
-    assert!(
-        old.closed_within(Duration::from_secs(5)).await,
-        "the deleted device stayed connected"
-    );
+    assert!(old.closed_within(WAIT).await, "the deleted device stayed connected");
     let shul_b = app.user("shul-b", "tenant_admin", "admin@shul-b.example").await;
     let (fresh_key, fresh_csr) = csr("moved1");
     let (_, pending) = request(&app.api, &json!({"device_id": "moved1", "csr_pem": fresh_csr})).await;
@@ -916,7 +728,7 @@ async fn a_revoked_or_superseded_certificate_gets_nothing() {
     let mut now_b = MtlsDevice::connect(port, "moved1", &fresh_key, &issued).await;
     now_b.listen().await;
     now_b.hello("b1").await;
-    assert!(now_b.notice(Duration::from_secs(10)).await.is_some());
+    assert!(now_b.notice(WAIT).await.is_some());
     assert!(
         MtlsDevice::try_connect(port, "moved1", &moved_key, &moved)
             .await

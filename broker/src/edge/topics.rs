@@ -21,6 +21,11 @@ impl TopicRules {
         }
     }
 
+    /// The message kinds devices may publish.
+    pub fn up_kinds(&self) -> &[String] {
+        &self.up_kinds
+    }
+
     /// True when the device with `prefix` may publish to `topic`.
     pub fn may_publish(&self, prefix: &str, topic: &str) -> bool {
         let Some(rest) = topic

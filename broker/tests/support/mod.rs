@@ -10,11 +10,14 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use luach_broker::{BrokerSettings, Devices, EmbeddedBroker, Publisher, Revoked, TlsFiles, TopicRules};
+use luach_broker::{BrokerSettings, Devices, EmbeddedBroker, LocalLink, Publisher, Revoked, TlsFiles, TopicRules};
 use luach_pki::{DeviceCa, DeviceKey, OffsetDateTime};
+use rumqttc::{MqttOptions, Transport};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// Longest wait for anything that should happen.
 pub const DEADLINE: Duration = Duration::from_secs(15);
@@ -32,6 +35,8 @@ pub fn devices() -> Devices {
 pub struct Creds {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// The certificate's serial number (lower-case hex), for revocation lists.
+    pub serial: String,
 }
 
 /// A temporary directory with a device CA and the broker's TLS identity.
@@ -52,7 +57,13 @@ impl Pki {
         let server = ca
             .issue_server_certificate(&sans, luach_pki::Duration::days(1))
             .unwrap();
-        let server = write_creds(dir.path(), "server", &server.certificate.pem, &server.key_pem);
+        let server = write_creds(
+            dir.path(),
+            "server",
+            &server.certificate.pem,
+            &server.key_pem,
+            &server.certificate.serial,
+        );
         Self {
             dir,
             ca,
@@ -79,7 +90,7 @@ impl Pki {
         let cert = ca
             .issue_device_certificate(&csr, device_id, device_id, from, to)
             .unwrap();
-        write_creds(self.dir.path(), file, &cert.pem, &key.to_pem())
+        write_creds(self.dir.path(), file, &cert.pem, &key.to_pem(), &cert.serial)
     }
 
     /// A device certificate valid from five minutes ago for a day.
@@ -111,37 +122,58 @@ impl Pki {
     }
 }
 
-pub fn write_creds(dir: &Path, name: &str, cert_pem: &str, key_pem: &str) -> Creds {
+pub fn write_creds(dir: &Path, name: &str, cert_pem: &str, key_pem: &str, serial: &str) -> Creds {
     let creds = Creds {
         cert: dir.join(format!("{name}.pem")),
         key: dir.join(format!("{name}.key")),
+        serial: serial.to_owned(),
     };
     std::fs::write(&creds.cert, cert_pem).unwrap();
     std::fs::write(&creds.key, key_pem).unwrap();
     creds
 }
 
-/// The embedded broker and the control plane's link, on a runtime of their own so the test
-/// body can block on client processes.
-pub struct Broker {
+/// A broker (the embedded one, or the connection to an external one) and the control plane's
+/// link, on a runtime of their own so the test body can block on client processes.
+pub struct Broker<B = EmbeddedBroker> {
     pub rt: tokio::runtime::Runtime,
-    pub broker: EmbeddedBroker,
+    pub broker: B,
     pub publisher: Publisher,
     inbound: mpsc::Receiver<(String, String)>,
     /// Everything the link received so far: (topic, payload).
     pub seen: Vec<(String, String)>,
 }
 
+/// A runtime for a broker and its link.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 impl Broker {
     pub fn start(settings: &BrokerSettings) -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let (broker, mut link) = rt
+        let rt = runtime();
+        let (broker, link) = rt
             .block_on(EmbeddedBroker::start(settings, "/tenants/+/up/#", devices()))
             .unwrap_or_else(|e| panic!("broker did not start: {e}"));
+        Self::with_link(rt, broker, link)
+    }
+
+    pub fn tls_port(&self) -> u16 {
+        self.broker.tls_addr().unwrap().port()
+    }
+
+    pub fn plain_port(&self) -> u16 {
+        self.broker.plain_addr().unwrap().port()
+    }
+}
+
+impl<B> Broker<B> {
+    /// Reads `link` on `rt` into the test's inbox.
+    pub fn with_link(rt: tokio::runtime::Runtime, broker: B, mut link: LocalLink) -> Self {
         let publisher = link.publisher();
         let (tx, inbound) = mpsc::channel();
         rt.spawn(async move {
@@ -159,14 +191,6 @@ impl Broker {
             inbound,
             seen: Vec::new(),
         }
-    }
-
-    pub fn tls_port(&self) -> u16 {
-        self.broker.tls_addr().unwrap().port()
-    }
-
-    pub fn plain_port(&self) -> u16 {
-        self.broker.plain_addr().unwrap().port()
     }
 
     /// Publishes through the control plane's in-process link.
@@ -463,5 +487,205 @@ impl Matrix {
         eprintln!("{report}");
         assert_eq!(self.unauthorised_deliveries, 0, "{report}");
         assert!(self.rows.iter().all(|r| r.3), "{report}");
+    }
+}
+
+/// A TLS client configuration trusting the CA in `pki` with `creds` as client certificate.
+pub fn client_config(pki: &Pki, creds: &Creds) -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(&pki.ca_path).unwrap() {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let chain = CertificateDer::pem_file_iter(&creds.cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(&creds.key).unwrap();
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .unwrap(),
+    )
+}
+
+/// A device's rumqttc client options for a mutual-TLS port on `localhost`.
+pub fn device(pki: &Pki, creds: &Creds, port: u16, client_id: &str) -> MqttOptions {
+    let mut options = MqttOptions::new(client_id, "localhost", port);
+    options.set_keep_alive(Duration::from_secs(30));
+    options.set_max_packet_size(256 * 1024, 256 * 1024);
+    options.set_transport(Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(
+        client_config(pki, creds),
+    )));
+    options
+}
+
+/// A TCP port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+/// A private Mosquitto 2 (Debian's `mosquitto` package) run with the configuration
+/// `luach_broker::external::mosquitto::config` writes for the files in `dir`; stopped on drop.
+pub struct Mosquitto {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Mosquitto {
+    /// Starts it and waits until both listeners accept connections. `user root` keeps a
+    /// root-run Mosquitto from switching to user `mosquitto`, who cannot read the test's files
+    /// (it changes nothing when the test does not run as root).
+    pub fn start(dir: &Path, listeners: &luach_broker::external::mosquitto::Listeners) -> Self {
+        let conf = dir.join("mosquitto-test.conf");
+        let text = luach_broker::external::mosquitto::config(dir, listeners);
+        std::fs::write(&conf, format!("user root\n{text}")).unwrap();
+        let log = std::fs::File::create(dir.join("mosquitto.log")).unwrap();
+        let mut child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start mosquitto ({e}); install Debian's mosquitto package"));
+        let deadline = Instant::now() + DEADLINE;
+        for port in [listeners.devices_port, listeners.control_port] {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "mosquitto exited ({status}): {}",
+                        std::fs::read_to_string(dir.join("mosquitto.log")).unwrap_or_default()
+                    );
+                }
+                assert!(Instant::now() < deadline, "mosquitto does not listen on {port}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Self {
+            child,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A device that stays connected on one rumqttc connection, subscribing and publishing on it
+/// as the agent does (a broker that takes the certificate's identity as client id allows a
+/// device one connection at a time).
+pub struct Device {
+    client: rumqttc::AsyncClient,
+    inbound: mpsc::Receiver<(String, String)>,
+    seen: Vec<(String, String)>,
+    /// Connections accepted and lost so far.
+    connects: Arc<std::sync::atomic::AtomicUsize>,
+    losses: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Device {
+    /// Connects on `rt`, subscribes to `filter` and returns once the broker acknowledged both.
+    pub fn connect(rt: &tokio::runtime::Runtime, options: MqttOptions, filter: &str) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (client, mut events) = rumqttc::AsyncClient::new(options, 64);
+        let (tx, inbound) = mpsc::channel();
+        let (ready_tx, ready) = mpsc::channel();
+        let connects = Arc::new(AtomicUsize::new(0));
+        let losses = Arc::new(AtomicUsize::new(0));
+        let (c, l) = (connects.clone(), losses.clone());
+        rt.spawn(async move {
+            loop {
+                match events.poll().await {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
+                        c.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(ack))) => {
+                        let _ = ready_tx.send(ack.return_codes);
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                        if tx.send((p.topic.clone(), text(&p.payload))).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        l.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        });
+        rt.block_on(client.subscribe(filter, rumqttc::QoS::AtLeastOnce))
+            .unwrap();
+        let codes = ready.recv_timeout(DEADLINE).expect("no SUBACK");
+        assert!(
+            codes
+                .iter()
+                .all(|c| matches!(c, rumqttc::SubscribeReasonCode::Success(_))),
+            "subscription to {filter} refused: {codes:?}"
+        );
+        Self {
+            client,
+            inbound,
+            seen: Vec::new(),
+            connects,
+            losses,
+        }
+    }
+
+    /// Publishes at QoS 1.
+    pub fn publish(&self, rt: &tokio::runtime::Runtime, topic: &str, payload: &str) {
+        rt.block_on(
+            self.client
+                .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.as_bytes().to_vec()),
+        )
+        .unwrap();
+    }
+
+    /// Waits until a message with `payload` arrived; true if it did within the deadline.
+    pub fn received(&mut self, payload: &str) -> bool {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if self.saw(payload) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if let Ok(m) = self.inbound.recv_timeout(left.min(Duration::from_millis(100))) {
+                self.seen.push(m);
+            }
+        }
+    }
+
+    /// True if a message with `payload` has arrived so far.
+    pub fn saw(&mut self, payload: &str) -> bool {
+        while let Ok(m) = self.inbound.try_recv() {
+            self.seen.push(m);
+        }
+        self.seen.iter().any(|(_, p)| p == payload)
+    }
+
+    /// True while the first connection has never been lost.
+    pub fn never_dropped(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.connects.load(Ordering::SeqCst) == 1 && self.losses.load(Ordering::SeqCst) == 0
     }
 }

@@ -230,7 +230,7 @@ pub async fn delete(
         return Err(ApiError::not_found("device"));
     }
     if let Some(certificate) = certificate {
-        state.enrolment.refuse_prefix(&certificate.prefix);
+        state.enrolment.refuse_prefix(&certificate.prefix).await;
     }
     state.ingest.revoked(id.clone()).await;
     if let Err(e) = state.screenshots.tenant(&scope.0).forget_device(&id).await {

@@ -42,8 +42,12 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             failed("store did not answer in time")
         }
     };
-    let broker = if !state.broker.listener_running() {
-        failed("mqtt listener stopped")
+    let broker = if !state.broker.running() {
+        failed(if state.broker.external().is_some() {
+            "not connected to the external mqtt broker"
+        } else {
+            "mqtt listener stopped"
+        })
     } else if let Err(e) = state.commands.probe_broker().await {
         tracing::warn!(error = %e, "readiness: broker probe failed");
         failed("broker unavailable")
@@ -68,7 +72,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(state.broker.edge()),
+        state.metrics.render(state.broker.edge(), state.broker.external()),
     )
 }
 
@@ -83,9 +87,14 @@ fn request_host(headers: &HeaderMap) -> &str {
 
 /// Where agents reach the broker's mutual-TLS listener: `http.public_mqtt_tls`, else the
 /// request's host and the listener's port. `None` when the listener does not run. IPv6 hosts
-/// come without brackets.
+/// come without brackets. With an external broker, `http.public_mqtt_tls` (which the
+/// configuration then requires) names the broker's device listener.
 pub(super) fn mqtt_tls_endpoint(state: &AppState, headers: &HeaderMap) -> Option<(String, u16)> {
-    let port = state.broker.tls_addr()?.port();
+    let port = match (state.broker.tls_addr(), state.broker.external()) {
+        (Some(addr), _) => addr.port(),
+        (None, Some(_)) => 8883,
+        (None, None) => return None,
+    };
     let (host, port) = match &state.config.http.public_mqtt_tls {
         // `Config::validate` checked the form.
         Some(public) => public

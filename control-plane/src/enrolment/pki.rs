@@ -284,10 +284,12 @@ impl DevicePki {
     }
 }
 
-/// The broker certificate's names: the local ones, then `mqtt.tls_hostnames`, without repeats.
+/// The broker certificate's names: the local ones, then `mqtt.tls_hostnames`, then in external
+/// mode the host the control plane connects to, without repeats.
 fn broker_names(config: &Config) -> Vec<String> {
     let mut names: Vec<String> = LOCAL_NAMES.iter().map(|n| (*n).to_owned()).collect();
-    for name in &config.mqtt.tls_hostnames {
+    let external = (config.mqtt.mode == luach_broker::BrokerMode::External).then_some(&config.mqtt.external.host);
+    for name in config.mqtt.tls_hostnames.iter().chain(external) {
         let name = name.trim().to_owned();
         if !names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
             names.push(name);

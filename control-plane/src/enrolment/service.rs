@@ -233,6 +233,8 @@ pub struct EnrolmentService {
     config: EnrolmentConfig,
     /// The broker's connection edge, told when an enrolment's certificates stop counting.
     edge: Option<luach_broker::Edge>,
+    /// An external broker's files, rewritten when who may connect changes.
+    broker_files: Option<Arc<crate::external_broker::MosquittoFiles>>,
 }
 
 impl std::fmt::Debug for EnrolmentService {
@@ -256,6 +258,7 @@ impl EnrolmentService {
             clock,
             config,
             edge: None,
+            broker_files: None,
         }
     }
 
@@ -265,11 +268,28 @@ impl EnrolmentService {
         self
     }
 
+    /// Keeps an external broker's ACL and CRL in step with enrolments.
+    pub fn with_broker_files(mut self, files: Option<Arc<crate::external_broker::MosquittoFiles>>) -> Self {
+        self.broker_files = files;
+        self
+    }
+
     /// The enrolment with topic prefix `prefix` was revoked or superseded: its certificates
-    /// may no longer connect, and a screen connected with one is disconnected now.
-    pub fn refuse_prefix(&self, prefix: &TopicPrefix) {
+    /// may no longer connect, and a screen connected with one is disconnected now (on an
+    /// external broker: its ACL entry is gone once the broker re-read its files, and its
+    /// certificate is refused at connect once the broker restarted).
+    pub async fn refuse_prefix(&self, prefix: &TopicPrefix) {
         if let Some(edge) = &self.edge {
             edge.refuse_prefix(prefix.as_str());
+        }
+        self.admitted_changed().await;
+    }
+
+    /// Who may connect changed: an external broker's files are rewritten before the caller
+    /// answers, so a screen given a certificate finds its ACL entry when it connects.
+    async fn admitted_changed(&self) {
+        if let Some(files) = &self.broker_files {
+            files.refresh_or_log().await;
         }
     }
 
@@ -535,9 +555,10 @@ impl EnrolmentService {
         store
             .issue_certificate(&cert, &via.describe(), rekey, previous_tenant.as_deref())
             .await?;
-        if let Some(previous) = &current {
+        match &current {
             // Superseded: the old enrolment's certificates no longer connect.
-            self.refuse_prefix(&previous.prefix);
+            Some(previous) => self.refuse_prefix(&previous.prefix).await,
+            None => self.admitted_changed().await,
         }
         if rekey {
             tracing::warn!(target: "audit", device_id = %device_id, tenant_id = %scope.tenant(), "enrolled screen re-keyed by claim");
@@ -827,7 +848,7 @@ impl EnrolmentService {
             .certificate(device_id)
             .await?
             .ok_or(EnrolmentError::NotFound("device"))?;
-        self.refuse_prefix(&cert.prefix);
+        self.refuse_prefix(&cert.prefix).await;
         Ok(cert)
     }
 

@@ -179,6 +179,9 @@ pub(crate) trait EnrolmentBackend: Send + Sync {
     /// certificate of an enrolment (a topic prefix) that ended as revoked or superseded,
     /// renewed ones included. `(serial, prefix)`, in any tenant.
     async fn refused_certificates(&self, now: DateTime<Utc>) -> StoreResult<Vec<(String, TopicPrefix)>>;
+    /// Every enrolment whose current certificate is valid at `now`: `(device, prefix)`, in any
+    /// tenant (what an external broker's ACL admits).
+    async fn current_enrolments(&self, now: DateTime<Utc>) -> StoreResult<Vec<(DeviceId, TopicPrefix)>>;
     /// Revokes the current certificate of `device` in `tenant` (kept revoked if it was) and
     /// clears the device's topic prefix. False when the tenant has no certificate for it.
     async fn revoke_certificate(

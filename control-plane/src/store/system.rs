@@ -422,6 +422,14 @@ impl SystemStore {
             .await
     }
 
+    /// Enrolments whose current certificate is valid at `now` (see
+    /// [`EnrolmentBackend::current_enrolments`](super::backend::EnrolmentBackend)).
+    pub async fn current_enrolments(&self, now: DateTime<Utc>) -> StoreResult<Vec<(DeviceId, TopicPrefix)>> {
+        self.inner
+            .timed("certificates.current", self.inner.backend.current_enrolments(now))
+            .await
+    }
+
     pub async fn mark_all_offline(&self) -> StoreResult<u64> {
         self.inner
             .timed("presence.reset", self.inner.backend.mark_all_offline())

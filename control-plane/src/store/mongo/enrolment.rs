@@ -394,6 +394,27 @@ impl EnrolmentBackend for MongoStore {
             .collect()
     }
 
+    async fn current_enrolments(&self, now: DateTime<Utc>) -> StoreResult<Vec<(DeviceId, TopicPrefix)>> {
+        let docs = self
+            .find_sorted(
+                "certificates",
+                doc! {"end_reason": null, "not_after": {"$gt": ms(now)}},
+                doc! {"prefix": 1},
+            )
+            .await?;
+        let mut out: Vec<(DeviceId, TopicPrefix)> = docs
+            .iter()
+            .map(|d| {
+                Ok((
+                    parsed(d, "device_id", DeviceId::parse)?,
+                    parsed(d, "prefix", TopicPrefix::parse)?,
+                ))
+            })
+            .collect::<StoreResult<_>>()?;
+        out.dedup();
+        Ok(out)
+    }
+
     async fn revoke_certificate(
         &self,
         tenant: &TenantId,

@@ -388,6 +388,25 @@ impl EnrolmentBackend for SqliteStore {
         .await
     }
 
+    async fn current_enrolments(&self, now: DateTime<Utc>) -> StoreResult<Vec<(DeviceId, TopicPrefix)>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT DISTINCT device_id, prefix FROM certificates \
+                 WHERE end_reason IS NULL AND not_after > ?1 ORDER BY prefix",
+            )?;
+            let mut rows = stmt.query(params![ms(now)])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push((
+                    device_id(&row.get::<_, String>(0)?)?,
+                    prefix(&row.get::<_, String>(1)?)?,
+                ));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn revoke_certificate(
         &self,
         tenant: &TenantId,
