@@ -170,22 +170,7 @@ fn devices_are_confined_to_their_own_subtree() {
     }
 
     // Certificates the broker must refuse.
-    let now = OffsetDateTime::now_utc();
-    let stranger_ca = DeviceCa::generate("Luach test device CA", Duration::days(30)).unwrap();
-    let foreign = pki.device(
-        &stranger_ca,
-        "foreign",
-        "deva",
-        now - Duration::minutes(5),
-        now + Duration::days(1),
-    );
-    let expired = pki.device(
-        &pki.ca,
-        "expired",
-        "deva",
-        now - Duration::days(2),
-        now - Duration::days(1),
-    );
+    let (foreign, expired) = pki.foreign_and_expired("deva");
     let server = pki.server.clone();
     for (i, (case, creds)) in [
         (
@@ -433,21 +418,7 @@ fn devices_are_confined_on_external_mosquitto() {
     }
 
     // Certificates the broker must refuse.
-    let stranger_ca = DeviceCa::generate("Luach test device CA", Duration::days(30)).unwrap();
-    let foreign = pki.device(
-        &stranger_ca,
-        "foreign",
-        "deva",
-        now - Duration::minutes(5),
-        now + Duration::days(1),
-    );
-    let expired = pki.device(
-        &pki.ca,
-        "expired",
-        "deva",
-        now - Duration::days(2),
-        now - Duration::days(1),
-    );
+    let (foreign, expired) = pki.foreign_and_expired("deva");
     let server = pki.server.clone();
     let (own, devc_up, devb_down) = (
         "/tenants/deva/up/hello",

@@ -13,6 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -123,6 +124,9 @@ pub struct Written {
     pub files: Vec<PathBuf>,
 }
 
+/// Quiet time after the last reload before the trailing one (see [`MosquittoFiles::run`]).
+pub const TRAILING_RELOAD: Duration = Duration::from_secs(3);
+
 /// Mosquitto's files for this installation, in one directory.
 pub struct MosquittoFiles {
     dir: PathBuf,
@@ -135,6 +139,12 @@ pub struct MosquittoFiles {
     rules: TopicRules,
     /// One rewrite at a time.
     lock: tokio::sync::Mutex<()>,
+    /// Refreshes asked for so far, and the highest of them a finished rewrite carries: a
+    /// burst of enrolments shares one rewrite instead of paying one each.
+    requested: AtomicU64,
+    completed: AtomicU64,
+    /// Told after every reload, so [`MosquittoFiles::run`] sends a trailing one.
+    reloaded: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for MosquittoFiles {
@@ -164,6 +174,9 @@ impl MosquittoFiles {
             previous_ca,
             rules: TopicRules::new(UpKind::ALL.map(UpKind::as_str)),
             lock: tokio::sync::Mutex::new(()),
+            requested: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            reloaded: tokio::sync::Notify::new(),
         })
     }
 
@@ -211,12 +224,25 @@ impl MosquittoFiles {
     }
 
     /// Rewrites the device ACL and the CRL from the store, then runs the reload command.
-    /// Called after every change to who may connect.
+    /// Called after every change to who may connect, once the change is stored; returns when
+    /// a rewrite that read the store after the call began has finished. Concurrent callers
+    /// share rewrites: while one runs, the callers queued behind it are all served by the
+    /// next, so bulk enrolment costs one rewrite per wave, not one per screen.
     pub async fn refresh(&self) -> anyhow::Result<()> {
+        let mine = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
         let _one = self.lock.lock().await;
+        if self.completed.load(Ordering::SeqCst) >= mine {
+            return Ok(());
+        }
+        // Every request up to here was made after its change was stored, and the store is
+        // read below, after this load: the rewrite carries them all.
+        let upto = self.requested.load(Ordering::SeqCst);
         let (enrolments, refused, _) = self.write_fleet().await?;
         tracing::info!(enrolments, refused, dir = %self.dir.display(), "external broker files rewritten");
-        self.reload().await
+        self.reload().await?;
+        self.completed.fetch_max(upto, Ordering::SeqCst);
+        self.reloaded.notify_one();
+        Ok(())
     }
 
     /// [`MosquittoFiles::refresh`], logging a failure instead of returning it: the store
@@ -227,13 +253,34 @@ impl MosquittoFiles {
         }
     }
 
-    /// Rewrites the files every day (the CRL's validity) until `shutdown`.
+    /// Rewrites the files every day (the CRL's validity) until `shutdown`, and runs the
+    /// reload command once more after every burst of reloads has been quiet for
+    /// [`TRAILING_RELOAD`]. Mosquitto (2.0) clears its reload flag when a reload ends, so a
+    /// SIGHUP that arrives while it is still reading a large ACL is lost; the trailing reload
+    /// arrives when it is idle, so the newest files are always read in the end.
     pub async fn run(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
+        let mut next_daily = tokio::time::Instant::now();
         loop {
-            self.refresh_or_log().await;
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(Duration::from_secs(24 * 3600)) => {}
+                () = tokio::time::sleep_until(next_daily) => {
+                    self.refresh_or_log().await;
+                    next_daily = tokio::time::Instant::now() + Duration::from_secs(24 * 3600);
+                }
+                () = self.reloaded.notified() => {
+                    // Wait for quiet: every further reload restarts the wait.
+                    loop {
+                        tokio::select! {
+                            () = shutdown.cancelled() => return,
+                            () = self.reloaded.notified() => {}
+                            () = tokio::time::sleep(TRAILING_RELOAD) => break,
+                        }
+                    }
+                    let _one = self.lock.lock().await;
+                    if let Err(e) = self.reload().await {
+                        tracing::error!(error = %format!("{e:#}"), "the trailing reload of the external broker failed");
+                    }
+                }
             }
         }
     }

@@ -22,7 +22,7 @@ mod xvfb;
 pub use api::Api;
 pub use live::LiveWatcher;
 pub use process::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Agent, Server, ServerOptions, Sim, admin, bin_path, bulk_token, free_port,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Agent, Server, ServerOptions, Sim, admin, bin_path, bulk_token, free_port, outcome,
     seed_tenant, seed_tenant_admin,
 };
 pub use proxy::CuttingProxy;

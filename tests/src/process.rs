@@ -100,6 +100,11 @@ pub fn admin(data_dir: &Path, extra: &[String], args: &[&str], stdin: &str) -> (
     let out = child
         .wait_with_output()
         .unwrap_or_else(|e| panic!("luach-server admin: {e}"));
+    outcome(&out)
+}
+
+/// Whether a finished command succeeded, and what it printed (stdout, then stderr).
+pub fn outcome(out: &std::process::Output) -> (bool, String) {
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

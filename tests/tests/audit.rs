@@ -50,12 +50,7 @@ fn verify(data_dir: &Path, extra: &[&str]) -> (bool, String) {
         .env("RUST_BACKTRACE", "0")
         .output()
         .must();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    luach_tests::outcome(&out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

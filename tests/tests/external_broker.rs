@@ -65,12 +65,8 @@ impl Setup {
             .arg(self.control_port.to_string())
             .output()
             .must();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "broker-config failed: {text}");
+        let (ok, text) = luach_tests::outcome(&out);
+        assert!(ok, "broker-config failed: {text}");
         text
     }
 
@@ -240,4 +236,55 @@ async fn screens_work_through_an_external_mosquitto_and_revoked_ones_are_cut_off
         b.notice(Duration::from_secs(40)).await.is_some(),
         "the control plane did not come back after the broker's restart"
     );
+}
+
+/// A burst of enrolments shares the rewrites of the broker's files (each waits for one that
+/// read the store after its own change): every screen's ACL entry is in place when its
+/// certificate is handed out, Mosquitto has re-read it, and every screen works through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_enrolments_finds_every_screen_in_the_reloaded_acl() {
+    const SCREENS: usize = 12;
+    let setup = Setup::new();
+    setup.broker_config();
+    let mosquitto = Mosquitto::start(&setup.broker_dir.join("mosquitto.conf"), setup.devices_port);
+    let app = setup.app(&mosquitto).await;
+    let token = bulk_token(&app.api, u32::try_from(SCREENS).must()).await;
+
+    let mut enrolments = tokio::task::JoinSet::new();
+    for i in 0..SCREENS {
+        let (api, token, acl) = (app.api.clone(), token.clone(), setup.broker_dir.join("devices.acl"));
+        enrolments.spawn(async move {
+            let device = format!("burst{i:02}");
+            let (key, csr) = csr(&device);
+            let (status, issued) = enrol_with_token(&api, &device, &csr, &token).await;
+            assert_eq!(status, 201, "{issued}");
+            // Read as soon as the certificate is in hand: the entry must already be there.
+            let acl = read(&acl);
+            assert!(
+                acl.contains(&format!("user CN={device},O=")),
+                "{device} missing:\n{acl}"
+            );
+            (device, key, issued)
+        });
+    }
+    let mut screens = Vec::new();
+    while let Some(done) = enrolments.join_next().await {
+        screens.push(done.must());
+    }
+    let reloads = mosquitto.log().matches("Reloading config").count();
+    eprintln!("{SCREENS} enrolments, {reloads} broker reloads");
+
+    let mut devices = Vec::new();
+    for (i, (device, key, issued)) in screens.iter().enumerate() {
+        let mut session = MtlsDevice::connect(setup.devices_port, device, key, issued).await;
+        session.listen().await;
+        session.hello(&format!("s{i}")).await;
+        devices.push(session);
+    }
+    for (device, _, _) in &screens {
+        wait_status(&app.api, device, "online").await;
+    }
+    for session in &mut devices {
+        assert!(session.notice(WAIT).await.is_some(), "a screen got no bundle notice");
+    }
 }

@@ -122,8 +122,12 @@ pub fn config(dir: &Path, listeners: &Listeners) -> String {
          per_listener_settings true\n\
          persistence false\n\
          retain_available false\n\
-         max_inflight_messages 16\n\
-         max_queued_messages 1000\n\
+         # Per client, for every client: the control plane's one connection carries every\n\
+         # screen's uplink, and past these Mosquitto drops messages to it (a fleet reconnecting\n\
+         # at once sends three per screen). Screens receive few messages; the command outbox\n\
+         # bounds what waits for one.\n\
+         max_inflight_messages 1000\n\
+         max_queued_messages 200000\n\
          \n\
          # Devices: mutual TLS, certificate subject as user name and client id, one ACL entry\n\
          # per enrolment, revoked enrolments refused by the CRL.\n\

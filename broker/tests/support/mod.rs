@@ -105,6 +105,18 @@ impl Pki {
         )
     }
 
+    /// Certificates for `device` the broker must refuse: one from another CA with the same
+    /// name, and one of its own CA that expired yesterday.
+    pub fn foreign_and_expired(&self, device: &str) -> (Creds, Creds) {
+        let now = OffsetDateTime::now_utc();
+        let stranger = DeviceCa::generate("Luach test device CA", luach_pki::Duration::days(30)).unwrap();
+        let minutes = luach_pki::Duration::minutes;
+        let days = luach_pki::Duration::days;
+        let foreign = self.device(&stranger, "foreign", device, now - minutes(5), now + days(1));
+        let expired = self.device(&self.ca, "expired", device, now - days(2), now - days(1));
+        (foreign, expired)
+    }
+
     /// Broker settings: mutual-TLS listener on a free port, plain listener as asked.
     pub fn settings(&self, plain_listener: bool) -> BrokerSettings {
         BrokerSettings {
@@ -133,15 +145,52 @@ pub fn write_creds(dir: &Path, name: &str, cert_pem: &str, key_pem: &str, serial
     creds
 }
 
+/// Messages received by a test's client, `(topic, payload)`, kept once seen.
+pub struct Inbox {
+    rx: mpsc::Receiver<(String, String)>,
+    /// Everything received so far.
+    pub seen: Vec<(String, String)>,
+}
+
+impl Inbox {
+    pub fn new(rx: mpsc::Receiver<(String, String)>) -> Self {
+        Self { rx, seen: Vec::new() }
+    }
+
+    /// Waits until a message with `payload` arrived; true if it did within the deadline.
+    pub fn wait(&mut self, payload: &str) -> bool {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if self.saw(payload) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if let Ok(m) = self.rx.recv_timeout(left.min(Duration::from_millis(100))) {
+                self.seen.push(m);
+            }
+        }
+    }
+
+    /// True if a message with `payload` has arrived so far.
+    pub fn saw(&mut self, payload: &str) -> bool {
+        while let Ok(m) = self.rx.try_recv() {
+            self.seen.push(m);
+        }
+        self.seen.iter().any(|(_, p)| p == payload)
+    }
+}
+
 /// A broker (the embedded one, or the connection to an external one) and the control plane's
 /// link, on a runtime of their own so the test body can block on client processes.
 pub struct Broker<B = EmbeddedBroker> {
     pub rt: tokio::runtime::Runtime,
     pub broker: B,
     pub publisher: Publisher,
-    inbound: mpsc::Receiver<(String, String)>,
-    /// Everything the link received so far: (topic, payload).
-    pub seen: Vec<(String, String)>,
+    /// What the link received.
+    pub inbox: Inbox,
 }
 
 /// A runtime for a broker and its link.
@@ -188,8 +237,7 @@ impl<B> Broker<B> {
             rt,
             broker,
             publisher,
-            inbound,
-            seen: Vec::new(),
+            inbox: Inbox::new(inbound),
         }
     }
 
@@ -202,27 +250,12 @@ impl<B> Broker<B> {
 
     /// Waits until the link has received `payload`; true if it did within the deadline.
     pub fn link_wait(&mut self, payload: &str) -> bool {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if self.seen.iter().any(|(_, p)| p == payload) {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            if let Ok(m) = self.inbound.recv_timeout(left.min(Duration::from_millis(100))) {
-                self.seen.push(m);
-            }
-        }
+        self.inbox.wait(payload)
     }
 
     /// True if the link has received a message with `payload` (so far).
     pub fn link_saw(&mut self, payload: &str) -> bool {
-        while let Ok(m) = self.inbound.try_recv() {
-            self.seen.push(m);
-        }
-        self.seen.iter().any(|(_, p)| p == payload)
+        self.inbox.saw(payload)
     }
 }
 
@@ -591,8 +624,7 @@ impl Drop for Mosquitto {
 /// device one connection at a time).
 pub struct Device {
     client: rumqttc::AsyncClient,
-    inbound: mpsc::Receiver<(String, String)>,
-    seen: Vec<(String, String)>,
+    inbox: Inbox,
     /// Connections accepted and lost so far.
     connects: Arc<std::sync::atomic::AtomicUsize>,
     losses: Arc<std::sync::atomic::AtomicUsize>,
@@ -642,8 +674,7 @@ impl Device {
         );
         Self {
             client,
-            inbound,
-            seen: Vec::new(),
+            inbox: Inbox::new(inbound),
             connects,
             losses,
         }
@@ -660,27 +691,12 @@ impl Device {
 
     /// Waits until a message with `payload` arrived; true if it did within the deadline.
     pub fn received(&mut self, payload: &str) -> bool {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if self.saw(payload) {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            if let Ok(m) = self.inbound.recv_timeout(left.min(Duration::from_millis(100))) {
-                self.seen.push(m);
-            }
-        }
+        self.inbox.wait(payload)
     }
 
     /// True if a message with `payload` has arrived so far.
     pub fn saw(&mut self, payload: &str) -> bool {
-        while let Ok(m) = self.inbound.try_recv() {
-            self.seen.push(m);
-        }
-        self.seen.iter().any(|(_, p)| p == payload)
+        self.inbox.saw(payload)
     }
 
     /// True while the first connection has never been lost.

@@ -17,6 +17,7 @@
 //! ```text
 //! cargo build --release --bins && target/release/luach-bench --count 1000
 //! target/release/luach-bench --count 10000 --json
+//! target/release/luach-bench --count 10000 --json --broker external
 //! target/release/luach-bench --plain --count 1000 --rest
 //! target/release/luach-bench --quota
 //! target/release/luach-bench --jobs --count 1000
@@ -70,6 +71,10 @@ struct Args {
     /// and every screen connects over mutual TLS (against Mosquitto with mutual TLS).
     #[arg(long)]
     plain: bool,
+    /// The broker measured in the mutual-TLS fleet mode: the embedded one behind the
+    /// connection edge, or an external Mosquitto configured by `luach-server broker-config`.
+    #[arg(long, value_enum, default_value_t = BrokerKind::Embedded)]
+    broker: BrokerKind,
     /// Also print the fleet figures as one JSON object on the last line.
     #[arg(long)]
     json: bool,
@@ -132,6 +137,12 @@ struct Args {
     /// Internal: download this URL `--count` times (`--rollout` starts it).
     #[arg(long, hide = true)]
     bare_downloads: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BrokerKind {
+    Embedded,
+    External,
 }
 
 /// CPU seconds (user + system) and RSS bytes of a process, from /proc.
@@ -609,23 +620,27 @@ async fn main() -> anyhow::Result<()> {
     if args.rest && !args.plain {
         bail!("--rest measures the plain-listener fleet: add --plain");
     }
-    let (luach, mosq, failures) = if args.plain {
+    let external = args.broker == BrokerKind::External;
+    if external && args.plain {
+        bail!("--broker external measures the mutual-TLS fleet: drop --plain");
+    }
+    let (luach, mosq, failures, lost) = if args.plain {
         let luach = bench_luach(&bin, &args, dir.path()).await?;
         let mosq = if args.no_mosquitto {
             None
         } else {
             Some(bench_mosquitto(&bin, &args, dir.path()).await?)
         };
-        (luach, mosq, None)
+        (luach, mosq, None, None)
     } else {
-        let (luach, bulk) = restart::luach(&bin, &args, dir.path()).await?;
+        let (luach, bulk) = restart::luach(&bin, &args, dir.path(), external).await?;
         let mosq = if args.no_mosquitto {
             None
         } else {
             Some(restart::mosquitto(&bin, &args, dir.path(), &bulk).await?)
         };
         let failures = (luach.failures, mosq.as_ref().map(|m| m.failures));
-        (luach.figures, mosq.map(|m| m.figures), Some(failures))
+        (luach.figures, mosq.map(|m| m.figures), Some(failures), luach.lost)
     };
     println!("| figure | luach-server | mosquitto | luach / mosquitto |");
     println!("|---|---|---|---|");
@@ -650,6 +665,9 @@ async fn main() -> anyhow::Result<()> {
             m.map(|m| m.to_string()),
             None,
         );
+    }
+    if let Some(lost) = lost {
+        row("telemetry records lost", lost.to_string(), None, None);
     }
     row(
         "device messages/s (stored / delivered)",
@@ -681,7 +699,7 @@ async fn main() -> anyhow::Result<()> {
             "{}",
             serde_json::json!({
                 "mode": if args.plain { "plain" } else { "mtls_restart" },
-                "broker": "embedded",
+                "broker": if external { "external" } else { "embedded" },
                 "count": args.count,
                 "luach_online_s": luach.connect_secs,
                 "mosquitto_online_s": mosq.as_ref().map(|m| m.connect_secs),
@@ -693,8 +711,9 @@ async fn main() -> anyhow::Result<()> {
                 // Every failed connection attempt of the screens (time-outs, refusals, losses).
                 "connect_timeouts": failures.map(|f| f.0),
                 "mosquitto_connect_timeouts": failures.and_then(|f| f.1),
-                // The fleet mode stores what arrives; lost messages are measured by --telemetry.
-                "messages_lost": serde_json::Value::Null,
+                // Telemetry records missing below each stream's highest stored sequence number
+                // (the plain fleet does not count them; --telemetry does).
+                "messages_lost": lost,
             })
         );
     }

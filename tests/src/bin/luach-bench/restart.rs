@@ -6,9 +6,15 @@
 //! Figures: time until every screen is online (Luach: stored as online, read over REST;
 //! Mosquitto: its hello seen by one QoS 1 subscriber), failed connection attempts on the way
 //! (the simulator's count: refused, timed out or lost), stored / delivered messages a second,
-//! CPU, RSS and RSS per connection (RSS with the screens minus RSS before them).
+//! CPU, RSS and RSS per connection (RSS with the screens minus RSS before them), and telemetry
+//! records lost (gaps in the stored sequence numbers after the window).
+//!
+//! `--broker external` measures external broker mode instead: `luach-server broker-config
+//! mosquitto` writes Mosquitto's configuration, the screens enrol through the server (which
+//! rewrites the ACL and signals Mosquitto), then Mosquitto and the server restart and every
+//! screen connects to Mosquitto at once; the server consumes their messages as a client.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,10 +33,124 @@ const TLS_FLEET_ENV: [(&str, &str); 2] = [
     ("LUACH_MQTT__EDGE__MAX_CONNECTIONS_PER_SOURCE", "1000000"),
 ];
 
-/// A fleet run's figures and the simulator's failed connection attempts.
+/// A fleet run's figures, the simulator's failed connection attempts and the telemetry
+/// records lost (Luach only).
 pub struct Run {
     pub figures: Figures,
     pub failures: u64,
+    pub lost: Option<i64>,
+}
+
+/// Telemetry records lost so far: gaps below each stream's highest stored sequence number
+/// (records still queued on a screen come after it), once in-flight batches are written.
+async fn lost(dir: &Path) -> anyhow::Result<i64> {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (missing, stored) = crate::telemetry::gaps(&dir.join("luach.sqlite3"))?;
+    eprintln!("luach-bench: {stored} telemetry records stored, {missing} missing");
+    Ok(missing)
+}
+
+/// External broker mode: Mosquitto configured by `luach-server broker-config mosquitto`, its
+/// files in `dir/mosquitto`, rewritten by the server after enrolments.
+struct External {
+    devices: u16,
+    control: u16,
+    files: PathBuf,
+    /// The configuration Mosquitto runs with (the written one, without logging, and kept root
+    /// when run as root so it reads the private key).
+    conf: PathBuf,
+}
+
+impl External {
+    fn new(dir: &Path) -> Self {
+        Self {
+            devices: free_port(),
+            control: free_port(),
+            files: dir.join("mosquitto"),
+            conf: dir.join("mosquitto-external.conf"),
+        }
+    }
+
+    /// The server's environment: the fleet's, in external mode.
+    fn env(&self, args: &Args) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = TLS_FLEET_ENV.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        env.extend(
+            [
+                ("LUACH_MQTT__MODE", "external".to_owned()),
+                ("LUACH_MQTT__MAX_CONNECTIONS", (args.count + 1000).to_string()),
+                ("LUACH_MQTT__EXTERNAL__HOST", "localhost".into()),
+                ("LUACH_MQTT__EXTERNAL__PORT", self.control.to_string()),
+                ("LUACH_MQTT__EXTERNAL__CONFIG_DIR", self.files.display().to_string()),
+                (
+                    "LUACH_MQTT__EXTERNAL__RELOAD_COMMAND",
+                    format!("[\"pkill\", \"-HUP\", \"-f\", {:?}]", self.conf.display().to_string()),
+                ),
+                ("LUACH_HTTP__PUBLIC_MQTT_TLS", format!("127.0.0.1:{}", self.devices)),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        env
+    }
+
+    /// Runs `luach-server broker-config mosquitto` as an operator would.
+    fn configure(&self, bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<()> {
+        let out = Command::new(bin.join("luach-server"))
+            .args(["broker-config", "--data-dir"])
+            .arg(dir)
+            .args(["mosquitto", "--out"])
+            .arg(&self.files)
+            .args([
+                "--devices-bind",
+                "127.0.0.1",
+                "--devices-port",
+                &self.devices.to_string(),
+            ])
+            .args([
+                "--control-bind",
+                "127.0.0.1",
+                "--control-port",
+                &self.control.to_string(),
+            ])
+            .envs(self.env(args))
+            .output()
+            .context("running luach-server broker-config")?;
+        if !out.status.success() {
+            bail!(
+                "luach-server broker-config mosquitto failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let written = std::fs::read_to_string(self.files.join("mosquitto.conf"))?;
+        std::fs::write(&self.conf, format!("user root\nlog_dest none\n{written}"))?;
+        Ok(())
+    }
+
+    fn start(&self, dir: &Path) -> anyhow::Result<Killed> {
+        let broker = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("mosquitto-external.log"))?)
+            .spawn();
+        let broker = Killed(broker.context("starting mosquitto (Debian package `mosquitto`)")?);
+        wait_listening(&[self.devices, self.control], &dir.join("mosquitto-external.log"))?;
+        Ok(broker)
+    }
+}
+
+/// Waits until something listens on every port in `ports` (loopback).
+fn wait_listening(ports: &[u16], log: &Path) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ports
+        .iter()
+        .any(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_err())
+    {
+        if Instant::now() > deadline {
+            bail!("mosquitto did not listen (log: {})", log.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
 }
 
 /// The simulator over mutual TLS, printing its counters every second to `out`.
@@ -67,12 +187,24 @@ fn failures(out: &Path) -> anyhow::Result<u64> {
     before.trim().parse().context("connection failures count")
 }
 
-/// Enrols the fleet on a first server, then measures it connecting to the restarted server.
+/// Enrols the fleet on a first server, then measures it connecting to the restarted server
+/// (with `external`, to the restarted Mosquitto the restarted server consumes from).
 /// Returns the figures, and the bulk token and state directory the Mosquitto half reuses.
-pub async fn luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<(Run, String)> {
+pub async fn luach(bin: &Path, args: &Args, dir: &Path, external: bool) -> anyhow::Result<(Run, String)> {
     let token = luach_tests::seed_tenant_admin(dir, &[]);
     let ports = (free_port(), free_port());
-    let (server, base) = start_server_at(bin, dir, &TLS_FLEET_ENV, ports).await?;
+    let external = external.then(|| External::new(dir));
+    let env: Vec<(String, String)> = match &external {
+        Some(e) => {
+            e.configure(bin, args, dir)?;
+            e.env(args)
+        }
+        None => TLS_FLEET_ENV.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+    };
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let start_broker = || external.as_ref().map(|e| e.start(dir)).transpose();
+    let broker = start_broker()?;
+    let (server, base) = start_server_at(bin, dir, &env, ports).await?;
     let api = Api::new(base.clone()).with_token(&token);
     let bulk = luach_tests::bulk_token(&api, u32::try_from(args.count).unwrap_or(u32::MAX)).await;
     let state = dir.join("sim-state");
@@ -84,9 +216,15 @@ pub async fn luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<(Run, 
         wait_online(&api, args.count, Duration::from_secs(3600)).await?;
     }
     drop(server);
+    drop(broker);
 
-    eprintln!("luach-bench: restarting luach-server; every screen connects at once");
-    let (server, _) = start_server_at(bin, dir, &TLS_FLEET_ENV, ports).await?;
+    if external.is_some() {
+        eprintln!("luach-bench: restarting mosquitto and luach-server; every screen connects at once");
+    } else {
+        eprintln!("luach-bench: restarting luach-server; every screen connects at once");
+    }
+    let _broker = start_broker()?;
+    let (server, _) = start_server_at(bin, dir, &env, ports).await?;
     let pid = server.0.id();
     let (_, rss_idle) = proc_usage(pid)?;
     let out = dir.join("sim-luach.out");
@@ -95,9 +233,17 @@ pub async fn luach(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<(Run, 
     let figures = luach_window(pid, &api, args, connect_secs, rss_idle).await?;
     let failures = failures(&out)?;
     drop(sim);
+    let lost = lost(dir).await?;
     drop(server);
     eprintln!("luach-bench: luach-server: all online in {connect_secs:.2} s, {failures} failed connection attempts");
-    Ok((Run { figures, failures }, bulk))
+    Ok((
+        Run {
+            figures,
+            failures,
+            lost: Some(lost),
+        },
+        bulk,
+    ))
 }
 
 /// Mosquitto with mutual TLS on the server's own certificate and device CA, each client named
@@ -128,18 +274,7 @@ fn start_mosquitto_tls(dir: &Path) -> anyhow::Result<(Killed, u16, u16)> {
         .stderr(std::fs::File::create(dir.join("mosquitto-tls.log"))?)
         .spawn();
     let broker = Killed(broker.context("starting mosquitto (Debian package `mosquitto`)")?);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", tls)).is_err()
-        || std::net::TcpStream::connect(("127.0.0.1", plain)).is_err()
-    {
-        if Instant::now() > deadline {
-            bail!(
-                "mosquitto did not listen (log: {})",
-                dir.join("mosquitto-tls.log").display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_listening(&[tls, plain], &dir.join("mosquitto-tls.log"))?;
     Ok((broker, tls, plain))
 }
 
@@ -170,5 +305,9 @@ pub async fn mosquitto(bin: &Path, args: &Args, dir: &Path, bulk: &str) -> anyho
     let figures = mosquitto_figures(pid, args, rx, rss_idle, started).await?;
     let failures = failures(&out)?;
     drop(sim);
-    Ok(Run { figures, failures })
+    Ok(Run {
+        figures,
+        failures,
+        lost: None,
+    })
 }

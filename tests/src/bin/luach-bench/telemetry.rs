@@ -49,7 +49,7 @@ async fn tail(api: &Api, device: &str) -> Option<String> {
 
 /// Records lost: per stream, sequence numbers at or below its highest stored one that are
 /// not stored.
-fn gaps(db: &Path) -> anyhow::Result<(i64, i64)> {
+pub(crate) fn gaps(db: &Path) -> anyhow::Result<(i64, i64)> {
     let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let (missing, stored) = conn.query_row(
         "SELECT COALESCE(SUM(m - c), 0), COALESCE(SUM(c), 0) FROM \
