@@ -44,27 +44,10 @@ const CRL_DAYS: i64 = 30;
 pub fn service_ca(config: &Config) -> anyhow::Result<DeviceCa> {
     let dir = config.ca_dir().join(SERVICE_DIR);
     crate::keys::private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (cert, key) = (dir.join(luach_pki::CA_CERT_FILE), dir.join(luach_pki::CA_KEY_FILE));
-    match (cert.exists(), key.exists()) {
-        (false, false) => {
-            let name = format!("Luach service CA {}", Utc::now().format("%Y-%m-%d %H:%M:%S"));
-            let ca = DeviceCa::generate(&name, luach_pki::Duration::days(SERVICE_CA_DAYS))
-                .context("creating the service CA")?;
-            ca.save(&dir).context("saving the service CA")?;
-            tracing::info!(dir = %dir.display(), "service ca created");
-            Ok(ca)
-        }
-        (true, true) => {
-            crate::keys::check_private(&key)?;
-            DeviceCa::load(&dir).with_context(|| format!("loading the service CA from {}", dir.display()))
-        }
-        _ => bail!(
-            "{} has only one of {} and {}; restore the other or remove both",
-            dir.display(),
-            luach_pki::CA_CERT_FILE,
-            luach_pki::CA_KEY_FILE
-        ),
-    }
+    crate::enrolment::pki::open_or_create_ca(&dir, "service CA", || {
+        let name = format!("Luach service CA {}", Utc::now().format("%Y-%m-%d %H:%M:%S"));
+        DeviceCa::generate(&name, luach_pki::Duration::days(SERVICE_CA_DAYS))
+    })
 }
 
 /// The control plane's TLS identity at the external broker: its client certificate from the

@@ -175,126 +175,144 @@ impl Metrics {
     }
 }
 
+/// Metric families built at scrape time from values read off atomics (a registry of their
+/// own, so the broker crate keeps no Prometheus types). A family that cannot be built is
+/// logged and left out; the rest are rendered.
+struct Scraped {
+    registry: Registry,
+    errors: Vec<String>,
+}
+
+impl Scraped {
+    fn new() -> Self {
+        Self {
+            registry: Registry::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn register(&mut self, family: Result<Box<dyn prometheus::core::Collector>, prometheus::Error>) {
+        if let Err(e) = family.and_then(|f| self.registry.register(f)) {
+            self.errors.push(e.to_string());
+        }
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, value: i64) {
+        self.register(IntGauge::new(name, help).map(|g| {
+            g.set(value);
+            Box::new(g) as Box<dyn prometheus::core::Collector>
+        }));
+    }
+
+    fn counter(&mut self, name: &str, help: &str, value: u64) {
+        self.register(IntCounter::new(name, help).map(|c| {
+            c.inc_by(value);
+            Box::new(c) as Box<dyn prometheus::core::Collector>
+        }));
+    }
+
+    fn counter_by(&mut self, name: &str, help: &str, label: &str, values: &[(&str, u64)]) {
+        self.register(IntCounterVec::new(Opts::new(name, help), &[label]).map(|family| {
+            for (value, n) in values {
+                family.with_label_values(&[value]).inc_by(*n);
+            }
+            Box::new(family) as Box<dyn prometheus::core::Collector>
+        }));
+    }
+
+    fn gather(self, what: &str) -> Vec<prometheus::proto::MetricFamily> {
+        for e in self.errors {
+            tracing::error!(error = %e, what, "metric not rendered");
+        }
+        self.registry.gather()
+    }
+}
+
 /// The external broker connection's counters, read at scrape time.
 fn external_families(external: &luach_broker::ExternalBroker) -> Vec<prometheus::proto::MetricFamily> {
     use std::sync::atomic::Ordering::Relaxed;
     let c = external.counts();
-    let registry = Registry::new();
-    let connected = IntGauge::new(
+    let mut out = Scraped::new();
+    out.gauge(
         "luach_mqtt_external_connected",
         "1 while the control plane is connected to the external MQTT broker.",
+        i64::from(external.connected()),
     );
-    let counters = [
+    for (name, help, value) in [
         (
             "luach_mqtt_external_connects_total",
             "Connections the external broker accepted.",
-            c.connects.load(Relaxed),
+            &c.connects,
         ),
         (
             "luach_mqtt_external_failures_total",
             "Connections to the external broker lost or refused.",
-            c.failures.load(Relaxed),
+            &c.failures,
         ),
         (
             "luach_mqtt_external_received_total",
             "Device messages received from the external broker.",
-            c.received.load(Relaxed),
+            &c.received,
         ),
         (
             "luach_mqtt_external_published_total",
             "Messages published to devices through the external broker.",
-            c.published.load(Relaxed),
+            &c.published,
         ),
-    ];
-    let mut registered = vec![connected.map_err(|e| e.to_string()).and_then(|g| {
-        g.set(i64::from(external.connected()));
-        registry.register(Box::new(g)).map_err(|e| e.to_string())
-    })];
-    for (name, help, value) in counters {
-        registered.push(
-            IntCounter::new(name, help)
-                .map_err(|e| e.to_string())
-                .and_then(|family| {
-                    family.inc_by(value);
-                    registry.register(Box::new(family)).map_err(|e| e.to_string())
-                }),
-        );
+    ] {
+        out.counter(name, help, value.load(Relaxed));
     }
-    for r in registered {
-        if let Err(e) = r {
-            tracing::error!(error = %e, "external broker metric not rendered");
-        }
-    }
-    registry.gather()
+    out.gather("external broker")
 }
 
-/// The edge's counters as metric families, read from its atomics at scrape time (a registry of
-/// their own, so the edge keeps no Prometheus types).
+/// The edge's counters as metric families, read from its atomics at scrape time.
 fn edge_families(edge: &luach_broker::Edge) -> Vec<prometheus::proto::MetricFamily> {
     let c = edge.counts();
-    let registry = Registry::new();
-    let gauge = |name: &str, help: &str, value: usize| {
-        let g = IntGauge::new(name, help).map_err(|e| e.to_string())?;
-        g.set(i64::try_from(value).unwrap_or(i64::MAX));
-        registry.register(Box::new(g)).map_err(|e| e.to_string())
-    };
-    let counter = |name: &str, help: &str, label: &str, values: &[(&str, u64)]| {
-        let family = IntCounterVec::new(Opts::new(name, help), &[label]).map_err(|e| e.to_string())?;
-        for (value, n) in values {
-            family.with_label_values(&[value]).inc_by(*n);
-        }
-        registry.register(Box::new(family)).map_err(|e| e.to_string())
-    };
-    let registered = [
-        gauge(
-            "luach_mqtt_edge_sockets",
-            "Sockets open on the MQTT TLS port (handshaking or connected).",
-            c.open,
-        ),
-        gauge(
-            "luach_mqtt_edge_handshakes",
-            "TLS handshakes and CONNECTs in progress on the MQTT TLS port.",
-            c.handshaking,
-        ),
-        gauge(
-            "luach_mqtt_edge_sessions",
-            "Device sessions connected through the edge.",
-            c.sessions,
-        ),
-        gauge(
-            "luach_mqtt_edge_refused_enrolments",
-            "Enrolments (topic prefixes) whose certificates the edge refuses: revoked or superseded.",
-            edge.refused().1,
-        ),
-        counter(
-            "luach_mqtt_edge_session_ends_total",
-            "Device sessions ended, by why.",
-            "reason",
-            &[
-                ("disconnect", c.ended_clean),
-                ("lost", c.ended_lost),
-                ("taken_over", c.taken_over),
-                ("refused", c.refused),
-                ("violation", c.violations),
-                ("over_rate", c.over_rate),
-                ("bad_will", c.bad_will),
-            ],
-        ),
-        counter(
-            "luach_mqtt_edge_downlink_total",
-            "Messages for devices handed to the edge, by what became of them.",
-            "result",
-            &[
-                ("queued", c.downlink_queued),
-                ("offline", c.downlink_offline),
-                ("full", c.downlink_full),
-            ],
-        ),
-    ];
-    for r in registered {
-        if let Err(e) = r {
-            tracing::error!(error = %e, "edge metric not rendered");
-        }
-    }
-    registry.gather()
+    let mut out = Scraped::new();
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    out.gauge(
+        "luach_mqtt_edge_sockets",
+        "Sockets open on the MQTT TLS port (handshaking or connected).",
+        count(c.open),
+    );
+    out.gauge(
+        "luach_mqtt_edge_handshakes",
+        "TLS handshakes and CONNECTs in progress on the MQTT TLS port.",
+        count(c.handshaking),
+    );
+    out.gauge(
+        "luach_mqtt_edge_sessions",
+        "Device sessions connected through the edge.",
+        count(c.sessions),
+    );
+    out.gauge(
+        "luach_mqtt_edge_refused_enrolments",
+        "Enrolments (topic prefixes) whose certificates the edge refuses: revoked or superseded.",
+        count(edge.refused().1),
+    );
+    out.counter_by(
+        "luach_mqtt_edge_session_ends_total",
+        "Device sessions ended, by why.",
+        "reason",
+        &[
+            ("disconnect", c.ended_clean),
+            ("lost", c.ended_lost),
+            ("taken_over", c.taken_over),
+            ("refused", c.refused),
+            ("violation", c.violations),
+            ("over_rate", c.over_rate),
+            ("bad_will", c.bad_will),
+        ],
+    );
+    out.counter_by(
+        "luach_mqtt_edge_downlink_total",
+        "Messages for devices handed to the edge, by what became of them.",
+        "result",
+        &[
+            ("queued", c.downlink_queued),
+            ("offline", c.downlink_offline),
+            ("full", c.downlink_full),
+        ],
+    );
+    out.gather("mqtt edge")
 }

@@ -98,6 +98,31 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("restricting {} to its owner", dir.display()))
 }
 
+/// The CA in `dir` ([`CA_CERT_FILE`] and [`CA_KEY_FILE`]): made by `create` and saved when
+/// neither file is there, loaded when both are (the key checked to be owner-only); one
+/// without the other is an error. `what` names it in messages ("device CA").
+pub(crate) fn open_or_create_ca(
+    dir: &Path,
+    what: &str,
+    create: impl FnOnce() -> Result<DeviceCa, PkiError>,
+) -> anyhow::Result<DeviceCa> {
+    let (cert, key) = (dir.join(CA_CERT_FILE), dir.join(CA_KEY_FILE));
+    match (cert.exists(), key.exists()) {
+        (false, false) => {
+            let ca = create().with_context(|| format!("creating the {what}"))?;
+            ca.save(dir).with_context(|| format!("saving the {what}"))?;
+            tracing::info!(dir = %dir.display(), subject = %ca.info().subject, what, "ca created");
+        }
+        (true, true) => {}
+        _ => bail!(
+            "{} has only one of {CA_CERT_FILE} and {CA_KEY_FILE}; restore the other or remove both",
+            dir.display()
+        ),
+    }
+    crate::keys::check_private(&key)?;
+    DeviceCa::load(dir).with_context(|| format!("loading the {what} from {}", dir.display()))
+}
+
 fn new_ca(validity_days: u32) -> Result<DeviceCa, PkiError> {
     let name = format!("Luach device CA {}", Utc::now().format("%Y-%m-%d %H:%M:%S"));
     DeviceCa::generate(&name, Duration::days(i64::from(validity_days)))
@@ -124,25 +149,11 @@ impl DevicePki {
     pub fn open(config: &Config) -> anyhow::Result<Self> {
         let dir = config.ca_dir();
         create_private_dir(&dir)?;
-        let (cert, key) = (dir.join(CA_CERT_FILE), dir.join(CA_KEY_FILE));
-        match (cert.exists(), key.exists()) {
-            (false, false) => {
-                let ca = new_ca(config.pki.ca_validity_days).context("creating the device CA")?;
-                ca.save(&dir).context("saving the device CA")?;
-                tracing::info!(ca_dir = %dir.display(), subject = %ca.info().subject, "device ca created");
-            }
-            (true, true) => {}
-            _ => bail!(
-                "{} has only one of {CA_CERT_FILE} and {CA_KEY_FILE}; restore the other or remove both",
-                dir.display()
-            ),
-        }
-        crate::keys::check_private(&key)?;
+        let ca = open_or_create_ca(&dir, "device CA", || new_ca(config.pki.ca_validity_days))?;
         let broker_key = dir.join(BROKER_KEY_FILE);
         if broker_key.exists() {
             crate::keys::check_private(&broker_key)?;
         }
-        let ca = DeviceCa::load(&dir).with_context(|| format!("loading the device CA from {}", dir.display()))?;
         let broker_ca_path = dir.join(BROKER_CA_FILE);
         if !broker_ca_path.exists() {
             write_file(&broker_ca_path, ca.certificate_pem().as_bytes(), false)?;
