@@ -21,6 +21,8 @@ struct Setup {
     broker_dir: PathBuf,
     devices_port: u16,
     control_port: u16,
+    /// The store both the CLI and the server use (default: SQLite in `data_dir`).
+    store_url: Option<String>,
 }
 
 impl Setup {
@@ -31,6 +33,7 @@ impl Setup {
             broker_dir: dir.path().join("mosquitto"),
             devices_port: free_port(),
             control_port: free_port(),
+            store_url: None,
             _dir: dir,
         }
     }
@@ -38,11 +41,16 @@ impl Setup {
     /// The configuration file both the CLI and the server read.
     fn config_file(&self) -> PathBuf {
         let path = self.data_dir.with_file_name("luach.toml");
+        let store = self
+            .store_url
+            .as_ref()
+            .map(|url| format!("\n[store]\nurl = {url:?}\n"))
+            .unwrap_or_default();
         std::fs::write(
             &path,
             format!(
                 "data_dir = {data:?}\n\n[http]\npublic_mqtt_tls = \"127.0.0.1:{devices}\"\n\n[mqtt]\nmode = \"external\"\n\n\
-                 [mqtt.external]\nhost = \"localhost\"\nport = {control}\n",
+                 [mqtt.external]\nhost = \"localhost\"\nport = {control}\n{store}",
                 data = self.data_dir.display().to_string(),
                 devices = self.devices_port,
                 control = self.control_port,
@@ -74,8 +82,12 @@ impl Setup {
     async fn app(&self, mosquitto: &Mosquitto) -> TestApp {
         let (data_dir, broker_dir) = (self.data_dir.clone(), self.broker_dir.clone());
         let (devices, control, pid) = (self.devices_port, self.control_port, mosquitto.pid());
+        let store_url = self.store_url.clone();
         spawn_app(move |c| {
             c.data_dir = data_dir;
+            if let Some(url) = store_url {
+                c.store.url = url.into();
+            }
             c.presence.auto_register = false;
             c.http.public_mqtt_tls = Some(format!("127.0.0.1:{devices}"));
             c.mqtt.mode = BrokerMode::External;
@@ -241,10 +253,14 @@ async fn screens_work_through_an_external_mosquitto_and_revoked_ones_are_cut_off
 /// A burst of enrolments shares the rewrites of the broker's files (each waits for one that
 /// read the store after its own change): every screen's ACL entry is in place when its
 /// certificate is handed out, Mosquitto has re-read it, and every screen works through it.
+/// On MongoDB-wire, so both stores' reads of the current enrolments are exercised (the
+/// other test uses SQLite).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_enrolments_finds_every_screen_in_the_reloaded_acl() {
     const SCREENS: usize = 12;
-    let setup = Setup::new();
+    let mongo = luach_tests::MongoWire::start();
+    let mut setup = Setup::new();
+    setup.store_url = Some(mongo.url.clone());
     setup.broker_config();
     let mosquitto = Mosquitto::start(&setup.broker_dir.join("mosquitto.conf"), setup.devices_port);
     let app = setup.app(&mosquitto).await;
