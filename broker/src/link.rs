@@ -177,28 +177,14 @@ impl Publisher {
         let payload = Bytes::from(payload);
         match &self.sink {
             Sink::External(connection) => connection.publish(topic, payload),
-            Sink::Router { edge, to_router, .. } => {
+            Sink::Router { inner, edge, to_router } => {
                 if let Some(edge) = edge.get()
                     && edge.deliver(&topic, payload.clone()).is_some()
                     && !to_router
                 {
                     return Ok(());
                 }
-                self.to_router_now(topic, payload).await
-            }
-        }
-    }
-
-    async fn to_router_now(&self, topic: String, payload: Bytes) -> Result<(), LinkClosed> {
-        match &self.sink {
-            Sink::External(connection) => connection.publish(topic, payload),
-            Sink::Router { inner, .. } => {
-                let mut inner = inner.lock().await;
-                inner
-                    .tx
-                    .publish(Bytes::from(topic), payload)
-                    .map(|_| ())
-                    .map_err(|e| LinkClosed(e.to_string()))
+                to_router_now(inner, topic, payload).await
             }
         }
     }
@@ -208,11 +194,21 @@ impl Publisher {
     ///
     /// On an external broker: whether the connection is up.
     pub async fn probe(&self) -> Result<(), LinkClosed> {
-        if let Sink::External(connection) = &self.sink {
-            return connection.probe();
+        match &self.sink {
+            Sink::External(connection) => connection.probe(),
+            Sink::Router { inner, .. } => to_router_now(inner, PROBE_TOPIC.to_owned(), Bytes::new()).await,
         }
-        self.to_router_now(PROBE_TOPIC.to_owned(), Bytes::new()).await
     }
+}
+
+/// Pushes one message into the router's buffer and signals it.
+async fn to_router_now(inner: &Mutex<PublisherInner>, topic: String, payload: Bytes) -> Result<(), LinkClosed> {
+    let mut inner = inner.lock().await;
+    inner
+        .tx
+        .publish(Bytes::from(topic), payload)
+        .map(|_| ())
+        .map_err(|e| LinkClosed(e.to_string()))
 }
 
 /// Topic of [`Publisher::probe`].

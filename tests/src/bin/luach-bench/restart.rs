@@ -33,6 +33,11 @@ const TLS_FLEET_ENV: [(&str, &str); 2] = [
     ("LUACH_MQTT__EDGE__MAX_CONNECTIONS_PER_SOURCE", "1000000"),
 ];
 
+/// [`TLS_FLEET_ENV`], owned, for adding to.
+fn fleet_env() -> Vec<(String, String)> {
+    TLS_FLEET_ENV.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+}
+
 /// A fleet run's figures, the simulator's failed connection attempts and the telemetry
 /// records lost (Luach only).
 pub struct Run {
@@ -73,7 +78,7 @@ impl External {
 
     /// The server's environment: the fleet's, in external mode.
     fn env(&self, args: &Args) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = TLS_FLEET_ENV.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let mut env = fleet_env();
         env.extend(
             [
                 ("LUACH_MQTT__MODE", "external".to_owned()),
@@ -199,7 +204,7 @@ pub async fn luach(bin: &Path, args: &Args, dir: &Path, external: bool) -> anyho
             e.configure(bin, args, dir)?;
             e.env(args)
         }
-        None => TLS_FLEET_ENV.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+        None => fleet_env(),
     };
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let start_broker = || external.as_ref().map(|e| e.start(dir)).transpose();
