@@ -304,3 +304,43 @@ async fn a_burst_of_enrolments_finds_every_screen_in_the_reloaded_acl() {
         assert!(session.notice(WAIT).await.is_some(), "a screen got no bundle notice");
     }
 }
+
+/// Bad external-mode configuration is refused with the setting named, before anything is
+/// written or connected.
+#[test]
+fn bad_external_settings_get_clear_errors() {
+    let setup = Setup::new();
+    for (config, named) in [
+        (
+            "[mqtt]\nmode = \"external\"\n".to_owned(),
+            "http.public_mqtt_tls",
+        ),
+        (
+            "[http]\npublic_mqtt_tls = \"127.0.0.1:8883\"\n[mqtt]\nmode = \"external\"\n[mqtt.external]\nshare_group = \"a/b\"\n"
+                .to_owned(),
+            "external.share_group",
+        ),
+        (
+            "[http]\npublic_mqtt_tls = \"127.0.0.1:8883\"\n[mqtt]\nmode = \"external\"\n[mqtt.external]\nkeep_alive_secs = 1\n"
+                .to_owned(),
+            "external.keep_alive_secs",
+        ),
+        ("[mqtt]\nmode = \"elsewhere\"\n".to_owned(), "mode"),
+    ] {
+        let file = setup.data_dir.with_file_name("bad.toml");
+        std::fs::write(&file, format!("data_dir = {:?}\n{config}", setup.data_dir.display().to_string())).must();
+        let out = Command::new(bin_path("luach-server"))
+            .arg("--config")
+            .arg(&file)
+            .args(["broker-config", "mosquitto", "--out"])
+            .arg(&setup.broker_dir)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .must();
+        let (ok, text) = luach_tests::outcome(&out);
+        assert!(!ok, "accepted:\n{config}");
+        assert!(text.contains(named), "{named} not named for:\n{config}\n{text}");
+        assert!(!text.contains("panicked"), "{text}");
+        assert!(!setup.broker_dir.join("mosquitto.conf").exists(), "files written for:\n{config}");
+    }
+}
