@@ -18,8 +18,10 @@ use crate::config::{Config, redact_url};
 use crate::enrolment::{DevicePki, EnrolmentService};
 use crate::external_broker::MosquittoFiles;
 use crate::ingest::{self, IngestHandle, Writer};
+use crate::lease::Lease;
 use crate::live::{LiveIo, LiveSink, Rechecker};
 use crate::metrics::Metrics;
+use crate::relay::AckRelay;
 use crate::state::{AppState, Mqtt};
 use crate::store;
 
@@ -55,8 +57,15 @@ impl Application {
         let system = store::open(&options, metrics.clone())
             .await
             .with_context(|| format!("opening store {}", redact_url(&options.url)))?;
-        let reset = system.mark_all_offline().await.context("resetting presence")?;
-        tracing::info!(backend = system.backend(), devices_reset = reset, "store ready");
+        // The embedded broker starts with no connections, so every screen is offline until it
+        // says otherwise. Behind an external broker screens stay connected while this process
+        // restarts (and other replicas may be serving them): there the sweep takes offline
+        // only those that went silent.
+        if config.mqtt.mode == BrokerMode::Embedded {
+            let reset = system.mark_all_offline().await.context("resetting presence")?;
+            tracing::info!(devices_reset = reset, "presence reset (embedded broker)");
+        }
+        tracing::info!(backend = system.backend(), "store ready");
 
         // File I/O and, on first start, key generation: off the async runtime.
         let pki_config = config.clone();
@@ -75,11 +84,21 @@ impl Application {
             )?)),
             _ => None,
         };
+        let redis = config.redis.as_ref().map(|r| r.expose_secret().to_owned());
+        let relay = match &redis {
+            Some(url) => Some(
+                AckRelay::connect(url, metrics.clone())
+                    .await
+                    .context("connecting to redis for relayed acknowledgements (check `redis`)")?,
+            ),
+            None => None,
+        };
         let commands = Commands::new(
             link.publisher(),
             metrics.clone(),
             config.commands.max_pending_per_tenant,
-        );
+        )
+        .with_relay(relay.clone());
         let publisher = link.publisher();
 
         let limiter = crate::auth::limiter(&config).await?;
@@ -94,7 +113,6 @@ impl Application {
         let enrolment = EnrolmentService::new(system.clone(), pki, limiter, clock.clone(), config.enrolment.clone())
             .with_edge(broker.edge().cloned())
             .with_broker_files(broker_files.clone());
-        let redis = config.redis.as_ref().map(|r| r.expose_secret().to_owned());
         let (live_layer, live) = LiveIo::build(redis.as_deref(), metrics.clone(), auth.clone())
             .await
             .context("starting socket.io (check `redis`)")?;
@@ -106,8 +124,13 @@ impl Application {
 
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
+        let replica = crate::lease::replica_id();
+        tracing::info!(replica = %replica, "replica id (holder name of this process's leases)");
         if let Some(files) = broker_files {
             tasks.spawn(files.run(shutdown.clone()));
+        }
+        if let Some(relay) = relay {
+            tasks.spawn(relay.run(commands.clone(), shutdown.clone()));
         }
         let (tx, rx) = mpsc::channel(config.ingest.queue_capacity);
         let log_interval = std::time::Duration::from_secs(config.ingest.bad_payload_log_interval_secs);
@@ -123,6 +146,7 @@ impl Application {
             let _ = delivery.await;
         });
         tasks.spawn(rechecker.run(shutdown.clone()));
+        let lease = |name: &'static str| Lease::new(system.clone(), metrics.clone(), name, &replica);
         let (engine, jobs) = crate::jobs::JobEngine::new(
             system.clone(),
             publisher.clone(),
@@ -130,6 +154,7 @@ impl Application {
             live.clone(),
             metrics.clone(),
             clock,
+            lease("jobs"),
         );
         tasks.spawn(engine.run(shutdown.clone()));
         let mut writer = Writer::new(
@@ -147,10 +172,18 @@ impl Application {
         writer.publisher = Some(publisher.clone());
         writer.retention = config.telemetry.retention();
         tasks.spawn(writer.run(rx, shutdown.clone()));
+        let compact_every = std::time::Duration::from_secs(config.telemetry.compact_every_secs);
         tasks.spawn(crate::ingest::compact_telemetry(
             system.clone(),
             config.telemetry.retention(),
-            std::time::Duration::from_secs(config.telemetry.compact_every_secs),
+            compact_every,
+            Lease::with_term(
+                system.clone(),
+                metrics.clone(),
+                "telemetry-compaction",
+                &replica,
+                compact_every * 2,
+            ),
             shutdown.clone(),
         ));
         tasks.spawn(bundles.clone().run(

@@ -78,6 +78,8 @@ pub struct Commands {
     publisher: Publisher,
     metrics: Metrics,
     per_tenant: usize,
+    /// Where acknowledgements nobody here waits for go (other replicas' callers).
+    relay: Option<crate::relay::AckRelay>,
 }
 
 impl std::fmt::Debug for Commands {
@@ -94,7 +96,15 @@ impl Commands {
             publisher,
             metrics,
             per_tenant,
+            relay: None,
         }
+    }
+
+    /// Relays acknowledgements that no caller of this replica waits for through `relay`.
+    #[must_use]
+    pub fn with_relay(mut self, relay: Option<crate::relay::AckRelay>) -> Self {
+        self.relay = relay;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -185,11 +195,27 @@ impl Commands {
         self.publisher.probe().await
     }
 
-    /// Delivers an acknowledgement from `device`. Acks for unknown commands, for commands
-    /// sent to a different device, and "received" notes are dropped (returns false).
+    /// Delivers an acknowledgement from `device` that arrived from the broker: to its caller
+    /// here, or else to the other replicas through the relay. "Received" notes are dropped.
+    /// True when a caller here got it.
     pub fn acknowledge(&self, device: &DeviceId, ack: Ack) -> bool {
         if ack.status == luach_schemas::messages::AckStatus::Received {
             // Not an outcome: the sender waits for the one that follows.
+            return false;
+        }
+        let waited_here = self.lock().by_id.contains_key(&ack.command_id);
+        if !waited_here && let Some(relay) = &self.relay {
+            relay.publish(device, ack);
+            return false;
+        }
+        self.acknowledge_here(device, ack)
+    }
+
+    /// Delivers an acknowledgement from `device` to its caller on this replica. Acks for
+    /// unknown commands, for commands sent to a different device, and "received" notes are
+    /// dropped (returns false).
+    pub fn acknowledge_here(&self, device: &DeviceId, ack: Ack) -> bool {
+        if ack.status == luach_schemas::messages::AckStatus::Received {
             return false;
         }
         let mut table = self.lock();

@@ -235,14 +235,7 @@ impl LiveIo {
                 Ok((LiveLayer::Local(layer), Self::Local(io)))
             }
             Some(url) => {
-                let url = if url.contains("protocol=") {
-                    url.to_owned()
-                } else if url.contains('?') {
-                    format!("{url}&protocol=resp3")
-                } else {
-                    format!("{url}?protocol=resp3")
-                };
-                let client = redis::Client::open(url)?;
+                let client = redis::Client::open(resp3(url))?;
                 let driver = ManagedDriver::connect(client).await?;
                 let adapter = RedisAdapterCtr::new_with_driver(driver, RedisAdapterConfig::default());
                 let (layer, io) = SocketIo::builder()
@@ -390,5 +383,16 @@ impl Rechecker {
                 },
             }
         }
+    }
+}
+/// `url` asking for RESP3 (push messages, which the reconnecting driver needs), unless it
+/// names a protocol itself.
+pub(crate) fn resp3(url: &str) -> String {
+    if url.contains("protocol=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&protocol=resp3")
+    } else {
+        format!("{url}?protocol=resp3")
     }
 }

@@ -1,7 +1,7 @@
 //! Prometheus metrics of the control plane, served at `/metrics` in the text format.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// All metric families, registered once per process (tests create one per application).
@@ -25,6 +25,8 @@ pub struct Metrics {
     pub audit_checkpoint_refusals: IntCounter,
     pub job_executions: IntCounterVec,
     pub telemetry_records: IntCounterVec,
+    pub leases_held: IntGaugeVec,
+    pub acks_relayed: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -79,7 +81,25 @@ impl Metrics {
             register(&registry, c)
         };
         Self {
-            devices_connected: gauge("luach_devices_connected", "Devices with a live MQTT session."),
+            devices_connected: gauge(
+                "luach_devices_connected",
+                "Devices online (the store's view, the same on every replica).",
+            ),
+            acks_relayed: counter_vec(
+                &registry,
+                "luach_acks_relayed_total",
+                "Command acknowledgements crossing replicas through Redis: sent (no caller here), answered (a caller here got one relayed).",
+                &["outcome"],
+            ),
+            leases_held: {
+                let opts = Opts::new(
+                    "luach_lease_held",
+                    "1 while this replica holds the lease of a singleton task, by lease name.",
+                );
+                let g =
+                    IntGaugeVec::new(opts, &["lease"]).unwrap_or_else(|e| unreachable_metric("luach_lease_held", e));
+                register(&registry, g)
+            },
             mqtt_messages_in: counter_vec(
                 &registry,
                 "luach_mqtt_messages_in_total",

@@ -6,7 +6,8 @@ use std::time::Duration;
 use chrono::Utc;
 use luach_pki::DeviceKey;
 use luach_schemas::messages::Hello;
-use luach_schemas::{DeviceId, Envelope, Topic, TopicPrefix, UpKind};
+use luach_schemas::messages::{Ack, AckStatus};
+use luach_schemas::{DeviceId, DownKind, Envelope, Topic, TopicPrefix, UpKind};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use serde_json::{Value, json};
 
@@ -63,12 +64,30 @@ pub async fn wait_status(api: &Api, id: &str, want: &str) {
     .await;
 }
 
+/// Answers command `command_id` "ok" on `up/ack`, from inside the client's event loop (so
+/// without waiting for room in its request queue), at QoS 0 so that no PUBACK queues up for
+/// a test that does not read them (the job engine re-sends a command whose answer is lost).
+fn answer(client: &AsyncClient, prefix: &TopicPrefix, command_id: &str) {
+    let ack = Ack {
+        command_id: command_id.to_owned(),
+        status: AckStatus::Ok,
+        detail: Some("answered by a test device".into()),
+    };
+    let payload = Envelope::new(uuid::Uuid::now_v7().to_string(), UpKind::Ack.as_str(), Utc::now(), ack).to_bytes();
+    let topic = Topic::Up(prefix.clone(), UpKind::Ack).to_string();
+    if let Err(e) = client.try_publish(topic, QoS::AtMostOnce, false, payload) {
+        eprintln!("test device: acknowledgement of {command_id} not sent: {e}");
+    }
+}
+
 /// One device talking MQTT over mutual TLS from this test.
 pub struct MtlsDevice {
     pub client: AsyncClient,
     pub acks: tokio::sync::mpsc::Receiver<Packet>,
     /// Bundle notices received on its down topics.
     pub notices: tokio::sync::mpsc::UnboundedReceiver<luach_schemas::messages::BundleNotice>,
+    /// Ids of the commands it received; each was answered "ok" at once on `up/ack`.
+    pub commands: tokio::sync::mpsc::UnboundedReceiver<String>,
     pub id: DeviceId,
     /// Its certificate's organisation: the topic prefix the broker jails it to.
     pub prefix: TopicPrefix,
@@ -98,12 +117,19 @@ impl MtlsDevice {
         let (tx, mut acks) = tokio::sync::mpsc::channel(64);
         let (notice_tx, notices) = tokio::sync::mpsc::unbounded_channel();
         let (failed_tx, mut failed) = tokio::sync::mpsc::unbounded_channel();
+        let (command_tx, commands) = tokio::sync::mpsc::unbounded_channel();
+        let answerer = client.clone();
         tokio::spawn(async move {
             loop {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         if let Ok(env) = luach_schemas::decode_bundle_notice(&p.payload) {
                             let _ = notice_tx.send(env.body);
+                        } else if let Ok(Topic::Down(prefix, DownKind::Command)) = Topic::parse(&p.topic)
+                            && let Ok(env) = luach_schemas::decode_down(DownKind::Command, &p.payload)
+                        {
+                            answer(&answerer, &prefix, &env.body.command_id);
+                            let _ = command_tx.send(env.body.command_id);
                         }
                     }
                     Ok(Event::Incoming(p @ (Packet::ConnAck(_) | Packet::PubAck(_) | Packet::SubAck(_)))) => {
@@ -129,6 +155,7 @@ impl MtlsDevice {
             client,
             acks,
             notices,
+            commands,
             id: DeviceId::parse(id).must(),
             prefix,
         })

@@ -156,6 +156,8 @@ conformance!(
     device_updates_compare_and_set_their_revision,
     deleting_a_device_is_scoped_and_revokes_its_certificate,
     presence_batches_apply_and_reset,
+    presence_transitions_are_reported_once,
+    leases_have_one_holder_until_they_lapse,
     prefixes_resolve_to_devices_and_registration_skips_enrolled_ids,
     documents_are_kept_apart_by_tenant_and_kind,
     synagogues_keep_their_creation_time,
@@ -505,7 +507,12 @@ async fn presence_batches_apply_and_reset(ctx: Ctx) {
             metrics: None,
         },
     ];
-    ctx.system.apply_presence(&batch).await.must();
+    let moved = ctx.system.apply_presence(&batch).await.must();
+    assert_eq!(
+        moved,
+        [(id("dev01"), DeviceStatus::Online)],
+        "only dev01's status moved"
+    );
     let d1 = sa.device(&id("dev01")).await.must().must();
     assert_eq!((d1.status, d1.last_seen), (DeviceStatus::Online, Some(t1)));
     assert_eq!(d1.agent_version.as_deref(), Some("1.2.3"));
@@ -516,6 +523,103 @@ async fn presence_batches_apply_and_reset(ctx: Ctx) {
         sa.device(&id("dev01")).await.must().must().status,
         DeviceStatus::Offline
     );
+}
+
+fn status(device: &str, status: DeviceStatus, seen: Option<DateTime<Utc>>) -> PresenceWrite {
+    PresenceWrite {
+        device: id(device),
+        last_seen: seen,
+        status: Some(status),
+        hello: None,
+        metrics: None,
+    }
+}
+
+/// Two replicas proposing the same status: the store reports the transition to one of them;
+/// the sweep moves each silent device once and leaves devices heard since the cut-off alone.
+async fn presence_transitions_are_reported_once(ctx: Ctx) {
+    ctx.tenants().await;
+    let (a, b) = (ctx.scope("shul-a"), ctx.scope("shul-b"));
+    ctx.system
+        .tenant(&a)
+        .create_device(new("dev01", &[], None), now())
+        .await
+        .must();
+    ctx.system
+        .tenant(&a)
+        .create_device(new("dev02", &[], None), now())
+        .await
+        .must();
+    ctx.system
+        .tenant(&b)
+        .create_device(new("dev03", &[], None), now())
+        .await
+        .must();
+    let t0 = now();
+    let first = ctx
+        .system
+        .apply_presence(&[status("dev01", DeviceStatus::Online, Some(t0))])
+        .await
+        .must();
+    let second = ctx
+        .system
+        .apply_presence(&[status("dev01", DeviceStatus::Online, Some(t0))])
+        .await
+        .must();
+    assert_eq!((first.len(), second.len()), (1, 0), "{first:?} {second:?}");
+    let late = t0 + Duration::seconds(60);
+    ctx.system
+        .apply_presence(&[
+            status("dev02", DeviceStatus::Online, Some(late)),
+            status("dev03", DeviceStatus::Online, Some(t0)),
+        ])
+        .await
+        .must();
+    assert_eq!(ctx.system.count_online().await.must(), 3);
+    // Cut-off between t0 and late: dev01 (tenant a) and dev03 (tenant b) go, dev02 stays.
+    let cutoff = t0 + Duration::seconds(30);
+    let mut gone = ctx.system.expire_presence(cutoff).await.must();
+    gone.sort_by(|x, y| x.0.as_str().cmp(y.0.as_str()));
+    assert_eq!(gone, [(id("dev01"), tenant("shul-a")), (id("dev03"), tenant("shul-b"))]);
+    assert!(ctx.system.expire_presence(cutoff).await.must().is_empty(), "moved once");
+    assert_eq!(ctx.system.count_online().await.must(), 1);
+    let moved = ctx
+        .system
+        .apply_presence(&[status("dev01", DeviceStatus::Offline, None)])
+        .await
+        .must();
+    assert!(moved.is_empty(), "already offline: {moved:?}");
+}
+
+async fn leases_have_one_holder_until_they_lapse(ctx: Ctx) {
+    let t0 = now();
+    let term = Duration::seconds(15);
+    assert!(ctx.system.take_lease("jobs", "r1", t0, t0 + term).await.must());
+    assert!(
+        !ctx.system.take_lease("jobs", "r2", t0, t0 + term).await.must(),
+        "held by r1"
+    );
+    assert!(
+        ctx.system.take_lease("other", "r2", t0, t0 + term).await.must(),
+        "names are apart"
+    );
+    // The holder renews; another takes it only once it lapsed.
+    let t1 = t0 + Duration::seconds(10);
+    assert!(ctx.system.take_lease("jobs", "r1", t1, t1 + term).await.must());
+    assert!(
+        !ctx.system
+            .take_lease("jobs", "r2", t0 + term + Duration::seconds(1), t1)
+            .await
+            .must()
+    );
+    let lapsed = t1 + term + Duration::seconds(1);
+    assert!(ctx.system.take_lease("jobs", "r2", lapsed, lapsed + term).await.must());
+    assert!(!ctx.system.take_lease("jobs", "r1", lapsed, lapsed + term).await.must());
+    // Released by its holder only, then free at once.
+    ctx.system.release_lease("jobs", "r1").await.must();
+    assert!(!ctx.system.take_lease("jobs", "r3", lapsed, lapsed + term).await.must());
+    ctx.system.release_lease("jobs", "r2").await.must();
+    assert!(ctx.system.take_lease("jobs", "r3", lapsed, lapsed + term).await.must());
 }
 
 async fn prefixes_resolve_to_devices_and_registration_skips_enrolled_ids(ctx: Ctx) {

@@ -296,6 +296,9 @@ pub struct CommandOutcome {
 
 /// Waits up to `wait` for execution 0 of `job` to end; answers the job and the execution as
 /// they are then.
+/// How often a caller waiting for a one-screen command re-reads its execution.
+const REREAD: Duration = Duration::from_millis(500);
+
 pub(super) async fn wait_for_single(
     state: &AppState,
     scope: &TenantScope,
@@ -318,14 +321,16 @@ pub(super) async fn wait_for_single(
                 execution,
             });
         }
-        // Until this job's execution changes (or the wait ends; a lagging receiver re-reads).
+        // Until this job's execution changes here, or the store is due to be read again
+        // (another replica may have applied the screen's answer), or the wait ends.
+        let step = deadline.min(tokio::time::Instant::now() + REREAD);
         loop {
-            match tokio::time::timeout_at(deadline, updates.recv()).await {
+            match tokio::time::timeout_at(step, updates.recv()).await {
                 Ok(Ok(ev)) if ev.job_id == job.id && ev.tenant == *scope.tenant() => break,
                 Ok(Ok(_)) => continue,
                 Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) | Err(_) => break,
                 Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => {
-                    tokio::time::sleep_until(deadline).await;
+                    tokio::time::sleep_until(step).await;
                     break;
                 }
             }

@@ -15,7 +15,7 @@ use super::{Batch, Observation, PresenceTracker, Work, observation};
 use crate::commands::Commands;
 use crate::live::LiveSink;
 use crate::metrics::Metrics;
-use crate::store::{Retention, StreamReport, SystemStore, TelemetryRow};
+use crate::store::{DeviceStatus, Retention, StreamReport, SystemStore, TelemetryRow};
 
 /// How long an unknown prefix is remembered before the store is asked again.
 const UNKNOWN_PREFIX_RETRY: Duration = Duration::from_secs(60);
@@ -76,6 +76,10 @@ pub struct Writer {
     pub auto_register: bool,
     pub batch_max: usize,
     pub sweep_every: Duration,
+    /// A device silent for this long is taken offline.
+    offline_after: Duration,
+    /// Devices online in the store, as last counted and moved since.
+    online: i64,
     /// Told of every hello, so a connecting screen learns its bundle version.
     pub bundles: Option<crate::bundle::BundleNotifier>,
     /// Given every acknowledgement of a job's command, and woken when a screen comes online.
@@ -117,6 +121,8 @@ impl Writer {
             batch_max: DEFAULT_BATCH_MAX,
             // Check often enough that a silent device is noticed within ~1/4 of the timeout.
             sweep_every: (offline_after / 4).max(Duration::from_millis(500)),
+            offline_after,
+            online: 0,
             bundles: None,
             jobs: None,
             publisher: None,
@@ -134,6 +140,7 @@ impl Writer {
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Batch::default();
         let mut works = Vec::with_capacity(self.batch_max);
+        self.count_online().await;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -150,7 +157,7 @@ impl Writer {
                     self.handle(&mut works, &mut batch).await;
                 }
                 _ = sweep.tick() => {
-                    self.tracker.expire(Utc::now(), &mut batch);
+                    self.sweep().await;
                     if self.routes_since.elapsed() >= ROUTE_TTL {
                         self.routes.clear();
                         self.routes_since = Instant::now();
@@ -160,6 +167,39 @@ impl Writer {
             self.flush(&mut batch).await;
         }
         self.flush(&mut batch).await;
+    }
+
+    /// Takes offline, in the store, every device silent for longer than `offline_after`
+    /// (whichever replica last heard it), and announces those this process moved.
+    async fn sweep(&mut self) {
+        let cutoff = Utc::now() - chrono::Duration::from_std(self.offline_after).unwrap_or(chrono::Duration::MAX);
+        match self.system.expire_presence(cutoff).await {
+            Ok(moved) => {
+                let at = Utc::now();
+                for (device, tenant) in moved {
+                    self.tracker.expired(&device);
+                    self.live.send(crate::live::LiveEvent::Offline {
+                        device_id: device,
+                        tenant_id: tenant,
+                        at,
+                        reason: "heartbeat_timeout",
+                    });
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "presence sweep failed; trying again next time"),
+        }
+        self.count_online().await;
+    }
+
+    /// Sets the online gauge from the store (other replicas move devices too).
+    async fn count_online(&mut self) {
+        match self.system.count_online().await {
+            Ok(n) => {
+                self.online = i64::try_from(n).unwrap_or(i64::MAX);
+                self.metrics.devices_connected.set(self.online);
+            }
+            Err(e) => tracing::warn!(error = %e, "online devices not counted"),
+        }
     }
 
     /// Drops every route to `device` (its prefix changed or it is gone).
@@ -373,22 +413,32 @@ impl Writer {
             return;
         }
         let observed = batch.observed;
-        let (writes, events) = batch.take();
-        match self.system.apply_presence(&writes).await {
-            Ok(()) => {
+        let mut taken = batch.take();
+        let mut events = match self.system.apply_presence(&taken.writes).await {
+            Ok(moved) => {
                 self.metrics.ingest_stored.inc_by(observed);
                 self.metrics.ingest_batches.inc();
+                for (_, status) in &moved {
+                    self.online += match status {
+                        DeviceStatus::Online => 1,
+                        DeviceStatus::Offline => -1,
+                    };
+                }
+                self.metrics.devices_connected.set(self.online.max(0));
+                let mut events = taken.transition_events(&moved);
+                events.extend(taken.events);
+                events
             }
             // Keep the writes for the next flush (at the latest the next sweep tick). The
-            // backlog is bounded: at most one coalesced write per device.
+            // backlog is bounded: at most one coalesced write per device. Metrics events
+            // still go out: they report what the screen sent, not a stored change.
             Err(e) => {
-                tracing::error!(error = %e, writes = writes.len(), "presence batch not stored; will retry");
-                batch.requeue(writes);
+                tracing::error!(error = %e, writes = taken.writes.len(), "presence batch not stored; will retry");
+                let events = std::mem::take(&mut taken.events);
+                batch.requeue(taken);
+                events
             }
-        }
-        self.metrics
-            .devices_connected
-            .set(i64::try_from(self.tracker.online_count()).unwrap_or(i64::MAX));
+        };
         if let Some(jobs) = &self.jobs
             && events
                 .iter()
@@ -397,7 +447,7 @@ impl Writer {
             // A screen that came back gets its waiting executions now, not at the next tick.
             jobs.wake();
         }
-        for event in events {
+        for event in events.drain(..) {
             self.live.send(event);
         }
     }

@@ -10,7 +10,9 @@
 //!                 CAS queued → sent (stored first) ─▶ publish
 //! ```
 //! Everything it decides comes from [`super::rules`]; everything it knows comes from the
-//! store, so a restarted engine picks up where the last one stopped: an execution stored as
+//! store, so a restarted engine picks up where the last one stopped, and of several replicas
+//! the one holding the `jobs` [`Lease`] makes the passes (any replica applies the
+//! acknowledgements it receives: those are compare-and-set): an execution stored as
 //! sent is sent again with the same command id, and the screen, which remembers the ids it
 //! ran, answers without acting twice. Per screen, an execution starts only when no earlier
 //! job's execution for that screen is waiting or in flight, so a screen that was offline gets
@@ -34,6 +36,7 @@ use super::spec::JobSpec;
 use crate::auth::AuthService;
 use crate::auth::clock::Clock;
 use crate::chain::Actor;
+use crate::lease::Lease;
 use crate::live::{LiveEvent, LiveSink};
 use crate::metrics::Metrics;
 use crate::store::{
@@ -143,6 +146,8 @@ pub struct JobEngine {
     acks: mpsc::Receiver<AckIn>,
     /// When each command id was last published by this process.
     published: HashMap<String, Instant>,
+    /// Passes run only while this replica holds it.
+    lease: Lease,
 }
 
 impl std::fmt::Debug for JobEngine {
@@ -234,6 +239,7 @@ impl JobEngine {
         live: LiveSink,
         metrics: Metrics,
         clock: Arc<dyn Clock>,
+        lease: Lease,
     ) -> (Self, Jobs) {
         let (tx, rx) = mpsc::channel(ACK_QUEUE);
         let jobs = Jobs {
@@ -254,6 +260,7 @@ impl JobEngine {
                 jobs: jobs.clone(),
                 acks: rx,
                 published: HashMap::new(),
+                lease,
             },
             jobs,
         )
@@ -280,13 +287,14 @@ impl JobEngine {
                     last_pass.elapsed() >= MIN_PASS_GAP
                 }
             };
-            if due {
+            if due && self.lease.held().await {
                 if let Err(e) = self.pass().await {
                     tracing::error!(error = %e, "job pass failed; retrying on the next tick");
                 }
                 last_pass = Instant::now();
             }
         }
+        self.lease.release().await;
     }
 
     /// Applies acknowledgements, grouped by job, each group in one transaction.

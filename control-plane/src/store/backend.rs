@@ -21,7 +21,7 @@ use super::enrolment::{CertificateRecord, DeviceCertificate, EnrolmentRequest, E
 use super::identity::{Revoke, Tenant, TokenKind, TokenRecord, User};
 use super::jobs::{ExecFilter, ExecState, ExecUpdate, Execution, JobFilter, JobMove, JobRecord, Tally};
 use super::migrate::Applied;
-use super::model::{Device, DeviceFilter, Page, PageRequest, PresenceWrite};
+use super::model::{Device, DeviceFilter, DeviceStatus, Page, PageRequest, PresenceWrite};
 use super::telemetry::{After, HourRow, StreamReport, TelemetryRow};
 use crate::chain::{AuditRecord, Entry, Heads};
 
@@ -88,10 +88,28 @@ pub(crate) trait IngestBackend: Send + Sync {
     /// Registers `ids` in `tenant` with default fields (name = id, prefix = id), leaving ids
     /// that exist in any tenant, and ids with any certificate history, untouched.
     async fn register_devices(&self, tenant: &TenantId, ids: &[DeviceId], now: DateTime<Utc>) -> StoreResult<()>;
-    /// Applies coalesced presence writes (one transaction where supported).
-    async fn apply_presence(&self, batch: &[PresenceWrite]) -> StoreResult<()>;
+    /// Applies coalesced presence writes (one transaction where supported). A status is set
+    /// only where it differs from the stored one; returns the devices whose status changed,
+    /// so that of several replicas writing the same status, exactly one sees the transition.
+    async fn apply_presence(&self, batch: &[PresenceWrite]) -> StoreResult<Vec<(DeviceId, DeviceStatus)>>;
     /// Marks every online device offline; returns how many changed.
     async fn mark_all_offline(&self) -> StoreResult<u64>;
+    /// Marks offline every online device last seen before `cutoff` (or never); returns the
+    /// devices that moved, each moved by exactly one caller.
+    async fn expire_presence(&self, cutoff: DateTime<Utc>) -> StoreResult<Vec<(DeviceId, TenantId)>>;
+    /// Devices online now, in every tenant.
+    async fn count_online(&self) -> StoreResult<u64>;
+}
+
+/// Named leases, so that of several replicas one runs each singleton task.
+#[async_trait]
+pub(crate) trait LeaseBackend: Send + Sync {
+    /// Takes or renews lease `name` for `holder` until `until`, if it is free, expired at
+    /// `now`, or already `holder`'s. True when `holder` holds it now.
+    async fn take_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>)
+    -> StoreResult<bool>;
+    /// Gives lease `name` up if `holder` holds it.
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()>;
 }
 
 /// Tenants, users and the tokens issued to them.
@@ -369,6 +387,7 @@ pub(crate) trait Backend:
     + AuditBackend
     + JobBackend
     + TelemetryBackend
+    + LeaseBackend
 {
     /// Applies the migrations the database lacks, in order; returns what ran.
     async fn migrate(&self, dry_run: bool) -> StoreResult<Vec<Applied>>;

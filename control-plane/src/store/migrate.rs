@@ -48,6 +48,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 7,
         name: "staged roll-outs: a job's open phase and when it opened",
     },
+    Migration {
+        version: 8,
+        name: "replicas: leases for singleton tasks, online devices by last seen",
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -15,7 +15,7 @@ use super::enrolment::{DeviceCertificate, EnrolmentRequest, EnrolmentToken, Requ
 use super::handle::{Inner, InstallationStore, Store};
 use super::identity::{Revoke, Tenant, TokenKind, TokenRecord, User};
 use super::migrate::Applied;
-use super::model::PresenceWrite;
+use super::model::{DeviceStatus, PresenceWrite};
 use super::scope::{InstallationScope, TenantScope};
 use super::tenant::TenantStore;
 use super::{StoreResult, changes};
@@ -408,9 +408,46 @@ impl SystemStore {
             .await
     }
 
-    pub async fn apply_presence(&self, batch: &[PresenceWrite]) -> StoreResult<()> {
+    /// Applies presence writes; returns the status transitions that took place (see
+    /// [`IngestBackend::apply_presence`](super::backend::IngestBackend)).
+    pub async fn apply_presence(&self, batch: &[PresenceWrite]) -> StoreResult<Vec<(DeviceId, DeviceStatus)>> {
         self.inner
             .timed("presence.apply", self.inner.backend.apply_presence(batch))
+            .await
+    }
+
+    /// Takes offline the online devices last seen before `cutoff`; returns those this call
+    /// moved.
+    pub async fn expire_presence(&self, cutoff: DateTime<Utc>) -> StoreResult<Vec<(DeviceId, TenantId)>> {
+        self.inner
+            .timed("presence.expire", self.inner.backend.expire_presence(cutoff))
+            .await
+    }
+
+    /// Devices online now, in every tenant.
+    pub async fn count_online(&self) -> StoreResult<u64> {
+        self.inner
+            .timed("presence.count", self.inner.backend.count_online())
+            .await
+    }
+
+    /// Takes or renews lease `name` for `holder` until `until` (see [`crate::lease`]).
+    pub async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.inner
+            .timed("lease.take", self.inner.backend.take_lease(name, holder, now, until))
+            .await
+    }
+
+    /// Gives lease `name` up if `holder` holds it.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        self.inner
+            .timed("lease.release", self.inner.backend.release_lease(name, holder))
             .await
     }
 

@@ -12,22 +12,21 @@ use luach_schemas::{DeviceId, TenantId, TopicPrefix};
 
 use super::{MongoStore, corrupt, parsed, text};
 use crate::store::backend::IngestBackend;
-use crate::store::{PresenceWrite, StoreResult};
+use crate::store::{DeviceStatus, PresenceWrite, StoreError, StoreResult};
 
 /// Presence updates in flight at once.
 const CONCURRENCY: usize = 32;
 /// Ids per `$in` query.
 const CHUNK: usize = 1000;
 
+/// The unconditional part of a presence write (last seen moves only forward); the status is
+/// set apart, only where it differs, so the store can say whether it changed.
 fn presence_update(w: &PresenceWrite) -> StoreResult<Document> {
     let mut update = Document::new();
     if let Some(t) = w.last_seen {
         update.insert("$max", doc! {"last_seen": bson::DateTime::from_chrono(t)});
     }
     let mut set = Document::new();
-    if let Some(s) = w.status {
-        set.insert("status", s.as_str());
-    }
     if let Some(h) = &w.hello {
         set.insert("agent_version", h.agent_version.as_str());
         set.insert("platform", h.platform.as_str());
@@ -144,20 +143,34 @@ impl IngestBackend for MongoStore {
         Ok(())
     }
 
-    async fn apply_presence(&self, batch: &[PresenceWrite]) -> StoreResult<()> {
+    async fn apply_presence(&self, batch: &[PresenceWrite]) -> StoreResult<Vec<(DeviceId, DeviceStatus)>> {
         let updates = batch
             .iter()
-            .filter_map(|w| match presence_update(w) {
-                Ok(u) if u.is_empty() => None,
-                other => Some(other.map(|u| (w.device.to_string(), u))),
-            })
+            .map(|w| presence_update(w).map(|u| (w.device.clone(), w.status, u)))
             .collect::<StoreResult<Vec<_>>>()?;
-        stream::iter(updates)
-            .map(|(id, update)| async move { self.devices().update_one(doc! {"_id": id}, update).await })
+        let moved = stream::iter(updates)
+            .map(|(device, status, update)| async move {
+                let id = device.as_str();
+                if !update.is_empty() {
+                    self.devices().update_one(doc! {"_id": id}, update).await?;
+                }
+                let Some(status) = status else {
+                    return Ok::<_, StoreError>(None);
+                };
+                let r = self
+                    .devices()
+                    .update_one(
+                        doc! {"_id": id, "status": {"$ne": status.as_str()}},
+                        doc! {"$set": {"status": status.as_str()}},
+                    )
+                    .await?;
+                Ok((r.modified_count > 0).then_some((device, status)))
+            })
             .buffer_unordered(CONCURRENCY)
-            .try_for_each(|_| async { Ok(()) })
+            .try_filter_map(|m: Option<(DeviceId, DeviceStatus)>| async move { Ok(m) })
+            .try_collect()
             .await?;
-        Ok(())
+        Ok(moved)
     }
 
     async fn mark_all_offline(&self) -> StoreResult<u64> {
@@ -166,5 +179,48 @@ impl IngestBackend for MongoStore {
             .update_many(doc! {"status": "online"}, doc! {"$set": {"status": "offline"}})
             .await?;
         Ok(r.modified_count)
+    }
+
+    async fn expire_presence(&self, cutoff: DateTime<Utc>) -> StoreResult<Vec<(DeviceId, TenantId)>> {
+        let silent = |cutoff: DateTime<Utc>| {
+            doc! {"status": "online", "$or": [
+                {"last_seen": {"$lt": bson::DateTime::from_chrono(cutoff)}},
+                {"last_seen": {"$exists": false}},
+            ]}
+        };
+        let candidates: Vec<Document> = self
+            .collection("devices")
+            .find(silent(cutoff))
+            .projection(doc! {"tenant_id": 1})
+            .await?
+            .try_collect()
+            .await?;
+        // Each is moved on its own condition, so of two replicas sweeping at once one moves it.
+        let moved = stream::iter(candidates)
+            .map(|d| async move {
+                let id = text(&d, "_id")?;
+                let mut filter = silent(cutoff);
+                filter.insert("_id", id.as_str());
+                let r = self
+                    .devices()
+                    .update_one(filter, doc! {"$set": {"status": "offline"}})
+                    .await?;
+                if r.modified_count == 0 {
+                    return Ok::<_, StoreError>(None);
+                }
+                Ok(Some((
+                    parsed(&d, "_id", DeviceId::parse)?,
+                    parsed(&d, "tenant_id", TenantId::parse)?,
+                )))
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_filter_map(|m: Option<(DeviceId, TenantId)>| async move { Ok(m) })
+            .try_collect()
+            .await?;
+        Ok(moved)
+    }
+
+    async fn count_online(&self) -> StoreResult<u64> {
+        Ok(self.devices().count_documents(doc! {"status": "online"}).await?)
     }
 }

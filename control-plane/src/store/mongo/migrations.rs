@@ -269,6 +269,12 @@ impl MongoStore {
             }
             // A job without a phase reads as phase 0 opened at creation: nothing to rewrite.
             7 => Ok(()),
+            // Leases live in their own collection, made by the first upsert; the presence sweep
+            // finds online devices by last seen.
+            8 => {
+                self.indexes("devices", vec![index(doc! {"status": 1, "last_seen": 1})])
+                    .await
+            }
             v => Err(StoreError::Corrupt(format!(
                 "no mongodb migration for schema version {v}"
             ))),

@@ -10,7 +10,7 @@ use rusqlite::{Connection, params, params_from_iter};
 
 use super::{SqliteStore, device_id, ms, prefix, tenant_id, to_json};
 use crate::store::backend::IngestBackend;
-use crate::store::{PresenceWrite, StoreResult};
+use crate::store::{DeviceStatus, PresenceWrite, StoreResult};
 
 /// SQLite caps bound parameters; 500 per query stays far below every build's limit.
 const CHUNK: usize = 500;
@@ -104,17 +104,19 @@ impl IngestBackend for SqliteStore {
         .await
     }
 
-    async fn apply_presence(&self, batch: &[PresenceWrite]) -> StoreResult<()> {
+    async fn apply_presence(&self, batch: &[PresenceWrite]) -> StoreResult<Vec<(DeviceId, DeviceStatus)>> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let batch = batch.to_vec();
         self.write(move |conn| {
             let tx = conn.transaction()?;
+            let mut moved = Vec::new();
             {
                 let mut seen =
                     tx.prepare_cached("UPDATE devices SET last_seen = MAX(COALESCE(last_seen, 0), ?1) WHERE id = ?2")?;
-                let mut status = tx.prepare_cached("UPDATE devices SET status = ?1 WHERE id = ?2")?;
+                let mut status =
+                    tx.prepare_cached("UPDATE devices SET status = ?1 WHERE id = ?2 AND status IS NOT ?1")?;
                 let mut hello =
                     tx.prepare_cached("UPDATE devices SET agent_version = ?1, platform = ?2, ip = ?3 WHERE id = ?4")?;
                 let mut metrics =
@@ -124,8 +126,10 @@ impl IngestBackend for SqliteStore {
                     if let Some(t) = w.last_seen {
                         seen.execute(params![ms(t), id])?;
                     }
-                    if let Some(s) = w.status {
-                        status.execute(params![s.as_str(), id])?;
+                    if let Some(s) = w.status
+                        && status.execute(params![s.as_str(), id])? > 0
+                    {
+                        moved.push((w.device.clone(), s));
                     }
                     if let Some(h) = &w.hello {
                         hello.execute(params![h.agent_version, h.platform, h.ip, id])?;
@@ -136,7 +140,7 @@ impl IngestBackend for SqliteStore {
                 }
             }
             tx.commit()?;
-            Ok(())
+            Ok(moved)
         })
         .await
     }
@@ -145,6 +149,34 @@ impl IngestBackend for SqliteStore {
         self.write(|conn| {
             let n = conn.execute("UPDATE devices SET status = 'offline' WHERE status = 'online'", [])?;
             Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn expire_presence(&self, cutoff: DateTime<Utc>) -> StoreResult<Vec<(DeviceId, TenantId)>> {
+        self.write(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "UPDATE devices SET status = 'offline'
+                 WHERE status = 'online' AND COALESCE(last_seen, 0) < ?1
+                 RETURNING id, tenant_id",
+            )?;
+            let mut rows = stmt.query(params![ms(cutoff)])?;
+            let mut moved = Vec::new();
+            while let Some(row) = rows.next()? {
+                moved.push((
+                    device_id(&row.get::<_, String>(0)?)?,
+                    tenant_id(&row.get::<_, String>(1)?)?,
+                ));
+            }
+            Ok(moved)
+        })
+        .await
+    }
+
+    async fn count_online(&self) -> StoreResult<u64> {
+        self.read(|conn| {
+            let n: i64 = conn.query_row("SELECT COUNT(*) FROM devices WHERE status = 'online'", [], |r| r.get(0))?;
+            Ok(u64::try_from(n).unwrap_or(0))
         })
         .await
     }

@@ -242,6 +242,17 @@ ALTER TABLE jobs ADD COLUMN phase INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN phase_at INTEGER;
 "#;
 
+/// Version 8: leases (one replica runs each singleton task) and online devices by last
+/// seen (the presence sweep).
+const V8: &str = r#"
+CREATE TABLE leases (
+    name   TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX devices_status_seen ON devices (status, last_seen);
+"#;
+
 fn script(version: u32) -> StoreResult<&'static str> {
     match version {
         1 => Ok(V1),
@@ -251,6 +262,7 @@ fn script(version: u32) -> StoreResult<&'static str> {
         5 => Ok(V5),
         6 => Ok(V6),
         7 => Ok(V7),
+        8 => Ok(V8),
         v => Err(StoreError::Corrupt(format!(
             "no sqlite migration for schema version {v}"
         ))),

@@ -14,6 +14,7 @@ mod enrolment;
 mod identity;
 mod ingest;
 mod jobs;
+mod leases;
 mod migrations;
 mod pool;
 mod telemetry;
