@@ -81,6 +81,26 @@ impl Api {
         }
     }
 
+    /// Creates a job (`POST /api/v1/jobs`, which must answer 201); returns its id.
+    pub async fn create_job(&self, body: &Value) -> String {
+        let (status, answer) = self.post("/api/v1/jobs", body).await;
+        assert_eq!(status, 201, "{answer}");
+        answer["data"]["id"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Waits up to `limit` until job `id` is in `state`; returns the job.
+    pub async fn wait_job(&self, id: &str, state: &str, limit: std::time::Duration) -> Value {
+        let path = format!("/api/v1/jobs/{id}");
+        crate::wait_for(&format!("job {id} {state}"), limit, || {
+            let path = path.clone();
+            async move {
+                let (_, body) = self.get(&path).await;
+                (body["data"]["state"] == state).then(|| body["data"].clone())
+            }
+        })
+        .await
+    }
+
     /// The `/metrics` text (empty if the server does not answer).
     pub async fn metrics_text(&self) -> String {
         match self.http.get(self.url("/metrics")).send().await {

@@ -16,25 +16,6 @@ async fn wait_online(api: &Api, online: u64, limit: Duration) {
     .await;
 }
 
-async fn create(api: &Api, body: Value) -> String {
-    let (status, answer) = api.post("/api/v1/jobs", &body).await;
-    assert_eq!(status, 201, "{answer}");
-    answer["data"]["id"].as_str().must().to_owned()
-}
-
-/// Waits until job `id` is in `state`; returns the job.
-async fn wait_state(api: &Api, id: &str, state: &str, limit: Duration) -> Value {
-    let path = format!("/api/v1/jobs/{id}");
-    wait_for(&format!("job {id} {state}"), limit, || {
-        let (api, path) = (api.clone(), path.clone());
-        async move {
-            let (_, body) = api.get(&path).await;
-            (body["data"]["state"] == state).then(|| body["data"].clone())
-        }
-    })
-    .await
-}
-
 /// Every execution of job `id`.
 async fn executions(api: &Api, id: &str) -> Vec<Value> {
     let (status, body) = api.get(&format!("/api/v1/jobs/{id}/executions?limit=1000")).await;
@@ -83,11 +64,12 @@ async fn a_job_survives_three_server_kills_and_every_screen_applies_it_once() {
     .await;
     wait_online(&server.api, FLEET, Duration::from_secs(120)).await;
 
-    let id = create(
-        &server.api,
-        json!({"command": {"type": "brightness", "percent": 30}, "target": {"all": true}, "concurrency": 20}),
-    )
-    .await;
+    let id = server
+        .api
+        .create_job(
+            &json!({"command": {"type": "brightness", "percent": 30}, "target": {"all": true}, "concurrency": 20}),
+        )
+        .await;
     for kill in 0..3 {
         // Let some executions be sent, answered or in flight, then kill the server.
         tokio::time::sleep(Duration::from_millis(1_200)).await;
@@ -125,7 +107,7 @@ async fn a_job_survives_three_server_kills_and_every_screen_applies_it_once() {
         },
     )
     .await;
-    let job = wait_state(&server.api, &id, "completed", Duration::from_secs(240)).await;
+    let job = server.api.wait_job(&id, "completed", Duration::from_secs(240)).await;
     assert_eq!(job["counts"]["succeeded"], FLEET, "{job}");
     assert_eq!(job["total"], FLEET, "{job}");
 
@@ -169,30 +151,26 @@ async fn an_offline_screen_gets_its_commands_in_order_and_never_expired_ones() {
 
     // While both screens are away: three commands, one of which expires before they return.
     let target = json!({"devices": ["order00000", "order00001"]});
-    let first = create(
-        api,
-        json!({"command": {"type": "brightness", "percent": 10}, "target": target}),
-    )
-    .await;
-    let expiring = create(
-        api,
-        json!({"command": {"type": "reboot"}, "target": target, "expires_in_s": 1}),
-    )
-    .await;
-    let second = create(
-        api,
-        json!({"command": {"type": "volume", "percent": 20}, "target": target}),
-    )
-    .await;
-    let third = create(api, json!({"command": {"type": "refresh_content"}, "target": target})).await;
-    let job = wait_state(api, &expiring, "completed", Duration::from_secs(30)).await;
+    let first = api
+        .create_job(&json!({"command": {"type": "brightness", "percent": 10}, "target": target}))
+        .await;
+    let expiring = api
+        .create_job(&json!({"command": {"type": "reboot"}, "target": target, "expires_in_s": 1}))
+        .await;
+    let second = api
+        .create_job(&json!({"command": {"type": "volume", "percent": 20}, "target": target}))
+        .await;
+    let third = api
+        .create_job(&json!({"command": {"type": "refresh_content"}, "target": target}))
+        .await;
+    let job = api.wait_job(&expiring, "completed", Duration::from_secs(30)).await;
     assert_eq!(job["counts"]["skipped"], 2, "{job}");
     let (_, job) = api.get(&format!("/api/v1/jobs/{first}")).await;
     assert_eq!(job["data"]["counts"]["queued"], 2, "{job}");
 
     let _back = Sim::start_plain(&plain, 2, "order", &sim_args);
     for id in [&first, &second, &third] {
-        let job = wait_state(api, id, "completed", Duration::from_secs(60)).await;
+        let job = api.wait_job(id, "completed", Duration::from_secs(60)).await;
         assert_eq!(job["counts"]["succeeded"], 2, "{job}");
     }
     let mut per_device: HashMap<String, Vec<String>> = HashMap::new();
@@ -234,13 +212,13 @@ async fn abort_threshold_pause_resume_and_sequential_stop() {
     wait_online(api, 60, Duration::from_secs(60)).await;
 
     // 30% of brightness changes fail: the job stops once more than 10% of at least 20 failed.
-    let aborted = create(
-        api,
-        json!({"command": {"type": "brightness", "percent": 50}, "target": {"all": true},
+    let aborted = api
+        .create_job(
+            &json!({"command": {"type": "brightness", "percent": 50}, "target": {"all": true},
                "concurrency": 4, "abort": {"failure_percent": 10.0, "min_executions": 20}}),
-    )
-    .await;
-    let job = wait_state(api, &aborted, "aborted", Duration::from_secs(60)).await;
+        )
+        .await;
+    let job = api.wait_job(&aborted, "aborted", Duration::from_secs(60)).await;
     let counts = &job["counts"];
     let finished = counts["succeeded"].as_u64().must() + counts["failed"].as_u64().must();
     assert!(finished >= 20, "{job}");
@@ -249,11 +227,9 @@ async fn abort_threshold_pause_resume_and_sequential_stop() {
     assert!(job["reason"].as_str().must().contains("more than 10%"), "{job}");
 
     // Pause: nothing new starts; resume: it finishes.
-    let paused = create(
-        api,
-        json!({"command": {"type": "volume", "percent": 5}, "target": {"all": true}, "concurrency": 2}),
-    )
-    .await;
+    let paused = api
+        .create_job(&json!({"command": {"type": "volume", "percent": 5}, "target": {"all": true}, "concurrency": 2}))
+        .await;
     let (status, body) = api.post(&format!("/api/v1/jobs/{paused}/pause"), &json!({})).await;
     assert_eq!(
         (status, body["data"]["state"].as_str()),
@@ -273,18 +249,18 @@ async fn abort_threshold_pause_resume_and_sequential_stop() {
     );
     let (status, _) = api.post(&format!("/api/v1/jobs/{paused}/resume"), &json!({})).await;
     assert_eq!(status, 200);
-    let job = wait_state(api, &paused, "completed", Duration::from_secs(90)).await;
+    let job = api.wait_job(&paused, "completed", Duration::from_secs(90)).await;
     assert_eq!(job["counts"]["succeeded"], 60, "{job}");
 
     // Sequential: one screen at a time, stopping at the first failure (every display_power
     // fails on these screens).
-    let sequential = create(
-        api,
-        json!({"command": {"type": "display_power", "on": false}, "mode": "sequential",
+    let sequential = api
+        .create_job(
+            &json!({"command": {"type": "display_power", "on": false}, "mode": "sequential",
                "target": {"devices": ["roll00003", "roll00001", "roll00002"]}}),
-    )
-    .await;
-    let job = wait_state(api, &sequential, "aborted", Duration::from_secs(30)).await;
+        )
+        .await;
+    let job = api.wait_job(&sequential, "aborted", Duration::from_secs(30)).await;
     assert_eq!(
         (job["counts"]["failed"].as_u64(), job["counts"]["skipped"].as_u64()),
         (Some(1), Some(2)),
@@ -314,11 +290,9 @@ async fn abort_threshold_pause_resume_and_sequential_stop() {
     );
 
     // Cancel: queued executions end as cancelled; a cancelled job cannot resume.
-    let cancelled = create(
-        api,
-        json!({"command": {"type": "ping"}, "target": {"all": true}, "rate_per_minute": 1}),
-    )
-    .await;
+    let cancelled = api
+        .create_job(&json!({"command": {"type": "ping"}, "target": {"all": true}, "rate_per_minute": 1}))
+        .await;
     let (status, body) = api.post(&format!("/api/v1/jobs/{cancelled}/cancel"), &json!({})).await;
     assert_eq!(
         (status, body["data"]["state"].as_str()),
@@ -441,18 +415,16 @@ async fn on_shabbat_a_command_waits_for_havdalah_and_an_emergency_goes_through()
     let _sim = Sim::start_plain(&api.base, 1, "shab", &["--effects-log", &log_arg]);
     wait_online(api, 1, Duration::from_secs(60)).await;
 
-    let held = create(
-        api,
-        json!({"command": {"type": "brightness", "percent": 10}, "target": {"devices": ["shab00000"]}}),
-    )
-    .await;
-    let emergency = create(
-        api,
-        json!({"command": {"type": "brightness", "percent": 70}, "target": {"devices": ["shab00000"]},
+    let held = api
+        .create_job(&json!({"command": {"type": "brightness", "percent": 10}, "target": {"devices": ["shab00000"]}}))
+        .await;
+    let emergency = api
+        .create_job(
+            &json!({"command": {"type": "brightness", "percent": 70}, "target": {"devices": ["shab00000"]},
                "emergency": true}),
-    )
-    .await;
-    wait_state(api, &emergency, "completed", Duration::from_secs(30)).await;
+        )
+        .await;
+    api.wait_job(&emergency, "completed", Duration::from_secs(30)).await;
     let waiting = executions(api, &held).await;
     assert_eq!(waiting[0]["state"], "queued", "{waiting:?}");
     assert!(waiting[0]["detail"].as_str().must().contains("Shabbat"), "{waiting:?}");
@@ -469,7 +441,7 @@ async fn on_shabbat_a_command_waits_for_havdalah_and_an_emergency_goes_through()
     clock.advance(chrono::Duration::hours(24));
     // (A day later the first sign-in has expired; sign in again.)
     let api = &app.user("default", "tenant_admin", "motzei@shabbat.example").await;
-    let job = wait_state(api, &held, "completed", Duration::from_secs(30)).await;
+    let job = api.wait_job(&held, "completed", Duration::from_secs(30)).await;
     assert_eq!(job["counts"]["succeeded"], 1, "{job}");
     let applied: Vec<String> = effects(&log).into_iter().map(|(_, id, _)| id).collect();
     assert_eq!(applied.len(), 2, "{applied:?}");
@@ -566,8 +538,10 @@ async fn a_saved_query_names_its_screens_and_simulated_screens_take_every_comman
         json!({"type": "reboot"}),
     ];
     for command in &commands {
-        let id = create(api, json!({"command": command, "target": {"query": query}})).await;
-        let job = wait_state(api, &id, "completed", Duration::from_secs(60)).await;
+        let id = api
+            .create_job(&json!({"command": command, "target": {"query": query}}))
+            .await;
+        let job = api.wait_job(&id, "completed", Duration::from_secs(60)).await;
         assert_eq!(
             (job["total"].as_u64(), job["counts"]["succeeded"].as_u64()),
             (Some(2), Some(2)),

@@ -12,7 +12,7 @@ use luach_tests::mtls::{MtlsDevice, WAIT, csr, enrol_with_token, wait_status};
 use luach_tests::{
     Api, LiveWatcher, MongoWire, Mosquitto, Must, RedisServer, bin_path, bulk_token, free_port, wait_for,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// One replica: a `luach-server serve` child with its own HTTP port; killed on drop.
 struct Replica {
@@ -69,13 +69,9 @@ impl Replica {
     }
 
     /// `luach_acks_relayed_total{outcome}` of this replica.
-    async fn relayed(&self, outcome: &str) -> u64 {
-        let text = self.api.metrics_text().await;
-        let prefix = format!("luach_acks_relayed_total{{outcome=\"{outcome}\"}} ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
+    async fn relayed(&self, outcome: &str) -> f64 {
+        let series = format!("luach_acks_relayed_total{{outcome=\"{outcome}\"}}");
+        self.api.counter(&series).await.unwrap_or(0.0)
     }
 
     /// Kills the process at once, like a crash.
@@ -92,24 +88,6 @@ impl Drop for Replica {
             eprintln!("---- replica {} log ----\n{}", self.name, self.log());
         }
     }
-}
-
-async fn create_job(api: &Api, body: &Value) -> String {
-    let (status, answer) = api.post("/api/v1/jobs", body).await;
-    assert_eq!(status, 201, "{answer}");
-    answer["data"]["id"].as_str().must().to_owned()
-}
-
-async fn wait_job(api: &Api, id: &str, state: &str, limit: Duration) -> Value {
-    let path = format!("/api/v1/jobs/{id}");
-    wait_for(&format!("job {id} {state}"), limit, || {
-        let (api, path) = (api.clone(), path.clone());
-        async move {
-            let (_, body) = api.get(&path).await;
-            (body["data"]["state"] == state).then(|| body["data"].clone())
-        }
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,7 +159,7 @@ async fn two_replicas_share_screens_and_a_killed_one_loses_no_command() {
     }
     // Live events cross replicas: watchers on both see the screen come online, whichever
     // replica received its hello.
-    let base = |r: &Replica| r.api.url("");
+    let base = |r: &Replica| r.api.base.clone();
     let mut watchers = vec![
         LiveWatcher::connect(&base(&a), "rpa", &token).await,
         LiveWatcher::connect(&base(&b), "rpa", &token).await,
@@ -214,7 +192,7 @@ async fn two_replicas_share_screens_and_a_killed_one_loses_no_command() {
         }
     }
     let answered = a.relayed("answered").await + b.relayed("answered").await;
-    assert!(answered > 0, "no acknowledgement crossed replicas in 10 pings");
+    assert!(answered > 0.0, "no acknowledgement crossed replicas in 10 pings");
 
     // A content edit through B reaches both screens.
     let (status, body) = b
@@ -247,13 +225,12 @@ async fn two_replicas_share_screens_and_a_killed_one_loses_no_command() {
     for (screen, _) in &mut screens {
         while screen.commands.try_recv().is_ok() {}
     }
-    let job = create_job(
-        &leader.api,
-        &json!({"command": {"type": "ping"}, "target": {"all": true}}),
-    )
-    .await;
+    let job = leader
+        .api
+        .create_job(&json!({"command": {"type": "ping"}, "target": {"all": true}}))
+        .await;
     leader.kill();
-    let done = wait_job(&survivor.api, &job, "completed", Duration::from_secs(90)).await;
+    let done = survivor.api.wait_job(&job, "completed", Duration::from_secs(90)).await;
     assert_eq!(
         done["counts"]["succeeded"],
         2,
