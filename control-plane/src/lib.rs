@@ -14,6 +14,11 @@
 //! caller's [`store::TenantScope`]; cross-tenant lookups live in the [`store::SystemStore`],
 //! which only the services hold. Every change is recorded in a keyed hash chain ([`chain`],
 //! [`audit`]). Start reading at [`app::Application`].
+//!
+//! Behind an external broker several processes can serve one installation: singleton work
+//! (job passes, telemetry compaction) runs on the holder of a [`lease`], presence transitions
+//! are decided by the store ([`ingest`]), and command answers that reach another replica are
+//! passed on through Redis ([`relay`]).
 
 pub mod admin;
 pub mod api;
