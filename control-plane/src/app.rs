@@ -146,7 +146,6 @@ impl Application {
             let _ = delivery.await;
         });
         tasks.spawn(rechecker.run(shutdown.clone()));
-        let lease = |name: &'static str| Lease::new(system.clone(), metrics.clone(), name, &replica);
         let (engine, jobs) = crate::jobs::JobEngine::new(
             system.clone(),
             publisher.clone(),
@@ -154,7 +153,7 @@ impl Application {
             live.clone(),
             metrics.clone(),
             clock,
-            lease("jobs"),
+            Lease::new(system.clone(), metrics.clone(), "jobs", &replica),
         );
         tasks.spawn(engine.run(shutdown.clone()));
         let mut writer = Writer::new(

@@ -385,6 +385,7 @@ impl Rechecker {
         }
     }
 }
+
 /// `url` asking for RESP3 (push messages, which the reconnecting driver needs), unless it
 /// names a protocol itself.
 pub(crate) fn resp3(url: &str) -> String {

@@ -294,11 +294,11 @@ pub struct CommandOutcome {
     pub execution: Execution,
 }
 
-/// Waits up to `wait` for execution 0 of `job` to end; answers the job and the execution as
-/// they are then.
 /// How often a caller waiting for a one-screen command re-reads its execution.
 const REREAD: Duration = Duration::from_millis(500);
 
+/// Waits up to `wait` for execution 0 of `job` to end; answers the job and the execution as
+/// they are then.
 pub(super) async fn wait_for_single(
     state: &AppState,
     scope: &TenantScope,

@@ -414,7 +414,7 @@ impl Writer {
         }
         let observed = batch.observed;
         let mut taken = batch.take();
-        let mut events = match self.system.apply_presence(&taken.writes).await {
+        let events = match self.system.apply_presence(&taken.writes).await {
             Ok(moved) => {
                 self.metrics.ingest_stored.inc_by(observed);
                 self.metrics.ingest_batches.inc();
@@ -447,7 +447,7 @@ impl Writer {
             // A screen that came back gets its waiting executions now, not at the next tick.
             jobs.wake();
         }
-        for event in events.drain(..) {
+        for event in events {
             self.live.send(event);
         }
     }
