@@ -11,7 +11,7 @@ cd "$ROOT"
 
 ensure_rust
 need_commands redis-server:redis-server mosquitto_pub:mosquitto-clients mosquitto:mosquitto promtool:prometheus \
-  chromium:chromium python3:python3 tesseract:tesseract-ocr Xvfb:xvfb
+  chromium:chromium python3:python3 tesseract:tesseract-ocr Xvfb:xvfb pkill:procps
 # The board's text is read back with tesseract's Hebrew model.
 tesseract --list-langs 2>/dev/null | grep -qx heb || apt_install tesseract-ocr-heb
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
