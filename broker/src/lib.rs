@@ -319,10 +319,40 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(EDGE_BACKLOG)
 }
 
-/// True once something listens on `addr`: binding it ourselves fails with `AddrInUse`.
-/// (Connecting instead would make rumqttd log an error for the probe connection.)
+/// True once something listens on `addr`. On Linux the kernel's socket table says so without
+/// touching the port; elsewhere binding it ourselves fails with `AddrInUse`. (That probe holds
+/// the port for an instant, and a rumqttd bind landing in that instant fails, so it is only the
+/// fallback. Connecting instead would make rumqttd log an error for the probe connection.)
 fn is_listening(addr: SocketAddr) -> bool {
+    if let Some(listening) = listening_in_socket_table(addr) {
+        return listening;
+    }
     matches!(std::net::TcpListener::bind(addr), Err(e) if e.kind() == std::io::ErrorKind::AddrInUse)
+}
+
+/// Whether `/proc/net/tcp` (or `tcp6`) lists a socket in state LISTEN (`0A`) on `addr`; `None`
+/// where the table cannot be read. Addresses there are hexadecimal, each 32-bit word in the
+/// machine's byte order, the port big-endian.
+fn listening_in_socket_table(addr: SocketAddr) -> Option<bool> {
+    let (file, ip) = match addr.ip() {
+        std::net::IpAddr::V4(ip) => ("/proc/net/tcp", ip.octets().to_vec()),
+        std::net::IpAddr::V6(ip) => ("/proc/net/tcp6", ip.octets().to_vec()),
+    };
+    let table = std::fs::read_to_string(file).ok()?;
+    let local: String = ip
+        .chunks(4)
+        .map(|w| format!("{:08X}", u32::from_ne_bytes([w[0], w[1], w[2], w[3]])))
+        .collect::<String>()
+        + &format!(":{:04X}", addr.port());
+    Some(table.lines().skip(1).any(|line| {
+        let mut fields = line.split_whitespace();
+        let (Some(_), Some(address), Some(_), Some(state)) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return false;
+        };
+        state == "0A" && address == local
+    }))
 }
 
 /// Ports tried for a listen port of 0: below Linux's default ephemeral range (32768–60999), so
@@ -357,4 +387,26 @@ fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, BrokerError> {
         .map_err(|source| BrokerError::Bind { addr, source })?;
     drop(probe);
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_socket_table_sees_a_listener_come_and_go() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        // On Linux the table must answer and see the listener; elsewhere the probe does.
+        let seen = listening_in_socket_table(addr);
+        if cfg!(target_os = "linux") {
+            assert_eq!(seen, Some(true), "{addr} listening but not found");
+        }
+        assert!(is_listening(addr));
+        drop(listener);
+        if let Some(seen) = listening_in_socket_table(addr) {
+            assert!(!seen, "{addr} closed but still found");
+        }
+        assert!(!is_listening(addr));
+    }
 }
