@@ -330,13 +330,14 @@ fn is_listening(addr: SocketAddr) -> bool {
     matches!(std::net::TcpListener::bind(addr), Err(e) if e.kind() == std::io::ErrorKind::AddrInUse)
 }
 
-/// Whether `/proc/net/tcp` (or `tcp6`) lists a socket in state LISTEN (`0A`) on `addr`; `None`
-/// where the table cannot be read. Addresses there are hexadecimal, each 32-bit word in the
+/// Whether `/proc/self/net/tcp` (or `tcp6`: the process's network namespace, readable also under
+/// systemd's `ProcSubset=pid`) lists a socket in state LISTEN (`0A`) on `addr`; `None` where the
+/// table cannot be read. Addresses there are hexadecimal, each 32-bit word in the
 /// machine's byte order, the port big-endian.
 fn listening_in_socket_table(addr: SocketAddr) -> Option<bool> {
     let (file, ip) = match addr.ip() {
-        std::net::IpAddr::V4(ip) => ("/proc/net/tcp", ip.octets().to_vec()),
-        std::net::IpAddr::V6(ip) => ("/proc/net/tcp6", ip.octets().to_vec()),
+        std::net::IpAddr::V4(ip) => ("/proc/self/net/tcp", ip.octets().to_vec()),
+        std::net::IpAddr::V6(ip) => ("/proc/self/net/tcp6", ip.octets().to_vec()),
     };
     let table = std::fs::read_to_string(file).ok()?;
     let local: String = ip
