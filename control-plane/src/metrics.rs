@@ -1,13 +1,51 @@
 //! Prometheus metrics of the control plane, served at `/metrics` in the text format.
+//!
+//! [`Metrics::families`] lists every family the server can export, with its type and label
+//! names, including vectors that have seen no label values yet (absent from `/metrics`) and
+//! the MQTT edge's and external broker's families (built at scrape time). Dashboards and
+//! alert rules are checked against it.
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+/// The type of a metric family.
+pub use prometheus::proto::MetricType as Kind;
+
+/// A metric family the server registers: its name, type and variable label names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Family {
+    pub name: String,
+    pub kind: Kind,
+    pub labels: Vec<String>,
+}
+
+/// The families `collector` exports, read from its descriptors (types from an empty collect).
+fn describe(collector: &dyn Collector) -> Vec<Family> {
+    let collected = collector.collect();
+    collector
+        .desc()
+        .into_iter()
+        .map(|desc| Family {
+            name: desc.fq_name.clone(),
+            kind: collected
+                .iter()
+                .find(|f| f.name() == desc.fq_name)
+                .map_or(Kind::UNTYPED, |f| f.get_field_type()),
+            labels: desc.variable_labels.clone(),
+        })
+        .collect()
+}
 
 /// All metric families, registered once per process (tests create one per application).
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
+    families: Arc<[Family]>,
     pub devices_connected: IntGauge,
     pub mqtt_messages_in: IntCounterVec,
     pub mqtt_messages_out: IntCounterVec,
@@ -39,23 +77,32 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
-    // Names are fixed and unique within this module, so registration cannot collide.
-    if let Err(e) = registry.register(Box::new(metric.clone())) {
-        tracing::error!(error = %e, "metric registration failed");
+/// The registry being filled by [`Metrics::new`], and what went into it.
+struct Registrar {
+    registry: Registry,
+    families: RefCell<Vec<Family>>,
+}
+
+impl Registrar {
+    fn register<T: Collector + Clone + 'static>(&self, metric: T) -> T {
+        // Names are fixed and unique within this module, so registration cannot collide.
+        match self.registry.register(Box::new(metric.clone())) {
+            Ok(()) => self.families.borrow_mut().extend(describe(&metric)),
+            Err(e) => tracing::error!(error = %e, "metric registration failed"),
+        }
+        metric
     }
-    metric
 }
 
-fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+fn counter_vec(registry: &Registrar, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let metric = IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| unreachable_metric(name, e));
-    register(registry, metric)
+    registry.register(metric)
 }
 
-fn histogram_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+fn histogram_vec(registry: &Registrar, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
     let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
     let metric = HistogramVec::new(opts, labels).unwrap_or_else(|e| unreachable_metric(name, e));
-    register(registry, metric)
+    registry.register(metric)
 }
 
 fn unreachable_metric<T>(name: &str, e: prometheus::Error) -> T {
@@ -71,14 +118,17 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new();
+        let registry = Registrar {
+            registry: Registry::new(),
+            families: RefCell::new(Vec::new()),
+        };
         let gauge = |name: &str, help: &str| {
             let g = IntGauge::new(name, help).unwrap_or_else(|e| unreachable_metric(name, e));
-            register(&registry, g)
+            registry.register(g)
         };
         let counter = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).unwrap_or_else(|e| unreachable_metric(name, e));
-            register(&registry, c)
+            registry.register(c)
         };
         Self {
             devices_connected: gauge(
@@ -98,7 +148,7 @@ impl Metrics {
                 );
                 let g =
                     IntGaugeVec::new(opts, &["lease"]).unwrap_or_else(|e| unreachable_metric("luach_lease_held", e));
-                register(&registry, g)
+                registry.register(g)
             },
             mqtt_messages_in: counter_vec(
                 &registry,
@@ -173,8 +223,19 @@ impl Metrics {
                 "luach_audit_checkpoint_refusals_total",
                 "Audit chain heads not written to the checkpoint because the chain did not extend it.",
             ),
-            registry,
+            families: registry.families.take().into(),
+            registry: registry.registry,
         }
+    }
+
+    /// Every family the server exports, with its type and label names: this registry's
+    /// (including vectors with no values yet) and those of the MQTT edge and the external
+    /// broker connection (present while they run).
+    pub fn families(&self) -> Vec<Family> {
+        let mut out = self.families.to_vec();
+        out.extend(edge_families(&luach_broker::EdgeCounts::default(), 0).families);
+        out.extend(external_families(false, &luach_broker::external::ExternalCounts::default()).families);
+        out
     }
 
     /// Renders every family in the Prometheus text exposition format, with the MQTT edge's
@@ -182,10 +243,10 @@ impl Metrics {
     pub fn render(&self, edge: Option<&luach_broker::Edge>, external: Option<&luach_broker::ExternalBroker>) -> String {
         let mut families = self.registry.gather();
         if let Some(edge) = edge {
-            families.extend(edge_families(edge));
+            families.extend(edge_families(&edge.counts(), edge.refused().1).gather("mqtt edge"));
         }
         if let Some(external) = external {
-            families.extend(external_families(external));
+            families.extend(external_families(external.connected(), external.counts()).gather("external broker"));
         }
         let mut buf = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {
@@ -200,6 +261,7 @@ impl Metrics {
 /// logged and left out; the rest are rendered.
 struct Scraped {
     registry: Registry,
+    families: Vec<Family>,
     errors: Vec<String>,
 }
 
@@ -207,27 +269,33 @@ impl Scraped {
     fn new() -> Self {
         Self {
             registry: Registry::new(),
+            families: Vec::new(),
             errors: Vec::new(),
         }
     }
 
-    fn register(&mut self, family: Result<Box<dyn prometheus::core::Collector>, prometheus::Error>) {
-        if let Err(e) = family.and_then(|f| self.registry.register(f)) {
-            self.errors.push(e.to_string());
+    fn register(&mut self, family: Result<Box<dyn Collector>, prometheus::Error>) {
+        let registered = family.and_then(|f| {
+            let described = describe(f.as_ref());
+            self.registry.register(f).map(|()| described)
+        });
+        match registered {
+            Ok(described) => self.families.extend(described),
+            Err(e) => self.errors.push(e.to_string()),
         }
     }
 
     fn gauge(&mut self, name: &str, help: &str, value: i64) {
         self.register(IntGauge::new(name, help).map(|g| {
             g.set(value);
-            Box::new(g) as Box<dyn prometheus::core::Collector>
+            Box::new(g) as Box<dyn Collector>
         }));
     }
 
     fn counter(&mut self, name: &str, help: &str, value: u64) {
         self.register(IntCounter::new(name, help).map(|c| {
             c.inc_by(value);
-            Box::new(c) as Box<dyn prometheus::core::Collector>
+            Box::new(c) as Box<dyn Collector>
         }));
     }
 
@@ -236,7 +304,7 @@ impl Scraped {
             for (value, n) in values {
                 family.with_label_values(&[value]).inc_by(*n);
             }
-            Box::new(family) as Box<dyn prometheus::core::Collector>
+            Box::new(family) as Box<dyn Collector>
         }));
     }
 
@@ -248,15 +316,14 @@ impl Scraped {
     }
 }
 
-/// The external broker connection's counters, read at scrape time.
-fn external_families(external: &luach_broker::ExternalBroker) -> Vec<prometheus::proto::MetricFamily> {
+/// The external broker connection's state and counters, read at scrape time.
+fn external_families(connected: bool, c: &luach_broker::external::ExternalCounts) -> Scraped {
     use std::sync::atomic::Ordering::Relaxed;
-    let c = external.counts();
     let mut out = Scraped::new();
     out.gauge(
         "luach_mqtt_external_connected",
         "1 while the control plane is connected to the external MQTT broker.",
-        i64::from(external.connected()),
+        i64::from(connected),
     );
     for (name, help, value) in [
         (
@@ -282,12 +349,12 @@ fn external_families(external: &luach_broker::ExternalBroker) -> Vec<prometheus:
     ] {
         out.counter(name, help, value.load(Relaxed));
     }
-    out.gather("external broker")
+    out
 }
 
-/// The edge's counters as metric families, read from its atomics at scrape time.
-fn edge_families(edge: &luach_broker::Edge) -> Vec<prometheus::proto::MetricFamily> {
-    let c = edge.counts();
+/// The edge's counters as metric families, read from its atomics at scrape time, and how many
+/// enrolments it refuses.
+fn edge_families(c: &luach_broker::EdgeCounts, refused_enrolments: usize) -> Scraped {
     let mut out = Scraped::new();
     let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     out.gauge(
@@ -308,7 +375,7 @@ fn edge_families(edge: &luach_broker::Edge) -> Vec<prometheus::proto::MetricFami
     out.gauge(
         "luach_mqtt_edge_refused_enrolments",
         "Enrolments (topic prefixes) whose certificates the edge refuses: revoked or superseded.",
-        count(edge.refused().1),
+        count(refused_enrolments),
     );
     out.counter_by(
         "luach_mqtt_edge_session_ends_total",
@@ -334,5 +401,84 @@ fn edge_families(edge: &luach_broker::Edge) -> Vec<prometheus::proto::MetricFami
             ("full", c.downlink_full),
         ],
     );
-    out.gather("mqtt edge")
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The type and label names `families` lists for `name`.
+    fn listed(families: &[Family], name: &str) -> (Kind, Vec<String>) {
+        let family = families
+            .iter()
+            .find(|f| f.name == name)
+            .unwrap_or_else(|| panic!("{name} not listed"));
+        (family.kind, family.labels.clone())
+    }
+
+    fn labels(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn families_list_vectors_without_values_and_the_broker_families() {
+        let metrics = Metrics::new();
+        let families = metrics.families();
+        let text = metrics.render(None, None);
+
+        assert!(!text.contains("luach_http_requests_total"), "{text}");
+        assert_eq!(
+            listed(&families, "luach_http_requests_total"),
+            (Kind::COUNTER, labels(&["route", "method", "status"]))
+        );
+        assert_eq!(
+            listed(&families, "luach_store_operation_duration_seconds"),
+            (Kind::HISTOGRAM, labels(&["op"]))
+        );
+        assert_eq!(listed(&families, "luach_devices_connected"), (Kind::GAUGE, vec![]));
+        assert_eq!(
+            listed(&families, "luach_mqtt_edge_session_ends_total"),
+            (Kind::COUNTER, labels(&["reason"]))
+        );
+        assert_eq!(
+            listed(&families, "luach_mqtt_edge_downlink_total"),
+            (Kind::COUNTER, labels(&["result"]))
+        );
+        assert_eq!(
+            listed(&families, "luach_mqtt_external_connected"),
+            (Kind::GAUGE, vec![])
+        );
+
+        let mut names: Vec<_> = families.iter().map(|f| f.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), families.len(), "a family is listed twice");
+    }
+
+    #[test]
+    fn every_rendered_family_is_listed_with_its_type() {
+        let metrics = Metrics::new();
+        metrics
+            .http_requests
+            .with_label_values(&["/api/v1/devices", "GET", "200"])
+            .inc();
+        metrics
+            .http_duration
+            .with_label_values(&["/api/v1/devices"])
+            .observe(0.01);
+        metrics.leases_held.with_label_values(&["jobs"]).set(1);
+        let families = metrics.families();
+        let text = metrics.render(None, None);
+        let types: Vec<(&str, &str)> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_once(' '))
+            .collect();
+        assert!(types.len() > 10, "{text}");
+        for (name, kind) in types {
+            let (listed, _) = listed(&families, name);
+            assert_eq!(format!("{listed:?}").to_lowercase(), kind, "{name}");
+        }
+    }
 }
