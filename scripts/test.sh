@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, installing or starting everything it needs:
 # Debian packages (Redis, Mosquitto and its clients, promtool, Chromium, Node, tesseract with its
-# Hebrew model, Xvfb), cargo-nextest,
+# Hebrew model, Xvfb; docker-compose, Go and systemd-analyze to check the deployment files),
+# cargo-nextest,
 # Python packages in a venv (SecantusDB, paho-mqtt, zmanim), npm packages, the dashboard build.
 #
 #   scripts/test.sh                 # everything
@@ -11,7 +12,8 @@ cd "$ROOT"
 
 ensure_rust
 need_commands redis-server:redis-server mosquitto_pub:mosquitto-clients mosquitto:mosquitto promtool:prometheus \
-  chromium:chromium python3:python3 tesseract:tesseract-ocr Xvfb:xvfb pkill:procps
+  chromium:chromium python3:python3 tesseract:tesseract-ocr Xvfb:xvfb pkill:procps \
+  docker-compose:docker-compose go:golang-go systemd-analyze:systemd
 # The board's text is read back with tesseract's Hebrew model.
 tesseract --list-langs 2>/dev/null | grep -qx heb || apt_install tesseract-ocr-heb
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
