@@ -25,6 +25,7 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod bundle;
 pub mod chain;
 pub mod commands;

@@ -40,6 +40,33 @@ enum Command {
     /// Apply the schema migrations the database lacks (the server also does at start-up unless
     /// `store.migrate_on_start = false`).
     Migrate(Migrate),
+    /// Write the installation, or one tenant, to one archive while the server runs: the
+    /// store's records, the device CA and keys, the audit checkpoint, screenshots, releases.
+    Backup(BackupArgs),
+    /// Restore an archive made by `backup`: a whole installation into an empty store and data
+    /// directory, or one tenant into an installation that does not have it.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BackupArgs {
+    #[command(flatten)]
+    overrides: Overrides,
+    /// The archive to write (a gzip'd tar, mode 0600; it must not exist).
+    #[arg(long)]
+    out: PathBuf,
+    /// Only this tenant's records, screenshots and audit checkpoint head.
+    #[arg(long)]
+    tenant: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct RestoreArgs {
+    #[command(flatten)]
+    overrides: Overrides,
+    /// The archive to restore.
+    #[arg(long)]
+    from: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -261,6 +288,36 @@ async fn main() -> anyhow::Result<()> {
                     .await
                 }
             }
+        }
+        Command::Backup(b) => {
+            let config = Config::load(cli.config.as_deref(), b.overrides.figment())?;
+            let tenant = b
+                .tenant
+                .as_deref()
+                .map(luach_schemas::TenantId::parse)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+            let written = luach_control_plane::backup::backup(&config, &b.out, tenant).await?;
+            println!(
+                "wrote {}: {} rows, {} files",
+                written.path.display(),
+                written.rows,
+                written.files
+            );
+            Ok(())
+        }
+        Command::Restore(r) => {
+            let config = Config::load(cli.config.as_deref(), r.overrides.figment())?;
+            let restored = luach_control_plane::backup::restore(&config, &r.from).await?;
+            println!(
+                "restored {}: {} rows, {} files",
+                restored
+                    .tenant
+                    .map_or_else(|| "the installation".to_owned(), |t| format!("tenant {t}")),
+                restored.rows,
+                restored.files
+            );
+            Ok(())
         }
         Command::Migrate(m) => {
             let config = Config::load(cli.config.as_deref(), m.overrides.figment())?;

@@ -388,6 +388,7 @@ pub(crate) trait Backend:
     + JobBackend
     + TelemetryBackend
     + LeaseBackend
+    + super::backup::BackupBackend
 {
     /// Applies the migrations the database lacks, in order; returns what ran.
     async fn migrate(&self, dry_run: bool) -> StoreResult<Vec<Applied>>;

@@ -27,6 +27,7 @@
 //! a scope, or reach the system store through the application state.
 
 mod backend;
+pub mod backup;
 mod changes;
 mod docs;
 mod enrolment;

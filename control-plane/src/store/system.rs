@@ -75,6 +75,38 @@ impl SystemStore {
         self.inner.backend.name()
     }
 
+    // ---- backup (see `store::backup`) ----
+
+    /// The tables a backup holds, in the order a restore writes them.
+    pub(crate) fn backup_tables(&self) -> Vec<super::backup::Table> {
+        self.inner.backend.backup_tables()
+    }
+
+    /// Reads every row of `scope` in one consistent snapshot into `sink`.
+    pub async fn export(
+        &self,
+        scope: &super::backup::BackupScope,
+        sink: Box<dyn super::backup::RowSink>,
+    ) -> StoreResult<Box<dyn super::backup::RowSink>> {
+        self.inner
+            .timed("backup.export", self.inner.backend.export(scope, sink))
+            .await
+    }
+
+    /// Writes backed-up rows into `table` as they are.
+    pub async fn import(&self, table: &'static str, rows: Vec<serde_json::Value>) -> StoreResult<()> {
+        self.inner
+            .timed("backup.import", self.inner.backend.import(table, rows))
+            .await
+    }
+
+    /// How many rows of `scope` the store holds in `table`.
+    pub async fn count_rows(&self, table: &'static str, scope: &super::backup::BackupScope) -> StoreResult<u64> {
+        self.inner
+            .timed("backup.count", self.inner.backend.count_rows(table, scope))
+            .await
+    }
+
     // ---- telemetry ----
 
     /// Stores telemetry records once each and raises the streams' reports; returns how many

@@ -8,6 +8,7 @@
 //! of the rest) and run concurrently.
 
 mod audit;
+mod backup;
 mod devices;
 mod documents;
 mod enrolment;
@@ -152,6 +153,10 @@ fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     match e.kind.as_ref() {
         ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
         ErrorKind::Command(c) => c.code == 11000,
+        ErrorKind::InsertMany(m) => m
+            .write_errors
+            .as_ref()
+            .is_some_and(|errors| errors.iter().any(|w| w.code == 11000)),
         _ => false,
     }
 }

@@ -8,6 +8,7 @@
 //! password hashes and second-factor secrets.
 
 mod audit;
+mod backup;
 mod devices;
 mod documents;
 mod enrolment;
