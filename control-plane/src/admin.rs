@@ -96,10 +96,6 @@ pub enum AdminCommand {
 }
 
 /// Opens the store (applying pending migrations if `store.migrate_on_start`).
-pub(crate) async fn open_store(config: &Config) -> anyhow::Result<SystemStore> {
-    open(config).await
-}
-
 async fn open(config: &Config) -> anyhow::Result<SystemStore> {
     crate::keys::private_dir(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;

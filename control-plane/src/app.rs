@@ -172,14 +172,14 @@ impl Application {
         writer.retention = config.telemetry.retention();
         tasks.spawn(writer.run(rx, shutdown.clone()));
         let compact_every = std::time::Duration::from_secs(config.telemetry.compact_every_secs);
-        tasks.spawn(crate::ingest::compact_telemetry(
+        tasks.spawn(crate::retention::run(
             system.clone(),
-            config.telemetry.retention(),
+            crate::retention::Policy::from_config(&config),
             compact_every,
             Lease::with_term(
                 system.clone(),
                 metrics.clone(),
-                "telemetry-compaction",
+                "retention",
                 &replica,
                 compact_every * 2,
             ),

@@ -191,6 +191,19 @@ impl ChainKey {
     pub fn new(bytes: &[u8]) -> Option<Self> {
         (bytes.len() >= Self::MIN_LEN).then(|| Self(bytes.to_vec()))
     }
+
+    /// Names the key without revealing it: the HMAC of a fixed label under it (hex, 16
+    /// bytes). Two installations seal chains the same way exactly when these are equal.
+    pub fn fingerprint(&self) -> String {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else {
+            return String::new();
+        };
+        mac.update(b"luach audit chain key fingerprint");
+        mac.finalize().into_bytes()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 /// The hash of the first record's predecessor.

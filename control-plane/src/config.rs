@@ -69,7 +69,8 @@ pub struct TelemetryConfig {
     pub raw_retention_days: u32,
     /// Days hourly metrics are kept (at least `raw_retention_days`, at most 3650).
     pub hourly_retention_days: u32,
-    /// Seconds between roll-ups of records past the raw retention (60–86400).
+    /// Seconds between retention sweeps (60–86400): telemetry past the raw retention rolled
+    /// up, and finished jobs and screenshots past theirs deleted.
     pub compact_every_secs: u64,
 }
 
@@ -158,6 +159,9 @@ pub struct CommandsConfig {
     /// Most commands awaiting an acknowledgement per tenant (the installation holds at most
     /// 10,000 in all).
     pub max_pending_per_tenant: usize,
+    /// Days a finished job (completed, aborted, cancelled) and its executions are kept after
+    /// it ended (1–3650).
+    pub job_retention_days: u32,
 }
 
 /// Screenshots uploaded by screens.
@@ -170,6 +174,8 @@ pub struct ScreenshotsConfig {
     pub keep_per_device: usize,
     /// Largest upload accepted, in bytes (a 4K board is about 1 MB).
     pub max_bytes: usize,
+    /// Days a screenshot is kept, however few its screen has (1–3650).
+    pub retention_days: u32,
 }
 
 impl Default for ScreenshotsConfig {
@@ -178,6 +184,7 @@ impl Default for ScreenshotsConfig {
             dir: None,
             keep_per_device: 20,
             max_bytes: 8 * 1024 * 1024,
+            retention_days: 90,
         }
     }
 }
@@ -186,6 +193,7 @@ impl Default for CommandsConfig {
     fn default() -> Self {
         Self {
             max_pending_per_tenant: 1_000,
+            job_retention_days: 90,
         }
     }
 }
@@ -604,6 +612,12 @@ impl Config {
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.screenshots.max_bytes) {
             return invalid("screenshots.max_bytes", "must be 1 KiB–64 MiB");
+        }
+        if !(1..=3_650).contains(&self.screenshots.retention_days) {
+            return invalid("screenshots.retention_days", "must be 1–3650");
+        }
+        if !(1..=3_650).contains(&self.commands.job_retention_days) {
+            return invalid("commands.job_retention_days", "must be 1–3650");
         }
         let t = &self.telemetry;
         if !(1..=365).contains(&t.raw_retention_days) {

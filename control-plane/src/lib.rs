@@ -16,7 +16,7 @@
 //! [`audit`]). Start reading at [`app::Application`].
 //!
 //! Behind an external broker several processes can serve one installation: singleton work
-//! (job passes, telemetry compaction) runs on the holder of a [`lease`], presence transitions
+//! (job passes, the [`retention`] sweep) runs on the holder of a [`lease`], presence transitions
 //! are decided by the store ([`ingest`]), and command answers that reach another replica are
 //! passed on through Redis ([`relay`]).
 
@@ -43,6 +43,7 @@ mod live_redis;
 pub mod metrics;
 pub mod relay;
 pub mod releases;
+pub mod retention;
 pub mod screenshots;
 pub mod serve;
 pub mod state;

@@ -249,6 +249,37 @@ fn remove(dir: &Path, id: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Deletes every screenshot under `root` (`<tenant>/<device>/<id>`) taken before `cutoff`, by
+/// the time in its UUID v7 id; returns how many. Files that are not screenshots are left.
+pub fn prune_older_than(root: &Path, cutoff: DateTime<Utc>) -> std::io::Result<u64> {
+    let mut deleted = 0;
+    let dirs = |dir: &Path| -> std::io::Result<Vec<PathBuf>> {
+        match std::fs::read_dir(dir) {
+            Ok(entries) => Ok(entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    };
+    for tenant in dirs(root)? {
+        for device in dirs(&tenant)? {
+            for id in ids(&device)? {
+                if parse_id(&id)
+                    .and_then(|u| id_time(&u))
+                    .is_some_and(|taken| taken < cutoff)
+                {
+                    remove(&device, &id)?;
+                    deleted += 1;
+                }
+            }
+        }
+    }
+    Ok(deleted)
+}
+
 /// Keeps the newest `keep` screenshots in `dir`.
 fn prune(dir: &Path, keep: usize) -> std::io::Result<()> {
     let ids = ids(dir)?;
@@ -273,6 +304,32 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         drop(writer);
         out
+    }
+
+    #[test]
+    fn screenshots_older_than_the_cutoff_are_deleted_by_the_time_in_their_id() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = root.path().join("shul").join("dev01");
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let taken = |days_ago: u64| {
+            let ms = 1_800_000_000_000 - days_ago * 86_400_000;
+            let ts = uuid::Timestamp::from_unix(uuid::NoContext, ms / 1_000, 0);
+            let id = Uuid::new_v7(ts).to_string();
+            for ext in ["json", "png"] {
+                std::fs::write(dir.join(format!("{id}.{ext}")), b"{}").unwrap_or_else(|e| panic!("{e}"));
+            }
+            id
+        };
+        let (old, recent) = (taken(100), taken(10));
+        std::fs::write(dir.join("notes.txt"), b"kept").unwrap_or_else(|e| panic!("{e}"));
+        let now = DateTime::from_timestamp_millis(1_800_000_000_000).unwrap_or_default();
+        let cutoff = now - chrono::Duration::days(90);
+        assert_eq!(prune_older_than(root.path(), cutoff).ok(), Some(1));
+        assert!(!dir.join(format!("{old}.png")).exists() && !dir.join(format!("{old}.json")).exists());
+        assert!(dir.join(format!("{recent}.png")).exists());
+        assert!(dir.join("notes.txt").exists());
+        assert_eq!(prune_older_than(root.path(), cutoff).ok(), Some(0));
+        assert_eq!(prune_older_than(&root.path().join("absent"), cutoff).ok(), Some(0));
     }
 
     #[test]

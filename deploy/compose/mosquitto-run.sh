@@ -13,7 +13,9 @@ pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null' TERM INT
 seen="$(cksum <"$acl")"
 while kill -0 "$pid" 2>/dev/null; do
-  sleep 5
+  # In the background, so a TERM is handled at once rather than after the sleep.
+  sleep 5 &
+  wait $! || true
   now="$(cksum <"$acl" 2>/dev/null || echo missing)"
   if [ "$now" != "$seen" ]; then
     seen="$now"

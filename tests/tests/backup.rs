@@ -180,6 +180,15 @@ async fn round_trip(mongo: bool) {
     let key_file = c.data().join("audit").join("chain.key");
     std::fs::copy(a.data().join("audit").join("chain.key"), &key_file).must();
     std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).must();
+    // An archive that would make a super admin is refused, and nothing of it is kept.
+    let forged = forge(&tenant, work.path(), "store/users.jsonl", |rows| {
+        rows.replace("tenant_admin", "super_admin")
+    });
+    let (ok, said) = c.cli("restore", &["--from", forged.to_str().must()]);
+    assert!(
+        !ok && said.contains("super admin") && said.contains("nothing was restored"),
+        "{said}"
+    );
     let (ok, said) = c.cli("restore", &["--from", tenant.to_str().must()]);
     assert!(ok, "tenant restore: {said}");
     assert!(said.contains("restored tenant other"), "{said}");
@@ -193,6 +202,29 @@ async fn round_trip(mongo: bool) {
     assert_eq!(announcements(&other).await, ["Other shul's notice"]);
     // Only that tenant came across.
     assert_eq!(announcements(&server.api).await, Vec::<String>::new());
+}
+
+/// A copy of `archive` with `file` changed by `edit` and its checksum in the manifest made to
+/// match, as someone who wants the restore to accept it would do.
+fn forge(archive: &Path, work: &Path, file: &str, edit: impl Fn(String) -> String) -> std::path::PathBuf {
+    use sha2::Digest;
+    let dir = work.join("forged");
+    std::fs::create_dir_all(&dir).must();
+    let run = |cmd: &mut Command| assert!(cmd.status().must().success());
+    run(Command::new("tar").arg("-xzf").arg(archive).arg("-C").arg(&dir));
+    let edited = edit(std::fs::read_to_string(dir.join(file)).must());
+    std::fs::write(dir.join(file), &edited).must();
+    let manifest_path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest_path).must()).must();
+    let digest: String = sha2::Sha256::digest(edited.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    manifest["files"][file] = serde_json::Value::String(digest);
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).must()).must();
+    let out = work.join("forged.tar.gz");
+    run(Command::new("tar").arg("-czf").arg(&out).arg("-C").arg(&dir).arg("."));
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -361,7 +361,7 @@ fn chart_options_switch_their_objects_and_bad_values_name_the_field() {
     // an existing claim instead of the chart's, a fixed replica count without the autoscaler.
     let r = chart(&format!(
         "{VALUES}
-serviceMonitor: {{enabled: true, interval: 15s}}
+serviceMonitor: {{enabled: true, interval: 15s, labels: {{release: prom}}}}
 persistence: {{existingClaim: shared-luach}}
 autoscaling: {{enabled: false}}
 replicaCount: 3

@@ -176,6 +176,7 @@ conformance!(
     concurrent_changes_keep_one_unbroken_chain,
     migrations_are_recorded_once,
     jobs_and_executions_move_by_compare_and_set_in_their_tenant,
+    ended_jobs_are_deleted_with_their_executions_after_their_retention,
     job_idempotency_keys_are_unique_per_tenant,
     telemetry_is_stored_once_rolled_up_and_kept_in_its_tenant,
 );
@@ -1435,6 +1436,72 @@ fn sent(e: &Execution, at: DateTime<Utc>) -> ExecUpdate {
             ..e.clone()
         },
     }
+}
+
+async fn ended_jobs_are_deleted_with_their_executions_after_their_retention(ctx: Ctx) {
+    ctx.tenants().await;
+    let (a, b) = (ctx.scope("shul-a"), ctx.scope("shul-b"));
+    let (sa, sb) = (ctx.system.tenant(&a), ctx.system.tenant(&b));
+    sa.create_device(new("ret01", &[], None), now()).await.must();
+    sb.create_device(new("ret02", &[], None), now()).await.must();
+    let devices = [id("ret01")];
+    // Ended an hour after now(), ended two days later, and still running.
+    let ended = now() + Duration::hours(1);
+    for (job_id, to) in [("0190-old", JobState::Cancelled), ("0190-new", JobState::Cancelled)] {
+        sa.jobs().create(job(job_id, None), &devices, now()).await.must();
+        let at = if job_id == "0190-old" {
+            ended
+        } else {
+            ended + Duration::days(2)
+        };
+        assert!(
+            sa.jobs()
+                .set_state(job_id, JobState::Running, to, None, at, false)
+                .await
+                .must()
+        );
+    }
+    sa.jobs().create(job("0190-run", None), &devices, now()).await.must();
+    let mut other = job("0190-b", None);
+    other.tenant_id = tenant("shul-b");
+    sb.jobs().create(other, &[id("ret02")], now()).await.must();
+    assert!(
+        sb.jobs()
+            .set_state("0190-b", JobState::Running, JobState::Cancelled, None, ended, false)
+            .await
+            .must()
+    );
+
+    // A cut-off a day after the first ended: it goes (in either tenant), the rest stay.
+    let cutoff = ended + Duration::days(1);
+    assert_eq!(ctx.system.delete_jobs_ended_before(cutoff).await.must(), 2);
+    let left: Vec<String> = sa
+        .jobs()
+        .list(&JobFilter::default(), 10, None)
+        .await
+        .must()
+        .items
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(!left.contains(&"0190-old".to_owned()), "{left:?}");
+    assert!(
+        sa.jobs().execution("0190-old", 0).await.must().is_none(),
+        "its executions went too"
+    );
+    assert!(sa.jobs().execution("0190-new", 0).await.must().is_some());
+    assert!(sb.jobs().get("0190-b").await.must().is_none());
+    // Nothing more to do at the same cut-off; a running job is never deleted.
+    assert_eq!(ctx.system.delete_jobs_ended_before(cutoff).await.must(), 0);
+    assert_eq!(
+        ctx.system
+            .delete_jobs_ended_before(now() + Duration::days(365))
+            .await
+            .must(),
+        1
+    );
+    assert!(sa.jobs().get("0190-run").await.must().is_some());
 }
 
 async fn jobs_and_executions_move_by_compare_and_set_in_their_tenant(ctx: Ctx) {

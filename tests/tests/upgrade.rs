@@ -49,6 +49,24 @@ async fn migrate_and_serve(data_dir: &Path, store: &[&str], kind: &str) {
     // Before migrating, the server refuses to touch the old schema.
     let (ok, out) = server_cli(&["audit", "verify"], data_dir, store);
     assert!(!ok && out.contains("luach-server migrate"), "{out}");
+    // A backup takes the database as it is: refused, never migrated, even where the server
+    // would migrate at start (the dry run below still lists every migration).
+    let archive = data_dir.with_extension("backup.tar.gz");
+    let backup = std::process::Command::new(bin_path("luach-server"))
+        .args(["backup", "--out"])
+        .arg(&archive)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(store)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .must();
+    let said = String::from_utf8_lossy(&backup.stderr);
+    assert!(
+        !backup.status.success() && said.contains("luach-server migrate"),
+        "{said}"
+    );
+    assert!(!archive.exists());
     let (ok, out) = server_cli(&["migrate", "--dry-run"], data_dir, store);
     assert!(ok, "{out}");
     assert!(out.contains("would apply 1") && out.contains("would apply 2"), "{out}");

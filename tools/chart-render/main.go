@@ -6,8 +6,9 @@
 // JSON object from each template's name to its rendered text.
 //
 // `toYaml` writes JSON, which is YAML in flow style: the chart uses it only as the whole
-// value of a key, where flow and block style mean the same, so the parsed result is what
-// Helm's block-style output gives.
+// value of a key (`key:` followed by `toYaml … | nindent`), where flow and block style mean
+// the same, so the parsed result is what Helm's block-style output gives. Never use it to
+// add keys to a mapping or items to a list that the template also writes itself.
 //
 //	go run tools/chart-render/main.go CHART_DIR INPUT.json
 package main
@@ -107,8 +108,9 @@ func render(chartDir, inputPath string) ([]byte, error) {
 func funcs(include func(string, interface{}) (string, error)) template.FuncMap {
 	return template.FuncMap{
 		"include": include,
+		// Helm's `required` refuses only a missing value and the empty string.
 		"required": func(msg string, v interface{}) (interface{}, error) {
-			if empty(v) {
+			if s, ok := v.(string); v == nil || (ok && s == "") {
 				return nil, errors.New(msg)
 			}
 			return v, nil

@@ -131,36 +131,6 @@ pub async fn read_link(
     }
 }
 
-/// Rolls telemetry past its raw retention up into hours, a minute after start and then every
-/// `every`. Of several replicas, the holder of `lease` (whose term should outlast `every`)
-/// does it; the work is idempotent, so a takeover mid-way repeats nothing harmful.
-pub async fn compact_telemetry(
-    system: crate::store::SystemStore,
-    retention: crate::store::Retention,
-    every: Duration,
-    mut lease: crate::lease::Lease,
-    shutdown: CancellationToken,
-) {
-    let mut wait = Duration::from_secs(60).min(every);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(wait) => {}
-        }
-        wait = every;
-        // Of several replicas one compacts (the work is the same wherever it runs).
-        if !lease.held().await {
-            continue;
-        }
-        match system.compact_telemetry(retention, Utc::now()).await {
-            Ok((0, 0)) => {}
-            Ok((raw, hours)) => tracing::info!(raw_deleted = raw, hours_deleted = hours, "telemetry history compacted"),
-            Err(e) => tracing::error!(error = %e, "telemetry compaction failed; trying again next time"),
-        }
-    }
-    lease.release().await;
-}
-
 /// Maps a decoded message to what it tells about presence (and the ack it carries).
 pub fn observation(message: UpMessage) -> (Observation, Option<luach_schemas::messages::Ack>) {
     match message {

@@ -307,6 +307,9 @@ pub(crate) trait JobBackend: Send + Sync {
         detail: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<u64>;
+    /// Deletes the jobs that ended (completed, aborted, cancelled) before `cutoff`, with their
+    /// executions; returns how many jobs.
+    async fn delete_jobs_ended_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
     /// Running and paused jobs of every tenant, oldest first.
     async fn active_jobs(&self) -> StoreResult<Vec<JobRecord>>;
     /// Which of the tenant's `devices` are online, with the topic prefix they listen under.

@@ -70,6 +70,9 @@ pub(crate) trait BackupBackend {
     async fn import(&self, table: &'static str, rows: Vec<serde_json::Value>) -> StoreResult<()>;
     /// How many rows of `scope` the store holds in `table`.
     async fn count_rows(&self, table: &'static str, scope: &BackupScope) -> StoreResult<u64>;
+    /// Deletes the rows of `scope` in `table` (undoing a restore that failed); returns how
+    /// many.
+    async fn delete_rows(&self, table: &'static str, scope: &BackupScope) -> StoreResult<u64>;
 }
 
 /// The one table named `name`, or `None` when the backend has none by that name.

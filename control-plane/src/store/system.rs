@@ -75,6 +75,13 @@ impl SystemStore {
         self.inner.backend.name()
     }
 
+    /// Deletes the jobs that ended before `cutoff`, with their executions; returns how many.
+    pub async fn delete_jobs_ended_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+        self.inner
+            .timed("jobs.delete_ended", self.inner.backend.delete_jobs_ended_before(cutoff))
+            .await
+    }
+
     // ---- backup (see `store::backup`) ----
 
     /// The tables a backup holds, in the order a restore writes them.
@@ -97,6 +104,13 @@ impl SystemStore {
     pub async fn import(&self, table: &'static str, rows: Vec<serde_json::Value>) -> StoreResult<()> {
         self.inner
             .timed("backup.import", self.inner.backend.import(table, rows))
+            .await
+    }
+
+    /// Deletes the rows of `scope` in `table` (undoing a failed restore).
+    pub async fn delete_rows(&self, table: &'static str, scope: &super::backup::BackupScope) -> StoreResult<u64> {
+        self.inner
+            .timed("backup.delete", self.inner.backend.delete_rows(table, scope))
             .await
     }
 

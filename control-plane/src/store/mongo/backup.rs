@@ -24,7 +24,9 @@ fn tables() -> Vec<Table> {
 /// users (for tables owned through a user).
 fn filter(table: &Table, scope: &BackupScope, users: &[String]) -> Document {
     match (scope, table.owner) {
-        (BackupScope::Installation, _) | (BackupScope::Tenant(_), Owner::Installation) => doc! {},
+        (BackupScope::Installation, _) => doc! {},
+        // The installation's documents belong to no tenant: match none.
+        (BackupScope::Tenant(_), Owner::Installation) => doc! { "_id": { "$in": [] } },
         (BackupScope::Tenant(t), Owner::Field(field)) => doc! { field: t.as_str() },
         (BackupScope::Tenant(_), Owner::User) => doc! { "user_id": { "$in": users } },
     }
@@ -91,6 +93,19 @@ impl BackupBackend for MongoStore {
     }
 
     async fn count_rows(&self, table: &'static str, scope: &BackupScope) -> StoreResult<u64> {
+        let filter = self.scope_filter(table, scope).await?;
+        Ok(self.collection(table).count_documents(filter).await?)
+    }
+
+    async fn delete_rows(&self, table: &'static str, scope: &BackupScope) -> StoreResult<u64> {
+        let filter = self.scope_filter(table, scope).await?;
+        Ok(self.collection(table).delete_many(filter).await?.deleted_count)
+    }
+}
+
+impl MongoStore {
+    /// The filter choosing `table`'s documents of `scope`, outside any transaction.
+    async fn scope_filter(&self, table: &'static str, scope: &BackupScope) -> StoreResult<Document> {
         let spec = backup::table_named(&tables(), table)
             .ok_or_else(|| StoreError::Corrupt(format!("no collection {table}")))?;
         let users: Vec<String> = match scope {
@@ -105,9 +120,6 @@ impl BackupBackend for MongoStore {
                 .collect(),
             _ => vec![],
         };
-        Ok(self
-            .collection(table)
-            .count_documents(filter(&spec, scope, &users))
-            .await?)
+        Ok(filter(&spec, scope, &users))
     }
 }

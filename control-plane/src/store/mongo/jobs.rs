@@ -379,6 +379,35 @@ impl JobBackend for MongoStore {
         Ok(r.modified_count)
     }
 
+    async fn delete_jobs_ended_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+        let ended = doc! {
+            "state": {"$in": ["completed", "aborted", "cancelled"]},
+            "updated_at": {"$lt": ms(cutoff)},
+        };
+        // By tenant, so the executions' (tenant_id, job_id, …) index serves the deletes.
+        let mut by_tenant: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for d in self.find_sorted("jobs", ended, doc! {"_id": 1}).await? {
+            if let (Ok(tenant), Ok(id)) = (d.get_str("tenant_id"), d.get_str("_id")) {
+                by_tenant.entry(tenant.to_owned()).or_default().push(id.to_owned());
+            }
+        }
+        let mut deleted = 0;
+        // Executions first: a sweep cut short leaves ended jobs, which the next one deletes.
+        for (tenant, ids) in &by_tenant {
+            for chunk in ids.chunks(CHUNK) {
+                self.collection("executions")
+                    .delete_many(doc! {"tenant_id": tenant, "job_id": {"$in": chunk}})
+                    .await?;
+                deleted += self
+                    .collection("jobs")
+                    .delete_many(doc! {"tenant_id": tenant, "_id": {"$in": chunk}})
+                    .await?
+                    .deleted_count;
+            }
+        }
+        Ok(deleted)
+    }
+
     async fn active_jobs(&self) -> StoreResult<Vec<JobRecord>> {
         let docs = self
             .find_sorted("jobs", doc! {"state": {"$in": ["running", "paused"]}}, doc! {"_id": 1})

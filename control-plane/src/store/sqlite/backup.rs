@@ -16,21 +16,43 @@ fn tables() -> Vec<Table> {
     backup::tables("id", &["documents"])
 }
 
-/// The statement selecting `table`'s rows of `scope`, and its one parameter (the tenant).
-fn select(table: &Table, scope: &BackupScope) -> (String, Vec<String>) {
-    let name = table.name;
+/// The condition choosing `table`'s rows of `scope`, and its one parameter (the tenant).
+fn condition(table: &Table, scope: &BackupScope) -> (String, Vec<String>) {
     match (scope, table.owner) {
-        (BackupScope::Installation, _) | (BackupScope::Tenant(_), Owner::Installation) => {
-            (format!("SELECT * FROM {name}"), vec![])
-        }
-        (BackupScope::Tenant(t), Owner::Field(column)) => {
-            (format!("SELECT * FROM {name} WHERE {column} = ?1"), vec![t.to_string()])
-        }
+        (BackupScope::Installation, _) => ("1".to_owned(), vec![]),
+        // The installation's rows belong to no tenant.
+        (BackupScope::Tenant(_), Owner::Installation) => ("0".to_owned(), vec![]),
+        (BackupScope::Tenant(t), Owner::Field(column)) => (format!("{column} = ?1"), vec![t.to_string()]),
         (BackupScope::Tenant(t), Owner::User) => (
-            format!("SELECT * FROM {name} WHERE user_id IN (SELECT id FROM users WHERE tenant_id = ?1)"),
+            "user_id IN (SELECT id FROM users WHERE tenant_id = ?1)".to_owned(),
             vec![t.to_string()],
         ),
     }
+}
+
+/// The statement selecting `table`'s rows of `scope`, and its parameters.
+fn select(table: &Table, scope: &BackupScope) -> (String, Vec<String>) {
+    let (cond, args) = condition(table, scope);
+    (format!("SELECT * FROM {} WHERE {cond}", table.name), args)
+}
+
+/// What names a row in a message: its key-like columns.
+fn key_of(fields: &Map<String, Json>) -> String {
+    [
+        "id",
+        "email",
+        "serial",
+        "hash",
+        "device_id",
+        "tenant_id",
+        "tenant",
+        "seq",
+    ]
+    .iter()
+    .filter_map(|k| fields.get(*k).map(|v| format!("{k} {v}")))
+    .filter(|s| !s.starts_with("hash"))
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 fn to_json(v: ValueRef<'_>) -> Json {
@@ -130,15 +152,32 @@ impl BackupBackend for SqliteStore {
                 tx.prepare_cached(&sql)?
                     .execute(params_from_iter(values.iter()))
                     .map_err(|e| match e {
-                        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                        rusqlite::Error::SqliteFailure(f, _)
+                            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+                        {
                             StoreError::Conflict {
-                                what: format!("a {table} row of the backup"),
+                                what: format!("a {table} row of the backup ({})", key_of(&fields)),
                             }
                         }
                         e => e.into(),
                     })?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn delete_rows(&self, table: &'static str, scope: &BackupScope) -> StoreResult<u64> {
+        let table =
+            backup::table_named(&tables(), table).ok_or_else(|| StoreError::Corrupt(format!("no table {table}")))?;
+        let (cond, args) = condition(&table, scope);
+        self.transaction(move |tx, _| {
+            let n = tx.execute(
+                &format!("DELETE FROM {} WHERE {cond}", table.name),
+                params_from_iter(args.iter()),
+            )?;
+            Ok(u64::try_from(n).unwrap_or(u64::MAX))
         })
         .await
     }

@@ -395,6 +395,34 @@ impl JobBackend for SqliteStore {
         .await
     }
 
+    async fn delete_jobs_ended_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+        // A batch of jobs per transaction, so the one writer is never held for long.
+        const BATCH: i64 = 200;
+        const ENDED: &str = "SELECT tenant_id, id FROM jobs WHERE state IN ('completed', 'aborted', 'cancelled') \
+                             AND updated_at < ?1 ORDER BY tenant_id, id LIMIT ?2";
+        let cutoff = cutoff.timestamp_millis();
+        let mut deleted = 0;
+        loop {
+            let n = self
+                .transaction(move |tx, _| {
+                    tx.execute(
+                        &format!("DELETE FROM executions WHERE (tenant_id, job_id) IN ({ENDED})"),
+                        params![cutoff, BATCH],
+                    )?;
+                    let jobs = tx.execute(
+                        &format!("DELETE FROM jobs WHERE (tenant_id, id) IN ({ENDED})"),
+                        params![cutoff, BATCH],
+                    )?;
+                    Ok(u64::try_from(jobs).unwrap_or(u64::MAX))
+                })
+                .await?;
+            deleted += n;
+            if n < BATCH.unsigned_abs() {
+                return Ok(deleted);
+            }
+        }
+    }
+
     async fn active_jobs(&self) -> StoreResult<Vec<JobRecord>> {
         self.read(move |conn| {
             let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('running', 'paused') ORDER BY id");
