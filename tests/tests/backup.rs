@@ -284,3 +284,46 @@ fn a_damaged_or_foreign_archive_is_refused_with_the_reason() {
     let (ok, said) = fresh.cli("restore", &["--from", linked.to_str().must()]);
     assert!(!ok && said.contains("users.jsonl is not a plain file"), "{said}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mongodb_collection_is_backed_up_or_deliberately_not() {
+    // The collections the schema makes (migrations create each with its indexes) against
+    // the ones a backup's manifest lists.
+    let a = Installation::new(true);
+    let (ok, said) = luach_tests::admin(a.data(), &a.store, &["create-tenant", "--id", "t1", "--name", "T1"], "");
+    assert!(ok, "{said}");
+    let work = tempfile::tempdir().must();
+    let archive = work.path().join("b.tar.gz");
+    let (ok, said) = a.cli("backup", &["--out", archive.to_str().must()]);
+    assert!(ok, "{said}");
+    let unpacked = work.path().join("u");
+    std::fs::create_dir_all(&unpacked).must();
+    assert!(
+        Command::new("tar")
+            .arg("-xzf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&unpacked)
+            .status()
+            .must()
+            .success()
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(unpacked.join("manifest.json")).must()).must();
+    let listed: Vec<&str> = manifest["tables"]
+        .as_array()
+        .must()
+        .iter()
+        .filter_map(|t| t[0].as_str())
+        .collect();
+    let url = &a.store[1];
+    let client = mongodb::Client::with_uri_str(url).await.must();
+    let collections = client.database("luach").list_collection_names().await.must();
+    assert!(collections.len() > 10, "{collections:?}");
+    for c in &collections {
+        assert!(
+            listed.contains(&c.as_str()) || ["leases", "_migrations"].contains(&c.as_str()),
+            "collection {c} is neither backed up nor deliberately left out: {listed:?}"
+        );
+    }
+}
