@@ -72,17 +72,25 @@ struct Sink {
     counts: BTreeMap<String, u64>,
 }
 
-impl RowSink for Sink {
-    fn finish(&mut self) -> std::io::Result<()> {
+impl Sink {
+    /// Flushes and closes the table being written.
+    fn close(&mut self) -> std::io::Result<()> {
         if let Some((_, mut w)) = self.open.take() {
             w.flush()?;
         }
         Ok(())
     }
+}
+
+impl RowSink for Sink {
+    fn finish(&mut self) -> std::io::Result<BTreeMap<String, u64>> {
+        self.close()?;
+        Ok(std::mem::take(&mut self.counts))
+    }
 
     fn row(&mut self, table: &str, row: Value) -> std::io::Result<()> {
         if self.open.as_ref().is_none_or(|(t, _)| t != table) {
-            self.finish()?;
+            self.close()?;
             let file = std::fs::File::create(self.dir.join(format!("{table}.jsonl")))?;
             self.open = Some((table.to_owned(), BufWriter::new(file)));
         }
@@ -269,19 +277,14 @@ pub async fn backup(config: &Config, out: &Path, tenant: Option<TenantId>) -> an
         counts: BTreeMap::new(),
     });
     let mut sink = system.export(&scope, sink).await.context("reading the store")?;
-    sink.finish().context("writing the backup")?;
-    let mut tables = Vec::new();
-    let mut rows = 0;
-    for table in system.backup_tables().iter().filter(|t| t.in_scope(&scope)) {
-        let file = store_dir.join(format!("{}.jsonl", table.name));
-        let n = if file.exists() {
-            std::io::BufReader::new(std::fs::File::open(&file)?).lines().count() as u64
-        } else {
-            0
-        };
-        rows += n;
-        tables.push((table.name.to_owned(), n));
-    }
+    let counts = sink.finish().context("writing the backup")?;
+    let tables: Vec<(String, u64)> = system
+        .backup_tables()
+        .iter()
+        .filter(|t| t.in_scope(&scope))
+        .map(|t| (t.name.to_owned(), counts.get(t.name).copied().unwrap_or(0)))
+        .collect();
+    let rows = tables.iter().map(|(_, n)| n).sum();
 
     match &tenant {
         None => {
@@ -310,7 +313,7 @@ pub async fn backup(config: &Config, out: &Path, tenant: Option<TenantId>) -> an
         schema_version: store::migrate::latest(),
         chain_key: config.chain_key()?.fingerprint(),
         tables,
-        files: files.clone(),
+        files,
     };
     std::fs::write(work.path().join("manifest.json"), serde_json::to_vec_pretty(&manifest)?)?;
 
@@ -327,7 +330,7 @@ pub async fn backup(config: &Config, out: &Path, tenant: Option<TenantId>) -> an
         let gz = flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::fast());
         let mut tar = tar::Builder::new(gz);
         tar.append_path_with_name(work.path().join("manifest.json"), "manifest.json")?;
-        for rel in files.keys() {
+        for rel in manifest.files.keys() {
             tar.append_path_with_name(work.path().join(rel), rel)?;
         }
         let gz = tar.into_inner()?;
@@ -340,7 +343,7 @@ pub async fn backup(config: &Config, out: &Path, tenant: Option<TenantId>) -> an
     Ok(Written {
         path: out.to_owned(),
         rows,
-        files: files.keys().filter(|f| f.starts_with("files/")).count(),
+        files: manifest.files.keys().filter(|f| f.starts_with("files/")).count(),
     })
 }
 
@@ -471,8 +474,7 @@ pub async fn restore(config: &Config, archive: &Path) -> anyhow::Result<Restored
             manifest.server_version
         );
     }
-    let url = config.store_url();
-    let backend = if url.starts_with("mongodb") {
+    let backend = if store::is_mongodb_url(&config.store_url()) {
         "mongodb"
     } else {
         "sqlite"

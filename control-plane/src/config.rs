@@ -636,11 +636,7 @@ impl Config {
             return invalid("log.format", "must be `json` or `pretty`");
         }
         let url = self.store.url.expose_secret();
-        if !(url.is_empty()
-            || url.starts_with("mongodb://")
-            || url.starts_with("mongodb+srv://")
-            || url.starts_with("sqlite:"))
-        {
+        if !(url.is_empty() || crate::store::is_mongodb_url(url) || url.starts_with("sqlite:")) {
             return invalid(
                 "store.url",
                 "must be empty, `sqlite:PATH`, `mongodb://…` or `mongodb+srv://…`",

@@ -55,8 +55,8 @@ impl Table {
 pub trait RowSink: Send {
     /// One row of `table`; rows of a table arrive together, tables in restore order.
     fn row(&mut self, table: &str, row: serde_json::Value) -> std::io::Result<()>;
-    /// After the last row.
-    fn finish(&mut self) -> std::io::Result<()>;
+    /// After the last row: how many rows each table got.
+    fn finish(&mut self) -> std::io::Result<std::collections::BTreeMap<String, u64>>;
 }
 
 /// Export and import of raw rows, implemented by each backend.

@@ -123,6 +123,12 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Whether a store URL names MongoDB (`mongodb://…`, `mongodb+srv://…`); anything else is
+/// SQLite.
+pub fn is_mongodb_url(url: &str) -> bool {
+    url.starts_with("mongodb://") || url.starts_with("mongodb+srv://")
+}
+
 /// How to open the store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -156,7 +162,7 @@ pub async fn open(options: &StoreOptions, metrics: Metrics) -> StoreResult<Syste
 /// Connects to the store without looking at its schema (for `luach-server migrate`).
 pub async fn connect(options: &StoreOptions, metrics: Metrics) -> StoreResult<SystemStore> {
     let url = options.url.as_str();
-    let backend: Arc<dyn backend::Backend> = if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {
+    let backend: Arc<dyn backend::Backend> = if is_mongodb_url(url) {
         Arc::new(mongo::MongoStore::connect(url, &options.database, options.chain_key.clone()).await?)
     } else {
         let path = url.strip_prefix("sqlite:").unwrap_or(url);
