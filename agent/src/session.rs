@@ -200,13 +200,16 @@ impl DeviceSession {
         }
     }
 
-    fn topic(&self, kind: UpKind) -> String {
-        Topic::Up(self.prefix.clone(), kind).to_string()
+    /// Where a message goes: the screen's one uplink topic, whatever its kind (the envelope
+    /// names it). Servers from before this layout read only `up/{kind}`; agents are updated
+    /// by their server, so an agent never meets an older one.
+    fn topic(&self) -> String {
+        Topic::Uplink(self.prefix.clone()).to_string()
     }
 
     fn last_will(&self) -> LastWill {
         LastWill::new(
-            self.topic(UpKind::Event),
+            self.topic(),
             envelope(
                 UpKind::Event,
                 Event::Offline {
@@ -241,7 +244,7 @@ impl DeviceSession {
         // Never block the event loop: when the queue is full a periodic message is dropped and
         // the next one carries the same information.
         if client
-            .try_publish(self.topic(kind), QoS::AtLeastOnce, false, payload)
+            .try_publish(self.topic(), QoS::AtLeastOnce, false, payload)
             .is_ok()
         {
             self.stats.published.fetch_add(1, Ordering::Relaxed);
@@ -258,7 +261,7 @@ impl DeviceSession {
         let Some(batch) = self.outbox.batch() else { return };
         let payload = envelope(UpKind::Telemetry, batch);
         if client
-            .try_publish(self.topic(UpKind::Telemetry), QoS::AtLeastOnce, false, payload)
+            .try_publish(self.topic(), QoS::AtLeastOnce, false, payload)
             .is_ok()
         {
             self.stats.published.fetch_add(1, Ordering::Relaxed);
@@ -378,10 +381,10 @@ impl DeviceSession {
                         self.acknowledge(client, command_id.clone(), AckStatus::Received, None);
                         let actions = actions.clone();
                         let client = client.clone();
-                        let topic = self.topic(UpKind::Ack);
+                        let topic = self.topic();
                         let stats = self.stats.clone();
                         let seen = seen.clone();
-                        let hello = (self.topic(UpKind::Hello), self.hello_of(self.version()));
+                        let hello = (self.topic(), self.hello_of(self.version()));
                         tokio::spawn(async move {
                             let (status, detail) = actions.run(&command_id, action).await;
                             seen.finish(&command_id, status, detail.clone());
@@ -539,7 +542,7 @@ impl DeviceSession {
                     session: self.session.clone(),
                 },
             );
-            let _ = client.try_publish(self.topic(UpKind::Event), QoS::AtLeastOnce, false, bye);
+            let _ = client.try_publish(self.topic(), QoS::AtLeastOnce, false, bye);
             let _ = client.try_disconnect();
             // Let the event loop flush the goodbye and the disconnect.
             let _ = tokio::time::timeout(Duration::from_secs(2), async {

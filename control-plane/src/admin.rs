@@ -136,9 +136,9 @@ pub async fn broker_config_mosquitto(
     let written = files.write_all(listeners, on_broker, config).await?;
     writeln!(
         out,
-        "wrote {} files for {} current enrolments and {} refused certificates:",
+        "wrote {} files for {} unexpired device certificates, {} of them refused:",
         written.files.len(),
-        written.enrolments,
+        written.certificates,
         written.refused_certificates
     )?;
     for file in &written.files {

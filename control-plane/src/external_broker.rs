@@ -8,8 +8,10 @@
 //! - [`MosquittoFiles`]: `luach-server broker-config mosquitto` writes every file Mosquitto
 //!   needs ([`luach_broker::external::mosquitto`] says what each holds); a running server with
 //!   `mqtt.external.config_dir` rewrites the two that follow the fleet (the device ACL and the
-//!   CRL) after every enrolment, revocation, re-enrolment and deletion, then runs
-//!   `mqtt.external.reload_command` (for Mosquitto, something that sends it SIGHUP).
+//!   CRL) after every revocation, re-enrolment and deletion, and runs
+//!   `mqtt.external.reload_command` (for Mosquitto, something that sends it SIGHUP) when the
+//!   ACL changed. A first enrolment changes neither: the ACL's patterns admit every
+//!   certificate by its CN, the enrolment's topic prefix.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::Utc;
-use luach_broker::external::mosquitto::{self, Enrolled, Listeners};
+use luach_broker::external::mosquitto::{self, Listeners};
 use luach_broker::{ExternalTls, TopicRules};
 use luach_pki::{DeviceCa, OffsetDateTime};
 use luach_schemas::UpKind;
@@ -102,9 +104,18 @@ pub fn control_plane_identity(config: &Config, pki: &DevicePki) -> anyhow::Resul
 /// What [`MosquittoFiles::write_all`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
-    pub enrolments: usize,
+    /// Unexpired device certificates.
+    pub certificates: usize,
     pub refused_certificates: usize,
     pub files: Vec<PathBuf>,
+}
+
+/// What one rewrite of the fleet's files found and wrote.
+struct Fleet {
+    certificates: usize,
+    refused: usize,
+    files: Vec<PathBuf>,
+    acl_changed: bool,
 }
 
 /// Quiet time after the last reload before the trailing one (see [`MosquittoFiles::run`]).
@@ -191,8 +202,8 @@ impl MosquittoFiles {
                 false,
             )?,
         ];
-        let (enrolments, refused, fleet_files) = self.write_fleet().await?;
-        files.extend(fleet_files);
+        let fleet = self.write_fleet().await?;
+        files.extend(fleet.files);
         let on_broker = dir_on_broker.unwrap_or(&self.dir);
         files.push(self.write(
             mosquitto::CONFIG_FILE,
@@ -200,8 +211,8 @@ impl MosquittoFiles {
             false,
         )?);
         Ok(Written {
-            enrolments,
-            refused_certificates: refused,
+            certificates: fleet.certificates,
+            refused_certificates: fleet.refused,
             files,
         })
     }
@@ -220,11 +231,19 @@ impl MosquittoFiles {
         // Every request up to here was made after its change was stored, and the store is
         // read below, after this load: the rewrite carries them all.
         let upto = self.requested.load(Ordering::SeqCst);
-        let (enrolments, refused, _) = self.write_fleet().await?;
-        tracing::info!(enrolments, refused, dir = %self.dir.display(), "external broker files rewritten");
-        self.reload().await?;
+        let fleet = self.write_fleet().await?;
+        tracing::info!(
+            certificates = fleet.certificates,
+            refused = fleet.refused,
+            acl_changed = fleet.acl_changed,
+            dir = %self.dir.display(),
+            "external broker files rewritten"
+        );
+        if fleet.acl_changed {
+            self.reload().await?;
+            self.reloaded.notify_one();
+        }
         self.completed.fetch_max(upto, Ordering::SeqCst);
-        self.reloaded.notify_one();
         Ok(())
     }
 
@@ -268,17 +287,22 @@ impl MosquittoFiles {
         }
     }
 
-    async fn write_fleet(&self) -> anyhow::Result<(usize, usize, Vec<PathBuf>)> {
+    /// Writes the CRL and the device ACL from the store; returns the certificates, the
+    /// refused ones, the files, and whether the ACL changed (only then must the broker re-read
+    /// it; the CRL is read when it starts). A new enrolment changes neither: patterns admit it.
+    async fn write_fleet(&self) -> anyhow::Result<Fleet> {
         let now = Utc::now();
-        let enrolled: Vec<Enrolled> = self
+        let certificates: Vec<mosquitto::Certificate> = self
             .system
-            .current_enrolments(now)
+            .broker_certificates(now)
             .await
-            .context("reading current enrolments")?
+            .context("reading the unexpired certificates")?
             .into_iter()
-            .map(|(device, prefix)| Enrolled {
-                device_id: device.to_string(),
-                prefix: prefix.to_string(),
+            .map(|c| mosquitto::Certificate {
+                device_id: c.device_id.to_string(),
+                prefix: c.prefix.to_string(),
+                device_in_cn: c.device_in_cn,
+                refused: c.refused,
             })
             .collect();
         let refused: Vec<String> = self
@@ -296,16 +320,22 @@ impl MosquittoFiles {
         if let Some(previous) = &self.previous_ca {
             crl.push_str(&previous.revocation_list(&refused, at, until, number)?);
         }
+        let acl = mosquitto::devices_acl(&certificates, &self.rules);
+        let acl_path = self.dir.join(mosquitto::DEVICES_ACL_FILE);
+        let acl_changed = std::fs::read(&acl_path).ok().as_deref() != Some(acl.as_bytes());
         // The CRL first: a certificate it refuses may lose its ACL entry in the same change.
-        let files = vec![
-            self.write(mosquitto::CRL_FILE, crl.as_bytes(), false)?,
-            self.write(
-                mosquitto::DEVICES_ACL_FILE,
-                mosquitto::devices_acl(&enrolled, &self.rules).as_bytes(),
-                false,
-            )?,
-        ];
-        Ok((enrolled.len(), refused.len(), files))
+        let mut files = vec![self.write(mosquitto::CRL_FILE, crl.as_bytes(), false)?];
+        files.push(if acl_changed {
+            self.write(mosquitto::DEVICES_ACL_FILE, acl.as_bytes(), false)?
+        } else {
+            acl_path
+        });
+        Ok(Fleet {
+            certificates: certificates.len(),
+            refused: refused.len(),
+            files,
+            acl_changed,
+        })
     }
 
     fn write(&self, name: &str, contents: &[u8], private: bool) -> anyhow::Result<PathBuf> {

@@ -152,11 +152,14 @@ impl CaBundle {
                 luach_schemas::TopicPrefix::parse(o)?;
             }
         }
-        match &info.common_name {
-            None => return fail("subject has no common name (CN), which must be the device id"),
-            Some(cn) => {
-                luach_schemas::DeviceId::parse(cn)?;
+        match info.device_id() {
+            None => return fail("subject has no organisational unit (OU), which must be the device id"),
+            Some(id) => {
+                luach_schemas::DeviceId::parse(id)?;
             }
+        }
+        if !info.names_device_in_cn() && info.common_name != info.organisation {
+            return fail("subject common name (CN) differs from the organisation (O), the topic prefix");
         }
         Ok(info)
     }

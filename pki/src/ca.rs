@@ -158,7 +158,9 @@ impl DeviceCa {
     /// the public key it carries (proof the requester holds the private key), for an ECDSA
     /// P-256/P-384 or Ed25519 key. Everything else it asks for (subject, extensions) is
     /// ignored: the certificate gets subject O = `prefix` (the MQTT topic prefix the broker
-    /// jails the device to, fresh for each enrolment) and CN = `device_id`, X.509 v3,
+    /// jails the device to, fresh for each enrolment), OU = `device_id` and CN = `prefix`
+    /// again (the identity an external broker takes as the user name, so one pattern in its
+    /// ACL confines every screen to `/tenants/{user name}/`), X.509 v3,
     /// basicConstraints CA:FALSE, key usage digitalSignature, extended key usage clientAuth,
     /// and a random positive 126-bit serial.
     pub fn issue_device_certificate(
@@ -176,7 +178,8 @@ impl DeviceCa {
         let mut params = leaf_params(not_before, not_after);
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, prefix);
-        dn.push(DnType::CommonName, device_id);
+        dn.push(DnType::OrganizationalUnitName, device_id);
+        dn.push(DnType::CommonName, prefix);
         params.distinguished_name = dn;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.sign(&params, &public_key)

@@ -23,7 +23,11 @@ pub struct CertificateInfo {
     /// First organisation (O) of the subject: for device certificates the MQTT topic prefix
     /// (the tenant the broker jails the client to).
     pub organisation: Option<String>,
-    /// First common name (CN) of the subject: for device certificates the device id.
+    /// First organisational unit (OU) of the subject: for device certificates the device id.
+    pub organisational_unit: Option<String>,
+    /// First common name (CN) of the subject: for device certificates the topic prefix again
+    /// (an external broker's user name); in device certificates issued before the device id
+    /// moved to OU, the device id.
     pub common_name: Option<String>,
     /// Start of validity (UTC).
     pub not_before: OffsetDateTime,
@@ -46,6 +50,18 @@ pub struct CertificateInfo {
 }
 
 impl CertificateInfo {
+    /// The device id of a device certificate: its OU, or for a certificate in the earlier form
+    /// (`O={prefix}, CN={device id}`, no OU) its CN.
+    pub fn device_id(&self) -> Option<&str> {
+        self.organisational_unit.as_deref().or(self.common_name.as_deref())
+    }
+
+    /// True for a device certificate in the earlier form, whose CN is the device id rather than
+    /// the topic prefix.
+    pub fn names_device_in_cn(&self) -> bool {
+        self.organisational_unit.is_none()
+    }
+
     /// True if `at` lies within the validity period (both ends inclusive, as RFC 5280 says).
     pub fn is_valid_at(&self, at: OffsetDateTime) -> bool {
         self.not_before <= at && at <= self.not_after
@@ -191,6 +207,7 @@ pub(crate) fn describe(cert: &X509Certificate<'_>) -> Result<CertificateInfo, Pk
         subject: subject.to_string(),
         issuer: cert.issuer().to_string(),
         organisation: first_text(subject.iter_organization()),
+        organisational_unit: first_text(subject.iter_organizational_unit()),
         common_name: first_text(subject.iter_common_name()),
         not_before: cert.validity().not_before.to_datetime(),
         not_after: cert.validity().not_after.to_datetime(),

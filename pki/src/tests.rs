@@ -40,7 +40,10 @@ fn device_certificate_has_the_fields_the_broker_needs() {
     let (key, cert) = issue(&ca, "deva");
     let info = inspect_certificate(&cert.pem).expect("inspect");
     assert_eq!(info.organisation.as_deref(), Some("deva"));
+    assert_eq!(info.organisational_unit.as_deref(), Some("deva"));
     assert_eq!(info.common_name.as_deref(), Some("deva"));
+    assert_eq!(info.device_id(), Some("deva"));
+    assert!(!info.names_device_in_cn());
     assert_eq!(info.version, 3);
     assert!(info.client_auth && !info.server_auth && !info.is_ca);
     assert_eq!(info.key_type, Some(KeyType::EcdsaP256));
@@ -71,7 +74,7 @@ fn the_csr_subject_and_extensions_are_ignored() {
         .expect("issue");
     let info = inspect_certificate(&cert.pem).expect("inspect");
     assert_eq!(info.organisation.as_deref(), Some("deva"));
-    assert_eq!(info.subject, "O=deva, CN=deva");
+    assert_eq!(info.subject, "O=deva, OU=deva, CN=deva");
     assert!(!info.is_ca && !info.server_auth && info.client_auth);
     assert!(info.dns_names.is_empty());
 
@@ -564,4 +567,33 @@ proptest! {
 fn ca_for_props() -> &'static DeviceCa {
     static CA: std::sync::OnceLock<DeviceCa> = std::sync::OnceLock::new();
     CA.get_or_init(ca)
+}
+
+/// Device certificates name the prefix as O and CN and the device as OU; one in the earlier
+/// form (O = prefix, CN = device, no OU) still names its device.
+#[test]
+fn device_ids_come_from_ou_or_from_the_cn_of_the_earlier_form() {
+    let ca = ca();
+    let key = DeviceKey::generate().expect("key");
+    let csr = key.csr_pem("dev7").expect("csr");
+    let cert = ca
+        .issue_device_certificate(&csr, "dev7", "p7x", now(), now() + Duration::days(1))
+        .expect("issue");
+    let info = inspect_certificate(&cert.pem).expect("inspect");
+    assert_eq!(info.subject, "O=p7x, OU=dev7, CN=p7x");
+    assert_eq!(
+        (info.device_id(), info.organisation.as_deref()),
+        (Some("dev7"), Some("p7x"))
+    );
+
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.distinguished_name.push(DnType::OrganizationName, "p7x");
+    params.distinguished_name.push(DnType::CommonName, "dev7");
+    let earlier = params
+        .self_signed(&KeyPair::generate().expect("key"))
+        .expect("cert")
+        .pem();
+    let info = inspect_certificate(&earlier).expect("inspect");
+    assert!(info.names_device_in_cn());
+    assert_eq!(info.device_id(), Some("dev7"));
 }

@@ -18,6 +18,20 @@ pub enum UpMessage {
     Event(Envelope<Event>),
 }
 
+impl UpMessage {
+    /// The kind of message this is.
+    pub fn kind(&self) -> UpKind {
+        match self {
+            Self::Hello(_) => UpKind::Hello,
+            Self::Heartbeat(_) => UpKind::Heartbeat,
+            Self::Metrics(_) => UpKind::Metrics,
+            Self::Telemetry(_) => UpKind::Telemetry,
+            Self::Ack(_) => UpKind::Ack,
+            Self::Event(_) => UpKind::Event,
+        }
+    }
+}
+
 /// Why a payload was refused. The variants are stable: they label metrics.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -70,6 +84,28 @@ fn envelope<T: DeserializeOwned>(kind: &'static str, payload: &[u8]) -> Result<E
         });
     }
     Ok(env)
+}
+
+/// Decodes a payload that arrived on a screen's one uplink topic (`/tenants/{prefix}/up`):
+/// the envelope's `type` names the kind, checked as on the per-kind topics.
+pub fn decode_uplink(payload: &[u8]) -> Result<UpMessage, DecodeError> {
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(DecodeError::TooLarge {
+            size: payload.len(),
+            limit: MAX_PAYLOAD_BYTES,
+        });
+    }
+    let named: Kind = serde_json::from_slice(payload).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let kind = UpKind::parse(&named.kind).ok_or_else(|| DecodeError::Schema {
+        kind: "up",
+        detail: format!("unknown message type {:?}", named.kind),
+    })?;
+    decode_up(kind, payload)
 }
 
 /// Decodes a payload that arrived on an `up/{kind}` topic.
@@ -138,6 +174,20 @@ mod tests {
             decode_up(UpKind::Heartbeat, &heartbeat_bytes()),
             Ok(UpMessage::Heartbeat(_))
         ));
+    }
+
+    #[test]
+    fn the_one_uplink_topic_takes_the_kind_from_the_envelope() {
+        assert!(matches!(decode_uplink(&heartbeat_bytes()), Ok(UpMessage::Heartbeat(_))));
+        let unknown = String::from_utf8(heartbeat_bytes())
+            .unwrap_or_default()
+            .replace("heartbeat", "gossip");
+        let err = decode_uplink(unknown.as_bytes()).map_err(|e| (e.label(), e.to_string()));
+        assert!(matches!(&err, Err(("schema", m)) if m.contains("gossip")), "{err:?}");
+        assert_eq!(decode_uplink(b"{\"v\":1}").map_err(|e| e.label()), Err("json"));
+        assert_eq!(decode_uplink(b"nope").map_err(|e| e.label()), Err("json"));
+        let big = vec![b' '; MAX_PAYLOAD_BYTES + 1];
+        assert_eq!(decode_uplink(&big).map_err(|e| e.label()), Err("too_large"));
     }
 
     #[test]

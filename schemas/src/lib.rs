@@ -23,7 +23,7 @@ pub mod messages;
 pub mod params;
 mod topic;
 
-pub use decode::{DecodeError, UpMessage, decode_bundle_notice, decode_down, decode_stored, decode_up};
+pub use decode::{DecodeError, UpMessage, decode_bundle_notice, decode_down, decode_stored, decode_up, decode_uplink};
 pub use envelope::{Envelope, MAX_PAYLOAD_BYTES, SCHEMA_VERSION};
 pub use ids::{DeviceId, IdError, TenantId, TopicPrefix};
 pub use topic::{DownKind, Topic, TopicError, UpKind};

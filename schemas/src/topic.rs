@@ -51,7 +51,8 @@ impl UpKind {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    /// The kind named `s`, if there is one.
+    pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
@@ -77,6 +78,11 @@ impl DownKind {
 /// A parsed Luach topic.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Topic {
+    /// `/tenants/{prefix}/up`: a screen's one uplink topic; the envelope's `type` names the
+    /// kind. Agents publish here; the control plane also reads the earlier per-kind topics.
+    Uplink(TopicPrefix),
+    /// `/tenants/{prefix}/up/{kind}`: the earlier layout, one uplink topic per kind, still
+    /// accepted from agents in the field (and used for messages the edge writes itself).
     Up(TopicPrefix, UpKind),
     Down(TopicPrefix, DownKind),
 }
@@ -98,6 +104,12 @@ impl Topic {
 
     /// Parses a topic name received from the broker.
     pub fn parse(topic: &str) -> Result<Self, TopicError> {
+        let mut parts = topic.split('/');
+        if let (Some(""), Some("tenants"), Some(prefix), Some("up"), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        {
+            return Ok(Topic::Uplink(TopicPrefix::parse(prefix)?));
+        }
         let mut parts = topic.split('/');
         let (Some(""), Some("tenants"), Some(prefix), Some(direction), Some(kind), None) = (
             parts.next(),
@@ -130,7 +142,7 @@ impl Topic {
     /// The prefix (the screen's connection) this topic belongs to.
     pub fn prefix(&self) -> &TopicPrefix {
         match self {
-            Topic::Up(p, _) | Topic::Down(p, _) => p,
+            Topic::Uplink(p) | Topic::Up(p, _) | Topic::Down(p, _) => p,
         }
     }
 
@@ -143,6 +155,7 @@ impl Topic {
 impl fmt::Display for Topic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Topic::Uplink(d) => write!(f, "/tenants/{d}/up"),
             Topic::Up(d, k) => write!(f, "/tenants/{d}/up/{}", k.as_str()),
             Topic::Down(d, k) => write!(f, "/tenants/{d}/down/{}", k.as_str()),
         }
@@ -168,6 +181,9 @@ mod tests {
             let t = Topic::Down(dev(), k);
             assert_eq!(Topic::parse(&t.to_string()), Ok(t));
         }
+        let t = Topic::Uplink(dev());
+        assert_eq!(t.to_string(), "/tenants/abc123/up");
+        assert_eq!(Topic::parse("/tenants/abc123/up"), Ok(t));
     }
 
     #[test]
@@ -175,7 +191,9 @@ mod tests {
         for bad in [
             "",
             "tenants/abc/up/hello",
-            "/tenants/abc/up",
+            "/tenants/abc/down",
+            "/tenants/abc/up/",
+            "/tenants/ABC/up",
             "/tenants/abc/up/hello/extra",
             "/tenants/ABC/up/hello",
             "/tenants/abc/sideways/hello",

@@ -91,6 +91,9 @@ pub struct MtlsDevice {
     pub id: DeviceId,
     /// Its certificate's organisation: the topic prefix the broker jails it to.
     pub prefix: TopicPrefix,
+    /// Publishes on the one uplink topic `up` (as agents do) instead of the earlier
+    /// `up/{kind}` (as agents in the field still may).
+    pub one_topic: bool,
 }
 
 impl MtlsDevice {
@@ -158,6 +161,7 @@ impl MtlsDevice {
             commands,
             id: DeviceId::parse(id).must(),
             prefix,
+            one_topic: false,
         })
     }
 
@@ -192,13 +196,13 @@ impl MtlsDevice {
     /// Publishes at QoS 1 and waits until the broker acknowledged it.
     pub async fn send<T: serde::Serialize>(&mut self, kind: UpKind, body: T) {
         let payload = Envelope::new(uuid::Uuid::now_v7().to_string(), kind.as_str(), Utc::now(), body).to_bytes();
+        let topic = if self.one_topic {
+            Topic::Uplink(self.prefix.clone())
+        } else {
+            Topic::Up(self.prefix.clone(), kind)
+        };
         self.client
-            .publish(
-                Topic::Up(self.prefix.clone(), kind).to_string(),
-                QoS::AtLeastOnce,
-                false,
-                payload,
-            )
+            .publish(topic.to_string(), QoS::AtLeastOnce, false, payload)
             .await
             .must();
         let ack = tokio::time::timeout(Duration::from_secs(10), self.acks.recv()).await;

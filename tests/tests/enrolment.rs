@@ -116,9 +116,10 @@ async fn a_claimed_screen_comes_online_over_mtls_in_the_claiming_tenant_only() {
     // The certificate the agent stored is the one the control plane recorded.
     let stored = std::fs::read_to_string(state.path().join("device.pem")).must();
     let leaf = luach_pki::inspect_chain(&stored).must().remove(0);
-    // CN = the device, O = the topic prefix drawn for this enrolment.
-    assert_eq!(leaf.common_name.as_deref(), Some(id.as_str()));
+    // OU = the device, O = CN = the topic prefix drawn for this enrolment.
+    assert_eq!(leaf.organisational_unit.as_deref(), Some(id.as_str()));
     let prefix = leaf.organisation.clone().must();
+    assert_eq!(leaf.common_name.as_ref(), Some(&prefix));
     assert!(TopicPrefix::parse(&prefix).is_ok() && prefix != id, "{prefix}");
     let (status, cert) = shul_a.get(&format!("/api/v1/devices/{id}/certificate")).await;
     assert_eq!(status, 200, "{cert}");

@@ -1171,6 +1171,25 @@ async fn certificates_supersede_renew_and_revoke_by_serial(ctx: Ctx) {
     sa.issue_certificate(&superseding, "claim", true, None).await.must();
     assert!(s.resolve_prefixes(&[prefix("p1")]).await.must().is_empty());
     assert_eq!(s.resolve_prefixes(&[prefix("p2")]).await.must().len(), 1);
+    // What an external broker's ACL names: every unexpired certificate, refused when its
+    // enrolment was superseded (renewed ones included); issued here, so in the current form.
+    let broker = |at| async move {
+        s.broker_certificates(at)
+            .await
+            .must()
+            .into_iter()
+            .map(|c| (c.serial, c.prefix.to_string(), c.device_in_cn, c.refused))
+            .collect::<Vec<_>>()
+    };
+    let row = |serial: &str, p: &str, refused| (serial.to_owned(), p.to_owned(), false, refused);
+    assert_eq!(
+        broker(now()).await,
+        vec![row("s1", "p1", true), row("s2", "p1", true), row("s4", "p2", false)]
+    );
+    assert!(
+        broker(now() + Duration::days(31)).await.is_empty(),
+        "expired ones are left out"
+    );
     // Revocation by its own tenant only; the first time is kept; the prefix stops resolving.
     assert!(
         !ctx.system
@@ -1183,6 +1202,7 @@ async fn certificates_supersede_renew_and_revoke_by_serial(ctx: Ctx) {
     assert!(sa.revoke_certificate(&id("enrol1"), t).await.must());
     assert!(sa.revoke_certificate(&id("enrol1"), t + Duration::days(1)).await.must());
     assert_eq!(s.certificate(&id("enrol1")).await.must().must().revoked_at, Some(t));
+    assert_eq!(broker(now()).await.last(), Some(&row("s4", "p2", true)));
     assert!(s.resolve_prefixes(&[prefix("p2")]).await.must().is_empty());
     assert!(s.prefixes_of(&[id("enrol1")]).await.must().is_empty());
     assert!(

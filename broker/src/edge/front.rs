@@ -109,7 +109,10 @@ pub async fn arrive(
         .ok_or(FrontError::Identity("certificate"))?;
     let info =
         luach_pki::inspect_certificate_der(certificate).map_err(|_| FrontError::Identity("readable certificate"))?;
-    let device_id = info.common_name.ok_or(FrontError::Identity("device id (CN)"))?;
+    let device_id = info
+        .device_id()
+        .map(str::to_owned)
+        .ok_or(FrontError::Identity("device id (OU)"))?;
     let prefix = info.organisation.ok_or(FrontError::Identity("topic prefix (O)"))?;
     let mut buf = BytesMut::with_capacity(512);
     let connect = match first_packet(&mut stream, &mut buf, limits).await? {

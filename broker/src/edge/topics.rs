@@ -1,5 +1,5 @@
-//! The topic rules of the edge's jail: a device publishes only to `/tenants/{prefix}/up/{kind}`
-//! for the kinds the control plane reads, and subscribes only inside `/tenants/{prefix}/`
+//! The topic rules of the edge's jail: a device publishes only to `/tenants/{prefix}/up` (or
+//! `/tenants/{prefix}/up/{kind}` for the kinds the control plane reads, the earlier layout), and subscribes only inside `/tenants/{prefix}/`
 //! (only messages for `/tenants/{prefix}/down/…` are ever delivered to it). Also MQTT filter matching for the downlink (the edge, not the
 //! broker's router, decides what a device receives).
 
@@ -26,16 +26,20 @@ impl TopicRules {
         &self.up_kinds
     }
 
-    /// True when the device with `prefix` may publish to `topic`.
+    /// True when the device with `prefix` may publish to `topic`: its one uplink topic
+    /// `/tenants/{prefix}/up`, or `up/{kind}` for a known kind (the earlier layout).
     pub fn may_publish(&self, prefix: &str, topic: &str) -> bool {
         let Some(rest) = topic
             .strip_prefix("/tenants/")
             .and_then(|t| t.strip_prefix(prefix))
-            .and_then(|t| t.strip_prefix("/up/"))
+            .and_then(|t| t.strip_prefix("/up"))
         else {
             return false;
         };
-        self.up_kinds.iter().any(|k| k == rest)
+        rest.is_empty()
+            || rest
+                .strip_prefix('/')
+                .is_some_and(|kind| self.up_kinds.iter().any(|k| k == kind))
     }
 
     /// True when the device with `prefix` may subscribe to `filter`: a well-formed filter
@@ -52,9 +56,11 @@ impl TopicRules {
 impl TopicRules {
     /// True when `filter` matches one of the uplink topics of `prefix`.
     pub fn watches_up(&self, prefix: &str, filter: &str) -> bool {
-        self.up_kinds
-            .iter()
-            .any(|k| matches(filter, &format!("/tenants/{prefix}/up/{k}")))
+        matches(filter, &format!("/tenants/{prefix}/up"))
+            || self
+                .up_kinds
+                .iter()
+                .any(|k| matches(filter, &format!("/tenants/{prefix}/up/{k}")))
     }
 }
 
@@ -100,6 +106,7 @@ mod tests {
     #[test]
     fn a_device_publishes_only_its_own_up_kinds() {
         let r = rules();
+        assert!(r.may_publish("p1", "/tenants/p1/up"));
         assert!(r.may_publish("p1", "/tenants/p1/up/hello"));
         assert!(r.may_publish("p1", "/tenants/p1/up/event"));
         for bad in [
@@ -109,6 +116,9 @@ mod tests {
             "/tenants/p1x/up/hello",
             "/tenants/p1/down/command",
             "/tenants/p1/up/",
+            "/tenants/p1/upx",
+            "/tenants/p2/up",
+            "/tenants/p1/down",
             "tenants/p1/up/hello",
             "/tenants/+/up/hello",
             "",
@@ -155,6 +165,7 @@ mod tests {
         assert!(!matches("/tenants/p/down/command", "/tenants/p/down/command/x"));
         let r = rules();
         assert!(r.watches_up("p", "/tenants/p/#") && r.watches_up("p", "/tenants/p/up/event"));
+        assert!(r.watches_up("p", "/tenants/p/up") && r.watches_up("p", "/tenants/+/up/#"));
         assert!(!r.watches_up("p", "/tenants/p/down/#"));
         assert_eq!(down_prefix("/tenants/p7/down/command"), Some("p7"));
         assert_eq!(down_prefix("/tenants/p7/up/hello"), None);

@@ -5,24 +5,37 @@
 //!
 //! - **devices** (default port 8883): mutual TLS against the device CA, with the certificate
 //!   revocation list ([`CRL_FILE`]) so revoked and superseded enrolments are refused at the
-//!   handshake. The certificate's subject is the user name (`use_subject_as_username`):
-//!   `CN={device id},O={topic prefix}`, different for every enrolment, so an ACL entry names
-//!   one enrolment and no earlier certificate of the same screen. The user name is also the
-//!   client id (`use_username_as_clientid`): no device can take over another's session.
-//!   [`DEVICES_ACL_FILE`] lets each enrolment publish only `/tenants/{prefix}/up/{kind}` and
-//!   read only `/tenants/{prefix}/down/#`. QoS ≤ 1 and no retained messages, as on the edge.
+//!   handshake. The certificate's common name is the user name (`use_identity_as_username`):
+//!   device certificates carry the enrolment's topic prefix as CN (and as O; the device id is
+//!   the OU), so one set of `pattern` lines in [`DEVICES_ACL_FILE`] confines every screen to
+//!   `/tenants/{its prefix}/`: publish only `up/{kind}` and `up`, read only `down/#`. The user
+//!   name is also the client id (`use_username_as_clientid`): no device can take over
+//!   another's session. QoS ≤ 1 and no retained messages, as on the edge.
 //! - **control plane** (default port 8884, keep it on a private network): mutual TLS against
 //!   a separate service CA that signs only control-plane certificates, so no device
 //!   certificate opens it; [`CONTROL_ACL_FILE`] lets the control plane read every device's
 //!   uplink and write every device's downlink.
 //!
+//! Why patterns: an ACL entry per enrolment makes Mosquitto re-read the whole file, and match
+//! every connected client against every entry, after every enrolment; at ten thousand screens
+//! each reload took the broker's one thread for long enough to starve every connection (see
+//! BENCHMARKS.md). With patterns a new enrolment changes nothing the broker holds. The file
+//! names only exceptions, and changes only when an enrolment is refused or an earlier
+//! certificate expires:
+//!
+//! - a revoked or superseded enrolment: `user {prefix}` with `topic deny #` (a deny in a user's
+//!   entry is checked before any pattern), until its certificates expire;
+//! - a certificate in the earlier form (CN = device id, before the device id moved to OU): its
+//!   user name is the device id, so its entry denies the pattern's `/tenants/{device id}/` and
+//!   grants its enrolment's prefix while that enrolment is current.
+//!
 //! What differs from the embedded edge, because Mosquitto works this way: a device that
 //! breaks the rules is not disconnected: its forbidden publish is dropped, and a subscription
 //! beyond its own downlink is granted but carries nothing it may not read (Mosquitto 2.0
-//! checks the ACL for every message it delivers, not at SUBSCRIBE). Mosquitto reads the CRL and the CA file only
-//! when it starts (a SIGHUP re-reads the ACL files, not the CRL): a revoked enrolment loses
-//! every topic at the next SIGHUP, because the ACL no longer names it, and is refused at the
-//! handshake from the next restart.
+//! checks the ACL for every message it delivers, not at SUBSCRIBE). Mosquitto reads the CRL and
+//! the CA file only when it starts (a SIGHUP re-reads the ACL files, not the CRL): a refused
+//! enrolment loses every topic at the next SIGHUP and is refused at the handshake from the
+//! next restart.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -46,38 +59,71 @@ pub const CONTROL_ACL_FILE: &str = "control-plane.acl";
 /// The configuration itself (include it from the main file, or run `mosquitto -c` on it).
 pub const CONFIG_FILE: &str = "mosquitto.conf";
 
-/// A current enrolment: the device and the topic prefix of its certificate.
+/// An unexpired device certificate, as the device ACL needs to know it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Enrolled {
+pub struct Certificate {
     pub device_id: String,
     pub prefix: String,
+    /// Issued in the earlier form, whose CN (the user name) is the device id.
+    pub device_in_cn: bool,
+    /// Its enrolment was revoked or superseded.
+    pub refused: bool,
 }
 
-/// The user name Mosquitto derives from a device certificate (`use_subject_as_username`:
-/// the subject in RFC 2253 form, last attribute first). Device ids and prefixes hold only
-/// characters RFC 2253 leaves unescaped.
-pub fn device_username(device_id: &str, prefix: &str) -> String {
-    format!("CN={device_id},O={prefix}")
-}
-
-/// The user name of a control-plane certificate with common name `cn`.
+/// The user name of a control-plane certificate with common name `cn`
+/// (`use_subject_as_username` on the control listener).
 pub fn control_username(cn: &str) -> String {
     format!("CN={cn}")
 }
 
-/// [`DEVICES_ACL_FILE`]: each enrolment may publish its own uplink kinds and read its own
-/// downlink. Sorted by user name, so the file changes only where the fleet did.
-pub fn devices_acl(enrolled: &[Enrolled], rules: &TopicRules) -> String {
-    let mut sorted: Vec<&Enrolled> = enrolled.iter().collect();
-    sorted.sort_by(|a, b| (&a.prefix, &a.device_id).cmp(&(&b.prefix, &b.device_id)));
-    let mut out =
-        String::from("# Written by luach-server: one entry per current enrolment. Do not edit; it is rewritten.\n");
-    for e in sorted {
-        let _ = writeln!(out, "\nuser {}", device_username(&e.device_id, &e.prefix));
-        for kind in rules.up_kinds() {
-            let _ = writeln!(out, "topic write /tenants/{}/up/{kind}", e.prefix);
+/// [`DEVICES_ACL_FILE`]: the patterns that confine every device to its own prefix, then the
+/// exceptions ([module docs](self)), sorted so the file changes only where the fleet did.
+pub fn devices_acl(certificates: &[Certificate], rules: &TopicRules) -> String {
+    let mut out = String::from(
+        "# Written by luach-server. Do not edit; it is rewritten.\n\
+         # Every device: its user name is its certificate's CN, the topic prefix of its enrolment.\n",
+    );
+    let _ = writeln!(out, "pattern write /tenants/%u/up");
+    for kind in rules.up_kinds() {
+        let _ = writeln!(out, "pattern write /tenants/%u/up/{kind}");
+    }
+    let _ = writeln!(out, "pattern read /tenants/%u/down/#");
+
+    let refused: std::collections::BTreeSet<&str> = certificates
+        .iter()
+        .filter(|c| c.refused && !c.device_in_cn)
+        .map(|c| c.prefix.as_str())
+        .collect();
+    if !refused.is_empty() {
+        out.push_str("\n# Revoked or superseded enrolments, until their certificates expire.\n");
+    }
+    for prefix in refused {
+        let _ = writeln!(out, "user {prefix}\ntopic deny #");
+    }
+
+    // Earlier-form certificates: user name = device id; grants for current enrolments only.
+    let mut earlier: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> = Default::default();
+    for c in certificates.iter().filter(|c| c.device_in_cn) {
+        let grants = earlier.entry(c.device_id.as_str()).or_default();
+        if !c.refused {
+            grants.insert(c.prefix.as_str());
         }
-        let _ = writeln!(out, "topic read /tenants/{}/down/#", e.prefix);
+    }
+    if !earlier.is_empty() {
+        out.push_str("\n# Certificates in the earlier form (CN = device id), until they expire.\n");
+    }
+    for (device, prefixes) in earlier {
+        let _ = writeln!(out, "user {device}");
+        if !prefixes.contains(device) {
+            let _ = writeln!(out, "topic deny /tenants/{device}/#");
+        }
+        for prefix in prefixes {
+            let _ = writeln!(out, "topic write /tenants/{prefix}/up");
+            for kind in rules.up_kinds() {
+                let _ = writeln!(out, "topic write /tenants/{prefix}/up/{kind}");
+            }
+            let _ = writeln!(out, "topic read /tenants/{prefix}/down/#");
+        }
     }
     out
 }
@@ -129,8 +175,8 @@ pub fn config(dir: &Path, listeners: &Listeners) -> String {
          max_inflight_messages 1000\n\
          max_queued_messages 200000\n\
          \n\
-         # Devices: mutual TLS, certificate subject as user name and client id, one ACL entry\n\
-         # per enrolment, revoked enrolments refused by the CRL.\n\
+         # Devices: mutual TLS, certificate CN (the topic prefix) as user name and client id,\n\
+         # confined by patterns; revoked enrolments refused by the CRL.\n\
          {devices}\n\
          max_connections {max_connections}\n\
          max_qos 1\n\
@@ -140,7 +186,7 @@ pub fn config(dir: &Path, listeners: &Listeners) -> String {
          keyfile {key}\n\
          crlfile {crl}\n\
          require_certificate true\n\
-         use_subject_as_username true\n\
+         use_identity_as_username true\n\
          use_username_as_clientid true\n\
          allow_anonymous false\n\
          acl_file {devices_acl}\n\
@@ -173,38 +219,60 @@ pub fn config(dir: &Path, listeners: &Listeners) -> String {
 mod tests {
     use super::*;
 
+    fn cert(device: &str, prefix: &str, device_in_cn: bool, refused: bool) -> Certificate {
+        Certificate {
+            device_id: device.into(),
+            prefix: prefix.into(),
+            device_in_cn,
+            refused,
+        }
+    }
+
     #[test]
-    fn acl_entries_name_one_enrolment_each() {
+    fn patterns_confine_every_device_and_only_exceptions_are_named() {
         let rules = TopicRules::new(["hello", "ack"]);
+        let patterns = "pattern write /tenants/%u/up\npattern write /tenants/%u/up/hello\n\
+                        pattern write /tenants/%u/up/ack\npattern read /tenants/%u/down/#\n";
+        let empty = devices_acl(&[], &rules);
+        assert!(empty.contains(patterns), "{empty}");
+        assert!(!empty.lines().any(|l| l.starts_with("user ")), "{empty}");
+        // Current enrolments in the new form change nothing: enrolling needs no reload.
+        assert_eq!(
+            devices_acl(
+                &[cert("deva", "pa", false, false), cert("devb", "pb", false, false)],
+                &rules
+            ),
+            empty
+        );
+
         let acl = devices_acl(
             &[
-                Enrolled {
-                    device_id: "devb".into(),
-                    prefix: "pb".into(),
-                },
-                Enrolled {
-                    device_id: "deva".into(),
-                    prefix: "pa".into(),
-                },
+                cert("devb", "pb", false, true),
+                cert("devd", "pd", false, false),
+                cert("devc", "pc1", true, true),
+                cert("devc", "pc2", true, false),
+                cert("deve", "pe", true, true),
             ],
             &rules,
         );
-        let a = acl.find("user CN=deva,O=pa\n").expect("deva");
-        let b = acl.find("user CN=devb,O=pb\n").expect("devb");
-        assert!(a < b, "sorted by prefix");
-        assert!(acl.contains(
-            "user CN=deva,O=pa\ntopic write /tenants/pa/up/hello\ntopic write /tenants/pa/up/ack\ntopic read /tenants/pa/down/#\n"
-        ));
+        assert!(acl.contains("user pb\ntopic deny #\n"), "{acl}");
+        assert!(!acl.contains("user pd"), "{acl}");
         assert!(
-            !acl.contains("+") && !acl.contains("/tenants/#"),
-            "no wildcard grants: {acl}"
+            acl.contains(
+                "user devc\ntopic deny /tenants/devc/#\ntopic write /tenants/pc2/up\n\
+                 topic write /tenants/pc2/up/hello\ntopic write /tenants/pc2/up/ack\ntopic read /tenants/pc2/down/#\n"
+            ),
+            "{acl}"
         );
-        assert_eq!(
-            devices_acl(&[], &rules)
-                .lines()
-                .filter(|l| l.starts_with("user"))
-                .count(),
-            0
+        assert!(!acl.contains("pc1"), "a refused enrolment is granted nothing: {acl}");
+        assert!(
+            acl.contains("user deve\ntopic deny /tenants/deve/#\n\n")
+                || acl.ends_with("user deve\ntopic deny /tenants/deve/#\n"),
+            "{acl}"
+        );
+        assert!(
+            !acl.contains("topic write /tenants/+") && !acl.contains("topic read /tenants/#"),
+            "{acl}"
         );
     }
 
@@ -226,6 +294,7 @@ mod tests {
         for line in [
             "cafile /etc/mosquitto/luach/device-ca.pem",
             "crlfile /etc/mosquitto/luach/devices.crl",
+            "use_identity_as_username true",
             "use_username_as_clientid true",
             "acl_file /etc/mosquitto/luach/devices.acl",
         ] {

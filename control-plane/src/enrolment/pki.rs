@@ -434,7 +434,7 @@ mod tests {
         let reissued = std::fs::read_to_string(ca_dir.join(BROKER_CERT_FILE)).expect("cert");
         assert_ne!(reissued, broker);
 
-        // Device certificates: the topic prefix as O, the device id as CN, within the
+        // Device certificates: the topic prefix as O and CN, the device id as OU, within the
         // configured lifetime.
         let (key, csr) = device_csr();
         let id = DeviceId::parse("dev1").expect("id");
@@ -447,8 +447,12 @@ mod tests {
             .verify_device_certificate(&issued.chain_pem, luach_pki::OffsetDateTime::now_utc())
             .expect("a device certificate");
         assert_eq!(
-            (info.organisation.as_deref(), info.common_name.as_deref()),
-            (Some("p4x2"), Some("dev1"))
+            (
+                info.organisation.as_deref(),
+                info.device_id(),
+                info.common_name.as_deref()
+            ),
+            (Some("p4x2"), Some("dev1"), Some("p4x2"))
         );
         assert!(issued.not_after <= now + chrono::Duration::days(30) + chrono::Duration::seconds(1));
         assert!(issued.not_before <= now);

@@ -285,8 +285,8 @@ impl EnrolmentService {
         self.admitted_changed().await;
     }
 
-    /// Who may connect changed: an external broker's files are rewritten before the caller
-    /// answers, so a screen given a certificate finds its ACL entry when it connects.
+    /// Who may connect changed: an external broker's files are rewritten, and the broker told,
+    /// before the caller answers.
     async fn admitted_changed(&self) {
         if let Some(files) = &self.broker_files {
             files.refresh_or_log().await;
@@ -555,10 +555,10 @@ impl EnrolmentService {
         store
             .issue_certificate(&cert, &via.describe(), rekey, previous_tenant.as_deref())
             .await?;
-        match &current {
-            // Superseded: the old enrolment's certificates no longer connect.
-            Some(previous) => self.refuse_prefix(&previous.prefix).await,
-            None => self.admitted_changed().await,
+        // Superseded: the old enrolment's certificates no longer connect. A first enrolment
+        // changes nothing a broker holds (an external broker's ACL admits it by pattern).
+        if let Some(previous) = &current {
+            self.refuse_prefix(&previous.prefix).await;
         }
         if rekey {
             tracing::warn!(target: "audit", device_id = %device_id, tenant_id = %scope.tenant(), "enrolled screen re-keyed by claim");

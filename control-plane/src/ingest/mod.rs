@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use luach_broker::{Inbound, LocalLink};
 use luach_schemas::messages::Event;
-use luach_schemas::{DeviceId, Topic, TopicPrefix, UpMessage, decode_up};
+use luach_schemas::{DeviceId, Topic, TopicPrefix, UpMessage, decode_up, decode_uplink};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -106,17 +106,22 @@ pub async fn read_link(
             },
         };
         let topic_text = String::from_utf8_lossy(&inbound.topic);
-        let (prefix, kind) = match Topic::parse(&topic_text) {
-            Ok(Topic::Up(prefix, kind)) => (prefix, kind),
+        let decoded = match Topic::parse(&topic_text) {
+            Ok(Topic::Uplink(prefix)) => (prefix, decode_uplink(&inbound.payload)),
+            Ok(Topic::Up(prefix, kind)) => (prefix, decode_up(kind, &inbound.payload)),
             Ok(Topic::Down(..)) => continue,
             Err(e) => {
                 bad.report(&metrics, "unknown", &topic_text, "topic", &e);
                 continue;
             }
         };
-        match decode_up(kind, &inbound.payload) {
+        let (prefix, decoded) = decoded;
+        match decoded {
             Ok(message) => {
-                metrics.mqtt_messages_in.with_label_values(&[kind.as_str()]).inc();
+                metrics
+                    .mqtt_messages_in
+                    .with_label_values(&[message.kind().as_str()])
+                    .inc();
                 let work = Work::Observe {
                     prefix,
                     message,

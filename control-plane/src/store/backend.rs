@@ -17,7 +17,9 @@ use serde_json::Value;
 
 use super::StoreResult;
 use super::docs::{DocKind, StoredDoc};
-use super::enrolment::{CertificateRecord, DeviceCertificate, EnrolmentRequest, EnrolmentToken, RequestState};
+use super::enrolment::{
+    BrokerCertificate, CertificateRecord, DeviceCertificate, EnrolmentRequest, EnrolmentToken, RequestState,
+};
 use super::identity::{Revoke, Tenant, TokenKind, TokenRecord, User};
 use super::jobs::{ExecFilter, ExecState, ExecUpdate, Execution, JobFilter, JobMove, JobRecord, Tally};
 use super::migrate::Applied;
@@ -197,9 +199,10 @@ pub(crate) trait EnrolmentBackend: Send + Sync {
     /// certificate of an enrolment (a topic prefix) that ended as revoked or superseded,
     /// renewed ones included. `(serial, prefix)`, in any tenant.
     async fn refused_certificates(&self, now: DateTime<Utc>) -> StoreResult<Vec<(String, TopicPrefix)>>;
-    /// Every enrolment whose current certificate is valid at `now`: `(device, prefix)`, in any
-    /// tenant (what an external broker's ACL admits).
-    async fn current_enrolments(&self, now: DateTime<Utc>) -> StoreResult<Vec<(DeviceId, TopicPrefix)>>;
+    /// Every certificate still in its validity period at `now`, in any tenant, with its form
+    /// and whether its enrolment was refused (what an external broker's ACL names), sorted
+    /// by serial.
+    async fn broker_certificates(&self, now: DateTime<Utc>) -> StoreResult<Vec<BrokerCertificate>>;
     /// Revokes the current certificate of `device` in `tenant` (kept revoked if it was) and
     /// clears the device's topic prefix. False when the tenant has no certificate for it.
     async fn revoke_certificate(

@@ -97,6 +97,19 @@ pub struct EnrolmentRequest {
     pub source: String,
 }
 
+/// An unexpired device certificate as a broker's access rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerCertificate {
+    pub serial: String,
+    pub device_id: DeviceId,
+    pub prefix: TopicPrefix,
+    /// Issued in the earlier subject form, whose CN is the device id (now the OU; CN is the
+    /// prefix).
+    pub device_in_cn: bool,
+    /// Its enrolment (prefix) ended as revoked or superseded: it may no longer connect.
+    pub refused: bool,
+}
+
 /// The certificate a device currently holds. One per device: renewal and re-enrolment
 /// replace it, revocation marks it.
 #[derive(Debug, Clone, PartialEq)]

@@ -52,6 +52,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 8,
         name: "replicas: leases for singleton tasks, online devices by last seen",
     },
+    Migration {
+        version: 9,
+        name: "device certificates name the device as OU and the prefix as CN: the certificate history records which form",
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -54,7 +54,8 @@ use std::sync::Arc;
 pub use announcement::{Announcement, AnnouncementInput, Targets};
 pub use docs::{DocKind, Document, Stored, StoredDoc};
 pub use enrolment::{
-    CertificateEnd, CertificateRecord, DeviceCertificate, EnrolmentRequest, EnrolmentToken, RequestState,
+    BrokerCertificate, CertificateEnd, CertificateRecord, DeviceCertificate, EnrolmentRequest, EnrolmentToken,
+    RequestState,
 };
 pub use handle::{InstallationStore, Store};
 pub use identity::{Quota, Revoke, Tenant, TokenKind, TokenRecord, User};

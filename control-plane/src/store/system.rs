@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use luach_schemas::{DeviceId, TenantId, TopicPrefix};
 
-use super::enrolment::{DeviceCertificate, EnrolmentRequest, EnrolmentToken, RequestState};
+use super::enrolment::{BrokerCertificate, DeviceCertificate, EnrolmentRequest, EnrolmentToken, RequestState};
 use super::handle::{Inner, InstallationStore, Store};
 use super::identity::{Revoke, Tenant, TokenKind, TokenRecord, User};
 use super::migrate::Applied;
@@ -505,11 +505,11 @@ impl SystemStore {
             .await
     }
 
-    /// Enrolments whose current certificate is valid at `now` (see
-    /// [`EnrolmentBackend::current_enrolments`](super::backend::EnrolmentBackend)).
-    pub async fn current_enrolments(&self, now: DateTime<Utc>) -> StoreResult<Vec<(DeviceId, TopicPrefix)>> {
+    /// Unexpired certificates as a broker's ACL names them (see
+    /// [`EnrolmentBackend::broker_certificates`](super::backend::EnrolmentBackend)).
+    pub async fn broker_certificates(&self, now: DateTime<Utc>) -> StoreResult<Vec<BrokerCertificate>> {
         self.inner
-            .timed("certificates.current", self.inner.backend.current_enrolments(now))
+            .timed("certificates.broker", self.inner.backend.broker_certificates(now))
             .await
     }
 

@@ -13,8 +13,8 @@ use super::{MongoStore, conflict, corrupt, ms, optional_text, parsed, required_t
 use crate::chain::Entry;
 use crate::store::backend::EnrolmentBackend;
 use crate::store::{
-    CertificateEnd, CertificateRecord, DeviceCertificate, EnrolmentRequest, EnrolmentToken, RequestState, StoreError,
-    StoreResult,
+    BrokerCertificate, CertificateEnd, CertificateRecord, DeviceCertificate, EnrolmentRequest, EnrolmentToken,
+    RequestState, StoreError, StoreResult,
 };
 
 /// Renewal nonces kept per device (older ones are dropped).
@@ -111,6 +111,7 @@ fn history_doc(c: &DeviceCertificate) -> Document {
         "issued_at": ms(c.issued_at),
         "ended_at": null,
         "end_reason": null,
+        "device_in_cn": false,
     }
 }
 
@@ -394,25 +395,29 @@ impl EnrolmentBackend for MongoStore {
             .collect()
     }
 
-    async fn current_enrolments(&self, now: DateTime<Utc>) -> StoreResult<Vec<(DeviceId, TopicPrefix)>> {
+    async fn broker_certificates(&self, now: DateTime<Utc>) -> StoreResult<Vec<BrokerCertificate>> {
+        let refused: std::collections::HashSet<String> = self
+            .refused_certificates(now)
+            .await?
+            .into_iter()
+            .map(|(serial, _)| serial)
+            .collect();
         let docs = self
-            .find_sorted(
-                "certificates",
-                doc! {"end_reason": null, "not_after": {"$gt": ms(now)}},
-                doc! {"prefix": 1},
-            )
+            .find_sorted("certificates", doc! {"not_after": {"$gt": ms(now)}}, doc! {"_id": 1})
             .await?;
-        let mut out: Vec<(DeviceId, TopicPrefix)> = docs
-            .iter()
+        docs.iter()
             .map(|d| {
-                Ok((
-                    parsed(d, "device_id", DeviceId::parse)?,
-                    parsed(d, "prefix", TopicPrefix::parse)?,
-                ))
+                let serial = text(d, "_id")?;
+                Ok(BrokerCertificate {
+                    refused: refused.contains(&serial),
+                    device_id: parsed(d, "device_id", DeviceId::parse)?,
+                    prefix: parsed(d, "prefix", TopicPrefix::parse)?,
+                    // Certificates recorded before the field existed are in the earlier form.
+                    device_in_cn: d.get_bool("device_in_cn").unwrap_or(true),
+                    serial,
+                })
             })
-            .collect::<StoreResult<_>>()?;
-        out.dedup();
-        Ok(out)
+            .collect()
     }
 
     async fn revoke_certificate(

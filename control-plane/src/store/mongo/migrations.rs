@@ -275,6 +275,8 @@ impl MongoStore {
                 self.indexes("devices", vec![index(doc! {"status": 1, "last_seen": 1})])
                     .await
             }
+            // A certificate without `device_in_cn` reads as the earlier form: nothing to rewrite.
+            9 => Ok(()),
             v => Err(StoreError::Corrupt(format!(
                 "no mongodb migration for schema version {v}"
             ))),

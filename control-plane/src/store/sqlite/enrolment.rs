@@ -9,8 +9,8 @@ use super::{SqliteStore, append_audit, conflict_on_unique, corrupt, device_id, f
 use crate::chain::Entry;
 use crate::store::backend::EnrolmentBackend;
 use crate::store::{
-    CertificateEnd, CertificateRecord, DeviceCertificate, EnrolmentRequest, EnrolmentToken, RequestState, StoreError,
-    StoreResult,
+    BrokerCertificate, CertificateEnd, CertificateRecord, DeviceCertificate, EnrolmentRequest, EnrolmentToken,
+    RequestState, StoreError, StoreResult,
 };
 
 /// Renewal nonces kept per device (older ones are dropped).
@@ -109,7 +109,9 @@ fn end_history(tx: &Transaction<'_>, serial: &str, at: DateTime<Utc>, end: Certi
 
 fn insert_history(tx: &Transaction<'_>, c: &DeviceCertificate) -> StoreResult<()> {
     tx.execute(
-        &format!("INSERT INTO certificates ({HISTORY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL)"),
+        &format!(
+            "INSERT INTO certificates ({HISTORY_COLUMNS}, device_in_cn) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, 0)"
+        ),
         params![
             c.serial,
             c.device_id.as_str(),
@@ -388,19 +390,23 @@ impl EnrolmentBackend for SqliteStore {
         .await
     }
 
-    async fn current_enrolments(&self, now: DateTime<Utc>) -> StoreResult<Vec<(DeviceId, TopicPrefix)>> {
+    async fn broker_certificates(&self, now: DateTime<Utc>) -> StoreResult<Vec<BrokerCertificate>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT DISTINCT device_id, prefix FROM certificates \
-                 WHERE end_reason IS NULL AND not_after > ?1 ORDER BY prefix",
+                "SELECT serial, device_id, prefix, device_in_cn, prefix IN \
+                 (SELECT prefix FROM certificates WHERE end_reason IN ('revoked', 'superseded')) \
+                 FROM certificates WHERE not_after > ?1 ORDER BY serial",
             )?;
             let mut rows = stmt.query(params![ms(now)])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
-                out.push((
-                    device_id(&row.get::<_, String>(0)?)?,
-                    prefix(&row.get::<_, String>(1)?)?,
-                ));
+                out.push(BrokerCertificate {
+                    serial: row.get(0)?,
+                    device_id: device_id(&row.get::<_, String>(1)?)?,
+                    prefix: prefix(&row.get::<_, String>(2)?)?,
+                    device_in_cn: row.get::<_, i64>(3)? != 0,
+                    refused: row.get::<_, i64>(4)? != 0,
+                });
             }
             Ok(out)
         })

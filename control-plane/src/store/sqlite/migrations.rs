@@ -253,6 +253,12 @@ CREATE TABLE leases (
 CREATE INDEX devices_status_seen ON devices (status, last_seen);
 "#;
 
+/// Version 9: device certificates name the device as OU and the prefix as CN; every
+/// certificate issued before names the device as CN (an external broker's user name).
+const V9: &str = r#"
+ALTER TABLE certificates ADD COLUMN device_in_cn INTEGER NOT NULL DEFAULT 1;
+"#;
+
 fn script(version: u32) -> StoreResult<&'static str> {
     match version {
         1 => Ok(V1),
@@ -263,6 +269,7 @@ fn script(version: u32) -> StoreResult<&'static str> {
         6 => Ok(V6),
         7 => Ok(V7),
         8 => Ok(V8),
+        9 => Ok(V9),
         v => Err(StoreError::Corrupt(format!(
             "no sqlite migration for schema version {v}"
         ))),
