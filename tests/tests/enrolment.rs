@@ -277,6 +277,22 @@ async fn bad_requests_get_clear_errors_and_devices_stay_in_their_tenant() {
     );
     k1.check_certificate(leaf(body["data"]["certificate_pem"].as_str().must()))
         .must();
+    // The same screen asking again with the same key (its answer was lost) is enrolled
+    // afresh and takes no further use: dev2 twice on token_a leaves one use taken.
+    let (_, csr2) = csr("dev2");
+    for _ in 0..2 {
+        let (status, body) = enrol_with_token(&app.api, "dev2", &csr2, &token_a).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, tokens) = app.api.get("/api/v1/enrolment/tokens").await;
+    let uses = tokens["data"]
+        .as_array()
+        .must()
+        .iter()
+        .find(|t| t["max_uses"] == 3)
+        .must()["uses"]
+        .clone();
+    assert_eq!(uses, 1, "{tokens}");
     let (_, other_csr) = csr("dev9");
     let (status, body) = enrol_with_token(&app.api, "dev9", &other_csr, &one_use).await;
     assert_eq!(

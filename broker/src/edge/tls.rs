@@ -179,10 +179,16 @@ pub fn server_config(
         what: "server key",
         reason: e.to_string(),
     })?;
-    let config = ServerConfig::builder_with_provider(provider)
+    let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
         .with_single_cert(certificates(chain_pem, "server certificate")?, key)?;
+    // No session resumption: a resumed session skips the client-certificate verifier, so a
+    // certificate revoked since would get in again; and screens reconnect too seldom for
+    // tickets to pay for the two that rustls would otherwise make, store and send on every
+    // handshake.
+    config.send_tls13_tickets = 0;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     Ok(Arc::new(config))
 }
 
@@ -264,6 +270,23 @@ mod tests {
         let (tcp, _) = must(listener.accept().await);
         let idle = handshake(&acceptor, tcp, Duration::from_millis(200)).await;
         assert!(matches!(idle, Err(HandshakeError::TimedOut(_))), "{idle:?}");
+    }
+
+    /// A device that keeps its TLS client (and so its session cache) cannot resume its way
+    /// past a revocation: the edge issues no tickets and keeps no sessions, so every
+    /// handshake is a full one through the certificate verifier.
+    #[tokio::test]
+    async fn sessions_are_never_resumed_past_a_revocation() {
+        let revoked = Revoked::default();
+        let (ca, acceptor) = ca_and_acceptor(revoked.clone());
+        let listener = must(TcpListener::bind("127.0.0.1:0").await);
+        let screen = device(&ca, "screen3", "p3");
+        let kept = client(&ca, &screen);
+        must(connect(&acceptor, &listener, kept.clone()).await);
+        must(connect(&acceptor, &listener, kept.clone()).await);
+        revoked.insert_prefix("p3");
+        let refused = connect(&acceptor, &listener, kept).await;
+        assert!(matches!(&refused, Err(HandshakeError::Failed(_))), "{refused:?}");
     }
 
     #[test]

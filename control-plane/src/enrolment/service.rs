@@ -390,6 +390,13 @@ impl EnrolmentService {
         let scope = self
             .system
             .scope(token.tenant_id.clone(), Actor::device(input.device_id.as_str()));
+        // A screen enrolled in this tenant with this very key is asking again (its answer was
+        // lost on the way): it is enrolled afresh but admits no new screen, so it takes no use
+        // of the token; otherwise retries would use a token up before the fleet is in.
+        let again =
+            self.system.certificate(&input.device_id).await?.is_some_and(|c| {
+                c.tenant_id == token.tenant_id && !c.is_revoked() && c.key_fingerprint == csr.fingerprint
+            });
         match self
             .enrol(&scope, &input.device_id, &csr, Via::Token(token.id.clone()), None)
             .await
@@ -400,8 +407,12 @@ impl EnrolmentService {
                     tenant_id = %scope.tenant(),
                     token = %token.id,
                     serial = %issued.serial,
+                    again,
                     "device enrolled with a bulk token"
                 );
+                if again && let Err(release) = self.system.release_enrolment_token(&digest).await {
+                    tracing::warn!(error = %release, token = %token.id, "could not give back a token use");
+                }
                 Ok(RequestOutcome::Issued(issued))
             }
             Err(e) => {

@@ -214,13 +214,14 @@ pub async fn bare_controller(port: u16, count: u64, rounds: u64, storm: bool) ->
                     continue;
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if p.topic.ends_with("/up/ack") {
-                        match serde_json::from_slice::<Envelope<Ack>>(&p.payload) {
-                            Ok(e) => Heard::Ack(e.body),
-                            Err(_) => continue,
-                        }
-                    } else {
-                        Heard::Up(p.topic.split('/').nth(2).unwrap_or("").to_owned())
+                    // An ack is told by the envelope's type (one uplink topic) or its topic.
+                    let ack = serde_json::from_slice::<Envelope<Ack>>(&p.payload)
+                        .ok()
+                        .filter(|e| e.kind == "ack");
+                    match ack {
+                        Some(e) => Heard::Ack(e.body),
+                        None if p.topic.ends_with("/up/ack") => continue,
+                        None => Heard::Up(p.topic.split('/').nth(2).unwrap_or("").to_owned()),
                     }
                 }
                 Ok(_) => continue,

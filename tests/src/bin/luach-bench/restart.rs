@@ -198,6 +198,24 @@ fn failures(out: &Path) -> anyhow::Result<u64> {
 pub async fn luach(bin: &Path, args: &Args, dir: &Path, external: bool) -> anyhow::Result<(Run, String)> {
     let token = luach_tests::seed_tenant_admin(dir, &[]);
     let ports = (free_port(), free_port());
+    // The fleet enrols through the embedded edge in both modes (the certificates are the
+    // same; only where screens connect differs), so the measured restart starts from the
+    // same fleet.
+    let embedded = fleet_env();
+    let embedded: Vec<(&str, &str)> = embedded.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (server, base) = start_server_at(bin, dir, &embedded, ports).await?;
+    let api = Api::new(base.clone()).with_token(&token);
+    let bulk = luach_tests::bulk_token(&api, u32::try_from(args.count).unwrap_or(u32::MAX)).await;
+    let state = dir.join("sim-state");
+    let state = state.to_str().context("state directory")?;
+    let mut link = vec!["--server", &base, "--enrolment-token", &bulk, "--state-dir", state];
+    eprintln!("luach-bench: enrolling {} screens (not measured)", args.count);
+    {
+        let _enrol = tls_sim(bin, args, &link, &dir.join("sim-enrol.out"), &dir.join("sim-enrol.log"))?;
+        wait_online(&api, args.count, Duration::from_secs(3600)).await?;
+    }
+    drop(server);
+
     let external = external.then(|| External::new(dir));
     let env: Vec<(String, String)> = match &external {
         Some(e) => {
@@ -208,20 +226,10 @@ pub async fn luach(bin: &Path, args: &Args, dir: &Path, external: bool) -> anyho
     };
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let start_broker = || external.as_ref().map(|e| e.start(dir)).transpose();
-    let broker = start_broker()?;
-    let (server, base) = start_server_at(bin, dir, &env, ports).await?;
-    let api = Api::new(base.clone()).with_token(&token);
-    let bulk = luach_tests::bulk_token(&api, u32::try_from(args.count).unwrap_or(u32::MAX)).await;
-    let state = dir.join("sim-state");
-    let state = state.to_str().context("state directory")?;
-    let link = ["--server", &base, "--enrolment-token", &bulk, "--state-dir", state];
-    eprintln!("luach-bench: enrolling {} screens (not measured)", args.count);
-    {
-        let _enrol = tls_sim(bin, args, &link, &dir.join("sim-enrol.out"), &dir.join("sim-enrol.log"))?;
-        wait_online(&api, args.count, Duration::from_secs(3600)).await?;
+    let devices = external.as_ref().map(|e| format!("127.0.0.1:{}", e.devices));
+    if let Some(devices) = &devices {
+        link.extend(["--mqtt", devices.as_str()]);
     }
-    drop(server);
-    drop(broker);
 
     if external.is_some() {
         eprintln!("luach-bench: restarting mosquitto and luach-server; every screen connects at once");

@@ -162,13 +162,15 @@ pub async fn bare_controller(port: u16, count: u64, window: u64, metrics_secs: u
     options.set_inflight(1_000);
     options.set_max_packet_size(64 * 1024, 64 * 1024);
     let (client, mut eventloop) = AsyncClient::new(options, 20_000);
-    client.subscribe("/tenants/+/up/telemetry", QoS::AtLeastOnce).await?;
+    // Screens send every kind on one uplink topic; telemetry is told by the envelope's type.
+    client.subscribe("/tenants/+/up/#", QoS::AtLeastOnce).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, TelemetryBatch)>();
     tokio::spawn(async move {
         while let Ok(event) = eventloop.poll().await {
             if let Event::Incoming(Packet::Publish(p)) = event {
                 let device = p.topic.split('/').nth(2).unwrap_or("").to_owned();
                 if let Ok(env) = serde_json::from_slice::<Envelope<TelemetryBatch>>(&p.payload)
+                    && env.kind == "telemetry"
                     && tx.send((device, env.body)).is_err()
                 {
                     break;
