@@ -19,15 +19,6 @@ use luach_broker::TopicRules;
 use luach_broker::external::mosquitto::{self as conf, Certificate};
 use support::free_port;
 
-fn cert(device: &str, prefix: &str, device_in_cn: bool, refused: bool) -> Certificate {
-    Certificate {
-        device_id: device.into(),
-        prefix: prefix.into(),
-        device_in_cn,
-        refused,
-    }
-}
-
 struct Broker {
     child: Child,
     port: u16,
@@ -98,11 +89,11 @@ fn the_generated_acl_confines_devices_by_pattern_and_names_only_exceptions() {
     let acl = conf::devices_acl(
         &[
             // pa: current, new form. pr: refused, new form.
-            cert("deva", "pa", false, false),
-            cert("devr", "pr", false, true),
+            Certificate::new("deva", "pa", false, false),
+            Certificate::new("devr", "pr", false, true),
             // legacy1: earlier form, current enrolment pl. legacy2: earlier form, refused.
-            cert("legacy1", "pl", true, false),
-            cert("legacy2", "pm", true, true),
+            Certificate::new("legacy1", "pl", true, false),
+            Certificate::new("legacy2", "pm", true, true),
         ],
         &rules,
     );

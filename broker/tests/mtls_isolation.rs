@@ -241,12 +241,7 @@ fn devices_are_confined_on_external_mosquitto() {
     let dir = pki.path("mosquitto");
     std::fs::create_dir(&dir).unwrap();
     let now = OffsetDateTime::now_utc();
-    let enrolled = ["deva", "devb", "devc"].map(|d| conf::Certificate {
-        device_id: d.into(),
-        prefix: d.into(),
-        device_in_cn: false,
-        refused: false,
-    });
+    let enrolled = ["deva", "devb", "devc"].map(|d| conf::Certificate::new(d, d, false, false));
     for (name, text) in [
         (conf::DEVICE_CA_FILE, pki.ca.certificate_pem().to_owned()),
         (conf::SERVICE_CA_FILE, service_ca.certificate_pem().to_owned()),

@@ -298,11 +298,8 @@ impl MosquittoFiles {
             .await
             .context("reading the unexpired certificates")?
             .into_iter()
-            .map(|c| mosquitto::Certificate {
-                device_id: c.device_id.to_string(),
-                prefix: c.prefix.to_string(),
-                device_in_cn: c.device_in_cn,
-                refused: c.refused,
+            .map(|c| {
+                mosquitto::Certificate::new(c.device_id.to_string(), c.prefix.to_string(), c.device_in_cn, c.refused)
             })
             .collect();
         let refused: Vec<String> = self

@@ -70,6 +70,17 @@ pub struct Certificate {
     pub refused: bool,
 }
 
+impl Certificate {
+    pub fn new(device_id: impl Into<String>, prefix: impl Into<String>, device_in_cn: bool, refused: bool) -> Self {
+        Self {
+            device_id: device_id.into(),
+            prefix: prefix.into(),
+            device_in_cn,
+            refused,
+        }
+    }
+}
+
 /// The user name of a control-plane certificate with common name `cn`
 /// (`use_subject_as_username` on the control listener).
 pub fn control_username(cn: &str) -> String {
@@ -220,12 +231,7 @@ mod tests {
     use super::*;
 
     fn cert(device: &str, prefix: &str, device_in_cn: bool, refused: bool) -> Certificate {
-        Certificate {
-            device_id: device.into(),
-            prefix: prefix.into(),
-            device_in_cn,
-            refused,
-        }
+        Certificate::new(device, prefix, device_in_cn, refused)
     }
 
     #[test]
