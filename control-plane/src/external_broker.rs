@@ -292,23 +292,22 @@ impl MosquittoFiles {
     /// it; the CRL is read when it starts). A new enrolment changes neither: patterns admit it.
     async fn write_fleet(&self) -> anyhow::Result<Fleet> {
         let now = Utc::now();
-        let certificates: Vec<mosquitto::Certificate> = self
+        let unexpired = self
             .system
             .broker_certificates(now)
             .await
-            .context("reading the unexpired certificates")?
+            .context("reading the unexpired certificates")?;
+        // One read serves both files: the CRL lists the refused ones by serial.
+        let refused: Vec<String> = unexpired
+            .iter()
+            .filter(|c| c.refused)
+            .map(|c| c.serial.clone())
+            .collect();
+        let certificates: Vec<mosquitto::Certificate> = unexpired
             .into_iter()
             .map(|c| {
                 mosquitto::Certificate::new(c.device_id.to_string(), c.prefix.to_string(), c.device_in_cn, c.refused)
             })
-            .collect();
-        let refused: Vec<String> = self
-            .system
-            .refused_certificates(now)
-            .await
-            .context("reading refused certificates")?
-            .into_iter()
-            .map(|(serial, _)| serial)
             .collect();
         let at = OffsetDateTime::now_utc();
         let until = at + luach_pki::Duration::days(CRL_DAYS);
