@@ -7,6 +7,8 @@
 // the connection it prints "disconnected: REASON" and exits 3.
 // With "jobs" it prints instead "execution: STATE" for each `job:execution` event of DEVICE_ID
 // and exits 0 after the first final state.
+// With "progress" DEVICE_ID names a job instead: it prints "progress: STATE" for each
+// `job:progress` event of that job and runs until it is killed.
 import { io } from "socket.io-client";
 
 const [base, device, mode] = process.argv.slice(2);
@@ -17,7 +19,7 @@ const fail = (why) => {
   console.error(why);
   process.exit(1);
 };
-const timer = setTimeout(() => fail(`timed out; saw ${[...seen].join(",") || "nothing"}`), mode === "jobs" ? 300_000 : 90_000);
+const timer = setTimeout(() => fail(`timed out; saw ${[...seen].join(",") || "nothing"}`), mode ? 300_000 : 90_000);
 
 socket.on("connect", () => console.log("ready"));
 socket.on("disconnect", (reason) => {
@@ -42,7 +44,14 @@ if (mode === "jobs") {
     }
   });
 }
-for (const kind of mode === "jobs" ? [] : ["online", "metrics", "offline"]) {
+if (mode === "progress") {
+  socket.on("job:progress", (event) => {
+    if (event.id !== device) return;
+    if (typeof event.tenant_id !== "string" || Number.isNaN(Date.parse(event.updated_at))) fail(`bad event ${JSON.stringify(event)}`);
+    console.log(`progress: ${event.state}`);
+  });
+}
+for (const kind of mode ? [] : ["online", "metrics", "offline"]) {
   socket.on(`device:${kind}`, (event) => {
     if (event.device_id !== device) return;
     if (typeof event.tenant_id !== "string" || typeof event.at !== "string") fail(`bad event ${JSON.stringify(event)}`);

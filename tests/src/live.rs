@@ -30,6 +30,14 @@ impl LiveWatcher {
         watcher
     }
 
+    /// Watches the progress of job `job`: it prints `progress: STATE` for each `job:progress`
+    /// event of that job.
+    pub async fn connect_progress(base: &str, job: &str, token: &str) -> Self {
+        let mut watcher = Self::spawn(base, job, Some(token), Some("progress"));
+        watcher.expect("ready").await;
+        watcher
+    }
+
     fn spawn(base: &str, device: &str, token: Option<&str>, mode: Option<&str>) -> Self {
         let mut command = Command::new("node");
         if let Some(t) = token {

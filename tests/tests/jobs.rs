@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
-use luach_tests::{Api, Must, RedisServer, Server, ServerOptions, Sim, spawn_app, wait_for};
+use luach_tests::{Api, LiveWatcher, Must, RedisServer, Server, ServerOptions, Sim, spawn_app, wait_for};
 use serde_json::{Value, json};
 
 async fn wait_online(api: &Api, online: u64, limit: Duration) {
@@ -251,6 +251,36 @@ async fn abort_threshold_pause_resume_and_sequential_stop() {
     assert_eq!(status, 200);
     let job = api.wait_job(&paused, "completed", Duration::from_secs(90)).await;
     assert_eq!(job["counts"]["succeeded"], 60, "{job}");
+
+    // Every open page hears of an operator's pause and cancel at once: here nothing is in
+    // flight (one screen a minute, the first done), so no move of the engine would tell it.
+    let slow = api
+        .create_job(&json!({"command": {"type": "ping"}, "target": {"all": true}, "rate_per_minute": 1}))
+        .await;
+    let path = format!("/api/v1/jobs/{slow}");
+    let path = path.as_str();
+    wait_for(
+        "the slow job's first screen done",
+        Duration::from_secs(30),
+        || async move {
+            let (_, job) = api.get(path).await;
+            let c = &job["data"]["counts"];
+            (c["succeeded"] == 1 && c["sent"] == 0 && c["received"] == 0).then_some(())
+        },
+    )
+    .await;
+    let token = api.token.clone().must();
+    let mut progress = LiveWatcher::connect_progress(&api.base, &slow, &token).await;
+    let (status, _) = api.post(&format!("/api/v1/jobs/{slow}/pause"), &json!({})).await;
+    assert_eq!(status, 200);
+    progress
+        .expect_within("progress: paused", Duration::from_secs(10))
+        .await;
+    let (status, _) = api.post(&format!("/api/v1/jobs/{slow}/cancel"), &json!({})).await;
+    assert_eq!(status, 200);
+    progress
+        .expect_within("progress: cancelled", Duration::from_secs(10))
+        .await;
 
     // Sequential: one screen at a time, stopping at the first failure (every display_power
     // fails on these screens).

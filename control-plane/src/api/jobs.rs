@@ -228,7 +228,10 @@ async fn transition(
     }
     state.jobs.wake();
     let job = existing(state, scope, id).await?;
-    view(state, scope, job).await
+    // Every open page hears of it now, not at the engine's next change to the job.
+    let (counts, _) = tj.counts(&job.id).await?;
+    state.jobs.announce(&job, counts);
+    Ok(JobView::new(job, counts)?)
 }
 
 /// `POST /jobs/{id}/pause`: no new executions start; those in flight finish.

@@ -75,6 +75,10 @@ pub struct Progress {
     /// A staged roll-out's phases and the open one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phase: Option<PhaseStatus>,
+    /// When the job's state or phase last changed. Events may reach a page after a newer
+    /// answer from the API (a progress read just before an operator's pause, delivered just
+    /// after the pause's answer); a page keeps the state with the later time.
+    pub updated_at: DateTime<Utc>,
 }
 
 struct AckIn {
@@ -88,6 +92,7 @@ struct Shared {
     acks: mpsc::Sender<AckIn>,
     updates: broadcast::Sender<ExecEvent>,
     clock: Arc<dyn Clock>,
+    live: LiveSink,
 }
 
 /// The engine's handle: ingest hands it acknowledgements, the API wakes it and waits on it.
@@ -132,6 +137,23 @@ impl Jobs {
     /// The engine's time (injectable for tests and demonstrations).
     pub fn now(&self) -> DateTime<Utc> {
         self.shared.clock.now()
+    }
+
+    /// Tells the job's tenant room where `job` stands (`job:progress`): the engine after each
+    /// change it makes, the API after an operator's pause, resume or cancel.
+    pub fn announce(&self, job: &JobRecord, counts: Counts) {
+        let phase = JobSpec::of(job).ok().and_then(|spec| PhaseStatus::of(job, &spec));
+        self.shared.live.send(LiveEvent::Job {
+            tenant_id: job.tenant_id.clone(),
+            progress: Progress {
+                id: job.id.clone(),
+                state: job.state,
+                reason: job.reason.clone(),
+                counts,
+                phase,
+                updated_at: job.updated_at,
+            },
+        });
     }
 }
 
@@ -248,6 +270,7 @@ impl JobEngine {
                 acks: tx,
                 updates: broadcast::channel(4_096).0,
                 clock,
+                live: live.clone(),
             }),
         };
         (
@@ -385,17 +408,7 @@ impl JobEngine {
         let Ok((counts, _)) = tj.counts(&job.id).await else {
             return;
         };
-        let phase = JobSpec::of(&fresh).ok().and_then(|spec| PhaseStatus::of(&fresh, &spec));
-        self.live.send(LiveEvent::Job {
-            tenant_id: fresh.tenant_id.clone(),
-            progress: Progress {
-                id: fresh.id,
-                state: fresh.state,
-                reason: fresh.reason,
-                counts,
-                phase,
-            },
-        });
+        self.jobs.announce(&fresh, counts);
     }
 
     /// One pass over every active job, oldest first.

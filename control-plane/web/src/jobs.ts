@@ -38,6 +38,7 @@ interface Job {
   total: number;
   created_by: string;
   created_at: string;
+  updated_at: string;
   emergency: boolean;
   phase?: PhaseStatus;
 }
@@ -55,6 +56,7 @@ interface Progress {
   reason: string | null;
   counts: Counts;
   phase?: PhaseStatus;
+  updated_at: string;
 }
 
 /** A release of the registry, as `GET /api/v1/releases` lists it. */
@@ -214,10 +216,14 @@ export class JobsPage {
       void this.reload();
       return;
     }
+    // A progress read before an operator's pause may arrive after the pause's answer: the
+    // later change wins.
+    if (Date.parse(p.updated_at) < Date.parse(job.updated_at)) return;
     job.state = p.state;
     job.reason = p.reason;
     job.counts = p.counts;
     job.phase = p.phase;
+    job.updated_at = p.updated_at;
     if (this.failures.has(p.id)) void this.loadFailures(p.id).then(() => this.renderList());
     else this.renderList();
   }
