@@ -329,9 +329,10 @@ pub async fn run(config: &Config, command: AdminCommand, out: &mut dyn Write) ->
             if name.trim().is_empty() {
                 bail!("--name must not be empty");
             }
-            let tenant = system
-                .installation(&installation)
-                .create_tenant(id, name, auth.now())
+            let tenants = system.installation(&installation);
+            let tenant = tenants.create_tenant(id, name, auth.now()).await?;
+            tenants
+                .seed(&tenant.id, crate::alerts::rule::AlertRule::defaults(), auth.now())
                 .await?;
             writeln!(out, "created tenant {}", tenant.id)?;
         }

@@ -146,6 +146,17 @@ impl Application {
             let _ = delivery.await;
         });
         tasks.spawn(rechecker.run(shutdown.clone()));
+        tasks.spawn(
+            crate::alerts::AlertEngine::new(
+                system.clone(),
+                live.clone(),
+                metrics.clone(),
+                clock.clone(),
+                Lease::new(system.clone(), metrics.clone(), "alerts", &replica),
+                std::time::Duration::from_secs(config.alerts.eval_secs),
+            )
+            .run(shutdown.clone()),
+        );
         let (engine, jobs) = crate::jobs::JobEngine::new(
             system.clone(),
             publisher.clone(),
@@ -158,7 +169,7 @@ impl Application {
         tasks.spawn(engine.run(shutdown.clone()));
         let mut writer = Writer::new(
             system.clone(),
-            live,
+            live.clone(),
             commands.clone(),
             metrics.clone(),
             config.offline_after(),
@@ -224,6 +235,7 @@ impl Application {
             broker: Arc::new(broker),
             enrolment,
             bundles,
+            live,
         };
         let router = live_layer.apply(crate::api::app(state.clone()));
         Ok(Self {

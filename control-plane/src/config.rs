@@ -32,6 +32,7 @@ pub struct Config {
     pub quotas: QuotaConfig,
     pub commands: CommandsConfig,
     pub live: LiveConfig,
+    pub alerts: AlertsConfig,
     pub screenshots: ScreenshotsConfig,
     pub telemetry: TelemetryConfig,
     pub releases: ReleasesConfig,
@@ -213,6 +214,25 @@ impl Default for LiveConfig {
     }
 }
 
+/// Alert evaluation (see `crate::alerts`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// How often every tenant's rules are evaluated against its screens, in seconds (1–300).
+    pub eval_secs: u64,
+    /// Resolved alerts are kept this many days (1–3650).
+    pub keep_resolved_days: u32,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            eval_secs: 15,
+            keep_resolved_days: 90,
+        }
+    }
+}
+
 /// The device CA and the certificates it issues (see [`crate::enrolment`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -372,6 +392,7 @@ impl Default for Config {
             quotas: QuotaConfig::default(),
             commands: CommandsConfig::default(),
             live: LiveConfig::default(),
+            alerts: AlertsConfig::default(),
             screenshots: ScreenshotsConfig::default(),
             telemetry: TelemetryConfig::default(),
             releases: ReleasesConfig::default(),
@@ -664,6 +685,12 @@ impl Config {
         }
         if self.live.recheck_secs == 0 {
             return invalid("live.recheck_secs", "must be at least 1");
+        }
+        if !(1..=300).contains(&self.alerts.eval_secs) {
+            return invalid("alerts.eval_secs", "must be between 1 and 300");
+        }
+        if !(1..=3650).contains(&self.alerts.keep_resolved_days) {
+            return invalid("alerts.keep_resolved_days", "must be between 1 and 3650");
         }
         for origin in &self.http.cors_origins {
             let ok = (origin.starts_with("https://") || origin.starts_with("http://"))

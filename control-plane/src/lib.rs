@@ -7,6 +7,8 @@
 //!   tracks presence as a state machine and writes coalesced batches to the [`store`];
 //! - the HTTP [`api`] (axum) under `/api/v1`, plus `/healthz`, `/readyz`, `/metrics`;
 //! - [`live`] events over Socket.IO (socketioxide), fanned out through Redis when configured;
+//! - the [`jobs`] engine (commands for many screens) and the [`alerts`] evaluator (tenant rules
+//!   against the screens' presence and metrics);
 //! - the dashboard's static files.
 //!
 //! Storage ([`store`]) is one seam over SQLite (default, a file in the data directory) and
@@ -16,11 +18,12 @@
 //! [`audit`]). Start reading at [`app::Application`].
 //!
 //! Behind an external broker several processes can serve one installation: singleton work
-//! (job passes, the [`retention`] sweep) runs on the holder of a [`lease`], presence transitions
+//! (job passes, alert evaluation, the [`retention`] sweep) runs on the holder of a [`lease`], presence transitions
 //! are decided by the store ([`ingest`]), and command answers that reach another replica are
 //! passed on through Redis ([`relay`]).
 
 pub mod admin;
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod audit;

@@ -70,6 +70,11 @@ pub enum LiveEvent {
         #[serde(flatten)]
         execution: crate::store::Execution,
     },
+    /// An alert opened, was acknowledged or resolved (`alert:update`).
+    Alert {
+        tenant_id: TenantId,
+        alert: crate::store::AlertRecord,
+    },
 }
 
 impl LiveEvent {
@@ -81,6 +86,7 @@ impl LiveEvent {
             Self::Metrics { .. } => "device:metrics",
             Self::Job { .. } => "job:progress",
             Self::Execution { .. } => "job:execution",
+            Self::Alert { .. } => "alert:update",
         }
     }
 
@@ -90,7 +96,8 @@ impl LiveEvent {
             | Self::Offline { tenant_id, .. }
             | Self::Metrics { tenant_id, .. }
             | Self::Job { tenant_id, .. }
-            | Self::Execution { tenant_id, .. } => tenant_id,
+            | Self::Execution { tenant_id, .. }
+            | Self::Alert { tenant_id, .. } => tenant_id,
         }
     }
 

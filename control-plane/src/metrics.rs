@@ -62,6 +62,8 @@ pub struct Metrics {
     pub http_connections_refused: IntCounter,
     pub audit_checkpoint_refusals: IntCounter,
     pub job_executions: IntCounterVec,
+    pub alerts: IntCounterVec,
+    pub alert_passes: IntCounter,
     pub telemetry_records: IntCounterVec,
     pub leases_held: IntGaugeVec,
     pub acks_relayed: IntCounterVec,
@@ -168,6 +170,13 @@ impl Metrics {
                 "Job executions that ended, by final state.",
                 &["state"],
             ),
+            alerts: counter_vec(
+                &registry,
+                "luach_alerts_total",
+                "Alert transitions, by what happened (opened, acknowledged, resolved).",
+                &["transition"],
+            ),
+            alert_passes: counter("luach_alert_passes_total", "Evaluations of every tenant's alert rules."),
             telemetry_records: counter_vec(
                 &registry,
                 "luach_telemetry_records_total",

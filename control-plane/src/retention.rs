@@ -7,6 +7,7 @@
 //!   `telemetry.hourly_retention_days` ([`crate::store::SystemStore::compact_telemetry`]);
 //! - deletes jobs that ended more than `commands.job_retention_days` ago, with their
 //!   executions;
+//! - deletes alerts resolved more than `alerts.keep_resolved_days` ago;
 //! - deletes screenshots older than `screenshots.retention_days` (each screen also keeps only
 //!   its newest `screenshots.keep_per_device`, as they arrive).
 //!
@@ -28,6 +29,7 @@ use crate::store::{Retention, StoreError, SystemStore};
 pub struct Policy {
     pub telemetry: Retention,
     pub jobs: chrono::Duration,
+    pub alerts: chrono::Duration,
     pub screenshots: chrono::Duration,
     pub screenshot_dir: PathBuf,
 }
@@ -37,6 +39,7 @@ impl Policy {
         Self {
             telemetry: config.telemetry.retention(),
             jobs: chrono::Duration::days(i64::from(config.commands.job_retention_days)),
+            alerts: chrono::Duration::days(i64::from(config.alerts.keep_resolved_days)),
             screenshots: chrono::Duration::days(i64::from(config.screenshots.retention_days)),
             screenshot_dir: config.screenshot_dir(),
         }
@@ -49,6 +52,7 @@ pub struct Swept {
     pub telemetry_records: u64,
     pub telemetry_hours: u64,
     pub jobs: u64,
+    pub alerts: u64,
     pub screenshots: u64,
 }
 
@@ -63,6 +67,10 @@ pub async fn sweep(system: &SystemStore, policy: &Policy, now: DateTime<Utc>) ->
     }
     match system.delete_jobs_ended_before(now - policy.jobs).await {
         Ok(n) => swept.jobs = n,
+        Err(e) => failed = failed.or(Some(e)),
+    }
+    match system.delete_alerts_resolved_before(now - policy.alerts).await {
+        Ok(n) => swept.alerts = n,
         Err(e) => failed = failed.or(Some(e)),
     }
     let (dir, cutoff) = (policy.screenshot_dir.clone(), now - policy.screenshots);
@@ -93,6 +101,7 @@ pub async fn run(system: SystemStore, policy: Policy, every: Duration, mut lease
                 telemetry_records = swept.telemetry_records,
                 telemetry_hours = swept.telemetry_hours,
                 jobs = swept.jobs,
+                alerts = swept.alerts,
                 screenshots = swept.screenshots,
                 "retention sweep deleted old history"
             );

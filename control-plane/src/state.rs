@@ -38,6 +38,8 @@ pub struct AppState {
     pub screenshots: Screenshots,
     /// Signed agent releases.
     pub releases: crate::releases::Releases,
+    /// Live events to the tenants' Socket.IO rooms.
+    pub live: crate::live::LiveSink,
 }
 
 impl std::fmt::Debug for AppState {

@@ -14,6 +14,7 @@
 mod api;
 mod live;
 pub mod mtls;
+mod plain;
 mod process;
 mod proxy;
 mod services;
@@ -21,6 +22,7 @@ mod xvfb;
 
 pub use api::Api;
 pub use live::LiveWatcher;
+pub use plain::PlainScreen;
 pub use process::{
     ADMIN_EMAIL, ADMIN_PASSWORD, Agent, Server, ServerOptions, Sim, admin, bin_path, bulk_token, free_port, outcome,
     seed_tenant, seed_tenant_admin,
@@ -432,4 +434,53 @@ pub fn minute_of(iso: &str, bump: impl Fn(u32) -> bool) -> String {
         t
     };
     t.format("%H:%M").to_string()
+}
+
+/// Opens an alert of `rule` on `device` in `tenant` directly in the store (as the evaluator
+/// would), with `summary`; resolved at once when `resolved`. Its id.
+pub async fn seed_alert(
+    app: &TestApp,
+    tenant: &str,
+    rule: &str,
+    device: &str,
+    summary: &str,
+    resolved: bool,
+) -> String {
+    use luach_control_plane::store::{AlertRecord, AlertState, Severity};
+    let tenant_id = luach_schemas::TenantId::parse(tenant).must();
+    let scope = app
+        .system
+        .scope(tenant_id.clone(), luach_control_plane::chain::Actor::system());
+    let alerts = app.system.tenant(&scope).alerts();
+    let now = chrono::Utc::now();
+    let opened = alerts
+        .open(AlertRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id,
+            rule_id: rule.to_owned(),
+            rule_name: summary.to_owned(),
+            device_id: luach_schemas::DeviceId::parse(device).must(),
+            severity: Severity::Critical,
+            state: AlertState::Open,
+            summary: summary.to_owned(),
+            value: None,
+            since: now,
+            opened_at: now,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            resolved_at: None,
+            resolution: None,
+            resolved_value: None,
+            updated_at: now,
+        })
+        .await
+        .must();
+    if resolved {
+        let mut next = opened.clone();
+        next.state = AlertState::Resolved;
+        next.resolved_at = Some(now);
+        next.resolution = Some(summary.to_owned());
+        assert!(alerts.moved(&opened, &next).await.must());
+    }
+    opened.id
 }

@@ -602,3 +602,62 @@ async fn operator_filters_tags_and_commands_screens_and_reads_a_screens_history(
     );
     assert_eq!(items[1]["total"], 2, "{jobs}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_writes_an_alert_rule_and_acknowledges_its_alert_live() {
+    let app = spawn_app(|c| {
+        c.http.web_dir = Some(web_dist());
+        c.alerts.eval_secs = 1;
+    })
+    .await;
+    let base = format!("http://{}", app.http);
+    let shots = std::env::var_os("LUACH_SCREENSHOT_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    std::fs::create_dir_all(&shots).must();
+    let operator = "alerts@default.example";
+    app.user("default", "operator", operator).await;
+    let screen = luach_tests::PlainScreen::connect(&app, "hall1").await;
+    let (status, body) = app.api.patch("/api/v1/devices/hall1", &json!({"tags": ["hall"]})).await;
+    assert_eq!(status, 200, "{body}");
+    let args = [base.as_str(), shots.to_str().must()];
+    let page = browser_script("alerts.mjs", operator, &args);
+    // The screen heats up once the page saved its rule, and cools down once the page
+    // acknowledged the alert.
+    let drive = async {
+        let api = &app.api;
+        luach_tests::wait_for("the rule saved", Duration::from_secs(90), || async move {
+            let (_, rules) = api.get("/api/v1/alert-rules").await;
+            (rules["data"].as_array()?.len() == 1).then_some(())
+        })
+        .await;
+        screen.temperature(&app, 81.0).await;
+        luach_tests::wait_for("the alert acknowledged", Duration::from_secs(90), || async move {
+            let (_, alerts) = api.get("/api/v1/alerts?state=acknowledged").await;
+            (alerts["data"]["total"] == 1).then_some(())
+        })
+        .await;
+        screen.temperature(&app, 60.0).await;
+    };
+    let (out, ()) = tokio::join!(page, drive);
+    let seen: Value = serde_json::from_slice(out.trim_ascii()).must();
+    assert!(
+        seen["errors"].as_str().must().contains("condition.metric.value"),
+        "{seen}"
+    );
+    assert_eq!(seen["marked"], "true", "{seen}");
+    assert!(seen["rules"][0].as_str().must().contains("מסכי האולם חמים"), "{seen}");
+    // In Hebrew: open, critical, the screen's id; then acknowledged; then resolved.
+    assert_eq!(seen["opened"]["state"], "פתוחה", "{seen}");
+    assert_eq!(seen["opened"]["severity"], "critical", "{seen}");
+    assert_eq!(seen["opened"]["device"], "hall1", "{seen}");
+    assert_eq!(seen["acknowledged"], "אושרה", "{seen}");
+    assert_eq!(seen["resolved"], "נסגרה", "{seen}");
+    // What the page showed is what the server holds.
+    let (_, alerts) = app.api.get("/api/v1/alerts").await;
+    let alert = &alerts["data"]["items"][0];
+    assert_eq!(alert["state"], "resolved", "{alerts}");
+    assert_eq!(
+        alert["acknowledged_by"].as_str().map(|w| w.contains(operator)),
+        Some(true),
+        "{alerts}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Cross-tenant attack suite. Three tenants are seeded with a canary string in every kind of
 //! record (devices, certificates, screenshots, synagogues, memorials, announcements, aliyot, shiurim,
-//! timers, saved fleet queries, users, personal tokens, bulk enrolment tokens). Each tenant's users then call every
+//! timers, saved fleet queries, alert rules, alerts, users, personal tokens, bulk enrolment tokens). Each tenant's
+//! users then call every
 //! route of the route table (new routes join by themselves) with every path parameter filled
 //! with the other tenants' ids of every kind, forged tenant fields, NoSQL operator injection and
 //! bodies carrying a "plant" canary. Nothing of another tenant may come back, no answer may be a
@@ -182,6 +183,14 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
         updated_at: at,
     };
     assert_eq!(app.system.store_telemetry(&rows, &[report]).await.must(), 2);
+    // An alert rule and a (resolved, so no evaluation moves it) alert naming the canary.
+    let rule = created(
+        &admin,
+        "/api/v1/alert-rules",
+        json!({"name": mark, "target": {"tags": [mark]}, "condition": {"offline": {"for_s": 600}}}),
+    )
+    .await;
+    let alert = luach_tests::seed_alert(app, &format!("t-{tenant}"), &rule, &device, &mark, true).await;
     let window = format!(
         "from={}&to={}",
         (at - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ"),
@@ -192,6 +201,8 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
             "id",
             vec![
                 query.clone(),
+                rule.clone(),
+                alert.clone(),
                 job.clone(),
                 device.clone(),
                 enrolled.clone(),
@@ -223,6 +234,8 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
         format!("/api/v1/devices/{device}/metrics/cpu_percent?{window}"),
         format!("/api/v1/memorials/{memorial}"),
         format!("/api/v1/queries/{query}"),
+        format!("/api/v1/alert-rules/{rule}"),
+        format!("/api/v1/alerts/{alert}"),
         format!("/api/v1/announcements/{announcement}"),
         format!("/api/v1/synagogues/{synagogue}"),
         format!("/api/v1/aliyot/{aliyot}"),
@@ -260,9 +273,11 @@ async fn snapshot(s: &Seeded) -> Vec<Value> {
 }
 
 /// Lists whose whole content is read for leaks and plants.
-const LISTS: [&str; 12] = [
+const LISTS: [&str; 14] = [
     "/api/v1/devices",
     "/api/v1/queries",
+    "/api/v1/alert-rules",
+    "/api/v1/alerts",
     "/api/v1/memorials",
     "/api/v1/announcements",
     "/api/v1/synagogues",

@@ -244,6 +244,19 @@ async fn seed(app: &TestApp, round: usize, releases: &luach_ota::KeyDir) -> Seed
         queries.push(created(api, "/api/v1/queries", json!({"name": name, "query": {"tag": tag}})).await);
     }
     seeded.ids.insert("queries", queries);
+    // Alert rules (none of them can fire on screens that never connected) and open alerts.
+    let mut rules = Vec::new();
+    for minutes in [10, 30] {
+        let rule = json!({"name": format!("Silent {minutes} min"), "target": {"all": true},
+                          "condition": {"offline": {"for_s": minutes * 60}}});
+        rules.push(created(api, "/api/v1/alert-rules", rule).await);
+    }
+    let mut alerts = Vec::new();
+    for (rule, device) in rules.iter().zip(&seeded.ids["devices"]) {
+        alerts.push(luach_tests::seed_alert(app, "default", rule, device, "Silent", false).await);
+    }
+    seeded.ids.insert("alert_rules", rules);
+    seeded.ids.insert("alerts", alerts);
     let today = chrono::Utc::now().date_naive();
     let aliyah = json!({"date": today, "honours": [{"honour": "kohen", "name": "Reuven"}]});
     seeded
@@ -298,6 +311,8 @@ fn config(seeded: &Seeded, users: &[String]) -> String {
         (r"^/api/v1/memorials/\{id\}", "id", "memorials"),
         (r"^/api/v1/announcements/\{id\}", "id", "announcements"),
         (r"^/api/v1/queries/\{id\}", "id", "queries"),
+        (r"^/api/v1/alert-rules/\{id\}", "id", "alert_rules"),
+        (r"^/api/v1/alerts/\{id\}", "id", "alerts"),
         (r"^/api/v1/aliyot/\{id\}", "id", "aliyot"),
         (r"^/api/v1/shiurim/\{id\}", "id", "shiurim"),
         (r"^/api/v1/timers/\{id\}", "id", "timers"),

@@ -9,6 +9,7 @@ use luach_control_plane::store::{
     HelloInfo, MemorialInput, NewDevice, PageRequest, PassingDate, PresenceWrite, Quota, RequestState, Revoke,
     StoreError, StoreOptions, SynagogueId, SynagogueProfile, SystemStore, TenantScope, TokenKind, TokenRecord, User,
 };
+use luach_control_plane::store::{AlertFilter, AlertRecord, AlertState, Severity};
 use luach_control_plane::store::{ExecFilter, ExecState, ExecUpdate, Execution, JobFilter, JobRecord, JobState};
 use luach_schemas::messages::Metrics;
 use luach_schemas::{DeviceId, TenantId, TopicPrefix};
@@ -179,7 +180,110 @@ conformance!(
     ended_jobs_are_deleted_with_their_executions_after_their_retention,
     job_idempotency_keys_are_unique_per_tenant,
     telemetry_is_stored_once_rolled_up_and_kept_in_its_tenant,
+    alerts_move_by_compare_and_set_in_their_tenant,
 );
+
+fn alert(id: &str, device: &str, rule: &str) -> AlertRecord {
+    AlertRecord {
+        id: id.into(),
+        tenant_id: tenant("shul-b"),
+        rule_id: rule.into(),
+        rule_name: "Hot".into(),
+        device_id: self::id(device),
+        severity: Severity::Critical,
+        state: AlertState::Resolved,
+        summary: "Hot: temperature_c is 80.0 °C".into(),
+        value: Some(80.0),
+        since: now(),
+        opened_at: now(),
+        acknowledged_at: None,
+        acknowledged_by: None,
+        resolved_at: None,
+        resolution: None,
+        resolved_value: None,
+        updated_at: now(),
+    }
+}
+
+async fn alerts_move_by_compare_and_set_in_their_tenant(ctx: Ctx) {
+    ctx.tenants().await;
+    let (a, b) = (ctx.scope("shul-a"), ctx.scope("shul-b"));
+    let (sa, sb) = (ctx.system.tenant(&a), ctx.system.tenant(&b));
+    // Opened through shul-a's handle: in shul-a and open, whatever the record said.
+    let first = sa.alerts().open(alert("0190-a1", "al01", "r1")).await.must();
+    assert_eq!((first.tenant_id.as_str(), first.state), ("shul-a", AlertState::Open));
+    sa.alerts().open(alert("0190-a2", "al02", "r1")).await.must();
+    sa.alerts().open(alert("0190-a3", "al01", "r2")).await.must();
+    let mut theirs = alert("0190-b1", "al09", "r1");
+    theirs.tenant_id = tenant("shul-b");
+    sb.alerts().open(theirs).await.must();
+    assert!(sb.alerts().get("0190-a1").await.must().is_none());
+    assert_eq!(sb.alerts().active().await.must().len(), 1);
+
+    // Newest first, filtered by state and screen, paged.
+    let all = sa.alerts().list(&AlertFilter::default(), 2, None).await.must();
+    let ids: Vec<&str> = all.items.iter().map(|x| x.id.as_str()).collect();
+    assert_eq!((ids, all.total), (vec!["0190-a3", "0190-a2"], 3));
+    let rest = sa
+        .alerts()
+        .list(&AlertFilter::default(), 2, all.next_after.as_deref())
+        .await
+        .must();
+    assert_eq!(rest.items.len(), 1);
+    let by_screen = AlertFilter {
+        device: Some(id("al01")),
+        ..AlertFilter::default()
+    };
+    assert_eq!(sa.alerts().list(&by_screen, 10, None).await.must().total, 2);
+
+    // Acknowledged (audited), then resolved; a stale move and a forbidden one are refused.
+    let mut acked = first.clone();
+    acked.state = AlertState::Acknowledged;
+    acked.acknowledged_at = Some(now());
+    acked.acknowledged_by = Some("cli".into());
+    assert!(sa.alerts().moved(&first, &acked).await.must());
+    assert!(!sa.alerts().moved(&first, &acked).await.must(), "it is no longer open");
+    let audit = sa.audit(0, 100).await.must();
+    assert!(audit.iter().any(|r| r.action == "alert.acknowledge"), "{audit:?}");
+    let mut resolved = acked.clone();
+    resolved.state = AlertState::Resolved;
+    resolved.resolved_at = Some(now() + Duration::hours(1));
+    resolved.resolution = Some("the condition cleared".into());
+    resolved.resolved_value = Some(65.0);
+    assert!(sa.alerts().moved(&acked, &resolved).await.must());
+    assert!(sa.alerts().moved(&resolved, &first).await.is_err(), "resolved is final");
+    // Another tenant's handle cannot move one of shul-a's alerts.
+    let second = sa.alerts().get("0190-a2").await.must().must();
+    let mut taken = second.clone();
+    taken.state = AlertState::Acknowledged;
+    assert!(sb.alerts().moved(&second, &taken).await.is_err());
+    assert_eq!(sa.alerts().get("0190-a2").await.must(), Some(second));
+    assert_eq!(sa.alerts().get("0190-a1").await.must(), Some(resolved));
+    let active = AlertFilter {
+        active: true,
+        ..AlertFilter::default()
+    };
+    assert_eq!(sa.alerts().list(&active, 10, None).await.must().total, 2);
+    let resolved_only = AlertFilter {
+        state: Some(AlertState::Resolved),
+        ..AlertFilter::default()
+    };
+    assert_eq!(sa.alerts().list(&resolved_only, 10, None).await.must().total, 1);
+
+    // Retention takes resolved alerts only, once past the cut-off.
+    assert_eq!(ctx.system.delete_alerts_resolved_before(now()).await.must(), 0);
+    assert_eq!(
+        ctx.system
+            .delete_alerts_resolved_before(now() + Duration::days(1))
+            .await
+            .must(),
+        1
+    );
+    assert_eq!(
+        sa.alerts().list(&AlertFilter::default(), 10, None).await.must().total,
+        2
+    );
+}
 
 fn sample(seq: u64, at: &str, cpu: f64) -> store::TelemetryRow {
     let at: DateTime<Utc> = at.parse().must();

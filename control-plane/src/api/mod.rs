@@ -1,5 +1,6 @@
 //! The HTTP API: one router built by [`app`], used by the server and by tests alike.
 
+mod alerts;
 mod announcements;
 mod auth;
 mod bundle;
@@ -48,6 +49,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Every API route with its access rule (paths relative to `/api/v1`).
 pub fn routes() -> Routes {
+    use crate::alerts::rule::AlertRule;
     use crate::auth::Permission::*;
     use Access::{Allowed, Authenticated, Device, OwnAccount, Public, Session};
     type A = crate::store::AnnouncementInput;
@@ -169,6 +171,24 @@ pub fn routes() -> Routes {
         .documents::<T>("/timers", "/timers/{id}")
         // Fleet.
         .documents_as::<crate::store::SavedQueryInput>("/queries", "/queries/{id}", DevicesRead, DevicesWrite)
+        // Alerts: rules (documents; creating one checks the tenant's limit) and their alerts.
+        .get("/alert-rules", Allowed(DevicesRead), documents::list::<AlertRule>)
+        .post("/alert-rules", Allowed(DevicesWrite), alerts::create_rule)
+        .post("/alert-rules/defaults", Allowed(DevicesWrite), alerts::restore_defaults)
+        .get("/alert-rules/{id}", Allowed(DevicesRead), documents::get::<AlertRule>)
+        .put(
+            "/alert-rules/{id}",
+            Allowed(DevicesWrite),
+            documents::replace::<AlertRule>,
+        )
+        .delete(
+            "/alert-rules/{id}",
+            Allowed(DevicesWrite),
+            documents::delete::<AlertRule>,
+        )
+        .get("/alerts", Allowed(DevicesRead), alerts::list)
+        .get("/alerts/{id}", Allowed(DevicesRead), alerts::get)
+        .post("/alerts/{id}/acknowledge", Allowed(DevicesCommand), alerts::acknowledge)
         .get("/synagogues", Allowed(ContentRead), synagogues::list)
         .get("/synagogues/{id}", Allowed(ContentRead), synagogues::get)
         .put("/synagogues/{id}", Allowed(ContentWrite), synagogues::put)

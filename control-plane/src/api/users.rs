@@ -193,10 +193,10 @@ pub async fn create_tenant(
     let (Ok(id), true) = (id, errors.is_empty()) else {
         return Err(ApiError::validation(errors));
     };
-    let tenant = state
-        .store
-        .installation(&scope)
-        .create_tenant(id, req.name, Utc::now())
+    let installation = state.store.installation(&scope);
+    let tenant = installation.create_tenant(id, req.name, Utc::now()).await?;
+    installation
+        .seed(&tenant.id, crate::alerts::rule::AlertRule::defaults(), Utc::now())
         .await?;
     Ok(Created(tenant))
 }

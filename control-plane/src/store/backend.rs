@@ -16,6 +16,7 @@ use luach_schemas::{DeviceId, TenantId, TopicPrefix};
 use serde_json::Value;
 
 use super::StoreResult;
+use super::alerts::{AlertFilter, AlertRecord, AlertState};
 use super::docs::{DocKind, StoredDoc};
 use super::enrolment::{
     BrokerCertificate, CertificateRecord, DeviceCertificate, EnrolmentRequest, EnrolmentToken, RequestState,
@@ -323,6 +324,27 @@ pub(crate) trait JobBackend: Send + Sync {
     ) -> StoreResult<HashMap<DeviceId, TopicPrefix>>;
 }
 
+/// Alerts (see [`super::alerts`]).
+#[async_trait]
+pub(crate) trait AlertBackend: Send + Sync {
+    async fn insert_alert(&self, alert: &AlertRecord) -> StoreResult<()>;
+    async fn get_alert(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<AlertRecord>>;
+    /// The tenant's alerts matching `filter`, newest first; `after` is the last id of the
+    /// previous page. Also returns how many match in all.
+    async fn list_alerts(
+        &self,
+        tenant: &TenantId,
+        filter: &AlertFilter,
+        limit: u32,
+        after: Option<&str>,
+    ) -> StoreResult<(Vec<AlertRecord>, u64)>;
+    /// Writes `next` (same tenant and id) while the stored alert is in `from`, with its audit
+    /// entry when given. False when it moved meanwhile or is gone.
+    async fn move_alert(&self, next: &AlertRecord, from: AlertState, audit: Option<Entry>) -> StoreResult<bool>;
+    /// Deletes every tenant's alerts resolved before `cutoff`; returns how many.
+    async fn delete_alerts_resolved_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
+}
+
 /// Telemetry history (see [`super::telemetry`]).
 #[async_trait]
 pub(crate) trait TelemetryBackend: Send + Sync {
@@ -393,6 +415,7 @@ pub(crate) trait Backend:
     + AuditBackend
     + JobBackend
     + TelemetryBackend
+    + AlertBackend
     + LeaseBackend
     + super::backup::BackupBackend
 {

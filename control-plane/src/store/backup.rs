@@ -104,6 +104,16 @@ pub(crate) fn tables(tenant_key: &'static str, documents: &[&'static str]) -> Ve
         .map(owned),
     );
     out.push(Table::new("renewal_nonces", Owner::Installation));
-    out.extend(["jobs", "executions", "telemetry_streams", "telemetry", "metric_hours"].map(owned));
+    out.extend(
+        [
+            "jobs",
+            "executions",
+            "telemetry_streams",
+            "telemetry",
+            "metric_hours",
+            "alerts",
+        ]
+        .map(owned),
+    );
     out
 }

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use super::alerts::AlertRecord;
 use super::enrolment::{DeviceCertificate, EnrolmentToken};
 use super::identity::{Quota, Tenant, TokenRecord, User};
 use super::jobs::{JobRecord, JobState};
@@ -166,6 +167,16 @@ pub(super) fn login(chain: &str, target: String, ok: bool, reason: &str, peer: O
 pub(super) fn job_created(job: &JobRecord) -> Change {
     let detail = json!({"spec": job.spec, "executions": job.total, "expires_at": job.expires_at});
     Change::new(job.tenant_id.as_str(), "job.create", format!("jobs/{}", job.id), detail)
+}
+
+/// An operator acknowledged an alert.
+pub(super) fn alert_acknowledged(alert: &AlertRecord) -> Change {
+    Change::new(
+        alert.tenant_id.as_str(),
+        "alert.acknowledge",
+        format!("alerts/{}", alert.id),
+        json!({"rule_id": alert.rule_id, "device_id": alert.device_id}),
+    )
 }
 
 /// An operator paused, resumed or cancelled a job.

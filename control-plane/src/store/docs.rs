@@ -21,10 +21,12 @@ pub enum DocKind {
     Timer,
     /// Saved fleet queries (not shown on screens).
     Query,
+    /// Alert rules (not shown on screens).
+    AlertRule,
 }
 
 impl DocKind {
-    pub const ALL: [DocKind; 7] = [
+    pub const ALL: [DocKind; 8] = [
         Self::Synagogue,
         Self::Memorial,
         Self::Announcement,
@@ -32,6 +34,7 @@ impl DocKind {
         Self::Shiur,
         Self::Timer,
         Self::Query,
+        Self::AlertRule,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +46,7 @@ impl DocKind {
             Self::Shiur => "shiur",
             Self::Timer => "timer",
             Self::Query => "query",
+            Self::AlertRule => "alert_rule",
         }
     }
 }

@@ -130,6 +130,22 @@ impl<'a> InstallationStore<'a> {
         Ok(tenant)
     }
 
+    /// Stores `docs` under their ids in tenant `id`, as this scope's actor: a new tenant's
+    /// starting documents (its default alert rules).
+    pub async fn seed<T: super::Document>(
+        &self,
+        id: &TenantId,
+        docs: Vec<(&str, T)>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let scope = TenantScope::mint(id.clone(), self.scope.actor().clone());
+        let store = TenantStore::new(self.inner, &scope);
+        for (doc_id, doc) in docs {
+            store.put(doc_id, doc, now).await?;
+        }
+        Ok(())
+    }
+
     /// Sets a tenant's quota (unset fields: the installation default); recorded in the
     /// installation's chain and in the tenant's. `None` when there is no such tenant.
     pub async fn set_quota(&self, id: &TenantId, quota: Quota, now: DateTime<Utc>) -> StoreResult<Option<Tenant>> {

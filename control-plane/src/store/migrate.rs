@@ -56,6 +56,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 9,
         name: "device certificates name the device as OU and the prefix as CN: the certificate history records which form",
     },
+    Migration {
+        version: 10,
+        name: "alerts: rules as tenant documents, alerts from open to resolved",
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -26,6 +26,7 @@
 //! the snippets in `control-plane/tests/seam/`): call a cross-tenant method on [`Store`], forge
 //! a scope, or reach the system store through the application state.
 
+mod alerts;
 mod backend;
 pub mod backup;
 mod changes;
@@ -51,6 +52,7 @@ mod query;
 
 use std::sync::Arc;
 
+pub use alerts::{AlertFilter, AlertRecord, AlertState, MAX_ALERT_PAGE, Severity, TenantAlerts};
 pub use announcement::{Announcement, AnnouncementInput, Targets};
 pub use docs::{DocKind, Document, Stored, StoredDoc};
 pub use enrolment::{

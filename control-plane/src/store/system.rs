@@ -82,6 +82,16 @@ impl SystemStore {
             .await
     }
 
+    /// Deletes every tenant's alerts resolved before `cutoff`; returns how many.
+    pub async fn delete_alerts_resolved_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+        self.inner
+            .timed(
+                "alerts.delete_resolved",
+                self.inner.backend.delete_alerts_resolved_before(cutoff),
+            )
+            .await
+    }
+
     // ---- backup (see `store::backup`) ----
 
     /// The tables a backup holds, in the order a restore writes them.

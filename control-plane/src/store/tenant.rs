@@ -54,6 +54,11 @@ impl<'a> TenantStore<'a> {
         super::jobs::TenantJobs::new(self.inner, self.scope)
     }
 
+    /// The tenant's alerts.
+    pub fn alerts(&self) -> super::alerts::TenantAlerts<'a> {
+        super::alerts::TenantAlerts::new(self.inner, self.scope)
+    }
+
     /// The tenant's telemetry history.
     pub fn telemetry(&self) -> super::telemetry::TenantTelemetry<'a> {
         super::telemetry::TenantTelemetry::new(self.inner, self.scope)

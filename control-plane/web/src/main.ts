@@ -7,6 +7,7 @@ import { ContentPage } from "./content";
 import { ProgrammePage } from "./programme";
 import { HolidayTimesPage } from "./holidays";
 import { JobsPage } from "./jobs";
+import { AlertsPage } from "./alerts";
 import { LoginForm } from "./login";
 import { currentUser, logout, refresh, whenSignedOut } from "./session";
 
@@ -39,6 +40,7 @@ const pages: { route: string; label: MessageKey; root: HTMLElement }[] = [
   { route: "#/programme", label: "nav.programme", root: document.createElement("main") },
   { route: "#/holidays", label: "nav.holidays", root: document.createElement("main") },
   { route: "#/jobs", label: "nav.jobs", root: document.createElement("main") },
+  { route: "#/alerts", label: "nav.alerts", root: document.createElement("main") },
 ];
 app.append(header, ...pages.map((p) => p.root));
 
@@ -48,6 +50,7 @@ const content = new ContentPage(pages[2].root);
 const programme = new ProgrammePage(pages[3].root);
 const holidays = new HolidayTimesPage(pages[4].root);
 const jobs = new JobsPage(pages[5].root);
+const alerts = new AlertsPage(pages[6].root);
 const loginRoot = document.createElement("main");
 app.append(loginRoot);
 const loginForm = new LoginForm(loginRoot, () => void signedIn());
@@ -97,6 +100,7 @@ switcher.addEventListener("click", () => {
   programme.render();
   holidays.render();
   jobs.render();
+  alerts.render();
   loginForm.render();
 });
 window.addEventListener("hashchange", route);
@@ -111,6 +115,7 @@ async function signedIn(): Promise<void> {
     void programme.start();
     void holidays.start();
     void jobs.start();
+    void alerts.start();
   }
 }
 

@@ -50,6 +50,7 @@ pub(super) fn collection_name(kind: DocKind) -> &'static str {
         DocKind::Shiur => "shiurim",
         DocKind::Timer => "timers",
         DocKind::Query => "fleet_queries",
+        DocKind::AlertRule => "alert_rules",
     }
 }
 

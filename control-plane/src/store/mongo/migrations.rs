@@ -277,6 +277,22 @@ impl MongoStore {
             }
             // A certificate without `device_in_cn` reads as the earlier form: nothing to rewrite.
             9 => Ok(()),
+            // Alert rules are documents of a new kind; alerts are found by state and device.
+            10 => {
+                self.indexes(
+                    collection_name(DocKind::AlertRule),
+                    vec![index(doc! {"tenant_id": 1, "id": 1})],
+                )
+                .await?;
+                self.indexes(
+                    "alerts",
+                    vec![
+                        index(doc! {"tenant_id": 1, "state": 1, "_id": -1}),
+                        index(doc! {"tenant_id": 1, "device_id": 1, "_id": -1}),
+                    ],
+                )
+                .await
+            }
             v => Err(StoreError::Corrupt(format!(
                 "no mongodb migration for schema version {v}"
             ))),

@@ -7,6 +7,7 @@
 //! again ([`retrying`]). Presence writes are idempotent (`$max` on `last_seen`, plain `$set`
 //! of the rest) and run concurrently.
 
+mod alerts;
 mod audit;
 mod backup;
 mod devices;

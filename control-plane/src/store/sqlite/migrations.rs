@@ -259,6 +259,22 @@ const V9: &str = r#"
 ALTER TABLE certificates ADD COLUMN device_in_cn INTEGER NOT NULL DEFAULT 1;
 "#;
 
+/// Version 10: alerts (rules are documents of kind `alert_rule` in the existing table).
+const V10: &str = r#"
+CREATE TABLE alerts (
+    tenant_id   TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    rule_id     TEXT NOT NULL,
+    device_id   TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    resolved_at INTEGER,
+    body        TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) STRICT;
+CREATE INDEX alerts_state ON alerts (tenant_id, state, id);
+CREATE INDEX alerts_device ON alerts (tenant_id, device_id, id);
+"#;
+
 fn script(version: u32) -> StoreResult<&'static str> {
     match version {
         1 => Ok(V1),
@@ -270,6 +286,7 @@ fn script(version: u32) -> StoreResult<&'static str> {
         7 => Ok(V7),
         8 => Ok(V8),
         9 => Ok(V9),
+        10 => Ok(V10),
         v => Err(StoreError::Corrupt(format!(
             "no sqlite migration for schema version {v}"
         ))),

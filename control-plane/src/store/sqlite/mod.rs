@@ -7,6 +7,7 @@
 //! The file and its WAL are created `0600` inside the `0700` data directory: they hold
 //! password hashes and second-factor secrets.
 
+mod alerts;
 mod audit;
 mod backup;
 mod devices;
