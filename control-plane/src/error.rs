@@ -121,6 +121,16 @@ pub fn check_text(errors: &mut Vec<FieldError>, path: &str, value: &str, require
     }
 }
 
+/// Checks that exactly one of a choice's fields is given (`given`, one flag per field); adds a
+/// [`FieldError`] at `path` naming them (`names`) otherwise. True when exactly one is.
+pub fn exactly_one(errors: &mut Vec<FieldError>, path: &str, given: &[bool], names: &str) -> bool {
+    let ok = given.iter().filter(|g| **g).count() == 1;
+    if !ok {
+        errors.push(FieldError::new(path, format!("give exactly one of {names}")));
+    }
+    ok
+}
+
 /// An error answered to an HTTP client.
 #[derive(Debug, Clone)]
 pub struct ApiError {

@@ -12,7 +12,7 @@ use luach_schemas::DeviceId;
 use luach_schemas::messages::Metrics;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{FieldError, check_text};
+use crate::error::{FieldError, check_text, exactly_one};
 pub use crate::store::Severity;
 use crate::store::{Device, DeviceStatus, DocKind, Document};
 
@@ -74,15 +74,8 @@ impl RuleTarget {
             self.tags.is_some(),
             self.group.is_some(),
             self.devices.is_some(),
-        ]
-        .iter()
-        .filter(|g| **g)
-        .count();
-        if given != 1 {
-            errors.push(FieldError::new(
-                "target",
-                "give exactly one of all, tags, group or devices",
-            ));
+        ];
+        if !exactly_one(errors, "target", &given, "all, tags, group or devices") {
             return;
         }
         if self.all == Some(false) {

@@ -6,7 +6,7 @@ use luach_schemas::messages::{CommandAction, MAX_PERCENT};
 use luach_schemas::params::{AgentSettings, package_name_problem};
 use serde::{Deserialize, Serialize};
 
-use crate::error::FieldError;
+use crate::error::{FieldError, exactly_one};
 
 /// Most screens one job may target.
 pub const MAX_JOB_DEVICES: usize = 50_000;
@@ -507,15 +507,8 @@ fn check_target(t: &Target, errors: &mut Vec<FieldError>) {
         t.group.is_some(),
         t.all.is_some(),
         t.query.is_some(),
-    ]
-    .iter()
-    .filter(|g| **g)
-    .count();
-    if given != 1 {
-        errors.push(FieldError::new(
-            "target",
-            "give exactly one of devices, tags, group, all or query",
-        ));
+    ];
+    if !exactly_one(errors, "target", &given, "devices, tags, group, all or query") {
         return;
     }
     if t.percent.is_some_and(|p| !(p > 0.0 && p <= 100.0)) {
