@@ -454,25 +454,28 @@ pub async fn seed_alert(
     let alerts = app.system.tenant(&scope).alerts();
     let now = chrono::Utc::now();
     let opened = alerts
-        .open(AlertRecord {
-            id: uuid::Uuid::now_v7().to_string(),
-            tenant_id,
-            rule_id: rule.to_owned(),
-            rule_name: summary.to_owned(),
-            device_id: luach_schemas::DeviceId::parse(device).must(),
-            severity: Severity::Critical,
-            state: AlertState::Open,
-            summary: summary.to_owned(),
-            value: None,
-            since: now,
-            opened_at: now,
-            acknowledged_at: None,
-            acknowledged_by: None,
-            resolved_at: None,
-            resolution: None,
-            resolved_value: None,
-            updated_at: now,
-        })
+        .open(
+            AlertRecord {
+                id: uuid::Uuid::now_v7().to_string(),
+                tenant_id,
+                rule_id: rule.to_owned(),
+                rule_name: summary.to_owned(),
+                device_id: luach_schemas::DeviceId::parse(device).must(),
+                severity: Severity::Critical,
+                state: AlertState::Open,
+                summary: summary.to_owned(),
+                value: None,
+                since: now,
+                opened_at: now,
+                acknowledged_at: None,
+                acknowledged_by: None,
+                resolved_at: None,
+                resolution: None,
+                resolved_value: None,
+                updated_at: now,
+            },
+            Vec::new(),
+        )
         .await
         .must();
     if resolved {
@@ -480,7 +483,7 @@ pub async fn seed_alert(
         next.state = AlertState::Resolved;
         next.resolved_at = Some(now);
         next.resolution = Some(summary.to_owned());
-        assert!(alerts.moved(&opened, &next).await.must());
+        assert!(alerts.moved(&opened, &next, Vec::new()).await.must());
     }
     opened.id
 }

@@ -9,7 +9,7 @@ use luach_control_plane::store::{
     HelloInfo, MemorialInput, NewDevice, PageRequest, PassingDate, PresenceWrite, Quota, RequestState, Revoke,
     StoreError, StoreOptions, SynagogueId, SynagogueProfile, SystemStore, TenantScope, TokenKind, TokenRecord, User,
 };
-use luach_control_plane::store::{AlertFilter, AlertRecord, AlertState, Severity};
+use luach_control_plane::store::{AlertFilter, AlertRecord, AlertState, Delivery, DeliveryState, Severity};
 use luach_control_plane::store::{ExecFilter, ExecState, ExecUpdate, Execution, JobFilter, JobRecord, JobState};
 use luach_schemas::messages::Metrics;
 use luach_schemas::{DeviceId, TenantId, TopicPrefix};
@@ -181,7 +181,96 @@ conformance!(
     job_idempotency_keys_are_unique_per_tenant,
     telemetry_is_stored_once_rolled_up_and_kept_in_its_tenant,
     alerts_move_by_compare_and_set_in_their_tenant,
+    messages_are_written_with_their_alert_and_settled_once,
 );
+
+fn message(id: &str, to: &str) -> Delivery {
+    Delivery {
+        id: id.into(),
+        tenant_id: tenant("shul-b"),
+        channel_id: "ch1".into(),
+        kind: "email".into(),
+        recipient: to.into(),
+        event: "alert.opened".into(),
+        subject_id: None,
+        payload: serde_json::json!({"subject": "Hot"}),
+        state: DeliveryState::Pending,
+        attempts: 0,
+        next_at: now(),
+        last_error: None,
+        created_at: now(),
+        updated_at: now(),
+        sent_at: None,
+    }
+}
+
+async fn messages_are_written_with_their_alert_and_settled_once(ctx: Ctx) {
+    ctx.tenants().await;
+    let (a, b) = (ctx.scope("shul-a"), ctx.scope("shul-b"));
+    let (sa, sb) = (ctx.system.tenant(&a), ctx.system.tenant(&b));
+    // Written with the alert, in the alert's tenant whatever they said.
+    let opened = sa
+        .alerts()
+        .open(
+            alert("0190-m1", "ms01", "r1"),
+            vec![
+                message("0190-d1", "gabbai@a.example"),
+                message("0190-d2", "rav@a.example"),
+            ],
+        )
+        .await
+        .must();
+    let log = sa.deliveries().list(10, None).await.must();
+    assert_eq!(log.total, 2);
+    assert!(log.items.iter().all(|d| d.tenant_id.as_str() == "shul-a"));
+    assert_eq!(sb.deliveries().list(10, None).await.must().total, 0);
+    // A move that does not happen writes none of its messages.
+    let mut resolved = opened.clone();
+    resolved.state = AlertState::Resolved;
+    resolved.resolved_at = Some(now());
+    let mut stale = opened.clone();
+    stale.state = AlertState::Acknowledged;
+    assert!(
+        !sa.alerts()
+            .moved(&stale, &resolved, vec![message("0190-dx", "x@a.example")])
+            .await
+            .must()
+    );
+    assert_eq!(sa.deliveries().list(10, None).await.must().total, 2);
+    assert!(
+        sa.alerts()
+            .moved(&opened, &resolved, vec![message("0190-d3", "gabbai@a.example")])
+            .await
+            .must()
+    );
+    assert_eq!(sa.deliveries().list(10, None).await.must().total, 3);
+
+    // Due ones, oldest first; one not due yet stays out.
+    let due = ctx.system.due_deliveries(now(), 10).await.must();
+    let ids: Vec<&str> = due.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["0190-d1", "0190-d2", "0190-d3"]);
+    // A failed attempt: pending again later; a second sender with the same view loses.
+    let first = due[0].clone();
+    let mut retry = first.clone();
+    retry.attempts = 1;
+    retry.next_at = now() + Duration::minutes(1);
+    retry.last_error = Some("connection refused".into());
+    assert!(ctx.system.settle_delivery(&first, &retry).await.must());
+    assert!(!ctx.system.settle_delivery(&first, &retry).await.must());
+    assert_eq!(ctx.system.due_deliveries(now(), 10).await.must().len(), 2);
+    // Sent: final; nothing moves it again.
+    let mut sent = retry.clone();
+    sent.state = DeliveryState::Sent;
+    sent.attempts = 2;
+    sent.sent_at = Some(now());
+    assert!(ctx.system.settle_delivery(&retry, &sent).await.must());
+    assert!(ctx.system.settle_delivery(&sent, &retry).await.is_err());
+    let due_later = ctx.system.due_deliveries(now() + Duration::hours(1), 10).await.must();
+    assert_eq!(due_later.len(), 2, "{due_later:?}");
+    let stored = sa.deliveries().list(10, None).await.must();
+    let d1 = stored.items.iter().find(|d| d.id == "0190-d1").must();
+    assert_eq!((d1.state, d1.attempts), (DeliveryState::Sent, 2));
+}
 
 fn alert(id: &str, device: &str, rule: &str) -> AlertRecord {
     AlertRecord {
@@ -210,13 +299,23 @@ async fn alerts_move_by_compare_and_set_in_their_tenant(ctx: Ctx) {
     let (a, b) = (ctx.scope("shul-a"), ctx.scope("shul-b"));
     let (sa, sb) = (ctx.system.tenant(&a), ctx.system.tenant(&b));
     // Opened through shul-a's handle: in shul-a and open, whatever the record said.
-    let first = sa.alerts().open(alert("0190-a1", "al01", "r1")).await.must();
+    let first = sa
+        .alerts()
+        .open(alert("0190-a1", "al01", "r1"), Vec::new())
+        .await
+        .must();
     assert_eq!((first.tenant_id.as_str(), first.state), ("shul-a", AlertState::Open));
-    sa.alerts().open(alert("0190-a2", "al02", "r1")).await.must();
-    sa.alerts().open(alert("0190-a3", "al01", "r2")).await.must();
+    sa.alerts()
+        .open(alert("0190-a2", "al02", "r1"), Vec::new())
+        .await
+        .must();
+    sa.alerts()
+        .open(alert("0190-a3", "al01", "r2"), Vec::new())
+        .await
+        .must();
     let mut theirs = alert("0190-b1", "al09", "r1");
     theirs.tenant_id = tenant("shul-b");
-    sb.alerts().open(theirs).await.must();
+    sb.alerts().open(theirs, Vec::new()).await.must();
     assert!(sb.alerts().get("0190-a1").await.must().is_none());
     assert_eq!(sb.alerts().active().await.must().len(), 1);
 
@@ -241,8 +340,11 @@ async fn alerts_move_by_compare_and_set_in_their_tenant(ctx: Ctx) {
     acked.state = AlertState::Acknowledged;
     acked.acknowledged_at = Some(now());
     acked.acknowledged_by = Some("cli".into());
-    assert!(sa.alerts().moved(&first, &acked).await.must());
-    assert!(!sa.alerts().moved(&first, &acked).await.must(), "it is no longer open");
+    assert!(sa.alerts().moved(&first, &acked, Vec::new()).await.must());
+    assert!(
+        !sa.alerts().moved(&first, &acked, Vec::new()).await.must(),
+        "it is no longer open"
+    );
     let audit = sa.audit(0, 100).await.must();
     assert!(audit.iter().any(|r| r.action == "alert.acknowledge"), "{audit:?}");
     let mut resolved = acked.clone();
@@ -250,13 +352,16 @@ async fn alerts_move_by_compare_and_set_in_their_tenant(ctx: Ctx) {
     resolved.resolved_at = Some(now() + Duration::hours(1));
     resolved.resolution = Some("the condition cleared".into());
     resolved.resolved_value = Some(65.0);
-    assert!(sa.alerts().moved(&acked, &resolved).await.must());
-    assert!(sa.alerts().moved(&resolved, &first).await.is_err(), "resolved is final");
+    assert!(sa.alerts().moved(&acked, &resolved, Vec::new()).await.must());
+    assert!(
+        sa.alerts().moved(&resolved, &first, Vec::new()).await.is_err(),
+        "resolved is final"
+    );
     // Another tenant's handle cannot move one of shul-a's alerts.
     let second = sa.alerts().get("0190-a2").await.must().must();
     let mut taken = second.clone();
     taken.state = AlertState::Acknowledged;
-    assert!(sb.alerts().moved(&second, &taken).await.is_err());
+    assert!(sb.alerts().moved(&second, &taken, Vec::new()).await.is_err());
     assert_eq!(sa.alerts().get("0190-a2").await.must(), Some(second));
     assert_eq!(sa.alerts().get("0190-a1").await.must(), Some(resolved));
     let active = AlertFilter {

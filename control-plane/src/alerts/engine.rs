@@ -166,7 +166,7 @@ impl AlertEngine {
                     match (decision.action, current) {
                         (Action::Open { value, since }, None) => {
                             let alert = opened(rule, device, value, since, now);
-                            self.announce("opened", store.alerts().open(alert).await?);
+                            self.announce("opened", store.alerts().open(alert, Vec::new()).await?);
                         }
                         (Action::Resolve { value }, Some(alert)) => {
                             self.resolve(store, &alert, value, "the condition cleared", now).await?;
@@ -209,7 +209,7 @@ impl AlertEngine {
         next.resolution = Some(why.to_owned());
         next.updated_at = now;
         // An operator's acknowledgement in between moved it; the next pass resolves it.
-        if store.alerts().moved(alert, &next).await? {
+        if store.alerts().moved(alert, &next, Vec::new()).await? {
             self.announce("resolved", next);
         }
         Ok(())

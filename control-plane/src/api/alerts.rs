@@ -144,7 +144,13 @@ pub async fn acknowledge(
     next.acknowledged_at = Some(now);
     next.acknowledged_by = Some(scope.actor().label());
     next.updated_at = now;
-    if !state.store.tenant(&scope).alerts().moved(&alert, &next).await? {
+    if !state
+        .store
+        .tenant(&scope)
+        .alerts()
+        .moved(&alert, &next, Vec::new())
+        .await?
+    {
         return Err(ApiError::conflict("the alert changed meanwhile; try again"));
     }
     crate::alerts::engine::announce(&state.live, &state.metrics, "acknowledged", next.clone());

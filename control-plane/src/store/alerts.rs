@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::handle::Inner;
 use super::model::Page;
+use super::outbox::Delivery;
 use super::{StoreError, StoreResult, TenantScope, changes};
 use crate::store::backend::Backend;
 
@@ -148,11 +149,17 @@ impl<'a> TenantAlerts<'a> {
         self.scope.tenant()
     }
 
-    /// Stores a new open alert (its tenant is the scope's).
-    pub async fn open(&self, mut alert: AlertRecord) -> StoreResult<AlertRecord> {
+    /// Stores a new open alert (its tenant is the scope's), with the messages that tell of it
+    /// (their tenant is the scope's too), in one transaction.
+    pub async fn open(&self, mut alert: AlertRecord, mut deliveries: Vec<Delivery>) -> StoreResult<AlertRecord> {
         alert.tenant_id = self.tenant().clone();
         alert.state = AlertState::Open;
-        self.inner.timed("alerts.insert", self.b().insert_alert(&alert)).await?;
+        for d in &mut deliveries {
+            d.tenant_id = self.tenant().clone();
+        }
+        self.inner
+            .timed("alerts.insert", self.b().insert_alert(&alert, &deliveries))
+            .await?;
         Ok(alert)
     }
 
@@ -202,9 +209,15 @@ impl<'a> TenantAlerts<'a> {
     }
 
     /// Moves `alert` to `next.state` (the rest of `next` is the record after the change) while
-    /// it is still in `alert.state`. False when it moved meanwhile; an error when the lifecycle
-    /// does not allow the move. An operator's acknowledgement is audited.
-    pub async fn moved(&self, alert: &AlertRecord, next: &AlertRecord) -> StoreResult<bool> {
+    /// it is still in `alert.state`, with the messages that tell of it, in one transaction.
+    /// False when it moved meanwhile (nothing written); an error when the lifecycle does not
+    /// allow the move. An operator's acknowledgement is audited.
+    pub async fn moved(
+        &self,
+        alert: &AlertRecord,
+        next: &AlertRecord,
+        mut deliveries: Vec<Delivery>,
+    ) -> StoreResult<bool> {
         if alert.id != next.id || alert.tenant_id != *self.tenant() || !alert.state.can_move_to(next.state) {
             return Err(StoreError::Corrupt(format!(
                 "refused transition: alert {} {} → {}",
@@ -215,8 +228,14 @@ impl<'a> TenantAlerts<'a> {
         }
         let audit = (next.state == AlertState::Acknowledged)
             .then(|| changes::alert_acknowledged(next).by(self.scope.actor(), next.updated_at));
+        for d in &mut deliveries {
+            d.tenant_id = self.tenant().clone();
+        }
         self.inner
-            .timed("alerts.move", self.b().move_alert(next, alert.state, audit))
+            .timed(
+                "alerts.move",
+                self.b().move_alert(next, alert.state, audit, &deliveries),
+            )
             .await
     }
 }

@@ -25,6 +25,7 @@ use super::identity::{Revoke, Tenant, TokenKind, TokenRecord, User};
 use super::jobs::{ExecFilter, ExecState, ExecUpdate, Execution, JobFilter, JobMove, JobRecord, Tally};
 use super::migrate::Applied;
 use super::model::{Device, DeviceFilter, DeviceStatus, Page, PageRequest, PresenceWrite};
+use super::outbox::Delivery;
 use super::telemetry::{After, HourRow, StreamReport, TelemetryRow};
 use crate::chain::{AuditRecord, Entry, Heads};
 
@@ -327,7 +328,8 @@ pub(crate) trait JobBackend: Send + Sync {
 /// Alerts (see [`super::alerts`]).
 #[async_trait]
 pub(crate) trait AlertBackend: Send + Sync {
-    async fn insert_alert(&self, alert: &AlertRecord) -> StoreResult<()>;
+    /// Inserts an alert and the messages that tell of it ([`super::outbox`]) in one transaction.
+    async fn insert_alert(&self, alert: &AlertRecord, deliveries: &[Delivery]) -> StoreResult<()>;
     async fn get_alert(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<AlertRecord>>;
     /// The tenant's alerts matching `filter`, newest first; `after` is the last id of the
     /// previous page. Also returns how many match in all.
@@ -339,10 +341,34 @@ pub(crate) trait AlertBackend: Send + Sync {
         after: Option<&str>,
     ) -> StoreResult<(Vec<AlertRecord>, u64)>;
     /// Writes `next` (same tenant and id) while the stored alert is in `from`, with its audit
-    /// entry when given. False when it moved meanwhile or is gone.
-    async fn move_alert(&self, next: &AlertRecord, from: AlertState, audit: Option<Entry>) -> StoreResult<bool>;
+    /// entry when given and the messages that tell of it, in one transaction. False (and
+    /// nothing written) when it moved meanwhile or is gone.
+    async fn move_alert(
+        &self,
+        next: &AlertRecord,
+        from: AlertState,
+        audit: Option<Entry>,
+        deliveries: &[Delivery],
+    ) -> StoreResult<bool>;
     /// Deletes every tenant's alerts resolved before `cutoff`; returns how many.
     async fn delete_alerts_resolved_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// The notification outbox (see [`super::outbox`]); messages are inserted with the change
+/// they tell of ([`AlertBackend`]).
+#[async_trait]
+pub(crate) trait OutboxBackend: Send + Sync {
+    /// Pending messages of every tenant whose `next_at` has come, oldest first.
+    async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Delivery>>;
+    /// Writes `next` while the stored message is pending after `attempts` attempts.
+    async fn settle_delivery(&self, next: &Delivery, attempts: u32) -> StoreResult<bool>;
+    /// The tenant's messages, newest first, and how many in all.
+    async fn list_deliveries(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+        after: Option<&str>,
+    ) -> StoreResult<(Vec<Delivery>, u64)>;
 }
 
 /// Telemetry history (see [`super::telemetry`]).
@@ -416,6 +442,7 @@ pub(crate) trait Backend:
     + JobBackend
     + TelemetryBackend
     + AlertBackend
+    + OutboxBackend
     + LeaseBackend
     + super::backup::BackupBackend
 {

@@ -112,6 +112,7 @@ pub(crate) fn tables(tenant_key: &'static str, documents: &[&'static str]) -> Ve
             "telemetry",
             "metric_hours",
             "alerts",
+            "deliveries",
         ]
         .map(owned),
     );

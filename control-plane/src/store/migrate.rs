@@ -60,6 +60,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 10,
         name: "alerts: rules as tenant documents, alerts from open to resolved",
     },
+    Migration {
+        version: 11,
+        name: "the notification outbox: messages written with the change they tell of",
+    },
 ];
 
 /// The newest schema version this binary knows.

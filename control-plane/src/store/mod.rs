@@ -38,6 +38,7 @@ mod jobs;
 pub mod migrate;
 mod model;
 mod mongo;
+mod outbox;
 mod scope;
 mod sqlite;
 mod synagogue;
@@ -70,6 +71,7 @@ pub use migrate::Applied;
 pub use model::{
     Device, DeviceFilter, DevicePatch, DeviceStatus, HelloInfo, NewDevice, Page, PageRequest, PresenceWrite,
 };
+pub use outbox::{Delivery, DeliveryState, MAX_DELIVERY_PAGE, TenantDeliveries};
 pub use program::{Aliyot, AliyotInput, Honour, HonourKind, Shiur, ShiurInput, Timer, TimerInput, TimerTarget};
 pub use query::{FleetQuery, MAX_QUERY_FIELD, MAX_QUERY_NAME, SavedQuery, SavedQueryInput};
 pub use scope::{InstallationScope, TenantScope};

@@ -92,6 +92,25 @@ impl SystemStore {
             .await
     }
 
+    /// Pending messages of every tenant that are due at `now`, oldest first (at most `limit`).
+    pub async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<super::Delivery>> {
+        self.inner
+            .timed("deliveries.due", self.inner.backend.due_deliveries(now, limit))
+            .await
+    }
+
+    /// Records the outcome of an attempt: `next` replaces `from` while it is still pending after
+    /// `from.attempts` attempts. False when another sender got there first.
+    pub async fn settle_delivery(&self, from: &super::Delivery, next: &super::Delivery) -> StoreResult<bool> {
+        super::outbox::check_move(from, next)?;
+        self.inner
+            .timed(
+                "deliveries.settle",
+                self.inner.backend.settle_delivery(next, from.attempts),
+            )
+            .await
+    }
+
     // ---- backup (see `store::backup`) ----
 
     /// The tables a backup holds, in the order a restore writes them.

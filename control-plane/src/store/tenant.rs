@@ -59,6 +59,11 @@ impl<'a> TenantStore<'a> {
         super::alerts::TenantAlerts::new(self.inner, self.scope)
     }
 
+    /// The tenant's message log.
+    pub fn deliveries(&self) -> super::outbox::TenantDeliveries<'a> {
+        super::outbox::TenantDeliveries::new(self.inner, self.scope)
+    }
+
     /// The tenant's telemetry history.
     pub fn telemetry(&self) -> super::telemetry::TenantTelemetry<'a> {
         super::telemetry::TenantTelemetry::new(self.inner, self.scope)

@@ -10,7 +10,7 @@ use luach_schemas::TenantId;
 use super::{MongoStore, corrupt, ms, retrying};
 use crate::chain::Entry;
 use crate::store::backend::AlertBackend;
-use crate::store::{AlertFilter, AlertRecord, AlertState, StoreResult};
+use crate::store::{AlertFilter, AlertRecord, AlertState, Delivery, StoreResult};
 
 fn fields(a: &AlertRecord) -> StoreResult<Document> {
     Ok(doc! {
@@ -49,11 +49,25 @@ impl MongoStore {
 
 #[async_trait]
 impl AlertBackend for MongoStore {
-    async fn insert_alert(&self, alert: &AlertRecord) -> StoreResult<()> {
+    async fn insert_alert(&self, alert: &AlertRecord, deliveries: &[Delivery]) -> StoreResult<()> {
         let mut d = fields(alert)?;
         d.insert("_id", &alert.id);
-        self.alerts().insert_one(d).await?;
-        Ok(())
+        let messages = super::outbox::documents(deliveries)?;
+        if messages.is_empty() {
+            self.alerts().insert_one(d).await?;
+            return Ok(());
+        }
+        retrying(|| async {
+            let mut session = self.begin().await?;
+            self.alerts().insert_one(d.clone()).session(&mut session).await?;
+            self.deliveries()
+                .insert_many(messages.clone())
+                .session(&mut session)
+                .await?;
+            session.commit_transaction().await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn get_alert(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<AlertRecord>> {
@@ -88,24 +102,42 @@ impl AlertBackend for MongoStore {
         Ok((docs.iter().map(alert_from).collect::<StoreResult<_>>()?, total))
     }
 
-    async fn move_alert(&self, next: &AlertRecord, from: AlertState, audit: Option<Entry>) -> StoreResult<bool> {
+    async fn move_alert(
+        &self,
+        next: &AlertRecord,
+        from: AlertState,
+        audit: Option<Entry>,
+        deliveries: &[Delivery],
+    ) -> StoreResult<bool> {
         let filter = doc! {"tenant_id": next.tenant_id.as_str(), "_id": &next.id, "state": from.as_str()};
         let update = doc! {"$set": fields(next)?};
-        match audit {
-            None => Ok(self.alerts().update_one(filter, update).await?.matched_count == 1),
-            Some(audit) => {
-                retrying(|| async {
-                    let mut session = self.begin().await?;
-                    let r = self
-                        .alerts()
-                        .update_one(filter.clone(), update.clone())
-                        .session(&mut session)
-                        .await?;
-                    self.commit_audited(session, r.matched_count == 1, &audit).await
-                })
-                .await
-            }
+        let messages = super::outbox::documents(deliveries)?;
+        if audit.is_none() && messages.is_empty() {
+            return Ok(self.alerts().update_one(filter, update).await?.matched_count == 1);
         }
+        retrying(|| async {
+            let mut session = self.begin().await?;
+            let r = self
+                .alerts()
+                .update_one(filter.clone(), update.clone())
+                .session(&mut session)
+                .await?;
+            let changed = r.matched_count == 1;
+            if changed && !messages.is_empty() {
+                self.deliveries()
+                    .insert_many(messages.clone())
+                    .session(&mut session)
+                    .await?;
+            }
+            match &audit {
+                Some(audit) => self.commit_audited(session, changed, audit).await,
+                None => {
+                    session.commit_transaction().await?;
+                    Ok(changed)
+                }
+            }
+        })
+        .await
     }
 
     async fn delete_alerts_resolved_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {

@@ -293,6 +293,17 @@ impl MongoStore {
                 )
                 .await
             }
+            // The notification outbox: due messages by state and time, a tenant's log by id.
+            11 => {
+                self.indexes(
+                    "deliveries",
+                    vec![
+                        index(doc! {"state": 1, "next_at": 1}),
+                        index(doc! {"tenant_id": 1, "_id": -1}),
+                    ],
+                )
+                .await
+            }
             v => Err(StoreError::Corrupt(format!(
                 "no mongodb migration for schema version {v}"
             ))),

@@ -9,7 +9,7 @@ use rusqlite::{Connection, params};
 use super::{SqliteStore, append_audit, from_json, ms, to_json};
 use crate::chain::Entry;
 use crate::store::backend::AlertBackend;
-use crate::store::{AlertFilter, AlertRecord, AlertState, StoreResult};
+use crate::store::{AlertFilter, AlertRecord, AlertState, Delivery, StoreResult};
 
 fn alert_from(body: &str) -> StoreResult<AlertRecord> {
     from_json("alert", body)
@@ -49,10 +49,13 @@ fn write(conn: &Connection, a: &AlertRecord, insert: bool, from: Option<AlertSta
 
 #[async_trait]
 impl AlertBackend for SqliteStore {
-    async fn insert_alert(&self, alert: &AlertRecord) -> StoreResult<()> {
-        let alert = alert.clone();
-        self.write(move |conn| write(conn, &alert, true, None).map(|_| ()))
-            .await
+    async fn insert_alert(&self, alert: &AlertRecord, deliveries: &[Delivery]) -> StoreResult<()> {
+        let (alert, deliveries) = (alert.clone(), deliveries.to_vec());
+        self.transaction(move |tx, _| {
+            write(tx, &alert, true, None)?;
+            super::outbox::insert(tx, &deliveries)
+        })
+        .await
     }
 
     async fn get_alert(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<AlertRecord>> {
@@ -101,12 +104,21 @@ impl AlertBackend for SqliteStore {
         .await
     }
 
-    async fn move_alert(&self, next: &AlertRecord, from: AlertState, audit: Option<Entry>) -> StoreResult<bool> {
-        let next = next.clone();
+    async fn move_alert(
+        &self,
+        next: &AlertRecord,
+        from: AlertState,
+        audit: Option<Entry>,
+        deliveries: &[Delivery],
+    ) -> StoreResult<bool> {
+        let (next, deliveries) = (next.clone(), deliveries.to_vec());
         self.transaction(move |tx, key| {
             let changed = write(tx, &next, false, Some(from))? == 1;
-            if changed && let Some(audit) = audit {
-                append_audit(tx, audit, key)?;
+            if changed {
+                if let Some(audit) = audit {
+                    append_audit(tx, audit, key)?;
+                }
+                super::outbox::insert(tx, &deliveries)?;
             }
             Ok(changed)
         })

@@ -275,6 +275,20 @@ CREATE INDEX alerts_state ON alerts (tenant_id, state, id);
 CREATE INDEX alerts_device ON alerts (tenant_id, device_id, id);
 "#;
 
+/// Version 11: the notification outbox.
+const V11: &str = r#"
+CREATE TABLE deliveries (
+    tenant_id TEXT NOT NULL,
+    id        TEXT NOT NULL,
+    state     TEXT NOT NULL,
+    attempts  INTEGER NOT NULL,
+    next_at   INTEGER NOT NULL,
+    body      TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) STRICT;
+CREATE INDEX deliveries_due ON deliveries (state, next_at);
+"#;
+
 fn script(version: u32) -> StoreResult<&'static str> {
     match version {
         1 => Ok(V1),
@@ -287,6 +301,7 @@ fn script(version: u32) -> StoreResult<&'static str> {
         8 => Ok(V8),
         9 => Ok(V9),
         10 => Ok(V10),
+        11 => Ok(V11),
         v => Err(StoreError::Corrupt(format!(
             "no sqlite migration for schema version {v}"
         ))),

@@ -18,6 +18,7 @@ mod ingest;
 mod jobs;
 mod leases;
 mod migrations;
+mod outbox;
 mod pool;
 mod telemetry;
 
