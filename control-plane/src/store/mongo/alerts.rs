@@ -4,7 +4,6 @@
 use async_trait::async_trait;
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
 use luach_schemas::TenantId;
 
 use super::{MongoStore, corrupt, ms, retrying};
@@ -86,19 +85,7 @@ impl AlertBackend for MongoStore {
         limit: u32,
         after: Option<&str>,
     ) -> StoreResult<(Vec<AlertRecord>, u64)> {
-        let mut q = query(tenant, filter);
-        let total = self.alerts().count_documents(q.clone()).await?;
-        if let Some(after) = after {
-            q.insert("_id", doc! {"$lt": after});
-        }
-        let docs: Vec<Document> = self
-            .alerts()
-            .find(q)
-            .sort(doc! {"_id": -1})
-            .limit(i64::from(limit))
-            .await?
-            .try_collect()
-            .await?;
+        let (docs, total) = self.newest_first("alerts", query(tenant, filter), limit, after).await?;
         Ok((docs.iter().map(alert_from).collect::<StoreResult<_>>()?, total))
     }
 

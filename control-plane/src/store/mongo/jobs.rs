@@ -190,18 +190,7 @@ impl JobBackend for MongoStore {
         if let Some(state) = filter.state {
             query.insert("state", state.as_str());
         }
-        let total = self.jobs().count_documents(query.clone()).await?;
-        if let Some(after) = after {
-            query.insert("_id", doc! {"$lt": after});
-        }
-        let docs: Vec<Document> = self
-            .jobs()
-            .find(query)
-            .sort(doc! {"_id": -1})
-            .limit(i64::from(limit))
-            .await?
-            .try_collect()
-            .await?;
+        let (docs, total) = self.newest_first("jobs", query, limit, after).await?;
         Ok((docs.iter().map(job_from).collect::<StoreResult<_>>()?, total))
     }
 

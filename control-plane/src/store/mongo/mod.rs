@@ -50,6 +50,31 @@ impl MongoStore {
         self.db.collection(name)
     }
 
+    /// One page of `collection` matching `filter`, newest first by `_id` (time-ordered ids),
+    /// after the id `after` (the last of the previous page), with how many match in all.
+    async fn newest_first(
+        &self,
+        collection: &str,
+        mut filter: Document,
+        limit: u32,
+        after: Option<&str>,
+    ) -> StoreResult<(Vec<Document>, u64)> {
+        use futures::TryStreamExt;
+        let total = self.collection(collection).count_documents(filter.clone()).await?;
+        if let Some(after) = after {
+            filter.insert("_id", doc! {"$lt": after});
+        }
+        let docs = self
+            .collection(collection)
+            .find(filter)
+            .sort(doc! {"_id": -1})
+            .limit(i64::from(limit))
+            .await?
+            .try_collect()
+            .await?;
+        Ok((docs, total))
+    }
+
     /// Every document of `collection` matching `filter`, in `sort` order.
     async fn find_sorted(&self, collection: &str, filter: Document, sort: Document) -> StoreResult<Vec<Document>> {
         use futures::TryStreamExt;

@@ -75,18 +75,8 @@ impl OutboxBackend for MongoStore {
         limit: u32,
         after: Option<&str>,
     ) -> StoreResult<(Vec<Delivery>, u64)> {
-        let mut q = doc! {"tenant_id": tenant.as_str()};
-        let total = self.deliveries().count_documents(q.clone()).await?;
-        if let Some(after) = after {
-            q.insert("_id", doc! {"$lt": after});
-        }
-        let docs: Vec<Document> = self
-            .deliveries()
-            .find(q)
-            .sort(doc! {"_id": -1})
-            .limit(i64::from(limit))
-            .await?
-            .try_collect()
+        let (docs, total) = self
+            .newest_first("deliveries", doc! {"tenant_id": tenant.as_str()}, limit, after)
             .await?;
         Ok((docs.iter().map(delivery_from).collect::<StoreResult<_>>()?, total))
     }
