@@ -157,6 +157,20 @@ impl Application {
             )
             .run(shutdown.clone()),
         );
+        if config.notify.dispatch {
+            let senders = crate::notify::Senders::from_config(&config.notify).context("notify: the senders")?;
+            tasks.spawn(
+                crate::notify::Dispatcher::new(
+                    system.clone(),
+                    senders,
+                    metrics.clone(),
+                    clock.clone(),
+                    Lease::new(system.clone(), metrics.clone(), "notify", &replica),
+                    config.notify.clone(),
+                )
+                .run(shutdown.clone()),
+            );
+        }
         let (engine, jobs) = crate::jobs::JobEngine::new(
             system.clone(),
             publisher.clone(),

@@ -33,6 +33,7 @@ pub struct Config {
     pub commands: CommandsConfig,
     pub live: LiveConfig,
     pub alerts: AlertsConfig,
+    pub notify: NotifyConfig,
     pub screenshots: ScreenshotsConfig,
     pub telemetry: TelemetryConfig,
     pub releases: ReleasesConfig,
@@ -233,6 +234,195 @@ impl Default for AlertsConfig {
     }
 }
 
+/// Notifications (see `crate::notify` and docs/operations.md, "Notifications").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Whether this replica sends queued messages (one replica at a time does, under a lease).
+    pub dispatch: bool,
+    /// How often the outbox is read for due messages, in milliseconds (50–60000).
+    pub poll_ms: u64,
+    /// Due messages read per pass (1–1000).
+    pub batch: u32,
+    /// Messages sent at once (1–256).
+    pub concurrency: usize,
+    /// The first retry waits about this long, in seconds; each next one twice as long (1–3600).
+    pub retry_base_secs: u64,
+    /// No retry waits longer, in seconds (at least `retry_base_secs`, at most a day).
+    pub retry_max_secs: u64,
+    /// Attempts before a message fails for good (1–50); a webhook channel is then disabled.
+    pub max_attempts: u32,
+    /// One attempt's time limit, in seconds (1–120).
+    pub timeout_secs: u64,
+    /// Sent and failed messages are kept this many days (1–3650).
+    pub keep_days: u32,
+    /// Where email goes out; absent: email channels cannot be made.
+    pub smtp: Option<SmtpConfig>,
+    /// Twilio's Messages API; absent: SMS and WhatsApp channels cannot be made.
+    pub twilio: Option<TwilioConfig>,
+    pub webhooks: WebhookConfig,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            dispatch: true,
+            poll_ms: 1_000,
+            batch: 100,
+            concurrency: 16,
+            retry_base_secs: 30,
+            retry_max_secs: 3_600,
+            max_attempts: 16,
+            timeout_secs: 15,
+            keep_days: 30,
+            smtp: None,
+            twilio: None,
+            webhooks: WebhookConfig::default(),
+        }
+    }
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpSecurity {
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// STARTTLS, required (port 587).
+    #[default]
+    Starttls,
+    /// None: only for a relay on the same host or network.
+    None,
+}
+
+/// The SMTP server email goes out through.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    /// Default: 465 for `tls`, 587 for `starttls`, 25 for `none`.
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default, serialize_with = "serialize_hidden_opt")]
+    pub password: Option<SecretString>,
+    /// The sender, e.g. `Luach <alerts@example.org>`.
+    pub from: String,
+}
+
+/// Twilio's Messages API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioConfig {
+    /// Default `https://api.twilio.com` (another base URL serves a test double or a proxy).
+    #[serde(default = "twilio_base")]
+    pub base_url: String,
+    pub account_sid: String,
+    #[serde(serialize_with = "serialize_hidden")]
+    pub auth_token: SecretString,
+    /// The sender number of SMS (E.164); absent: SMS channels cannot be made.
+    #[serde(default)]
+    pub sms_from: Option<String>,
+    /// The WhatsApp sender number (E.164); absent: WhatsApp channels cannot be made.
+    #[serde(default)]
+    pub whatsapp_from: Option<String>,
+}
+
+fn twilio_base() -> String {
+    "https://api.twilio.com".to_owned()
+}
+
+/// Where webhooks may go.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Allow loopback, private, link-local and other internal addresses (a closed network).
+    pub allow_private: bool,
+    /// Internal networks allowed nonetheless (CIDR, e.g. `10.20.0.0/16` for an in-house
+    /// receiver); everything else internal stays refused.
+    pub allow_networks: Vec<String>,
+}
+
+impl NotifyConfig {
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        let n = self;
+        let range = |ok: bool, key: &'static str, what: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err((key, format!("must be {what}")))
+            }
+        };
+        range(
+            (50..=60_000).contains(&n.poll_ms),
+            "notify.poll_ms",
+            "between 50 and 60000",
+        )?;
+        range((1..=1_000).contains(&n.batch), "notify.batch", "between 1 and 1000")?;
+        range(
+            (1..=256).contains(&n.concurrency),
+            "notify.concurrency",
+            "between 1 and 256",
+        )?;
+        range(
+            (1..=3_600).contains(&n.retry_base_secs),
+            "notify.retry_base_secs",
+            "between 1 and 3600",
+        )?;
+        range(
+            (n.retry_base_secs..=86_400).contains(&n.retry_max_secs),
+            "notify.retry_max_secs",
+            "between retry_base_secs and 86400",
+        )?;
+        range(
+            (1..=50).contains(&n.max_attempts),
+            "notify.max_attempts",
+            "between 1 and 50",
+        )?;
+        range(
+            (1..=120).contains(&n.timeout_secs),
+            "notify.timeout_secs",
+            "between 1 and 120",
+        )?;
+        range(
+            (1..=3_650).contains(&n.keep_days),
+            "notify.keep_days",
+            "between 1 and 3650",
+        )?;
+        if let Some(smtp) = &n.smtp {
+            range(!smtp.host.trim().is_empty(), "notify.smtp.host", "a host name")?;
+            if smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err((
+                    "notify.smtp.from",
+                    "must be a mailbox, e.g. `Luach <alerts@example.org>`".into(),
+                ));
+            }
+        }
+        if let Some(t) = &n.twilio {
+            if reqwest::Url::parse(&t.base_url).map(|u| u.scheme() == "https" || u.scheme() == "http") != Ok(true) {
+                return Err(("notify.twilio.base_url", "must be an http(s) URL".into()));
+            }
+            range(
+                !t.account_sid.is_empty() && t.account_sid.bytes().all(|b| b.is_ascii_alphanumeric()),
+                "notify.twilio.account_sid",
+                "an account SID (letters and digits)",
+            )?;
+        }
+        for net in &n.webhooks.allow_networks {
+            if net.parse::<ipnet::IpNet>().is_err() {
+                return Err((
+                    "notify.webhooks.allow_networks",
+                    format!("{net:?} is not a network in CIDR form"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The device CA and the certificates it issues (see [`crate::enrolment`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -393,6 +583,7 @@ impl Default for Config {
             commands: CommandsConfig::default(),
             live: LiveConfig::default(),
             alerts: AlertsConfig::default(),
+            notify: NotifyConfig::default(),
             screenshots: ScreenshotsConfig::default(),
             telemetry: TelemetryConfig::default(),
             releases: ReleasesConfig::default(),
@@ -508,6 +699,10 @@ fn serialize_secret_opt<S: serde::Serializer>(s: &Option<SecretString>, ser: S) 
         Some(s) => serialize_secret(s, ser),
         None => ser.serialize_none(),
     }
+}
+
+fn serialize_hidden<S: serde::Serializer>(_: &SecretString, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str("***")
 }
 
 /// A secret that is not a URL: shown only as `***`.
@@ -691,6 +886,9 @@ impl Config {
         }
         if !(1..=3650).contains(&self.alerts.keep_resolved_days) {
             return invalid("alerts.keep_resolved_days", "must be between 1 and 3650");
+        }
+        if let Err((key, message)) = self.notify.validate() {
+            return invalid(key, &message);
         }
         for origin in &self.http.cors_origins {
             let ok = (origin.starts_with("https://") || origin.starts_with("http://"))

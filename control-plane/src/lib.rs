@@ -44,6 +44,7 @@ pub mod lease;
 pub mod live;
 mod live_redis;
 pub mod metrics;
+pub mod notify;
 pub mod relay;
 pub mod releases;
 pub mod retention;

@@ -64,6 +64,7 @@ pub struct Metrics {
     pub job_executions: IntCounterVec,
     pub alerts: IntCounterVec,
     pub alert_passes: IntCounter,
+    pub notifications: IntCounterVec,
     pub telemetry_records: IntCounterVec,
     pub leases_held: IntGaugeVec,
     pub acks_relayed: IntCounterVec,
@@ -177,6 +178,12 @@ impl Metrics {
                 &["transition"],
             ),
             alert_passes: counter("luach_alert_passes_total", "Evaluations of every tenant's alert rules."),
+            notifications: counter_vec(
+                &registry,
+                "luach_notifications_total",
+                "Notification attempts, by channel kind and outcome (sent, retried, failed).",
+                &["kind", "outcome"],
+            ),
             telemetry_records: counter_vec(
                 &registry,
                 "luach_telemetry_records_total",

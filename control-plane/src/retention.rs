@@ -8,6 +8,7 @@
 //! - deletes jobs that ended more than `commands.job_retention_days` ago, with their
 //!   executions;
 //! - deletes alerts resolved more than `alerts.keep_resolved_days` ago;
+//! - deletes sent and failed notification messages queued more than `notify.keep_days` ago;
 //! - deletes screenshots older than `screenshots.retention_days` (each screen also keeps only
 //!   its newest `screenshots.keep_per_device`, as they arrive).
 //!
@@ -30,6 +31,7 @@ pub struct Policy {
     pub telemetry: Retention,
     pub jobs: chrono::Duration,
     pub alerts: chrono::Duration,
+    pub messages: chrono::Duration,
     pub screenshots: chrono::Duration,
     pub screenshot_dir: PathBuf,
 }
@@ -40,6 +42,7 @@ impl Policy {
             telemetry: config.telemetry.retention(),
             jobs: chrono::Duration::days(i64::from(config.commands.job_retention_days)),
             alerts: chrono::Duration::days(i64::from(config.alerts.keep_resolved_days)),
+            messages: chrono::Duration::days(i64::from(config.notify.keep_days)),
             screenshots: chrono::Duration::days(i64::from(config.screenshots.retention_days)),
             screenshot_dir: config.screenshot_dir(),
         }
@@ -53,6 +56,7 @@ pub struct Swept {
     pub telemetry_hours: u64,
     pub jobs: u64,
     pub alerts: u64,
+    pub messages: u64,
     pub screenshots: u64,
 }
 
@@ -71,6 +75,10 @@ pub async fn sweep(system: &SystemStore, policy: &Policy, now: DateTime<Utc>) ->
     }
     match system.delete_alerts_resolved_before(now - policy.alerts).await {
         Ok(n) => swept.alerts = n,
+        Err(e) => failed = failed.or(Some(e)),
+    }
+    match system.delete_deliveries_settled_before(now - policy.messages).await {
+        Ok(n) => swept.messages = n,
         Err(e) => failed = failed.or(Some(e)),
     }
     let (dir, cutoff) = (policy.screenshot_dir.clone(), now - policy.screenshots);
@@ -102,6 +110,7 @@ pub async fn run(system: SystemStore, policy: Policy, every: Duration, mut lease
                 telemetry_hours = swept.telemetry_hours,
                 jobs = swept.jobs,
                 alerts = swept.alerts,
+                messages = swept.messages,
                 screenshots = swept.screenshots,
                 "retention sweep deleted old history"
             );

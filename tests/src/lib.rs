@@ -18,6 +18,7 @@ mod plain;
 mod process;
 mod proxy;
 mod services;
+pub mod sinks;
 mod xvfb;
 
 pub use api::Api;

@@ -1,6 +1,7 @@
 //! A screen on the development (plain) listener, driven by the test: it says hello, reports
 //! the metrics the test gives it and says goodbye.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -8,23 +9,31 @@ use luach_schemas::messages::{Event, Metrics};
 use luach_schemas::{Envelope, Topic, TopicPrefix};
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 
-use crate::{Must, TestApp, wait_for};
+use crate::{Api, Must, TestApp, wait_for};
 
 /// A screen on the development listener that reports what the test tells it.
 pub struct PlainScreen {
     pub client: AsyncClient,
     pub id: String,
+    /// Where it checks that the server took what it sent.
+    api: Api,
 }
 
 impl PlainScreen {
-    /// Connects, says hello (registered in tenant `default`) and waits until it is online.
+    /// Connects to `app`, says hello (registered in tenant `default`) and waits until it is
+    /// online.
     pub async fn connect(app: &TestApp, id: &str) -> Self {
-        let mut options = MqttOptions::new(id, "127.0.0.1", app.mqtt.port());
+        Self::connect_to(&app.api, app.mqtt, id).await
+    }
+
+    /// [`Self::connect`] for a server elsewhere: its development MQTT listener `mqtt`, and
+    /// `api` as a user of tenant `default`.
+    pub async fn connect_to(api: &Api, mqtt: SocketAddr, id: &str) -> Self {
+        let mut options = MqttOptions::new(id, mqtt.ip().to_string(), mqtt.port());
         options.set_keep_alive(Duration::from_secs(30));
         let (client, mut eventloop) = AsyncClient::new(options, 16);
         tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
         crate::publish_hello(&client, id).await;
-        let api = &app.api;
         let path = format!("/api/v1/devices/{id}");
         let path = path.as_str();
         wait_for("the screen online", Duration::from_secs(30), || async move {
@@ -35,6 +44,7 @@ impl PlainScreen {
         Self {
             client,
             id: id.to_owned(),
+            api: api.clone(),
         }
     }
 
@@ -43,7 +53,7 @@ impl PlainScreen {
     }
 
     /// Reports metrics with this temperature and waits until the server stored them.
-    pub async fn temperature(&self, app: &TestApp, celsius: f32) {
+    pub async fn temperature(&self, celsius: f32) {
         let metrics = Metrics {
             cpu_percent: 10.0,
             mem_used_bytes: 1 << 30,
@@ -64,7 +74,7 @@ impl PlainScreen {
             )
             .await
             .must();
-        let api = &app.api;
+        let api = &self.api;
         let path = format!("/api/v1/devices/{}", self.id);
         let path = path.as_str();
         wait_for("the metrics stored", Duration::from_secs(30), || async move {

@@ -68,8 +68,8 @@ async fn a_hot_screen_opens_an_alert_that_resolves_only_past_the_clear_line() {
     assert_eq!(status, 200, "{body}");
     // A screen outside the hall, as hot: the rule does not watch it.
     let lobby = PlainScreen::connect(&app, "lobby1").await;
-    lobby.temperature(&app, 90.0).await;
-    hot.temperature(&app, 80.0).await;
+    lobby.temperature(90.0).await;
+    hot.temperature(80.0).await;
     let opened = alert_where(&app, "hot1", "the alert to open", |a| a["state"] == "open").await;
     assert_eq!(opened["rule_id"], rule_id.as_str(), "{opened}");
     assert_eq!(opened["severity"], "critical", "{opened}");
@@ -80,7 +80,7 @@ async fn a_hot_screen_opens_an_alert_that_resolves_only_past_the_clear_line() {
     assert_eq!(lobby_alerts["data"]["total"], 0, "{lobby_alerts}");
 
     // Inside the band (70, 75]: it stays open however many passes run.
-    hot.temperature(&app, 72.0).await;
+    hot.temperature(72.0).await;
     passes(&app, 3).await;
     let item = format!("/api/v1/alerts/{alert_id}");
     let (_, still) = api.get(&item).await;
@@ -100,7 +100,7 @@ async fn a_hot_screen_opens_an_alert_that_resolves_only_past_the_clear_line() {
     assert_eq!(theirs["data"]["total"], 0, "{theirs}");
 
     // At the clear line it resolves by itself, with the value that cleared it.
-    hot.temperature(&app, 70.0).await;
+    hot.temperature(70.0).await;
     let resolved = alert_where(&app, "hot1", "the alert to resolve", |a| {
         a["id"] == alert_id.as_str() && a["state"] == "resolved"
     })
@@ -110,7 +110,7 @@ async fn a_hot_screen_opens_an_alert_that_resolves_only_past_the_clear_line() {
     assert!(resolved["acknowledged_at"].is_string(), "{resolved}");
 
     // A new breach is a new alert; disabling the rule resolves it.
-    hot.temperature(&app, 85.0).await;
+    hot.temperature(85.0).await;
     let again = alert_where(&app, "hot1", "a second alert", |a| a["state"] == "open").await;
     assert_ne!(again["id"], alert_id.as_str());
     let mut disabled = rule["data"].clone();

@@ -629,13 +629,13 @@ async fn operator_writes_an_alert_rule_and_acknowledges_its_alert_live() {
             (rules["data"].as_array()?.len() == 1).then_some(())
         })
         .await;
-        screen.temperature(&app, 81.0).await;
+        screen.temperature(81.0).await;
         luach_tests::wait_for("the alert acknowledged", Duration::from_secs(90), || async move {
             let (_, alerts) = api.get("/api/v1/alerts?state=acknowledged").await;
             (alerts["data"]["total"] == 1).then_some(())
         })
         .await;
-        screen.temperature(&app, 60.0).await;
+        screen.temperature(60.0).await;
     };
     let (out, ()) = tokio::join!(page, drive);
     let seen: Value = serde_json::from_slice(out.trim_ascii()).must();
@@ -660,4 +660,57 @@ async fn operator_writes_an_alert_rule_and_acknowledges_its_alert_live() {
         Some(true),
         "{alerts}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_admin_sets_up_a_channel_tests_it_and_silences_an_alert() {
+    let smtp = luach_tests::sinks::Sink::start(&["smtp"]);
+    let app = spawn_app(|c| {
+        c.http.web_dir = Some(web_dist());
+        c.alerts.eval_secs = 1;
+        c.notify.poll_ms = 100;
+        c.notify.smtp = Some(smtp.smtp_config());
+    })
+    .await;
+    let base = format!("http://{}", app.http);
+    let shots = std::env::var_os("LUACH_SCREENSHOT_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    std::fs::create_dir_all(&shots).must();
+    let admin = "notify-admin@default.example";
+    app.user("default", "tenant_admin", admin).await;
+    // An open alert for the page to silence.
+    let (status, rule) = app
+        .api
+        .post(
+            "/api/v1/alert-rules",
+            &json!({"name": "Hot", "target": {"all": true},
+                    "condition": {"metric": {"metric": "temperature_c", "direction": "above", "value": 75}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{rule}");
+    let screen = luach_tests::PlainScreen::connect(&app, "hall1").await;
+    screen.temperature(81.0).await;
+    let api = &app.api;
+    luach_tests::wait_for("the alert open", Duration::from_secs(30), || async move {
+        let (_, alerts) = api.get("/api/v1/alerts?state=open").await;
+        (alerts["data"]["total"] == 1).then_some(())
+    })
+    .await;
+    let args = [base.as_str(), shots.to_str().must()];
+    let out = browser_script("notify.mjs", admin, &args).await;
+    let seen: Value = serde_json::from_slice(out.trim_ascii()).must();
+    assert!(seen["errors"].as_str().must().contains("to[0]"), "{seen}");
+    assert_eq!(seen["marked"], "true", "{seen}");
+    assert!(seen["channels"][0].as_str().must().contains("הגבאי"), "{seen}");
+    assert!(seen["logged"].as_str().must().contains("נשלחה"), "{seen}");
+    // The test message reached the SMTP server, in Hebrew, from the page's channel.
+    let mail = smtp.next("the test message", Duration::from_secs(30));
+    assert_eq!(mail["to"], json!(["gabbai@example.org"]), "{mail}");
+    assert_eq!(mail["subject"], "[לוח] הודעת בדיקה לערוץ הגבאי", "{mail}");
+    // The silence the page made is the server's: the alert's rule on its screen.
+    assert_eq!(seen["silences"].as_array().must().len(), 1, "{seen}");
+    let (_, silences) = app.api.get("/api/v1/alert-silences").await;
+    let s = &silences["data"][0];
+    assert_eq!(s["matchers"]["device_id"], "hall1", "{silences}");
+    assert_eq!(s["matchers"]["rule_id"], rule["data"]["id"], "{silences}");
+    assert!(s["created_by"].as_str().must().contains(admin), "{silences}");
 }

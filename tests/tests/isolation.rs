@@ -22,6 +22,16 @@ fn canary(tenant: &str) -> String {
     format!("CANARY-{}-7f3a", tenant.to_uppercase())
 }
 
+/// What of `tenant` a list shows: the canary, or (the message log, which shows neither names
+/// nor texts) its webhook's masked address.
+fn mark_in(list: &str, tenant: &str) -> String {
+    if list == "/api/v1/notifications" {
+        format!("https://{tenant}.example.org/")
+    } else {
+        canary(tenant)
+    }
+}
+
 fn plant(attacker: &str) -> String {
     format!("PLANT-{}-c41b", attacker.to_uppercase())
 }
@@ -191,6 +201,24 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
     )
     .await;
     let alert = luach_tests::seed_alert(app, &format!("t-{tenant}"), &rule, &device, &mark, true).await;
+    // A silence, a notification channel and a message in the log, all naming the canary.
+    let ends = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let silence = created(
+        &admin,
+        "/api/v1/alert-silences",
+        json!({"matchers": {"device_id": device}, "ends_at": ends, "comment": mark}),
+    )
+    .await;
+    let channel = created(
+        &admin,
+        "/api/v1/notification-channels",
+        json!({"name": mark, "kind": "webhook", "url": format!("https://{tenant}.example.org/h")}),
+    )
+    .await;
+    let (status, b) = admin
+        .post(&format!("/api/v1/notification-channels/{channel}/test"), &json!({}))
+        .await;
+    assert_eq!(status, 202, "{b}");
     let window = format!(
         "from={}&to={}",
         (at - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ"),
@@ -203,6 +231,8 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
                 query.clone(),
                 rule.clone(),
                 alert.clone(),
+                silence.clone(),
+                channel.clone(),
                 job.clone(),
                 device.clone(),
                 enrolled.clone(),
@@ -236,6 +266,8 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
         format!("/api/v1/queries/{query}"),
         format!("/api/v1/alert-rules/{rule}"),
         format!("/api/v1/alerts/{alert}"),
+        format!("/api/v1/alert-silences/{silence}"),
+        format!("/api/v1/notification-channels/{channel}"),
         format!("/api/v1/announcements/{announcement}"),
         format!("/api/v1/synagogues/{synagogue}"),
         format!("/api/v1/aliyot/{aliyot}"),
@@ -273,11 +305,14 @@ async fn snapshot(s: &Seeded) -> Vec<Value> {
 }
 
 /// Lists whose whole content is read for leaks and plants.
-const LISTS: [&str; 14] = [
+const LISTS: [&str; 17] = [
     "/api/v1/devices",
     "/api/v1/queries",
     "/api/v1/alert-rules",
     "/api/v1/alerts",
+    "/api/v1/alert-silences",
+    "/api/v1/notification-channels",
+    "/api/v1/notifications",
     "/api/v1/memorials",
     "/api/v1/announcements",
     "/api/v1/synagogues",
@@ -427,12 +462,15 @@ async fn attack(app: &TestApp) {
             let text = body.to_string();
             if list != "/api/v1/audit?limit=500" {
                 assert!(
-                    text.contains(&canary(tenant)),
+                    text.contains(&mark_in(list, tenant)),
                     "{tenant} {list} lost its own records: {text}"
                 );
             }
             for other in TENANTS.iter().filter(|t| *t != tenant) {
-                assert!(!text.contains(&canary(other)), "{tenant} {list} shows {other}'s data");
+                assert!(
+                    !text.contains(&mark_in(list, other)),
+                    "{tenant} {list} shows {other}'s data"
+                );
                 assert!(
                     !text.contains(&plant(other)),
                     "{other} planted into {tenant} {list}: {text}"

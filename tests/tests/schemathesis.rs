@@ -257,6 +257,17 @@ async fn seed(app: &TestApp, round: usize, releases: &luach_ota::KeyDir) -> Seed
     }
     seeded.ids.insert("alert_rules", rules);
     seeded.ids.insert("alerts", alerts);
+    let ends = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let silence = json!({"matchers": {"device_id": seeded.ids["devices"][0]}, "ends_at": ends, "comment": "fuzz"});
+    seeded.ids.insert(
+        "alert_silences",
+        vec![created(api, "/api/v1/alert-silences", silence).await],
+    );
+    let hook = json!({"name": "Ops", "kind": "webhook", "url": "https://hooks.example.org/luach"});
+    seeded.ids.insert(
+        "notification_channels",
+        vec![created(api, "/api/v1/notification-channels", hook).await],
+    );
     let today = chrono::Utc::now().date_naive();
     let aliyah = json!({"date": today, "honours": [{"honour": "kohen", "name": "Reuven"}]});
     seeded
@@ -313,6 +324,8 @@ fn config(seeded: &Seeded, users: &[String]) -> String {
         (r"^/api/v1/queries/\{id\}", "id", "queries"),
         (r"^/api/v1/alert-rules/\{id\}", "id", "alert_rules"),
         (r"^/api/v1/alerts/\{id\}", "id", "alerts"),
+        (r"^/api/v1/alert-silences/\{id\}", "id", "alert_silences"),
+        (r"^/api/v1/notification-channels/\{id\}", "id", "notification_channels"),
         (r"^/api/v1/aliyot/\{id\}", "id", "aliyot"),
         (r"^/api/v1/shiurim/\{id\}", "id", "shiurim"),
         (r"^/api/v1/timers/\{id\}", "id", "timers"),

@@ -198,6 +198,8 @@ fn message(id: &str, to: &str) -> Delivery {
         attempts: 0,
         next_at: now(),
         last_error: None,
+        hold: None,
+        receipt: None,
         created_at: now(),
         updated_at: now(),
         sent_at: None,

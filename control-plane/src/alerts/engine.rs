@@ -7,6 +7,7 @@
 //!                                           │ lifecycle::decide(…, pending, active) → Action
 //!                                           ▼
 //!                            alerts.open / alerts.moved (compare-and-set) ─▶ alert:update
+//!                              + the messages `notify::route` chooses, in the same transaction
 //! ```
 //!
 //! Why a period and not each message: the screen's latest metrics and presence are already in
@@ -31,6 +32,8 @@ use crate::chain::Actor;
 use crate::lease::Lease;
 use crate::live::{LiveEvent, LiveSink};
 use crate::metrics::Metrics;
+use crate::notify::channel::Event;
+use crate::notify::route;
 use crate::store::{AlertRecord, Device, DeviceFilter, PageRequest, StoreResult, Stored, SystemStore, TenantStore};
 
 /// Rules read per tenant (the API refuses more).
@@ -166,7 +169,8 @@ impl AlertEngine {
                     match (decision.action, current) {
                         (Action::Open { value, since }, None) => {
                             let alert = opened(rule, device, value, since, now);
-                            self.announce("opened", store.alerts().open(alert, Vec::new()).await?);
+                            let messages = route::alert_messages(store, &alert, Event::AlertOpened, now).await?;
+                            self.announce("opened", store.alerts().open(alert, messages).await?);
                         }
                         (Action::Resolve { value }, Some(alert)) => {
                             self.resolve(store, &alert, value, "the condition cleared", now).await?;
@@ -208,8 +212,9 @@ impl AlertEngine {
         next.resolved_value = value;
         next.resolution = Some(why.to_owned());
         next.updated_at = now;
+        let messages = route::alert_messages(store, &next, Event::AlertResolved, now).await?;
         // An operator's acknowledgement in between moved it; the next pass resolves it.
-        if store.alerts().moved(alert, &next, Vec::new()).await? {
+        if store.alerts().moved(alert, &next, messages).await? {
             self.announce("resolved", next);
         }
         Ok(())

@@ -12,5 +12,6 @@
 pub mod engine;
 pub mod lifecycle;
 pub mod rule;
+pub mod silence;
 
 pub use engine::AlertEngine;

@@ -18,6 +18,8 @@ use crate::alerts::engine::MAX_RULES;
 use crate::alerts::lifecycle::AlertState;
 use crate::alerts::rule::AlertRule;
 use crate::error::ApiError;
+use crate::notify::channel::Event;
+use crate::notify::route;
 use crate::state::AppState;
 use crate::store::{AlertFilter, AlertRecord, MAX_ALERT_PAGE, Page, Stored};
 use luach_schemas::DeviceId;
@@ -138,19 +140,15 @@ pub async fn acknowledge(
             alert.state.as_str()
         )));
     }
-    let now = Utc::now();
+    let now = state.auth.now();
     let mut next = alert.clone();
     next.state = AlertState::Acknowledged;
     next.acknowledged_at = Some(now);
     next.acknowledged_by = Some(scope.actor().label());
     next.updated_at = now;
-    if !state
-        .store
-        .tenant(&scope)
-        .alerts()
-        .moved(&alert, &next, Vec::new())
-        .await?
-    {
+    let store = state.store.tenant(&scope);
+    let messages = route::alert_messages(&store, &next, Event::AlertAcknowledged, now).await?;
+    if !store.alerts().moved(&alert, &next, messages).await? {
         return Err(ApiError::conflict("the alert changed meanwhile; try again"));
     }
     crate::alerts::engine::announce(&state.live, &state.metrics, "acknowledged", next.clone());

@@ -11,6 +11,7 @@ mod enrolment;
 mod extract;
 mod jobs;
 mod memorials;
+mod notify;
 mod openapi;
 mod ops;
 mod program;
@@ -189,6 +190,45 @@ pub fn routes() -> Routes {
         .get("/alerts", Allowed(DevicesRead), alerts::list)
         .get("/alerts/{id}", Allowed(DevicesRead), alerts::get)
         .post("/alerts/{id}/acknowledge", Allowed(DevicesCommand), alerts::acknowledge)
+        .get("/alert-silences", Allowed(DevicesRead), notify::list_silences)
+        .post("/alert-silences", Allowed(DevicesCommand), notify::create_silence)
+        .get("/alert-silences/{id}", Allowed(DevicesRead), notify::get_silence)
+        .post(
+            "/alert-silences/{id}/expire",
+            Allowed(DevicesCommand),
+            notify::expire_silence,
+        )
+        .delete("/alert-silences/{id}", Allowed(DevicesCommand), notify::delete_silence)
+        // Notifications: channels hold people's addresses; the log shows who was told what.
+        .get("/notification-channels", Allowed(UsersManage), notify::list_channels)
+        .post("/notification-channels", Allowed(UsersManage), notify::create_channel)
+        .get("/notification-channels/{id}", Allowed(UsersManage), notify::get_channel)
+        .put(
+            "/notification-channels/{id}",
+            Allowed(UsersManage),
+            notify::replace_channel,
+        )
+        .delete(
+            "/notification-channels/{id}",
+            Allowed(UsersManage),
+            notify::delete_channel,
+        )
+        .post(
+            "/notification-channels/{id}/rotate-secret",
+            Allowed(UsersManage),
+            notify::rotate_secret,
+        )
+        .post(
+            "/notification-channels/{id}/enable",
+            Allowed(UsersManage),
+            notify::enable_channel,
+        )
+        .post(
+            "/notification-channels/{id}/test",
+            Allowed(UsersManage),
+            notify::test_channel,
+        )
+        .get("/notifications", Allowed(UsersManage), notify::messages)
         .get("/synagogues", Allowed(ContentRead), synagogues::list)
         .get("/synagogues/{id}", Allowed(ContentRead), synagogues::get)
         .put("/synagogues/{id}", Allowed(ContentWrite), synagogues::put)

@@ -187,33 +187,61 @@ pub fn window_wait<Tz: TimeZone>(windows: &[Window], tz: &Tz, now: DateTime<Utc>
     if windows.is_empty() {
         return None;
     }
-    let today = now.with_timezone(tz).date_naive();
     let mut next: Option<DateTime<Utc>> = None;
-    // Yesterday's window may still be open (it spans midnight); a week ahead holds every
-    // window's next start.
-    for offset in -1..=7 {
-        let day = today + Duration::days(offset);
-        for w in windows {
-            let Some((start, end)) = w.times() else {
-                continue;
-            };
-            let weekday = day.weekday().num_days_from_sunday() as u8;
-            if w.days.as_ref().is_some_and(|d| !d.contains(&weekday)) {
-                continue;
-            }
-            let end_day = if end > start { day } else { day + Duration::days(1) };
-            let (Some(from), Some(to)) = (local(tz, day, start), local(tz, end_day, end)) else {
-                continue;
-            };
-            if from <= now && now < to {
-                return None;
-            }
-            if from > now && next.is_none_or(|n| from < n) {
-                next = Some(from);
-            }
+    for (from, to) in spans(windows, tz, now) {
+        if from <= now && now < to {
+            return None;
+        }
+        if from > now && next.is_none_or(|n| from < n) {
+            next = Some(from);
         }
     }
     next
+}
+
+/// When the window of `windows` that `now` is inside (in time zone `tz`) closes; `None`
+/// outside every window. Overlapping windows count as one.
+pub fn window_close<Tz: TimeZone>(windows: &[Window], tz: &Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let all: Vec<_> = spans(windows, tz, now).collect();
+    let mut close = all
+        .iter()
+        .filter(|(from, to)| *from <= now && now < *to)
+        .map(|(_, to)| *to)
+        .max()?;
+    // A window opening before this one closes carries on.
+    while let Some(later) = all
+        .iter()
+        .filter(|(from, to)| *from <= close && close < *to)
+        .map(|(_, to)| *to)
+        .max()
+    {
+        close = later;
+    }
+    Some(close)
+}
+
+/// Every occurrence of `windows` (in time zone `tz`) from the day before `now` to a week
+/// after, as UTC spans.
+fn spans<'a, Tz: TimeZone>(
+    windows: &'a [Window],
+    tz: &'a Tz,
+    now: DateTime<Utc>,
+) -> impl Iterator<Item = (DateTime<Utc>, DateTime<Utc>)> + 'a {
+    let today = now.with_timezone(tz).date_naive();
+    // Yesterday's window may still be open (it spans midnight); a week ahead holds every
+    // window's next start.
+    (-1..=7).flat_map(move |offset| {
+        let day = today + Duration::days(offset);
+        windows.iter().filter_map(move |w| {
+            let (start, end) = w.times()?;
+            let weekday = day.weekday().num_days_from_sunday() as u8;
+            if w.days.as_ref().is_some_and(|d| !d.contains(&weekday)) {
+                return None;
+            }
+            let end_day = if end > start { day } else { day + Duration::days(1) };
+            Some((local(tz, day, start)?, local(tz, end_day, end)?))
+        })
+    })
 }
 
 /// A local wall-clock time as UTC: the earlier of an ambiguous time, and for a time the clocks
@@ -452,6 +480,28 @@ mod tests {
             window_wait(&nightly, &Utc, at("2026-12-02T10:00:00Z")),
             Some(at("2026-12-03T02:00:00Z"))
         );
+    }
+
+    #[test]
+    fn a_window_closes_at_its_end_or_at_the_end_of_one_it_runs_into() {
+        let tz = chrono_tz::Asia::Jerusalem; // UTC+2 in December
+        let night = [window(None, "22:00", "07:00")];
+        // 23:30 local: closes at 07:00 local tomorrow; 06:00 local: at 07:00 today.
+        assert_eq!(
+            window_close(&night, &tz, at("2026-12-02T21:30:00Z")),
+            Some(at("2026-12-03T05:00:00Z"))
+        );
+        assert_eq!(
+            window_close(&night, &tz, at("2026-12-03T04:00:00Z")),
+            Some(at("2026-12-03T05:00:00Z"))
+        );
+        assert_eq!(window_close(&night, &tz, at("2026-12-03T10:00:00Z")), None);
+        let chained = [window(None, "22:00", "07:00"), window(None, "06:00", "09:00")];
+        assert_eq!(
+            window_close(&chained, &tz, at("2026-12-02T21:30:00Z")),
+            Some(at("2026-12-03T07:00:00Z"))
+        );
+        assert_eq!(window_close(&[], &tz, at("2026-12-02T21:30:00Z")), None);
     }
 
     #[test]

@@ -358,8 +358,13 @@ pub(crate) trait AlertBackend: Send + Sync {
 /// they tell of ([`AlertBackend`]).
 #[async_trait]
 pub(crate) trait OutboxBackend: Send + Sync {
+    /// Inserts messages that tell of no stored change.
+    async fn insert_deliveries(&self, deliveries: &[Delivery]) -> StoreResult<()>;
     /// Pending messages of every tenant whose `next_at` has come, oldest first.
     async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Delivery>>;
+    /// Deletes every tenant's sent and failed messages whose id is below `id_below` (ids are
+    /// time-ordered: see [`super::outbox::id_floor`]); returns how many.
+    async fn delete_deliveries_settled_below(&self, id_below: &str) -> StoreResult<u64>;
     /// Writes `next` while the stored message is pending after `attempts` attempts.
     async fn settle_delivery(&self, next: &Delivery, attempts: u32) -> StoreResult<bool>;
     /// The tenant's messages, newest first, and how many in all.

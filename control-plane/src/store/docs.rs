@@ -23,10 +23,14 @@ pub enum DocKind {
     Query,
     /// Alert rules (not shown on screens).
     AlertRule,
+    /// Silences: alerts they match notify no one until they end.
+    AlertSilence,
+    /// Notification channels: where alert messages go.
+    NotifyChannel,
 }
 
 impl DocKind {
-    pub const ALL: [DocKind; 8] = [
+    pub const ALL: [DocKind; 10] = [
         Self::Synagogue,
         Self::Memorial,
         Self::Announcement,
@@ -35,6 +39,8 @@ impl DocKind {
         Self::Timer,
         Self::Query,
         Self::AlertRule,
+        Self::AlertSilence,
+        Self::NotifyChannel,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +53,8 @@ impl DocKind {
             Self::Timer => "timer",
             Self::Query => "query",
             Self::AlertRule => "alert_rule",
+            Self::AlertSilence => "alert_silence",
+            Self::NotifyChannel => "notify_channel",
         }
     }
 }

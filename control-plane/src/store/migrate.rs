@@ -64,6 +64,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 11,
         name: "the notification outbox: messages written with the change they tell of",
     },
+    Migration {
+        version: 12,
+        name: "alert silences and notification channels (document kinds)",
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -169,6 +169,15 @@ impl<T> Page<T> {
             total,
         }
     }
+
+    /// The same page with each item turned into another.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_after: self.next_after,
+            total: self.total,
+        }
+    }
 }
 
 /// Device data from a hello message.

@@ -78,6 +78,14 @@ pub struct Delivery {
     /// Not sent before this moment (the back-off after a failure).
     pub next_at: DateTime<Utc>,
     pub last_error: Option<String>,
+    /// Why it was held back when queued (Shabbat or Yom Tov, quiet hours); `next_at` says
+    /// until when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<String>,
+    /// What the receiving end answered when it took the message (an SMTP reply, Twilio's
+    /// message SID, an HTTP status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
@@ -98,6 +106,16 @@ impl<'a> TenantDeliveries<'a> {
         self.inner.backend.as_ref()
     }
 
+    /// Queues messages that tell of no stored change (a channel's test message).
+    pub async fn enqueue(&self, mut deliveries: Vec<Delivery>) -> StoreResult<()> {
+        for d in &mut deliveries {
+            d.tenant_id = self.scope.tenant().clone();
+        }
+        self.inner
+            .timed("deliveries.insert", self.b().insert_deliveries(&deliveries))
+            .await
+    }
+
     /// Newest first.
     pub async fn list(&self, limit: u32, after: Option<&str>) -> StoreResult<Page<Delivery>> {
         let limit = limit.clamp(1, MAX_DELIVERY_PAGE);
@@ -110,6 +128,12 @@ impl<'a> TenantDeliveries<'a> {
             .await?;
         Ok(Page::from_fetched(items, limit, total, |d| d.id.clone()))
     }
+}
+
+/// The smallest message id (UUID v7, time-ordered as text) made at or after `at`.
+pub fn id_floor(at: DateTime<Utc>) -> String {
+    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0) & 0xffff_ffff_ffff;
+    format!("{:08x}-{:04x}-7000-8000-000000000000", ms >> 16, ms & 0xffff)
 }
 
 /// Checks a delivery's move before the backend compares and sets it.
@@ -128,6 +152,15 @@ pub(super) fn check_move(from: &Delivery, next: &Delivery) -> StoreResult<()> {
 #[cfg(test)]
 mod tests {
     use super::DeliveryState;
+
+    #[test]
+    fn id_floors_order_with_the_ids_made_from_then_on() {
+        let at = chrono::Utc::now();
+        let id = uuid::Uuid::now_v7().to_string();
+        let floor = super::id_floor(at);
+        assert!(floor.as_str() <= id.as_str(), "{floor} vs {id}");
+        assert!(super::id_floor(at + chrono::Duration::seconds(5)).as_str() > id.as_str());
+    }
 
     #[test]
     fn only_a_pending_message_moves() {

@@ -92,6 +92,17 @@ impl SystemStore {
             .await
     }
 
+    /// Deletes every tenant's sent and failed messages queued before `cutoff`; returns how many.
+    pub async fn delete_deliveries_settled_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+        let floor = super::outbox::id_floor(cutoff);
+        self.inner
+            .timed(
+                "deliveries.delete_settled",
+                self.inner.backend.delete_deliveries_settled_below(&floor),
+            )
+            .await
+    }
+
     /// Pending messages of every tenant that are due at `now`, oldest first (at most `limit`).
     pub async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<super::Delivery>> {
         self.inner

@@ -52,6 +52,16 @@ export interface StoredRule extends Rule {
   id: string;
 }
 
+/** A silence as the API gives it (docs/api.md, Silences). */
+export interface Silence {
+  id: string;
+  matchers: { rule_id?: string; device_id?: string; tags?: string[] };
+  starts_at: string;
+  ends_at: string;
+  comment: string;
+  created_by: string;
+}
+
 /** The rule form: boxes as typed (numbers as text, so an empty box reaches the server as
  * missing and the server names it). */
 export interface RuleForm {

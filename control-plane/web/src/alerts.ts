@@ -13,9 +13,10 @@ import {
   TARGETS,
   type Alert,
   type RuleForm,
+  type Silence,
   type StoredRule,
 } from "./alerts-model";
-import { el, errorList, field, markInvalid, select, type FieldError } from "./dom";
+import { binder, el, errorList, field, markInvalid, type FieldError } from "./dom";
 import { getData, send } from "./documents";
 import { lang, t, type MessageKey } from "./i18n";
 import { token } from "./session";
@@ -33,6 +34,8 @@ export class AlertsPage {
   private actionError = "";
   private readonly list = el("section", { class: "alerts", "data-testid": "alert-list" });
   private readonly rulesSection = el("section", { class: "rules", "data-testid": "alert-rules" });
+  private silences: Silence[] = [];
+  private readonly silencesSection = el("section", { class: "silences", "data-testid": "alert-silences" });
 
   constructor(private root: HTMLElement) {}
 
@@ -52,6 +55,7 @@ export class AlertsPage {
     const page = await getData<{ items: Alert[] }>(`/api/v1/alerts?limit=${PAGE}${query}`);
     this.alerts = page?.items ?? [];
     this.rules = (await getData<StoredRule[]>(`/api/v1/alert-rules?limit=${PAGE}`)) ?? [];
+    this.silences = (await getData<Silence[]>("/api/v1/alert-silences")) ?? [];
     this.render();
   }
 
@@ -60,9 +64,11 @@ export class AlertsPage {
       el("h2", {}, t("alerts.title")),
       el("p", { class: "hint" }, t("alerts.hint")),
       this.list,
+      this.silencesSection,
       this.rulesSection,
     );
     this.renderAlerts();
+    this.renderSilences();
     this.renderRules();
   }
 
@@ -108,6 +114,11 @@ export class AlertsPage {
       ack.addEventListener("click", () => void this.acknowledge(a));
       card.append(ack);
     }
+    if (a.state !== "resolved") {
+      const hush = el("button", { type: "button", class: "link", "data-testid": "alert-silence" }, t("alerts.silence"));
+      hush.addEventListener("click", () => void this.silence(a));
+      card.append(hush);
+    }
     return card;
   }
 
@@ -125,6 +136,38 @@ export class AlertsPage {
     const fresh = await getData<Alert>(`/api/v1/alerts/${encodeURIComponent(a.id)}`);
     if (fresh) this.alerts = merged(this.alerts, fresh);
     this.renderAlerts();
+  }
+
+  /** Silences the alert's rule on its screen for a day. */
+  private async silence(a: Alert): Promise<void> {
+    const ends_at = new Date(Date.now() + 86_400_000).toISOString();
+    const errors = await send("POST", "/api/v1/alert-silences", { matchers: { rule_id: a.rule_id, device_id: a.device_id }, ends_at, comment: a.rule_name });
+    this.actionError = errors.map((e) => e.message).join("; ");
+    await this.reload();
+  }
+
+  private renderSilences(): void {
+    const now = Date.now();
+    const active = this.silences.filter((s) => Date.parse(s.starts_at) <= now && now < Date.parse(s.ends_at));
+    const list = el("ul", { class: "items" });
+    for (const s of active) {
+      const item = el("li", { "data-testid": "silence", "data-id": s.id });
+      const what = [s.matchers.device_id, s.comment].filter(Boolean).join(" · ");
+      const summary = el("span", { class: "summary" });
+      summary.append(el("bdi", {}, what), " · ", t("alerts.silences.until", { when: new Date(s.ends_at).toLocaleString(lang()) }));
+      const end = el("button", { type: "button", class: "link", "data-testid": "silence-expire" }, t("alerts.silences.expire"));
+      end.addEventListener("click", async () => {
+        await send("POST", `/api/v1/alert-silences/${encodeURIComponent(s.id)}/expire`);
+        await this.reload();
+      });
+      item.append(summary, end);
+      list.append(item);
+    }
+    if (!active.length) {
+      this.silencesSection.replaceChildren();
+      return;
+    }
+    this.silencesSection.replaceChildren(el("h3", {}, t("alerts.silences.title")), el("p", { class: "hint" }, t("alerts.silences.hint")), list);
   }
 
   private renderRules(): void {
@@ -168,19 +211,7 @@ export class AlertsPage {
   private ruleEditor(): HTMLFormElement {
     const f = this.form;
     const form = el("form", { class: "rule-form", "data-testid": "alert-rule-form", novalidate: "" });
-    const text = (key: keyof RuleForm, path: string, attrs: Record<string, string> = {}) => {
-      const input = el("input", { type: "text", value: String(f[key]), "data-path": path, "data-testid": `rule-${key}`, ...attrs });
-      input.addEventListener("input", () => ((this.form as unknown as Record<string, string>)[key] = input.value));
-      return input;
-    };
-    const choose = (key: keyof RuleForm, path: string, options: [string, string][]) => {
-      const s = select(key, options, String(f[key]), { "data-path": path, "data-testid": `rule-${key}` });
-      s.addEventListener("change", () => {
-        (this.form as unknown as Record<string, string>)[key] = s.value;
-        this.renderRules();
-      });
-      return s;
-    };
+    const { text, choose } = binder(() => this.form, "rule", () => this.renderRules());
     const enabled = el("input", { type: "checkbox", "data-testid": "rule-enabled" });
     enabled.checked = f.enabled;
     enabled.addEventListener("change", () => (this.form.enabled = enabled.checked));

@@ -21,6 +21,28 @@ export function select(name: string, options: [string, string][], value: string,
   return s;
 }
 
+/** Inputs bound to the fields of a form object (read through `form`, which may be replaced):
+ * each carries its request-body path (`data-path`, for [`markInvalid`]) and the test id
+ * `${prefix}-${key}`; a text box keeps what is typed, a select also calls `changed`. */
+export function binder<F extends object>(form: () => F, prefix: string, changed: () => void) {
+  const fields = () => form() as unknown as Record<string, string>;
+  return {
+    text(key: keyof F & string, path: string, attrs: Record<string, string> = {}): HTMLInputElement {
+      const input = el("input", { type: "text", value: String(fields()[key]), "data-path": path, "data-testid": `${prefix}-${key}`, ...attrs });
+      input.addEventListener("input", () => (fields()[key] = input.value));
+      return input;
+    },
+    choose(key: keyof F & string, path: string, options: [string, string][]): HTMLSelectElement {
+      const s = select(key, options, String(fields()[key]), { "data-path": path, "data-testid": `${prefix}-${key}` });
+      s.addEventListener("change", () => {
+        fields()[key] = s.value;
+        changed();
+      });
+      return s;
+    },
+  };
+}
+
 export function field(labelKey: MessageKey, input: HTMLElement): HTMLLabelElement {
   const label = el("label", { class: "field" });
   label.append(el("span", {}, t(labelKey)), input);

@@ -8,6 +8,7 @@ import { ProgrammePage } from "./programme";
 import { HolidayTimesPage } from "./holidays";
 import { JobsPage } from "./jobs";
 import { AlertsPage } from "./alerts";
+import { NotificationsPage } from "./notify";
 import { LoginForm } from "./login";
 import { currentUser, logout, refresh, whenSignedOut } from "./session";
 
@@ -41,6 +42,7 @@ const pages: { route: string; label: MessageKey; root: HTMLElement }[] = [
   { route: "#/holidays", label: "nav.holidays", root: document.createElement("main") },
   { route: "#/jobs", label: "nav.jobs", root: document.createElement("main") },
   { route: "#/alerts", label: "nav.alerts", root: document.createElement("main") },
+  { route: "#/notifications", label: "nav.notifications", root: document.createElement("main") },
 ];
 app.append(header, ...pages.map((p) => p.root));
 
@@ -51,6 +53,7 @@ const programme = new ProgrammePage(pages[3].root);
 const holidays = new HolidayTimesPage(pages[4].root);
 const jobs = new JobsPage(pages[5].root);
 const alerts = new AlertsPage(pages[6].root);
+const notifications = new NotificationsPage(pages[7].root);
 const loginRoot = document.createElement("main");
 app.append(loginRoot);
 const loginForm = new LoginForm(loginRoot, () => void signedIn());
@@ -101,6 +104,7 @@ switcher.addEventListener("click", () => {
   holidays.render();
   jobs.render();
   alerts.render();
+  notifications.render();
   loginForm.render();
 });
 window.addEventListener("hashchange", route);
@@ -116,6 +120,7 @@ async function signedIn(): Promise<void> {
     void holidays.start();
     void jobs.start();
     void alerts.start();
+    void notifications.start();
   }
 }
 

@@ -51,6 +51,8 @@ pub(super) fn collection_name(kind: DocKind) -> &'static str {
         DocKind::Timer => "timers",
         DocKind::Query => "fleet_queries",
         DocKind::AlertRule => "alert_rules",
+        DocKind::AlertSilence => "alert_silences",
+        DocKind::NotifyChannel => "notify_channels",
     }
 }
 

@@ -304,6 +304,14 @@ impl MongoStore {
                 )
                 .await
             }
+            // Two new document kinds: silences and notification channels.
+            12 => {
+                for kind in [DocKind::AlertSilence, DocKind::NotifyChannel] {
+                    self.indexes(collection_name(kind), vec![index(doc! {"tenant_id": 1, "id": 1})])
+                        .await?;
+                }
+                Ok(())
+            }
             v => Err(StoreError::Corrupt(format!(
                 "no mongodb migration for schema version {v}"
             ))),

@@ -45,6 +45,13 @@ impl MongoStore {
 
 #[async_trait]
 impl OutboxBackend for MongoStore {
+    async fn insert_deliveries(&self, deliveries: &[Delivery]) -> StoreResult<()> {
+        if !deliveries.is_empty() {
+            self.deliveries().insert_many(documents(deliveries)?).await?;
+        }
+        Ok(())
+    }
+
     async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Delivery>> {
         let docs: Vec<Document> = self
             .deliveries()
@@ -55,6 +62,14 @@ impl OutboxBackend for MongoStore {
             .try_collect()
             .await?;
         docs.iter().map(delivery_from).collect()
+    }
+
+    async fn delete_deliveries_settled_below(&self, id_below: &str) -> StoreResult<u64> {
+        let r = self
+            .deliveries()
+            .delete_many(doc! {"state": {"$ne": DeliveryState::Pending.as_str()}, "_id": {"$lt": id_below}})
+            .await?;
+        Ok(r.deleted_count)
     }
 
     async fn settle_delivery(&self, next: &Delivery, attempts: u32) -> StoreResult<bool> {

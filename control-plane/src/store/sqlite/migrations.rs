@@ -289,6 +289,10 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_due ON deliveries (state, next_at);
 "#;
 
+/// Version 12: silences and notification channels, documents of two new kinds.
+const V12: &str =
+    "-- alert silences and notification channels: documents of kinds 'alert_silence' and 'notify_channel'\n";
+
 fn script(version: u32) -> StoreResult<&'static str> {
     match version {
         1 => Ok(V1),
@@ -302,6 +306,7 @@ fn script(version: u32) -> StoreResult<&'static str> {
         9 => Ok(V9),
         10 => Ok(V10),
         11 => Ok(V11),
+        12 => Ok(V12),
         v => Err(StoreError::Corrupt(format!(
             "no sqlite migration for schema version {v}"
         ))),

@@ -40,6 +40,17 @@ fn rows(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> StoreResul
 
 #[async_trait]
 impl OutboxBackend for SqliteStore {
+    async fn insert_deliveries(&self, deliveries: &[Delivery]) -> StoreResult<()> {
+        let deliveries = deliveries.to_vec();
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            insert(&tx, &deliveries)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Delivery>> {
         self.read(move |conn| {
             rows(
@@ -47,6 +58,18 @@ impl OutboxBackend for SqliteStore {
                 "SELECT body FROM deliveries WHERE state = ?1 AND next_at <= ?2 ORDER BY next_at, id LIMIT ?3",
                 params![DeliveryState::Pending.as_str(), ms(now), limit],
             )
+        })
+        .await
+    }
+
+    async fn delete_deliveries_settled_below(&self, id_below: &str) -> StoreResult<u64> {
+        let id_below = id_below.to_owned();
+        self.write(move |conn| {
+            let n = conn.execute(
+                "DELETE FROM deliveries WHERE state != ?1 AND id < ?2",
+                params![DeliveryState::Pending.as_str(), id_below],
+            )?;
+            Ok(n as u64)
         })
         .await
     }
