@@ -766,31 +766,18 @@ impl Config {
     /// (the agent's `LUACH_SERVER`, tooling's `LUACH_PYTHON`, …) belong to other programs and
     /// are not configuration errors; a misspelt key *below* a known one still is.
     fn env() -> Env {
-        const TOP_LEVEL: [&str; 18] = [
-            "http",
-            "mqtt",
-            "data_dir",
-            "store",
-            "redis",
-            "presence",
-            "ingest",
-            "log",
-            "auth",
-            "audit",
-            "pki",
-            "enrolment",
-            "quotas",
-            "commands",
-            "live",
-            "screenshots",
-            "telemetry",
-            "releases",
-        ];
-        Env::prefixed("LUACH_").split("__").filter(|key| {
-            let key = key.as_str().to_ascii_lowercase();
-            let top = key.split('.').next().unwrap_or("");
-            TOP_LEVEL.contains(&top)
-        })
+        Env::prefixed("LUACH_")
+            .split("__")
+            .filter(|key| Self::own_key(key.as_str()))
+    }
+
+    /// Whether `key` (`section.field`, any case) names one of the configuration's sections.
+    /// The sections are read off the configuration itself, so a new one is reachable from the
+    /// environment without a list to keep in step.
+    fn own_key(key: &str) -> bool {
+        let key = key.to_ascii_lowercase();
+        let top = key.split('.').next().unwrap_or("");
+        matches!(serde_json::to_value(Config::default()), Ok(serde_json::Value::Object(map)) if map.contains_key(top))
     }
 
     /// Start-up validation beyond what types express.
@@ -1098,6 +1085,21 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("http.addr") || err.contains("addr"), "{err}");
+    }
+
+    #[test]
+    fn every_section_is_reachable_from_the_environment() {
+        for key in [
+            "notify.webhooks.allow_private",
+            "alerts.eval_secs",
+            "http.addr",
+            "releases.dir",
+        ] {
+            assert!(Config::own_key(key), "{key}");
+        }
+        for key in ["server", "python", "enrolment_token"] {
+            assert!(!Config::own_key(key), "{key}");
+        }
     }
 
     #[test]

@@ -23,10 +23,12 @@
 //! target/release/luach-bench --jobs --count 1000
 //! target/release/luach-bench --telemetry --count 10000 --metrics-secs 1 --window-secs 120
 //! target/release/luach-bench --rollout --count 1000 --artifact-mb 20
+//! target/release/luach-bench --notify --messages 10000 --count 10000 --window-secs 60
 //! ```
 
 mod board;
 mod jobs;
+mod notify;
 mod quota;
 mod restart;
 mod rollout;
@@ -137,6 +139,17 @@ struct Args {
     /// Internal: download this URL `--count` times (`--rollout` starts it).
     #[arg(long, hide = true)]
     bare_downloads: Option<String>,
+    /// Instead of the fleet: webhook messages sent from the notification outbox against bare
+    /// POSTs, and the alert evaluator's cost with 50 rules over `--count` screens (see
+    /// `notify.rs`).
+    #[arg(long)]
+    notify: bool,
+    /// Webhook messages queued with `--notify`.
+    #[arg(long, default_value_t = 10_000)]
+    messages: u64,
+    /// Internal: run as the webhook receiver on this port (`--notify` starts it).
+    #[arg(long, hide = true)]
+    webhook_sink: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -559,6 +572,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(port) = args.bare_controller {
         return jobs::bare_controller(port, args.count, args.rounds, args.storm).await;
     }
+    if let Some(port) = args.webhook_sink {
+        return notify::webhook_sink(port).await;
+    }
     if let Some(url) = &args.bare_downloads {
         return rollout::bare_downloads(url, args.count, args.rollout_concurrency).await;
     }
@@ -600,6 +616,13 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.rollout {
         rollout::run(&bin, &args, dir.path()).await?;
+        if args.keep_logs {
+            let _ = dir.keep();
+        }
+        return Ok(());
+    }
+    if args.notify {
+        notify::run(&bin, &args, dir.path()).await?;
         if args.keep_logs {
             let _ = dir.keep();
         }
