@@ -115,15 +115,9 @@ impl Dispatcher {
         let store = self.system.tenant(&scope);
         let channel = store.get::<Channel>(&d.channel_id).await?;
         let outcome = match &channel {
-            None => Outcome::Fail {
-                why: "the channel was removed".to_owned(),
-                disable: false,
-            },
+            None => Outcome::fail("the channel was removed"),
             Some(c) => match &c.input.disabled {
-                Some(off) => Outcome::Fail {
-                    why: format!("the channel is disabled: {}", off.reason),
-                    disable: false,
-                },
+                Some(off) => Outcome::fail(format!("the channel is disabled: {}", off.reason)),
                 None => self.attempt(&c.input, &d).await,
             },
         };
@@ -187,10 +181,7 @@ impl Dispatcher {
     /// One attempt at `d` through `channel`.
     async fn attempt(&self, channel: &Channel, d: &Delivery) -> Outcome {
         let text = |field: &str| d.payload[field].as_str().unwrap_or_default().to_owned();
-        let unconfigured = |what: &str| Outcome::Fail {
-            why: format!("{what} is not configured on this installation"),
-            disable: false,
-        };
+        let unconfigured = |what: &str| Outcome::fail(format!("{what} is not configured on this installation"));
         match channel.spec.kind {
             ChannelKind::Email => match &self.senders.email {
                 Some(email) => email.send(&d.recipient, &text("subject"), &text("text")).await,
@@ -211,10 +202,7 @@ impl Dispatcher {
                         .send(&d.recipient, secret, &d.id, &text("body"), self.clock.now())
                         .await
                 }
-                None => Outcome::Fail {
-                    why: "the webhook has no signing secret; rotate it".to_owned(),
-                    disable: false,
-                },
+                None => Outcome::fail("the webhook has no signing secret; rotate it"),
             },
         }
     }

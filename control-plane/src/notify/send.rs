@@ -39,7 +39,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn fail(why: impl Into<String>) -> Self {
+    /// Failed for good, the channel left as it is.
+    pub fn fail(why: impl Into<String>) -> Self {
         Self::Fail {
             why: why.into(),
             disable: false,
