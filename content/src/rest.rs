@@ -12,14 +12,12 @@ use crate::model::SynagogueProfile;
 /// Days looked at around the instant: long enough for a two-day Yom Tov next to Shabbat.
 const SPAN: i64 = 4;
 
-/// When the Shabbat or Yom Tov that `at` falls in ends at the synagogue (its havdalah), or
-/// `None` when `at` is not inside one. The period starts at candle lighting (before sunset,
-/// or after nightfall on a second day) and ends at havdalah, as the synagogue's own settings
-/// compute them. A day whose times do not occur (polar) contributes no boundary.
-pub fn rest_until(profile: &SynagogueProfile, at: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, Error> {
+/// Every evening boundary from a few days before `at` to a few days after, in time order:
+/// `(time, true)` where a rest starts (candle lighting), `(time, false)` where one ends
+/// (havdalah). A day whose times do not occur (polar) contributes no boundary.
+fn boundaries(profile: &SynagogueProfile, at: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, bool)>, Error> {
     let loc = location(profile)?;
     let today = loc.local_date(at);
-    // Every evening boundary from a few days before to a few days after, in time order.
     let mut boundaries: Vec<(DateTime<Utc>, bool)> = Vec::new();
     for offset in -SPAN..=SPAN {
         let date = today + Duration::days(offset);
@@ -34,18 +32,44 @@ pub fn rest_until(profile: &SynagogueProfile, at: DateTime<Utc>) -> Result<Optio
         boundaries.extend(boundary);
     }
     boundaries.sort();
-    let resting = boundaries
+    Ok(boundaries)
+}
+
+/// Whether `at` falls between a candle lighting and the havdalah after it.
+fn resting(boundaries: &[(DateTime<Utc>, bool)], at: DateTime<Utc>) -> bool {
+    boundaries
         .iter()
         .rev()
         .find(|(t, _)| *t <= at)
-        .is_some_and(|(_, starts)| *starts);
-    if !resting {
+        .is_some_and(|(_, starts)| *starts)
+}
+
+/// When the Shabbat or Yom Tov that `at` falls in ends at the synagogue (its havdalah), or
+/// `None` when `at` is not inside one. The period starts at candle lighting (before sunset,
+/// or after nightfall on a second day) and ends at havdalah, as the synagogue's own settings
+/// compute them.
+pub fn rest_until(profile: &SynagogueProfile, at: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, Error> {
+    let boundaries = boundaries(profile, at)?;
+    if !resting(&boundaries, at) {
         return Ok(None);
     }
     Ok(boundaries
         .iter()
         .find(|(t, starts)| *t > at && !starts)
         .map(|(t, _)| *t))
+}
+
+/// The candle lighting that next begins a Shabbat or Yom Tov at the synagogue, after `at`
+/// and within a few days, or `None` (no rest begins that soon, or the times do not occur).
+/// A candle lighting inside a rest (a second day of Yom Tov, or Shabbat right after it)
+/// begins nothing: the screen has been resting since the first.
+pub fn next_rest_start(profile: &SynagogueProfile, at: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, Error> {
+    let boundaries = boundaries(profile, at)?;
+    Ok(boundaries
+        .iter()
+        .filter(|(t, starts)| *starts && *t > at)
+        .map(|(t, _)| *t)
+        .find(|t| !resting(&boundaries, *t - Duration::seconds(1))))
 }
 
 #[cfg(test)]
@@ -62,6 +86,21 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn the_next_rest_starts_at_friday_candle_lighting() {
+        let p = jerusalem();
+        let start = next_rest_start(&p, at("2026-12-03T08:00:00Z"))
+            .unwrap_or_default()
+            .unwrap_or_else(|| panic!("Shabbat is a day away"));
+        assert_eq!(start.date_naive().to_string(), "2026-12-04");
+        // It is the instant the rest begins.
+        assert_eq!(rest_until(&p, start - Duration::seconds(1)).unwrap_or_default(), None);
+        assert!(rest_until(&p, start).unwrap_or_default().is_some());
+        // During Shabbat the next one is a week on.
+        let next = next_rest_start(&p, at("2026-12-05T08:00:00Z")).unwrap_or_default();
+        assert!(next.is_none_or(|t| t > at("2026-12-06T00:00:00Z")), "{next:?}");
     }
 
     #[test]

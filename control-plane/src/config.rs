@@ -256,6 +256,9 @@ pub struct NotifyConfig {
     pub timeout_secs: u64,
     /// Sent and failed messages are kept this many days (1–3650).
     pub keep_days: u32,
+    /// How often congregation notices (yahrzeit and aliyah reminders) are looked for, in
+    /// seconds (1–86400).
+    pub notices_every_secs: u64,
     /// Where email goes out; absent: email channels cannot be made.
     pub smtp: Option<SmtpConfig>,
     /// Twilio's Messages API; absent: SMS and WhatsApp channels cannot be made.
@@ -275,6 +278,7 @@ impl Default for NotifyConfig {
             max_attempts: 16,
             timeout_secs: 15,
             keep_days: 30,
+            notices_every_secs: 3_600,
             smtp: None,
             twilio: None,
             webhooks: WebhookConfig::default(),
@@ -391,6 +395,11 @@ impl NotifyConfig {
             (1..=3_650).contains(&n.keep_days),
             "notify.keep_days",
             "between 1 and 3650",
+        )?;
+        range(
+            (1..=86_400).contains(&n.notices_every_secs),
+            "notify.notices_every_secs",
+            "between 1 and 86400",
         )?;
         if let Some(smtp) = &n.smtp {
             range(!smtp.host.trim().is_empty(), "notify.smtp.host", "a host name")?;

@@ -23,7 +23,7 @@ mod xvfb;
 
 pub use api::Api;
 pub use live::LiveWatcher;
-pub use plain::PlainScreen;
+pub use plain::{PlainScreen, sample_metrics};
 pub use process::{
     ADMIN_EMAIL, ADMIN_PASSWORD, Agent, Server, ServerOptions, Sim, admin, bin_path, bulk_token, free_port, outcome,
     seed_tenant, seed_tenant_admin,
@@ -246,6 +246,18 @@ impl TestApp {
         let prefixes = self.system.prefixes_of(std::slice::from_ref(&id)).await.must();
         let tenant = luach_schemas::TenantId::parse(tenant).must();
         self.state.auth.device_token(&id, &tenant, prefixes.get(&id).must()).0
+    }
+
+    /// Fetches `device`'s own bundle as the screen does (`GET /agent/bundle` with its device
+    /// token); returns the status.
+    pub async fn fetch_own_bundle(&self, tenant: &str, device: &str) -> u16 {
+        let token = self.device_token(tenant, device).await;
+        let req = self
+            .api
+            .http
+            .get(self.api.url("/api/v1/agent/bundle"))
+            .header("x-luach-device-token", token);
+        req.send().await.must().status().as_u16()
     }
 
     /// Uploads `png` as screenshot `shot` of the screen holding `device_token`, as the agent does.

@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use chrono::Utc;
-use luach_schemas::messages::{Event, Metrics};
-use luach_schemas::{Envelope, Topic, TopicPrefix};
+use chrono::{DateTime, Utc};
+use luach_schemas::messages::{Event, Metrics, TelemetryBatch, TelemetryData, TelemetryRecord};
+use luach_schemas::{Envelope, Topic, TopicPrefix, UpKind};
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 
 use crate::{Api, Must, TestApp, wait_for};
@@ -54,17 +54,17 @@ impl PlainScreen {
 
     /// Reports metrics with this temperature and waits until the server stored them.
     pub async fn temperature(&self, celsius: f32) {
-        let metrics = Metrics {
-            cpu_percent: 10.0,
-            mem_used_bytes: 1 << 30,
-            mem_total_bytes: 4 << 30,
-            disk_used_bytes: 1 << 30,
-            disk_total_bytes: 16 << 30,
+        self.report(Metrics {
             temperature_c: Some(celsius),
-            uptime_s: 100,
-            agent_version: "0.0.0-test".into(),
-        };
+            ..sample_metrics()
+        })
+        .await;
+    }
+
+    /// Reports `metrics` and waits until the server stored them as the screen's latest.
+    pub async fn report(&self, metrics: Metrics) {
         let id = uuid::Uuid::now_v7().to_string();
+        let expected = serde_json::to_value(&metrics).must();
         self.client
             .publish(
                 self.up(),
@@ -76,10 +76,54 @@ impl PlainScreen {
             .must();
         let api = &self.api;
         let path = format!("/api/v1/devices/{}", self.id);
-        let path = path.as_str();
+        let (path, expected) = (path.as_str(), &expected);
         wait_for("the metrics stored", Duration::from_secs(30), || async move {
             let (_, body) = api.get(path).await;
-            (body["data"]["metrics"]["temperature_c"].as_f64() == Some(f64::from(celsius))).then_some(())
+            (body["data"]["metrics"] == *expected).then_some(())
+        })
+        .await;
+    }
+
+    /// Sends `records` as telemetry history of stream `stream` (numbered from 1, in batches
+    /// of 20 so each message stays small) and waits until the server stored them all.
+    pub async fn history(&self, stream: &str, records: Vec<(DateTime<Utc>, Metrics)>) {
+        let count = records.len() as u64;
+        let numbered: Vec<TelemetryRecord> = records
+            .into_iter()
+            .zip(1..)
+            .map(|((at, metrics), seq)| TelemetryRecord {
+                seq,
+                at,
+                data: TelemetryData::Metrics { metrics },
+            })
+            .collect();
+        let topic = Topic::Up(TopicPrefix::parse(&self.id).must(), UpKind::Telemetry).to_string();
+        for chunk in numbered.chunks(20) {
+            let batch = TelemetryBatch {
+                stream: stream.to_owned(),
+                records: chunk.to_vec(),
+                dropped: 0,
+            };
+            self.client
+                .publish(
+                    topic.as_str(),
+                    QoS::AtLeastOnce,
+                    false,
+                    Envelope::new(uuid::Uuid::now_v7().to_string(), "telemetry", Utc::now(), batch).to_bytes(),
+                )
+                .await
+                .must();
+        }
+        let api = &self.api;
+        let path = format!("/api/v1/devices/{}/telemetry/streams", self.id);
+        let path = path.as_str();
+        wait_for("the history stored", Duration::from_secs(30), || async move {
+            let (_, body) = api.get(path).await;
+            body["data"]
+                .as_array()?
+                .iter()
+                .any(|s| s["stream"] == stream && s["stored"].as_u64() == Some(count))
+                .then_some(())
         })
         .await;
     }
@@ -96,5 +140,19 @@ impl PlainScreen {
             )
             .await
             .must();
+    }
+}
+
+/// Metrics of a small, healthy screen: 16 GiB disk with 1 GiB used, 4 GiB memory, no sensor.
+pub fn sample_metrics() -> Metrics {
+    Metrics {
+        cpu_percent: 10.0,
+        mem_used_bytes: 1 << 30,
+        mem_total_bytes: 4 << 30,
+        disk_used_bytes: 1 << 30,
+        disk_total_bytes: 16 << 30,
+        temperature_c: None,
+        uptime_s: 100,
+        agent_version: "0.0.0-test".into(),
     }
 }

@@ -12,6 +12,9 @@ use serde_json::Value;
 
 use crate::python;
 
+/// The auth token the Twilio double checks.
+pub const TWILIO_TOKEN: &str = "tw-secret-token";
+
 /// A running receiver; stopped on drop.
 pub struct Sink {
     child: Child,
@@ -67,6 +70,24 @@ impl Sink {
             password: None,
             from: "Luach <alerts@luach.example>".into(),
         }
+    }
+
+    /// The server's settings for Twilio's Messages API at this double (started with `--sid`
+    /// `sid` and `--token tw-secret-token`), sending SMS from +15005550006 and WhatsApp from
+    /// +14155238886.
+    pub fn twilio_config(&self, sid: &str) -> luach_control_plane::config::TwilioConfig {
+        luach_control_plane::config::TwilioConfig {
+            base_url: format!("http://127.0.0.1:{}", self.port),
+            account_sid: sid.into(),
+            auth_token: TWILIO_TOKEN.to_owned().into(),
+            sms_from: Some("+15005550006".into()),
+            whatsapp_from: Some("+14155238886".into()),
+        }
+    }
+
+    /// The double of Twilio's Messages API for account `sid`.
+    pub fn twilio(sid: &str) -> Self {
+        Self::start(&["twilio", "--sid", sid, "--token", TWILIO_TOKEN])
     }
 
     /// The next thing received, within `limit`.

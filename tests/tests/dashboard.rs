@@ -714,3 +714,37 @@ async fn tenant_admin_sets_up_a_channel_tests_it_and_silences_an_alert() {
     assert_eq!(s["matchers"]["rule_id"], rule["data"]["id"], "{silences}");
     assert!(s["created_by"].as_str().must().contains(admin), "{silences}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gabbai_records_a_familys_yahrzeit_reminder_with_its_consent() {
+    let app = spawn_app(|c| c.http.web_dir = Some(web_dist())).await;
+    let base = format!("http://{}", app.http);
+    let shots = std::env::var_os("LUACH_SCREENSHOT_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    std::fs::create_dir_all(&shots).must();
+    let gabbai = "reminders-gabbai@default.example";
+    app.user("default", "gabbai", gabbai).await;
+    let (status, plaque) = app
+        .api
+        .post(
+            "/api/v1/memorials",
+            &json!({"name": "שרה בת אברהם", "family": "כהן", "passed": {"hebrew": {"year": 5780, "month": 10, "day": 10}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{plaque}");
+    let args = [base.as_str(), shots.to_str().must()];
+    let out = browser_script("reminders.mjs", gabbai, &args).await;
+    let seen: Value = serde_json::from_slice(out.trim_ascii()).must();
+    assert!(seen["errors"].as_str().must().contains("consent.given_on"), "{seen}");
+    assert_eq!(seen["marked"], "true", "{seen}");
+    let listed = seen["listed"][0].as_str().must();
+    assert!(listed.contains("רבקה כהן") && listed.contains("שרה בת אברהם"), "{seen}");
+    // What the page saved is the server's, consent and all.
+    let (_, people) = app.api.get("/api/v1/congregants").await;
+    let c = &people["data"][0];
+    assert_eq!(c["yahrzeits"], json!([plaque["data"]["id"]]), "{people}");
+    assert_eq!(
+        c["consent"],
+        json!({"given_on": "2026-12-01", "how": "טופס חתום במשרד"}),
+        "{people}"
+    );
+}

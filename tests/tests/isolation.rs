@@ -11,10 +11,14 @@
 
 use std::collections::BTreeMap;
 
+use futures::StreamExt;
 use luach_control_plane::api::{Access, route_table};
 use luach_control_plane::auth::Role;
 use luach_tests::{Api, MongoWire, Must, TestApp, bulk_token, spawn_app};
 use serde_json::{Value, json};
+
+/// Hostile requests in flight at once.
+const IN_FLIGHT: usize = 8;
 
 const TENANTS: [&str; 3] = ["alpha", "beta", "gamma"];
 
@@ -219,6 +223,14 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
         .post(&format!("/api/v1/notification-channels/{channel}/test"), &json!({}))
         .await;
     assert_eq!(status, 202, "{b}");
+    // A congregant who asked for reminders, with the canary as their name.
+    let congregant = created(
+        &admin,
+        "/api/v1/congregants",
+        json!({"name": mark, "contact": {"kind": "email", "to": format!("{tenant}@example.org")},
+               "aliyot": true, "consent": {"given_on": "2026-11-01", "how": mark}}),
+    )
+    .await;
     let window = format!(
         "from={}&to={}",
         (at - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ"),
@@ -233,6 +245,7 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
                 alert.clone(),
                 silence.clone(),
                 channel.clone(),
+                congregant.clone(),
                 job.clone(),
                 device.clone(),
                 enrolled.clone(),
@@ -268,6 +281,7 @@ async fn seed(app: &TestApp, tenant: &str) -> Seeded {
         format!("/api/v1/alerts/{alert}"),
         format!("/api/v1/alert-silences/{silence}"),
         format!("/api/v1/notification-channels/{channel}"),
+        format!("/api/v1/congregants/{congregant}"),
         format!("/api/v1/announcements/{announcement}"),
         format!("/api/v1/synagogues/{synagogue}"),
         format!("/api/v1/aliyot/{aliyot}"),
@@ -288,7 +302,16 @@ async fn snapshot(s: &Seeded) -> Vec<Value> {
         assert_eq!(status, 200, "{path}: {body}");
         // Presence fields and last-use stamps move on their own; the rest must not.
         if let Some(d) = body["data"].as_object_mut() {
-            for volatile in ["updated_at", "last_seen", "status", "metrics", "metrics_at"] {
+            for volatile in [
+                "updated_at",
+                "last_seen",
+                "status",
+                "metrics",
+                "metrics_at",
+                "drops",
+                "bundle_sha256",
+                "bundle_fetched_at",
+            ] {
                 d.remove(volatile);
             }
         }
@@ -305,7 +328,7 @@ async fn snapshot(s: &Seeded) -> Vec<Value> {
 }
 
 /// Lists whose whole content is read for leaks and plants.
-const LISTS: [&str; 17] = [
+const LISTS: [&str; 18] = [
     "/api/v1/devices",
     "/api/v1/queries",
     "/api/v1/alert-rules",
@@ -313,6 +336,7 @@ const LISTS: [&str; 17] = [
     "/api/v1/alert-silences",
     "/api/v1/notification-channels",
     "/api/v1/notifications",
+    "/api/v1/congregants",
     "/api/v1/memorials",
     "/api/v1/announcements",
     "/api/v1/synagogues",
@@ -392,11 +416,8 @@ async fn attack(app: &TestApp) {
 
     let mut findings = Vec::new();
     let mut requests = 0usize;
-    for (attacker, attacker_seed) in &seeded {
-        // The attacking tenant's admin (reaches every tenant route) and its least role, signed
-        // in; and the admin's personal token. Routes a role may not call are skipped here: the
-        // permission matrix covers those refusals.
-        let mut attackers = vec![("tenant_admin", attacker_seed.admin.clone())];
+    let mut viewers = Vec::new();
+    for (attacker, _) in &seeded {
         let viewer = app
             .user(
                 &format!("t-{attacker}"),
@@ -404,7 +425,14 @@ async fn attack(app: &TestApp) {
                 &format!("viewer-x@{attacker}.example"),
             )
             .await;
-        attackers.push(("viewer", viewer));
+        viewers.push(viewer);
+    }
+    let mut shots = Vec::new();
+    for ((attacker, attacker_seed), viewer) in seeded.iter().zip(&viewers) {
+        // The attacking tenant's admin (reaches every tenant route) and its least role, signed
+        // in; and the admin's personal token. Routes a role may not call are skipped here: the
+        // permission matrix covers those refusals.
+        let attackers = [("tenant_admin", &attacker_seed.admin), ("viewer", viewer)];
         for (victim, victim_seed) in seeded.iter().filter(|(t, _)| t != attacker) {
             let leak = canary(victim);
             let victim_ids = &victim_seed.ids["id"];
@@ -426,19 +454,17 @@ async fn attack(app: &TestApp) {
                 for path in concrete_paths(route.path, &victim_seed.ids) {
                     for query in &queries {
                         for body in &bodies {
-                            for (role, api) in &attackers {
-                                if !route.access.allows_role(Role::parse(role).must()) {
-                                    continue;
-                                }
-                                let url = api.url(&format!("/api/v1{path}{query}"));
-                                let req = api.http.request(route.method.clone(), url).json(body);
-                                let (status, answer) = api.send(req).await;
-                                requests += 1;
-                                let text = answer.to_string();
-                                if text.contains(&leak) || status >= 500 || status == 0 {
-                                    findings.push(format!(
-                                        "{attacker}/{role} {} {path}{query} body {body}: {status} {text}",
-                                        route.method
+                            for (role, api) in attackers {
+                                if route.access.allows_role(Role::parse(role).must()) {
+                                    let target = format!("{path}{query}");
+                                    shots.push((
+                                        *attacker,
+                                        role,
+                                        api,
+                                        route.method.clone(),
+                                        target,
+                                        body.clone(),
+                                        leak.clone(),
                                     ));
                                 }
                             }
@@ -448,6 +474,23 @@ async fn attack(app: &TestApp) {
             }
         }
     }
+    // Sent a few at a time: the server, not the client's round trips, sets the pace.
+    requests += shots.len();
+    let hits: Vec<Option<String>> = futures::stream::iter(shots)
+        .map(|(attacker, role, api, method, target, body, leak)| async move {
+            let req = api
+                .http
+                .request(method.clone(), api.url(&format!("/api/v1{target}")))
+                .json(&body);
+            let (status, answer) = api.send(req).await;
+            let text = answer.to_string();
+            (text.contains(&leak) || status >= 500 || status == 0)
+                .then(|| format!("{attacker}/{role} {method} {target} body {body}: {status} {text}"))
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+    findings.extend(hits.into_iter().flatten());
     assert!(
         findings.is_empty(),
         "{} findings in {requests} requests:\n{}",

@@ -9,7 +9,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use luach_control_plane::Config;
 use luach_control_plane::auth::ManualClock;
-use luach_control_plane::config::TwilioConfig;
 use luach_tests::sinks::Sink;
 use luach_tests::{Api, Must, PlainScreen, Server, ServerOptions, spawn_app, spawn_app_with_clock, wait_for};
 use serde_json::{Value, json};
@@ -360,16 +359,10 @@ async fn webhooks_to_internal_addresses_are_refused_even_through_names_and_redir
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sms_and_whatsapp_go_through_twilios_messages_api() {
     let sid = "AC0123456789abcdef0123456789abcdef";
-    let twilio = Sink::start(&["twilio", "--sid", sid, "--token", "tw-secret-token"]);
+    let twilio = Sink::twilio(sid);
     let app = spawn_app(|c| {
         fast(c);
-        c.notify.twilio = Some(TwilioConfig {
-            base_url: format!("http://127.0.0.1:{}", twilio.port),
-            account_sid: sid.into(),
-            auth_token: "tw-secret-token".to_owned().into(),
-            sms_from: Some("+15005550006".into()),
-            whatsapp_from: Some("+14155238886".into()),
-        });
+        c.notify.twilio = Some(twilio.twilio_config(sid));
     })
     .await;
     let api = &app.api;
@@ -604,4 +597,117 @@ async fn a_message_committed_before_a_crash_is_delivered_once_after_the_restart(
         Vec::<Value>::new(),
         "delivered once"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn families_are_reminded_of_yahrzeits_and_the_honoured_of_their_aliyot() {
+    let smtp = Sink::start(&["smtp"]);
+    let sid = "AC0123456789abcdef0123456789abcdef";
+    let twilio = Sink::twilio(sid);
+    // Sunday 13 December 2026, 10:00 in Jerusalem.
+    let clock = ManualClock::new("2026-12-13T08:00:00Z".parse().must());
+    let app = spawn_app_with_clock(
+        |c| {
+            fast(c);
+            c.notify.notices_every_secs = 1;
+            c.notify.smtp = Some(smtp.smtp_config());
+            c.notify.twilio = Some(twilio.twilio_config(sid));
+        },
+        Arc::new(clock.clone()),
+    )
+    .await;
+    let api = &app.api;
+    let profile = json!({
+        "name": "Ohel Moshe", "latitude": 31.778, "longitude": 35.2354, "timezone": "Asia/Jerusalem",
+        "israel": true, "nusach": "ashkenaz", "language": "he", "candle_lighting_minutes": 40
+    });
+    assert_eq!(api.put("/api/v1/synagogues/main", &profile).await.0, 201);
+    // Passed 10 Tevet 5780: this year's yahrzeit is Sunday 20 December 2026.
+    let (status, memorial) = api
+        .post(
+            "/api/v1/memorials",
+            &json!({"name": "שרה בת אברהם", "passed": {"hebrew": {"year": 5780, "month": 10, "day": 10}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{memorial}");
+    let memorial_id = memorial["data"]["id"].as_str().must();
+    let (status, reading) = api
+        .post(
+            "/api/v1/aliyot",
+            &json!({"date": "2026-12-19", "note": "Shacharit",
+                    "honours": [{"honour": "shlishi", "name": "Moshe ben Avraham"}, {"honour": "maftir", "name": "David"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{reading}");
+
+    // No reminder without consent, and only to an address a message can reach.
+    let (status, body) = api
+        .post(
+            "/api/v1/congregants",
+            &json!({"name": "Rivka", "contact": {"kind": "email", "to": "rivka@example.org"}, "yahrzeits": [memorial_id]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = api
+        .post(
+            "/api/v1/congregants",
+            &json!({"name": "Rivka", "contact": {"kind": "sms", "to": "050-123"}, "yahrzeits": [memorial_id],
+                    "consent": {"given_on": "2026-11-30", "how": "signed form at the office"}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["fields"][0]["path"], "contact.to", "{body}");
+    // A viewer may not read people's addresses.
+    let viewer = app.user("default", "viewer", "viewer@example.org").await;
+    assert_eq!(viewer.get("/api/v1/congregants").await.0, 403);
+
+    let (status, family) = api
+        .post(
+            "/api/v1/congregants",
+            &json!({"name": "Rivka", "contact": {"kind": "email", "to": "rivka@example.org"}, "language": "he",
+                    "yahrzeits": [memorial_id], "yahrzeit_days_before": 7,
+                    "consent": {"given_on": "2026-11-30", "how": "signed form at the office"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{family}");
+    let (status, honoured) = api
+        .post(
+            "/api/v1/congregants",
+            &json!({"name": "Moshe ben Avraham", "contact": {"kind": "whatsapp", "to": "+972501234569"},
+                    "language": "en", "aliyot": true, "aliyah_days_before": 2,
+                    "consent": {"given_on": "2026-12-01", "how": "by phone to the gabbai"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{honoured}");
+
+    // Seven days before the yahrzeit: the family's email, in Hebrew, once.
+    let mail = smtp.next("the yahrzeit reminder", LIMIT);
+    assert_eq!(mail["to"], json!(["rivka@example.org"]), "{mail}");
+    assert_eq!(mail["subject"], "[לוח] יום השנה של שרה בת אברהם", "{mail}");
+    let text = mail["text"].as_str().must();
+    assert!(text.contains("י׳ טבת") && text.contains("Ohel Moshe"), "{mail}");
+    assert_eq!(smtp.drain(Duration::from_secs(3)), Vec::<Value>::new(), "sent once");
+    let sent = logged(api, "the reminder logged", |m| m["event"] == "notice.yahrzeit").await;
+    assert_eq!(sent["state"], "sent", "{sent}");
+    assert_eq!(sent["channel_id"], "", "{sent}");
+    assert_eq!(sent["recipient"], "r***@example.org", "{sent}");
+    // The honour is six days away: not yet.
+    assert_eq!(twilio.drain(Duration::from_secs(1)), Vec::<Value>::new());
+
+    // Friday night: the aliyah is due, but it is Shabbat in Jerusalem; the reminder waits for
+    // havdalah.
+    clock.advance(chrono::Duration::hours(5 * 24 + 8));
+    let held = logged(api, "the aliyah reminder held", |m| m["event"] == "notice.aliyah").await;
+    assert_eq!(held["state"], "pending", "{held}");
+    assert!(held["hold"].as_str().must().contains("havdalah"), "{held}");
+    assert_eq!(twilio.drain(Duration::from_secs(2)), Vec::<Value>::new());
+    clock.advance(chrono::Duration::hours(24));
+    let got = twilio.next("the aliyah reminder", LIMIT);
+    assert_eq!(got["to"], "whatsapp:+972501234569", "{got}");
+    let body = got["body"].as_str().must();
+    assert!(
+        body.starts_with("[Luach] Your honour at the Torah reading: Shlishi") && body.contains("Shacharit"),
+        "{got}"
+    );
+    assert_eq!(twilio.drain(Duration::from_secs(2)), Vec::<Value>::new(), "sent once");
 }

@@ -268,6 +268,11 @@ async fn seed(app: &TestApp, round: usize, releases: &luach_ota::KeyDir) -> Seed
         "notification_channels",
         vec![created(api, "/api/v1/notification-channels", hook).await],
     );
+    let person = json!({"name": "Reuven", "contact": {"kind": "email", "to": "reuven@example.org"},
+                        "aliyot": true, "consent": {"given_on": "2026-11-01", "how": "signed form"}});
+    seeded
+        .ids
+        .insert("congregants", vec![created(api, "/api/v1/congregants", person).await]);
     let today = chrono::Utc::now().date_naive();
     let aliyah = json!({"date": today, "honours": [{"honour": "kohen", "name": "Reuven"}]});
     seeded
@@ -326,6 +331,7 @@ fn config(seeded: &Seeded, users: &[String]) -> String {
         (r"^/api/v1/alerts/\{id\}", "id", "alerts"),
         (r"^/api/v1/alert-silences/\{id\}", "id", "alert_silences"),
         (r"^/api/v1/notification-channels/\{id\}", "id", "notification_channels"),
+        (r"^/api/v1/congregants/\{id\}", "id", "congregants"),
         (r"^/api/v1/aliyot/\{id\}", "id", "aliyot"),
         (r"^/api/v1/shiurim/\{id\}", "id", "shiurim"),
         (r"^/api/v1/timers/\{id\}", "id", "timers"),

@@ -182,6 +182,7 @@ conformance!(
     telemetry_is_stored_once_rolled_up_and_kept_in_its_tenant,
     alerts_move_by_compare_and_set_in_their_tenant,
     messages_are_written_with_their_alert_and_settled_once,
+    drops_bundle_fetches_and_requeued_messages,
 );
 
 fn message(id: &str, to: &str) -> Delivery {
@@ -801,6 +802,61 @@ async fn presence_transitions_are_reported_once(ctx: Ctx) {
         .await
         .must();
     assert!(moved.is_empty(), "already offline: {moved:?}");
+}
+
+/// What alert rules read off a device (drops counted at each move to offline, the bundle it
+/// last fetched, never moved back) and a message queued again under its id (kept once).
+async fn drops_bundle_fetches_and_requeued_messages(ctx: Ctx) {
+    ctx.tenants().await;
+    let (a, b) = (ctx.scope("shul-a"), ctx.scope("shul-b"));
+    let sa = ctx.system.tenant(&a);
+    sa.create_device(new("dev01", &[], None), now()).await.must();
+    let t0 = now();
+    for (i, s) in [
+        DeviceStatus::Online,
+        DeviceStatus::Offline,
+        DeviceStatus::Offline,
+        DeviceStatus::Online,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        ctx.system
+            .apply_presence(&[status("dev01", s, Some(t0 + Duration::seconds(i as i64)))])
+            .await
+            .must();
+    }
+    // Online → offline once by a status, once by silence.
+    ctx.system.expire_presence(t0 + Duration::seconds(60)).await.must();
+    let d = sa.device(&id("dev01")).await.must().must();
+    assert_eq!(d.drops, 2, "{d:?}");
+    assert_eq!((d.bundle_sha256.as_deref(), d.bundle_fetched_at), (None, None));
+    let later = t0 + Duration::seconds(10);
+    sa.record_bundle_fetch(&id("dev01"), "bbb", later).await.must();
+    sa.record_bundle_fetch(&id("dev01"), "aaa", t0).await.must();
+    // Another tenant names the same device: nothing changes.
+    ctx.system
+        .tenant(&b)
+        .record_bundle_fetch(&id("dev01"), "ccc", later + Duration::seconds(1))
+        .await
+        .must();
+    let d = sa.device(&id("dev01")).await.must().must();
+    assert_eq!(d.bundle_sha256.as_deref(), Some("bbb"), "{d:?}");
+    assert_eq!(
+        d.bundle_fetched_at.map(|t| t.timestamp_millis()),
+        Some(later.timestamp_millis())
+    );
+    // A message queued twice under one id is kept once, as first written; others go in.
+    let sb = ctx.system.tenant(&b);
+    let first = message("0190f000-0000-7000-8000-000000000001", "first@example.org");
+    sb.deliveries().enqueue(vec![first.clone()]).await.must();
+    let again = message("0190f000-0000-7000-8000-000000000001", "again@example.org");
+    let other = message("0190f000-0000-7000-8000-000000000002", "other@example.org");
+    sb.deliveries().enqueue(vec![again, other]).await.must();
+    let log = sb.deliveries().list(10, None).await.must();
+    let mut to: Vec<&str> = log.items.iter().map(|d| d.recipient.as_str()).collect();
+    to.sort_unstable();
+    assert_eq!(to, ["first@example.org", "other@example.org"]);
 }
 
 async fn leases_have_one_holder_until_they_lapse(ctx: Ctx) {

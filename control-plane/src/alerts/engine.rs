@@ -16,6 +16,12 @@
 //! presence rules (which fire on silence, when nothing arrives) the same path as metric rules.
 //! The delay this adds is at most one period (15 s by default), well inside any `for_s` worth
 //! having.
+//!
+//! Scheduled checks (see [`super::checks`]) are read only on the first pass at or after each
+//! time their schedule names; in between, their alerts stay as they are. When a replica takes
+//! the lease it runs every check once, then by the schedule: a check is a level (is the
+//! certificate ending, is the screen ready), so running it again changes nothing that is
+//! right.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -25,8 +31,10 @@ use chrono::{DateTime, Utc};
 use luach_schemas::{DeviceId, TenantId};
 use tokio_util::sync::CancellationToken;
 
+use super::checks::{self, Facts};
 use super::lifecycle::{Action, AlertState, decide};
-use super::rule::{AlertRule, Condition};
+use super::rule::{AlertRule, Condition, Reading, Trend};
+use super::trend::Samples;
 use crate::auth::Clock;
 use crate::chain::Actor;
 use crate::lease::Lease;
@@ -53,6 +61,21 @@ pub struct AlertEngine {
     every: Duration,
     /// Breaches that have not lasted their rule's `for_s` yet, since when.
     pending: HashMap<Key, DateTime<Utc>>,
+    /// Readings of `rate` and `flapping` rules, and the metrics record last fed in.
+    samples: HashMap<Key, (Option<DateTime<Utc>>, Samples)>,
+    /// When each scheduled check last ran.
+    last_run: HashMap<(TenantId, String), DateTime<Utc>>,
+}
+
+/// Whether a rule is read on this pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Watch {
+    /// Watched on every pass.
+    Always,
+    /// A scheduled check whose time has come.
+    Due,
+    /// A scheduled check waiting for its time: its alerts stay as they are.
+    Waiting,
 }
 
 impl AlertEngine {
@@ -72,6 +95,8 @@ impl AlertEngine {
             lease,
             every,
             pending: HashMap::new(),
+            samples: HashMap::new(),
+            last_run: HashMap::new(),
         }
     }
 
@@ -87,6 +112,8 @@ impl AlertEngine {
                 // Another replica evaluates; what was pending here starts over if this one
                 // takes over again.
                 self.pending.clear();
+                self.samples.clear();
+                self.last_run.clear();
                 continue;
             }
             if let Err(e) = self.pass().await {
@@ -109,8 +136,9 @@ impl AlertEngine {
                 tracing::error!(error = %e, tenant_id = %tenant.id, "alerts of a tenant not evaluated");
             }
         }
-        // Forget pending breaches of rules or screens no longer evaluated.
+        // Forget pending breaches and readings of rules or screens no longer evaluated.
         self.pending.retain(|k, _| seen.contains(k));
+        self.samples.retain(|k, _| seen.contains(k));
         self.metrics.alert_passes.inc();
         Ok(())
     }
@@ -129,6 +157,11 @@ impl AlertEngine {
             return Ok(());
         }
         let now = self.clock.now();
+        let watch: HashMap<&str, Watch> = rules
+            .iter()
+            .map(|r| (r.id.as_str(), self.watch(&tenant, r, now)))
+            .collect();
+        let mut facts = Facts::default();
         let mut after: Option<DeviceId> = None;
         let mut screens: HashSet<DeviceId> = HashSet::new();
         loop {
@@ -149,7 +182,12 @@ impl AlertEngine {
                 {
                     let key = (tenant.clone(), rule.id.clone(), device.id.clone());
                     let current = active.remove(&(rule.id.clone(), device.id.clone()));
-                    let reading = rule.input.read(device, now);
+                    let watch = watch.get(rule.id.as_str()).copied().unwrap_or(Watch::Always);
+                    if watch == Watch::Waiting {
+                        seen.insert(key);
+                        continue;
+                    }
+                    let (reading, detail) = self.read(store, &mut facts, rule, device, &key, now).await?;
                     let decision = decide(
                         &rule.input.condition,
                         reading,
@@ -168,7 +206,7 @@ impl AlertEngine {
                     seen.insert(key);
                     match (decision.action, current) {
                         (Action::Open { value, since }, None) => {
-                            let alert = opened(rule, device, value, since, now);
+                            let alert = opened(rule, device, value, since, now, detail);
                             let messages = route::alert_messages(store, &alert, Event::AlertOpened, now).await?;
                             self.announce("opened", store.alerts().open(alert, messages).await?);
                         }
@@ -184,6 +222,11 @@ impl AlertEngine {
                 _ => break,
             }
         }
+        for (id, w) in &watch {
+            if *w == Watch::Due {
+                self.last_run.insert((tenant.clone(), (*id).to_owned()), now);
+            }
+        }
         // Active alerts no enabled rule watched this pass: the rule was disabled, removed or
         // retargeted, or the screen left the tenant.
         for alert in active.into_values() {
@@ -196,6 +239,92 @@ impl AlertEngine {
             self.resolve(store, &alert, None, why, now).await?;
         }
         Ok(())
+    }
+
+    /// Whether `rule` is read on this pass.
+    fn watch(&self, tenant: &TenantId, rule: &Stored<AlertRule>, now: DateTime<Utc>) -> Watch {
+        if rule.input.condition.default_schedule().is_none() {
+            return Watch::Always;
+        }
+        let Some(schedule) = rule.input.parsed_schedule() else {
+            // Refused when written; a stored one that no longer parses never runs.
+            tracing::warn!(rule = %rule.id, tenant_id = %tenant, "scheduled check with an unreadable schedule");
+            return Watch::Waiting;
+        };
+        match (
+            self.last_run.get(&(tenant.clone(), rule.id.clone())),
+            schedule.last_at_or_before(now),
+        ) {
+            (None, _) => Watch::Due,
+            (Some(last), Some(at)) if at > *last => Watch::Due,
+            _ => Watch::Waiting,
+        }
+    }
+
+    /// What `rule` sees on `device` now, and the sentence an alert it opens would carry.
+    async fn read(
+        &mut self,
+        store: &TenantStore<'_>,
+        facts: &mut Facts,
+        rule: &Stored<AlertRule>,
+        device: &Device,
+        key: &Key,
+        now: DateTime<Utc>,
+    ) -> StoreResult<checks::Checked> {
+        let condition = &rule.input.condition;
+        Ok(match condition {
+            Condition::Metric(_) | Condition::Offline(_) => (rule.input.read(device, now), None),
+            Condition::Rate(r) => {
+                let (fed, samples) = self.samples.entry(key.clone()).or_default();
+                // A new metrics record is a reading, timed by this pass (at most one period late).
+                if let Some((at, v)) = AlertRule::fresh_metric(device, r.metric, now)
+                    && *fed != Some(at)
+                    && samples.push(now, v, r.window_s)
+                {
+                    *fed = Some(at);
+                }
+                match samples.slope_per_hour(i64::from(r.window_s) / 2) {
+                    Some(slope) => {
+                        let rate = if r.direction == Trend::Falling { -slope } else { slope };
+                        let way = if r.direction == Trend::Falling {
+                            "falling"
+                        } else {
+                            "rising"
+                        };
+                        let text = format!(
+                            "{} is {way} {rate:.1} {}/h on {}",
+                            r.metric.as_str(),
+                            r.metric.unit(),
+                            device.id
+                        );
+                        (Reading::Value(rate), Some(text))
+                    }
+                    None => (Reading::Unknown, None),
+                }
+            }
+            Condition::Flapping(f) => {
+                let (_, samples) = self.samples.entry(key.clone()).or_default();
+                let _ = samples.push(now, device.drops as f64, f.window_s);
+                let drops = samples.growth().unwrap_or(0.0);
+                // More drops than allowed show at once; fewer only once readings cover half
+                // the window (a replica that just took over has seen little).
+                let judged = drops > f64::from(f.max) || samples.span_s() >= i64::from(f.window_s) / 2;
+                let text = format!(
+                    "{} went offline {drops} times in {} minutes",
+                    device.id,
+                    f.window_s / 60
+                );
+                (
+                    if judged {
+                        Reading::Value(drops)
+                    } else {
+                        Reading::Unknown
+                    },
+                    Some(text),
+                )
+            }
+            _ => checks::read(store, facts, condition, device, now).await?,
+        })
     }
 
     async fn resolve(
@@ -234,20 +363,24 @@ pub fn announce(live: &LiveSink, metrics: &Metrics, transition: &str, alert: Ale
     });
 }
 
-/// A new alert of `rule` on `device`.
+/// A new alert of `rule` on `device`; `detail` says what was seen, when the reading had more
+/// to say than its value.
 fn opened(
     rule: &Stored<AlertRule>,
     device: &Device,
     value: Option<f64>,
     since: DateTime<Utc>,
     now: DateTime<Utc>,
+    detail: Option<String>,
 ) -> AlertRecord {
     // The rule's name travels beside it (`rule_name`); the summary says what was seen.
-    let summary = match (&rule.input.condition, value) {
-        (Condition::Metric(m), Some(v)) => {
+    let summary = match (&rule.input.condition, value, detail) {
+        (Condition::Metric(m), Some(v), _) => {
             format!("{} is {v:.1} {} on {}", m.metric.as_str(), m.metric.unit(), device.id)
         }
-        _ => format!("{} has been silent since {}", device.id, since.to_rfc3339()),
+        (Condition::Offline(_), _, _) => format!("{} has been silent since {}", device.id, since.to_rfc3339()),
+        (_, _, Some(detail)) => detail,
+        (condition, _, None) => format!("{} on {}", condition.kind(), device.id),
     };
     AlertRecord {
         id: uuid::Uuid::now_v7().to_string(),

@@ -52,18 +52,18 @@ pub fn decide(
     active: bool,
     now: DateTime<Utc>,
 ) -> Decision {
-    match (condition, reading) {
-        (Condition::Metric(m), Reading::Value(v)) if active => Decision::just(if m.cleared(v) {
+    match (condition.threshold(), reading) {
+        (Some(t), Reading::Value(v)) if active => Decision::just(if t.cleared(v) {
             Action::Resolve { value: Some(v) }
         } else {
             Action::Nothing
         }),
-        (Condition::Metric(m), Reading::Value(v)) => {
-            if !m.breached(v) {
+        (Some(t), Reading::Value(v)) => {
+            if !t.breached(v) {
                 return Decision::just(Action::Nothing);
             }
             let since = pending.unwrap_or(now);
-            if (now - since).num_seconds() >= i64::from(m.for_s) {
+            if (now - since).num_seconds() >= i64::from(t.for_s) {
                 Decision::just(Action::Open { value: Some(v), since })
             } else {
                 Decision {
@@ -72,12 +72,13 @@ pub fn decide(
                 }
             }
         }
-        (Condition::Offline(_), Reading::Online) if active => Decision::just(Action::Resolve { value: None }),
-        (Condition::Offline(o), Reading::QuietSince(at))
-            if !active && (now - at).num_seconds() >= i64::from(o.for_s) =>
-        {
-            Decision::just(Action::Open { value: None, since: at })
-        }
+        (None, Reading::Online) if active => Decision::just(Action::Resolve { value: None }),
+        (None, Reading::QuietSince(at)) if !active => Decision::just(match condition {
+            Condition::Offline(o) if (now - at).num_seconds() >= i64::from(o.for_s) => {
+                Action::Open { value: None, since: at }
+            }
+            _ => Action::Nothing,
+        }),
         // No fresh reading: whatever was pending stays pending, an open alert stays open.
         (_, Reading::Unknown) => Decision {
             action: Action::Nothing,

@@ -1,7 +1,8 @@
 //! Content bundles over HTTP, with conditional requests.
 //!
 //! - `GET /api/v1/agent/bundle`: a screen fetches its own bundle with the device token from
-//!   its last bundle notice (header `x-luach-device-token`).
+//!   its last bundle notice (header `x-luach-device-token`); the device record keeps which
+//!   bundle it holds and when it last fetched.
 //! - `GET /api/v1/devices/{id}/bundle`: a tenant user reads a screen's bundle.
 //! - `GET /api/v1/devices/{id}/preview?date=`: what that screen shows on a date, computed
 //!   from its bundle exactly as the agent computes it offline.
@@ -50,7 +51,7 @@ async fn device(state: &AppState, scope: &TenantScope, id: &DeviceId) -> Result<
 }
 
 async fn build(state: &AppState, scope: &TenantScope, device: &Device) -> Result<Built, ApiError> {
-    let content = TenantContent::load(&state.store.tenant(scope), Utc::now().date_naive()).await?;
+    let content = TenantContent::load(&state.store.tenant(scope), state.auth.now().date_naive()).await?;
     Ok(content.build_for(device))
 }
 
@@ -86,7 +87,15 @@ pub async fn own(
 ) -> Result<BundleFile, ApiError> {
     let scope = caller.scope();
     let device = device(&state, scope, &caller.device).await?;
-    Ok(serve(build(&state, scope, &device).await?, &headers))
+    let bundle = build(&state, scope, &device).await?;
+    // Whether it is sent or the screen already holds it, the screen has this bundle now:
+    // content rules read that (`bundle_sha256`, `bundle_fetched_at`).
+    state
+        .store
+        .tenant(scope)
+        .record_bundle_fetch(&device.id, &bundle.sha256, state.auth.now())
+        .await?;
+    Ok(serve(bundle, &headers))
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

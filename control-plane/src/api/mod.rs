@@ -170,6 +170,13 @@ pub fn routes() -> Routes {
         .documents::<L>("/aliyot", "/aliyot/{id}")
         .documents::<S>("/shiurim", "/shiurim/{id}")
         .documents::<T>("/timers", "/timers/{id}")
+        // People who asked for reminders: addresses, so only for those who write content.
+        .documents_as::<crate::notify::notices::Congregant>(
+            "/congregants",
+            "/congregants/{id}",
+            ContentWrite,
+            ContentWrite,
+        )
         // Fleet.
         .documents_as::<crate::store::SavedQueryInput>("/queries", "/queries/{id}", DevicesRead, DevicesWrite)
         // Alerts: rules (documents; creating one checks the tenant's limit) and their alerts.

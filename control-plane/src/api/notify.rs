@@ -4,7 +4,9 @@
 //! Channels hold people's addresses and numbers, and the log shows who was told what: both
 //! need `users:manage` (the tenant admin). A webhook's signing secret is answered only by the
 //! call that makes or rotates it. Silences are for whoever may acknowledge an alert
-//! (`devices:command`), and readable with `devices:read`.
+//! (`devices:command`), and readable with `devices:read`. Congregants (`/congregants`, the
+//! generic document handlers) hold people's addresses too, and are the gabbai's to keep:
+//! reading and writing both need `content:write`.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -18,10 +20,19 @@ use super::tenant::Scope;
 use crate::alerts::silence::{MAX_SILENCES, Silence, SilenceSpec};
 use crate::error::{ApiError, FieldError};
 use crate::notify::channel::{Channel, ChannelKind, ChannelSpec, Disabled, MAX_CHANNELS, mask, new_secret};
+use crate::notify::notices::Congregant;
 use crate::notify::route;
 use crate::state::AppState;
 use crate::store::{Delivery, DeliveryState, Document, MAX_DELIVERY_PAGE, Page, Stored, TenantScope};
 use luach_schemas::TenantId;
+
+impl super::documents::ApiDocument for Congregant {
+    const NAME: &'static str = "congregant";
+
+    fn check(&self) -> Result<(), ApiError> {
+        Congregant::check(self, Utc::now().date_naive()).map_err(ApiError::validation)
+    }
+}
 
 /// A channel as the API shows it.
 #[derive(Debug, Serialize, schemars::JsonSchema)]

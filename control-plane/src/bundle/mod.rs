@@ -75,6 +75,11 @@ impl TenantContent {
     }
 
     /// `device`'s bundle.
+    /// The synagogue `device` shows (see [`synagogue_of`]).
+    pub fn synagogue_for(&self, device: &Device) -> Option<&Synagogue> {
+        synagogue_of(device, &self.synagogues)
+    }
+
     pub fn bundle_for(&self, device: &Device) -> Bundle {
         let synagogue = synagogue_of(device, &self.synagogues);
         self.assemble(

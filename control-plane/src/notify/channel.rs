@@ -282,16 +282,7 @@ impl ChannelSpec {
                     errors.push(FieldError::new("to", format!("name 1–{MAX_RECIPIENTS} recipients")));
                 }
                 for (i, r) in self.to.iter().enumerate() {
-                    let ok = match kind {
-                        ChannelKind::Email => r.len() <= 254 && r.parse::<lettre::Address>().is_ok(),
-                        _ => is_e164(r),
-                    };
-                    if !ok {
-                        let what = if kind == ChannelKind::Email {
-                            "an email address"
-                        } else {
-                            "a number in E.164 form, such as +972501234567"
-                        };
+                    if let Err(what) = check_recipient(kind, r) {
                         errors.push(FieldError::new(format!("to[{i}]"), format!("must be {what}")));
                     }
                 }
@@ -339,6 +330,17 @@ impl ChannelSpec {
             ));
         }
         if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+}
+
+/// Whether `r` is an address a message of `kind` can go to; the error says what it must be.
+pub fn check_recipient(kind: ChannelKind, r: &str) -> Result<(), &'static str> {
+    match kind {
+        ChannelKind::Email if r.len() <= 254 && r.parse::<lettre::Address>().is_ok() => Ok(()),
+        ChannelKind::Email => Err("an email address"),
+        ChannelKind::Webhook => check_url(r).map_err(|_| "an http(s) URL"),
+        _ if is_e164(r) => Ok(()),
+        _ => Err("a number in E.164 form, such as +972501234567"),
     }
 }
 

@@ -11,6 +11,10 @@
 //!     Fail{disable} ─▶ failed; a webhook answering 410, or failing its last attempt, is disabled
 //! ```
 //!
+//! Congregation notices (see [`super::notices`]) have no channel: they go straight to the
+//! person, by the kind the message names. The same task looks for due notices every
+//! `notify.notices_every_secs`.
+//!
 //! Each record is moved by compare-and-set on (state, attempts), so a message is counted once
 //! even if two replicas overlap at a lease hand-over. Delivery is at least once: a crash after
 //! the receiver took a message and before the record says so sends it again, with the same
@@ -23,6 +27,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::channel::{Channel, ChannelKind, Disabled};
+use super::notices;
 use super::send::{Outcome, Senders};
 use crate::auth::Clock;
 use crate::chain::Actor;
@@ -73,13 +78,22 @@ impl Dispatcher {
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(Duration::from_millis(self.config.poll_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let notices_every = Duration::from_secs(self.config.notices_every_secs);
+        let mut notices_at: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {}
             }
             if !self.lease.held().await {
+                notices_at = None;
                 continue;
+            }
+            if notices_at.is_none_or(|at| at.elapsed() >= notices_every) {
+                notices_at = Some(tokio::time::Instant::now());
+                if let Err(e) = self.notices().await {
+                    tracing::error!(error = %e, "congregation notices not queued; trying again later");
+                }
             }
             // A full batch means more are due: go on without waiting for the next tick.
             loop {
@@ -110,15 +124,39 @@ impl Dispatcher {
         Ok(n)
     }
 
+    /// Queues the congregation notices due now in every tenant.
+    pub async fn notices(&self) -> StoreResult<usize> {
+        let installation = self.system.installation_scope(Actor::system());
+        let tenants = self.system.installation(&installation).tenants().await?;
+        let now = self.clock.now();
+        let mut due = 0;
+        for tenant in tenants {
+            let scope = self.system.scope(tenant.id.clone(), Actor::system());
+            match notices::queue(&self.system.tenant(&scope), now).await {
+                Ok(n) => due += n,
+                Err(e) => tracing::error!(error = %e, tenant_id = %tenant.id, "notices of a tenant not queued"),
+            }
+        }
+        Ok(due)
+    }
+
     async fn deliver(&self, d: Delivery) -> StoreResult<()> {
         let scope = self.system.scope(d.tenant_id.clone(), Actor::system());
         let store = self.system.tenant(&scope);
-        let channel = store.get::<Channel>(&d.channel_id).await?;
-        let outcome = match &channel {
-            None => Outcome::fail("the channel was removed"),
-            Some(c) => match &c.input.disabled {
+        let direct = d.channel_id == notices::NOTICE_CHANNEL;
+        let channel = if direct {
+            None
+        } else {
+            store.get::<Channel>(&d.channel_id).await?
+        };
+        let outcome = match (&channel, ChannelKind::parse(&d.kind)) {
+            // A notice goes straight to its person.
+            (None, Some(kind)) if direct => self.attempt(kind, None, &d).await,
+            (None, _) if direct => Outcome::fail(format!("no sender of kind {:?}", d.kind)),
+            (None, _) => Outcome::fail("the channel was removed"),
+            (Some(c), _) => match &c.input.disabled {
                 Some(off) => Outcome::fail(format!("the channel is disabled: {}", off.reason)),
-                None => self.attempt(&c.input, &d).await,
+                None => self.attempt(c.input.spec.kind, c.input.secret.as_deref(), &d).await,
             },
         };
         let now = self.clock.now();
@@ -178,11 +216,11 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// One attempt at `d` through `channel`.
-    async fn attempt(&self, channel: &Channel, d: &Delivery) -> Outcome {
+    /// One attempt at `d` by `kind` (a webhook signs with `secret`).
+    async fn attempt(&self, kind: ChannelKind, secret: Option<&str>, d: &Delivery) -> Outcome {
         let text = |field: &str| d.payload[field].as_str().unwrap_or_default().to_owned();
         let unconfigured = |what: &str| Outcome::fail(format!("{what} is not configured on this installation"));
-        match channel.spec.kind {
+        match kind {
             ChannelKind::Email => match &self.senders.email {
                 Some(email) => email.send(&d.recipient, &text("subject"), &text("text")).await,
                 None => unconfigured("email (notify.smtp)"),
@@ -195,7 +233,7 @@ impl Dispatcher {
                 }
                 None => unconfigured("Twilio (notify.twilio)"),
             },
-            ChannelKind::Webhook => match &channel.secret {
+            ChannelKind::Webhook => match secret {
                 Some(secret) => {
                     self.senders
                         .webhook

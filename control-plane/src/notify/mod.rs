@@ -7,14 +7,17 @@
 //! - [`text`]: what the messages say, in English or Hebrew.
 //! - [`dispatch`]: the task that sends due messages and records each attempt (retries with
 //!   back-off and jitter, failing for good, disabling a webhook that is gone).
+//! - [`notices`]: congregation notices, yahrzeit and aliyah reminders to the people who asked
+//!   for them (documents `congregant`), queued by the dispatcher's task.
 //! - [`send`]: the senders (SMTP, Twilio's Messages API, signed webhooks) and
 //!   [`guard`]: where webhooks may not go.
 //!
-//! REST is in `api::notify` (`/notification-channels`, `/notifications`).
+//! REST is in `api::notify` (`/notification-channels`, `/notifications`, `/congregants`).
 
 pub mod channel;
 pub mod dispatch;
 pub mod guard;
+pub mod notices;
 pub mod route;
 pub mod send;
 pub mod text;

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::channel::{Channel, ChannelKind, ChannelSpec, Event, MAX_CHANNELS, ShabbatHold};
 use super::text::{self, Text};
 use crate::alerts::silence::{MAX_SILENCES, Silence};
-use crate::store::{AlertRecord, Delivery, DeliveryState, Severity, StoreResult, Stored, TenantStore};
+use crate::store::{AlertRecord, Delivery, Severity, StoreResult, Stored, TenantStore};
 use luach_content::SynagogueProfile;
 
 /// The messages telling of `event` on `alert` at `now` (none when a silence matches it).
@@ -158,23 +158,17 @@ fn messages(
         .recipients()
         .into_iter()
         .map(|recipient| Delivery {
-            id: uuid::Uuid::now_v7().to_string(),
-            tenant_id: channel.tenant_id.clone(),
-            channel_id: channel.id.clone(),
-            kind: channel.input.spec.kind.as_str().to_owned(),
-            recipient,
-            event: event.as_str().to_owned(),
             subject_id: subject.map(str::to_owned),
             payload: payload.clone(),
-            state: DeliveryState::Pending,
-            attempts: 0,
-            next_at: due,
-            last_error: None,
-            hold: hold.clone(),
-            receipt: None,
-            created_at: now,
-            updated_at: now,
-            sent_at: None,
+            ..Delivery::pending(
+                channel.tenant_id.clone(),
+                &channel.id,
+                channel.input.spec.kind.as_str(),
+                recipient,
+                event.as_str(),
+                (due, hold.clone()),
+                now,
+            )
         })
         .collect()
 }

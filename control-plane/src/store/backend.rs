@@ -49,6 +49,15 @@ pub(crate) trait DeviceBackend: Send + Sync {
     /// `expected`. False when the device changed meanwhile or is gone.
     async fn replace_device(&self, device: &Device, expected: i64, audit: Entry) -> StoreResult<bool>;
     async fn delete_device(&self, tenant: &TenantId, id: &DeviceId, audit: Entry) -> StoreResult<bool>;
+    /// Records that the device fetched (or confirmed it holds) bundle `sha256` at `at`; never
+    /// moves `bundle_fetched_at` back. Not an operator change: the revision stays.
+    async fn record_bundle_fetch(
+        &self,
+        tenant: &TenantId,
+        id: &DeviceId,
+        sha256: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
 }
 
 /// Tenant-owned documents of every [`DocKind`].

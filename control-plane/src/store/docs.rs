@@ -27,10 +27,12 @@ pub enum DocKind {
     AlertSilence,
     /// Notification channels: where alert messages go.
     NotifyChannel,
+    /// People who asked for yahrzeit and aliyah reminders (not shown on screens).
+    Congregant,
 }
 
 impl DocKind {
-    pub const ALL: [DocKind; 10] = [
+    pub const ALL: [DocKind; 11] = [
         Self::Synagogue,
         Self::Memorial,
         Self::Announcement,
@@ -41,6 +43,7 @@ impl DocKind {
         Self::AlertRule,
         Self::AlertSilence,
         Self::NotifyChannel,
+        Self::Congregant,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +58,7 @@ impl DocKind {
             Self::AlertRule => "alert_rule",
             Self::AlertSilence => "alert_silence",
             Self::NotifyChannel => "notify_channel",
+            Self::Congregant => "congregant",
         }
     }
 }

@@ -68,6 +68,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 12,
         name: "alert silences and notification channels (document kinds)",
     },
+    Migration {
+        version: 13,
+        name: "devices count their drops and record the content bundle they last fetched; congregants (document kind)",
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -52,6 +52,13 @@ pub struct Device {
     /// Latest metrics snapshot and when it arrived.
     pub metrics: Option<Metrics>,
     pub metrics_at: Option<DateTime<Utc>>,
+    /// Times the screen went offline (a last will, a goodbye or silence), counted by the
+    /// store at each transition; flapping rules watch it grow.
+    pub drops: u64,
+    /// The content bundle the screen last fetched or confirmed it holds (hex SHA-256), and
+    /// when.
+    pub bundle_sha256: Option<String>,
+    pub bundle_fetched_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Bumped by every change of the operator-owned fields; writes compare and set it.
@@ -76,6 +83,9 @@ impl Device {
             ip: None,
             metrics: None,
             metrics_at: None,
+            drops: 0,
+            bundle_sha256: None,
+            bundle_fetched_at: None,
             created_at: now,
             updated_at: now,
             revision: 1,

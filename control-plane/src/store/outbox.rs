@@ -91,6 +91,41 @@ pub struct Delivery {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
+impl Delivery {
+    /// A message not tried yet (its payload still empty): to `recipient` by `kind` (through
+    /// channel `channel_id`, or `""` for none), telling of `event`, due at `due` (held back
+    /// for `hold`).
+    pub fn pending(
+        tenant_id: TenantId,
+        channel_id: &str,
+        kind: &str,
+        recipient: String,
+        event: &str,
+        (due, hold): (DateTime<Utc>, Option<String>),
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id,
+            channel_id: channel_id.to_owned(),
+            kind: kind.to_owned(),
+            recipient,
+            event: event.to_owned(),
+            subject_id: None,
+            payload: serde_json::Value::Null,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_at: due,
+            last_error: None,
+            hold,
+            receipt: None,
+            created_at: now,
+            updated_at: now,
+            sent_at: None,
+        }
+    }
+}
+
 /// One tenant's message log (from [`super::TenantStore::deliveries`]).
 pub struct TenantDeliveries<'a> {
     inner: &'a Inner,

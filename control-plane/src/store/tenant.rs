@@ -112,6 +112,16 @@ impl<'a> TenantStore<'a> {
             .await
     }
 
+    /// Records that the screen fetched (or confirmed it holds) bundle `sha256` at `at`.
+    pub async fn record_bundle_fetch(&self, id: &DeviceId, sha256: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        self.inner
+            .timed(
+                "devices.bundle_fetch",
+                self.b().record_bundle_fetch(self.scope.tenant(), id, sha256, at),
+            )
+            .await
+    }
+
     /// Registers a device. `Conflict` when the id is taken in any tenant; `QuotaExceeded` when
     /// the tenant has as many devices as its quota allows (checked before the insert:
     /// concurrent creations can pass it together).

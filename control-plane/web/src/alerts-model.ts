@@ -36,9 +36,35 @@ export interface RuleTarget {
   devices?: string[];
 }
 
-export type Condition =
-  | { metric: { metric: MetricName; direction: "above" | "below"; value: number; clear?: number; for_s: number } }
-  | { offline: { for_s: number } };
+export type Kind =
+  | "metric"
+  | "offline"
+  | "rate"
+  | "flapping"
+  | "content_stale"
+  | "not_fetched"
+  | "cert_expiry"
+  | "disk_full"
+  | "shabbat_ready";
+
+/** Conditions in the order the form offers them. */
+export const KINDS: Kind[] = [
+  "metric",
+  "offline",
+  "rate",
+  "flapping",
+  "content_stale",
+  "not_fetched",
+  "cert_expiry",
+  "disk_full",
+  "shabbat_ready",
+];
+
+/** Conditions read on a schedule rather than on every pass; the server has a default one. */
+export const SCHEDULED: Kind[] = ["content_stale", "not_fetched", "cert_expiry", "disk_full", "shabbat_ready"];
+
+/** A condition as the API gives it: one key (the kind) and its fields. */
+export type Condition = { [K in Kind]?: Record<string, unknown> };
 
 export interface Rule {
   name: string;
@@ -46,6 +72,7 @@ export interface Rule {
   severity: Severity;
   target: RuleTarget;
   condition: Condition;
+  schedule?: { cron: string; timezone?: string };
 }
 
 export interface StoredRule extends Rule {
@@ -63,20 +90,66 @@ export interface Silence {
 }
 
 /** The rule form: boxes as typed (numbers as text, so an empty box reaches the server as
- * missing and the server names it). */
+ * missing and the server names it or uses its default). */
 export interface RuleForm {
   name: string;
   enabled: boolean;
   severity: Severity;
   target: TargetKind;
   targetText: string;
-  kind: "metric" | "offline";
+  kind: Kind;
   metric: MetricName;
   direction: "above" | "below";
+  trend: "rising" | "falling";
   value: string;
   clear: string;
   forMinutes: string;
+  windowMinutes: string;
+  max: string;
+  days: string;
+  historyDays: string;
+  beforeMinutes: string;
+  cron: string;
+  timezone: string;
 }
+
+export type Box = Exclude<keyof RuleForm, "name" | "enabled" | "severity" | "target" | "targetText" | "kind" | "cron" | "timezone">;
+
+/** Boxes whose text is minutes and whose field is seconds. */
+const MINUTES: Box[] = ["forMinutes", "windowMinutes", "beforeMinutes"];
+/** Boxes that are choices, sent as chosen. */
+export const CHOICES: Box[] = ["metric", "direction", "trend"];
+
+/** Per condition: each box the form shows, and the condition field it fills. */
+export const CONDITION_FIELDS: Record<Kind, [Box, string][]> = {
+  metric: [
+    ["metric", "metric"],
+    ["direction", "direction"],
+    ["value", "value"],
+    ["clear", "clear"],
+    ["forMinutes", "for_s"],
+  ],
+  offline: [["forMinutes", "for_s"]],
+  rate: [
+    ["metric", "metric"],
+    ["trend", "direction"],
+    ["value", "per_hour"],
+    ["clear", "clear_per_hour"],
+    ["windowMinutes", "window_s"],
+  ],
+  flapping: [
+    ["max", "max"],
+    ["windowMinutes", "window_s"],
+  ],
+  content_stale: [["forMinutes", "for_s"]],
+  not_fetched: [["forMinutes", "for_s"]],
+  cert_expiry: [["days", "within_days"]],
+  disk_full: [
+    ["days", "within_days"],
+    ["historyDays", "history_days"],
+  ],
+  shabbat_ready: [["beforeMinutes", "before_s"]],
+};
 
 export const EMPTY_RULE: RuleForm = {
   name: "",
@@ -87,9 +160,17 @@ export const EMPTY_RULE: RuleForm = {
   kind: "metric",
   metric: "temperature_c",
   direction: "above",
+  trend: "falling",
   value: "",
   clear: "",
   forMinutes: "5",
+  windowMinutes: "",
+  max: "",
+  days: "",
+  historyDays: "",
+  beforeMinutes: "",
+  cron: "",
+  timezone: "",
 };
 
 /** A number box: its number, or the text itself (the server then says what is wrong). */
@@ -113,20 +194,18 @@ export function ruleBody(f: RuleForm): Record<string, unknown> {
       : f.target === "group"
         ? { group: f.targetText.trim() }
         : { [f.target]: splitList(f.targetText) };
-  const forS = seconds(f.forMinutes);
-  const condition =
-    f.kind === "offline"
-      ? { offline: { for_s: forS } }
-      : {
-          metric: {
-            metric: f.metric,
-            direction: f.direction,
-            value: numberOf(f.value),
-            ...(f.clear.trim() ? { clear: numberOf(f.clear) } : {}),
-            for_s: forS ?? 0,
-          },
-        };
-  return { name: f.name, enabled: f.enabled, severity: f.severity, target, condition };
+  const fields: Record<string, unknown> = {};
+  for (const [box, name] of CONDITION_FIELDS[f.kind]) {
+    const text = f[box];
+    const value = CHOICES.includes(box) ? text : MINUTES.includes(box) ? seconds(text) : numberOf(text);
+    // Left empty: the server's default, or its error naming the field.
+    if (value !== undefined) fields[name] = value;
+  }
+  const body: Record<string, unknown> = { name: f.name, enabled: f.enabled, severity: f.severity, target, condition: { [f.kind]: fields } };
+  if (SCHEDULED.includes(f.kind) && f.cron.trim()) {
+    body.schedule = { cron: f.cron.trim(), ...(f.timezone.trim() ? { timezone: f.timezone.trim() } : {}) };
+  }
+  return body;
 }
 
 /** The form showing a stored rule, to edit it. */
@@ -134,20 +213,27 @@ export function ruleForm(r: Rule): RuleForm {
   const target = (TARGETS.find((k) => r.target[k] !== undefined) ?? "all") as TargetKind;
   const raw = r.target[target];
   const targetText = Array.isArray(raw) ? raw.join(", ") : typeof raw === "string" ? raw : "";
-  const base = { ...EMPTY_RULE, name: r.name, enabled: r.enabled, severity: r.severity, target, targetText };
-  if ("offline" in r.condition) {
-    return { ...base, kind: "offline", forMinutes: String(r.condition.offline.for_s / 60) };
-  }
-  const m = r.condition.metric;
-  return {
-    ...base,
-    kind: "metric",
-    metric: m.metric,
-    direction: m.direction,
-    value: String(m.value),
-    clear: m.clear === undefined ? "" : String(m.clear),
-    forMinutes: String(m.for_s / 60),
+  const kind = KINDS.find((k) => r.condition[k] !== undefined) ?? "metric";
+  const form: RuleForm = {
+    ...EMPTY_RULE,
+    name: r.name,
+    enabled: r.enabled,
+    severity: r.severity,
+    target,
+    targetText,
+    kind,
+    forMinutes: "",
+    cron: r.schedule?.cron ?? "",
+    timezone: r.schedule?.timezone ?? "",
   };
+  const fields = r.condition[kind] ?? {};
+  const boxes = form as unknown as Record<Box, string>;
+  for (const [box, name] of CONDITION_FIELDS[kind]) {
+    const value = fields[name];
+    if (value === undefined || value === null) continue;
+    boxes[box] = MINUTES.includes(box) && typeof value === "number" ? String(value / 60) : String(value);
+  }
+  return form;
 }
 
 /** Alerts newest first with `changed` put in (or replaced), as a live event brings it. */

@@ -4,14 +4,18 @@
 import { io } from "socket.io-client";
 import {
   byUrgency,
+  CONDITION_FIELDS,
   EMPTY_RULE,
+  KINDS,
   merged,
   METRICS,
   ruleBody,
   ruleForm,
+  SCHEDULED,
   SEVERITIES,
   TARGETS,
   type Alert,
+  type Box,
   type RuleForm,
   type Silence,
   type StoredRule,
@@ -222,31 +226,31 @@ export class AlertsPage {
       field("alerts.rule.target", choose("target", "target", TARGETS.map((k) => [k, t(`alerts.target.${k}` as MessageKey)]))),
     );
     if (f.target !== "all") form.append(field("alerts.rule.targetText", text("targetText", `target.${f.target}`, { dir: "ltr" })));
-    form.append(
-      field(
-        "alerts.rule.kind",
-        choose("kind", "condition", [
-          ["metric", t("alerts.kind.metric")],
-          ["offline", t("alerts.kind.offline")],
-        ]),
-      ),
-    );
+    form.append(field("alerts.rule.kind", choose("kind", "condition", KINDS.map((k) => [k, t(`alerts.kind.${k}` as MessageKey)]))));
     const cond = `condition.${f.kind}`;
-    if (f.kind === "metric") {
+    const options: Partial<Record<Box, [string, string][]>> = {
+      metric: METRICS.map((m) => [m, t(`alerts.metric.${m}` as MessageKey)]),
+      direction: [
+        ["above", t("alerts.direction.above")],
+        ["below", t("alerts.direction.below")],
+      ],
+      trend: [
+        ["falling", t("alerts.trend.falling")],
+        ["rising", t("alerts.trend.rising")],
+      ],
+    };
+    for (const [box, name] of CONDITION_FIELDS[f.kind]) {
+      const choices = options[box];
+      const input = choices ? choose(box, `${cond}.${name}`, choices) : text(box, `${cond}.${name}`, { inputmode: "decimal", dir: "ltr" });
+      form.append(field(`alerts.field.${name}` as MessageKey, input));
+    }
+    if (SCHEDULED.includes(f.kind)) {
       form.append(
-        field("alerts.rule.metric", choose("metric", `${cond}.metric`, METRICS.map((m) => [m, t(`alerts.metric.${m}` as MessageKey)]))),
-        field(
-          "alerts.rule.direction",
-          choose("direction", `${cond}.direction`, [
-            ["above", t("alerts.direction.above")],
-            ["below", t("alerts.direction.below")],
-          ]),
-        ),
-        field("alerts.rule.value", text("value", `${cond}.value`, { inputmode: "decimal", dir: "ltr" })),
-        field("alerts.rule.clear", text("clear", `${cond}.clear`, { inputmode: "decimal", dir: "ltr" })),
+        el("p", { class: "hint" }, t("alerts.rule.scheduleHint")),
+        field("alerts.rule.cron", text("cron", "schedule.cron", { dir: "ltr", placeholder: "*/15 * * * *" })),
+        field("alerts.rule.timezone", text("timezone", "schedule.timezone", { dir: "ltr", placeholder: "UTC" })),
       );
     }
-    form.append(field("alerts.rule.forMinutes", text("forMinutes", `${cond}.for_s`, { inputmode: "decimal", dir: "ltr" })));
     const save = el("button", { type: "submit", "data-testid": "rule-save" }, t(this.editing ? "alerts.rule.save" : "alerts.rule.add"));
     form.append(save, ...errorList(this.errors, "rule-errors"));
     if (this.editing) {

@@ -9,6 +9,7 @@ import { HolidayTimesPage } from "./holidays";
 import { JobsPage } from "./jobs";
 import { AlertsPage } from "./alerts";
 import { NotificationsPage } from "./notify";
+import { RemindersPage } from "./reminders";
 import { LoginForm } from "./login";
 import { currentUser, logout, refresh, whenSignedOut } from "./session";
 
@@ -43,6 +44,7 @@ const pages: { route: string; label: MessageKey; root: HTMLElement }[] = [
   { route: "#/jobs", label: "nav.jobs", root: document.createElement("main") },
   { route: "#/alerts", label: "nav.alerts", root: document.createElement("main") },
   { route: "#/notifications", label: "nav.notifications", root: document.createElement("main") },
+  { route: "#/reminders", label: "nav.reminders", root: document.createElement("main") },
 ];
 app.append(header, ...pages.map((p) => p.root));
 
@@ -54,6 +56,7 @@ const holidays = new HolidayTimesPage(pages[4].root);
 const jobs = new JobsPage(pages[5].root);
 const alerts = new AlertsPage(pages[6].root);
 const notifications = new NotificationsPage(pages[7].root);
+const reminders = new RemindersPage(pages[8].root);
 const loginRoot = document.createElement("main");
 app.append(loginRoot);
 const loginForm = new LoginForm(loginRoot, () => void signedIn());
@@ -105,6 +108,7 @@ switcher.addEventListener("click", () => {
   jobs.render();
   alerts.render();
   notifications.render();
+  reminders.render();
   loginForm.render();
 });
 window.addEventListener("hashchange", route);
@@ -121,6 +125,7 @@ async function signedIn(): Promise<void> {
     void jobs.start();
     void alerts.start();
     void notifications.start();
+    void reminders.start();
   }
 }
 

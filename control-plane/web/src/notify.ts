@@ -157,7 +157,7 @@ export class NotificationsPage {
       why.append(el("bdi", { dir: "ltr" }, note(m)));
       row.append(
         cell(new Date(m.created_at).toLocaleString(lang())),
-        cell(names.get(m.channel_id) ?? "—"),
+        cell(names.get(m.channel_id) ?? (m.channel_id === "" ? t("notify.log.direct") : "—")),
         recipient,
         cell(t(`notify.event.${m.event}` as MessageKey)),
         cell(t(`notify.state.${m.state}` as MessageKey), { "data-testid": "message-state" }),

@@ -34,6 +34,12 @@ pub(super) struct DeviceDoc {
     ip: Option<String>,
     metrics: Option<Metrics>,
     metrics_at: Option<bson::DateTime>,
+    #[serde(default)]
+    drops: i64,
+    #[serde(default)]
+    bundle_sha256: Option<String>,
+    #[serde(default)]
+    bundle_fetched_at: Option<bson::DateTime>,
     created_at: bson::DateTime,
     updated_at: bson::DateTime,
     #[serde(default = "first_revision")]
@@ -64,6 +70,9 @@ impl DeviceDoc {
             ip: d.ip.clone(),
             metrics: d.metrics.clone(),
             metrics_at: d.metrics_at.map(bson::DateTime::from_chrono),
+            drops: i64::try_from(d.drops).unwrap_or(i64::MAX),
+            bundle_sha256: d.bundle_sha256.clone(),
+            bundle_fetched_at: d.bundle_fetched_at.map(bson::DateTime::from_chrono),
             created_at: bson::DateTime::from_chrono(d.created_at),
             updated_at: bson::DateTime::from_chrono(d.updated_at),
             revision: d.revision,
@@ -88,6 +97,9 @@ impl DeviceDoc {
             ip: self.ip,
             metrics: self.metrics,
             metrics_at: self.metrics_at.map(bson::DateTime::to_chrono),
+            drops: u64::try_from(self.drops).unwrap_or(0),
+            bundle_sha256: self.bundle_sha256,
+            bundle_fetched_at: self.bundle_fetched_at.map(bson::DateTime::to_chrono),
             created_at: self.created_at.to_chrono(),
             updated_at: self.updated_at.to_chrono(),
             revision: self.revision,
@@ -226,5 +238,30 @@ impl DeviceBackend for MongoStore {
             self.commit_audited(session, deleted, &audit).await
         })
         .await
+    }
+
+    async fn record_bundle_fetch(
+        &self,
+        tenant: &TenantId,
+        id: &DeviceId,
+        sha256: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<()> {
+        let at = bson::DateTime::from_chrono(at);
+        let mut filter = scoped(tenant, id);
+        filter.insert(
+            "$or",
+            vec![
+                doc! {"bundle_fetched_at": {"$lte": at}},
+                doc! {"bundle_fetched_at": null},
+            ],
+        );
+        self.devices()
+            .update_one(
+                filter,
+                doc! {"$set": {"bundle_sha256": sha256, "bundle_fetched_at": at}},
+            )
+            .await?;
+        Ok(())
     }
 }

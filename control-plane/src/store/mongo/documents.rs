@@ -12,7 +12,7 @@ use mongodb::options::FindOptions;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{MongoStore, corrupt, retrying};
+use super::{MongoStore, corrupt, is_duplicate_key, retrying};
 use crate::chain::Entry;
 use crate::store::backend::DocBackend;
 use crate::store::{DocKind, StoreError, StoreResult, StoredDoc};
@@ -53,6 +53,7 @@ pub(super) fn collection_name(kind: DocKind) -> &'static str {
         DocKind::AlertRule => "alert_rules",
         DocKind::AlertSilence => "alert_silences",
         DocKind::NotifyChannel => "notify_channels",
+        DocKind::Congregant => "congregants",
     }
 }
 
@@ -123,12 +124,21 @@ impl DocBackend for MongoStore {
         };
         let created = retrying(|| async {
             let mut session = self.begin().await?;
+            // Two upserts of a new id at once: one inserts, the other meets its unique key
+            // and goes round again (as an update).
             let result = self
                 .docs(kind)
                 .update_one(doc_key(tenant, id), update.clone())
                 .upsert(true)
                 .session(&mut session)
-                .await?;
+                .await
+                .map_err(|e| {
+                    if is_duplicate_key(&e) {
+                        StoreError::Contention
+                    } else {
+                        e.into()
+                    }
+                })?;
             self.append_audit(&mut session, audit.clone()).await?;
             session.commit_transaction().await?;
             Ok(result.upserted_id.is_some())

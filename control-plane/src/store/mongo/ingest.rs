@@ -157,12 +157,13 @@ impl IngestBackend for MongoStore {
                 let Some(status) = status else {
                     return Ok::<_, StoreError>(None);
                 };
+                let mut update = doc! {"$set": {"status": status.as_str()}};
+                if status == DeviceStatus::Offline {
+                    update.insert("$inc", doc! {"drops": 1_i64});
+                }
                 let r = self
                     .devices()
-                    .update_one(
-                        doc! {"_id": id, "status": {"$ne": status.as_str()}},
-                        doc! {"$set": {"status": status.as_str()}},
-                    )
+                    .update_one(doc! {"_id": id, "status": {"$ne": status.as_str()}}, update)
                     .await?;
                 Ok((r.modified_count > 0).then_some((device, status)))
             })
@@ -203,7 +204,7 @@ impl IngestBackend for MongoStore {
                 filter.insert("_id", id.as_str());
                 let r = self
                     .devices()
-                    .update_one(filter, doc! {"$set": {"status": "offline"}})
+                    .update_one(filter, doc! {"$set": {"status": "offline"}, "$inc": {"drops": 1_i64}})
                     .await?;
                 if r.modified_count == 0 {
                     return Ok::<_, StoreError>(None);

@@ -312,6 +312,15 @@ impl MongoStore {
                 }
                 Ok(())
             }
+            // Devices gain `drops` and `bundle_*` (absent reads as zero and none); congregants
+            // are a new document kind.
+            13 => {
+                self.indexes(
+                    collection_name(DocKind::Congregant),
+                    vec![index(doc! {"tenant_id": 1, "id": 1})],
+                )
+                .await
+            }
             v => Err(StoreError::Corrupt(format!(
                 "no mongodb migration for schema version {v}"
             ))),

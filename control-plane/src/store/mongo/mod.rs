@@ -166,6 +166,12 @@ where
                 let pause = rand::Rng::random_range(&mut rand::rng(), 1..=bound_ms);
                 tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
             }
+            // Still conflicting after every retry: the caller is told to try again (409), not
+            // that the server failed.
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "a write kept conflicting; giving up");
+                return Err(StoreError::Contention);
+            }
             other => return other,
         }
     }

@@ -33,6 +33,20 @@ pub(super) fn documents(deliveries: &[Delivery]) -> StoreResult<Vec<Document>> {
         .collect()
 }
 
+/// Whether every write error of `e` is a duplicate key.
+fn only_duplicates(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::ErrorKind;
+    match e.kind.as_ref() {
+        ErrorKind::InsertMany(m) => {
+            m.write_concern_error.is_none()
+                && m.write_errors
+                    .as_ref()
+                    .is_some_and(|errors| errors.iter().all(|w| w.code == 11000))
+        }
+        _ => false,
+    }
+}
+
 fn delivery_from(d: &Document) -> StoreResult<Delivery> {
     bson::from_bson(d.get("record").cloned().unwrap_or(Bson::Null)).map_err(|e| corrupt("delivery", e))
 }
@@ -46,10 +60,21 @@ impl MongoStore {
 #[async_trait]
 impl OutboxBackend for MongoStore {
     async fn insert_deliveries(&self, deliveries: &[Delivery]) -> StoreResult<()> {
-        if !deliveries.is_empty() {
-            self.deliveries().insert_many(documents(deliveries)?).await?;
+        if deliveries.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        match self
+            .deliveries()
+            .insert_many(documents(deliveries)?)
+            .ordered(false)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Messages queued before (a notice's id is drawn from what it tells of) stay as
+            // they are; the others went in.
+            Err(e) if only_duplicates(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Delivery>> {

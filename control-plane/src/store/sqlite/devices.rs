@@ -11,7 +11,8 @@ use crate::store::backend::DeviceBackend;
 use crate::store::{Device, DeviceFilter, DeviceStatus, Page, PageRequest, StoreError, StoreResult};
 
 pub(super) const COLUMNS: &str = "id, tenant_id, name, tags, grp, notes, status, last_seen, agent_version, \
-                                  platform, ip, metrics, metrics_at, created_at, updated_at, revision, board";
+                                  platform, ip, metrics, metrics_at, created_at, updated_at, revision, board, \
+                                  drops, bundle_sha256, bundle_fetched_at";
 
 pub(super) fn device_from_row(row: &Row<'_>) -> StoreResult<Device> {
     let tags: String = row.get(3)?;
@@ -38,6 +39,9 @@ pub(super) fn device_from_row(row: &Row<'_>) -> StoreResult<Device> {
         updated_at: time(row, 14, "updated_at")?,
         revision: row.get(15)?,
         board: serde_json::from_str(&row.get::<_, String>(16)?).map_err(|e| corrupt("board", e))?,
+        drops: u64::try_from(row.get::<_, i64>(17)?).unwrap_or(0),
+        bundle_sha256: row.get(18)?,
+        bundle_fetched_at: from_ms(row.get(19)?),
     })
 }
 
@@ -191,6 +195,25 @@ impl DeviceBackend for SqliteStore {
                 append_audit(tx, audit, key)?;
             }
             Ok(deleted)
+        })
+        .await
+    }
+
+    async fn record_bundle_fetch(
+        &self,
+        tenant: &TenantId,
+        id: &DeviceId,
+        sha256: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<()> {
+        let (tenant, id, sha256) = (tenant.to_string(), id.to_string(), sha256.to_owned());
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE devices SET bundle_sha256 = ?1, bundle_fetched_at = ?2 \
+                 WHERE tenant_id = ?3 AND id = ?4 AND COALESCE(bundle_fetched_at, 0) <= ?2",
+            )?
+            .execute(params![sha256, ms(at), tenant, id])?;
+            Ok(())
         })
         .await
     }

@@ -115,8 +115,10 @@ impl IngestBackend for SqliteStore {
             {
                 let mut seen =
                     tx.prepare_cached("UPDATE devices SET last_seen = MAX(COALESCE(last_seen, 0), ?1) WHERE id = ?2")?;
-                let mut status =
-                    tx.prepare_cached("UPDATE devices SET status = ?1 WHERE id = ?2 AND status IS NOT ?1")?;
+                let mut status = tx.prepare_cached(
+                    "UPDATE devices SET status = ?1, drops = drops + (?1 = 'offline') \
+                     WHERE id = ?2 AND status IS NOT ?1",
+                )?;
                 let mut hello =
                     tx.prepare_cached("UPDATE devices SET agent_version = ?1, platform = ?2, ip = ?3 WHERE id = ?4")?;
                 let mut metrics =
@@ -156,7 +158,7 @@ impl IngestBackend for SqliteStore {
     async fn expire_presence(&self, cutoff: DateTime<Utc>) -> StoreResult<Vec<(DeviceId, TenantId)>> {
         self.write(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "UPDATE devices SET status = 'offline'
+                "UPDATE devices SET status = 'offline', drops = drops + 1
                  WHERE status = 'online' AND COALESCE(last_seen, 0) < ?1
                  RETURNING id, tenant_id",
             )?;

@@ -293,6 +293,14 @@ CREATE INDEX deliveries_due ON deliveries (state, next_at);
 const V12: &str =
     "-- alert silences and notification channels: documents of kinds 'alert_silence' and 'notify_channel'\n";
 
+/// Version 13: what flapping and content rules read off a device; congregants are documents
+/// of kind 'congregant'.
+const V13: &str = r#"
+ALTER TABLE devices ADD COLUMN drops INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN bundle_sha256 TEXT;
+ALTER TABLE devices ADD COLUMN bundle_fetched_at INTEGER;
+"#;
+
 fn script(version: u32) -> StoreResult<&'static str> {
     match version {
         1 => Ok(V1),
@@ -307,6 +315,7 @@ fn script(version: u32) -> StoreResult<&'static str> {
         10 => Ok(V10),
         11 => Ok(V11),
         12 => Ok(V12),
+        13 => Ok(V13),
         v => Err(StoreError::Corrupt(format!(
             "no sqlite migration for schema version {v}"
         ))),

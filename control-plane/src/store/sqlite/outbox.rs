@@ -13,7 +13,8 @@ use crate::store::{Delivery, DeliveryState, StoreResult};
 /// Inserts `deliveries` (inside the caller's transaction).
 pub(super) fn insert(conn: &Connection, deliveries: &[Delivery]) -> StoreResult<()> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO deliveries (tenant_id, id, state, attempts, next_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO deliveries (tenant_id, id, state, attempts, next_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT DO NOTHING",
     )?;
     for d in deliveries {
         stmt.execute(params![

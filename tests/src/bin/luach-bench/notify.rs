@@ -246,9 +246,11 @@ async fn evaluator(bin: &Path, args: &Args, dir: &Path) -> anyhow::Result<(f64, 
         &dir.join("sim-luach.log"),
     )?;
     wait_online(&api, args.count, Duration::from_secs(900)).await?;
-    // The defaults of a tenant made through the admin CLI are three rules: none for the
+    // A tenant made through the admin CLI starts with the default rules: none for the
     // baseline.
-    for id in ["default-offline", "default-temperature", "default-disk"] {
+    let (_, defaults) = api.get("/api/v1/alert-rules?limit=500").await;
+    for rule in defaults["data"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let id = rule["id"].as_str().unwrap_or_default();
         api.delete(&format!("/api/v1/alert-rules/{id}")).await;
     }
     tokio::time::sleep(Duration::from_secs(10)).await;
