@@ -64,7 +64,7 @@ pub async fn read(
 ) -> StoreResult<Checked> {
     match condition {
         Condition::ContentStale(c) => content_stale(store, facts, c, device, now).await,
-        Condition::NotFetched(_) => Ok(not_fetched(device, now)),
+        Condition::NotFetched(_) => not_fetched(store, facts, device, now).await,
         Condition::CertExpiry(c) => cert_expiry(store, c, device, now).await,
         Condition::DiskFull(c) => disk_full(store, c, device, now).await,
         Condition::ShabbatReady(c) => shabbat_ready(store, facts, c, device, now).await,
@@ -95,18 +95,29 @@ async fn content_stale(
     })
 }
 
-fn not_fetched(device: &Device, now: DateTime<Utc>) -> Checked {
+/// A screen that holds its current content has nothing to fetch (agents fetch only a
+/// version they lack), however long ago it last did; one that does not is judged by the time
+/// since its last fetch (or since it was registered, if it never fetched).
+async fn not_fetched(
+    store: &TenantStore<'_>,
+    facts: &mut Facts,
+    device: &Device,
+    now: DateTime<Utc>,
+) -> StoreResult<Checked> {
     // A screen never seen was registered ahead of its installation: nothing to miss.
     if device.last_seen.is_none() {
-        return (Reading::Unknown, None);
+        return Ok((Reading::Unknown, None));
+    }
+    if facts.current(store, device, now).await? == Some(true) {
+        return Ok((Reading::Value(0.0), None));
     }
     let since = device.bundle_fetched_at.unwrap_or(device.created_at);
     let quiet = (now - since).num_seconds().max(0) as f64;
     let what = match device.bundle_fetched_at {
-        Some(at) => format!("last fetched its content at {}", at.to_rfc3339()),
+        Some(at) => format!("has not fetched its current content (last fetch {})", at.to_rfc3339()),
         None => "has never fetched its content".to_owned(),
     };
-    (Reading::Value(quiet), Some(format!("{} {what}", device.id)))
+    Ok((Reading::Value(quiet), Some(format!("{} {what}", device.id))))
 }
 
 async fn cert_expiry(

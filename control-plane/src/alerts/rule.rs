@@ -13,7 +13,7 @@
 //! Scheduled checks, run at the times of their `schedule` (a cron expression):
 //! - `content_stale`: the screen holds a content bundle other than the one built for it now,
 //!   for `for_s`;
-//! - `not_fetched`: the screen has not fetched its content for `for_s`;
+//! - `not_fetched`: the screen lacks its current content and has not fetched for `for_s`;
 //! - `cert_expiry`: its client certificate ends within `within_days`;
 //! - `disk_full`: its disk, at the pace of the last `history_days`, fills within
 //!   `within_days`;
@@ -241,7 +241,8 @@ pub struct ContentStaleCondition {
     pub for_s: u32,
 }
 
-/// The screen has not asked for its content for a while.
+/// The screen lacks its current content and has not fetched for a while (a screen holding
+/// its current content has nothing to fetch).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotFetchedCondition {
