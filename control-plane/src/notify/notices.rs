@@ -353,7 +353,10 @@ pub async fn queue(store: &TenantStore<'_>, now: DateTime<Utc>) -> StoreResult<u
         return Ok(0);
     }
     // Not on Shabbat or Yom Tov: held until havdalah there.
-    let (at, hold) = hold_for_rest(profile, now);
+    let (at, hold) = match profile.and_then(|p| super::route::rest_hold(p, now)) {
+        Some((end, why)) => (end, Some(why)),
+        None => (now, None),
+    };
     let name = profile.map(|p| p.name.as_str()).unwrap_or_default();
     let n = reminders.len();
     store
@@ -361,27 +364,6 @@ pub async fn queue(store: &TenantStore<'_>, now: DateTime<Utc>) -> StoreResult<u
         .enqueue(messages(&reminders, name, at, hold, now))
         .await?;
     Ok(n)
-}
-
-/// When a notice may go out from `now`: after the Shabbat or Yom Tov it falls in.
-fn hold_for_rest(profile: Option<&SynagogueProfile>, now: DateTime<Utc>) -> (DateTime<Utc>, Option<String>) {
-    let Some(profile) = profile else {
-        return (now, None);
-    };
-    match luach_content::rest::rest_until(profile, now) {
-        Ok(Some(end)) => (
-            end,
-            Some(format!(
-                "held for Shabbat or Yom Tov until havdalah ({})",
-                end.to_rfc3339()
-            )),
-        ),
-        Ok(None) => (now, None),
-        Err(e) => {
-            tracing::warn!(error = %e, "no Shabbat times for the synagogue; not holding");
-            (now, None)
-        }
-    }
 }
 
 #[cfg(test)]

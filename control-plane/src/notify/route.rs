@@ -106,18 +106,11 @@ pub fn release_at(
     // Each step moves `at` strictly later; a few steps settle any real calendar.
     for _ in 0..8 {
         let mut moved = false;
-        if let Some(profile) = shabbat {
-            match luach_content::rest::rest_until(profile, at) {
-                Ok(Some(end)) if end > at => {
-                    why = Some(format!(
-                        "held for Shabbat or Yom Tov until havdalah ({})",
-                        end.to_rfc3339()
-                    ));
-                    (at, moved) = (end, true);
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "no Shabbat times for the synagogue; not holding"),
-            }
+        if let Some((end, held)) = shabbat.and_then(|profile| rest_hold(profile, at))
+            && end > at
+        {
+            why = Some(held);
+            (at, moved) = (end, true);
         }
         if let Some(window) = &quiet
             && let Some(end) = crate::jobs::rollout::window_close(window, &tz, at)
@@ -131,6 +124,21 @@ pub fn release_at(
         }
     }
     (at, why)
+}
+
+/// When the Shabbat or Yom Tov that `at` falls in ends at the synagogue of `profile`, and the
+/// hold's reason; `None` outside one (or when its times cannot be computed, which is logged).
+pub fn rest_hold(profile: &SynagogueProfile, at: DateTime<Utc>) -> Option<(DateTime<Utc>, String)> {
+    match luach_content::rest::rest_until(profile, at) {
+        Ok(end) => end.map(|end| {
+            let why = format!("held for Shabbat or Yom Tov until havdalah ({})", end.to_rfc3339());
+            (end, why)
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "no Shabbat times for the synagogue; not holding");
+            None
+        }
+    }
 }
 
 /// What the sender of `kind` needs: an email's subject and text, a text message, or a
